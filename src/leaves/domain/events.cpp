@@ -1,0 +1,344 @@
+#include "leaves/domain/events.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+
+#include "leaves/base/time.h"
+
+namespace json = boost::json;
+
+namespace leaves::domain {
+namespace {
+
+constexpr std::pair<event_type, const char*> kTypes[] = {
+    {event_type::created, "leaf.created"},
+    {event_type::updated, "leaf.updated"},
+    {event_type::tags_added, "leaf.tags_added"},
+    {event_type::tags_removed, "leaf.tags_removed"},
+    {event_type::tags_replaced, "leaf.tags_replaced"},
+    {event_type::deleted, "leaf.deleted"},
+};
+
+json::array to_array(const string_list& l) {
+  json::array a;
+  for (const auto& s : l) a.emplace_back(s);
+  return a;
+}
+
+event make_event(event_type t, const std::string& id, int64_t version, const context& ctx) {
+  event e;
+  e.type = t;
+  e.aggregate_id = id;
+  e.aggregate_version = version;
+  e.time_ms = ctx.now_ms;
+  e.actor = ctx.actor;
+  return e;
+}
+
+bool live(const std::optional<leaf>& s) { return s && !s->deleted; }
+
+void set_context(event& e, const leaf& after) {
+  e.tags_after = after.tags;
+  e.user_after = after.user_id;
+}
+
+}  // namespace
+
+const char* to_string(event_type t) {
+  for (auto& [k, n] : kTypes) {
+    if (k == t) return n;
+  }
+  return "?";
+}
+
+std::optional<event_type> event_type_from_string(std::string_view s) {
+  for (auto& [k, n] : kTypes) {
+    if (s == n) return k;
+  }
+  return std::nullopt;
+}
+
+result<std::vector<event>> decide(const std::optional<leaf>& state, const command& cmd,
+                                  const context& ctx) {
+  const int64_t next = (state ? state->version : 0) + 1;
+  if (cmd.kind != command_kind::save) {
+    if (!live(state)) {
+      return make_error(errc::not_found, "leaf " + cmd.leaf_id + " does not exist", "leaf_not_found");
+    }
+    if (cmd.expected_version && *cmd.expected_version != state->version) {
+      return make_error(errc::precondition_failed,
+                        "leaf " + cmd.leaf_id + " is at version " + std::to_string(state->version) +
+                            ", not " + std::to_string(*cmd.expected_version),
+                        "version_mismatch");
+    }
+  }
+  std::vector<event> out;
+  switch (cmd.kind) {
+    case command_kind::save:
+    case command_kind::update: {
+      if (cmd.kind == command_kind::save && !live(state)) {
+        if (!cmd.patch.has(field::url)) {
+          return make_error(errc::invalid_argument, "url: required", "invalid_field");
+        }
+        leaf l;
+        l.id = cmd.leaf_id;
+        l.created_at = l.updated_at = ctx.now_ms;
+        l.tags = string_list{};
+        apply_patch(l, cmd.patch);
+        if (!cmd.patch.has(field::slugs)) l.slugs = l.tags;
+        if (!cmd.patch.has(field::domain_name)) {
+          auto d = domain_of(l.url);
+          if (d) l.domain_name = *d;
+        }
+        if (!cmd.patch.has(field::links)) l.links = {"api/entries/" + l.id};
+        if (!cmd.patch.has(field::updated_at) && l.updated_at < l.created_at) {
+          l.updated_at = l.created_at;
+        }
+        l.version = next;
+        event e = make_event(event_type::created, l.id, next, ctx);
+        json::object lj = leaf_to_json(l);
+        lj.erase("version");
+        lj.erase("id");
+        e.data["leaf"] = std::move(lj);
+        set_context(e, l);
+        out.push_back(std::move(e));
+        break;
+      }
+      leaf l = *state;
+      if (cmd.patch.has(field::url) && cmd.patch.values.url != l.url) {
+        return make_error(errc::invalid_argument,
+                          "url: cannot change; save the new URL as a new leaf", "url_immutable");
+      }
+      leaf_patch p = cmd.patch;
+      if (p.has(field::tags) && !p.has(field::slugs)) {
+        p.values.slugs = p.values.tags;
+        p.set(field::slugs);
+      }
+      auto changed = apply_patch(l, p);
+      if (changed.empty()) break;
+      if (!p.has(field::updated_at)) {
+        l.updated_at = std::max(ctx.now_ms, l.updated_at);
+        changed.push_back(field::updated_at);
+      }
+      event e = make_event(event_type::updated, l.id, next, ctx);
+      json::object changes;
+      for (field f : changed) changes[field_name(f)] = field_to_json(l, f);
+      e.data["changes"] = std::move(changes);
+      set_context(e, l);
+      out.push_back(std::move(e));
+      break;
+    }
+    case command_kind::add_tags:
+    case command_kind::remove_tags:
+    case command_kind::replace_tags:
+    case command_kind::clear_tags: {
+      const string_list current = state->tags.value_or(string_list{});
+      std::optional<string_list> after;
+      string_list delta;
+      event_type t = event_type::tags_replaced;
+      if (cmd.kind == command_kind::add_tags) {
+        t = event_type::tags_added;
+        after = current;
+        for (const auto& tag : cmd.tags) {
+          if (std::find(after->begin(), after->end(), tag) == after->end()) {
+            after->push_back(tag);
+            delta.push_back(tag);
+          }
+        }
+        if (delta.empty() && state->tags) break;
+      } else if (cmd.kind == command_kind::remove_tags) {
+        t = event_type::tags_removed;
+        after = string_list{};
+        for (const auto& tag : current) {
+          if (std::find(cmd.tags.begin(), cmd.tags.end(), tag) == cmd.tags.end()) {
+            after->push_back(tag);
+          } else {
+            delta.push_back(tag);
+          }
+        }
+        if (delta.empty()) break;
+      } else {
+        if (cmd.kind == command_kind::replace_tags) after = cmd.tags;
+        if (after == state->tags && (!after || state->slugs == after)) break;
+      }
+      event e = make_event(t, state->id, next, ctx);
+      if (t == event_type::tags_replaced) {
+        e.data["tags"] = after ? json::value(to_array(*after)) : json::value(nullptr);
+      } else {
+        e.data["tags"] = to_array(delta);
+      }
+      e.tags_after = after;
+      e.user_after = state->user_id;
+      out.push_back(std::move(e));
+      break;
+    }
+    case command_kind::remove: {
+      event e = make_event(event_type::deleted, state->id, next, ctx);
+      e.tags_after = state->tags;
+      e.user_after = state->user_id;
+      out.push_back(std::move(e));
+      break;
+    }
+  }
+  return out;
+}
+
+status apply(std::optional<leaf>& state, const event& ev) {
+  const int64_t current = state ? state->version : 0;
+  if (ev.aggregate_version != current + 1) {
+    return make_error(errc::conflict, "event version " + std::to_string(ev.aggregate_version) +
+                                          " does not follow " + std::to_string(current));
+  }
+  auto bad_event = [&](const char* what) {
+    return make_error(errc::invalid_argument,
+                      std::string(to_string(ev.type)) + " event of " + ev.aggregate_id + ": " + what);
+  };
+  switch (ev.type) {
+    case event_type::created: {
+      const auto* lj = ev.data.if_contains("leaf");
+      if (!lj || !lj->is_object()) return bad_event("missing leaf");
+      json::object o = lj->get_object();
+      o["id"] = ev.aggregate_id;
+      o["version"] = ev.aggregate_version;
+      auto l = leaf_from_json(o);
+      if (!l) return bad_event(l.err().message.c_str());
+      state = std::move(*l);
+      return ok_status();
+    }
+    case event_type::updated: {
+      if (!state || state->deleted) return bad_event("leaf does not exist");
+      const auto* ch = ev.data.if_contains("changes");
+      if (!ch || !ch->is_object()) return bad_event("missing changes");
+      limits unlimited{SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX};
+      auto p = parse_patch(ch->get_object(), unlimited);
+      if (!p) return bad_event(p.err().message.c_str());
+      apply_patch(*state, *p);
+      break;
+    }
+    case event_type::tags_added:
+    case event_type::tags_removed:
+    case event_type::tags_replaced: {
+      if (!state || state->deleted) return bad_event("leaf does not exist");
+      const auto* tj = ev.data.if_contains("tags");
+      if (!tj) return bad_event("missing tags");
+      std::optional<string_list> tags;
+      if (!tj->is_null()) {
+        if (!tj->is_array()) return bad_event("tags is not an array");
+        tags = string_list{};
+        for (const auto& v : tj->get_array()) {
+          if (!v.is_string()) return bad_event("tags is not an array of strings");
+          tags->emplace_back(v.get_string());
+        }
+      }
+      if (ev.type == event_type::tags_replaced) {
+        state->tags = tags;
+      } else if (!tags) {
+        return bad_event("tags must be an array");
+      } else {
+        string_list cur = state->tags.value_or(string_list{});
+        for (const auto& t : *tags) {
+          auto it = std::find(cur.begin(), cur.end(), t);
+          if (ev.type == event_type::tags_added && it == cur.end()) cur.push_back(t);
+          if (ev.type == event_type::tags_removed && it != cur.end()) cur.erase(it);
+        }
+        state->tags = std::move(cur);
+      }
+      state->slugs = state->tags;
+      state->updated_at = std::max(state->updated_at, ev.time_ms);
+      break;
+    }
+    case event_type::deleted: {
+      if (!state || state->deleted) return bad_event("leaf does not exist");
+      leaf tomb;
+      tomb.id = state->id;
+      tomb.deleted = true;
+      tomb.updated_at = ev.time_ms;
+      state = std::move(tomb);
+      break;
+    }
+  }
+  state->version = ev.aggregate_version;
+  return ok_status();
+}
+
+json::object event_to_json(const event& ev) {
+  json::object o;
+  o["event_id"] = ev.event_id;
+  o["type"] = to_string(ev.type);
+  o["schema_version"] = ev.schema_version;
+  o["aggregate_id"] = ev.aggregate_id;
+  o["aggregate_version"] = ev.aggregate_version;
+  o["time"] = format_iso8601(ev.time_ms);
+  o["actor"] = ev.actor;
+  o["data"] = ev.data;
+  json::object c;
+  c["tags"] = ev.tags_after ? json::value(to_array(*ev.tags_after)) : json::value(nullptr);
+  c["user_id"] = ev.user_after ? json::value(*ev.user_after) : json::value(nullptr);
+  o["context"] = std::move(c);
+  return o;
+}
+
+result<event> event_from_json(const json::object& o) {
+  auto str = [&](const char* k) -> const json::string* {
+    const auto* v = o.if_contains(k);
+    return v && v->is_string() ? &v->get_string() : nullptr;
+  };
+  auto bad = [](std::string m) { return make_error(errc::invalid_argument, "event: " + m, "invalid_event"); };
+  event e;
+  const auto* type = str("type");
+  if (!type) return bad("missing type");
+  auto t = event_type_from_string(*type);
+  if (!t) return bad("unknown type " + std::string(*type));
+  e.type = *t;
+  const auto* sv = o.if_contains("schema_version");
+  if (!sv || !sv->is_int64()) return bad("missing schema_version");
+  if (sv->get_int64() != kEventSchemaVersion) {
+    return bad("unsupported schema_version " + std::to_string(sv->get_int64()));
+  }
+  const auto* id = str("aggregate_id");
+  const auto* ver = o.if_contains("aggregate_version");
+  const auto* time = str("time");
+  if (!id || !ver || !ver->is_int64() || ver->get_int64() < 1 || !time) {
+    return bad("missing aggregate_id, aggregate_version or time");
+  }
+  auto ms = parse_iso8601(*time);
+  if (!ms) return bad("bad time");
+  e.aggregate_id = std::string(*id);
+  e.aggregate_version = ver->get_int64();
+  e.time_ms = *ms;
+  if (const auto* eid = str("event_id")) e.event_id = std::string(*eid);
+  if (const auto* actor = str("actor")) e.actor = std::string(*actor);
+  if (const auto* d = o.if_contains("data"); d && d->is_object()) e.data = d->get_object();
+  if (const auto* c = o.if_contains("context"); c && c->is_object()) {
+    const auto& co = c->get_object();
+    if (const auto* tg = co.if_contains("tags"); tg && tg->is_array()) {
+      e.tags_after = string_list{};
+      for (const auto& v : tg->get_array()) {
+        if (v.is_string()) e.tags_after->emplace_back(v.get_string());
+      }
+    }
+    if (const auto* u = co.if_contains("user_id"); u && u->is_int64()) e.user_after = u->get_int64();
+  }
+  return e;
+}
+
+std::vector<std::string> changed_fields(const event& ev) {
+  std::vector<std::string> out;
+  switch (ev.type) {
+    case event_type::created:
+      for (size_t i = 0; i < kFieldCount; ++i) out.emplace_back(field_name(static_cast<field>(i)));
+      break;
+    case event_type::updated:
+      if (const auto* ch = ev.data.if_contains("changes"); ch && ch->is_object()) {
+        for (const auto& kv : ch->get_object()) out.emplace_back(kv.key());
+      }
+      break;
+    case event_type::tags_added:
+    case event_type::tags_removed:
+    case event_type::tags_replaced: out = {"tags", "slugs", "updated_at"}; break;
+    case event_type::deleted: break;
+  }
+  return out;
+}
+
+}  // namespace leaves::domain

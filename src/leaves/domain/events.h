@@ -1,0 +1,70 @@
+// Commands, events and the two pure functions of the leaf aggregate:
+//   decide(state, command, context) -> events   (may fail: validation, 404, 412)
+//   apply(state, event) -> state                (never consults anything else)
+// The wire form of events (the versioned envelope) is documented in docs/events.md.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "leaves/base/result.h"
+#include "leaves/domain/leaf.h"
+
+namespace leaves::domain {
+
+enum class command_kind { save, update, add_tags, remove_tags, replace_tags, clear_tags, remove };
+
+struct command {
+  command_kind kind = command_kind::save;
+  std::string leaf_id;
+  leaf_patch patch;                       // save, update
+  string_list tags;                       // add/remove/replace tags
+  std::optional<int64_t> expected_version;  // If-Match
+};
+
+struct context {
+  int64_t now_ms = 0;
+  std::string actor = "anonymous";
+};
+
+enum class event_type { created, updated, tags_added, tags_removed, tags_replaced, deleted };
+const char* to_string(event_type t);
+std::optional<event_type> event_type_from_string(std::string_view s);
+
+constexpr int kEventSchemaVersion = 1;
+
+struct event {
+  std::string event_id;
+  event_type type = event_type::created;
+  int schema_version = kEventSchemaVersion;
+  std::string aggregate_id;
+  int64_t aggregate_version = 0;
+  int64_t time_ms = 0;
+  std::string actor;
+  boost::json::object data;
+  // The leaf's tags and owner after this event, so consumers can filter a
+  // stream without keeping state.
+  std::optional<string_list> tags_after;
+  std::optional<int64_t> user_after;
+};
+
+// `state` is the current aggregate (nullopt if never seen; deleted leaves carry
+// deleted=true and their version). Returned events have aggregate_version set,
+// event_id empty (the caller assigns ids). An empty vector means "no change".
+result<std::vector<event>> decide(const std::optional<leaf>& state, const command& cmd,
+                                  const context& ctx);
+
+// Applies one event. Events whose aggregate_version is not state.version + 1
+// are rejected with errc::conflict (callers skip already-applied ones first).
+status apply(std::optional<leaf>& state, const event& ev);
+
+boost::json::object event_to_json(const event& ev);
+result<event> event_from_json(const boost::json::object& o);
+
+// The fields of the leaf that an event changed (for realtime messages).
+std::vector<std::string> changed_fields(const event& ev);
+
+}  // namespace leaves::domain

@@ -1,0 +1,72 @@
+// The embedded EventLog: one RocksDB database under <data-dir>/log.
+//
+// Appends go through one writer thread, which takes every append queued while
+// the previous fsync ran and writes them as one synced WriteBatch (group
+// commit): durability costs one fsync per batch, not per request.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "leaves/log/event_log.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace leaves::log {
+
+struct rocks_log_options {
+  std::filesystem::path dir;
+  int32_t partitions = 8;      // used when the log is created; stored in it
+  bool sync = true;            // fsync the WAL before acknowledging
+  size_t max_batch_records = 4096;
+};
+
+class rocks_log final : public event_log {
+ public:
+  static result<std::unique_ptr<rocks_log>> open(const rocks_log_options& opts);
+  ~rocks_log() override;
+
+  int32_t partitions() const override { return partitions_; }
+  boost::asio::awaitable<result<std::vector<position>>> append(std::vector<record> records) override;
+  std::vector<int64_t> end_offsets() override;
+  result<std::vector<stored_record>> read(int32_t partition, int64_t from, size_t max) override;
+  result<std::unique_ptr<consumer>> subscribe(const std::string& group) override;
+  result<std::vector<int64_t>> committed(const std::string& group) override;
+
+  // Blocks until the log has records past `known` (a value of append_count())
+  // or the timeout passes or wake_all() is called.
+  uint64_t append_count();
+  void wait_for_appends(uint64_t known, std::chrono::milliseconds timeout);
+  void wake_all();
+  status commit_group(const std::string& group, const std::vector<position>& next);
+
+  struct pending;  // one queued append
+
+ private:
+  rocks_log() = default;
+  void writer_loop();
+  int32_t choose_partition(const record& r);
+
+  std::unique_ptr<rocksdb::DB> db_;
+  rocks_log_options opts_;
+  int32_t partitions_ = 0;
+
+  std::mutex mu_;  // guards queue_, stopping_, end_, appends_
+  std::condition_variable queue_cv_;
+  std::condition_variable appended_cv_;
+  std::deque<std::unique_ptr<pending>> queue_;
+  bool stopping_ = false;
+  std::vector<int64_t> end_;  // next offset per partition (written by the writer only)
+  uint64_t appends_ = 0;
+  uint64_t wakes_ = 0;
+  uint32_t round_robin_ = 0;
+  std::thread writer_;
+};
+
+}  // namespace leaves::log

@@ -1,0 +1,74 @@
+// The EventLog port: a partitioned, append-only log of keyed records with
+// consumer groups. Two adapters: log/embedded (RocksDB) and, later, log/kafka.
+//
+// Contract (checked by tests/contract/event_log_contract.cpp against every adapter):
+// - append() completes only when every record is durable; records of one call
+//   with the same key keep their order; a record goes to record::partition when
+//   it names one, else to kafka_partition(key) for a keyed record, else round robin.
+// - offsets within a partition are dense and start at 0.
+// - read() returns records at offsets >= from, in order.
+// - a consumer of a group starts at the group's committed offsets (0 if none).
+// Thread-safety: event_log is thread-safe; a consumer is used by one thread.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "leaves/base/result.h"
+
+namespace leaves::log {
+
+struct record {
+  std::string key;          // empty: keyless
+  std::string value;
+  int32_t partition = -1;   // >= 0: explicit partition
+};
+
+struct position {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  bool operator==(const position&) const = default;
+};
+
+struct stored_record {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t timestamp_ms = 0;
+  std::string key;
+  std::string value;
+};
+
+class consumer {
+ public:
+  virtual ~consumer() = default;
+  // Waits up to `timeout` for records after the consumer's positions; returns
+  // at most `max` (possibly none). Advances the in-memory positions.
+  virtual result<std::vector<stored_record>> poll(size_t max, std::chrono::milliseconds timeout) = 0;
+  // Persists `next` (the offset of the next record to consume) per partition.
+  virtual status commit(const std::vector<position>& next) = 0;
+  // Moves the in-memory position of every partition (replay from 0, etc.).
+  virtual void seek_all(int64_t offset) = 0;
+  // Makes a poll() in progress on another thread return early. Thread-safe.
+  virtual void wake() = 0;
+};
+
+class event_log {
+ public:
+  virtual ~event_log() = default;
+  virtual int32_t partitions() const = 0;
+  // Durable append; the result holds one position per record, in order.
+  virtual boost::asio::awaitable<result<std::vector<position>>> append(std::vector<record> records) = 0;
+  // Offset of the next record to be written, per partition.
+  virtual std::vector<int64_t> end_offsets() = 0;
+  virtual result<std::vector<stored_record>> read(int32_t partition, int64_t from, size_t max) = 0;
+  // A consumer in `group`, owning every partition (embedded) or its share (Kafka).
+  virtual result<std::unique_ptr<consumer>> subscribe(const std::string& group) = 0;
+  // Committed offsets of a group, per partition.
+  virtual result<std::vector<int64_t>> committed(const std::string& group) = 0;
+};
+
+}  // namespace leaves::log

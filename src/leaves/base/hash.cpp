@@ -126,3 +126,49 @@ int32_t kafka_partition(std::string_view key, int32_t partitions) {
 }
 
 }  // namespace leaves
+
+namespace leaves {
+namespace {
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+}
+
+std::string base64url_encode(std::string_view data) {
+  std::string out;
+  out.reserve((data.size() + 2) / 3 * 4);
+  size_t i = 0;
+  auto byte = [&](size_t k) { return static_cast<unsigned char>(data[k]); };
+  for (; i + 2 < data.size(); i += 3) {
+    uint32_t v = byte(i) << 16 | byte(i + 1) << 8 | byte(i + 2);
+    for (int s = 18; s >= 0; s -= 6) out.push_back(kB64[(v >> s) & 63]);
+  }
+  if (data.size() - i == 1) {
+    uint32_t v = byte(i) << 16;
+    out.push_back(kB64[(v >> 18) & 63]);
+    out.push_back(kB64[(v >> 12) & 63]);
+  } else if (data.size() - i == 2) {
+    uint32_t v = byte(i) << 16 | byte(i + 1) << 8;
+    out.push_back(kB64[(v >> 18) & 63]);
+    out.push_back(kB64[(v >> 12) & 63]);
+    out.push_back(kB64[(v >> 6) & 63]);
+  }
+  return out;
+}
+
+bool base64url_decode(std::string_view text, std::string& out) {
+  out.clear();
+  if (text.size() % 4 == 1) return false;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    const char* p = std::strchr(kB64, c);
+    if (c == '\0' || p == nullptr) return false;
+    acc = (acc << 6) | static_cast<uint32_t>(p - kB64);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xff));
+    }
+  }
+  return true;
+}
+}  // namespace leaves

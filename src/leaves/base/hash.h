@@ -20,3 +20,10 @@ int32_t kafka_murmur2(std::string_view key);
 int32_t kafka_partition(std::string_view key, int32_t partitions);
 
 }  // namespace leaves
+
+namespace leaves {
+// RFC 4648 base64url without padding (page tokens, cursors).
+std::string base64url_encode(std::string_view data);
+// nullopt-like: returns false on malformed input.
+bool base64url_decode(std::string_view text, std::string& out);
+}  // namespace leaves

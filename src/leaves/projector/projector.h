@@ -1,0 +1,70 @@
+// The projector: consumes the event log as a consumer group, applies each batch
+// to the read store, commits the group's positions only after the store write
+// succeeded, then publishes progress (read-your-writes) and realtime messages.
+// A store failure is retried with backoff; events are never skipped. Records
+// that cannot be decoded are counted, logged and passed over (they are not
+// events of this schema). Runs on its own thread; start() and stop() are
+// called from one thread.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "leaves/log/event_log.h"
+#include "leaves/projector/progress.h"
+#include "leaves/realtime/hub.h"
+#include "leaves/store/read_store.h"
+
+namespace leaves::projector {
+
+struct projector_stats {
+  std::atomic<uint64_t> events_applied{0};
+  std::atomic<uint64_t> events_skipped{0};
+  std::atomic<uint64_t> records_undecodable{0};
+  std::atomic<uint64_t> store_failures{0};
+  std::atomic<uint64_t> batches{0};
+};
+
+class projector {
+ public:
+  using applied_callback = std::function<void(const std::vector<store::applied_event>&)>;
+
+  projector(log::event_log& log, store::read_store& store, progress& prog, realtime::hub& hub,
+            std::string group);
+  ~projector();
+
+  void on_applied(applied_callback cb) { on_applied_ = std::move(cb); }
+  status start();
+  void stop();
+
+  // True once the models caught up with the log end seen at start().
+  bool caught_up() const { return caught_up_.load(); }
+  const projector_stats& stats() const { return stats_; }
+
+  // Applies every record of the log from offset 0 into the store and commits
+  // the group at the end (leaves replay). Blocking; not with start().
+  result<uint64_t> replay_all(std::function<void(uint64_t done, uint64_t total)> progress_cb);
+
+ private:
+  void run();
+  // Decodes and applies one polled batch; retries the store until it succeeds or stop.
+  bool process(std::vector<log::stored_record>& recs);
+
+  log::event_log& log_;
+  store::read_store& store_;
+  progress& progress_;
+  realtime::hub& hub_;
+  std::string group_;
+  applied_callback on_applied_;
+  std::unique_ptr<log::consumer> consumer_;
+  std::vector<int64_t> next_;
+  std::vector<int64_t> start_end_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> caught_up_{false};
+  projector_stats stats_;
+  std::thread thread_;
+};
+
+}  // namespace leaves::projector

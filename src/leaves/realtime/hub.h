@@ -1,0 +1,88 @@
+// Fan-out of applied events to realtime subscribers (SSE, WebSocket).
+//
+// publish() is called by the projector thread after the read models applied a
+// batch; it never blocks: each subscriber has a bounded queue, and one whose
+// queue is full is marked dropped (its session then tells the client why and
+// disconnects), so a slow client never slows the projector or the others.
+// Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "leaves/base/async_signal.h"
+#include "leaves/domain/events.h"
+
+namespace leaves::realtime {
+
+struct message {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string type;                    // "leaf.created", ...
+  std::optional<domain::string_list> tags;
+  std::optional<int64_t> user_id;
+  std::string json_body;               // JSON object without its closing '}'
+};
+
+// The message for an event at a log position (same for live and catch-up).
+message make_message(int32_t partition, int64_t offset, const domain::event& ev);
+
+struct filter {
+  std::optional<std::string> tag;
+  std::optional<int64_t> user_id;
+  bool matches(const message& m) const;
+};
+
+class subscriber {
+ public:
+  subscriber(filter f, std::shared_ptr<async_signal> signal, size_t capacity)
+      : filter_(std::move(f)), signal_(std::move(signal)), capacity_(capacity) {}
+
+  // Takes every queued message; sets `dropped_reason` if the subscriber was dropped.
+  std::vector<std::shared_ptr<const message>> take(std::string& dropped_reason);
+  // While catching up from the log a subscriber is never dropped: overflow
+  // just means "read more from the log". Returns whether it overflowed since the last call.
+  bool end_catch_up_round();
+  void set_catching_up(bool v);
+  async_signal& signal() { return *signal_; }
+  const filter& flt() const { return filter_; }
+
+ private:
+  friend class hub;
+  void offer(const std::shared_ptr<const message>& m);
+  void drop(std::string reason);
+
+  filter filter_;
+  std::shared_ptr<async_signal> signal_;
+  size_t capacity_;
+  std::mutex mu_;
+  std::deque<std::shared_ptr<const message>> queue_;
+  bool catching_up_ = false;
+  bool overflowed_ = false;
+  std::string dropped_;
+};
+
+class hub {
+ public:
+  explicit hub(size_t queue_capacity = 1024) : capacity_(queue_capacity) {}
+  std::shared_ptr<subscriber> subscribe(filter f, std::shared_ptr<async_signal> signal);
+  void unsubscribe(const std::shared_ptr<subscriber>& s);
+  void publish(const std::vector<std::shared_ptr<const message>>& batch);
+  // Ends every subscription (shutdown): each gets `reason`.
+  void close_all(const std::string& reason);
+  size_t subscribers() const;
+  uint64_t dropped_total() const;
+
+ private:
+  size_t capacity_;
+  mutable std::mutex mu_;
+  std::vector<std::shared_ptr<subscriber>> subs_;
+  uint64_t dropped_total_ = 0;
+};
+
+}  // namespace leaves::realtime

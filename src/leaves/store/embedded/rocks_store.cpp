@@ -1,0 +1,381 @@
+#include "leaves/store/embedded/rocks_store.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <map>
+#include <set>
+
+#include "leaves/base/hash.h"
+
+namespace json = boost::json;
+
+namespace leaves::store {
+namespace {
+
+// Key space:
+//   l<id>                                  leaf JSON (tombstones included)
+//   c<be64 created><id>                    live leaves by created_at
+//   u<be64 updated><id>                    live leaves by updated_at
+//   n<title prefix>\0<id>                  live leaves by lower-cased title
+//   t<tag>\0<be64 created><id>             live leaves by tag
+//   w<be64 user_id><be64 created><id>      live leaves by user
+//   k<tag>                                 be64 count of live leaves with the tag
+//   p<be32 partition>                      be64 next offset applied
+
+constexpr size_t kTitleKeyBytes = 64;
+
+void put_be64(std::string& s, uint64_t v) {
+  for (int i = 7; i >= 0; --i) s.push_back(static_cast<char>(v >> (8 * i)));
+}
+uint64_t get_be64(std::string_view s) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<unsigned char>(s[i]);
+  return v;
+}
+// Times are >= 0 (validated at the edge), so big-endian bytes sort like numbers.
+uint64_t time_key(int64_t ms) { return static_cast<uint64_t>(std::max<int64_t>(ms, 0)); }
+
+std::string leaf_key(std::string_view id) { return "l" + std::string(id); }
+std::string tag_prefix(std::string_view tag) {
+  std::string k = "t" + std::string(tag);
+  k.push_back('\0');
+  return k;
+}
+std::string user_prefix(int64_t user) {
+  std::string k = "w";
+  put_be64(k, static_cast<uint64_t>(user));
+  return k;
+}
+std::string title_key(const domain::leaf& l) {
+  std::string t = l.title.substr(0, kTitleKeyBytes);
+  for (char& c : t) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c == '\0') c = ' ';
+  }
+  std::string k = "n" + t;
+  k.push_back('\0');
+  return k + l.id;
+}
+
+// Every index key of a live leaf.
+std::set<std::string> index_keys(const domain::leaf& l) {
+  std::set<std::string> keys;
+  if (l.deleted) return keys;
+  std::string c = "c";
+  put_be64(c, time_key(l.created_at));
+  keys.insert(c + l.id);
+  std::string u = "u";
+  put_be64(u, time_key(l.updated_at));
+  keys.insert(u + l.id);
+  keys.insert(title_key(l));
+  std::string created;
+  put_be64(created, time_key(l.created_at));
+  if (l.tags) {
+    for (const auto& t : *l.tags) keys.insert(tag_prefix(t) + created + l.id);
+  }
+  if (l.user_id) keys.insert(user_prefix(*l.user_id) + created + l.id);
+  return keys;
+}
+
+std::set<std::string> live_tags(const std::optional<domain::leaf>& l) {
+  std::set<std::string> out;
+  if (l && !l->deleted && l->tags) out.insert(l->tags->begin(), l->tags->end());
+  return out;
+}
+
+error io_error(const rocksdb::Status& s, const char* what) {
+  return make_error(errc::unavailable, std::string("read store: ") + what + ": " + s.ToString(),
+                    "store_unavailable");
+}
+
+result<std::optional<domain::leaf>> decode_leaf(const std::string& v) {
+  boost::system::error_code ec;
+  auto j = json::parse(v, ec);
+  if (ec || !j.is_object()) return make_error(errc::internal, "read store: corrupt leaf record");
+  auto l = domain::leaf_from_json(j.get_object());
+  if (!l) return l.err();
+  return std::optional<domain::leaf>(std::move(*l));
+}
+
+bool matches(const domain::leaf& l, const list_query& q) {
+  if (l.deleted) return false;
+  if (q.tag && (!l.tags || std::find(l.tags->begin(), l.tags->end(), *q.tag) == l.tags->end())) {
+    return false;
+  }
+  if (q.user_id && l.user_id != q.user_id) return false;
+  if (q.starred && l.is_starred != *q.starred) return false;
+  if (q.archived && l.is_archived != *q.archived) return false;
+  if (q.is_public && l.is_public != *q.is_public) return false;
+  if (q.since_ms && l.created_at < *q.since_ms) return false;
+  if (q.until_ms && l.created_at >= *q.until_ms) return false;
+  return true;
+}
+
+}  // namespace
+
+result<std::unique_ptr<rocks_store>> rocks_store::open(const std::filesystem::path& dir) {
+  std::unique_ptr<rocks_store> s(new rocks_store());
+  s->dir_ = dir;
+  if (auto st = s->open_db(); !st) return st.err();
+  return s;
+}
+
+status rocks_store::open_db() {
+  std::error_code ec;
+  std::filesystem::create_directories(dir_, ec);
+  if (ec) return make_error(errc::unavailable, "cannot create " + dir_.string() + ": " + ec.message());
+  rocksdb::Options o;
+  o.create_if_missing = true;
+  o.IncreaseParallelism(2);
+  rocksdb::DB* raw = nullptr;
+  auto st = rocksdb::DB::Open(o, dir_.string(), &raw);
+  if (!st.ok()) return io_error(st, "open");
+  db_.reset(raw);
+  return ok_status();
+}
+
+rocks_store::~rocks_store() = default;
+
+result<std::optional<domain::leaf>> rocks_store::get(const std::string& id) {
+  std::string v;
+  auto st = db_->Get(rocksdb::ReadOptions(), leaf_key(id), &v);
+  if (st.IsNotFound()) return std::optional<domain::leaf>{};
+  if (!st.ok()) return io_error(st, "get");
+  return decode_leaf(v);
+}
+
+result<list_page> rocks_store::list(const list_query& q) {
+  // Pick the index that serves the sort (and, for created, the tag or user filter).
+  std::string prefix;
+  bool created_index = false;
+  if (q.sort == sort_key::created) {
+    created_index = true;
+    if (q.tag) {
+      prefix = tag_prefix(*q.tag);
+    } else if (q.user_id) {
+      prefix = user_prefix(*q.user_id);
+    } else {
+      prefix = "c";
+    }
+  } else {
+    prefix = q.sort == sort_key::updated ? "u" : "n";
+  }
+  std::string resume;
+  if (!q.page_token.empty()) {
+    if (!base64url_decode(q.page_token, resume) || resume.size() <= prefix.size() ||
+        resume.compare(0, prefix.size(), prefix) != 0) {
+      return make_error(errc::invalid_argument, "page_token does not belong to this query",
+                        "invalid_query");
+    }
+  }
+  std::string upper = prefix;
+  // Smallest key greater than every key with this prefix.
+  while (!upper.empty() && static_cast<unsigned char>(upper.back()) == 0xff) upper.pop_back();
+  if (!upper.empty()) upper.back() = static_cast<char>(upper.back() + 1);
+
+  rocksdb::ReadOptions ro;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  auto in_prefix = [&] { return it->Valid() && it->key().starts_with(prefix); };
+  std::string since_key, until_key;
+  if (created_index) {
+    if (q.since_ms) {
+      since_key = prefix;
+      put_be64(since_key, time_key(*q.since_ms));
+    }
+    if (q.until_ms) {
+      until_key = prefix;
+      put_be64(until_key, time_key(*q.until_ms));
+    }
+  }
+  if (q.descending) {
+    if (!resume.empty()) {
+      it->SeekForPrev(resume);
+      if (it->Valid() && it->key() == resume) it->Prev();
+    } else if (!until_key.empty()) {
+      it->Seek(until_key);  // first key >= until; everything before it is < until
+      if (it->Valid()) {
+        it->Prev();
+      } else {
+        it->SeekToLast();
+      }
+    } else if (upper.empty()) {
+      it->SeekToLast();
+    } else {
+      it->Seek(upper);
+      if (it->Valid()) {
+        it->Prev();
+      } else {
+        it->SeekToLast();
+      }
+    }
+  } else {
+    if (!resume.empty()) {
+      it->Seek(resume);
+      if (it->Valid() && it->key() == resume) it->Next();
+    } else if (!since_key.empty()) {
+      it->Seek(since_key);
+    } else {
+      it->Seek(prefix);
+    }
+  }
+  list_page page;
+  size_t scanned = 0;
+  std::string last_key;
+  for (; in_prefix(); q.descending ? it->Prev() : it->Next()) {
+    const auto key = it->key().ToStringView();
+    if (created_index) {
+      if (q.descending && !since_key.empty() && key < std::string_view(since_key)) break;
+      if (!q.descending && !until_key.empty() && key >= std::string_view(until_key)) break;
+    }
+    if (page.items.size() == q.limit || scanned == kScanBudget) {
+      page.next_page_token = base64url_encode(last_key);
+      return page;
+    }
+    ++scanned;
+    last_key.assign(key);
+    // The id is the key's tail: after the 8-byte time (c, u, t, w) or the title's NUL (n).
+    std::string_view id;
+    if (prefix == "n") {
+      id = key.substr(key.find('\0', 1) + 1);
+    } else {
+      id = key.substr(prefix.size() + (prefix[0] == 'w' ? 8 : 8));
+    }
+    std::string v;
+    auto st = db_->Get(ro, leaf_key(id), &v);
+    if (st.IsNotFound()) continue;
+    if (!st.ok()) return io_error(st, "list");
+    auto l = decode_leaf(v);
+    if (!l) return l.err();
+    if (*l && matches(**l, q)) page.items.push_back(std::move(**l));
+  }
+  if (!it->status().ok()) return io_error(it->status(), "list");
+  return page;
+}
+
+result<std::vector<tag_count>> rocks_store::tags(size_t limit) {
+  std::vector<tag_count> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek("k"); it->Valid() && it->key().starts_with("k"); it->Next()) {
+    const auto n = static_cast<int64_t>(get_be64(it->value().ToStringView()));
+    if (n > 0) out.push_back({std::string(it->key().ToStringView().substr(1)), n});
+  }
+  if (!it->status().ok()) return io_error(it->status(), "tags");
+  std::sort(out.begin(), out.end(), [](const tag_count& a, const tag_count& b) {
+    return a.count != b.count ? a.count > b.count : a.tag < b.tag;
+  });
+  if (out.size() > limit) out.resize(limit);
+  return out;
+}
+
+result<apply_stats> rocks_store::apply(const std::vector<applied_event>& batch) {
+  apply_stats stats;
+  // Within a batch, later events see earlier ones through these overlays.
+  std::map<std::string, std::optional<domain::leaf>> leaves;
+  std::map<std::string, int64_t> counts;
+  std::map<int32_t, int64_t> positions;
+  rocksdb::WriteBatch wb;
+  auto load = [&](const std::string& id) -> result<std::optional<domain::leaf>*> {
+    auto it = leaves.find(id);
+    if (it == leaves.end()) {
+      auto l = get(id);
+      if (!l) return l.err();
+      it = leaves.emplace(id, std::move(*l)).first;
+    }
+    return &it->second;
+  };
+  auto count = [&](const std::string& tag) -> result<int64_t*> {
+    auto it = counts.find(tag);
+    if (it == counts.end()) {
+      std::string v;
+      auto st = db_->Get(rocksdb::ReadOptions(), "k" + tag, &v);
+      if (!st.ok() && !st.IsNotFound()) return io_error(st, "read tag count");
+      it = counts.emplace(tag, st.ok() ? static_cast<int64_t>(get_be64(v)) : 0).first;
+    }
+    return &it->second;
+  };
+  for (const auto& ae : batch) {
+    positions[ae.partition] = std::max(positions[ae.partition], ae.offset + 1);
+    auto slot = load(ae.ev.aggregate_id);
+    if (!slot) return slot.err();
+    std::optional<domain::leaf>& state = **slot;
+    const int64_t have = state ? state->version : 0;
+    if (ae.ev.aggregate_version <= have) {
+      ++stats.skipped;  // already applied: replay
+      continue;
+    }
+    std::optional<domain::leaf> next = state;
+    if (ae.ev.aggregate_version != have + 1) {
+      // A gap means events of this leaf were lost upstream; applying the later
+      // event on top of what we have is the best available state.
+      if (next) next->version = ae.ev.aggregate_version - 1;
+    }
+    if (auto st = domain::apply(next, ae.ev); !st) {
+      ++stats.skipped;
+      continue;
+    }
+    const auto old_keys = state ? index_keys(*state) : std::set<std::string>{};
+    const auto new_keys = index_keys(*next);
+    for (const auto& k : old_keys) {
+      if (!new_keys.contains(k)) wb.Delete(k);
+    }
+    for (const auto& k : new_keys) {
+      if (!old_keys.contains(k)) wb.Put(k, rocksdb::Slice());
+    }
+    const auto old_tags = live_tags(state);
+    const auto new_tags = live_tags(next);
+    for (const auto& t : old_tags) {
+      if (new_tags.contains(t)) continue;
+      auto c = count(t);
+      if (!c) return c.err();
+      **c -= 1;
+    }
+    for (const auto& t : new_tags) {
+      if (old_tags.contains(t)) continue;
+      auto c = count(t);
+      if (!c) return c.err();
+      **c += 1;
+    }
+    state = std::move(next);
+    ++stats.applied;
+  }
+  for (const auto& [id, l] : leaves) {
+    if (l) wb.Put(leaf_key(id), json::serialize(domain::leaf_to_json(*l)));
+  }
+  for (const auto& [tag, n] : counts) {
+    if (n <= 0) {
+      wb.Delete("k" + tag);
+    } else {
+      std::string v;
+      put_be64(v, static_cast<uint64_t>(n));
+      wb.Put("k" + tag, v);
+    }
+  }
+  for (const auto& [p, off] : positions) {
+    std::string k = "p";
+    k.push_back(static_cast<char>(p >> 24));
+    k.push_back(static_cast<char>(p >> 16));
+    k.push_back(static_cast<char>(p >> 8));
+    k.push_back(static_cast<char>(p));
+    std::string v;
+    put_be64(v, static_cast<uint64_t>(off));
+    wb.Put(k, v);
+  }
+  rocksdb::WriteOptions w;
+  w.sync = true;  // the projector commits its log position after this returns
+  auto st = db_->Write(w, &wb);
+  if (!st.ok()) return io_error(st, "apply");
+  return stats;
+}
+
+status rocks_store::clear() {
+  std::lock_guard lk(reopen_mu_);
+  db_.reset();
+  auto st = rocksdb::DestroyDB(dir_.string(), rocksdb::Options());
+  if (!st.ok()) return io_error(st, "destroy");
+  return open_db();
+}
+
+}  // namespace leaves::store

@@ -1,0 +1,40 @@
+// The embedded ReadStore: RocksDB under <data-dir>/store. One key space with
+// one-letter prefixes per model (see rocks_store.cpp). A batch of events is one
+// synced WriteBatch, so the models never disagree with each other.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+
+#include "leaves/store/read_store.h"
+
+namespace rocksdb {
+class DB;
+}
+
+namespace leaves::store {
+
+class rocks_store final : public read_store {
+ public:
+  static result<std::unique_ptr<rocks_store>> open(const std::filesystem::path& dir);
+  ~rocks_store() override;
+
+  result<std::optional<domain::leaf>> get(const std::string& id) override;
+  result<list_page> list(const list_query& q) override;
+  result<std::vector<tag_count>> tags(size_t limit) override;
+  result<apply_stats> apply(const std::vector<applied_event>& batch) override;
+  status clear() override;
+
+  // Index entries visited per list() call before it returns a partial page.
+  static constexpr size_t kScanBudget = 5000;
+
+ private:
+  rocks_store() = default;
+  status open_db();
+  std::filesystem::path dir_;
+  std::mutex reopen_mu_;  // clear() replaces db_
+  std::unique_ptr<rocksdb::DB> db_;
+};
+
+}  // namespace leaves::store

@@ -1,0 +1,72 @@
+// The ReadStore port: the read models materialised from the event log.
+// Adapters: store/embedded (RocksDB) and, later, store/cassandra.
+//
+// Contract (tests/contract/read_store_contract.cpp runs it against every adapter):
+// - apply() is idempotent: an event whose aggregate_version is not newer than
+//   the stored leaf's version is skipped, so replaying any suffix of the log, or
+//   the whole log into an empty store, converges to the same models.
+// - get() returns deleted leaves as tombstones (deleted=true, their version).
+// - list() pages with opaque tokens; each live leaf matching the query appears
+//   exactly once across the pages if nothing changes in between.
+// Thread-safety: all methods are thread-safe; apply() is called by one projector.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "leaves/base/result.h"
+#include "leaves/domain/events.h"
+#include "leaves/domain/leaf.h"
+
+namespace leaves::store {
+
+enum class sort_key { created, updated, title };
+
+struct list_query {
+  std::optional<std::string> tag;
+  std::optional<int64_t> user_id;
+  std::optional<bool> starred, archived, is_public;
+  std::optional<int64_t> since_ms, until_ms;  // created_at in [since, until)
+  sort_key sort = sort_key::created;
+  bool descending = true;
+  size_t limit = 30;
+  std::string page_token;
+};
+
+struct list_page {
+  std::vector<domain::leaf> items;
+  std::string next_page_token;  // empty: no more pages
+};
+
+struct tag_count {
+  std::string tag;
+  int64_t count = 0;
+  bool operator==(const tag_count&) const = default;
+};
+
+struct applied_event {
+  int32_t partition = 0;
+  int64_t offset = 0;
+  domain::event ev;
+};
+
+struct apply_stats {
+  size_t applied = 0;
+  size_t skipped = 0;  // already applied (replay) or out of order
+};
+
+class read_store {
+ public:
+  virtual ~read_store() = default;
+  virtual result<std::optional<domain::leaf>> get(const std::string& id) = 0;
+  virtual result<list_page> list(const list_query& q) = 0;
+  // Tags with a positive count, by count descending then tag ascending.
+  virtual result<std::vector<tag_count>> tags(size_t limit) = 0;
+  virtual result<apply_stats> apply(const std::vector<applied_event>& batch) = 0;
+  // Removes every model (replay into empty stores).
+  virtual status clear() = 0;
+};
+
+}  // namespace leaves::store

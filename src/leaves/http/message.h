@@ -1,0 +1,73 @@
+// Transport-neutral request/response types. Handlers (api/) see these and never
+// Beast, so the routing and handler code compiles fast and tests without sockets.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace leaves::http {
+
+struct request {
+  std::string method;  // "GET", ...
+  std::string target;  // as received: path and query
+  std::string path;    // percent-decoding is the router's job
+  std::string query;   // without '?'
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+  std::string body;
+  std::chrono::steady_clock::time_point received;
+
+  std::string_view header(std::string_view lower_name) const {
+    for (const auto& [k, v] : headers) {
+      if (k == lower_name) return v;
+    }
+    return {};
+  }
+};
+
+// One message on a realtime stream.
+struct stream_event {
+  std::string id;     // SSE id (the resume cursor)
+  std::string event;  // SSE event name
+  std::string data;   // JSON
+};
+
+// The source of a long-lived stream response. Awaited on the connection's strand.
+class stream_source {
+ public:
+  virtual ~stream_source() = default;
+  // Waits up to `heartbeat` for messages; an empty result means "send a
+  // heartbeat". Sets `end_reason` when the stream is over (after sending the
+  // returned messages, the server sends the reason and closes).
+  virtual boost::asio::awaitable<std::vector<stream_event>> next(std::chrono::milliseconds heartbeat,
+                                                                 std::string& end_reason) = 0;
+  // The client went away.
+  virtual void closed() = 0;
+};
+
+enum class stream_kind { none, sse, websocket };
+
+struct response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  stream_kind stream = stream_kind::none;
+  std::shared_ptr<stream_source> source;
+  std::string route = "unmatched";  // metrics label: the route pattern
+};
+
+// JSON error body {"error":{"code":...,"message":...}} with the given status.
+response error_response(int status, std::string_view code, std::string_view message);
+
+class handler {
+ public:
+  virtual ~handler() = default;
+  virtual boost::asio::awaitable<response> handle(request& req) = 0;
+};
+
+}  // namespace leaves::http

@@ -1,0 +1,339 @@
+#include "leaves/http/server.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
+#include <thread>
+
+#include "leaves/base/log.h"
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+using tcp = asio::ip::tcp;
+
+namespace leaves::http {
+
+response error_response(int status, std::string_view code, std::string_view message) {
+  response r;
+  r.status = status;
+  r.body = "{\"error\":{\"code\":" + boost::json::serialize(boost::json::string(code)) +
+           ",\"message\":" + boost::json::serialize(boost::json::string(message)) + "}}";
+  return r;
+}
+
+struct server::connection {
+  asio::any_io_executor strand;
+  beast::tcp_stream* stream = nullptr;  // valid while the session runs
+  bool in_request = false;              // touched on the strand only
+  bool streaming = false;
+};
+
+namespace {
+
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+request to_request(const bhttp::request<bhttp::string_body>& br) {
+  request r;
+  r.method = std::string(br.method_string());
+  r.target = std::string(br.target());
+  const auto q = r.target.find('?');
+  r.path = r.target.substr(0, q);
+  if (q != std::string::npos) r.query = r.target.substr(q + 1);
+  for (const auto& f : br) r.headers.emplace_back(lower(f.name_string()), std::string(f.value()));
+  r.body = br.body();
+  r.received = std::chrono::steady_clock::now();
+  return r;
+}
+
+bhttp::response<bhttp::string_body> to_beast(response& r, unsigned version, bool keep_alive) {
+  bhttp::response<bhttp::string_body> br{static_cast<bhttp::status>(r.status), version};
+  br.set(bhttp::field::server, "leaves");
+  if (!r.body.empty() || r.status != 204) br.set(bhttp::field::content_type, r.content_type);
+  for (auto& [k, v] : r.headers) br.set(k, v);
+  br.body() = std::move(r.body);
+  br.keep_alive(keep_alive);
+  br.prepare_payload();
+  return br;
+}
+
+std::string sse_frame(const stream_event& e) {
+  std::string out;
+  out.reserve(e.data.size() + e.id.size() + e.event.size() + 24);
+  if (!e.id.empty()) out += "id: " + e.id + "\n";
+  if (!e.event.empty()) out += "event: " + e.event + "\n";
+  out += "data: " + e.data + "\n\n";
+  return out;
+}
+
+asio::awaitable<void> serve_sse(beast::tcp_stream& stream, response res, unsigned version,
+                                std::chrono::milliseconds heartbeat) {
+  bhttp::response<bhttp::empty_body> head{bhttp::status::ok, version};
+  head.set(bhttp::field::server, "leaves");
+  head.set(bhttp::field::content_type, "text/event-stream");
+  head.set(bhttp::field::cache_control, "no-cache");
+  head.keep_alive(false);  // the body ends when the connection does
+  bhttp::response_serializer<bhttp::empty_body> sr{head};
+  beast::error_code ec;
+  stream.expires_never();
+  co_await bhttp::async_write_header(stream, sr, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return;
+  std::string out = ": stream open\n\n";
+  for (;;) {
+    stream.expires_after(heartbeat * 2);  // a client that stops reading is cut off
+    co_await asio::async_write(stream, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;
+    std::string end;
+    auto events = co_await res.source->next(heartbeat, end);
+    out.clear();
+    for (const auto& e : events) out += sse_frame(e);
+    if (events.empty() && end.empty()) out = ": keepalive\n\n";
+    if (!end.empty()) {
+      out += "event: dropped\ndata: " +
+             boost::json::serialize(boost::json::object{{"type", "dropped"}, {"reason", end}}) + "\n\n";
+      stream.expires_after(std::chrono::seconds(5));
+      co_await asio::async_write(stream, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
+      break;
+    }
+  }
+  res.source->closed();
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+}
+
+asio::awaitable<void> ws_reader(std::shared_ptr<websocket::stream<beast::tcp_stream>> ws,
+                                std::shared_ptr<stream_source> source, std::shared_ptr<bool> gone) {
+  beast::flat_buffer buf;
+  beast::error_code ec;
+  for (;;) {
+    buf.clear();
+    co_await ws->async_read(buf, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;  // clients' messages are ignored; close or error ends the stream
+  }
+  *gone = true;
+  source->closed();
+}
+
+asio::awaitable<void> serve_ws(beast::tcp_stream& stream, bhttp::request<bhttp::string_body> breq,
+                               response res, std::chrono::milliseconds heartbeat) {
+  auto ws = std::make_shared<websocket::stream<beast::tcp_stream>>(std::move(stream));
+  auto opt = websocket::stream_base::timeout::suggested(beast::role_type::server);
+  opt.keep_alive_pings = true;
+  ws->set_option(opt);
+  ws->read_message_max(64 * 1024);
+  beast::error_code ec;
+  co_await ws->async_accept(breq, asio::redirect_error(asio::use_awaitable, ec));
+  if (ec) co_return;
+  ws->text(true);
+  auto gone = std::make_shared<bool>(false);
+  asio::co_spawn(co_await asio::this_coro::executor, ws_reader(ws, res.source, gone), asio::detached);
+  while (!*gone) {
+    std::string end;
+    auto events = co_await res.source->next(heartbeat, end);
+    if (*gone) break;
+    for (const auto& e : events) {
+      co_await ws->async_write(asio::buffer(e.data), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+    }
+    if (ec) break;
+    if (!end.empty()) {
+      auto msg = boost::json::serialize(boost::json::object{{"type", "dropped"}, {"reason", end}});
+      co_await ws->async_write(asio::buffer(msg), asio::redirect_error(asio::use_awaitable, ec));
+      co_await ws->async_close(websocket::close_reason(websocket::close_code::going_away, "dropped"),
+                               asio::redirect_error(asio::use_awaitable, ec));
+      break;
+    }
+  }
+  res.source->closed();
+}
+
+struct session_args {
+  handler* h;
+  metrics* m;
+  const server_options* opts;
+  const std::atomic<bool>* stopping;
+};
+
+asio::awaitable<void> session(tcp::socket sock, session_args a, std::shared_ptr<server::connection> conn) {
+  beast::tcp_stream stream(std::move(sock));
+  conn->stream = &stream;
+  beast::flat_buffer buffer(8192);
+  beast::error_code ec;
+  bool first = true;
+  for (;;) {
+    if (a.stopping->load()) break;
+    bhttp::request_parser<bhttp::string_body> parser;
+    parser.header_limit(static_cast<uint32_t>(a.opts->header_limit));
+    parser.body_limit(a.opts->body_limit);
+    // Idle keep-alive wait for the first byte, then the request timeout for the rest.
+    stream.expires_after(first ? a.opts->request_timeout : a.opts->idle_timeout);
+    first = false;
+    conn->in_request = false;
+    co_await bhttp::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    conn->in_request = true;
+    if (!ec && !parser.is_done()) {
+      stream.expires_after(a.opts->request_timeout);
+      co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (ec) {
+      response err;
+      if (ec == bhttp::error::header_limit) {
+        err = error_response(431, "headers_too_large", "request headers exceed " +
+                                                           std::to_string(a.opts->header_limit) + " bytes");
+      } else if (ec == bhttp::error::body_limit) {
+        err = error_response(413, "body_too_large",
+                             "request body exceeds " + std::to_string(a.opts->body_limit) + " bytes");
+      } else if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
+                 ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+                 ec == asio::error::eof) {
+        break;  // client went away, idled out, or we are stopping
+      } else {
+        err = error_response(400, "bad_request", "malformed HTTP request: " + ec.message());
+      }
+      a.m->requests.inc("route=\"invalid\",method=\"\",status=\"" + std::to_string(err.status) + "\"");
+      auto br = to_beast(err, 11, false);
+      stream.expires_after(std::chrono::seconds(5));
+      co_await bhttp::async_write(stream, br, asio::redirect_error(asio::use_awaitable, ec));
+      break;
+    }
+    auto breq = parser.release();
+    request req = to_request(breq);
+    response res = co_await a.h->handle(req);
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - req.received).count();
+    a.m->requests.inc("route=\"" + res.route + "\",method=\"" + req.method + "\",status=\"" +
+                      std::to_string(res.stream != stream_kind::none ? 200 : res.status) + "\"");
+    a.m->latency.observe("route=\"" + res.route + "\"", secs);
+    if (res.stream == stream_kind::sse) {
+      conn->streaming = true;
+      co_await serve_sse(stream, std::move(res), breq.version(), a.opts->heartbeat);
+      conn->stream = nullptr;
+      co_return;
+    }
+    if (res.stream == stream_kind::websocket) {
+      if (!websocket::is_upgrade(breq)) {
+        res = error_response(400, "websocket_required", "this endpoint needs a WebSocket upgrade request");
+      } else {
+        conn->streaming = true;
+        conn->stream = nullptr;  // moved into the WebSocket
+        co_await serve_ws(stream, std::move(breq), std::move(res), a.opts->heartbeat);
+        co_return;
+      }
+    }
+    const bool keep_alive = breq.keep_alive() && !a.stopping->load();
+    auto out = to_beast(res, breq.version(), keep_alive);
+    stream.expires_after(a.opts->request_timeout);
+    co_await bhttp::async_write(stream, out, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec || !keep_alive) break;
+  }
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  conn->stream = nullptr;
+}
+
+}  // namespace
+
+server::server(asio::io_context& ioc, server_options opts, handler& h, metrics& m)
+    : ioc_(ioc), opts_(std::move(opts)), handler_(h), metrics_(m), acceptor_(ioc) {}
+
+server::~server() = default;
+
+result<uint16_t> server::listen() {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(opts_.host, ec);
+  if (ec) return make_error(errc::invalid_argument, "bad listen address '" + opts_.host + "'");
+  tcp::endpoint ep{addr, opts_.port};
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return make_error(errc::unavailable, "cannot listen on " + opts_.host + ":" +
+                                             std::to_string(opts_.port) + ": " + ec.message());
+  }
+  return acceptor_.local_endpoint().port();
+}
+
+void server::start() { asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached); }
+
+asio::awaitable<void> server::accept_loop() {
+  for (;;) {
+    auto strand = asio::make_strand(ioc_);
+    tcp::socket sock(strand);
+    boost::system::error_code ec;
+    co_await acceptor_.async_accept(sock, asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) {
+      if (stopping_ || ec == asio::error::operation_aborted) co_return;
+      log_warn("http", "accept failed: " + ec.message());
+      continue;
+    }
+    if (connections_.load() >= opts_.max_connections) {
+      sock.close(ec);  // over the limit: refuse rather than degrade everyone
+      continue;
+    }
+    sock.set_option(tcp::no_delay(true), ec);
+    auto conn = std::make_shared<connection>();
+    conn->strand = strand;
+    {
+      std::lock_guard lk(mu_);
+      live_.insert(conn);
+    }
+    ++connections_;
+    asio::co_spawn(strand, session(std::move(sock), {&handler_, &metrics_, &opts_, &stopping_}, conn),
+                   [this, conn](std::exception_ptr e) {
+                     if (e) {
+                       try {
+                         std::rethrow_exception(e);
+                       } catch (const std::exception& ex) {
+                         log_error("http", std::string("connection failed: ") + ex.what());
+                       }
+                     }
+                     {
+                       std::lock_guard lk(mu_);
+                       live_.erase(conn);
+                     }
+                     --connections_;
+                   });
+  }
+}
+
+void server::stop() {
+  if (stopping_.exchange(true)) return;
+  asio::post(acceptor_.get_executor(), [this] {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+  });
+  std::lock_guard lk(mu_);
+  for (const auto& c : live_) {
+    asio::post(c->strand, [c] {
+      // Idle keep-alive connections end now; requests in flight finish first.
+      if (c->stream && !c->in_request) c->stream->cancel();
+    });
+  }
+}
+
+bool server::wait_drained(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (connections_.load() > 0) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+}  // namespace leaves::http

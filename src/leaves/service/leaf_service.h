@@ -1,0 +1,67 @@
+// The write side: load the aggregate, decide, append, answer. Per-leaf commands
+// are serialised (an async per-key lock), so decisions see the previous
+// command's events even before the projector applied them: states with
+// unprojected events live in a small cache that the projector empties as it
+// catches up (bounded by the projector's lag). Thread-safe.
+//
+// Scope: one writer process per log. With several processes over one Kafka
+// topic (issue 3) concurrent commands on the same leaf from two processes are
+// not serialised; the projector's version check keeps the models consistent.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "leaves/base/async_signal.h"
+#include "leaves/base/time.h"
+#include "leaves/domain/events.h"
+#include "leaves/log/event_log.h"
+#include "leaves/store/read_store.h"
+
+namespace leaves::service {
+
+struct write_result {
+  std::optional<domain::leaf> leaf;       // state after the command
+  bool created = false;
+  bool changed = false;
+  std::optional<log::position> position;  // of the last event appended
+};
+
+class leaf_service {
+ public:
+  leaf_service(log::event_log& log, store::read_store& store, const clock& clk)
+      : log_(log), store_(store), clock_(clk) {}
+
+  boost::asio::awaitable<result<write_result>> execute(domain::command cmd, std::string actor);
+
+  // The aggregate as the write side sees it (cache, else store). Not for queries.
+  result<std::optional<domain::leaf>> state(const std::string& id);
+
+  // Projector callback: forget cached states the store now has.
+  void applied(const std::vector<store::applied_event>& batch);
+  size_t cached() const;
+
+  // Rejects writes until the read models caught up with the log at start.
+  void set_writable(bool w) { writable_ = w; }
+
+ private:
+  boost::asio::awaitable<void> lock(const std::string& id);
+  void unlock(const std::string& id);
+
+  log::event_log& log_;
+  store::read_store& store_;
+  const clock& clock_;
+  std::atomic<bool> writable_{false};
+
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, domain::leaf> pending_;  // states with unprojected events
+  std::unordered_map<std::string, std::deque<std::shared_ptr<async_signal>>> locks_;
+};
+
+}  // namespace leaves::service

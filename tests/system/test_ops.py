@@ -1,0 +1,123 @@
+"""Operational endpoints and process behaviour: /healthz, /readyz, /metrics, /openapi.json,
+startup log line, env-var configuration, SIGTERM exit code."""
+
+import re
+
+from leaves_testlib import describe, expect, expect_error, new_url
+
+# Every route of docs/dev/api-contract.md: path -> methods that must be documented.
+CONTRACT_ROUTES = {
+    "/v1/leaves": {"get", "post"},
+    "/v1/leaves/{}": {"get", "patch", "delete"},
+    "/v1/leaves/{}/tags": {"post", "put", "delete"},
+    "/v1/tags": {"get"},
+    "/v1/bulk/leaves": {"post"},
+    "/v1/stream": {"get"},
+    "/v1/ws": {"get"},
+    "/healthz": {"get"},
+    "/readyz": {"get"},
+    "/metrics": {"get"},
+    "/openapi.json": {"get"},
+    "/api/leaves": {"get", "post"},
+    "/api/leaves/{}": {"get", "patch", "delete"},
+    "/api/leaves/{}/tags": {"get", "post", "delete"},
+}
+
+
+def test_healthz(client):
+    r = client.get("/healthz", consistent=False)
+    body = expect(r, 200, "GET /healthz")
+    assert body == {"status": "ok"}, "GET /healthz: expected {\"status\":\"ok\"}, got %r" % body
+
+
+def test_readyz(client):
+    r = client.get("/readyz", consistent=False)
+    body = expect(r, 200, "GET /readyz on an idle running server")
+    assert isinstance(body, dict) and body.get("status") == "ready", (
+        "GET /readyz: expected {\"status\":\"ready\",...}, got\n  %s" % describe(r))
+
+
+def test_startup_line_on_stderr(server):
+    want = "leaves: listening on http://127.0.0.1:%d" % server.port
+    with open(server.stderr_path, encoding="utf-8", errors="replace") as f:
+        log = f.read()
+    assert want in log, "expected stderr line %r, stderr tail:\n%s" % (want, server.stderr_tail())
+
+
+def _metric_sum(text, prefix):
+    total, found = 0.0, False
+    for line in text.splitlines():
+        if line.startswith(prefix) and not line.startswith("#"):
+            try:
+                total += float(line.rsplit(" ", 1)[1])
+                found = True
+            except (IndexError, ValueError):
+                pass
+    return total if found else None
+
+
+def test_metrics(client):
+    r = client.get("/metrics", consistent=False)
+    expect(r, 200, "GET /metrics")
+    assert r.headers.get("Content-Type", "").startswith("text/plain"), (
+        "GET /metrics: Prometheus text should be text/plain, got %r" % r.headers.get("Content-Type"))
+    before = _metric_sum(r.text, "leaves_http_requests_total")
+    assert before is not None, "GET /metrics: no line starting with leaves_http_requests_total:\n%s" % r.text[:3000]
+    lag = [line for line in r.text.splitlines()
+           if line.startswith("leaves_") and "lag" in line.split(" ")[0].split("{")[0]]
+    assert lag, "GET /metrics: no projector lag metric (a leaves_*lag* line):\n%s" % r.text[:3000]
+    for _ in range(3):
+        expect(client.get("/healthz", consistent=False), 200)
+    after = _metric_sum(client.get("/metrics", consistent=False).text, "leaves_http_requests_total")
+    assert after >= before + 3, "leaves_http_requests_total should grow by >= 3 after 3 requests: %s -> %s" % (
+        before, after)
+
+
+def _norm(path):
+    return re.sub(r"\{[^}]*\}", "{}", path)
+
+
+def test_openapi(client):
+    r = client.get("/openapi.json", consistent=False)
+    doc = expect(r, 200, "GET /openapi.json")
+    assert isinstance(doc, dict), "GET /openapi.json is not a JSON object:\n  %s" % describe(r)
+    assert str(doc.get("openapi", "")).startswith("3.1"), "openapi version should be 3.1.x, got %r" % doc.get(
+        "openapi")
+    paths = {_norm(p): {m.lower() for m in ops} for p, ops in (doc.get("paths") or {}).items()}
+    missing = [p for p in CONTRACT_ROUTES if p not in paths]
+    assert not missing, "openapi.json lacks paths %s; has %s" % (missing, sorted(paths))
+    missing_ops = {p: sorted(CONTRACT_ROUTES[p] - paths[p]) for p in CONTRACT_ROUTES if CONTRACT_ROUTES[p] - paths[p]}
+    assert not missing_ops, "openapi.json lacks operations: %s" % missing_ops
+
+
+def test_env_var_configuration(server_factory):
+    # LEAVES_LISTEN / LEAVES_DATA_DIR instead of flags, LEAVES_READ_WAIT_MS for the wait.
+    srv = server_factory.make(use_env_config=True, env={"LEAVES_READ_WAIT_MS": "300"})
+    c = srv.client
+    expect(c.get("/healthz", consistent=False), 200, "healthz on env-configured server")
+    r = c.get("/v1/leaves", consistent=False, headers={"Leaves-Min-Position": "0:1000000000"})
+    expect_error(r, 504, "deadline_exceeded", "LEAVES_READ_WAIT_MS=300 and unreachable min position")
+    assert r.elapsed.total_seconds() < 3, "with LEAVES_READ_WAIT_MS=300 the 504 took %.1fs" % (
+        r.elapsed.total_seconds())
+    srv.stop()
+
+
+def test_sigterm_idle_exits_zero(server_factory):
+    srv = server_factory.make()
+    c = srv.client
+    c.create(url=new_url())
+    assert srv.stop(timeout=15, expect_code=0) == 0
+
+
+def test_sigint_exits_zero(server_factory):
+    import signal
+    import subprocess
+    srv = server_factory.make()
+    srv.proc.send_signal(signal.SIGINT)
+    try:
+        srv.proc.wait(15)
+    except subprocess.TimeoutExpired:
+        srv.kill()
+        raise AssertionError("server did not exit within 15s of SIGINT\n" + srv.stderr_tail())
+    assert srv.stop(expect_code=None) == 0, "exit code after SIGINT: expected 0, got %s\n%s" % (
+        srv.proc.returncode, srv.stderr_tail())

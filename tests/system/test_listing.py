@@ -57,28 +57,6 @@ def test_paging_with_equal_created_at(client):
                 % (sort, limit, len(got), len(set(got))))
 
 
-def test_paging_with_concurrent_inserts(client):
-    # Newer leaves inserted between pages must not make older ones repeat or vanish.
-    tag = unique("ins")
-    created = set()
-    for i in range(32):
-        created.add(client.create(tags=[tag], created_at="2021-03-01T00:00:%02d.000Z" % i)["id"])
-    seen, token, n = [], None, 0
-    while True:
-        q = "/v1/leaves?tag=%s&limit=5" % tag + ("&page_token=" + token if token else "")
-        body = expect(client.get(q), 200, "paging while inserting")
-        seen.extend(ids(body["items"]))
-        token = body["next_page_token"]
-        client.create(tags=[tag], created_at="2021-04-01T00:00:%02d.000Z" % n)  # newer than all
-        n += 1
-        if token is None:
-            break
-        assert n < 50, "paging does not terminate"
-    dups = sorted({x for x in seen if seen.count(x) > 1})
-    assert not dups, "leaves returned twice while paging: %s" % dups
-    assert created <= set(seen), "original leaves missed while paging: %s" % (created - set(seen))
-
-
 def test_page_token_from_other_query_is_rejected_or_works(client):
     # A token is opaque; re-using it with the same query must keep working.
     tag = unique("tok")
@@ -237,7 +215,8 @@ def test_tag_counts(client):
     expect(client.delete("/v1/leaves/" + l2["id"]), 200, "delete leaf")
     counts, _ = client.tags()
     assert counts.get(a) == 2, "after deleting a leaf: %s expected 2, got %r" % (a, counts.get(a))
-    assert counts.get(b, 0) == 0, "after deleting the last leaf with %s: expected gone/0, got %r" % (b, counts.get(b))
+    assert b not in counts, "after deleting the last leaf with %s: /v1/tags lists only positive counts, got %r" % (
+        b, counts.get(b))
     # replace tags
     expect(client.put("/v1/leaves/%s/tags" % l3["id"], json={"tags": [c]}), 200, "replace tags")
     counts, _ = client.tags()
@@ -246,7 +225,7 @@ def test_tag_counts(client):
     # patch tags
     expect(client.patch("/v1/leaves/" + l1["id"], json={"tags": [c]}), 200, "patch tags")
     counts, _ = client.tags()
-    assert (counts.get(a, 0), counts.get(c)) == (0, 3), "after patch: expected %s=0 %s=3, got %r %r" % (
+    assert (counts.get(a), counts.get(c)) == (None, 3), "after patch: expected %s absent, %s=3, got %r %r" % (
         a, c, counts.get(a), counts.get(c))
 
 

@@ -28,6 +28,8 @@ def check_ref_form(leaf, what):
            if not any(type(leaf[k]) is t for t in ts)}
     assert not bad, "%s: wrong JSON types (is_archived/is_starred int 0/1, is_public bool, http_status " \
                     "str|null, user_id int|null, reading_time int): %s" % (what, bad)
+    extra = sorted({"version", "published_at", "published_by"} & set(leaf))
+    assert not extra, "%s: the reference form has no %s" % (what, extra)
     for k in ("is_archived", "is_starred"):
         assert leaf[k] in (0, 1), "%s: %s must be 0 or 1, got %r" % (what, k, leaf[k])
     for k in ("created_at", "updated_at"):

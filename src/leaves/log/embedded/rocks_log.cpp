@@ -3,9 +3,9 @@
 #include <rocksdb/db.h>
 #include <rocksdb/write_batch.h>
 
-#include <boost/asio/any_completion_handler.hpp>
+#include <functional>
+
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/append.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/post.hpp>
@@ -22,8 +22,8 @@ using append_result = result<std::vector<position>>;
 
 struct rocks_log::pending {
   std::vector<record> records;
-  asio::any_completion_handler<void(append_result)> handler;
-  asio::any_io_executor executor;  // the awaiting coroutine's
+  // Posts the result to the awaiting coroutine's executor. Called once, from the writer thread.
+  std::function<void(append_result)> complete;
 };
 
 namespace {
@@ -84,10 +84,7 @@ error io_error(const rocksdb::Status& s, const char* what) {
                     "log_unavailable");
 }
 
-void complete(std::unique_ptr<rocks_log::pending> p, append_result r) {
-  auto ex = p->executor;
-  asio::post(ex, asio::append(std::move(p->handler), std::move(r)));
-}
+void complete(std::unique_ptr<rocks_log::pending> p, append_result r) { p->complete(std::move(r)); }
 
 class rocks_consumer final : public consumer {
  public:
@@ -208,8 +205,11 @@ asio::awaitable<append_result> rocks_log::append(std::vector<record> records) {
       [this](auto handler, std::vector<record> recs) {
         auto p = std::make_unique<pending>();
         p->records = std::move(recs);
-        p->executor = asio::get_associated_executor(handler);
-        p->handler = std::move(handler);
+        auto ex = asio::get_associated_executor(handler);
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        p->complete = [h, ex](append_result r) {
+          asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+        };
         {
           std::lock_guard lk(mu_);
           if (!stopping_) {

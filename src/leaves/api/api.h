@@ -1,0 +1,60 @@
+// The HTTP API: the native v1 endpoints, the workshop's reference endpoints
+// (/api/leaves), realtime streams and operational endpoints. Validates every
+// input at the edge, turns it into commands or queries, and maps results to
+// responses. Thread-safe; each request runs on its connection's strand.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+#include "leaves/domain/leaf.h"
+#include "leaves/http/message.h"
+#include "leaves/http/metrics.h"
+#include "leaves/log/event_log.h"
+#include "leaves/projector/progress.h"
+#include "leaves/projector/projector.h"
+#include "leaves/realtime/hub.h"
+#include "leaves/service/leaf_service.h"
+#include "leaves/store/read_store.h"
+
+namespace leaves::api {
+
+struct api_options {
+  std::chrono::milliseconds read_wait{5000};  // bound of Leaves-Min-Position waits
+  size_t json_max_depth = 32;
+  size_t max_bulk_items = 1000;
+  size_t reference_list_limit = 10000;
+  size_t max_stream_subscribers = 1000;
+  domain::limits limits;
+};
+
+struct api_deps {
+  service::leaf_service& service;
+  store::read_store& store;
+  log::event_log& log;
+  projector::progress& progress;
+  projector::projector& projector;
+  realtime::hub& hub;
+  http::metrics& metrics;
+};
+
+class api final : public http::handler {
+ public:
+  api(api_deps deps, api_options opts);
+  boost::asio::awaitable<http::response> handle(http::request& req) override;
+  void set_stopping() { stopping_ = true; }
+  uint64_t events_appended() const { return events_appended_.load(); }
+
+  struct impl;
+
+ private:
+  std::shared_ptr<impl> impl_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> events_appended_{0};
+};
+
+// The embedded OpenAPI document (docs/openapi.json).
+std::string_view openapi_document();
+
+}  // namespace leaves::api

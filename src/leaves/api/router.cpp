@@ -1,0 +1,101 @@
+#include "leaves/api/router.h"
+
+#include <array>
+
+namespace leaves::api {
+namespace {
+
+constexpr std::array<route, 24> kRoutes = {{
+    {"GET", "/v1/leaves", route_id::v1_list},
+    {"POST", "/v1/leaves", route_id::v1_create},
+    {"GET", "/v1/leaves/{id}", route_id::v1_get},
+    {"PATCH", "/v1/leaves/{id}", route_id::v1_patch},
+    {"DELETE", "/v1/leaves/{id}", route_id::v1_delete},
+    {"POST", "/v1/leaves/{id}/tags", route_id::v1_tags_add},
+    {"PUT", "/v1/leaves/{id}/tags", route_id::v1_tags_replace},
+    {"DELETE", "/v1/leaves/{id}/tags", route_id::v1_tags_remove},
+    {"GET", "/v1/tags", route_id::v1_tag_counts},
+    {"POST", "/v1/bulk/leaves", route_id::v1_bulk},
+    {"GET", "/v1/stream", route_id::v1_stream},
+    {"GET", "/v1/ws", route_id::v1_ws},
+    {"GET", "/api/leaves", route_id::ref_list},
+    {"POST", "/api/leaves", route_id::ref_create},
+    {"GET", "/api/leaves/{id}", route_id::ref_get},
+    {"PATCH", "/api/leaves/{id}", route_id::ref_patch},
+    {"DELETE", "/api/leaves/{id}", route_id::ref_delete},
+    {"GET", "/api/leaves/{id}/tags", route_id::ref_tags_get},
+    {"POST", "/api/leaves/{id}/tags", route_id::ref_tags_add},
+    {"DELETE", "/api/leaves/{id}/tags", route_id::ref_tags_clear},
+    {"GET", "/healthz", route_id::healthz},
+    {"GET", "/readyz", route_id::readyz},
+    {"GET", "/metrics", route_id::metrics},
+    {"GET", "/openapi.json", route_id::openapi},
+}};
+
+// Matches `path` against `pattern`; {id} takes one non-empty segment.
+bool path_matches(std::string_view pattern, std::string_view path, std::string_view& id) {
+  while (!pattern.empty() && !path.empty()) {
+    if (pattern.starts_with("{id}")) {
+      const auto slash = path.find('/');
+      id = path.substr(0, slash);
+      if (id.empty()) return false;
+      pattern.remove_prefix(4);
+      path.remove_prefix(id.size());
+      continue;
+    }
+    if (pattern.front() != path.front()) return false;
+    pattern.remove_prefix(1);
+    path.remove_prefix(1);
+  }
+  return pattern.empty() && path.empty();
+}
+
+int hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::span<const route> routes() { return kRoutes; }
+
+bool percent_decode(std::string_view in, std::string& out, bool plus_is_space) {
+  out.clear();
+  out.reserve(in.size());
+  for (size_t i = 0; i < in.size(); ++i) {
+    const char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      const int h = hex(in[i + 1]), l = hex(in[i + 2]);
+      if (h < 0 || l < 0) return false;
+      out.push_back(static_cast<char>(h * 16 + l));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return true;
+}
+
+match find_route(std::string_view method, std::string_view path) {
+  match m;
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  for (const auto& r : kRoutes) {
+    std::string_view id;
+    if (!path_matches(r.pattern, path, id)) continue;
+    if (method == r.method) {
+      m.r = &r;
+      if (!percent_decode(id, m.id, false)) m.id.clear();
+      m.allow.clear();
+      return m;
+    }
+    m.allow.emplace_back(r.method);
+  }
+  return m;
+}
+
+}  // namespace leaves::api

@@ -1,0 +1,13 @@
+// The leaves command line: serve, replay, import. Each returns a process exit code.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace leaves::app {
+
+int serve_main(const std::vector<std::string>& args);
+int replay_main(const std::vector<std::string>& args);
+int import_main(const std::vector<std::string>& args);
+
+}  // namespace leaves::app

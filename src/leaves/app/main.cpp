@@ -1,0 +1,50 @@
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "leaves/app/commands.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(leaves: a realtime, event-sourced knowledge-base API server
+
+Usage:
+  leaves serve  [options]        run the API server (see 'leaves serve --help')
+  leaves replay --data-dir DIR   rebuild every read model from the event log
+  leaves import FILE [--server URL]
+                                 load a Solr/wallabag export, a JSON array or JSON
+                                 lines through a running server
+  leaves --help | --version
+
+Every serve option can also be given as an environment variable LEAVES_<NAME>
+(e.g. LEAVES_LISTEN=0.0.0.0:8080) or in a config file (--config FILE, lines of
+name = value). Precedence: command line, then environment, then config file.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::fputs(kUsage, args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  if (args[0] == "--version") {
+    std::puts("leaves 0.1.0");
+    return 0;
+  }
+  const std::string cmd = args[0];
+  args.erase(args.begin());
+  try {
+    if (cmd == "serve") return leaves::app::serve_main(args);
+    if (cmd == "replay") return leaves::app::replay_main(args);
+    if (cmd == "import") return leaves::app::import_main(args);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "leaves %s: %s\n", cmd.c_str(), e.what());
+    return 2;
+  }
+  std::fprintf(stderr, "leaves: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
+  return 2;
+}

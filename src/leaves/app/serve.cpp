@@ -1,0 +1,312 @@
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <thread>
+#include <unistd.h>
+
+#include "leaves/api/api.h"
+#include "leaves/app/commands.h"
+#include "leaves/base/log.h"
+#include "leaves/http/server.h"
+#include "leaves/log/embedded/rocks_log.h"
+#include "leaves/projector/projector.h"
+#include "leaves/store/embedded/rocks_store.h"
+
+namespace asio = boost::asio;
+namespace po = boost::program_options;
+
+namespace leaves::app {
+namespace {
+
+constexpr const char* kProjectorGroup = "leaves-projector";
+
+struct serve_config {
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "./leaves-data";
+  int partitions = 8;
+  int threads = 0;
+  size_t max_body_bytes = 1024 * 1024;
+  int read_wait_ms = 5000;
+  int request_timeout_ms = 30000;
+  int idle_timeout_ms = 60000;
+  int shutdown_timeout_ms = 10000;
+  std::string log_level = "info";
+};
+
+po::options_description serve_options(serve_config& c, std::string& config_file) {
+  po::options_description d("leaves serve options");
+  d.add_options()
+      ("help,h", "show this help")
+      ("config", po::value(&config_file), "config file of 'name = value' lines (env LEAVES_CONFIG)")
+      ("listen", po::value(&c.listen)->default_value(c.listen), "HOST:PORT to listen on (env LEAVES_LISTEN)")
+      ("data-dir", po::value(&c.data_dir)->default_value(c.data_dir),
+       "directory of the embedded log and read models (env LEAVES_DATA_DIR)")
+      ("partitions", po::value(&c.partitions)->default_value(c.partitions),
+       "partitions of a new event log; an existing log keeps its own (env LEAVES_PARTITIONS)")
+      ("threads", po::value(&c.threads)->default_value(c.threads),
+       "HTTP I/O threads; 0 = one per core (env LEAVES_THREADS)")
+      ("max-body-bytes", po::value(&c.max_body_bytes)->default_value(c.max_body_bytes),
+       "largest request body accepted (env LEAVES_MAX_BODY_BYTES)")
+      ("read-wait-ms", po::value(&c.read_wait_ms)->default_value(c.read_wait_ms),
+       "longest wait for Leaves-Min-Position before 504 (env LEAVES_READ_WAIT_MS)")
+      ("request-timeout-ms", po::value(&c.request_timeout_ms)->default_value(c.request_timeout_ms),
+       "time allowed to send one request (env LEAVES_REQUEST_TIMEOUT_MS)")
+      ("idle-timeout-ms", po::value(&c.idle_timeout_ms)->default_value(c.idle_timeout_ms),
+       "keep-alive idle time before a connection is closed (env LEAVES_IDLE_TIMEOUT_MS)")
+      ("shutdown-timeout-ms", po::value(&c.shutdown_timeout_ms)->default_value(c.shutdown_timeout_ms),
+       "longest drain of in-flight requests on SIGTERM (env LEAVES_SHUTDOWN_TIMEOUT_MS)")
+      ("log-level", po::value(&c.log_level)->default_value(c.log_level),
+       "debug, info, warn or error (env LEAVES_LOG_LEVEL)");
+  return d;
+}
+
+// Command line, then LEAVES_* environment, then the config file.
+bool parse_serve(const std::vector<std::string>& args, serve_config& c, bool& help, std::string& err) {
+  std::string config_file;
+  auto desc = serve_options(c, config_file);
+  try {
+    po::variables_map vm;
+    po::store(po::command_line_parser(args).options(desc).run(), vm);
+    po::store(po::parse_environment(desc,
+                                    [&](const std::string& env) -> std::string {
+                                      if (env.rfind("LEAVES_", 0) != 0) return "";
+                                      std::string name = env.substr(7);
+                                      for (char& ch : name) ch = ch == '_' ? '-' : static_cast<char>(std::tolower(ch));
+                                      return desc.find_nothrow(name, false) ? name : "";
+                                    }),
+              vm);
+    if (vm.count("config")) {
+      const auto path = vm["config"].as<std::string>();
+      std::ifstream in(path);
+      if (!in) {
+        err = "cannot read config file " + path;
+        return false;
+      }
+      po::store(po::parse_config_file(in, desc), vm);
+    }
+    po::notify(vm);
+    help = vm.count("help") > 0;
+    if (help) std::cout << desc << "\n";
+  } catch (const std::exception& e) {
+    err = e.what();
+    return false;
+  }
+  return true;
+}
+
+bool split_listen(const std::string& listen, std::string& host, uint16_t& port) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  try {
+    const int p = std::stoi(listen.substr(colon + 1));
+    if (p < 0 || p > 65535) return false;
+    port = static_cast<uint16_t>(p);
+  } catch (...) {
+    return false;
+  }
+  return !host.empty();
+}
+
+void set_level(const std::string& level) {
+  if (level == "debug") set_log_level(log_level::debug);
+  if (level == "warn") set_log_level(log_level::warn);
+  if (level == "error") set_log_level(log_level::error);
+}
+
+}  // namespace
+
+int serve_main(const std::vector<std::string>& args) {
+  serve_config c;
+  bool help = false;
+  std::string err;
+  if (!parse_serve(args, c, help, err)) {
+    std::fprintf(stderr, "leaves serve: %s (see 'leaves serve --help')\n", err.c_str());
+    return 2;
+  }
+  if (help) return 0;
+  set_level(c.log_level);
+  http::server_options so;
+  if (!split_listen(c.listen, so.host, so.port)) {
+    std::fprintf(stderr, "leaves serve: --listen must be HOST:PORT, got '%s'\n", c.listen.c_str());
+    return 2;
+  }
+  if (c.partitions < 1 || c.partitions > 1024 || c.read_wait_ms < 0 || c.request_timeout_ms < 100 ||
+      c.max_body_bytes < 1024 || c.max_body_bytes > (size_t(64) << 20) || c.threads < 0 || c.threads > 256) {
+    std::fprintf(stderr, "leaves serve: an option is out of range (see 'leaves serve --help')\n");
+    return 2;
+  }
+  so.body_limit = c.max_body_bytes;
+  so.request_timeout = std::chrono::milliseconds(c.request_timeout_ms);
+  so.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
+  const std::filesystem::path dir(c.data_dir);
+
+  auto log = log::rocks_log::open({dir / "log", c.partitions});
+  if (!log) {
+    log_error("serve", log.err().message);
+    return 1;
+  }
+  auto store = store::rocks_store::open(dir / "store");
+  if (!store) {
+    log_error("serve", store.err().message);
+    return 1;
+  }
+  if ((*log)->partitions() != c.partitions) {
+    log_info("serve", "the event log has " + std::to_string((*log)->partitions()) +
+                          " partitions (fixed at creation); --partitions " + std::to_string(c.partitions) +
+                          " is ignored");
+  }
+  projector::progress progress((*log)->partitions());
+  realtime::hub hub;
+  projector::projector proj(**log, **store, progress, hub, kProjectorGroup);
+  service::leaf_service svc(**log, **store, system_clock());
+  proj.on_applied([&svc](const std::vector<store::applied_event>& b) { svc.applied(b); });
+  http::metrics metrics;
+  api::api_options ao;
+  ao.read_wait = std::chrono::milliseconds(c.read_wait_ms);
+  api::api handler({svc, **store, **log, progress, proj, hub, metrics}, ao);
+
+  metrics.add_collector([&](std::string& out) {
+    out += "# HELP leaves_events_appended_total Events appended to the log by this server.\n"
+           "# TYPE leaves_events_appended_total counter\n";
+    out += "leaves_events_appended_total " + std::to_string(handler.events_appended()) + "\n";
+    const auto& st = proj.stats();
+    out += "# HELP leaves_projector_events_applied_total Events applied to the read models.\n"
+           "# TYPE leaves_projector_events_applied_total counter\n";
+    out += "leaves_projector_events_applied_total " + std::to_string(st.events_applied.load()) + "\n";
+    out += "# HELP leaves_projector_events_skipped_total Events skipped as already applied.\n"
+           "# TYPE leaves_projector_events_skipped_total counter\n";
+    out += "leaves_projector_events_skipped_total " + std::to_string(st.events_skipped.load()) + "\n";
+    out += "# HELP leaves_projector_undecodable_total Log records that were not events.\n"
+           "# TYPE leaves_projector_undecodable_total counter\n";
+    out += "leaves_projector_undecodable_total " + std::to_string(st.records_undecodable.load()) + "\n";
+    out += "# HELP leaves_projector_lag Records in the log not yet applied, per partition.\n"
+           "# TYPE leaves_projector_lag gauge\n";
+    const auto end = (*log)->end_offsets();
+    const auto applied = progress.applied();
+    for (size_t p = 0; p < end.size(); ++p) {
+      out += "leaves_projector_lag{partition=\"" + std::to_string(p) + "\"} " +
+             std::to_string(std::max<int64_t>(0, end[p] - applied[p])) + "\n";
+    }
+    out += "# HELP leaves_stream_subscribers Open SSE and WebSocket subscriptions.\n"
+           "# TYPE leaves_stream_subscribers gauge\n";
+    out += "leaves_stream_subscribers " + std::to_string(hub.subscribers()) + "\n";
+    out += "# HELP leaves_stream_dropped_total Subscribers dropped for being too slow.\n"
+           "# TYPE leaves_stream_dropped_total counter\n";
+    out += "leaves_stream_dropped_total " + std::to_string(hub.dropped_total()) + "\n";
+  });
+
+  if (auto st = proj.start(); !st) {
+    log_error("serve", "projector: " + st.err().message);
+    return 1;
+  }
+  const int threads = c.threads > 0 ? c.threads : std::max(1u, std::thread::hardware_concurrency());
+  asio::io_context ioc(threads);
+  http::server srv(ioc, so, handler, metrics);
+  auto port = srv.listen();
+  if (!port) {
+    log_error("serve", port.err().message);
+    proj.stop();
+    return 1;
+  }
+  srv.start();
+
+  std::atomic<bool> stopping{false};
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  std::thread drainer;
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    log_info("serve", std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", draining");
+    stopping = true;
+    handler.set_stopping();
+    srv.stop();
+    hub.close_all("server shutting down");
+    drainer = std::thread([&] {
+      if (!srv.wait_drained(std::chrono::milliseconds(c.shutdown_timeout_ms))) {
+        log_warn("serve", std::to_string(srv.connections()) + " connections still open at the drain deadline");
+      }
+      ioc.stop();
+    });
+  });
+  // Writes wait until the read models caught up with what the log held at start.
+  std::thread readiness([&] {
+    while (!stopping && !proj.caught_up()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    svc.set_writable(true);
+  });
+
+  std::fprintf(stderr, "leaves: listening on http://%s:%u (data dir %s, %d partitions, %d threads)\n",
+               so.host.c_str(), unsigned(*port), c.data_dir.c_str(), (*log)->partitions(), threads);
+  std::fflush(stderr);
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : pool) t.join();
+  stopping = true;
+  readiness.join();
+  if (drainer.joinable()) drainer.join();
+  proj.stop();
+  log_info("serve", "stopped");
+  return 0;
+}
+
+int replay_main(const std::vector<std::string>& args) {
+  std::string data_dir = "./leaves-data";
+  po::options_description d("leaves replay options");
+  d.add_options()("help,h", "show this help")(
+      "data-dir", po::value(&data_dir)->default_value(data_dir), "data directory (the server must be stopped)");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(d).run(), vm);
+    po::notify(vm);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "leaves replay: %s\n", e.what());
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << d << "\n";
+    return 0;
+  }
+  const std::filesystem::path dir(data_dir);
+  if (!std::filesystem::exists(dir / "log")) {
+    std::fprintf(stderr, "leaves replay: no event log under %s\n", data_dir.c_str());
+    return 2;
+  }
+  auto log = log::rocks_log::open({dir / "log"});
+  if (!log) {
+    std::fprintf(stderr, "leaves replay: %s\n", log.err().message.c_str());
+    return 1;
+  }
+  auto store = store::rocks_store::open(dir / "store");
+  if (!store) {
+    std::fprintf(stderr, "leaves replay: %s (is the server still running?)\n", store.err().message.c_str());
+    return 1;
+  }
+  if (auto st = (*store)->clear(); !st) {
+    std::fprintf(stderr, "leaves replay: %s\n", st.err().message.c_str());
+    return 1;
+  }
+  projector::progress progress((*log)->partitions());
+  realtime::hub hub;
+  projector::projector proj(**log, **store, progress, hub, kProjectorGroup);
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool tty = isatty(fileno(stderr));
+  auto n = proj.replay_all([&](uint64_t done, uint64_t total) {
+    if (tty) std::fprintf(stderr, "\rreplaying: %llu / %llu events", (unsigned long long)done, (unsigned long long)total);
+  });
+  if (tty) std::fputc('\n', stderr);
+  if (!n) {
+    std::fprintf(stderr, "leaves replay: %s\n", n.err().message.c_str());
+    return 1;
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("replayed %llu events into the read models in %.2f s\n", (unsigned long long)*n, secs);
+  return 0;
+}
+
+}  // namespace leaves::app

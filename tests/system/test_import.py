@@ -1,0 +1,110 @@
+"""`leaves import FILE --server URL`: Solr export, JSON array, JSON lines; summary and exit codes."""
+
+import json
+import pathlib
+import re
+
+import pytest
+
+from leaves_testlib import describe_cli, free_port, md5_hex, new_url, run_cli, unique, wait_until
+
+SAMPLE = pathlib.Path("/work/shared/data/solr-leaves-sample.json")
+SUMMARY_RE = re.compile(r"^imported (\d+), unchanged (\d+), rejected (\d+)$")
+
+
+def summary(res):
+    lines = res.stdout.splitlines()
+    assert lines, "import printed nothing on stdout\n  %s" % describe_cli(res)
+    m = SUMMARY_RE.match(lines[0].strip())
+    assert m, "first stdout line should be 'imported N, unchanged M, rejected K'\n  %s" % describe_cli(res)
+    return tuple(int(x) for x in m.groups()), lines[1:]
+
+
+def run_import(leaves_bin, server, path):
+    return run_cli(leaves_bin, ["import", str(path), "--server", server.base_url], timeout=60)
+
+
+def get_leaf_eventually(client, leaf_id):
+    def probe():
+        r = client.get("/v1/leaves/" + leaf_id)
+        return r.json() if r.status_code == 200 else None
+    return wait_until(probe, timeout=5, what="leaf %s after import" % leaf_id)
+
+
+def test_import_solr_sample_twice(leaves_bin, server):
+    if not SAMPLE.exists():
+        pytest.skip("sample file %s missing" % SAMPLE)
+    docs = json.loads(SAMPLE.read_text())["response"]["docs"]
+    res = run_import(leaves_bin, server, SAMPLE)
+    assert res.returncode == 0, "first import of the sample: expected exit 0\n  %s" % describe_cli(res)
+    assert summary(res)[0] == (len(docs), 0, 0), "first import: expected 'imported %d, unchanged 0, rejected 0'\n  %s" % (
+        len(docs), describe_cli(res))
+    c = server.client
+    for d in docs:
+        leaf = get_leaf_eventually(c, d["id"])
+        want = {"url": d["url"], "title": d["title"], "tags": d["tags"], "slugs": d["slugs"],
+                "is_archived": bool(d["is_archived"]), "is_starred": bool(d["is_starred"]),
+                "user_id": d["user_id"], "http_status": str(d["http_status"]), "links": d["_links"],
+                "domain_name": d["domain_name"], "reading_time": d["reading_time"]}
+        diff = {k: (v, leaf.get(k)) for k, v in want.items() if leaf.get(k) != v}
+        assert not diff, "imported leaf %s: field (expected, got): %s" % (d["id"], diff)
+        assert leaf["created_at"].startswith(d["created_at"][:19]), (leaf["created_at"], d["created_at"])
+
+    res = run_import(leaves_bin, server, SAMPLE)
+    assert res.returncode == 0, "second import of the sample: expected exit 0\n  %s" % describe_cli(res)
+    assert summary(res)[0] == (0, len(docs), 0), "second import: expected 'imported 0, unchanged %d, rejected 0'\n  %s" % (
+        len(docs), describe_cli(res))
+
+
+def test_import_json_lines_with_a_rejected_item(leaves_bin, server, tmp_path):
+    urls = [new_url(), new_url()]
+    f = tmp_path / "entries.jsonl"
+    lines = [json.dumps({"url": urls[0], "title": "L1", "tags": ["jl"]}),
+             json.dumps({"url": "ftp://example.com/bad"}),
+             json.dumps({"url": urls[1], "title": "L2"})]
+    f.write_text("\n".join(lines) + "\n")
+    res = run_import(leaves_bin, server, f)
+    assert res.returncode == 1, "JSON lines with one bad entry: expected exit 1\n  %s" % describe_cli(res)
+    (imp, unch, rej), rest = summary(res)
+    assert (imp, unch, rej) == (2, 0, 1), "expected 'imported 2, unchanged 0, rejected 1'\n  %s" % describe_cli(res)
+    rest = [x for x in rest if x.strip()]
+    assert len(rest) == 1, "expected one line per rejected item (1)\n  %s" % describe_cli(res)
+    assert "url" in rest[0], "the rejected line should give the reason (naming url): %r" % rest[0]
+    for u in urls:
+        get_leaf_eventually(server.client, md5_hex(u))
+
+
+def test_import_json_array(leaves_bin, server, tmp_path):
+    tag = unique("arr")
+    entries = [{"url": new_url(), "title": "A%d" % i, "tags": [tag], "id": unique("arr-id-")} for i in range(3)]
+    f = tmp_path / "entries.json"
+    f.write_text(json.dumps(entries))
+    res = run_import(leaves_bin, server, f)
+    assert res.returncode == 0, "JSON array import: expected exit 0\n  %s" % describe_cli(res)
+    assert summary(res)[0] == (3, 0, 0), "JSON array import summary\n  %s" % describe_cli(res)
+    for e in entries:
+        leaf = get_leaf_eventually(server.client, e["id"])
+        assert leaf["title"] == e["title"] and leaf["tags"] == [tag], leaf
+    res = run_import(leaves_bin, server, f)
+    assert res.returncode == 0 and summary(res)[0] == (0, 3, 0), "re-import array: expected unchanged 3\n  %s" % (
+        describe_cli(res))
+
+
+@pytest.mark.parametrize("content", [b"this is not json {", b"\x00\x01\x02\xff"], ids=["garbage", "binary"])
+def test_import_bad_file_exits_2(leaves_bin, server, tmp_path, content):
+    f = tmp_path / "bad.json"
+    f.write_bytes(content)
+    res = run_import(leaves_bin, server, f)
+    assert res.returncode == 2, "import of a bad file: expected exit 2\n  %s" % describe_cli(res)
+
+
+def test_import_missing_file_exits_2(leaves_bin, server, tmp_path):
+    res = run_import(leaves_bin, server, tmp_path / "does-not-exist.json")
+    assert res.returncode == 2, "import of a missing file: expected exit 2\n  %s" % describe_cli(res)
+
+
+def test_import_server_unreachable_exits_2(leaves_bin, tmp_path):
+    f = tmp_path / "one.json"
+    f.write_text(json.dumps([{"url": new_url()}]))
+    res = run_cli(leaves_bin, ["import", str(f), "--server", "http://127.0.0.1:%d" % free_port()], timeout=60)
+    assert res.returncode == 2, "import to an unreachable server: expected exit 2\n  %s" % describe_cli(res)

@@ -371,9 +371,14 @@ result<leaf> leaf_from_json(const json::object& o) {
   unlimited.max_url_bytes = SIZE_MAX;
   json::object fields = o;
   fields.erase("deleted");
+  // Stored and logged leaves are trusted for the URL (tombstones have none).
+  const json::value url = fields.contains("url") ? fields["url"] : json::value("");
+  fields.erase("url");
   auto p = parse_patch(fields, unlimited);
   if (!p) return p.err();
   leaf l = std::move(p->values);
+  if (!url.is_string()) return make_error(errc::internal, "stored leaf has a non-string url");
+  l.url = std::string(url.get_string());
   const auto* id = o.if_contains("id");
   const auto* ver = o.if_contains("version");
   if (!id || !id->is_string() || !ver || !ver->is_int64()) {

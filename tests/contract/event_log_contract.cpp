@@ -1,0 +1,171 @@
+// The EventLog contract. Each adapter provides a factory; the Kafka adapter
+// (issue 3) adds its own to the type list.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "leaves/base/hash.h"
+#include "leaves/log/embedded/rocks_log.h"
+#include "support/test_support.h"
+
+namespace leaves::log {
+namespace {
+
+struct embedded_factory {
+  testing::temp_dir dir;
+  std::unique_ptr<event_log> open(int32_t partitions) {
+    auto l = rocks_log::open({dir.path() / "log", partitions});
+    EXPECT_TRUE(l.ok()) << (l.ok() ? "" : l.err().message);
+    return l.ok() ? std::unique_ptr<event_log>(std::move(*l)) : nullptr;
+  }
+};
+
+template <class Factory>
+class EventLogContract : public ::testing::Test {
+ protected:
+  Factory factory;
+  std::vector<position> append(event_log& log, std::vector<record> recs) {
+    auto r = testing::run(log.append(std::move(recs)));
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
+    return r.ok() ? *r : std::vector<position>{};
+  }
+};
+
+using adapters = ::testing::Types<embedded_factory>;
+TYPED_TEST_SUITE(EventLogContract, adapters);
+
+TYPED_TEST(EventLogContract, KeyedRecordsGoToKafkasPartitionInOrder) {
+  auto log = this->factory.open(8);
+  ASSERT_TRUE(log);
+  std::vector<record> recs;
+  for (int i = 0; i < 5; ++i) recs.push_back({"leaf-42", "v" + std::to_string(i), -1});
+  auto pos = this->append(*log, recs);
+  ASSERT_EQ(pos.size(), 5u);
+  const int32_t want = kafka_partition("leaf-42", 8);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(pos[i].partition, want);
+    EXPECT_EQ(pos[i].offset, i) << "offsets are dense from 0";
+  }
+  auto read = log->read(want, 0, 100);
+  ASSERT_TRUE(read.ok());
+  ASSERT_EQ(read->size(), 5u);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ((*read)[i].value, "v" + std::to_string(i));
+    EXPECT_EQ((*read)[i].key, "leaf-42");
+  }
+}
+
+TYPED_TEST(EventLogContract, ExplicitPartitionAndRoundRobin) {
+  auto log = this->factory.open(4);
+  ASSERT_TRUE(log);
+  auto pos = this->append(*log, {{"k", "x", 3}});
+  EXPECT_EQ(pos.at(0).partition, 3);
+  std::vector<record> keyless(8, record{"", "r", -1});
+  auto rr = this->append(*log, keyless);
+  std::set<int32_t> seen;
+  for (const auto& p : rr) seen.insert(p.partition);
+  EXPECT_EQ(seen.size(), 4u) << "keyless records spread over every partition";
+  auto bad = testing::run(log->append({{"k", "x", 9}}));
+  EXPECT_FALSE(bad.ok());
+}
+
+TYPED_TEST(EventLogContract, ReadFromAnyPositionAndEndOffsets) {
+  auto log = this->factory.open(2);
+  ASSERT_TRUE(log);
+  std::vector<record> recs;
+  for (int i = 0; i < 10; ++i) recs.push_back({"", std::to_string(i), 1});
+  this->append(*log, recs);
+  EXPECT_EQ(log->end_offsets(), (std::vector<int64_t>{0, 10}));
+  auto tail = log->read(1, 7, 100);
+  ASSERT_TRUE(tail.ok());
+  ASSERT_EQ(tail->size(), 3u);
+  EXPECT_EQ(tail->front().offset, 7);
+  EXPECT_EQ(tail->front().value, "7");
+  auto limited = log->read(1, 0, 4);
+  EXPECT_EQ(limited->size(), 4u);
+  EXPECT_TRUE(log->read(1, 10, 5)->empty());
+}
+
+TYPED_TEST(EventLogContract, ConsumerGroupsResumeFromCommittedPositions) {
+  auto log = this->factory.open(3);
+  ASSERT_TRUE(log);
+  std::vector<record> recs;
+  for (int i = 0; i < 30; ++i) recs.push_back({"key" + std::to_string(i), std::to_string(i), -1});
+  this->append(*log, recs);
+  auto c = log->subscribe("g1");
+  ASSERT_TRUE(c.ok());
+  std::vector<stored_record> got;
+  while (got.size() < 30) {
+    auto batch = (*c)->poll(7, std::chrono::milliseconds(100));
+    ASSERT_TRUE(batch.ok());
+    ASSERT_FALSE(batch->empty()) << "poll returned nothing after " << got.size() << " records";
+    got.insert(got.end(), batch->begin(), batch->end());
+  }
+  std::vector<position> next;
+  for (int32_t p = 0; p < 3; ++p) next.push_back({p, log->end_offsets()[p]});
+  ASSERT_TRUE((*c)->commit(next).ok());
+  EXPECT_EQ(*log->committed("g1"), log->end_offsets());
+  EXPECT_EQ(*log->committed("other"), (std::vector<int64_t>{0, 0, 0}));
+  auto again = log->subscribe("g1");
+  auto none = (*again)->poll(10, std::chrono::milliseconds(20));
+  EXPECT_TRUE(none->empty()) << "a group resumes after its committed positions";
+}
+
+TYPED_TEST(EventLogContract, PollWakesUpOnAppend) {
+  auto log = this->factory.open(2);
+  ASSERT_TRUE(log);
+  auto c = log->subscribe("g");
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    this->append(*log, {{"a", "late", -1}});
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<stored_record> got;
+  while (got.empty() && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(5)) {
+    got = *(*c)->poll(10, std::chrono::milliseconds(2000));
+  }
+  writer.join();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].value, "late");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1500))
+      << "poll should return when a record arrives, not at its timeout";
+}
+
+TEST(EmbeddedLog, AcknowledgedAppendsSurviveReopenAndKeepPartitionCount) {
+  testing::temp_dir dir;
+  {
+    auto log = rocks_log::open({dir.path(), 5});
+    ASSERT_TRUE(log.ok());
+    std::vector<record> recs;
+    for (int i = 0; i < 100; ++i) recs.push_back({"k" + std::to_string(i), "v", -1});
+    ASSERT_TRUE(testing::run((*log)->append(recs)).ok());
+  }
+  auto log = rocks_log::open({dir.path(), 8});
+  ASSERT_TRUE(log.ok());
+  EXPECT_EQ((*log)->partitions(), 5) << "the partition count is fixed when the log is created";
+  int64_t total = 0;
+  for (auto e : (*log)->end_offsets()) total += e;
+  EXPECT_EQ(total, 100);
+}
+
+TEST(EmbeddedLog, ConcurrentAppendsAreGroupCommitted) {
+  testing::temp_dir dir;
+  auto log = rocks_log::open({dir.path(), 4});
+  ASSERT_TRUE(log.ok());
+  boost::asio::io_context ioc;
+  int ok = 0;
+  for (int i = 0; i < 500; ++i) {
+    boost::asio::co_spawn(ioc, testing::as_optional((*log)->append({{"key" + std::to_string(i), "v", -1}})),
+                          [&](std::exception_ptr, std::optional<result<std::vector<position>>> r) {
+                            ok += r && r->ok();
+                          });
+  }
+  ioc.run();
+  EXPECT_EQ(ok, 500);
+  int64_t total = 0;
+  for (auto e : (*log)->end_offsets()) total += e;
+  EXPECT_EQ(total, 500);
+}
+
+}  // namespace
+}  // namespace leaves::log

@@ -1,0 +1,250 @@
+// The ReadStore contract. Each adapter provides a factory; the Cassandra store
+// (issue 4) adds its own to the type list.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <map>
+#include <set>
+
+#include "leaves/store/embedded/rocks_store.h"
+#include "support/test_support.h"
+
+namespace json = boost::json;
+
+namespace leaves::store {
+namespace {
+
+struct embedded_factory {
+  testing::temp_dir dir;
+  int n = 0;
+  std::unique_ptr<read_store> open() {
+    auto s = rocks_store::open(dir.path() / ("store" + std::to_string(n++)));
+    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.err().message);
+    return s.ok() ? std::unique_ptr<read_store>(std::move(*s)) : nullptr;
+  }
+};
+
+// Produces events the way the service does (decide + apply), with fake positions.
+class history {
+ public:
+  void save(const std::string& body, int64_t now) {
+    domain::command c;
+    c.kind = domain::command_kind::save;
+    auto p = domain::parse_patch(json::parse(body).as_object(), domain::limits{});
+    ASSERT_TRUE(p.ok()) << p.err().message;
+    c.patch = *p;
+    c.leaf_id = domain::leaf_id_for_url(p->values.url);
+    run(c, now);
+  }
+  void command(domain::command_kind k, const std::string& id, domain::string_list tags, int64_t now) {
+    domain::command c;
+    c.kind = k;
+    c.leaf_id = id;
+    c.tags = std::move(tags);
+    run(c, now);
+  }
+  std::vector<applied_event> events;
+  std::map<std::string, std::optional<domain::leaf>> state;
+
+ private:
+  void run(const domain::command& c, int64_t now) {
+    auto& s = state[c.leaf_id];
+    auto evs = domain::decide(s, c, {now, "t"});
+    ASSERT_TRUE(evs.ok()) << evs.err().message;
+    for (auto& e : *evs) {
+      ASSERT_TRUE(domain::apply(s, e).ok());
+      events.push_back({0, static_cast<int64_t>(events.size()), e});
+    }
+  }
+};
+
+std::string url(int i) { return "https://site" + std::to_string(i % 7) + ".example/p/" + std::to_string(i); }
+
+template <class Factory>
+class ReadStoreContract : public ::testing::Test {
+ protected:
+  Factory factory;
+
+  // 40 leaves, some tagged, some starred, with user ids; then changes and deletes.
+  history sample() {
+    history h;
+    for (int i = 0; i < 40; ++i) {
+      std::string tags = i % 3 == 0 ? R"(["kafka","db"])" : i % 3 == 1 ? R"(["kafka"])" : "[]";
+      h.save(R"({"url":")" + url(i) + R"(","title":"Title )" + std::to_string(100 - i) + R"(","tags":)" + tags +
+                 R"(,"user_id":)" + std::to_string(i % 4) + R"(,"is_starred":)" + (i % 5 == 0 ? "true" : "false") +
+                 "}",
+             1000 + i * 10);
+    }
+    h.command(domain::command_kind::add_tags, domain::leaf_id_for_url(url(2)), {"kafka", "new"}, 5000);
+    h.command(domain::command_kind::remove_tags, domain::leaf_id_for_url(url(3)), {"kafka"}, 5001);
+    h.command(domain::command_kind::remove, domain::leaf_id_for_url(url(6)), {}, 5002);
+    h.save(R"({"url":")" + url(9) + R"(","title":"renamed"})", 5003);
+    return h;
+  }
+
+  std::vector<std::string> all_ids(read_store& s, list_query q) {
+    std::vector<std::string> ids;
+    for (int guard = 0; guard < 1000; ++guard) {
+      auto page = s.list(q);
+      EXPECT_TRUE(page.ok()) << (page.ok() ? "" : page.err().message);
+      if (!page.ok()) break;
+      for (const auto& l : page->items) ids.push_back(l.id);
+      if (page->next_page_token.empty()) break;
+      q.page_token = page->next_page_token;
+    }
+    return ids;
+  }
+
+  std::vector<std::string> expected_ids(const history& h, const std::function<bool(const domain::leaf&)>& pred) {
+    std::vector<std::string> ids;
+    for (const auto& [id, l] : h.state) {
+      if (l && !l->deleted && pred(*l)) ids.push_back(id);
+    }
+    return ids;
+  }
+};
+
+using adapters = ::testing::Types<embedded_factory>;
+TYPED_TEST_SUITE(ReadStoreContract, adapters);
+
+TYPED_TEST(ReadStoreContract, GetReturnsLeavesAndTombstones) {
+  auto s = this->factory.open();
+  auto h = this->sample();
+  ASSERT_TRUE(s->apply(h.events).ok());
+  for (const auto& [id, want] : h.state) {
+    auto got = s->get(id);
+    ASSERT_TRUE(got.ok()) << got.err().message;
+    ASSERT_TRUE(got->has_value()) << id;
+    EXPECT_EQ(**got, *want) << "leaf " << id;
+  }
+  EXPECT_FALSE(s->get("no-such-leaf")->has_value());
+  EXPECT_TRUE((*s->get(domain::leaf_id_for_url(url(6))))->deleted);
+}
+
+TYPED_TEST(ReadStoreContract, ApplyIsIdempotentUnderReplay) {
+  auto once = this->factory.open();
+  auto twice = this->factory.open();
+  auto h = this->sample();
+  ASSERT_TRUE(once->apply(h.events).ok());
+  ASSERT_TRUE(twice->apply(h.events).ok());
+  // Replay a suffix, then everything again, in odd batch sizes.
+  std::vector<applied_event> suffix(h.events.begin() + 20, h.events.end());
+  auto st = twice->apply(suffix);
+  ASSERT_TRUE(st.ok()) << st.err().message;
+  EXPECT_EQ(st->applied, 0u) << "every replayed event was already applied";
+  for (size_t i = 0; i < h.events.size(); i += 7) {
+    std::vector<applied_event> b(h.events.begin() + i, h.events.begin() + std::min(i + 7, h.events.size()));
+    ASSERT_TRUE(twice->apply(b).ok());
+  }
+  EXPECT_EQ(*once->tags(100), *twice->tags(100));
+  list_query q;
+  q.limit = 100;
+  EXPECT_EQ(this->all_ids(*once, q), this->all_ids(*twice, q));
+  for (const auto& [id, l] : h.state) EXPECT_EQ(**once->get(id), **twice->get(id));
+}
+
+TYPED_TEST(ReadStoreContract, TagCountsFollowTagChangesAndDeletes) {
+  auto s = this->factory.open();
+  auto h = this->sample();
+  ASSERT_TRUE(s->apply(h.events).ok());
+  std::map<std::string, int64_t> want;
+  for (const auto& [id, l] : h.state) {
+    if (l && !l->deleted && l->tags) {
+      for (const auto& t : *l->tags) want[t]++;
+    }
+  }
+  auto got = s->tags(100);
+  ASSERT_TRUE(got.ok());
+  std::map<std::string, int64_t> have;
+  for (const auto& t : *got) have[t.tag] = t.count;
+  EXPECT_EQ(have, want);
+  for (size_t i = 1; i < got->size(); ++i) EXPECT_GE((*got)[i - 1].count, (*got)[i].count) << "sorted by count";
+  EXPECT_EQ(s->tags(1)->size(), 1u);
+}
+
+TYPED_TEST(ReadStoreContract, PagingVisitsEachMatchingLeafOnce) {
+  auto s = this->factory.open();
+  auto h = this->sample();
+  ASSERT_TRUE(s->apply(h.events).ok());
+  struct named_query {
+    const char* name;
+    list_query q;
+    std::function<bool(const domain::leaf&)> pred;
+  };
+  auto has_tag = [](const domain::leaf& l, const std::string& t) {
+    return l.tags && std::find(l.tags->begin(), l.tags->end(), t) != l.tags->end();
+  };
+  std::vector<named_query> cases;
+  cases.push_back({"all by created", {}, [](const domain::leaf&) { return true; }});
+  list_query tag;
+  tag.tag = "kafka";
+  cases.push_back({"tag", tag, [&](const domain::leaf& l) { return has_tag(l, "kafka"); }});
+  list_query user;
+  user.user_id = 2;
+  cases.push_back({"user", user, [](const domain::leaf& l) { return l.user_id == 2; }});
+  list_query starred;
+  starred.starred = true;
+  starred.sort = sort_key::title;
+  cases.push_back({"starred by title", starred, [](const domain::leaf& l) { return l.is_starred; }});
+  list_query window;
+  window.since_ms = 1100;
+  window.until_ms = 1300;
+  window.descending = false;
+  cases.push_back({"since/until", window, [](const domain::leaf& l) {
+                     return l.created_at >= 1100 && l.created_at < 1300;
+                   }});
+  list_query updated;
+  updated.sort = sort_key::updated;
+  updated.tag = "db";
+  cases.push_back({"updated with tag", updated, [&](const domain::leaf& l) { return has_tag(l, "db"); }});
+  for (auto& c : cases) {
+    for (size_t limit : {1, 3, 100}) {
+      c.q.limit = limit;
+      auto ids = this->all_ids(*s, c.q);
+      std::multiset<std::string> got(ids.begin(), ids.end());
+      auto want_v = this->expected_ids(h, c.pred);
+      std::multiset<std::string> want(want_v.begin(), want_v.end());
+      EXPECT_EQ(got, want) << c.name << " limit " << limit;
+    }
+  }
+}
+
+TYPED_TEST(ReadStoreContract, ListIsOrdered) {
+  auto s = this->factory.open();
+  auto h = this->sample();
+  ASSERT_TRUE(s->apply(h.events).ok());
+  list_query q;
+  q.limit = 100;
+  auto desc = s->list(q);
+  for (size_t i = 1; i < desc->items.size(); ++i) {
+    EXPECT_GE(desc->items[i - 1].created_at, desc->items[i].created_at);
+  }
+  q.sort = sort_key::title;
+  q.descending = false;
+  auto titles = s->list(q);
+  auto lower = [](std::string t) {
+    for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return t;
+  };
+  for (size_t i = 1; i < titles->items.size(); ++i) {
+    EXPECT_LE(lower(titles->items[i - 1].title), lower(titles->items[i].title)) << "title order ignores case";
+  }
+  q.page_token = "not-a-token";
+  auto bad = s->list(q);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.err().code, errc::invalid_argument);
+}
+
+TYPED_TEST(ReadStoreContract, ClearEmptiesEveryModel) {
+  auto s = this->factory.open();
+  auto h = this->sample();
+  ASSERT_TRUE(s->apply(h.events).ok());
+  ASSERT_TRUE(s->clear().ok());
+  EXPECT_TRUE(s->tags(100)->empty());
+  EXPECT_TRUE(s->list({})->items.empty());
+  ASSERT_TRUE(s->apply(h.events).ok());
+  EXPECT_EQ(s->list(list_query{})->items.size(), 30u);
+}
+
+}  // namespace
+}  // namespace leaves::store

@@ -102,3 +102,11 @@ def test_bulk_items_not_array(client):
     r = client.post("/v1/bulk/leaves", json={"items": "nope"})
     assert r.status_code in (400, 422), "bulk items not an array: expected 400/422, got\n  %s" % describe(r)
     expect_error(r, r.status_code, None, "bulk items not an array")
+
+
+def test_bulk_same_url_twice_in_one_batch(client):
+    url = new_url()
+    r, body = bulk(client, [{"url": url, "title": "x"}, {"url": url, "title": "y"}, {"url": url, "title": "y"}])
+    assert statuses(body) == ["created", "updated", "unchanged"], (
+        "one URL three times in a batch (x, y, y): expected created, updated, unchanged; got %s" % statuses(body))
+    wait_leaf(client, md5_hex(url), lambda l: l["title"] == "y", "title y after bulk")

@@ -90,6 +90,8 @@ def test_sigterm_during_write_burst(server_factory):
     n_before = len(w.acked)
     code = srv.stop(timeout=15, expect_code=None)
     w.stop()
+    print("SIGTERM burst: %d acknowledged before SIGTERM, %d total, statuses %s, connection errors %d" % (
+        n_before, len(w.acked), w.statuses, w.errors))
     assert code == 0, "SIGTERM during a write burst: expected exit 0, got %s\n%s" % (code, srv.stderr_tail())
     assert n_before > 0, "no write was acknowledged before SIGTERM (statuses %s)" % w.statuses
     bad = {s: n for s, n in w.statuses.items() if s not in (200, 201, 503)}
@@ -107,7 +109,8 @@ def test_kill9_during_write_burst(server_factory):
     srv.kill()
     w.stop()
     acked = dict(w.acked)
-    assert len(acked) > 0, "no write acknowledged in 2 s (statuses %s)" % w.statuses
+    print("kill -9 burst: %d acknowledged, statuses %s, connection errors %d" % (len(acked), w.statuses, w.errors))
+    assert len(acked) >= 20, "only %d writes acknowledged in 2 s (statuses %s)" % (len(acked), w.statuses)
     srv.start()
     missing = wait_all_present(srv.client, acked)
     assert not missing, "%d of %d acknowledged (201/200) leaves lost after kill -9, e.g. %s" % (

@@ -266,3 +266,15 @@ def test_headers_under_limit_ok(client):
 
 def test_server_still_healthy_after_errors(client):
     expect(client.get("/healthz", consistent=False), 200, "healthz after the error tests")
+
+
+def test_max_body_bytes_flag(server_factory):
+    srv = server_factory.make(args=["--max-body-bytes", "2000"])
+    c = srv.client
+    small = {"url": new_url(), "title": "s" * 500}
+    expect(c.post("/v1/leaves", json=small), 201, "1 KB body with --max-body-bytes 2000")
+    big = json.dumps({"url": new_url(), "title": "b" * 3000}).encode()
+    req = (b"POST /v1/leaves HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+           b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (c.host.encode(), c.port, len(big))) + big
+    r = raw_http(c.host, c.port, req)
+    assert r.status_code == 413, "3 KB body with --max-body-bytes 2000: expected 413, got %r" % (r,)

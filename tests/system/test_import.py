@@ -9,14 +9,15 @@ import pytest
 from leaves_testlib import describe_cli, free_port, md5_hex, new_url, run_cli, unique, wait_until
 
 SAMPLE = pathlib.Path("/work/shared/data/solr-leaves-sample.json")
-SUMMARY_RE = re.compile(r"^imported (\d+), unchanged (\d+), rejected (\d+)$")
+SUMMARY_RE = re.compile(r"^imported (\d+), unchanged (\d+), rejected (\d+)\b")
+EXACT_SUMMARY_RE = re.compile(r"^imported \d+, unchanged \d+, rejected \d+$")
 
 
 def summary(res):
     lines = res.stdout.splitlines()
     assert lines, "import printed nothing on stdout\n  %s" % describe_cli(res)
     m = SUMMARY_RE.match(lines[0].strip())
-    assert m, "first stdout line should be 'imported N, unchanged M, rejected K'\n  %s" % describe_cli(res)
+    assert m, "first stdout line should start 'imported N, unchanged M, rejected K'\n  %s" % describe_cli(res)
     return tuple(int(x) for x in m.groups()), lines[1:]
 
 
@@ -54,6 +55,36 @@ def test_import_solr_sample_twice(leaves_bin, server):
     assert res.returncode == 0, "second import of the sample: expected exit 0\n  %s" % describe_cli(res)
     assert summary(res)[0] == (0, len(docs), 0), "second import: expected 'imported 0, unchanged %d, rejected 0'\n  %s" % (
         len(docs), describe_cli(res))
+
+
+def test_import_solr_format_small(leaves_bin, server, tmp_path):
+    # The sample's docs with short "all"/content, to exercise the Solr format independently of field limits.
+    if not SAMPLE.exists():
+        pytest.skip("sample file %s missing" % SAMPLE)
+    src = json.loads(SAMPLE.read_text())
+    docs = []
+    for d in src["response"]["docs"]:
+        d = dict(d)
+        d["id"] = "small-" + d["id"] + "-" + unique()
+        d["url"] = d["url"] + "?small=" + unique()
+        d["all"] = [x for x in d["all"] if len(x) < 200]
+        d["content"] = d["content"][:500]
+        d["content_text"] = d["content_text"][:500]
+        docs.append(d)
+    src["response"]["docs"] = docs
+    f = tmp_path / "solr-small.json"
+    f.write_text(json.dumps(src))
+    res = run_import(leaves_bin, server, f)
+    assert res.returncode == 0 and summary(res)[0] == (2, 0, 0), (
+        "Solr export (2 docs, short fields): expected exit 0 and 'imported 2, unchanged 0, rejected 0'\n  %s"
+        % describe_cli(res))
+    for d in docs:
+        leaf = get_leaf_eventually(server.client, d["id"])
+        assert leaf["url"] == d["url"] and leaf["tags"] == d["tags"] and leaf["is_archived"] is True, leaf
+        assert leaf["links"] == d["_links"] and leaf["http_status"] == "200", leaf
+    res = run_import(leaves_bin, server, f)
+    assert res.returncode == 0 and summary(res)[0] == (0, 2, 0), (
+        "second import of the same Solr export: expected 'imported 0, unchanged 2, rejected 0'\n  %s" % describe_cli(res))
 
 
 def test_import_json_lines_with_a_rejected_item(leaves_bin, server, tmp_path):
@@ -108,3 +139,12 @@ def test_import_server_unreachable_exits_2(leaves_bin, tmp_path):
     f.write_text(json.dumps([{"url": new_url()}]))
     res = run_cli(leaves_bin, ["import", str(f), "--server", "http://127.0.0.1:%d" % free_port()], timeout=60)
     assert res.returncode == 2, "import to an unreachable server: expected exit 2\n  %s" % describe_cli(res)
+
+
+def test_import_summary_line_is_exactly_the_contract_format(leaves_bin, server, tmp_path):
+    f = tmp_path / "one.json"
+    f.write_text(json.dumps([{"url": new_url()}]))
+    res = run_import(leaves_bin, server, f)
+    first = res.stdout.splitlines()[0] if res.stdout else ""
+    assert EXACT_SUMMARY_RE.match(first.strip()), (
+        "summary line should be exactly 'imported N, unchanged M, rejected K', got %r\n  %s" % (first, describe_cli(res)))

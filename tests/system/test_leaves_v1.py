@@ -287,3 +287,68 @@ def test_content_type_with_charset_is_json(client):
     r = client.post("/v1/leaves", data=b'{"url": "%s"}' % new_url().encode(),
                     headers={"Content-Type": "application/json; charset=utf-8"})
     expect(r, 201, "POST with application/json; charset=utf-8")
+
+
+# ------------------------------------------------------------------- more input handling
+
+
+def test_version_keeps_counting_across_delete_and_recreate(client):
+    leaf = client.create()
+    d = expect(client.delete("/v1/leaves/" + leaf["id"]), 200, "DELETE")
+    again = client.create(url=leaf["url"])
+    assert again["version"] == d["version"] + 1, (
+        "re-created leaf version: expected %d (keeps counting after delete at %d), got %r" % (
+            d["version"] + 1, d["version"], again["version"]))
+
+
+def test_null_and_digit_strings(client):
+    leaf = client.create(title=None, user_name=None, all=None, links=None, user_id="42", reading_time="7")
+    assert leaf["title"] == "" and leaf["user_name"] == "" and leaf["all"] == [] and leaf["links"] == [], leaf
+    assert leaf["user_id"] == 42 and leaf["reading_time"] == 7, (
+        "user_id/reading_time as digit strings: expected 42/7 ints, got %r/%r" % (leaf["user_id"], leaf["reading_time"]))
+
+
+def test_unicode_and_tag_byte_limit(client):
+    leaf = client.create(title="Grüße 👋", tags=["€" * 42, "日本語 タグ"])
+    assert leaf["title"] == "Grüße 👋", leaf["title"]
+    assert leaf["tags"] == ["€" * 42, "日本語.タグ"], leaf["tags"]
+    r = client.post("/v1/leaves", json={"url": new_url(), "tags": ["€" * 43]})  # 129 bytes
+    expect_error(r, 422, "invalid_field", "tag of 43 euro signs (129 bytes)", message_contains="tags")
+    assert client.get_leaf(leaf["id"])["title"] == "Grüße 👋"
+
+
+def test_control_characters_in_tag_rejected(client):
+    r = client.post("/v1/leaves", json={"url": new_url(), "tags": ["a\u0001b"]})
+    expect_error(r, 422, "invalid_field", "tag with a control character", message_contains="tags")
+
+
+def test_concurrent_patches_with_same_if_match(client):
+    import concurrent.futures
+    leaf = client.create()
+    v = leaf["version"]
+
+    def one(i):
+        import requests
+        return requests.patch(client.url("/v1/leaves/" + leaf["id"]), json={"title": "racer%d" % i},
+                              headers={"If-Match": '"%d"' % v}, timeout=10).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        codes = sorted(ex.map(one, range(8)))
+    assert codes.count(200) == 1 and codes.count(412) == 7, (
+        "8 concurrent PATCHes with If-Match \"%d\": expected exactly one 200 and seven 412, got %s" % (v, codes))
+    assert client.get_leaf(leaf["id"])["version"] == v + 1
+
+
+def test_concurrent_creates_of_same_url(client):
+    import concurrent.futures
+    import requests
+    url = new_url()
+
+    def one(i):
+        return requests.post(client.url("/v1/leaves"), json={"url": url}, timeout=10).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        codes = sorted(ex.map(one, range(8)))
+    assert codes.count(201) == 1 and codes.count(200) == 7, (
+        "8 concurrent POSTs of one new URL: expected one 201 and seven 200, got %s" % codes)
+    assert client.get_leaf(md5_hex(url))["version"] == 1

@@ -249,3 +249,23 @@ def test_list_url_filter_free_text_not_required(client):
     cs = [it["created_at"] for it in body["items"]]
     assert cs == sorted(cs, reverse=True), "unfiltered list not created desc"
 
+
+
+def test_filter_tag_with_special_characters(client):
+    tag = "c++/rust&go=%s" % unique()
+    leaf = client.create(tags=[tag])
+    client.create(tags=["c"])
+    r = client.session.get(client.url("/v1/leaves"), params={"tag": tag},
+                           headers={"Leaves-Min-Position": client.min_position()}, timeout=10)
+    body = expect(r, 200, "tag filter with a URL-encoded tag")
+    assert ids(body["items"]) == [leaf["id"]], "tag=%r (encoded): expected [%s], got %s" % (
+        tag, leaf["id"], ids(body["items"]))
+
+
+def test_since_with_timezone_offset(client, flagged):
+    r = client.session.get(client.url("/v1/leaves"), timeout=10,
+                           params={"user": flagged["user"], "since": "2020-03-01T02:00:00+02:00", "limit": 100},
+                           headers={"Leaves-Min-Position": client.min_position()})
+    body = expect(r, 200, "since with +02:00 offset")
+    months = sorted(int(it["created_at"][5:7]) for it in body["items"])
+    assert months == [3, 4, 5, 6, 7, 8], "since=2020-03-01T02:00:00+02:00 (= 00:00Z, inclusive): months %s" % months

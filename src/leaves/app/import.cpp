@@ -236,9 +236,8 @@ int import_main(const std::vector<std::string>& args) {
     }
   }
   if (tty) std::fputc('\n', stderr);
-  std::printf("imported %zu, unchanged %zu, rejected %zu (created %zu, updated %zu)\n",
-              counts["created"] + counts["updated"], counts["unchanged"], counts["rejected"], counts["created"],
-              counts["updated"]);
+  std::printf("imported %zu, unchanged %zu, rejected %zu\n", counts["created"] + counts["updated"],
+              counts["unchanged"], counts["rejected"]);
   for (const auto& r : rejections) std::printf("  rejected %s\n", r.c_str());
   return counts["rejected"] > 0 ? 1 : 0;
 }

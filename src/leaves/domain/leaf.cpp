@@ -263,8 +263,10 @@ result<leaf_patch> parse_patch(const json::object& o, const limits& lim, bool ig
       }
       case field::all:
       case field::links: {
+        // Solr's catch-all "all" copies every field, content included.
         auto t = v.is_null() ? result<string_list>(string_list{})
-                             : get_list(f, v, lim.max_list_items, lim.max_url_bytes);
+                             : get_list(f, v, lim.max_list_items,
+                                        f == field::all ? lim.max_content_bytes : lim.max_url_bytes);
         if (!t) return t.err();
         (f == field::all ? l.all : l.links) = std::move(*t);
         break;

@@ -173,7 +173,7 @@ struct session_args {
 asio::awaitable<void> session(tcp::socket sock, session_args a, std::shared_ptr<server::connection> conn) {
   beast::tcp_stream stream(std::move(sock));
   conn->stream = &stream;
-  beast::flat_buffer buffer(8192);
+  beast::flat_buffer buffer;  // bounded by the parser's header and body limits
   beast::error_code ec;
   bool first = true;
   for (;;) {

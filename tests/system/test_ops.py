@@ -121,3 +121,41 @@ def test_sigint_exits_zero(server_factory):
         raise AssertionError("server did not exit within 15s of SIGINT\n" + srv.stderr_tail())
     assert srv.stop(expect_code=None) == 0, "exit code after SIGINT: expected 0, got %s\n%s" % (
         srv.proc.returncode, srv.stderr_tail())
+
+
+def test_config_file(server_factory, tmp_path):
+    import subprocess
+    import time
+
+    import requests
+
+    from leaves_testlib import free_port
+    port = free_port()
+    cfg = tmp_path / "leaves.conf"
+    cfg.write_text("listen = 127.0.0.1:%d\ndata-dir = %s\nread-wait-ms = 300\n" % (port, tmp_path / "cfgdata"))
+    # only --config (ServerProcess always passes --listen/--data-dir, so run this one by hand)
+    log = open(tmp_path / "cfg-stderr.log", "wb")
+    proc = subprocess.Popen([server_factory.binary, "serve", "--config", str(cfg)], stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 20
+        ok = False
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if requests.get("http://127.0.0.1:%d/healthz" % port, timeout=1).status_code == 200:
+                    ok = True
+                    break
+            except requests.RequestException:
+                time.sleep(0.05)
+        assert ok, "server with --config %s (listen = 127.0.0.1:%d) never answered /healthz; stderr:\n%s" % (
+            cfg, port, (tmp_path / "cfg-stderr.log").read_text(errors="replace")[-2000:])
+        r = requests.get("http://127.0.0.1:%d/v1/leaves" % port, headers={"Leaves-Min-Position": "0:999999999"},
+                         timeout=10)
+        expect_error(r, 504, "deadline_exceeded", "read-wait-ms = 300 from the config file")
+        assert r.elapsed.total_seconds() < 3, "config read-wait-ms = 300 not applied: 504 after %.1fs" % (
+            r.elapsed.total_seconds())
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        code = proc.wait(15)
+        log.close()
+    assert code == 0, "exit code after SIGTERM: %s" % code

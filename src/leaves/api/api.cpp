@@ -5,6 +5,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/json.hpp>
 #include <charconv>
+#include <map>
 
 #include "leaves/api/errors.h"
 #include "leaves/api/router.h"
@@ -393,7 +394,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     std::vector<json::object> results;
     size_t remaining = 0;
     std::shared_ptr<async_signal> done;
-    std::optional<log::position> last;
+    std::map<int32_t, int64_t> last;  // highest offset written per partition
   };
 
   static asio::awaitable<void> bulk_item(std::shared_ptr<impl> self, std::shared_ptr<bulk_state> st, size_t i,
@@ -406,7 +407,10 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
                                   {"message", w.err().message}};
     } else {
       out["status"] = w->created ? "created" : w->changed ? "updated" : "unchanged";
-      if (w->position) st->last = w->position;
+      if (w->position) {
+        auto& off = st->last[w->position->partition];
+        off = std::max(off, w->position->offset);
+      }
     }
     if (--st->remaining == 0) st->done->notify();
   }
@@ -481,7 +485,15 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     }
     summary["results"] = std::move(results);
     response r = json_response(200, json::serialize(summary));
-    if (st->last) r.headers.emplace_back("Leaves-Position", projector::format_position(*st->last));
+    if (!st->last.empty()) {
+      // Every partition the batch wrote to, so one Leaves-Min-Position covers it all.
+      std::string pos;
+      for (const auto& [p, off] : st->last) {
+        if (!pos.empty()) pos += ',';
+        pos += projector::format_position({p, off});
+      }
+      r.headers.emplace_back("Leaves-Position", pos);
+    }
     co_return r;
   }
 

@@ -177,6 +177,19 @@ TEST(Decide, TagCommands) {
   EXPECT_EQ(s->version, 5);
 }
 
+TEST(Decide, AddingTagsIsBoundedAndClearingNullsSlugsToo) {
+  std::optional<leaf> s;
+  run(s, save(R"({"url":"https://b.example/","tags":["a"],"slugs":["a-slug"]})"));
+  command add = on(s->id, command_kind::add_tags);
+  for (int i = 0; i < 100; ++i) add.tags.push_back("t" + std::to_string(i));
+  EXPECT_EQ(failure(s, add), errc::invalid_argument) << "101 tags must be refused";
+  command clear = on(s->id, command_kind::clear_tags);
+  run(s, clear);
+  EXPECT_FALSE(s->tags.has_value());
+  EXPECT_FALSE(s->slugs.has_value());
+  EXPECT_TRUE(decide(s, clear, context{1}).value().empty()) << "clearing twice changes nothing";
+}
+
 TEST(Decide, DeleteLeavesATombstoneAndSaveRecreates) {
   std::optional<leaf> s;
   run(s, save(R"({"url":"https://d.example/","title":"t"})"));

@@ -146,6 +146,11 @@ result<std::vector<event>> decide(const std::optional<leaf>& state, const comman
           }
         }
         if (delta.empty() && state->tags) break;
+        if (after->size() > ctx.max_tags) {
+          return make_error(errc::invalid_argument,
+                            "tags: a leaf holds at most " + std::to_string(ctx.max_tags) + " tags",
+                            "invalid_field");
+        }
       } else if (cmd.kind == command_kind::remove_tags) {
         t = event_type::tags_removed;
         after = string_list{};
@@ -159,7 +164,7 @@ result<std::vector<event>> decide(const std::optional<leaf>& state, const comman
         if (delta.empty()) break;
       } else {
         if (cmd.kind == command_kind::replace_tags) after = cmd.tags;
-        if (after == state->tags && (!after || state->slugs == after)) break;
+        if (after == state->tags && state->slugs == after) break;
       }
       event e = make_event(t, state->id, next, ctx);
       if (t == event_type::tags_replaced) {

@@ -28,6 +28,7 @@ struct command {
 struct context {
   int64_t now_ms = 0;
   std::string actor = "anonymous";
+  size_t max_tags = limits{}.max_tags;  // a leaf never holds more tags than this
 };
 
 enum class event_type { created, updated, tags_added, tags_removed, tags_replaced, deleted };

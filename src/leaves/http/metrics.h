@@ -51,7 +51,7 @@ class histogram_family {
 class metrics {
  public:
   counter_family requests{"leaves_http_requests_total", "HTTP requests by route, method and status."};
-  histogram_family latency{"leaves_http_request_duration_seconds", "HTTP request latency by route."};
+  histogram_family latency{"leaves_http_request_duration_seconds", "HTTP request latency by route and status."};
   // Each callback appends complete exposition lines (with HELP/TYPE).
   void add_collector(std::function<void(std::string&)> fn);
   std::string render() const;

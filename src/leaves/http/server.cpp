@@ -219,7 +219,7 @@ asio::awaitable<void> session(tcp::socket sock, session_args a, std::shared_ptr<
         std::chrono::duration<double>(std::chrono::steady_clock::now() - req.received).count();
     a.m->requests.inc("route=\"" + res.route + "\",method=\"" + req.method + "\",status=\"" +
                       std::to_string(res.stream != stream_kind::none ? 200 : res.status) + "\"");
-    a.m->latency.observe("route=\"" + res.route + "\"", secs);
+    a.m->latency.observe("route=\"" + res.route + "\",status=\"" + std::to_string(res.status) + "\"", secs);
     if (res.stream == stream_kind::sse) {
       conn->streaming = true;
       co_await serve_sse(stream, std::move(res), breq.version(), a.opts->heartbeat);

@@ -1,0 +1,497 @@
+#include "leaves/log/kafka/kafka_log.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <random>
+
+#include "leaves/base/hash.h"
+#include "leaves/base/log.h"
+
+namespace asio = boost::asio;
+
+namespace leaves::log {
+
+using append_result = result<std::vector<position>>;
+
+namespace {
+
+struct rk_deleter {
+  void operator()(rd_kafka_t* rk) const {
+    if (rk) rd_kafka_destroy(rk);
+  }
+};
+using rk_ptr = std::unique_ptr<rd_kafka_t, rk_deleter>;
+
+struct tpl_deleter {
+  void operator()(rd_kafka_topic_partition_list_t* l) const {
+    if (l) rd_kafka_topic_partition_list_destroy(l);
+  }
+};
+using tpl_ptr = std::unique_ptr<rd_kafka_topic_partition_list_t, tpl_deleter>;
+
+struct msg_deleter {
+  void operator()(rd_kafka_message_t* m) const {
+    if (m) rd_kafka_message_destroy(m);
+  }
+};
+using msg_ptr = std::unique_ptr<rd_kafka_message_t, msg_deleter>;
+
+error kafka_error(const std::string& what, rd_kafka_resp_err_t err) {
+  return make_error(errc::unavailable, "kafka: " + what + ": " + rd_kafka_err2str(err), "log_unavailable");
+}
+
+void log_cb(const rd_kafka_t*, int level, const char* fac, const char* buf) {
+  // librdkafka's syslog levels: 0-3 error, 4 warning, 5-6 info, 7 debug.
+  const auto lvl = level <= 3 ? log_level::error : level == 4 ? log_level::warn : log_level::debug;
+  log_line(lvl, "kafka", std::string(fac) + ": " + buf);
+}
+
+// A configuration with the defaults, then the user's pass-through properties.
+result<rd_kafka_conf_t*> make_conf(const kafka_options& o,
+                                   const std::vector<std::pair<std::string, std::string>>& defaults) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char errstr[512];
+  auto set = [&](const std::string& k, const std::string& v) -> bool {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
+      return false;
+    }
+    return true;
+  };
+  for (const auto& [k, v] : defaults) {
+    if (!set(k, v)) {
+      rd_kafka_conf_destroy(conf);
+      return make_error(errc::invalid_argument, "kafka property " + k + ": " + errstr);
+    }
+  }
+  if (!set("bootstrap.servers", o.brokers)) {
+    rd_kafka_conf_destroy(conf);
+    return make_error(errc::invalid_argument, std::string("kafka brokers: ") + errstr);
+  }
+  for (const auto& [k, v] : o.config) {
+    if (!set(k, v)) {
+      rd_kafka_conf_destroy(conf);
+      // The value may be a secret: name the property only.
+      return make_error(errc::invalid_argument, "kafka property " + k + ": " + errstr);
+    }
+  }
+  rd_kafka_conf_set_log_cb(conf, log_cb);
+  return conf;
+}
+
+result<rk_ptr> make_handle(rd_kafka_type_t type, rd_kafka_conf_t* conf) {
+  char errstr[512];
+  rd_kafka_t* rk = rd_kafka_new(type, conf, errstr, sizeof errstr);
+  if (!rk) {
+    rd_kafka_conf_destroy(conf);
+    return make_error(errc::invalid_argument, std::string("kafka: ") + errstr);
+  }
+  return rk_ptr(rk);
+}
+
+// One append: completes when every record's delivery report arrived.
+struct append_op {
+  std::vector<position> positions;
+  std::atomic<size_t> remaining{0};
+  std::mutex mu;
+  std::optional<error> failure;
+  std::function<void(append_result)> complete;
+
+  void done_one() {
+    if (remaining.fetch_sub(1) != 1) return;
+    std::optional<error> f;
+    {
+      std::lock_guard lk(mu);
+      f = failure;
+    }
+    if (f) {
+      complete(*f);
+    } else {
+      complete(std::move(positions));
+    }
+  }
+  void fail(error e) {
+    std::lock_guard lk(mu);
+    if (!failure) failure = std::move(e);
+  }
+};
+
+struct msg_ctx {
+  std::shared_ptr<append_op> op;
+  size_t index;
+};
+
+void delivery_cb(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+  std::unique_ptr<msg_ctx> ctx(static_cast<msg_ctx*>(m->_private));
+  if (!ctx) return;
+  if (m->err) {
+    ctx->op->fail(kafka_error("write not acknowledged", m->err));
+  } else {
+    ctx->op->positions[ctx->index] = {m->partition, m->offset};
+  }
+  ctx->op->done_one();
+}
+
+void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void* opaque);
+
+class kafka_consumer final : public consumer {
+ public:
+  kafka_consumer(rk_ptr rk, std::string topic) : rk_(std::move(rk)), topic_(std::move(topic)) {}
+  ~kafka_consumer() override {
+    if (rk_) rd_kafka_consumer_close(rk_.get());
+  }
+
+  result<std::vector<stored_record>> poll(size_t max, std::chrono::milliseconds timeout) override {
+    std::vector<stored_record> out;
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    woken_ = false;
+    while (out.size() < max && !woken_) {
+      const auto now = std::chrono::steady_clock::now();
+      // Once something arrived, only take what is already buffered.
+      int wait_ms = 0;
+      if (out.empty()) {
+        if (now >= deadline) break;
+        wait_ms = static_cast<int>(std::min<int64_t>(
+            100, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1));
+      }
+      msg_ptr m(rd_kafka_consumer_poll(rk_.get(), wait_ms));
+      if (!m) {
+        if (!out.empty()) break;
+        continue;
+      }
+      if (m->err) {
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+        log_warn("kafka", std::string("consumer: ") + rd_kafka_message_errstr(m.get()));
+        if (out.empty()) return kafka_error("consume", m->err);
+        break;
+      }
+      stored_record r;
+      r.partition = m->partition;
+      r.offset = m->offset;
+      rd_kafka_timestamp_type_t tstype;
+      r.timestamp_ms = rd_kafka_message_timestamp(m.get(), &tstype);
+      if (m->key) r.key.assign(static_cast<const char*>(m->key), m->key_len);
+      if (m->payload) r.value.assign(static_cast<const char*>(m->payload), m->len);
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  status commit(const std::vector<position>& next) override {
+    if (next.empty()) return ok_status();
+    tpl_ptr list(rd_kafka_topic_partition_list_new(static_cast<int>(next.size())));
+    for (const auto& p : next) {
+      rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), p.partition)->offset = p.offset;
+    }
+    const auto err = rd_kafka_commit(rk_.get(), list.get(), 0 /* synchronous */);
+    if (err) return kafka_error("commit", err);
+    return ok_status();
+  }
+
+  void seek_all(int64_t offset) override { seek_to_ = offset; }
+  void wake() override { woken_ = true; }
+
+  // Called from rebalance_cb (inside poll(), on the consumer's thread).
+  void on_assign(rd_kafka_topic_partition_list_t* parts) {
+    if (seek_to_ >= 0) {
+      for (int i = 0; i < parts->cnt; ++i) parts->elems[i].offset = seek_to_;
+    }
+    log_info("kafka", "assigned " + std::to_string(parts->cnt) + " partitions of " + topic_);
+  }
+
+  void set_handle(rk_ptr rk) { rk_ = std::move(rk); }
+
+ private:
+  rk_ptr rk_;
+  std::string topic_;
+  std::atomic<bool> woken_{false};
+  int64_t seek_to_ = -1;
+};
+
+void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void* opaque) {
+  auto* self = static_cast<kafka_consumer*>(opaque);
+  const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    if (self) self->on_assign(parts);
+    if (cooperative) {
+      if (auto* e = rd_kafka_incremental_assign(rk, parts)) rd_kafka_error_destroy(e);
+    } else {
+      rd_kafka_assign(rk, parts);
+    }
+  } else {
+    // Revocation happens between two polls: the projector has finished (and
+    // committed) the batch it was working on, so nothing is in flight.
+    log_info("kafka", "revoked " + std::to_string(parts->cnt) + " partitions");
+    if (cooperative) {
+      if (auto* e = rd_kafka_incremental_unassign(rk, parts)) rd_kafka_error_destroy(e);
+    } else {
+      rd_kafka_assign(rk, nullptr);
+    }
+  }
+}
+
+}  // namespace
+
+struct kafka_log::handles {
+  rk_ptr producer;
+  rk_ptr reader;  // assign()-based, no group: for read()
+};
+
+bool parse_kafka_property(const std::string& text, std::pair<std::string, std::string>& out) {
+  const auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0) return false;
+  out = {text.substr(0, eq), text.substr(eq + 1)};
+  return true;
+}
+
+result<std::unique_ptr<kafka_log>> kafka_log::open(const kafka_options& opts) {
+  if (opts.brokers.empty()) return make_error(errc::invalid_argument, "kafka: no brokers given");
+  if (opts.partitions < 1 || opts.partitions > 10000) {
+    return make_error(errc::invalid_argument, "kafka: partitions must be between 1 and 10000");
+  }
+  std::unique_ptr<kafka_log> log(new kafka_log());
+  log->opts_ = opts;
+  log->h_ = std::make_unique<handles>();
+  auto pconf = make_conf(opts, {{"enable.idempotence", "true"},
+                                {"acks", "all"},
+                                {"linger.ms", "1"},
+                                {"message.timeout.ms", "10000"},
+                                {"socket.nagle.disable", "true"}});
+  if (!pconf) return pconf.err();
+  rd_kafka_conf_set_dr_msg_cb(*pconf, delivery_cb);
+  auto producer = make_handle(RD_KAFKA_PRODUCER, *pconf);
+  if (!producer) return producer.err();
+  log->h_->producer = std::move(*producer);
+  rd_kafka_t* rk = log->h_->producer.get();
+
+  // Create the topic if absent.
+  char errstr[512];
+  rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(opts.topic.c_str(), opts.partitions, opts.replication_factor,
+                                                  errstr, sizeof errstr);
+  if (!nt) return make_error(errc::invalid_argument, std::string("kafka topic: ") + errstr);
+  rd_kafka_NewTopic_set_config(nt, "min.insync.replicas", std::to_string(opts.min_insync_replicas).c_str());
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_AdminOptions_t* ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_operation_timeout(ao, opts.request_timeout_ms, errstr, sizeof errstr);
+  rd_kafka_CreateTopics(rk, &nt, 1, ao, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, opts.request_timeout_ms + 2000);
+  std::optional<error> create_err;
+  if (!ev) {
+    create_err = make_error(errc::unavailable, "kafka: no answer from " + opts.brokers + " creating topic " +
+                                                   opts.topic, "log_unavailable");
+  } else if (rd_kafka_event_error(ev)) {
+    create_err = kafka_error("create topic " + opts.topic, rd_kafka_event_error(ev));
+  } else {
+    size_t n = 0;
+    const auto** topics = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    for (size_t i = 0; i < n; ++i) {
+      const auto err = rd_kafka_topic_result_error(topics[i]);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        log_info("kafka", "created topic " + opts.topic + " with " + std::to_string(opts.partitions) + " partitions");
+      } else if (err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        create_err = kafka_error("create topic " + opts.topic, err);
+      }
+    }
+  }
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_AdminOptions_destroy(ao);
+  rd_kafka_NewTopic_destroy(nt);
+  rd_kafka_queue_destroy(q);
+  if (create_err) return *create_err;
+
+  // The topic's actual partition count (metadata may lag creation briefly).
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, opts.topic.c_str(), nullptr);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts.request_timeout_ms);
+  int32_t count = 0;
+  while (count == 0 && std::chrono::steady_clock::now() < deadline) {
+    const rd_kafka_metadata_t* md = nullptr;
+    const auto err = rd_kafka_metadata(rk, 0, rkt, &md, opts.request_timeout_ms);
+    if (!err && md->topic_cnt == 1 && !md->topics[0].err) count = md->topics[0].partition_cnt;
+    if (md) rd_kafka_metadata_destroy(md);
+    if (count == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  rd_kafka_topic_destroy(rkt);
+  if (count == 0) {
+    return make_error(errc::unavailable, "kafka: no metadata for topic " + opts.topic, "log_unavailable");
+  }
+  if (count < opts.partitions) {
+    return make_error(errc::invalid_argument,
+                      "kafka: topic " + opts.topic + " has " + std::to_string(count) + " partitions, fewer than the " +
+                          std::to_string(opts.partitions) +
+                          " configured; keys would land in other partitions than expected. Add partitions "
+                          "to the topic or lower --partitions.");
+  }
+  log->partitions_ = count;
+  log->last_end_.assign(count, 0);
+
+  // librdkafka's consumer API wants a group id even for assign(); this one
+  // never subscribes or commits, so it never joins or disturbs a group.
+  auto rconf = make_conf(opts, {{"group.id", "leaves-reader-" + std::to_string(std::random_device{}())},
+                                {"enable.auto.commit", "false"},
+                                {"enable.partition.eof", "false"},
+                                {"fetch.wait.max.ms", "10"}});
+  if (!rconf) return rconf.err();
+  auto reader = make_handle(RD_KAFKA_CONSUMER, *rconf);
+  if (!reader) return reader.err();
+  log->h_->reader = std::move(*reader);
+
+  log->poller_ = std::thread([l = log.get()] {
+    while (!l->stop_) rd_kafka_poll(l->h_->producer.get(), 50);
+  });
+  return log;
+}
+
+kafka_log::~kafka_log() {
+  if (h_ && h_->producer) rd_kafka_flush(h_->producer.get(), opts_.request_timeout_ms);
+  stop_ = true;
+  if (poller_.joinable()) poller_.join();
+  if (h_ && h_->reader) rd_kafka_consumer_close(h_->reader.get());
+}
+
+asio::awaitable<append_result> kafka_log::append(std::vector<record> records) {
+  for (const auto& r : records) {
+    if (r.partition >= partitions_) {
+      co_return make_error(errc::invalid_argument, "partition " + std::to_string(r.partition) + " does not exist");
+    }
+  }
+  if (records.empty()) co_return std::vector<position>{};
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(append_result)>(
+      [this](auto handler, std::vector<record> recs) {
+        auto ex = asio::get_associated_executor(handler);
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        auto op = std::make_shared<append_op>();
+        op->positions.resize(recs.size());
+        op->remaining = recs.size();
+        op->complete = [h, ex](append_result r) {
+          asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+        };
+        for (size_t i = 0; i < recs.size(); ++i) {
+          const auto& r = recs[i];
+          int32_t p = r.partition;
+          if (p < 0) {
+            p = r.key.empty() ? static_cast<int32_t>(round_robin_++ % static_cast<uint32_t>(partitions_))
+                              : kafka_partition(r.key, partitions_);
+          }
+          auto* ctx = new msg_ctx{op, i};
+          const auto err = rd_kafka_producev(
+              h_->producer.get(), RD_KAFKA_V_TOPIC(opts_.topic.c_str()), RD_KAFKA_V_PARTITION(p),
+              RD_KAFKA_V_KEY(r.key.data(), r.key.size()),
+              RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
+              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(ctx), RD_KAFKA_V_END);
+          if (err) {
+            delete ctx;
+            op->fail(kafka_error("produce", err));
+            op->done_one();
+          }
+        }
+      },
+      asio::use_awaitable, std::move(records));
+}
+
+std::vector<int64_t> kafka_log::end_offsets() {
+  std::vector<int64_t> out(partitions_, 0);
+  bool ok = true;
+  for (int32_t p = 0; p < partitions_; ++p) {
+    int64_t lo = 0, hi = 0;
+    const auto err = rd_kafka_query_watermark_offsets(h_->producer.get(), opts_.topic.c_str(), p, &lo, &hi,
+                                                      opts_.request_timeout_ms);
+    if (err) {
+      ok = false;
+      break;
+    }
+    out[p] = hi;
+  }
+  std::lock_guard lk(end_mu_);
+  if (!ok) return last_end_;  // the broker is unreachable: the last known ends
+  last_end_ = out;
+  return out;
+}
+
+result<std::vector<stored_record>> kafka_log::read(int32_t partition, int64_t from, size_t max) {
+  if (partition < 0 || partition >= partitions_) {
+    return make_error(errc::invalid_argument, "partition " + std::to_string(partition) + " does not exist");
+  }
+  std::vector<stored_record> out;
+  int64_t lo = 0, hi = 0;
+  std::lock_guard lk(reader_mu_);
+  rd_kafka_t* rk = h_->reader.get();
+  auto err = rd_kafka_query_watermark_offsets(rk, opts_.topic.c_str(), partition, &lo, &hi, opts_.request_timeout_ms);
+  if (err) return kafka_error("watermarks", err);
+  from = std::max(from, lo);
+  if (max == 0 || from >= hi) return out;
+  tpl_ptr list(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(list.get(), opts_.topic.c_str(), partition)->offset = from;
+  err = rd_kafka_assign(rk, list.get());
+  if (err) return kafka_error("assign", err);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.request_timeout_ms);
+  while (out.size() < max && (out.empty() || out.back().offset + 1 < hi) &&
+         std::chrono::steady_clock::now() < deadline) {
+    msg_ptr m(rd_kafka_consumer_poll(rk, 100));
+    if (!m || m->err) continue;
+    if (m->partition != partition || m->offset < from) continue;
+    stored_record r;
+    r.partition = m->partition;
+    r.offset = m->offset;
+    rd_kafka_timestamp_type_t tstype;
+    r.timestamp_ms = rd_kafka_message_timestamp(m.get(), &tstype);
+    if (m->key) r.key.assign(static_cast<const char*>(m->key), m->key_len);
+    if (m->payload) r.value.assign(static_cast<const char*>(m->payload), m->len);
+    out.push_back(std::move(r));
+  }
+  rd_kafka_assign(rk, nullptr);
+  return out;
+}
+
+result<std::unique_ptr<consumer>> kafka_log::subscribe(const std::string& group) {
+  if (group.empty()) return make_error(errc::invalid_argument, "bad consumer group name");
+  auto conf = make_conf(opts_, {{"group.id", group},
+                                {"enable.auto.commit", "false"},
+                                {"auto.offset.reset", "earliest"},
+                                {"partition.assignment.strategy", "cooperative-sticky"},
+                                {"enable.partition.eof", "false"},
+                                {"fetch.wait.max.ms", "10"}});
+  if (!conf) return conf.err();
+  // The consumer object must exist before the handle so the rebalance callback can reach it.
+  auto c = std::make_unique<kafka_consumer>(nullptr, opts_.topic);
+  rd_kafka_conf_set_rebalance_cb(*conf, rebalance_cb);
+  rd_kafka_conf_set_opaque(*conf, c.get());
+  auto rk = make_handle(RD_KAFKA_CONSUMER, *conf);
+  if (!rk) return rk.err();
+  rd_kafka_poll_set_consumer(rk->get());
+  tpl_ptr topics(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(topics.get(), opts_.topic.c_str(), RD_KAFKA_PARTITION_UA);
+  if (auto err = rd_kafka_subscribe(rk->get(), topics.get())) {
+    rd_kafka_consumer_close(rk->get());
+    return kafka_error("subscribe", err);
+  }
+  c->set_handle(std::move(*rk));
+  return std::unique_ptr<consumer>(std::move(c));
+}
+
+result<std::vector<int64_t>> kafka_log::committed(const std::string& group) {
+  auto conf = make_conf(opts_, {{"group.id", group}, {"enable.auto.commit", "false"}});
+  if (!conf) return conf.err();
+  auto rk = make_handle(RD_KAFKA_CONSUMER, *conf);
+  if (!rk) return rk.err();
+  tpl_ptr list(rd_kafka_topic_partition_list_new(partitions_));
+  for (int32_t p = 0; p < partitions_; ++p) rd_kafka_topic_partition_list_add(list.get(), opts_.topic.c_str(), p);
+  const auto err = rd_kafka_committed(rk->get(), list.get(), opts_.request_timeout_ms);
+  rd_kafka_consumer_close(rk->get());
+  if (err) return kafka_error("committed offsets", err);
+  std::vector<int64_t> out(partitions_, 0);
+  for (int i = 0; i < list->cnt; ++i) {
+    const auto& e = list->elems[i];
+    if (e.offset >= 0 && e.partition >= 0 && e.partition < partitions_) out[e.partition] = e.offset;
+  }
+  return out;
+}
+
+}  // namespace leaves::log

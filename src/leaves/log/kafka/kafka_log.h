@@ -1,0 +1,71 @@
+// The EventLog on Apache Kafka, through librdkafka. librdkafka stays inside
+// this folder: handles are wrapped in RAII holders and delivery reports are
+// turned into awaitable completions.
+//
+// - The log is one topic (default "leaves-events"), created through the Admin
+//   API when absent; open() refuses a topic with fewer partitions than configured.
+// - Producer: idempotent, acks=all; an append completes after every record's
+//   delivery report. Partitions are chosen here, not by librdkafka (whose
+//   default is CRC32): an explicit partition, else Kafka's murmur2 of the key
+//   (as the Java client and the embedded log), else round robin.
+// - Consumers: a consumer group with cooperative-sticky assignment and manual
+//   commits; rebalance callbacks run inside poll(), between batches, so a
+//   batch in flight is always finished before its partitions move.
+// Thread-safe as event_log; each consumer is used by one thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "leaves/log/event_log.h"
+
+namespace leaves::log {
+
+struct kafka_options {
+  std::string brokers;                 // host:port[,host:port]
+  std::string topic = "leaves-events";
+  int32_t partitions = 8;
+  int16_t replication_factor = 1;
+  int min_insync_replicas = 1;
+  // Passed to every librdkafka handle as-is (SASL, TLS, tuning). Values may be
+  // secrets: they are never logged.
+  std::vector<std::pair<std::string, std::string>> config;
+  int request_timeout_ms = 10000;      // admin, metadata, watermark and commit calls
+};
+
+class kafka_log final : public event_log {
+ public:
+  static result<std::unique_ptr<kafka_log>> open(const kafka_options& opts);
+  ~kafka_log() override;
+
+  int32_t partitions() const override { return partitions_; }
+  boost::asio::awaitable<result<std::vector<position>>> append(std::vector<record> records) override;
+  std::vector<int64_t> end_offsets() override;
+  result<std::vector<stored_record>> read(int32_t partition, int64_t from, size_t max) override;
+  result<std::unique_ptr<consumer>> subscribe(const std::string& group) override;
+  result<std::vector<int64_t>> committed(const std::string& group) override;
+
+  struct handles;  // librdkafka handles (kafka_log.cpp)
+
+ private:
+  kafka_log() = default;
+  kafka_options opts_;
+  int32_t partitions_ = 0;
+  std::unique_ptr<handles> h_;
+  std::atomic<uint32_t> round_robin_{0};
+  std::atomic<bool> stop_{false};
+  std::thread poller_;       // serves delivery reports
+  std::mutex reader_mu_;     // the reader handle is not shared between reads
+  std::vector<int64_t> last_end_;  // last known end offsets, if the broker is unreachable
+  std::mutex end_mu_;
+};
+
+// "key=value" -> pair; false if there is no '='.
+bool parse_kafka_property(const std::string& text, std::pair<std::string, std::string>& out);
+
+}  // namespace leaves::log

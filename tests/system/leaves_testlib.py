@@ -246,7 +246,15 @@ class ServerProcess:
         self.binary = binary
         self.data_dir = str(data_dir)
         self.log_dir = str(log_dir)
-        self.args = list(args)
+        # With LEAVES_TEST_KAFKA=host:port the whole suite runs on a real Kafka
+        # broker: each server gets a topic and consumer group of its own, kept
+        # across restarts so it sees its own history.
+        self.kafka_args = []
+        kafka = os.environ.get("LEAVES_TEST_KAFKA")
+        if kafka:
+            name = "leaves-sys-" + uuid.uuid4().hex[:12]
+            self.kafka_args = ["--kafka", kafka, "--kafka-topic", name, "--kafka-group", name]
+        self.args = list(args) + self.kafka_args
         self.env = dict(env or {})
         self.use_env_config = use_env_config
         self.proc = None

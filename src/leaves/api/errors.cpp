@@ -10,6 +10,7 @@ int http_status(const error& e) {
         return 400;
       }
       if (e.detail == "unsupported_media_type") return 415;
+      if (e.detail == "body_too_large") return 413;
       return 422;
     case errc::not_found: return 404;
     case errc::conflict: return 409;

@@ -12,7 +12,9 @@ constexpr const char* kUsage = R"(leaves: a realtime, event-sourced knowledge-ba
 
 Usage:
   leaves serve  [options]        run the API server (see 'leaves serve --help')
-  leaves replay --data-dir DIR   rebuild every read model from the event log
+  leaves replay --data-dir DIR [--kafka ...]
+                                 rebuild every read model from the event log
+                                 (takes serve's options; the server must be stopped)
   leaves import FILE [--server URL]
                                  load a Solr/wallabag export, a JSON array or JSON
                                  lines through a running server

@@ -11,9 +11,11 @@
 
 #include "leaves/api/api.h"
 #include "leaves/app/commands.h"
+#include "leaves/base/hash.h"
 #include "leaves/base/log.h"
 #include "leaves/http/server.h"
 #include "leaves/log/embedded/rocks_log.h"
+#include "leaves/log/kafka/kafka_log.h"
 #include "leaves/projector/projector.h"
 #include "leaves/store/embedded/rocks_store.h"
 
@@ -36,6 +38,13 @@ struct serve_config {
   int idle_timeout_ms = 60000;
   int shutdown_timeout_ms = 10000;
   std::string log_level = "info";
+  // Kafka (empty brokers: the embedded log)
+  std::string kafka;
+  std::string kafka_topic = "leaves-events";
+  std::string kafka_group = "leaves-projector";
+  int kafka_replication_factor = 1;
+  int kafka_min_insync_replicas = 1;
+  std::vector<std::string> kafka_config;
 };
 
 po::options_description serve_options(serve_config& c, std::string& config_file) {
@@ -61,7 +70,19 @@ po::options_description serve_options(serve_config& c, std::string& config_file)
       ("shutdown-timeout-ms", po::value(&c.shutdown_timeout_ms)->default_value(c.shutdown_timeout_ms),
        "longest drain of in-flight requests on SIGTERM (env LEAVES_SHUTDOWN_TIMEOUT_MS)")
       ("log-level", po::value(&c.log_level)->default_value(c.log_level),
-       "debug, info, warn or error (env LEAVES_LOG_LEVEL)");
+       "debug, info, warn or error (env LEAVES_LOG_LEVEL)")
+      ("kafka", po::value(&c.kafka),
+       "HOST:PORT[,HOST:PORT]: use this Kafka cluster as the event log instead of the embedded log (env LEAVES_KAFKA)")
+      ("kafka-topic", po::value(&c.kafka_topic)->default_value(c.kafka_topic),
+       "topic of the event log, created if absent (env LEAVES_KAFKA_TOPIC)")
+      ("kafka-group", po::value(&c.kafka_group)->default_value(c.kafka_group),
+       "consumer group of the projector (env LEAVES_KAFKA_GROUP)")
+      ("kafka-replication-factor", po::value(&c.kafka_replication_factor)->default_value(c.kafka_replication_factor),
+       "replication factor of a created topic (env LEAVES_KAFKA_REPLICATION_FACTOR)")
+      ("kafka-min-insync-replicas", po::value(&c.kafka_min_insync_replicas)->default_value(c.kafka_min_insync_replicas),
+       "min.insync.replicas of a created topic (env LEAVES_KAFKA_MIN_INSYNC_REPLICAS)")
+      ("kafka-config", po::value(&c.kafka_config)->composing(),
+       "KEY=VALUE librdkafka property, repeatable (SASL, TLS, tuning); values are never logged");
   return d;
 }
 
@@ -114,6 +135,38 @@ bool split_listen(const std::string& listen, std::string& host, uint16_t& port) 
   return !host.empty();
 }
 
+result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const std::filesystem::path& dir) {
+  if (c.kafka.empty()) {
+    auto l = log::rocks_log::open({dir / "log", c.partitions});
+    if (!l) return l.err();
+    return std::unique_ptr<log::event_log>(std::move(*l));
+  }
+  log::kafka_options ko;
+  ko.brokers = c.kafka;
+  ko.topic = c.kafka_topic;
+  ko.partitions = c.partitions;
+  ko.replication_factor = static_cast<int16_t>(c.kafka_replication_factor);
+  ko.min_insync_replicas = c.kafka_min_insync_replicas;
+  for (const auto& kv : c.kafka_config) {
+    std::pair<std::string, std::string> p;
+    if (!log::parse_kafka_property(kv, p)) {
+      return make_error(errc::invalid_argument, "--kafka-config takes KEY=VALUE");
+    }
+    ko.config.push_back(std::move(p));
+  }
+  // One data dir is used by one process at a time (RocksDB locks it), so host
+  // and data dir name a stable group member across restarts.
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  std::error_code ec;
+  const auto abs = std::filesystem::absolute(dir, ec);
+  ko.instance_id = "leaves-" + md5_hex(std::string(host) + ":" + abs.string()).substr(0, 12);
+  log_info("serve", "event log: Kafka at " + c.kafka + ", topic " + c.kafka_topic);
+  auto l = log::kafka_log::open(ko);
+  if (!l) return l.err();
+  return std::unique_ptr<log::event_log>(std::move(*l));
+}
+
 void set_level(const std::string& level) {
   if (level == "debug") set_log_level(log_level::debug);
   if (level == "warn") set_log_level(log_level::warn);
@@ -147,7 +200,7 @@ int serve_main(const std::vector<std::string>& args) {
   so.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
   const std::filesystem::path dir(c.data_dir);
 
-  auto log = log::rocks_log::open({dir / "log", c.partitions});
+  auto log = open_log(c, dir);
   if (!log) {
     log_error("serve", log.err().message);
     return 1;
@@ -162,9 +215,10 @@ int serve_main(const std::vector<std::string>& args) {
                           " partitions (fixed at creation); --partitions " + std::to_string(c.partitions) +
                           " is ignored");
   }
+  const std::string group = c.kafka.empty() ? kProjectorGroup : c.kafka_group;
   projector::progress progress((*log)->partitions());
   realtime::hub hub;
-  projector::projector proj(**log, **store, progress, hub, kProjectorGroup);
+  projector::projector proj(**log, **store, progress, hub, group);
   service::leaf_service svc(**log, **store, system_clock());
   proj.on_applied([&svc](const std::vector<store::applied_event>& b) { svc.applied(b); });
   http::metrics metrics;
@@ -240,8 +294,9 @@ int serve_main(const std::vector<std::string>& args) {
     svc.set_writable(true);
   });
 
-  std::fprintf(stderr, "leaves: listening on http://%s:%u (data dir %s, %d partitions, %d threads)\n",
-               so.host.c_str(), unsigned(*port), c.data_dir.c_str(), (*log)->partitions(), threads);
+  std::fprintf(stderr, "leaves: listening on http://%s:%u (data dir %s, %s log, %d partitions, %d threads)\n",
+               so.host.c_str(), unsigned(*port), c.data_dir.c_str(), c.kafka.empty() ? "embedded" : "Kafka",
+               (*log)->partitions(), threads);
   std::fflush(stderr);
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
@@ -256,28 +311,23 @@ int serve_main(const std::vector<std::string>& args) {
 }
 
 int replay_main(const std::vector<std::string>& args) {
-  std::string data_dir = "./leaves-data";
-  po::options_description d("leaves replay options");
-  d.add_options()("help,h", "show this help")(
-      "data-dir", po::value(&data_dir)->default_value(data_dir), "data directory (the server must be stopped)");
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(args).options(d).run(), vm);
-    po::notify(vm);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "leaves replay: %s\n", e.what());
+  // The same options as serve, so a replay reads the log the server uses
+  // (embedded under --data-dir, or --kafka with its topic and group).
+  serve_config c;
+  bool help = false;
+  std::string err;
+  if (!parse_serve(args, c, help, err)) {
+    std::fprintf(stderr, "leaves replay: %s\n", err.c_str());
     return 2;
   }
-  if (vm.count("help")) {
-    std::cout << d << "\n";
-    return 0;
-  }
-  const std::filesystem::path dir(data_dir);
-  if (!std::filesystem::exists(dir / "log")) {
-    std::fprintf(stderr, "leaves replay: no event log under %s\n", data_dir.c_str());
+  if (help) return 0;
+  set_level(c.log_level);
+  const std::filesystem::path dir(c.data_dir);
+  if (c.kafka.empty() && !std::filesystem::exists(dir / "log")) {
+    std::fprintf(stderr, "leaves replay: no event log under %s\n", c.data_dir.c_str());
     return 2;
   }
-  auto log = log::rocks_log::open({dir / "log"});
+  auto log = open_log(c, dir);
   if (!log) {
     std::fprintf(stderr, "leaves replay: %s\n", log.err().message.c_str());
     return 1;
@@ -293,7 +343,7 @@ int replay_main(const std::vector<std::string>& args) {
   }
   projector::progress progress((*log)->partitions());
   realtime::hub hub;
-  projector::projector proj(**log, **store, progress, hub, kProjectorGroup);
+  projector::projector proj(**log, **store, progress, hub, c.kafka.empty() ? kProjectorGroup : c.kafka_group);
   const auto t0 = std::chrono::steady_clock::now();
   const bool tty = isatty(fileno(stderr));
   auto n = proj.replay_all([&](uint64_t done, uint64_t total) {

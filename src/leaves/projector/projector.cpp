@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <chrono>
+#include <map>
 
 #include "leaves/base/log.h"
 
@@ -73,9 +74,15 @@ bool projector::process(std::vector<log::stored_record>& recs) {
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
   }
+  // Commit only the partitions this batch touched: in a Kafka group the others
+  // may belong to another member.
+  std::map<int32_t, int64_t> touched;
+  for (const auto& r : recs) {
+    next_[r.partition] = std::max(next_[r.partition], r.offset + 1);
+    touched[r.partition] = next_[r.partition];
+  }
   std::vector<log::position> commit;
-  for (const auto& r : recs) next_[r.partition] = std::max(next_[r.partition], r.offset + 1);
-  for (int32_t p = 0; p < static_cast<int32_t>(next_.size()); ++p) commit.push_back({p, next_[p]});
+  for (const auto& [p, off] : touched) commit.push_back({p, off});
   if (auto st = consumer_->commit(commit); !st) {
     log_warn("projector", "commit failed (events will be re-applied idempotently): " + st.err().message);
   }
@@ -117,10 +124,16 @@ result<uint64_t> projector::replay_all(std::function<void(uint64_t, uint64_t)> p
   uint64_t total = 0;
   for (auto e : end) total += static_cast<uint64_t>(e);
   uint64_t done = 0;
+  auto idle_since = std::chrono::steady_clock::now();
   while (done < total) {
-    auto recs = consumer_->poll(kPollMax, std::chrono::milliseconds(0));
+    auto recs = consumer_->poll(kPollMax, std::chrono::milliseconds(200));
     if (!recs) return recs.err();
-    if (recs->empty()) break;
+    if (recs->empty()) {
+      // A Kafka consumer needs a moment to join its group; give up only after a long silence.
+      if (std::chrono::steady_clock::now() - idle_since > std::chrono::seconds(30)) break;
+      continue;
+    }
+    idle_since = std::chrono::steady_clock::now();
     done += recs->size();
     if (!process(*recs)) return make_error(errc::unavailable, "replay interrupted");
     if (progress_cb) progress_cb(done, total);

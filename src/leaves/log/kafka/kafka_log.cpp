@@ -45,7 +45,13 @@ struct msg_deleter {
 };
 using msg_ptr = std::unique_ptr<rd_kafka_message_t, msg_deleter>;
 
+constexpr int kMaxMessageBytes = 8 * 1024 * 1024;
+
 error kafka_error(const std::string& what, rd_kafka_resp_err_t err) {
+  if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
+    return make_error(errc::invalid_argument, "kafka: " + what + ": the event is larger than the topic accepts",
+                      "body_too_large");
+  }
   return make_error(errc::unavailable, "kafka: " + what + ": " + rd_kafka_err2str(err), "log_unavailable");
 }
 
@@ -264,6 +270,7 @@ result<std::unique_ptr<kafka_log>> kafka_log::open(const kafka_options& opts) {
                                 {"acks", "all"},
                                 {"linger.ms", "1"},
                                 {"message.timeout.ms", "10000"},
+                                {"message.max.bytes", std::to_string(kMaxMessageBytes)},
                                 {"socket.nagle.disable", "true"}});
   if (!pconf) return pconf.err();
   rd_kafka_conf_set_dr_msg_cb(*pconf, delivery_cb);
@@ -278,6 +285,9 @@ result<std::unique_ptr<kafka_log>> kafka_log::open(const kafka_options& opts) {
                                                   errstr, sizeof errstr);
   if (!nt) return make_error(errc::invalid_argument, std::string("kafka topic: ") + errstr);
   rd_kafka_NewTopic_set_config(nt, "min.insync.replicas", std::to_string(opts.min_insync_replicas).c_str());
+  // Room for the largest event a maximal request body can produce (JSON
+  // escaping can grow the content); the producer is configured to match.
+  rd_kafka_NewTopic_set_config(nt, "max.message.bytes", std::to_string(kMaxMessageBytes).c_str());
   rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
   rd_kafka_AdminOptions_t* ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
   rd_kafka_AdminOptions_set_operation_timeout(ao, opts.request_timeout_ms, errstr, sizeof errstr);
@@ -452,12 +462,16 @@ result<std::vector<stored_record>> kafka_log::read(int32_t partition, int64_t fr
 
 result<std::unique_ptr<consumer>> kafka_log::subscribe(const std::string& group) {
   if (group.empty()) return make_error(errc::invalid_argument, "bad consumer group name");
-  auto conf = make_conf(opts_, {{"group.id", group},
-                                {"enable.auto.commit", "false"},
-                                {"auto.offset.reset", "earliest"},
-                                {"partition.assignment.strategy", "cooperative-sticky"},
-                                {"enable.partition.eof", "false"},
-                                {"fetch.wait.max.ms", "10"}});
+  std::vector<std::pair<std::string, std::string>> defaults = {
+      {"group.id", group},
+      {"enable.auto.commit", "false"},
+      {"auto.offset.reset", "earliest"},
+      {"partition.assignment.strategy", "cooperative-sticky"},
+      {"enable.partition.eof", "false"},
+      {"session.timeout.ms", "10000"},
+      {"fetch.wait.max.ms", "10"}};
+  if (!opts_.instance_id.empty()) defaults.emplace_back("group.instance.id", opts_.instance_id + "-" + group);
+  auto conf = make_conf(opts_, defaults);
   if (!conf) return conf.err();
   // The consumer object must exist before the handle so the rebalance callback can reach it.
   auto c = std::make_unique<kafka_consumer>(nullptr, opts_.topic);

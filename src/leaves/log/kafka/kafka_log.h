@@ -36,6 +36,9 @@ struct kafka_options {
   // secrets: they are never logged.
   std::vector<std::pair<std::string, std::string>> config;
   int request_timeout_ms = 10000;      // admin, metadata, watermark and commit calls
+  // Static group membership (group.instance.id): a restarted process takes
+  // its partitions back at once instead of waiting for the session timeout.
+  std::string instance_id;
 };
 
 class kafka_log final : public event_log {

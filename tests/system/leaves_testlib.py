@@ -253,7 +253,10 @@ class ServerProcess:
         kafka = os.environ.get("LEAVES_TEST_KAFKA")
         if kafka:
             name = "leaves-sys-" + uuid.uuid4().hex[:12]
-            self.kafka_args = ["--kafka", kafka, "--kafka-topic", name, "--kafka-group", name]
+            self.kafka_topics = {"events": name, "ingest": name + "-ingest", "dlq": name + "-dlq"}
+            self.kafka_args = ["--kafka", kafka, "--kafka-topic", name, "--kafka-group", name,
+                               "--kafka-ingest-topic", name + "-ingest", "--kafka-dlq-topic", name + "-dlq",
+                               "--kafka-ingest-group", name + "-ingest"]
         self.args = list(args) + self.kafka_args
         self.env = dict(env or {})
         self.use_env_config = use_env_config

@@ -14,6 +14,7 @@
 #include "leaves/base/hash.h"
 #include "leaves/base/log.h"
 #include "leaves/http/server.h"
+#include "leaves/ingest/ingest.h"
 #include "leaves/log/embedded/rocks_log.h"
 #include "leaves/log/kafka/kafka_log.h"
 #include "leaves/projector/projector.h"
@@ -45,6 +46,9 @@ struct serve_config {
   int kafka_replication_factor = 1;
   int kafka_min_insync_replicas = 1;
   std::vector<std::string> kafka_config;
+  std::string kafka_ingest_topic = "leaves-ingest";
+  std::string kafka_dlq_topic = "leaves-ingest-dlq";
+  std::string kafka_ingest_group = "leaves-ingest";
 };
 
 po::options_description serve_options(serve_config& c, std::string& config_file) {
@@ -82,7 +86,13 @@ po::options_description serve_options(serve_config& c, std::string& config_file)
       ("kafka-min-insync-replicas", po::value(&c.kafka_min_insync_replicas)->default_value(c.kafka_min_insync_replicas),
        "min.insync.replicas of a created topic (env LEAVES_KAFKA_MIN_INSYNC_REPLICAS)")
       ("kafka-config", po::value(&c.kafka_config)->composing(),
-       "KEY=VALUE librdkafka property, repeatable (SASL, TLS, tuning); values are never logged");
+       "KEY=VALUE librdkafka property, repeatable (SASL, TLS, tuning); values are never logged")
+      ("kafka-ingest-topic", po::value(&c.kafka_ingest_topic)->default_value(c.kafka_ingest_topic),
+       "topic external producers write leaf records to; empty disables ingest (env LEAVES_KAFKA_INGEST_TOPIC)")
+      ("kafka-dlq-topic", po::value(&c.kafka_dlq_topic)->default_value(c.kafka_dlq_topic),
+       "dead-letter topic for ingest records that cannot be read (env LEAVES_KAFKA_DLQ_TOPIC)")
+      ("kafka-ingest-group", po::value(&c.kafka_ingest_group)->default_value(c.kafka_ingest_group),
+       "consumer group of the ingest worker (env LEAVES_KAFKA_INGEST_GROUP)");
   return d;
 }
 
@@ -135,7 +145,8 @@ bool split_listen(const std::string& listen, std::string& host, uint16_t& port) 
   return !host.empty();
 }
 
-result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const std::filesystem::path& dir) {
+result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const std::filesystem::path& dir,
+                                                 const std::string& topic = "") {
   if (c.kafka.empty()) {
     auto l = log::rocks_log::open({dir / "log", c.partitions});
     if (!l) return l.err();
@@ -143,7 +154,7 @@ result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const st
   }
   log::kafka_options ko;
   ko.brokers = c.kafka;
-  ko.topic = c.kafka_topic;
+  ko.topic = topic.empty() ? c.kafka_topic : topic;
   ko.partitions = c.partitions;
   ko.replication_factor = static_cast<int16_t>(c.kafka_replication_factor);
   ko.min_insync_replicas = c.kafka_min_insync_replicas;
@@ -161,7 +172,7 @@ result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const st
   std::error_code ec;
   const auto abs = std::filesystem::absolute(dir, ec);
   ko.instance_id = "leaves-" + md5_hex(std::string(host) + ":" + abs.string()).substr(0, 12);
-  log_info("serve", "event log: Kafka at " + c.kafka + ", topic " + c.kafka_topic);
+  log_info("serve", "Kafka at " + c.kafka + ", topic " + ko.topic);
   auto l = log::kafka_log::open(ko);
   if (!l) return l.err();
   return std::unique_ptr<log::event_log>(std::move(*l));
@@ -262,6 +273,31 @@ int serve_main(const std::vector<std::string>& args) {
   }
   const int threads = c.threads > 0 ? c.threads : std::max(1u, std::thread::hardware_concurrency());
   asio::io_context ioc(threads);
+
+  // External producers (Kafka mode): the ingest topic and its dead-letter topic.
+  std::unique_ptr<log::event_log> ingest_log, dlq_log;
+  std::unique_ptr<ingest::ingester> ingester;
+  if (!c.kafka.empty() && !c.kafka_ingest_topic.empty()) {
+    auto in = open_log(c, dir, c.kafka_ingest_topic);
+    auto dl = in ? open_log(c, dir, c.kafka_dlq_topic) : result<std::unique_ptr<log::event_log>>(in.err());
+    if (!in || !dl) {
+      log_error("serve", "ingest: " + (in ? dl.err().message : in.err().message));
+      proj.stop();
+      return 1;
+    }
+    ingest_log = std::move(*in);
+    dlq_log = std::move(*dl);
+    ingester = std::make_unique<ingest::ingester>(*ingest_log, *dlq_log, c.kafka_ingest_topic,
+                                                  c.kafka_ingest_group, svc, ioc, ao.limits);
+    metrics.add_collector([&ingester](std::string& out) {
+      const auto& st = ingester->stats();
+      out += "# HELP leaves_ingest_records_total Records read from the ingest topic, by outcome.\n"
+             "# TYPE leaves_ingest_records_total counter\n";
+      out += "leaves_ingest_records_total{outcome=\"saved\"} " + std::to_string(st.saved.load()) + "\n";
+      out += "leaves_ingest_records_total{outcome=\"dead_lettered\"} " + std::to_string(st.dead_lettered.load()) +
+             "\n";
+    });
+  }
   http::server srv(ioc, so, handler, metrics);
   auto port = srv.listen();
   if (!port) {
@@ -282,6 +318,7 @@ int serve_main(const std::vector<std::string>& args) {
     srv.stop();
     hub.close_all("server shutting down");
     drainer = std::thread([&] {
+      if (ingester) ingester->stop();  // before the io threads stop: its commands run on them
       if (!srv.wait_drained(std::chrono::milliseconds(c.shutdown_timeout_ms))) {
         log_warn("serve", std::to_string(srv.connections()) + " connections still open at the drain deadline");
       }
@@ -292,6 +329,9 @@ int serve_main(const std::vector<std::string>& args) {
   std::thread readiness([&] {
     while (!stopping && !proj.caught_up()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     svc.set_writable(true);
+    if (ingester && !stopping) {
+      if (auto st = ingester->start(); !st) log_error("serve", "ingest: " + st.err().message);
+    }
   });
 
   std::fprintf(stderr, "leaves: listening on http://%s:%u (data dir %s, %s log, %d partitions, %d threads)\n",

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "leaves/base/result.h"
@@ -26,6 +27,9 @@ struct record {
   std::string key;          // empty: keyless
   std::string value;
   int32_t partition = -1;   // >= 0: explicit partition
+  // Carried by the Kafka adapter (dead-letter records name their error in
+  // headers); the embedded log does not keep them.
+  std::vector<std::pair<std::string, std::string>> headers = {};
 };
 
 struct position {

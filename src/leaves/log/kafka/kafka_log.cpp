@@ -391,12 +391,23 @@ asio::awaitable<append_result> kafka_log::append(std::vector<record> records) {
                               : kafka_partition(r.key, partitions_);
           }
           auto* ctx = new msg_ctx{op, i};
+          rd_kafka_headers_t* hdrs = nullptr;
+          if (!r.headers.empty()) {
+            hdrs = rd_kafka_headers_new(r.headers.size());
+            for (const auto& [k, v] : r.headers) {
+              rd_kafka_header_add(hdrs, k.data(), static_cast<ssize_t>(k.size()), v.data(),
+                                  static_cast<ssize_t>(v.size()));
+            }
+          }
+          // With RD_KAFKA_V_HEADERS librdkafka owns the headers once producev succeeds.
           const auto err = rd_kafka_producev(
               h_->producer.get(), RD_KAFKA_V_TOPIC(opts_.topic.c_str()), RD_KAFKA_V_PARTITION(p),
               RD_KAFKA_V_KEY(r.key.data(), r.key.size()),
               RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
-              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(ctx), RD_KAFKA_V_END);
+              RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(ctx),
+              RD_KAFKA_V_END);
           if (err) {
+            if (hdrs) rd_kafka_headers_destroy(hdrs);
             delete ctx;
             op->fail(kafka_error("produce", err));
             op->done_one();

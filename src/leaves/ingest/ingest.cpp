@@ -1,0 +1,167 @@
+#include "leaves/ingest/ingest.h"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/json.hpp>
+#include <map>
+
+#include "leaves/base/log.h"
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace leaves::ingest {
+namespace {
+
+constexpr size_t kBatch = 500;
+
+bool valid_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+  }
+  return true;
+}
+
+struct outcome {
+  bool ok = false;
+  error err{errc::internal, ""};
+};
+
+// Runs one command, retrying while the log is unavailable (never skipping it).
+asio::awaitable<outcome> save(service::leaf_service* svc, domain::command cmd, const std::atomic<bool>* stop) {
+  auto backoff = std::chrono::milliseconds(100);
+  for (;;) {
+    auto r = co_await svc->execute(cmd, "ingest");
+    if (r) co_return outcome{true, {}};
+    if (r.err().code != errc::unavailable || stop->load()) co_return outcome{false, r.err()};
+    asio::steady_timer t(co_await asio::this_coro::executor, backoff);
+    co_await t.async_wait(asio::use_awaitable);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+}
+
+// Appends and returns the error message, empty on success.
+asio::awaitable<std::string> append_all(log::event_log* log, std::vector<log::record> recs) {
+  auto r = co_await log->append(std::move(recs));
+  co_return r ? std::string() : r.err().message;
+}
+
+}  // namespace
+
+ingester::ingester(log::event_log& source, log::event_log& dlq, std::string source_topic, std::string group,
+                   service::leaf_service& svc, asio::io_context& ioc, domain::limits lim)
+    : source_(source), dlq_(dlq), topic_(std::move(source_topic)), group_(std::move(group)), svc_(svc), ioc_(ioc),
+      limits_(lim) {}
+
+ingester::~ingester() { stop(); }
+
+result<domain::command> ingester::to_command(const std::string& value, const domain::limits& lim) {
+  json::parse_options po;
+  po.max_depth = 32;
+  boost::system::error_code ec;
+  auto v = json::parse(value, ec, {}, po);
+  if (ec) return make_error(errc::invalid_argument, "not JSON: " + ec.message(), "invalid_json");
+  if (!v.is_object()) return make_error(errc::invalid_argument, "not a JSON object", "invalid_json");
+  const auto& o = v.get_object();
+  auto patch = domain::parse_patch(o, lim, /*ignore_unknown=*/true);
+  if (!patch) return patch.err();
+  if (!patch->has(domain::field::url)) return make_error(errc::invalid_argument, "url: required", "invalid_field");
+  domain::command cmd;
+  cmd.kind = domain::command_kind::save;
+  cmd.leaf_id = domain::leaf_id_for_url(patch->values.url);
+  if (const auto* id = o.if_contains("id")) {
+    std::string s = id->is_string() ? std::string(id->get_string())
+                    : id->is_int64() ? std::to_string(id->get_int64())
+                                     : std::string();
+    if (!valid_id(s)) {
+      return make_error(errc::invalid_argument, "id: must be 1-128 letters, digits, '-', '_' or '.'",
+                        "invalid_field");
+    }
+    cmd.leaf_id = std::move(s);
+  }
+  cmd.patch = std::move(*patch);
+  return cmd;
+}
+
+status ingester::start() {
+  std::lock_guard lk(lifecycle_mu_);
+  if (stop_) return ok_status();
+  auto c = source_.subscribe(group_);
+  if (!c) return c.err();
+  consumer_ = std::move(*c);
+  thread_ = std::thread([this] { run(); });
+  return ok_status();
+}
+
+void ingester::stop() {
+  std::lock_guard lk(lifecycle_mu_);
+  stop_ = true;
+  if (consumer_) consumer_->wake();
+  if (thread_.joinable()) thread_.join();
+}
+
+void ingester::run() {
+  while (!stop_) {
+    auto recs = consumer_->poll(kBatch, std::chrono::milliseconds(200));
+    if (!recs) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      continue;
+    }
+    if (recs->empty()) continue;
+    stats_.records += recs->size();
+    std::vector<log::record> dead;
+    std::vector<std::pair<size_t, std::future<outcome>>> running;
+    auto reject = [&](const log::stored_record& r, const error& e) {
+      log::record d;
+      d.key = r.key;
+      d.value = r.value;
+      d.headers = {{"leaves-error-code", e.detail.empty() ? to_string(e.code) : e.detail},
+                   {"leaves-error", e.message},
+                   {"leaves-source-topic", topic_},
+                   {"leaves-source-partition", std::to_string(r.partition)},
+                   {"leaves-source-offset", std::to_string(r.offset)}};
+      dead.push_back(std::move(d));
+    };
+    for (size_t i = 0; i < recs->size(); ++i) {
+      auto cmd = to_command((*recs)[i].value, limits_);
+      if (!cmd) {
+        reject((*recs)[i], cmd.err());
+        continue;
+      }
+      // Commands on different leaves run concurrently; the service serialises same-leaf ones.
+      running.emplace_back(i, asio::co_spawn(ioc_, save(&svc_, std::move(*cmd), &stop_), asio::use_future));
+    }
+    for (auto& [i, f] : running) {
+      auto o = f.get();
+      if (o.ok) {
+        ++stats_.saved;
+      } else if (o.err.code == errc::unavailable) {
+        return;  // stopping with the log down: leave the batch uncommitted, it is read again
+      } else {
+        reject((*recs)[i], o.err);
+      }
+    }
+    if (!dead.empty()) {
+      for (;;) {
+        const std::string failure = asio::co_spawn(ioc_, append_all(&dlq_, dead), asio::use_future).get();
+        if (failure.empty()) break;
+        log_warn("ingest", "dead-letter write failed, retrying: " + failure);
+        if (stop_) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      }
+      stats_.dead_lettered += dead.size();
+      log_warn("ingest", std::to_string(dead.size()) + " ingest records sent to the dead-letter topic");
+    }
+    std::map<int32_t, int64_t> next;
+    for (const auto& r : *recs) next[r.partition] = std::max(next[r.partition], r.offset + 1);
+    std::vector<log::position> commit;
+    for (const auto& [p, o] : next) commit.push_back({p, o});
+    if (auto st = consumer_->commit(commit); !st) log_warn("ingest", "commit failed: " + st.err().message);
+  }
+}
+
+}  // namespace leaves::ingest

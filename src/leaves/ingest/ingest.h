@@ -1,0 +1,61 @@
+// External producers: any Kafka client may write leaf records (JSON with the
+// fields of the reference Avro schema, data/leaves-record-schema.avsc) to the
+// ingest topic, keyed or not. Each record becomes the same save command a POST
+// makes. A record that cannot be parsed or validated goes to the dead-letter
+// topic with headers naming the error and its source (topic, partition,
+// offset), and never blocks its partition. A record whose command fails for a
+// transient reason (the event log is down) is retried until it succeeds.
+//
+// Runs on its own thread; commands run on the server's io_context.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "leaves/domain/leaf.h"
+#include "leaves/log/event_log.h"
+#include "leaves/service/leaf_service.h"
+
+namespace leaves::ingest {
+
+struct ingest_stats {
+  std::atomic<uint64_t> records{0};
+  std::atomic<uint64_t> saved{0};
+  std::atomic<uint64_t> dead_lettered{0};
+};
+
+class ingester {
+ public:
+  // `source` is the ingest topic's log (consumed in `group`); `dlq` receives rejects.
+  ingester(log::event_log& source, log::event_log& dlq, std::string source_topic, std::string group,
+           service::leaf_service& svc, boost::asio::io_context& ioc, domain::limits lim);
+  ~ingester();
+  status start();
+  // Not from an io thread: it waits for commands that run on the io_context.
+  void stop();
+  const ingest_stats& stats() const { return stats_; }
+
+  // The save command for one record, or why it is rejected (pure; tested alone).
+  static result<domain::command> to_command(const std::string& value, const domain::limits& lim);
+
+ private:
+  void run();
+  log::event_log& source_;
+  log::event_log& dlq_;
+  std::string topic_;
+  std::string group_;
+  service::leaf_service& svc_;
+  boost::asio::io_context& ioc_;
+  domain::limits limits_;
+  std::unique_ptr<log::consumer> consumer_;
+  std::mutex lifecycle_mu_;  // start() and stop() may race at shutdown
+  std::atomic<bool> stop_{false};
+  ingest_stats stats_;
+  std::thread thread_;
+};
+
+}  // namespace leaves::ingest

@@ -1,0 +1,142 @@
+"""Kafka interop (runs when LEAVES_TEST_KAFKA names the broker scripts/kafka started):
+external producers write to the ingest topic with Debian's confluent-kafka, bad
+records land in the dead-letter topic with their reasons, and events keyed by
+leaf id sit in Kafka's murmur2(key) % partitions, as kcat shows."""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from leaves_testlib import SSEClient, expect, md5_hex, unique, wait_until
+
+KAFKA = os.environ.get("LEAVES_TEST_KAFKA")
+pytestmark = pytest.mark.skipif(not KAFKA, reason="LEAVES_TEST_KAFKA not set (no broker)")
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2), as a signed 32-bit int."""
+    m, r, mask = 0x5BD1E995, 24, 0xFFFFFFFF
+    length = len(data)
+    h = (0x9747B28C ^ length) & mask
+    for i in range(0, length - length % 4, 4):
+        k = int.from_bytes(data[i:i + 4], "little")
+        k = (k * m) & mask
+        k ^= k >> r
+        k = (k * m) & mask
+        h = (h * m) & mask
+        h ^= k
+    rest = length % 4
+    base = length - rest
+    if rest == 3:
+        h ^= data[base + 2] << 16
+    if rest >= 2:
+        h ^= data[base + 1] << 8
+    if rest >= 1:
+        h ^= data[base]
+        h = (h * m) & mask
+    h ^= h >> 13
+    h = (h * m) & mask
+    h ^= h >> 15
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def test_murmur2_port_matches_kafka_vectors():
+    assert murmur2(b"21") == -973932308
+    assert murmur2(b"foobar") == -790332482
+    assert murmur2(b"a-little-bit-longer-string") == -1486304829
+
+
+def reference_record(url, **over):
+    """A record with the fields of data/leaves-record-schema.avsc."""
+    rec = {
+        "is_archived": 0, "all": [], "is_starred": 1, "user_name": "ingest", "user_email": "i@example.com",
+        "user_id": 7, "tags": ["ingested"], "slugs": ["ingested"], "is_public": False, "id": md5_hex(url),
+        "title": "From Kafka", "url": url, "content_text": "text", "created_at": 1564782312000,
+        "updated_at": 1564782318000, "mimetype": "text/html", "language": "en", "reading_time": 3,
+        "domain_name": "example.org", "preview_picture": None, "http_status": 200,
+        "_links": ["/api/entries/x"], "published_by": None, "published_at": None, "content": "<p>text</p>",
+    }
+    rec.update(over)
+    return rec
+
+
+def test_external_producer_records_reach_api_stream_and_dlq(server):
+    from confluent_kafka import Consumer, Producer
+
+    topics = server.kafka_topics
+    sse = SSEClient("127.0.0.1", server.port, "/v1/stream?tag=ingested&from=now")
+    assert sse.status == 200
+    tag = unique("ing")
+    good = [reference_record("https://ingest.example/%s/%d" % (tag, i), tags=["ingested", tag]) for i in range(5)]
+    bad = [b"{not json", json.dumps({"title": "no url"}).encode(), json.dumps({"url": "ftp://x/"}).encode()]
+    p = Producer({"bootstrap.servers": KAFKA})
+    for i, rec in enumerate(good):
+        # keyed and keyless records are both accepted
+        p.produce(topics["ingest"], json.dumps(rec).encode(), key=rec["id"].encode() if i % 2 else None)
+    for b in bad:
+        p.produce(topics["ingest"], b)
+    assert p.flush(15) == 0, "the test producer could not deliver its records"
+
+    client = server.client
+    for rec in good:
+        def present(rec=rec):
+            r = client.get("/v1/leaves/" + rec["id"], consistent=False)
+            return r.status_code == 200
+        wait_until(present, timeout=20, what="ingested leaf %s in the API" % rec["id"])
+        leaf = expect(client.get("/v1/leaves/" + rec["id"], consistent=False), 200)
+        assert leaf["title"] == "From Kafka" and leaf["is_starred"] is True and leaf["http_status"] == "200", leaf
+        assert leaf["created_at"].startswith("2019-08-02T21:45:12"), leaf["created_at"]
+
+    seen = set()
+    deadline = time.monotonic() + 10
+    while len(seen) < len(good) and time.monotonic() < deadline:
+        ev = sse.next_event(1.0)
+        if ev and ev["json"]:
+            seen.add(ev["json"]["leaf_id"])
+    sse.close()
+    assert {r["id"] for r in good} <= seen, "SSE delivered %d of %d ingested leaves" % (
+        len({r["id"] for r in good} & seen), len(good))
+
+    c = Consumer({"bootstrap.servers": KAFKA, "group.id": "dlq-check-" + tag, "auto.offset.reset": "earliest"})
+    c.subscribe([topics["dlq"]])
+    dead = []
+    deadline = time.monotonic() + 20
+    while len(dead) < len(bad) and time.monotonic() < deadline:
+        m = c.poll(0.5)
+        if m is None or m.error():
+            continue
+        dead.append(m)
+    c.close()
+    assert len(dead) == len(bad), "expected %d dead-lettered records, got %d" % (len(bad), len(dead))
+    by_value = {m.value(): dict((k, v.decode()) for k, v in (m.headers() or [])) for m in dead}
+    for b in bad:
+        h = by_value.get(b)
+        assert h is not None, "bad record %r not in the DLQ" % b
+        assert h["leaves-source-topic"] == topics["ingest"], h
+        assert int(h["leaves-source-offset"]) >= 0 and "leaves-source-partition" in h, h
+        assert h["leaves-error"], h
+    assert "not JSON" in by_value[bad[0]]["leaves-error"]
+    assert "url" in by_value[bad[1]]["leaves-error"]
+    assert "http or https" in by_value[bad[2]]["leaves-error"]
+
+
+@pytest.mark.skipif(not shutil.which("kcat"), reason="kcat not installed")
+def test_events_sit_in_murmur2_partition_of_their_key(server):
+    client = server.client
+    for i in range(20):
+        client.create()
+    out = subprocess.run(["kcat", "-b", KAFKA, "-C", "-t", server.kafka_topics["events"], "-e", "-q",
+                          "-f", "%k %p\n"], capture_output=True, timeout=30, text=True)
+    assert out.returncode == 0, out.stderr
+    lines = [l.split() for l in out.stdout.splitlines() if l.strip()]
+    assert len(lines) >= 20, "kcat read %d events" % len(lines)
+    md = subprocess.run(["kcat", "-b", KAFKA, "-L", "-t", server.kafka_topics["events"], "-J"],
+                        capture_output=True, timeout=30, text=True)
+    partitions = len(json.loads(md.stdout)["topics"][0]["partitions"])
+    for key, part in lines:
+        want = (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+        assert int(part) == want, "event keyed %s is in partition %s, murmur2 says %d" % (key, part, want)

@@ -42,7 +42,7 @@ struct serve_config {
   // Kafka (empty brokers: the embedded log)
   std::string kafka;
   std::string kafka_topic = "leaves-events";
-  std::string kafka_group = "leaves-projector";
+  std::string kafka_group;  // default: per process (see kafka-group's help)
   int kafka_replication_factor = 1;
   int kafka_min_insync_replicas = 1;
   std::vector<std::string> kafka_config;
@@ -79,8 +79,9 @@ po::options_description serve_options(serve_config& c, std::string& config_file)
        "HOST:PORT[,HOST:PORT]: use this Kafka cluster as the event log instead of the embedded log (env LEAVES_KAFKA)")
       ("kafka-topic", po::value(&c.kafka_topic)->default_value(c.kafka_topic),
        "topic of the event log, created if absent (env LEAVES_KAFKA_TOPIC)")
-      ("kafka-group", po::value(&c.kafka_group)->default_value(c.kafka_group),
-       "consumer group of the projector (env LEAVES_KAFKA_GROUP)")
+      ("kafka-group", po::value(&c.kafka_group),
+       "consumer group of the projector; default leaves-projector-<host and data dir>, one per process, "
+       "because each process keeps its own read models (env LEAVES_KAFKA_GROUP)")
       ("kafka-replication-factor", po::value(&c.kafka_replication_factor)->default_value(c.kafka_replication_factor),
        "replication factor of a created topic (env LEAVES_KAFKA_REPLICATION_FACTOR)")
       ("kafka-min-insync-replicas", po::value(&c.kafka_min_insync_replicas)->default_value(c.kafka_min_insync_replicas),
@@ -145,6 +146,22 @@ bool split_listen(const std::string& listen, std::string& host, uint16_t& port) 
   return !host.empty();
 }
 
+// One data dir is used by one process at a time (RocksDB locks it), so host
+// and data dir name this process stably across restarts.
+std::string instance_id(const std::filesystem::path& dir) {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  std::error_code ec;
+  const auto abs = std::filesystem::absolute(dir, ec);
+  return "leaves-" + md5_hex(std::string(host) + ":" + abs.string()).substr(0, 12);
+}
+
+std::string projector_group(const serve_config& c, const std::filesystem::path& dir) {
+  if (c.kafka.empty()) return kProjectorGroup;
+  if (!c.kafka_group.empty()) return c.kafka_group;
+  return std::string(kProjectorGroup) + "-" + instance_id(dir).substr(7);
+}
+
 result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const std::filesystem::path& dir,
                                                  const std::string& topic = "") {
   if (c.kafka.empty()) {
@@ -165,13 +182,7 @@ result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const st
     }
     ko.config.push_back(std::move(p));
   }
-  // One data dir is used by one process at a time (RocksDB locks it), so host
-  // and data dir name a stable group member across restarts.
-  char host[256] = {0};
-  gethostname(host, sizeof host - 1);
-  std::error_code ec;
-  const auto abs = std::filesystem::absolute(dir, ec);
-  ko.instance_id = "leaves-" + md5_hex(std::string(host) + ":" + abs.string()).substr(0, 12);
+  ko.instance_id = instance_id(dir);
   log_info("serve", "Kafka at " + c.kafka + ", topic " + ko.topic);
   auto l = log::kafka_log::open(ko);
   if (!l) return l.err();
@@ -226,7 +237,7 @@ int serve_main(const std::vector<std::string>& args) {
                           " partitions (fixed at creation); --partitions " + std::to_string(c.partitions) +
                           " is ignored");
   }
-  const std::string group = c.kafka.empty() ? kProjectorGroup : c.kafka_group;
+  const std::string group = projector_group(c, dir);
   projector::progress progress((*log)->partitions());
   realtime::hub hub;
   projector::projector proj(**log, **store, progress, hub, group);
@@ -383,7 +394,7 @@ int replay_main(const std::vector<std::string>& args) {
   }
   projector::progress progress((*log)->partitions());
   realtime::hub hub;
-  projector::projector proj(**log, **store, progress, hub, c.kafka.empty() ? kProjectorGroup : c.kafka_group);
+  projector::projector proj(**log, **store, progress, hub, projector_group(c, dir));
   const auto t0 = std::chrono::steady_clock::now();
   const bool tty = isatty(fileno(stderr));
   auto n = proj.replay_all([&](uint64_t done, uint64_t total) {

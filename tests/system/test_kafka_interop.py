@@ -140,3 +140,31 @@ def test_events_sit_in_murmur2_partition_of_their_key(server):
     for key, part in lines:
         want = (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
         assert int(part) == want, "event keyed %s is in partition %s, murmur2 says %d" % (key, part, want)
+
+
+def test_topics_cli_and_partition_check(leaves_bin, server_factory):
+    from leaves_testlib import run_cli, describe_cli
+    topic = "leaves-cli-" + unique("t")
+    res = run_cli(leaves_bin, ["topics", "create", "--kafka", KAFKA, "--kafka-topic", topic, "--partitions", "2"])
+    assert res.returncode == 0, describe_cli(res)
+    assert "topic %s: 2 partitions" % topic in res.stdout, res.stdout
+    res = run_cli(leaves_bin, ["topics", "list", "--kafka", KAFKA])
+    assert res.returncode == 0 and topic in res.stdout, describe_cli(res)
+    res = run_cli(leaves_bin, ["topics", "describe", "--kafka", KAFKA, "--kafka-topic", topic + "-absent"])
+    assert res.returncode == 3 and "Unknown topic" in res.stderr, describe_cli(res)
+    # A server configured for more partitions than the topic has refuses to start, and says why.
+    srv = server_factory.make(start=False)
+    i = srv.args.index("--kafka-topic")
+    srv.args[i + 1] = topic
+    srv.args += ["--partitions", "8"]
+    with pytest.raises(AssertionError) as e:
+        srv.start(timeout=20)
+    assert "has 2 partitions, fewer than the 8 configured" in str(e.value), str(e.value)[-2000:]
+    # describe shows the group lag of a server that consumed the topic
+    srv2 = server_factory.make()
+    srv2.client.create()
+    srv2.stop()
+    res = run_cli(leaves_bin, ["topics", "describe", "--kafka", KAFKA, "--kafka-topic",
+                               srv2.kafka_topics["events"], "--group", srv2.kafka_topics["events"]])
+    assert res.returncode == 0, describe_cli(res)
+    assert "group %s: lag 0" % srv2.kafka_topics["events"] in res.stdout, res.stdout

@@ -9,5 +9,6 @@ namespace leaves::app {
 int serve_main(const std::vector<std::string>& args);
 int replay_main(const std::vector<std::string>& args);
 int import_main(const std::vector<std::string>& args);
+int topics_main(const std::vector<std::string>& args);
 
 }  // namespace leaves::app

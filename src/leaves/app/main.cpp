@@ -11,13 +11,16 @@ namespace {
 constexpr const char* kUsage = R"(leaves: a realtime, event-sourced knowledge-base API server
 
 Usage:
-  leaves serve  [options]        run the API server (see 'leaves serve --help')
+  leaves serve  [options]        run the API server (see 'leaves serve --help');
+                                 --kafka HOST:PORT puts the event log on Kafka
   leaves replay --data-dir DIR [--kafka ...]
                                  rebuild every read model from the event log
                                  (takes serve's options; the server must be stopped)
   leaves import FILE [--server URL]
                                  load a Solr/wallabag export, a JSON array or JSON
                                  lines through a running server
+  leaves topics list|describe|create --kafka HOST:PORT [--kafka-topic T] [--group G]
+                                 Kafka topics: partitions, leaders, offsets, group lag
   leaves --help | --version
 
 Every serve option can also be given as an environment variable LEAVES_<NAME>
@@ -43,6 +46,7 @@ int main(int argc, char** argv) {
     if (cmd == "serve") return leaves::app::serve_main(args);
     if (cmd == "replay") return leaves::app::replay_main(args);
     if (cmd == "import") return leaves::app::import_main(args);
+    if (cmd == "topics") return leaves::app::topics_main(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "leaves %s: %s\n", cmd.c_str(), e.what());
     return 2;

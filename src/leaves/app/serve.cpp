@@ -16,6 +16,7 @@
 #include "leaves/http/server.h"
 #include "leaves/ingest/ingest.h"
 #include "leaves/log/embedded/rocks_log.h"
+#include "leaves/log/kafka/kafka_admin.h"
 #include "leaves/log/kafka/kafka_log.h"
 #include "leaves/projector/projector.h"
 #include "leaves/store/embedded/rocks_store.h"
@@ -407,6 +408,104 @@ int replay_main(const std::vector<std::string>& args) {
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("replayed %llu events into the read models in %.2f s\n", (unsigned long long)*n, secs);
+  return 0;
+}
+
+}  // namespace leaves::app
+
+namespace leaves::app {
+
+int topics_main(const std::vector<std::string>& all_args) {
+  if (all_args.empty() || (all_args[0] != "list" && all_args[0] != "describe" && all_args[0] != "create")) {
+    std::fputs(
+        "Usage: leaves topics list|describe|create --kafka HOST:PORT [--kafka-topic T] [--partitions N]\n"
+        "                     [--kafka-replication-factor N] [--kafka-min-insync-replicas N]\n"
+        "                     [--kafka-config KEY=VALUE]... [--group G]...\n"
+        "  list      topics and their partition counts\n"
+        "  describe  partitions, leaders, replicas, offsets and consumer-group lag of a topic\n"
+        "  create    create the topic if absent (as serve does at start), then describe it\n"
+        "Options are serve's, and LEAVES_* environment variables apply.\n",
+        all_args.empty() || all_args[0] == "--help" ? stdout : stderr);
+    return all_args.empty() || all_args[0] != "--help" ? 2 : 0;
+  }
+  const std::string verb = all_args[0];
+  std::vector<std::string> args;
+  std::vector<std::string> groups;
+  for (size_t i = 1; i < all_args.size(); ++i) {
+    if (all_args[i] == "--group" && i + 1 < all_args.size()) {
+      groups.push_back(all_args[++i]);
+    } else {
+      args.push_back(all_args[i]);
+    }
+  }
+  serve_config c;
+  bool help = false;
+  std::string err;
+  if (!parse_serve(args, c, help, err)) {
+    std::fprintf(stderr, "leaves topics: %s\n", err.c_str());
+    return 2;
+  }
+  if (help) return 0;
+  set_log_level(log_level::error);
+  if (c.kafka.empty()) {
+    std::fprintf(stderr, "leaves topics: --kafka HOST:PORT (or LEAVES_KAFKA) is required\n");
+    return 2;
+  }
+  log::kafka_options ko;
+  ko.brokers = c.kafka;
+  ko.topic = c.kafka_topic;
+  ko.partitions = c.partitions;
+  ko.replication_factor = static_cast<int16_t>(c.kafka_replication_factor);
+  ko.min_insync_replicas = c.kafka_min_insync_replicas;
+  for (const auto& kv : c.kafka_config) {
+    std::pair<std::string, std::string> p;
+    if (!log::parse_kafka_property(kv, p)) {
+      std::fprintf(stderr, "leaves topics: --kafka-config takes KEY=VALUE\n");
+      return 2;
+    }
+    ko.config.push_back(std::move(p));
+  }
+  if (verb == "list") {
+    auto topics = log::list_topics(ko);
+    if (!topics) {
+      std::fprintf(stderr, "leaves topics: %s\n", topics.err().message.c_str());
+      return 1;
+    }
+    for (const auto& [name, n] : *topics) std::printf("%-40s %d partitions\n", name.c_str(), n);
+    return 0;
+  }
+  if (verb == "create") {
+    auto l = log::kafka_log::open(ko);
+    if (!l) {
+      std::fprintf(stderr, "leaves topics: %s\n", l.err().message.c_str());
+      return 1;
+    }
+  }
+  auto t = log::describe_topic(ko, groups);
+  if (!t) {
+    std::fprintf(stderr, "leaves topics: %s\n", t.err().message.c_str());
+    return t.err().code == errc::not_found ? 3 : 1;
+  }
+  auto join = [](const std::vector<int32_t>& v) {
+    std::string s;
+    for (auto x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
+    return s;
+  };
+  std::printf("topic %s: %zu partitions\n", t->name.c_str(), t->partitions.size());
+  std::printf("  %-9s %-6s %-10s %-10s %12s %12s\n", "partition", "leader", "replicas", "isr", "low", "end");
+  for (const auto& p : t->partitions) {
+    std::printf("  %-9d %-6d %-10s %-10s %12lld %12lld\n", p.id, p.leader, join(p.replicas).c_str(),
+                join(p.isrs).c_str(), (long long)p.low, (long long)p.high);
+  }
+  for (const auto& g : t->groups) {
+    int64_t total = 0;
+    for (auto l : g.lag) total += l;
+    std::printf("group %s: lag %lld\n", g.group.c_str(), (long long)total);
+    for (size_t i = 0; i < g.lag.size(); ++i) {
+      std::printf("  partition %-3d committed %-12s lag %lld\n", t->partitions[i].id,
+                  g.committed[i] < 0 ? "-" : std::to_string(g.committed[i]).c_str(), (long long)g.lag[i]);
+    }
+  }
   return 0;
 }
 

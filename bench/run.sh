@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Measures leaves on this machine in one run and prints a markdown table:
+# the server's own /healthz rate (the HTTP limit), durable POST /v1/leaves,
+# GET by id, list by tag, and ack-to-SSE latency at a steady 5k events/s.
+#   bench/run.sh [--kafka]   (--kafka: the event log on a local broker started by scripts/kafka)
+# Knobs: DURATION (s, default 10), CONNS (default 64), SEED (default 20000).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+duration="${DURATION:-10}"
+conns="${CONNS:-64}"
+seed="${SEED:-20000}"
+mode=embedded
+extra=()
+if [ "${1:-}" = "--kafka" ]; then
+  mode=kafka
+  scripts/kafka start
+  topic="leaves-bench-$(date +%s)"
+  extra=(--kafka 127.0.0.1:9092 --kafka-topic "$topic" --kafka-ingest-topic "")
+fi
+cmake --build build --target leaves leaves_bench_sse leaves_bench_produce >/dev/null
+work=$(mktemp -d)
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+base="http://127.0.0.1:$port"
+build/leaves serve --listen "127.0.0.1:$port" --data-dir "$work/data" --log-level warn "${extra[@]}" 2>"$work/server.log" &
+server=$!
+trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 1 100); do curl -fsS "$base/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+/usr/bin/python3 bench/seed.py "$base" "$seed" "$work/ids.txt" >&2
+
+wrk_run() {  # name, wrk args...
+  local name=$1; shift
+  local out
+  out="$work/$(echo "$name" | tr -c 'a-zA-Z0-9' _).txt"
+  wrk -t2 -c"$conns" -d"${duration}s" --latency "$@" >"$out"
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$out")
+  p50=$(awk '$1=="50%" {print $2}' "$out")
+  p99=$(awk '$1=="99%" {print $2}' "$out")
+  local non2xx
+  non2xx=$(awk '/Non-2xx/ {print $5}' "$out")
+  printf '| %s | %s | %s | %s | %s |\n' "$name" "${rps%.*}" "$p50" "$p99" "${non2xx:-0}"
+}
+
+echo
+echo "mode: $mode, $(nproc) cores, wrk -t2 -c$conns -d${duration}s (wrk shares the 2 cores with the server)"
+echo
+echo "| workload | requests/s | p50 | p99 | non-2xx |"
+echo "|---|---|---|---|---|"
+wrk_run "GET /healthz (HTTP limit)" "$base/healthz"
+wrk_run "POST /v1/leaves (durable)" -s bench/post.lua "$base"
+LEAVES_BENCH_IDS="$work/ids.txt" wrk_run "GET /v1/leaves/{id}" -s bench/get.lua "$base"
+wrk_run "GET /v1/leaves?tag= (30 per page)" -s bench/list.lua "$base"
+echo
+echo "ack-to-SSE at 5000 events/s for ${duration}s:"
+build/leaves_bench_sse 127.0.0.1 "$port" 5000 "$duration" 8 | sed 's/^/    /'
+if [ "$mode" = kafka ]; then
+  echo
+  echo "raw librdkafka produce rate, same settings (acks=all, idempotent, linger.ms=1), 600-byte records:"
+  build/leaves_bench_produce 127.0.0.1:9092 "$topic-raw" 200000 "$conns" | sed 's/^/    /'
+  echo "    (one in-flight record per simulated client, like one POST per connection:)"
+fi

@@ -1,6 +1,8 @@
 #include "leaves/store/embedded/rocks_store.h"
 
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
@@ -130,6 +132,15 @@ status rocks_store::open_db() {
   rocksdb::Options o;
   o.create_if_missing = true;
   o.IncreaseParallelism(2);
+  // Point lookups (leaf by id, tag counts) dominate, and most writes look up a
+  // leaf that does not exist yet: bloom filters in the memtable and the tables
+  // answer those misses without a search.
+  o.memtable_whole_key_filtering = true;
+  o.memtable_prefix_bloom_size_ratio = 0.05;
+  rocksdb::BlockBasedTableOptions table;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.whole_key_filtering = true;
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   rocksdb::DB* raw = nullptr;
   auto st = rocksdb::DB::Open(o, dir_.string(), &raw);
   if (!st.ok()) return io_error(st, "open");

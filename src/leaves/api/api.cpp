@@ -126,14 +126,6 @@ response string_response(int status, std::string_view text) {
   return json_response(status, json::serialize(json::string(text)));
 }
 
-bool valid_id(std::string_view id) {
-  if (id.empty() || id.size() > 128) return false;
-  for (char c : id) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 struct api::impl : std::enable_shared_from_this<api::impl> {
@@ -232,16 +224,9 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   asio::awaitable<response> v1_create(const request& req) {
     auto body = parse_object(req);
     if (!body) co_return error_to_response(body.err());
-    auto patch = domain::parse_patch(*body, o.limits);
-    if (!patch) co_return error_to_response(patch.err());
-    if (!patch->has(domain::field::url)) {
-      co_return error_to_response(make_error(errc::invalid_argument, "url: required", "invalid_field"));
-    }
-    domain::command cmd;
-    cmd.kind = domain::command_kind::save;
-    cmd.leaf_id = domain::leaf_id_for_url(patch->values.url);
-    cmd.patch = std::move(*patch);
-    co_return co_await v1_write(std::move(cmd), 201);
+    auto cmd = domain::save_command(*body, o.limits, /*ignore_unknown=*/false, /*keep_id=*/false);
+    if (!cmd) co_return error_to_response(cmd.err());
+    co_return co_await v1_write(std::move(*cmd), 201);
   }
 
   asio::awaitable<response> v1_patch(const request& req, std::string id) {
@@ -444,32 +429,13 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
         reject(make_error(errc::invalid_argument, "entry is not a JSON object", "invalid_field"));
         continue;
       }
-      const auto& entry = arr[i].get_object();
-      auto patch = domain::parse_patch(entry, o.limits, /*ignore_unknown=*/true);
-      if (!patch) {
-        reject(patch.err());
+      auto cmd = domain::save_command(arr[i].get_object(), o.limits, /*ignore_unknown=*/true, /*keep_id=*/true);
+      if (!cmd) {
+        reject(cmd.err());
         continue;
       }
-      if (!patch->has(domain::field::url)) {
-        reject(make_error(errc::invalid_argument, "url: required", "invalid_field"));
-        continue;
-      }
-      std::string id = domain::leaf_id_for_url(patch->values.url);
-      if (const auto* given = entry.if_contains("id")) {
-        if (given->is_string()) id = std::string(given->get_string());
-        if (given->is_int64()) id = std::to_string(given->get_int64());
-        if (!valid_id(id)) {
-          reject(make_error(errc::invalid_argument, "id: must be 1-128 letters, digits, '-', '_' or '.'",
-                            "invalid_field"));
-          continue;
-        }
-      }
-      out["id"] = id;
-      domain::command cmd;
-      cmd.kind = domain::command_kind::save;
-      cmd.leaf_id = std::move(id);
-      cmd.patch = std::move(*patch);
-      cmds.emplace_back(i, std::move(cmd));
+      out["id"] = cmd->leaf_id;
+      cmds.emplace_back(i, std::move(*cmd));
     }
     st->remaining = cmds.size();
     // All entries run concurrently on this strand, so their appends share fsyncs.
@@ -522,16 +488,9 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   asio::awaitable<response> ref_create(const request& req) {
     auto body = parse_object(req);
     if (!body) co_return error_to_response(body.err());
-    auto patch = domain::parse_patch(*body, o.limits, /*ignore_unknown=*/true);
-    if (!patch) co_return error_to_response(patch.err());
-    if (!patch->has(domain::field::url)) {
-      co_return error_to_response(make_error(errc::invalid_argument, "url: required", "invalid_field"));
-    }
-    domain::command cmd;
-    cmd.kind = domain::command_kind::save;
-    cmd.leaf_id = domain::leaf_id_for_url(patch->values.url);
-    cmd.patch = std::move(*patch);
-    co_return co_await ref_write(std::move(cmd), 201);
+    auto cmd = domain::save_command(*body, o.limits, /*ignore_unknown=*/true, /*keep_id=*/false);
+    if (!cmd) co_return error_to_response(cmd.err());
+    co_return co_await ref_write(std::move(*cmd), 201);
   }
 
   asio::awaitable<response> ref_patch(const request& req, std::string id) {
@@ -651,7 +610,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     auto p = parse_query(req.query);
     if (!p) co_return error_to_response(p.err());
     const bool has_id = std::string_view(m.r->pattern).find("{id}") != std::string_view::npos;
-    if (has_id && !valid_id(m.id)) {
+    if (has_id && !domain::valid_leaf_id(m.id)) {
       if (std::string_view(m.r->pattern).starts_with("/api/")) co_return not_found_ref();
       co_return error_to_response(make_error(errc::not_found, "leaf " + m.id.substr(0, 200) + " does not exist",
                                              "leaf_not_found"));

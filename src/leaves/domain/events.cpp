@@ -1,6 +1,7 @@
 #include "leaves/domain/events.h"
 
 #include <algorithm>
+#include <cctype>
 #include <boost/json.hpp>
 
 #include "leaves/base/time.h"
@@ -56,6 +57,35 @@ std::optional<event_type> event_type_from_string(std::string_view s) {
     if (s == n) return k;
   }
   return std::nullopt;
+}
+
+bool valid_leaf_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+  }
+  return true;
+}
+
+result<command> save_command(const json::object& o, const limits& lim, bool ignore_unknown, bool keep_id) {
+  auto patch = parse_patch(o, lim, ignore_unknown);
+  if (!patch) return patch.err();
+  if (!patch->has(field::url)) return make_error(errc::invalid_argument, "url: required", "invalid_field");
+  command cmd;
+  cmd.kind = command_kind::save;
+  cmd.leaf_id = leaf_id_for_url(patch->values.url);
+  if (const auto* given = keep_id ? o.if_contains("id") : nullptr) {
+    std::string id = given->is_string() ? std::string(given->get_string())
+                     : given->is_int64() ? std::to_string(given->get_int64())
+                                         : std::string();
+    if (!valid_leaf_id(id)) {
+      return make_error(errc::invalid_argument, "id: must be 1-128 letters, digits, '-', '_' or '.'",
+                        "invalid_field");
+    }
+    cmd.leaf_id = std::move(id);
+  }
+  cmd.patch = std::move(*patch);
+  return cmd;
 }
 
 result<std::vector<event>> decide(const std::optional<leaf>& state, const command& cmd,

@@ -52,6 +52,13 @@ struct event {
   std::optional<int64_t> user_after;
 };
 
+// Leaf ids given by clients (imports, external producers): 1-128 of [A-Za-z0-9._-].
+bool valid_leaf_id(std::string_view id);
+
+// The save command for a client's JSON object: url required; the id is the
+// md5 of the url, or the object's "id" (string or integer) when `keep_id`.
+result<command> save_command(const boost::json::object& o, const limits& lim, bool ignore_unknown, bool keep_id);
+
 // `state` is the current aggregate (nullopt if never seen; deleted leaves carry
 // deleted=true and their version). Returned events have aggregate_version set,
 // event_id empty (the caller assigns ids). An empty vector means "no change".

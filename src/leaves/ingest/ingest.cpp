@@ -18,14 +18,6 @@ namespace {
 
 constexpr size_t kBatch = 500;
 
-bool valid_id(std::string_view id) {
-  if (id.empty() || id.size() > 128) return false;
-  for (char c : id) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
-  }
-  return true;
-}
-
 struct outcome {
   bool ok = false;
   error err{errc::internal, ""};
@@ -66,25 +58,7 @@ result<domain::command> ingester::to_command(const std::string& value, const dom
   auto v = json::parse(value, ec, {}, po);
   if (ec) return make_error(errc::invalid_argument, "not JSON: " + ec.message(), "invalid_json");
   if (!v.is_object()) return make_error(errc::invalid_argument, "not a JSON object", "invalid_json");
-  const auto& o = v.get_object();
-  auto patch = domain::parse_patch(o, lim, /*ignore_unknown=*/true);
-  if (!patch) return patch.err();
-  if (!patch->has(domain::field::url)) return make_error(errc::invalid_argument, "url: required", "invalid_field");
-  domain::command cmd;
-  cmd.kind = domain::command_kind::save;
-  cmd.leaf_id = domain::leaf_id_for_url(patch->values.url);
-  if (const auto* id = o.if_contains("id")) {
-    std::string s = id->is_string() ? std::string(id->get_string())
-                    : id->is_int64() ? std::to_string(id->get_int64())
-                                     : std::string();
-    if (!valid_id(s)) {
-      return make_error(errc::invalid_argument, "id: must be 1-128 letters, digits, '-', '_' or '.'",
-                        "invalid_field");
-    }
-    cmd.leaf_id = std::move(s);
-  }
-  cmd.patch = std::move(*patch);
-  return cmd;
+  return domain::save_command(v.get_object(), lim, /*ignore_unknown=*/true, /*keep_id=*/true);
 }
 
 status ingester::start() {

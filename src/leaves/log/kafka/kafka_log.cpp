@@ -47,6 +47,17 @@ using msg_ptr = std::unique_ptr<rd_kafka_message_t, msg_deleter>;
 
 constexpr int kMaxMessageBytes = 8 * 1024 * 1024;
 
+stored_record to_stored(const rd_kafka_message_t& m) {
+  stored_record r;
+  r.partition = m.partition;
+  r.offset = m.offset;
+  rd_kafka_timestamp_type_t tstype;
+  r.timestamp_ms = rd_kafka_message_timestamp(&m, &tstype);
+  if (m.key) r.key.assign(static_cast<const char*>(m.key), m.key_len);
+  if (m.payload) r.value.assign(static_cast<const char*>(m.payload), m.len);
+  return r;
+}
+
 error kafka_error(const std::string& what, rd_kafka_resp_err_t err) {
   if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE) {
     return make_error(errc::invalid_argument, "kafka: " + what + ": the event is larger than the topic accepts",
@@ -179,14 +190,7 @@ class kafka_consumer final : public consumer {
         if (out.empty()) return kafka_error("consume", m->err);
         break;
       }
-      stored_record r;
-      r.partition = m->partition;
-      r.offset = m->offset;
-      rd_kafka_timestamp_type_t tstype;
-      r.timestamp_ms = rd_kafka_message_timestamp(m.get(), &tstype);
-      if (m->key) r.key.assign(static_cast<const char*>(m->key), m->key_len);
-      if (m->payload) r.value.assign(static_cast<const char*>(m->payload), m->len);
-      out.push_back(std::move(r));
+      out.push_back(to_stored(*m));
     }
     return out;
   }
@@ -458,14 +462,7 @@ result<std::vector<stored_record>> kafka_log::read(int32_t partition, int64_t fr
     msg_ptr m(rd_kafka_consumer_poll(rk, 100));
     if (!m || m->err) continue;
     if (m->partition != partition || m->offset < from) continue;
-    stored_record r;
-    r.partition = m->partition;
-    r.offset = m->offset;
-    rd_kafka_timestamp_type_t tstype;
-    r.timestamp_ms = rd_kafka_message_timestamp(m.get(), &tstype);
-    if (m->key) r.key.assign(static_cast<const char*>(m->key), m->key_len);
-    if (m->payload) r.value.assign(static_cast<const char*>(m->payload), m->len);
-    out.push_back(std::move(r));
+    out.push_back(to_stored(*m));
   }
   rd_kafka_assign(rk, nullptr);
   return out;

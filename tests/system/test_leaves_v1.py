@@ -345,10 +345,14 @@ def test_concurrent_creates_of_same_url(client):
     url = new_url()
 
     def one(i):
-        return requests.post(client.url("/v1/leaves"), json={"url": url}, timeout=10).status_code
+        r = requests.post(client.url("/v1/leaves"), json={"url": url}, timeout=10)
+        return r.status_code, r.headers.get("Leaves-Position")
 
     with concurrent.futures.ThreadPoolExecutor(8) as ex:
-        codes = sorted(ex.map(one, range(8)))
+        results = list(ex.map(one, range(8)))
+    codes = sorted(code for code, _ in results)
     assert codes.count(201) == 1 and codes.count(200) == 7, (
         "8 concurrent POSTs of one new URL: expected one 201 and seven 200, got %s" % codes)
-    assert client.get_leaf(md5_hex(url))["version"] == 1
+    created_at = [pos for code, pos in results if code == 201][0]
+    r = client.get("/v1/leaves/" + md5_hex(url), consistent=False, headers={"Leaves-Min-Position": created_at})
+    assert expect(r, 200, "get leaf after its 201")["version"] == 1

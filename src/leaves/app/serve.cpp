@@ -222,6 +222,10 @@ int serve_main(const std::vector<std::string>& args) {
   so.request_timeout = std::chrono::milliseconds(c.request_timeout_ms);
   so.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
   const std::filesystem::path dir(c.data_dir);
+  // First constructed, last destroyed: the logs, the hub and the progress
+  // tracker post completions to it, so it must outlive every one of them.
+  const int threads = c.threads > 0 ? c.threads : std::max(1u, std::thread::hardware_concurrency());
+  asio::io_context ioc(threads);
 
   auto log = open_log(c, dir);
   if (!log) {
@@ -283,8 +287,6 @@ int serve_main(const std::vector<std::string>& args) {
     log_error("serve", "projector: " + st.err().message);
     return 1;
   }
-  const int threads = c.threads > 0 ? c.threads : std::max(1u, std::thread::hardware_concurrency());
-  asio::io_context ioc(threads);
 
   // External producers (Kafka mode): the ingest topic and its dead-letter topic.
   std::unique_ptr<log::event_log> ingest_log, dlq_log;

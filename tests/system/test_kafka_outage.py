@@ -34,7 +34,8 @@ def test_broker_outage_during_writes(server_factory):
         outage_started = time.monotonic()
         # During the outage, a write must fail clearly (never hang forever, never 500).
         r = requests.post(srv.base_url + "/v1/leaves", json={"url": new_url()}, timeout=30)
-        assert r.status_code == 503, "a write during the outage: expected 503, got %s %s" % (r.status_code, r.text)
+        assert r.status_code == 503, "a write during the outage: expected 503, got %s %s\n%s" % (
+            r.status_code, r.text, srv.stderr_tail())
         assert r.json()["error"]["code"] == "log_unavailable", r.text
         time.sleep(max(0.0, 20 - (time.monotonic() - outage_started)))
         assert srv.running(), "the server died during the outage:\n" + srv.stderr_tail()
@@ -47,9 +48,11 @@ def test_broker_outage_during_writes(server_factory):
         w.stop()
     print("outage: %d acked before, %d total, statuses %s" % (acked_before, len(w.acked), w.statuses))
     assert acked_before > 0
-    assert len(w.acked) >= acked_at_return + 50, "writes did not resume after the broker returned: %s" % w.statuses
+    assert len(w.acked) >= acked_at_return + 50, "writes did not resume after the broker returned: %s\n%s" % (
+        w.statuses, srv.stderr_tail(60))
     bad = {s: n for s, n in w.statuses.items() if s not in (200, 201, 503)}
-    assert not bad, "writes should answer 201/200 or 503 during an outage, got %s" % w.statuses
+    assert not bad, "writes should answer 201/200 or 503 during an outage, got %s\n%s" % (
+        w.statuses, srv.stderr_tail(60))
     missing = wait_all_present(srv.client, w.acked)
     assert not missing, "%d of %d acknowledged leaves missing after the outage, e.g. %s" % (
         len(missing), len(w.acked), sorted(missing)[:5])

@@ -54,10 +54,15 @@ LEAVES_BENCH_IDS="$work/ids.txt" wrk_run "GET /v1/leaves/{id}" -s bench/get.lua 
 wrk_run "GET /v1/leaves?tag= (30 per page)" -s bench/list.lua "$base"
 echo
 echo "ack-to-SSE at 5000 events/s for ${duration}s:"
-build/leaves_bench_sse 127.0.0.1 "$port" 5000 "$duration" 8 | sed 's/^/    /'
+build/leaves_bench_sse 127.0.0.1 "$port" 5000 "$duration" 32 | sed 's/^/    /'
 if [ "$mode" = kafka ]; then
   echo
   echo "raw librdkafka produce rate, same settings (acks=all, idempotent, linger.ms=1), 600-byte records:"
-  build/leaves_bench_produce 127.0.0.1:9092 "$topic-raw" 200000 "$conns" | sed 's/^/    /'
-  echo "    (one in-flight record per simulated client, like one POST per connection:)"
+  build/leaves_bench_produce 127.0.0.1:9092 "$topic-raw" 200000 "$conns" 2>/dev/null | sed 's/^/    /'
 fi
+# Projection rate: stop the server and rebuild the read models from the whole log.
+kill -TERM $server; wait $server || true
+echo
+echo "projection rate (leaves replay: every event of this run, from the log into empty read models):"
+build/leaves replay --data-dir "$work/data" --log-level warn "${extra[@]}" | sed 's/^/    /'
+trap 'rm -rf "$work"' EXIT

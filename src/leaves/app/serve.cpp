@@ -246,7 +246,7 @@ int serve_main(const std::vector<std::string>& args) {
   projector::progress progress((*log)->partitions());
   realtime::hub hub;
   projector::projector proj(**log, **store, progress, hub, group);
-  service::leaf_service svc(**log, **store, system_clock());
+  service::leaf_service svc(**log, **store, progress, system_clock());
   proj.on_applied([&svc](const std::vector<store::applied_event>& b) { svc.applied(b); });
   http::metrics metrics;
   api::api_options ao;

@@ -68,6 +68,9 @@ class event_log {
   virtual boost::asio::awaitable<result<std::vector<position>>> append(std::vector<record> records) = 0;
   // Offset of the next record to be written, per partition.
   virtual std::vector<int64_t> end_offsets() = 0;
+  // The end offset of one partition, read from the log now; an error when the
+  // log cannot be reached (end_offsets() may answer with what it last knew).
+  virtual result<int64_t> end_offset(int32_t partition) = 0;
   virtual result<std::vector<stored_record>> read(int32_t partition, int64_t from, size_t max) = 0;
   // A consumer in `group`, owning every partition (embedded) or its share (Kafka).
   virtual result<std::unique_ptr<consumer>> subscribe(const std::string& group) = 0;

@@ -4,6 +4,8 @@
 #include <boost/json.hpp>
 #include <random>
 
+#include "leaves/base/hash.h"
+
 namespace asio = boost::asio;
 namespace json = boost::json;
 
@@ -77,6 +79,14 @@ asio::awaitable<result<write_result>> leaf_service::execute(domain::command cmd,
     ~unlocker() { s->unlock(id); }
   } guard{this, cmd.leaf_id};
 
+  bool uncertain;
+  {
+    std::lock_guard lk(mu_);
+    uncertain = uncertain_.contains(cmd.leaf_id);
+  }
+  if (uncertain) {
+    if (auto st = co_await settle(cmd.leaf_id); !st) co_return st.err();
+  }
   auto current = state(cmd.leaf_id);
   if (!current) co_return current.err();
   domain::context ctx{clock_.now_ms(), std::move(actor)};
@@ -100,11 +110,8 @@ asio::awaitable<result<write_result>> leaf_service::execute(domain::command cmd,
   auto appended = co_await log_.append(std::move(records));
   if (!appended) {
     std::lock_guard lk(mu_);
-    if (*current && current->has_value()) {
-      pending_[cmd.leaf_id] = **current;  // harmless: equals what the store has or will have
-    } else {
-      pending_.erase(cmd.leaf_id);
-    }
+    pending_.erase(cmd.leaf_id);
+    uncertain_.insert(cmd.leaf_id);
     co_return appended.err();
   }
   out.created = events->front().type == domain::event_type::created;
@@ -112,6 +119,23 @@ asio::awaitable<result<write_result>> leaf_service::execute(domain::command cmd,
   out.leaf = std::move(next);
   out.position = appended->back();
   co_return out;
+}
+
+asio::awaitable<status> leaf_service::settle(const std::string& id) {
+  const int32_t partition = kafka_partition(id, log_.partitions());
+  auto end = log_.end_offset(partition);
+  if (!end) co_return end.err();
+  if (*end > 0) {
+    std::vector<log::position> want(1, log::position{partition, *end - 1});
+    if (!co_await progress_.wait_for(std::move(want), std::chrono::seconds(10))) {
+      co_return make_error(errc::unavailable,
+                           "leaf " + id + ": a previous write failed and the read models have not caught up yet; retry",
+                           "catching_up");
+    }
+  }
+  std::lock_guard lk(mu_);
+  uncertain_.erase(id);
+  co_return ok_status();
 }
 
 void leaf_service::applied(const std::vector<store::applied_event>& batch) {

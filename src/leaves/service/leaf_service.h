@@ -4,6 +4,10 @@
 // unprojected events live in a small cache that the projector empties as it
 // catches up (bounded by the projector's lag). Thread-safe.
 //
+// An append that fails leaves the leaf "uncertain" (the events may have been
+// written even though the append reported an error); the next command on it
+// first waits until the read models caught up with its partition's log end.
+//
 // Scope: one writer process per log. With several processes over one Kafka
 // topic (issue 3) concurrent commands on the same leaf from two processes are
 // not serialised; the projector's version check keeps the models consistent.
@@ -17,11 +21,13 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "leaves/base/async_signal.h"
 #include "leaves/base/time.h"
 #include "leaves/domain/events.h"
 #include "leaves/log/event_log.h"
+#include "leaves/projector/progress.h"
 #include "leaves/store/read_store.h"
 
 namespace leaves::service {
@@ -35,8 +41,8 @@ struct write_result {
 
 class leaf_service {
  public:
-  leaf_service(log::event_log& log, store::read_store& store, const clock& clk)
-      : log_(log), store_(store), clock_(clk) {}
+  leaf_service(log::event_log& log, store::read_store& store, projector::progress& progress, const clock& clk)
+      : log_(log), store_(store), progress_(progress), clock_(clk) {}
 
   boost::asio::awaitable<result<write_result>> execute(domain::command cmd, std::string actor);
 
@@ -54,13 +60,20 @@ class leaf_service {
   boost::asio::awaitable<void> lock(const std::string& id);
   void unlock(const std::string& id);
 
+  // After a failed append whose outcome is unknown (Kafka: the acknowledgement
+  // may be what was lost), the leaf's state is uncertain until the read models
+  // caught up with the log end of its partition.
+  boost::asio::awaitable<status> settle(const std::string& id);
+
   log::event_log& log_;
   store::read_store& store_;
+  projector::progress& progress_;
   const clock& clock_;
   std::atomic<bool> writable_{false};
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, domain::leaf> pending_;  // states with unprojected events
+  std::unordered_set<std::string> uncertain_;              // leaves whose last append failed
   std::unordered_map<std::string, std::deque<std::shared_ptr<async_signal>>> locks_;
 };
 

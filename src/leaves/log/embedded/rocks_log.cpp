@@ -280,6 +280,14 @@ std::vector<int64_t> rocks_log::end_offsets() {
   return end_;
 }
 
+result<int64_t> rocks_log::end_offset(int32_t partition) {
+  if (partition < 0 || partition >= partitions_) {
+    return make_error(errc::invalid_argument, "partition " + std::to_string(partition) + " does not exist");
+  }
+  std::lock_guard lk(mu_);
+  return end_[partition];
+}
+
 result<std::vector<stored_record>> rocks_log::read(int32_t partition, int64_t from, size_t max) {
   if (partition < 0 || partition >= partitions_) {
     return make_error(errc::invalid_argument, "partition " + std::to_string(partition) + " does not exist");

@@ -440,6 +440,18 @@ std::vector<int64_t> kafka_log::end_offsets() {
   return out;
 }
 
+result<int64_t> kafka_log::end_offset(int32_t partition) {
+  if (partition < 0 || partition >= partitions_) {
+    return make_error(errc::invalid_argument, "partition " + std::to_string(partition) + " does not exist");
+  }
+  int64_t lo = 0, hi = 0;
+  if (auto err = rd_kafka_query_watermark_offsets(h_->producer.get(), opts_.topic.c_str(), partition, &lo, &hi,
+                                                  opts_.request_timeout_ms)) {
+    return kafka_error("end offset", err);
+  }
+  return hi;
+}
+
 result<std::vector<stored_record>> kafka_log::read(int32_t partition, int64_t from, size_t max) {
   if (partition < 0 || partition >= partitions_) {
     return make_error(errc::invalid_argument, "partition " + std::to_string(partition) + " does not exist");

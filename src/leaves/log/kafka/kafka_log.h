@@ -49,6 +49,7 @@ class kafka_log final : public event_log {
   int32_t partitions() const override { return partitions_; }
   boost::asio::awaitable<result<std::vector<position>>> append(std::vector<record> records) override;
   std::vector<int64_t> end_offsets() override;
+  result<int64_t> end_offset(int32_t partition) override;
   result<std::vector<stored_record>> read(int32_t partition, int64_t from, size_t max) override;
   result<std::unique_ptr<consumer>> subscribe(const std::string& group) override;
   result<std::vector<int64_t>> committed(const std::string& group) override;

@@ -222,10 +222,6 @@ int serve_main(const std::vector<std::string>& args) {
   so.request_timeout = std::chrono::milliseconds(c.request_timeout_ms);
   so.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
   const std::filesystem::path dir(c.data_dir);
-  // First constructed, last destroyed: the logs, the hub and the progress
-  // tracker post completions to it, so it must outlive every one of them.
-  const int threads = c.threads > 0 ? c.threads : std::max(1u, std::thread::hardware_concurrency());
-  asio::io_context ioc(threads);
 
   auto log = open_log(c, dir);
   if (!log) {
@@ -282,6 +278,12 @@ int serve_main(const std::vector<std::string>& args) {
            "# TYPE leaves_stream_dropped_total counter\n";
     out += "leaves_stream_dropped_total " + std::to_string(hub.dropped_total()) + "\n";
   });
+
+  // Destroyed before svc (coroutines it destroys release the service's
+  // per-leaf locks) and after the logs, which serve_main closes explicitly
+  // below because their threads post completions to it.
+  const int threads = c.threads > 0 ? c.threads : std::max(1u, std::thread::hardware_concurrency());
+  asio::io_context ioc(threads);
 
   if (auto st = proj.start(); !st) {
     log_error("serve", "projector: " + st.err().message);
@@ -360,6 +362,12 @@ int serve_main(const std::vector<std::string>& args) {
   readiness.join();
   if (drainer.joinable()) drainer.join();
   proj.stop();
+  // Nothing runs on the io threads any more. Close the logs while the
+  // io_context still exists: their last completions are posted to it.
+  ingester.reset();
+  ingest_log.reset();
+  dlq_log.reset();
+  log->reset();
   log_info("serve", "stopped");
   return 0;
 }

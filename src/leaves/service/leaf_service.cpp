@@ -30,12 +30,13 @@ std::string new_event_id() {
 }  // namespace
 
 asio::awaitable<void> leaf_service::lock(const std::string& id) {
+  const auto ex = co_await asio::this_coro::executor;
   std::shared_ptr<async_signal> me;
   {
     std::lock_guard lk(mu_);
     auto [it, fresh] = locks_.try_emplace(id);
     if (fresh) co_return;  // uncontended: the empty queue marks "held"
-    me = std::make_shared<async_signal>(co_await asio::this_coro::executor);
+    me = std::make_shared<async_signal>(ex);
     it->second.push_back(me);
   }
   // The holder's unlock() hands the lock over by notifying us.

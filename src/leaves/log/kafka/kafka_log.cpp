@@ -186,6 +186,15 @@ class kafka_consumer final : public consumer {
       }
       if (m->err) {
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+        if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
+          // E.g. a static member fenced after its session timed out during a
+          // broker outage. The handle is unusable: start a new one, which
+          // resumes from the committed positions (re-applying is idempotent).
+          m.reset();
+          if (auto st = recreate(); !st) return st.err();
+          if (!out.empty()) break;
+          continue;
+        }
         log_warn("kafka", std::string("consumer: ") + rd_kafka_message_errstr(m.get()));
         if (out.empty()) return kafka_error("consume", m->err);
         break;
@@ -218,9 +227,23 @@ class kafka_consumer final : public consumer {
   }
 
   void set_handle(rk_ptr rk) { rk_ = std::move(rk); }
+  void set_factory(std::function<result<rk_ptr>(kafka_consumer*)> f) { factory_ = std::move(f); }
+
+  status recreate() {
+    char why[512] = {0};
+    rd_kafka_fatal_error(rk_.get(), why, sizeof why);
+    log_warn("kafka", std::string("consumer hit a fatal error (") + why + "); starting a new one");
+    rd_kafka_consumer_close(rk_.get());
+    rk_.reset();
+    auto rk = factory_(this);
+    if (!rk) return rk.err();
+    rk_ = std::move(*rk);
+    return ok_status();
+  }
 
  private:
   rk_ptr rk_;
+  std::function<result<rk_ptr>(kafka_consumer*)> factory_;
   std::string topic_;
   std::atomic<bool> woken_{false};
   int64_t seek_to_ = -1;
@@ -491,22 +514,30 @@ result<std::unique_ptr<consumer>> kafka_log::subscribe(const std::string& group)
       {"session.timeout.ms", "10000"},
       {"fetch.wait.max.ms", "10"}};
   if (!opts_.instance_id.empty()) defaults.emplace_back("group.instance.id", opts_.instance_id + "-" + group);
-  auto conf = make_conf(opts_, defaults);
-  if (!conf) return conf.err();
+  // Builds a subscribed handle whose callbacks reach `owner`; kept by the
+  // consumer to start over after a fatal error.
+  auto factory = [opts = opts_, defaults](kafka_consumer* owner) -> result<rk_ptr> {
+    auto conf = make_conf(opts, defaults);
+    if (!conf) return conf.err();
+    rd_kafka_conf_set_rebalance_cb(*conf, rebalance_cb);
+    rd_kafka_conf_set_opaque(*conf, owner);
+    auto rk = make_handle(RD_KAFKA_CONSUMER, *conf);
+    if (!rk) return rk.err();
+    rd_kafka_poll_set_consumer(rk->get());
+    tpl_ptr topics(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(topics.get(), opts.topic.c_str(), RD_KAFKA_PARTITION_UA);
+    if (auto err = rd_kafka_subscribe(rk->get(), topics.get())) {
+      rd_kafka_consumer_close(rk->get());
+      return kafka_error("subscribe", err);
+    }
+    return std::move(*rk);
+  };
   // The consumer object must exist before the handle so the rebalance callback can reach it.
   auto c = std::make_unique<kafka_consumer>(nullptr, opts_.topic);
-  rd_kafka_conf_set_rebalance_cb(*conf, rebalance_cb);
-  rd_kafka_conf_set_opaque(*conf, c.get());
-  auto rk = make_handle(RD_KAFKA_CONSUMER, *conf);
+  auto rk = factory(c.get());
   if (!rk) return rk.err();
-  rd_kafka_poll_set_consumer(rk->get());
-  tpl_ptr topics(rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(topics.get(), opts_.topic.c_str(), RD_KAFKA_PARTITION_UA);
-  if (auto err = rd_kafka_subscribe(rk->get(), topics.get())) {
-    rd_kafka_consumer_close(rk->get());
-    return kafka_error("subscribe", err);
-  }
   c->set_handle(std::move(*rk));
+  c->set_factory(std::move(factory));
   return std::unique_ptr<consumer>(std::move(c));
 }
 

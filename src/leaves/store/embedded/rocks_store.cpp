@@ -247,13 +247,10 @@ result<list_page> rocks_store::list(const list_query& q) {
     }
     ++scanned;
     last_key.assign(key);
-    // The id is the key's tail: after the 8-byte time (c, u, t, w) or the title's NUL (n).
-    std::string_view id;
-    if (prefix == "n") {
-      id = key.substr(key.find('\0', 1) + 1);
-    } else {
-      id = key.substr(prefix.size() + (prefix[0] == 'w' ? 8 : 8));
-    }
+    // The id is the key's tail: after the prefix and the 8-byte created/updated
+    // time (c, u, t, w), or after the title's NUL (n).
+    const std::string_view id =
+        prefix == "n" ? key.substr(key.find('\0', 1) + 1) : key.substr(prefix.size() + 8);
     std::string v;
     auto st = db_->Get(ro, leaf_key(id), &v);
     if (st.IsNotFound()) continue;

@@ -385,6 +385,21 @@ def describe_cli(res):
 # --------------------------------------------------------------------------- raw sockets
 
 
+def recv_some(sock, deadline):
+    """One recv() bounded by `deadline`: (data, closed). No data on timeout."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        return b"", False
+    sock.settimeout(remaining)
+    try:
+        data = sock.recv(65536)
+    except socket.timeout:
+        return b"", False
+    except OSError:
+        return b"", True
+    return data, not data
+
+
 class _Conn:
     """Raw socket with a read buffer and optional chunked decoding."""
 
@@ -408,22 +423,9 @@ class _Conn:
     def _recv(self, deadline):
         if self.closed:
             return False
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        self.sock.settimeout(remaining)
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            return False
-        except OSError:
-            self.closed = True
-            return False
-        if not data:
-            self.closed = True
-            return False
+        data, self.closed = recv_some(self.sock, deadline)
         self.raw += data
-        return True
+        return bool(data)
 
     def read_head(self, deadline):
         while b"\r\n\r\n" not in self.raw:
@@ -631,22 +633,9 @@ class WSClient:
         self.closed = False
 
     def _recv(self, deadline):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return False
-        self.sock.settimeout(remaining)
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            return False
-        except OSError:
-            self.closed = True
-            return False
-        if not data:
-            self.closed = True
-            return False
+        data, self.closed = recv_some(self.sock, deadline)
         self.buf += data
-        return True
+        return bool(data)
 
     def _need(self, n, deadline):
         while len(self.buf) < n:

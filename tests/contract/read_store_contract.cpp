@@ -8,6 +8,11 @@
 
 #include "leaves/store/embedded/rocks_store.h"
 #include "support/test_support.h"
+#ifdef LEAVES_CONTRACT_CASSANDRA
+#include <cstdlib>
+
+#include "leaves/store/cassandra/cassandra_store.h"
+#endif
 
 namespace json = boost::json;
 
@@ -104,7 +109,29 @@ class ReadStoreContract : public ::testing::Test {
   }
 };
 
+#ifdef LEAVES_CONTRACT_CASSANDRA
+// A real node (LEAVES_TEST_CASSANDRA, started by scripts/cassandra). Each
+// store the test opens gets its own keyspace, emptied first.
+struct cassandra_factory {
+  int n = 0;
+  std::unique_ptr<read_store> open() {
+    cassandra_options o;
+    const char* node = std::getenv("LEAVES_TEST_CASSANDRA");
+    o.contact_points = {node && *node ? node : "127.0.0.1:9042"};
+    o.keyspace = "leaves_contract_" + std::to_string(n++);
+    o.consistency = "one";
+    auto s = cassandra_store::open(o);
+    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.err().message);
+    if (!s.ok()) return nullptr;
+    auto c = (*s)->clear();
+    EXPECT_TRUE(c.ok()) << (c.ok() ? "" : c.err().message);
+    return std::unique_ptr<read_store>(std::move(*s));
+  }
+};
+using adapters = ::testing::Types<cassandra_factory>;
+#else
 using adapters = ::testing::Types<embedded_factory>;
+#endif
 TYPED_TEST_SUITE(ReadStoreContract, adapters);
 
 TYPED_TEST(ReadStoreContract, GetReturnsLeavesAndTombstones) {

@@ -1,0 +1,838 @@
+#include "leaves/store/cassandra/cassandra_store.h"
+
+#include <algorithm>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/json.hpp>
+#include <map>
+#include <set>
+
+#include "leaves/base/hash.h"
+#include "leaves/cql/client/runtime.h"
+#include "leaves/cql/client/session.h"
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace leaves::store {
+namespace {
+
+using cql::value;
+
+constexpr int64_t kBucketMs = 30LL * 24 * 3600 * 1000;  // time bucket of the listing tables
+constexpr size_t kTitleKeyBytes = 64;
+constexpr size_t kInChunk = 100;  // ids per IN query
+
+error to_error(const cql::error& e, const char* what) {
+  if (e.kind == cql::error_kind::invalid || e.code == cql::server_code::syntax_error ||
+      e.code == cql::server_code::invalid || e.code == cql::server_code::unauthorized)
+    return make_error(errc::internal, std::string("read store (cassandra): ") + what + ": " + e.describe());
+  return make_error(errc::unavailable, std::string("read store (cassandra): ") + what + ": " + e.describe(),
+                    "store_unavailable");
+}
+
+std::string bucket_part(int64_t ms) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%09lld", static_cast<long long>(std::max<int64_t>(ms, 0) / kBucketMs));
+  return buf;
+}
+
+std::string title_key(const domain::leaf& l) {
+  std::string t = l.title.substr(0, kTitleKeyBytes);
+  for (char& c : t)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return t;
+}
+// Title partitions: "t" + the first two bytes of the key, so partitions sort
+// like the titles in them.
+std::string title_part(const std::string& key) { return "t" + key.substr(0, 2); }
+
+enum class index_kind { created, updated, title, tag, user };
+const char* index_name(index_kind k) {
+  switch (k) {
+    case index_kind::created: return "created";
+    case index_kind::updated: return "updated";
+    case index_kind::title: return "title";
+    case index_kind::tag: return "tag";
+    case index_kind::user: return "user";
+  }
+  return "?";
+}
+
+struct index_entry {
+  index_kind kind;
+  std::string key;  // tag, user id, or ""
+  std::string part;
+  int64_t t = 0;          // time indexes
+  std::string title;      // title index
+  std::string id;
+  auto tie() const { return std::tie(kind, key, part, t, title, id); }
+  bool operator<(const index_entry& o) const { return tie() < o.tie(); }
+};
+
+std::set<index_entry> index_entries(const std::optional<domain::leaf>& ol) {
+  std::set<index_entry> out;
+  if (!ol || ol->deleted) return out;
+  const auto& l = *ol;
+  out.insert({index_kind::created, "", bucket_part(l.created_at), l.created_at, "", l.id});
+  out.insert({index_kind::updated, "", bucket_part(l.updated_at), l.updated_at, "", l.id});
+  auto tk = title_key(l);
+  out.insert({index_kind::title, "", title_part(tk), 0, tk, l.id});
+  if (l.tags)
+    for (const auto& t : *l.tags) out.insert({index_kind::tag, t, bucket_part(l.created_at), l.created_at, "", l.id});
+  if (l.user_id) out.insert({index_kind::user, std::to_string(*l.user_id), bucket_part(l.created_at), l.created_at, "", l.id});
+  return out;
+}
+
+std::set<std::string> live_tags(const std::optional<domain::leaf>& l) {
+  std::set<std::string> out;
+  if (l && !l->deleted && l->tags) out.insert(l->tags->begin(), l->tags->end());
+  return out;
+}
+
+bool matches(const domain::leaf& l, const list_query& q) {
+  if (l.deleted) return false;
+  if (q.tag && (!l.tags || std::find(l.tags->begin(), l.tags->end(), *q.tag) == l.tags->end())) return false;
+  if (q.user_id && l.user_id != q.user_id) return false;
+  if (q.starred && l.is_starred != *q.starred) return false;
+  if (q.archived && l.is_archived != *q.archived) return false;
+  if (q.is_public && l.is_public != *q.is_public) return false;
+  if (q.since_ms && l.created_at < *q.since_ms) return false;
+  if (q.until_ms && l.created_at >= *q.until_ms) return false;
+  return true;
+}
+
+// The entry still describes the leaf (index rows can lag a crashed batch).
+bool current(const index_entry& e, const domain::leaf& l) {
+  switch (e.kind) {
+    case index_kind::created: return l.created_at == e.t;
+    case index_kind::updated: return l.updated_at == e.t;
+    case index_kind::title: return title_key(l) == e.title;
+    case index_kind::tag:
+      return l.created_at == e.t && l.tags && std::find(l.tags->begin(), l.tags->end(), e.key) != l.tags->end();
+    case index_kind::user: return l.created_at == e.t && l.user_id && std::to_string(*l.user_id) == e.key;
+  }
+  return false;
+}
+
+// ---- columns ----
+
+constexpr const char* kLeafColumns =
+    "id, all, content, content_text, created_at, domain_name, http_status, is_archived, is_public, is_starred, "
+    "language, links, mimetype, preview_picture, reading_time, slugs, tags, title, updated_at, url, user_email, "
+    "user_id, user_name";
+constexpr size_t kLeafColumnCount = 23;
+constexpr const char* kMetaColumns =
+    "id, version, deleted, deleted_at, write_ts, user_id, published_at, published_by, empty_lists";
+
+value opt_text(const std::optional<std::string>& s) { return s ? value::text(*s) : value::null(); }
+value opt_list(const std::optional<domain::string_list>& l) {
+  return l && !l->empty() ? value::text_list(*l) : value::null();
+}
+
+std::vector<value> leaf_row(const domain::leaf& l) {
+  std::optional<int32_t> uid;
+  if (l.user_id && *l.user_id >= INT32_MIN && *l.user_id <= INT32_MAX) uid = static_cast<int32_t>(*l.user_id);
+  return {value::text(l.id),
+          l.all.empty() ? value::null() : value::text_list(l.all),
+          opt_text(l.content),
+          opt_text(l.content_text),
+          value::timestamp(l.created_at),
+          value::text(l.domain_name),
+          opt_text(l.http_status),
+          value::int32(l.is_archived ? 1 : 0),
+          value::boolean(l.is_public),
+          value::int32(l.is_starred ? 1 : 0),
+          opt_text(l.language),
+          l.links.empty() ? value::null() : value::text_list(l.links),
+          opt_text(l.mimetype),
+          opt_text(l.preview_picture),
+          value::int32(l.reading_time),
+          opt_list(l.slugs),
+          opt_list(l.tags),
+          value::text(l.title),
+          value::timestamp(l.updated_at),
+          value::text(l.url),
+          value::text(l.user_email),
+          uid ? value::int32(*uid) : value::null(),
+          value::text(l.user_name)};
+}
+
+struct meta {
+  int64_t version = 0;
+  bool deleted = false;
+  int64_t deleted_at = 0;
+  int64_t write_ts = 0;
+  std::optional<int64_t> user_id;
+  std::optional<domain::string_list> published_at, published_by;
+  std::set<std::string> empty_lists;
+};
+
+std::vector<value> meta_row(const domain::leaf& l, int64_t write_ts) {
+  std::vector<std::string> empties;
+  if (l.tags && l.tags->empty()) empties.push_back("tags");
+  if (l.slugs && l.slugs->empty()) empties.push_back("slugs");
+  if (l.published_at && l.published_at->empty()) empties.push_back("published_at");
+  if (l.published_by && l.published_by->empty()) empties.push_back("published_by");
+  return {value::text(l.id),
+          value::bigint(l.version),
+          value::boolean(l.deleted),
+          l.deleted ? value::timestamp(l.updated_at) : value::null(),
+          value::bigint(write_ts),
+          l.user_id ? value::bigint(*l.user_id) : value::null(),
+          opt_list(l.published_at),
+          opt_list(l.published_by),
+          empties.empty() ? value::null() : value::text_list(empties)};
+}
+
+std::optional<std::string> cell_text(const cql::protocol::rows& r, size_t row, size_t col) {
+  auto c = r.cell(row, col);
+  if (!c) return std::nullopt;
+  return std::string(*c);
+}
+std::optional<domain::string_list> cell_list(const cql::protocol::rows& r, size_t row, size_t col) {
+  auto c = r.cell(row, col);
+  if (!c) return std::nullopt;
+  return cql::decode::text_list(*c);
+}
+std::optional<int64_t> cell_bigint(const cql::protocol::rows& r, size_t row, size_t col) {
+  auto c = r.cell(row, col);
+  if (!c) return std::nullopt;
+  return cql::decode::bigint(*c);
+}
+std::optional<int32_t> cell_int(const cql::protocol::rows& r, size_t row, size_t col) {
+  auto c = r.cell(row, col);
+  if (!c) return std::nullopt;
+  return cql::decode::int32(*c);
+}
+bool cell_bool(const cql::protocol::rows& r, size_t row, size_t col) {
+  auto c = r.cell(row, col);
+  if (!c) return false;
+  return cql::decode::boolean(*c).value_or(false);
+}
+
+meta read_meta(const cql::protocol::rows& r, size_t row) {
+  meta m;
+  m.version = cell_bigint(r, row, 1).value_or(0);
+  m.deleted = cell_bool(r, row, 2);
+  m.deleted_at = cell_bigint(r, row, 3).value_or(0);
+  m.write_ts = cell_bigint(r, row, 4).value_or(0);
+  m.user_id = cell_bigint(r, row, 5);
+  m.published_at = cell_list(r, row, 6);
+  m.published_by = cell_list(r, row, 7);
+  if (auto e = cell_list(r, row, 8)) m.empty_lists.insert(e->begin(), e->end());
+  return m;
+}
+
+// A leaf from its `leaves` row and (when leaves wrote it) its leaf_meta row.
+domain::leaf read_leaf(const cql::protocol::rows& r, size_t row, const meta* m) {
+  domain::leaf l;
+  l.id = cell_text(r, row, 0).value_or("");
+  l.all = cell_list(r, row, 1).value_or(domain::string_list{});
+  l.content = cell_text(r, row, 2);
+  l.content_text = cell_text(r, row, 3);
+  l.created_at = cell_bigint(r, row, 4).value_or(0);
+  l.domain_name = cell_text(r, row, 5).value_or("");
+  l.http_status = cell_text(r, row, 6);
+  l.is_archived = cell_int(r, row, 7).value_or(0) != 0;
+  l.is_public = cell_bool(r, row, 8);
+  l.is_starred = cell_int(r, row, 9).value_or(0) != 0;
+  l.language = cell_text(r, row, 10);
+  l.links = cell_list(r, row, 11).value_or(domain::string_list{});
+  l.mimetype = cell_text(r, row, 12);
+  l.preview_picture = cell_text(r, row, 13);
+  l.reading_time = cell_int(r, row, 14).value_or(0);
+  l.slugs = cell_list(r, row, 15);
+  l.tags = cell_list(r, row, 16);
+  l.title = cell_text(r, row, 17).value_or("");
+  l.updated_at = cell_bigint(r, row, 18).value_or(0);
+  l.url = cell_text(r, row, 19).value_or("");
+  l.user_email = cell_text(r, row, 20).value_or("");
+  if (auto u = cell_int(r, row, 21)) l.user_id = *u;
+  l.user_name = cell_text(r, row, 22).value_or("");
+  if (m) {
+    l.version = m->version;
+    if (m->user_id) l.user_id = m->user_id;
+    l.published_at = m->published_at;
+    l.published_by = m->published_by;
+    if (!l.tags && m->empty_lists.contains("tags")) l.tags = domain::string_list{};
+    if (!l.slugs && m->empty_lists.contains("slugs")) l.slugs = domain::string_list{};
+    if (!l.published_at && m->empty_lists.contains("published_at")) l.published_at = domain::string_list{};
+    if (!l.published_by && m->empty_lists.contains("published_by")) l.published_by = domain::string_list{};
+  }
+  return l;
+}
+
+domain::leaf tombstone(const std::string& id, const meta& m) {
+  domain::leaf t;
+  t.id = id;
+  t.deleted = true;
+  t.version = m.version;
+  t.updated_at = m.deleted_at;
+  return t;
+}
+
+// Bound values as a vector. Coroutines build argument lists with this rather
+// than braced lists: GCC 12 cannot keep an initializer_list alive across co_await.
+template <class... V>
+std::vector<value> args(V&&... v) {
+  std::vector<value> out;
+  out.reserve(sizeof...(V));
+  (out.push_back(std::forward<V>(v)), ...);
+  return out;
+}
+
+// Coroutines return optionals to the blocking side (co_spawn needs a default).
+template <class T>
+asio::awaitable<std::optional<T>> wrapped(asio::awaitable<T> a) {
+  co_return co_await std::move(a);
+}
+
+}  // namespace
+
+struct cassandra_store::impl {
+  cassandra_options o;
+  cql::runtime rt{1};
+  asio::any_io_executor ex = rt.make_strand();
+  std::shared_ptr<cql::session> s;
+  cql::consistency cl = cql::consistency::local_quorum;
+
+  template <class T>
+  T block(asio::awaitable<T> a) {
+    return *cql::runtime::run(ex, wrapped(std::move(a)));
+  }
+
+  std::string t(const char* table) const { return o.keyspace + "." + table; }
+
+  asio::awaitable<cql::result<cql::protocol::rows>> run(const std::string& cql, std::vector<value> values,
+                                                       bool idempotent = true, int32_t page_size = 0) {
+    auto p = co_await s->prepare(cql);
+    if (!p) co_return p.err();
+    cql::statement st;
+    st.prepared = *p;
+    st.values = std::move(values);
+    st.cl = cl;
+    st.idempotent = idempotent;
+    st.page_size = page_size;
+    co_return co_await s->execute(std::move(st));
+  }
+
+  asio::awaitable<cql::result<cql::protocol::rows>> simple(const std::string& cql) {
+    cql::statement st;
+    st.cql = cql;
+    st.cl = cl;
+    st.timeout = std::chrono::milliseconds(std::max(o.request_timeout_ms, 30000));
+    co_return co_await s->execute(std::move(st));
+  }
+
+  // Runs the statements with at most o.write_concurrency in flight; the first
+  // error (if any) is returned after all have finished.
+  struct write {
+    std::string cql;
+    std::vector<value> values;
+  };
+  asio::awaitable<status> run_all(std::vector<write> ws) {
+    if (ws.empty()) co_return ok_status();
+    struct shared_state {
+      explicit shared_state(asio::any_io_executor ex) : done(ex) { done.expires_at(asio::steady_timer::time_point::max()); }
+      asio::steady_timer done;
+      size_t running = 0;
+      std::optional<cql::error> first_error;
+    };
+    auto st = std::make_shared<shared_state>(ex);
+    size_t next = 0;
+    const size_t limit = std::max<size_t>(1, o.write_concurrency);
+    while (next < ws.size() || st->running > 0) {
+      while (next < ws.size() && st->running < limit) {
+        ++st->running;
+        asio::co_spawn(ex, one_write(this, st, std::move(ws[next++])), asio::detached);
+      }
+      boost::system::error_code ec;
+      co_await st->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      st->done.expires_at(asio::steady_timer::time_point::max());
+    }
+    if (st->first_error) co_return to_error(*st->first_error, "write");
+    co_return ok_status();
+  }
+  template <class State>
+  static asio::awaitable<void> one_write(impl* self, std::shared_ptr<State> st, write w) {
+    auto r = co_await self->run(w.cql, std::move(w.values));
+    if (!r && !st->first_error) st->first_error = r.err();
+    --st->running;
+    st->done.cancel();
+  }
+
+  // Leaves and their meta rows for a set of ids (IN queries in chunks).
+  asio::awaitable<result<std::map<std::string, std::pair<std::optional<domain::leaf>, meta>>>> load(
+      const std::vector<std::string>& ids) {
+    std::map<std::string, std::pair<std::optional<domain::leaf>, meta>> out;
+    const std::string leaves_q = std::string("SELECT ") + kLeafColumns + " FROM " + t("leaves") + " WHERE id IN ?";
+    const std::string meta_q = std::string("SELECT ") + kMetaColumns + " FROM " + t("leaf_meta") + " WHERE id IN ?";
+    for (size_t i = 0; i < ids.size(); i += kInChunk) {
+      std::vector<std::string> chunk(ids.begin() + i, ids.begin() + std::min(ids.size(), i + kInChunk));
+      auto lr = co_await run(leaves_q, args(value::text_list(chunk)));
+      auto mr = co_await run(meta_q, args(value::text_list(chunk)));
+      if (!lr) co_return to_error(lr.err(), "read leaves");
+      if (!mr) co_return to_error(mr.err(), "read leaf_meta");
+      std::map<std::string, meta> metas;
+      for (size_t r = 0; r < mr->row_count; ++r) metas[cell_text(*mr, r, 0).value_or("")] = read_meta(*mr, r);
+      for (size_t r = 0; r < lr->row_count; ++r) {
+        auto id = cell_text(*lr, r, 0).value_or("");
+        auto mi = metas.find(id);
+        auto l = read_leaf(*lr, r, mi == metas.end() ? nullptr : &mi->second);
+        out[id] = {std::move(l), mi == metas.end() ? meta{} : mi->second};
+      }
+      for (auto& entry : metas) {
+        auto& slot = out[entry.first];
+        slot.second = entry.second;
+        // Deleted, or the row is gone while meta says live (a delete cut short): a tombstone.
+        if (!slot.first || entry.second.deleted) slot.first = tombstone(entry.first, entry.second);
+      }
+    }
+    co_return out;
+  }
+
+  asio::awaitable<result<std::optional<domain::leaf>>> get(std::string id) {
+    std::vector<std::string> ids(1, id);
+    auto m = co_await load(ids);
+    if (!m) co_return m.err();
+    auto it = m->find(id);
+    if (it == m->end()) co_return std::optional<domain::leaf>{};
+    co_return std::move(it->second.first);
+  }
+
+  asio::awaitable<result<apply_stats>> apply(const std::vector<applied_event>& batch) {
+    apply_stats stats;
+    std::vector<std::string> ids;
+    for (const auto& ae : batch) ids.push_back(ae.ev.aggregate_id);
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    auto loaded = co_await load(ids);
+    if (!loaded) co_return loaded.err();
+    struct leaf_state {
+      std::optional<domain::leaf> before, now;
+      int64_t write_ts = 0;
+      bool changed = false;
+    };
+    std::map<std::string, leaf_state> states;
+    for (auto& [id, lm] : *loaded) states[id] = {lm.first, lm.first, lm.second.write_ts, false};
+    struct delta {
+      int32_t partition;
+      std::string tag;
+      int64_t offset;
+      int d;
+    };
+    std::vector<delta> deltas;
+    for (const auto& ae : batch) {
+      auto& st = states[ae.ev.aggregate_id];
+      const int64_t have = st.now ? st.now->version : 0;
+      if (ae.ev.aggregate_version <= have) {
+        ++stats.skipped;
+        continue;
+      }
+      std::optional<domain::leaf> next = st.now;
+      if (ae.ev.aggregate_version != have + 1 && next) next->version = ae.ev.aggregate_version - 1;
+      if (auto s2 = domain::apply(next, ae.ev); !s2) {
+        if (ae.ev.type == domain::event_type::deleted && st.now && st.now->deleted) {
+          next = st.now;  // a delete whose row removal landed before a crash: record its version
+          next->version = ae.ev.aggregate_version;
+        } else {
+          ++stats.skipped;
+          continue;
+        }
+      }
+      auto old_tags = live_tags(st.now), new_tags = live_tags(next);
+      for (const auto& tg : old_tags)
+        if (!new_tags.contains(tg)) deltas.push_back({ae.partition, tg, ae.offset, -1});
+      for (const auto& tg : new_tags)
+        if (!old_tags.contains(tg)) deltas.push_back({ae.partition, tg, ae.offset, +1});
+      st.now = std::move(next);
+      st.write_ts = std::max(ae.ev.time_ms * 1000 + ae.ev.aggregate_version % 1000, st.write_ts + 1);
+      st.changed = true;
+      ++stats.applied;
+    }
+
+    // 1. Tag counts: one writer per log partition; an event changes a count
+    //    only if it is not before the offset the count is valid through.
+    if (!deltas.empty()) {
+      std::map<std::pair<int32_t, std::string>, std::pair<int64_t, int64_t>> counts;  // -> count, through
+      std::map<int32_t, std::vector<std::string>> wanted;
+      for (const auto& d : deltas) wanted[d.partition].push_back(d.tag);
+      const std::string q = "SELECT tag, count, through FROM " + t("tag_counts") + " WHERE shard = ? AND tag IN ?";
+      for (auto& [p, tags] : wanted) {
+        std::sort(tags.begin(), tags.end());
+        tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
+        for (size_t i = 0; i < tags.size(); i += kInChunk) {
+          std::vector<std::string> chunk(tags.begin() + i, tags.begin() + std::min(tags.size(), i + kInChunk));
+          for (const auto& tg : chunk) counts[{p, tg}] = {0, 0};
+          auto r = co_await run(q, args(value::int32(p), value::text_list(chunk)));
+          if (!r) co_return to_error(r.err(), "read tag counts");
+          for (size_t row = 0; row < r->row_count; ++row)
+            counts[{p, cell_text(*r, row, 0).value_or("")}] = {cell_bigint(*r, row, 1).value_or(0),
+                                                                cell_bigint(*r, row, 2).value_or(0)};
+        }
+      }
+      std::set<std::pair<int32_t, std::string>> touched;
+      for (const auto& d : deltas) {
+        auto& [count, through] = counts[{d.partition, d.tag}];
+        if (d.offset < through) continue;
+        count += d.d;
+        through = d.offset + 1;
+        touched.insert({d.partition, d.tag});
+      }
+      std::vector<write> ws;
+      const std::string ins = "INSERT INTO " + t("tag_counts") + " (shard, tag, count, through) VALUES (?, ?, ?, ?) USING TIMESTAMP ?";
+      for (const auto& k : touched) {
+        auto [count, through] = counts[k];
+        ws.push_back(write{ins, args(value::int32(k.first), value::text(k.second), value::bigint(count),
+                                     value::bigint(through), value::bigint(through))});
+      }
+      if (auto s2 = co_await run_all(std::move(ws)); !s2) co_return s2.err();
+    }
+
+    // 2. Index rows (and the partitions each listing has), 3. leaves rows, 4. leaf_meta.
+    std::vector<write> index_ws, leaf_ws, meta_ws;
+    std::set<std::tuple<std::string, std::string, std::string>> parts;
+    for (auto& [id, st] : states) {
+      if (!st.changed) continue;
+      auto ts = value::bigint(st.write_ts);
+      auto old_e = index_entries(st.before), new_e = index_entries(st.now);
+      for (const auto& e : old_e)
+        if (!new_e.contains(e)) index_ws.push_back(index_delete(e, ts));
+      for (const auto& e : new_e) {
+        if (old_e.contains(e)) continue;
+        index_ws.push_back(index_insert(e, ts));
+        parts.insert({index_name(e.kind), e.key, e.part});
+      }
+      if (st.now->deleted) {
+        leaf_ws.push_back(write{"DELETE FROM " + t("leaves") + " USING TIMESTAMP ? WHERE id = ?", args(ts, value::text(id))});
+      } else {
+        auto row = leaf_row(*st.now);
+        row.push_back(ts);
+        leaf_ws.push_back(write{std::string("INSERT INTO ") + t("leaves") + " (" + kLeafColumns + ") VALUES (" + marks(kLeafColumnCount) +
+                               ") USING TIMESTAMP ?",
+                           std::move(row)});
+      }
+      auto mrow = meta_row(*st.now, st.write_ts);
+      mrow.push_back(ts);
+      meta_ws.push_back(write{std::string("INSERT INTO ") + t("leaf_meta") + " (" + kMetaColumns + ") VALUES (" + marks(9) +
+                             ") USING TIMESTAMP ?",
+                         std::move(mrow)});
+    }
+    for (const auto& [idx, key, part] : parts)
+      index_ws.push_back(write{"INSERT INTO " + t("index_parts") + " (listing, lkey, part) VALUES (?, ?, ?)",
+                               args(value::text(idx), value::text(key), value::text(part))});
+    if (auto s2 = co_await run_all(std::move(index_ws)); !s2) co_return s2.err();
+    if (auto s2 = co_await run_all(std::move(leaf_ws)); !s2) co_return s2.err();
+    if (auto s2 = co_await run_all(std::move(meta_ws)); !s2) co_return s2.err();
+    co_return stats;
+  }
+
+  static std::string marks(size_t n) {
+    std::string s;
+    for (size_t i = 0; i < n; ++i) s += i ? ", ?" : "?";
+    return s;
+  }
+
+  // Table, its partition-key prefix columns, and its sort column.
+  struct index_table {
+    std::string table, key_column, sort_column;
+  };
+  index_table table_of(index_kind k) const {
+    switch (k) {
+      case index_kind::created: return {t("leaves_by_created"), "", "created_at"};
+      case index_kind::updated: return {t("leaves_by_updated"), "", "updated_at"};
+      case index_kind::title: return {t("leaves_by_title"), "", "title_key"};
+      case index_kind::tag: return {t("leaves_by_tag"), "tag", "created_at"};
+      case index_kind::user: return {t("leaves_by_user"), "user_id", "created_at"};
+    }
+    return {};
+  }
+  std::vector<value> key_values(const index_entry& e) const {
+    std::vector<value> v;
+    if (e.kind == index_kind::tag) v.push_back(value::text(e.key));
+    if (e.kind == index_kind::user) v.push_back(value::bigint(std::stoll(e.key)));
+    v.push_back(value::text(e.part));
+    v.push_back(e.kind == index_kind::title ? value::text(e.title) : value::timestamp(e.t));
+    v.push_back(value::text(e.id));
+    return v;
+  }
+  write index_insert(const index_entry& e, const value& ts) const {
+    auto it = table_of(e.kind);
+    std::string cols = (it.key_column.empty() ? "" : it.key_column + ", ") + "part, " + it.sort_column + ", id";
+    auto v = key_values(e);
+    v.push_back(ts);
+    return {"INSERT INTO " + it.table + " (" + cols + ") VALUES (" + marks(v.size() - 1) + ") USING TIMESTAMP ?", std::move(v)};
+  }
+  write index_delete(const index_entry& e, const value& ts) const {
+    auto it = table_of(e.kind);
+    std::string where = (it.key_column.empty() ? "" : it.key_column + " = ? AND ") + "part = ? AND " + it.sort_column + " = ? AND id = ?";
+    auto v = key_values(e);
+    v.insert(v.begin(), ts);
+    return {"DELETE FROM " + it.table + " USING TIMESTAMP ? WHERE " + where, std::move(v)};
+  }
+
+  asio::awaitable<result<list_page>> list(list_query q) {
+    index_kind kind = index_kind::created;
+    std::string key;
+    if (q.sort == sort_key::created) {
+      if (q.tag) {
+        kind = index_kind::tag;
+        key = *q.tag;
+      } else if (q.user_id) {
+        kind = index_kind::user;
+        key = std::to_string(*q.user_id);
+      }
+    } else {
+      kind = q.sort == sort_key::updated ? index_kind::updated : index_kind::title;
+    }
+    const bool timed = kind != index_kind::title;
+    const bool by_created = kind == index_kind::created || kind == index_kind::tag || kind == index_kind::user;
+
+    // Resume point from the page token.
+    std::optional<index_entry> resume;
+    if (!q.page_token.empty()) {
+      std::string raw;
+      boost::system::error_code ec;
+      json::value j;
+      if (base64url_decode(q.page_token, raw)) j = json::parse(raw, ec);
+      const json::object* o = (!ec && j.is_object()) ? &j.get_object() : nullptr;
+      auto str = [&](const char* k) -> const json::string* {
+        auto* v = o ? o->if_contains(k) : nullptr;
+        return v && v->is_string() ? &v->get_string() : nullptr;
+      };
+      auto* ti = o ? o->if_contains("t") : nullptr;
+      if (!o || !str("i") || *str("i") != index_name(kind) || !str("k") || *str("k") != key || !str("p") || !str("d") ||
+          !str("s") || !ti || !ti->is_int64())
+        co_return make_error(errc::invalid_argument, "page_token does not belong to this query", "invalid_query");
+      resume = index_entry{kind, key, std::string(*str("p")), ti->as_int64(), std::string(*str("s")), std::string(*str("d"))};
+    }
+
+    // The listing's partitions, in iteration order.
+    auto pr = co_await run("SELECT part FROM " + t("index_parts") + " WHERE listing = ? AND lkey = ?",
+                           args(value::text(index_name(kind)), value::text(key)));
+    if (!pr) co_return to_error(pr.err(), "list partitions");
+    std::vector<std::string> parts;
+    for (size_t i = 0; i < pr->row_count; ++i) parts.push_back(cell_text(*pr, i, 0).value_or(""));
+    if (q.descending) std::reverse(parts.begin(), parts.end());
+
+    auto it = table_of(kind);
+    std::string pk = (it.key_column.empty() ? "" : it.key_column + " = ? AND ") + "part = ?";
+    const char* dir = q.descending ? "DESC" : "ASC";
+    std::string order = " ORDER BY " + it.sort_column + " " + dir + ", id " + dir + " LIMIT ?";
+    std::string select = "SELECT " + it.sort_column + ", id FROM " + it.table + " WHERE " + pk;
+
+    list_page page;
+    size_t scanned = 0;
+    std::optional<index_entry> last;
+    for (size_t pi = 0; pi < parts.size(); ++pi) {
+      const std::string& part = parts[pi];
+      if (resume && (q.descending ? part > resume->part : part < resume->part)) continue;
+      if (by_created && q.descending && q.until_ms && part > bucket_part(*q.until_ms)) continue;
+      if (by_created && !q.descending && q.since_ms && part < bucket_part(*q.since_ms)) continue;
+      if (by_created && q.descending && q.since_ms && part < bucket_part(*q.since_ms)) break;
+      if (by_created && !q.descending && q.until_ms && part > bucket_part(*q.until_ms)) break;
+      // Bound within the partition: after the resume entry, else the window's start.
+      std::optional<std::pair<value, std::string>> bound;  // (sort value, id), exclusive unless id empty
+      if (resume && resume->part == part)
+        bound = std::make_pair(timed ? value::timestamp(resume->t) : value::text(resume->title), resume->id);
+      else if (by_created && q.descending && q.until_ms)
+        bound = std::make_pair(value::timestamp(*q.until_ms), std::string());
+      else if (by_created && !q.descending && q.since_ms)
+        bound = std::make_pair(value::timestamp(*q.since_ms), std::string());
+      for (;;) {
+        std::vector<value> v;
+        if (!it.key_column.empty()) v.push_back(kind == index_kind::tag ? value::text(key) : value::bigint(std::stoll(key)));
+        v.push_back(value::text(part));
+        std::string cql = select;
+        if (bound) {
+          // Descending: strictly before. Ascending: strictly after the resume
+          // entry, or from the window start inclusive (id "" sorts first).
+          const char* op = q.descending ? "<" : (bound->second.empty() ? ">=" : ">");
+          cql += " AND (" + it.sort_column + ", id) " + op + " (?, ?)";
+          v.push_back(bound->first);
+          v.push_back(value::text(bound->second));
+        }
+        cql += order;
+        const size_t want = std::min<size_t>(500, q.limit - page.items.size() + 1);
+        v.push_back(value::int32(static_cast<int32_t>(want)));
+        auto rows = co_await run(cql, std::move(v));
+        if (!rows) co_return to_error(rows.err(), "list");
+        std::vector<index_entry> entries;
+        for (size_t r = 0; r < rows->row_count; ++r) {
+          index_entry e{kind, key, part, 0, "", cell_text(*rows, r, 1).value_or("")};
+          if (timed)
+            e.t = cell_bigint(*rows, r, 0).value_or(0);
+          else
+            e.title = cell_text(*rows, r, 0).value_or("");
+          entries.push_back(std::move(e));
+        }
+        std::vector<std::string> ids;
+        for (const auto& e : entries) ids.push_back(e.id);
+        auto leaves = co_await load(ids);
+        if (!leaves) co_return leaves.err();
+        for (size_t i = 0; i < entries.size(); ++i) {
+          const auto& e = entries[i];
+          if (by_created && q.descending && q.since_ms && e.t < *q.since_ms) co_return page;
+          if (by_created && !q.descending && q.until_ms && e.t >= *q.until_ms) co_return page;
+          if (page.items.size() == q.limit || scanned == kScanBudget) {
+            page.next_page_token = token(*last);
+            co_return page;
+          }
+          ++scanned;
+          last = e;
+          auto li = leaves->find(e.id);
+          if (li == leaves->end() || !li->second.first) continue;
+          const auto& l = *li->second.first;
+          if (current(e, l) && matches(l, q)) page.items.push_back(l);
+        }
+        if (entries.size() < want) break;  // partition exhausted
+        bound = std::make_pair(timed ? value::timestamp(entries.back().t) : value::text(entries.back().title), entries.back().id);
+      }
+    }
+    co_return page;
+  }
+
+  static std::string token(const index_entry& e) {
+    json::object o{{"i", index_name(e.kind)}, {"k", e.key}, {"p", e.part}, {"t", e.t}, {"s", e.title}, {"d", e.id}};
+    return base64url_encode(json::serialize(o));
+  }
+
+  asio::awaitable<result<std::vector<tag_count>>> tags(size_t limit) {
+    cql::statement st;
+    auto p = co_await s->prepare("SELECT tag, count FROM " + t("tag_counts"));
+    if (!p) co_return to_error(p.err(), "tags");
+    st.prepared = *p;
+    st.cl = cl;
+    st.page_size = 5000;
+    st.idempotent = true;
+    auto pages = co_await s->execute_all_pages(std::move(st));
+    if (!pages) co_return to_error(pages.err(), "tags");
+    std::map<std::string, int64_t> sum;
+    for (const auto& r : *pages)
+      for (size_t i = 0; i < r.row_count; ++i) sum[cell_text(r, i, 0).value_or("")] += cell_bigint(r, i, 1).value_or(0);
+    std::vector<tag_count> out;
+    for (auto& [tag, n] : sum)
+      if (n > 0) out.push_back({tag, n});
+    std::sort(out.begin(), out.end(), [](const tag_count& a, const tag_count& b) {
+      return a.count != b.count ? a.count > b.count : a.tag < b.tag;
+    });
+    if (out.size() > limit) out.resize(limit);
+    co_return out;
+  }
+
+  std::vector<std::string> tables() const {
+    return {"leaves", "leaf_meta", "leaves_by_created", "leaves_by_updated", "leaves_by_title",
+            "leaves_by_tag", "leaves_by_user", "index_parts", "tag_counts"};
+  }
+
+  asio::awaitable<status> clear() {
+    for (const auto& tb : tables()) {
+      auto r = co_await simple("TRUNCATE " + t(tb.c_str()));
+      if (!r) co_return to_error(r.err(), "truncate");
+    }
+    co_return ok_status();
+  }
+
+  // Versioned, idempotent schema. Each migration's statements use IF NOT
+  // EXISTS; the version row is written after they all succeed.
+  asio::awaitable<status> migrate() {
+    auto r = co_await simple("CREATE KEYSPACE IF NOT EXISTS " + o.keyspace + " WITH replication = " + o.replication);
+    if (!r) co_return to_error(r.err(), "create keyspace");
+    r = co_await simple("CREATE TABLE IF NOT EXISTS " + t("schema_migrations") +
+                        " (version int PRIMARY KEY, description text, applied_at timestamp)");
+    if (!r) co_return to_error(r.err(), "create schema_migrations");
+    r = co_await simple("SELECT version FROM " + t("schema_migrations"));
+    if (!r) co_return to_error(r.err(), "read schema_migrations");
+    std::set<int> applied;
+    for (size_t i = 0; i < r->row_count; ++i) applied.insert(cell_int(*r, i, 0).value_or(0));
+    if (!applied.empty() && *applied.rbegin() > kSchemaVersion)
+      co_return make_error(errc::internal, "keyspace " + o.keyspace + " has schema version " + std::to_string(*applied.rbegin()) +
+                                               ", newer than this build's " + std::to_string(kSchemaVersion));
+    if (applied.contains(1)) co_return ok_status();
+    std::vector<std::string> v1 = migration_1();
+    for (const auto& stmt : v1) {
+      r = co_await simple(stmt);
+      if (!r) co_return to_error(r.err(), "migration 1");
+    }
+    r = co_await simple("INSERT INTO " + t("schema_migrations") +
+                        " (version, description, applied_at) VALUES (1, 'leaves, leaf_meta, listing tables, tag counts', toTimestamp(now()))");
+    if (!r) co_return to_error(r.err(), "record migration 1");
+    co_return ok_status();
+  }
+
+  std::vector<std::string> migration_1() const {
+    return {
+        // The workshop's reference table, exactly.
+        "CREATE TABLE IF NOT EXISTS " + t("leaves") +
+            " (id text PRIMARY KEY, all list<text>, content text, content_text text, created_at timestamp, "
+            "domain_name text, http_status text, is_archived int, is_public boolean, is_starred int, language text, "
+            "links list<text>, mimetype text, preview_picture text, reading_time int, slugs list<text>, tags list<text>, "
+            "title text, updated_at timestamp, url text, user_email text, user_id int, user_name text)",
+        "CREATE TABLE IF NOT EXISTS " + t("leaf_meta") +
+            " (id text PRIMARY KEY, version bigint, deleted boolean, deleted_at timestamp, write_ts bigint, user_id bigint, "
+            "published_at list<text>, published_by list<text>, empty_lists list<text>)",
+        "CREATE TABLE IF NOT EXISTS " + t("leaves_by_created") +
+            " (part text, created_at timestamp, id text, PRIMARY KEY ((part), created_at, id)) WITH CLUSTERING ORDER BY (created_at DESC, id DESC)",
+        "CREATE TABLE IF NOT EXISTS " + t("leaves_by_updated") +
+            " (part text, updated_at timestamp, id text, PRIMARY KEY ((part), updated_at, id)) WITH CLUSTERING ORDER BY (updated_at DESC, id DESC)",
+        "CREATE TABLE IF NOT EXISTS " + t("leaves_by_title") +
+            " (part text, title_key text, id text, PRIMARY KEY ((part), title_key, id))",
+        "CREATE TABLE IF NOT EXISTS " + t("leaves_by_tag") +
+            " (tag text, part text, created_at timestamp, id text, PRIMARY KEY ((tag, part), created_at, id)) WITH CLUSTERING ORDER BY (created_at DESC, id DESC)",
+        "CREATE TABLE IF NOT EXISTS " + t("leaves_by_user") +
+            " (user_id bigint, part text, created_at timestamp, id text, PRIMARY KEY ((user_id, part), created_at, id)) WITH CLUSTERING ORDER BY (created_at DESC, id DESC)",
+        "CREATE TABLE IF NOT EXISTS " + t("index_parts") + " (listing text, lkey text, part text, PRIMARY KEY ((listing, lkey), part))",
+        "CREATE TABLE IF NOT EXISTS " + t("tag_counts") + " (shard int, tag text, count bigint, through bigint, PRIMARY KEY ((shard), tag))",
+    };
+  }
+};
+
+cassandra_store::cassandra_store(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+
+cassandra_store::~cassandra_store() {
+  if (impl_->s) impl_->s->close();
+  impl_->rt.stop();
+}
+
+result<std::unique_ptr<cassandra_store>> cassandra_store::open(const cassandra_options& o) {
+  auto i = std::make_unique<impl>();
+  i->o = o;
+  if (o.keyspace.empty() || o.keyspace.size() > 48 ||
+      !std::all_of(o.keyspace.begin(), o.keyspace.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }))
+    return make_error(errc::invalid_argument, "keyspace must be 1-48 letters, digits or underscores: '" + o.keyspace + "'");
+  auto cl = cql::parse_consistency(o.consistency);
+  if (!cl) return make_error(errc::invalid_argument, "unknown consistency level '" + o.consistency + "'");
+  i->cl = *cl;
+  if (o.username.empty() != o.password.empty())
+    return make_error(errc::invalid_argument, "give both a Cassandra username and password, or neither");
+  cql::session_options so;
+  so.contact_points = o.contact_points;
+  if (!o.username.empty()) so.auth = cql::credentials{o.username, o.password};
+  so.tls.enabled = o.tls;
+  so.tls.ca_file = o.tls_ca_file;
+  so.tls.cert_file = o.tls_cert_file;
+  so.tls.key_file = o.tls_key_file;
+  so.tls.verify_hostname = o.tls_verify_hostname;
+  so.default_consistency = *cl;
+  so.request_timeout = std::chrono::milliseconds(o.request_timeout_ms);
+  auto s = i->block(cql::session::connect(i->ex, so));
+  if (!s) return to_error(s.err(), "connect");
+  i->s = *s;
+  if (auto st = i->block(i->migrate()); !st) return st.err();
+  return std::unique_ptr<cassandra_store>(new cassandra_store(std::move(i)));
+}
+
+result<std::optional<domain::leaf>> cassandra_store::get(const std::string& id) { return impl_->block(impl_->get(id)); }
+
+result<list_page> cassandra_store::list(const list_query& q) { return impl_->block(impl_->list(q)); }
+
+result<std::vector<tag_count>> cassandra_store::tags(size_t limit) { return impl_->block(impl_->tags(limit)); }
+
+result<apply_stats> cassandra_store::apply(const std::vector<applied_event>& batch) {
+  return impl_->block(impl_->apply(batch));
+}
+
+status cassandra_store::clear() { return impl_->block(impl_->clear()); }
+
+}  // namespace leaves::store

@@ -1,0 +1,72 @@
+// The Cassandra ReadStore, through leaves' own CQL client (src/leaves/cql).
+//
+// Tables (keyspace configurable, schema versioned in schema_migrations):
+//   leaves             the reference table of the workshop, exactly; rows any
+//                      CQL client inserts are served by get()
+//   leaf_meta          what the reference table has no column for: version,
+//                      tombstone, 64-bit user id, empty-vs-null lists, the last
+//                      write timestamp
+//   leaves_by_created, leaves_by_updated, leaves_by_title, leaves_by_tag,
+//   leaves_by_user     one table per listing; partitions bounded by 30-day
+//                      time buckets (title: a 2-byte prefix of the title)
+//   index_parts        which partitions each listing has
+//   tag_counts         per log partition and tag: a count and the log offset
+//                      it is valid through (one writer per log partition)
+//
+// Idempotence: every write carries a timestamp derived from the event (its
+// time, made strictly increasing per leaf), events not newer than the stored
+// version are skipped, and a tag count changes only for events at or after
+// the offset it is valid through. Writes go counts -> index rows -> leaves row
+// -> leaf_meta, so a batch cut short anywhere is completed by its replay.
+//
+// The port is synchronous; calls block the caller on the client's own thread
+// (one loopback round trip for get()).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "leaves/store/read_store.h"
+
+namespace leaves::store {
+
+struct cassandra_options {
+  std::vector<std::string> contact_points{"127.0.0.1:9042"};
+  std::string keyspace = "leaves";
+  std::string replication = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+  std::string consistency = "local_quorum";
+  std::string username, password;  // both or neither; the password is never logged
+  bool tls = false;
+  std::string tls_ca_file, tls_cert_file, tls_key_file;
+  bool tls_verify_hostname = true;
+  int request_timeout_ms = 5000;
+  size_t write_concurrency = 64;  // statements in flight during apply()
+};
+
+class cassandra_store final : public read_store {
+ public:
+  // Connects, creates/migrates the schema, prepares the statements.
+  static result<std::unique_ptr<cassandra_store>> open(const cassandra_options& o);
+  ~cassandra_store() override;
+
+  result<std::optional<domain::leaf>> get(const std::string& id) override;
+  result<list_page> list(const list_query& q) override;
+  result<std::vector<tag_count>> tags(size_t limit) override;
+  result<apply_stats> apply(const std::vector<applied_event>& batch) override;
+  status clear() override;
+
+  // Index entries visited per list() call before it returns a partial page.
+  static constexpr size_t kScanBudget = 5000;
+  // The schema version this build writes.
+  static constexpr int kSchemaVersion = 1;
+
+  struct impl;
+
+ private:
+  explicit cassandra_store(std::unique_ptr<impl> i);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace leaves::store

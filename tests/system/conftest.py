@@ -35,6 +35,7 @@ def server(leaves_bin, tmp_path_factory):
     srv.start()
     yield srv
     srv.stop(timeout=15, expect_code=0)
+    srv.drop_keyspace()
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +73,7 @@ class ServerFactory:
                     srv.stop(timeout=15, expect_code=0)
                 except AssertionError as e:
                     errors.append(str(e))
+            srv.drop_keyspace()
         if errors:
             pytest.fail("server teardown: " + "\n".join(errors), pytrace=False)
 

@@ -233,6 +233,21 @@ class Client:
 # --------------------------------------------------------------------------- server
 
 
+_cassandra = {}
+
+
+def cassandra_session():
+    """A python3-cassandra session to LEAVES_TEST_CASSANDRA (one per test process)."""
+    if "session" not in _cassandra:
+        from cassandra.cluster import Cluster
+
+        host, _, port = os.environ["LEAVES_TEST_CASSANDRA"].partition(":")
+        cluster = Cluster([host], port=int(port or 9042), connect_timeout=10)
+        _cassandra["cluster"] = cluster
+        _cassandra["session"] = cluster.connect()
+    return _cassandra["session"]
+
+
 class ServerStartError(AssertionError):
     pass
 
@@ -257,7 +272,19 @@ class ServerProcess:
             self.kafka_args = ["--kafka", kafka, "--kafka-topic", name, "--kafka-group", name,
                                "--kafka-ingest-topic", name + "-ingest", "--kafka-dlq-topic", name + "-dlq",
                                "--kafka-ingest-group", name + "-ingest"]
-        self.args = list(args) + self.kafka_args
+        # With LEAVES_TEST_CASSANDRA=host:port the read models live in a real
+        # Cassandra node: each server gets a keyspace of its own, dropped when
+        # the test is done (drop_keyspace()).
+        self.cassandra_args = []
+        self.keyspace = None
+        cassandra = os.environ.get("LEAVES_TEST_CASSANDRA")
+        if cassandra:
+            self.keyspace = "sys_" + uuid.uuid4().hex[:12]
+            self.cassandra_args = ["--cassandra", cassandra, "--cassandra-keyspace", self.keyspace,
+                                   "--cassandra-consistency", "one"]
+        # What `leaves replay` and other commands need to find the same log and store.
+        self.backend_args = self.kafka_args + self.cassandra_args
+        self.args = list(args) + self.backend_args
         self.env = dict(env or {})
         self.use_env_config = use_env_config
         self.proc = None
@@ -357,6 +384,12 @@ class ServerProcess:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
         self._close()
+
+    def drop_keyspace(self):
+        """Drops this server's Cassandra keyspace (without waiting), if it has one."""
+        if self.keyspace:
+            cassandra_session().execute_async("DROP KEYSPACE IF EXISTS %s" % self.keyspace)
+            self.keyspace = None
 
     def restart(self, timeout=20.0):
         self.stop()

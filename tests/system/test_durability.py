@@ -170,7 +170,7 @@ def test_replay_equivalence(server_factory, leaves_bin):
     positions = dict(c.positions)
     srv.stop()
 
-    res = run_cli(leaves_bin, ["replay", "--data-dir", srv.data_dir] + srv.kafka_args, timeout=90)
+    res = run_cli(leaves_bin, ["replay", "--data-dir", srv.data_dir] + srv.backend_args, timeout=90)
     assert res.returncode == 0, "leaves replay: expected exit 0\n  %s" % describe_cli(res)
 
     srv.start()

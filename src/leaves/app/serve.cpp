@@ -19,6 +19,7 @@
 #include "leaves/log/kafka/kafka_admin.h"
 #include "leaves/log/kafka/kafka_log.h"
 #include "leaves/projector/projector.h"
+#include "leaves/store/cassandra/cassandra_store.h"
 #include "leaves/store/embedded/rocks_store.h"
 
 namespace asio = boost::asio;
@@ -50,6 +51,15 @@ struct serve_config {
   std::string kafka_ingest_topic = "leaves-ingest";
   std::string kafka_dlq_topic = "leaves-ingest-dlq";
   std::string kafka_ingest_group = "leaves-ingest";
+  // Cassandra (empty contact points: the embedded read store)
+  std::string cassandra;
+  std::string cassandra_keyspace = "leaves";
+  std::string cassandra_replication = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+  std::string cassandra_consistency = "local_quorum";
+  std::string cassandra_username, cassandra_password;
+  bool cassandra_tls = false;
+  std::string cassandra_tls_ca_file, cassandra_tls_cert_file, cassandra_tls_key_file;
+  int cassandra_timeout_ms = 5000;
 };
 
 po::options_description serve_options(serve_config& c, std::string& config_file) {
@@ -94,7 +104,28 @@ po::options_description serve_options(serve_config& c, std::string& config_file)
       ("kafka-dlq-topic", po::value(&c.kafka_dlq_topic)->default_value(c.kafka_dlq_topic),
        "dead-letter topic for ingest records that cannot be read (env LEAVES_KAFKA_DLQ_TOPIC)")
       ("kafka-ingest-group", po::value(&c.kafka_ingest_group)->default_value(c.kafka_ingest_group),
-       "consumer group of the ingest worker (env LEAVES_KAFKA_INGEST_GROUP)");
+       "consumer group of the ingest worker (env LEAVES_KAFKA_INGEST_GROUP)")
+      ("cassandra", po::value(&c.cassandra),
+       "HOST:PORT[,HOST:PORT]: keep the read models in this Cassandra cluster instead of the embedded store "
+       "(env LEAVES_CASSANDRA)")
+      ("cassandra-keyspace", po::value(&c.cassandra_keyspace)->default_value(c.cassandra_keyspace),
+       "keyspace, created and migrated at start (env LEAVES_CASSANDRA_KEYSPACE)")
+      ("cassandra-replication", po::value(&c.cassandra_replication)->default_value(c.cassandra_replication),
+       "replication map of a created keyspace (env LEAVES_CASSANDRA_REPLICATION)")
+      ("cassandra-consistency", po::value(&c.cassandra_consistency)->default_value(c.cassandra_consistency),
+       "consistency level of reads and writes (env LEAVES_CASSANDRA_CONSISTENCY)")
+      ("cassandra-username", po::value(&c.cassandra_username), "PasswordAuthenticator user (env LEAVES_CASSANDRA_USERNAME)")
+      ("cassandra-password", po::value(&c.cassandra_password),
+       "its password; prefer the environment (LEAVES_CASSANDRA_PASSWORD); never logged")
+      ("cassandra-tls", po::bool_switch(&c.cassandra_tls), "TLS to Cassandra (env LEAVES_CASSANDRA_TLS=1)")
+      ("cassandra-tls-ca-file", po::value(&c.cassandra_tls_ca_file),
+       "CA certificates to trust (default: the system store) (env LEAVES_CASSANDRA_TLS_CA_FILE)")
+      ("cassandra-tls-cert-file", po::value(&c.cassandra_tls_cert_file),
+       "client certificate, PEM (env LEAVES_CASSANDRA_TLS_CERT_FILE)")
+      ("cassandra-tls-key-file", po::value(&c.cassandra_tls_key_file),
+       "client private key, PEM (env LEAVES_CASSANDRA_TLS_KEY_FILE)")
+      ("cassandra-timeout-ms", po::value(&c.cassandra_timeout_ms)->default_value(c.cassandra_timeout_ms),
+       "per-request timeout (env LEAVES_CASSANDRA_TIMEOUT_MS)");
   return d;
 }
 
@@ -160,7 +191,49 @@ std::string instance_id(const std::filesystem::path& dir) {
 std::string projector_group(const serve_config& c, const std::filesystem::path& dir) {
   if (c.kafka.empty()) return kProjectorGroup;
   if (!c.kafka_group.empty()) return c.kafka_group;
+  // A shared Cassandra store is projected once by the whole group.
+  if (!c.cassandra.empty()) return kProjectorGroup;
   return std::string(kProjectorGroup) + "-" + instance_id(dir).substr(7);
+}
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    auto comma = s.find(',', start);
+    auto item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+// The read store: embedded under <data-dir>/store, or Cassandra.
+result<std::unique_ptr<store::read_store>> open_store(const serve_config& c, const std::filesystem::path& dir) {
+  if (c.cassandra.empty()) {
+    auto s = store::rocks_store::open(dir / "store");
+    if (!s) return s.err();
+    return std::unique_ptr<store::read_store>(std::move(*s));
+  }
+  store::cassandra_options o;
+  o.contact_points = split_list(c.cassandra);
+  if (o.contact_points.empty()) return make_error(errc::invalid_argument, "--cassandra needs HOST:PORT[,HOST:PORT]");
+  o.keyspace = c.cassandra_keyspace;
+  o.replication = c.cassandra_replication;
+  o.consistency = c.cassandra_consistency;
+  o.username = c.cassandra_username;
+  o.password = c.cassandra_password;
+  o.tls = c.cassandra_tls;
+  o.tls_ca_file = c.cassandra_tls_ca_file;
+  o.tls_cert_file = c.cassandra_tls_cert_file;
+  o.tls_key_file = c.cassandra_tls_key_file;
+  o.request_timeout_ms = c.cassandra_timeout_ms;
+  log_info("serve", "Cassandra at " + c.cassandra + ", keyspace " + o.keyspace +
+                        (o.username.empty() ? "" : ", user " + o.username) + (o.tls ? ", TLS" : ""));
+  auto s = store::cassandra_store::open(o);
+  if (!s) return s.err();
+  return std::unique_ptr<store::read_store>(std::move(*s));
 }
 
 result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const std::filesystem::path& dir,
@@ -228,7 +301,7 @@ int serve_main(const std::vector<std::string>& args) {
     log_error("serve", log.err().message);
     return 1;
   }
-  auto store = store::rocks_store::open(dir / "store");
+  auto store = open_store(c, dir);
   if (!store) {
     log_error("serve", store.err().message);
     return 1;
@@ -350,9 +423,9 @@ int serve_main(const std::vector<std::string>& args) {
     }
   });
 
-  std::fprintf(stderr, "leaves: listening on http://%s:%u (data dir %s, %s log, %d partitions, %d threads)\n",
+  std::fprintf(stderr, "leaves: listening on http://%s:%u (data dir %s, %s log, %s store, %d partitions, %d threads)\n",
                so.host.c_str(), unsigned(*port), c.data_dir.c_str(), c.kafka.empty() ? "embedded" : "Kafka",
-               (*log)->partitions(), threads);
+               c.cassandra.empty() ? "embedded" : "Cassandra", (*log)->partitions(), threads);
   std::fflush(stderr);
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
@@ -394,9 +467,10 @@ int replay_main(const std::vector<std::string>& args) {
     std::fprintf(stderr, "leaves replay: %s\n", log.err().message.c_str());
     return 1;
   }
-  auto store = store::rocks_store::open(dir / "store");
+  auto store = open_store(c, dir);
   if (!store) {
-    std::fprintf(stderr, "leaves replay: %s (is the server still running?)\n", store.err().message.c_str());
+    std::fprintf(stderr, "leaves replay: %s%s\n", store.err().message.c_str(),
+                 c.cassandra.empty() ? " (is the server still running?)" : "");
     return 1;
   }
   if (auto st = (*store)->clear(); !st) {

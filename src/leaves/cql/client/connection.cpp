@@ -94,7 +94,7 @@ asio::awaitable<status> connection::connect_and_startup() {
   auto* auth = std::get_if<protocol::authenticate>(&resp->body);
   if (!auth) co_return make_error(error_kind::protocol, "unexpected answer to STARTUP from " + endpoint_);
   if (!opts_.auth)
-    co_return make_error(error_kind::server,
+    co_return make_error(error_kind::invalid,
                          endpoint_ + " requires authentication (" + auth->authenticator + "); no username and password were given");
   // SASL PLAIN as PasswordAuthenticator expects it: \0user\0password.
   std::string token;

@@ -139,7 +139,9 @@ asio::awaitable<status> session::bootstrap() {
     auto c = co_await connection::open(strand_, options_for(hi));
     if (!c) {
       // Bad credentials or a protocol mismatch will not get better on another host.
-      if (c.err().kind == error_kind::server || c.err().kind == error_kind::protocol) co_return c.err();
+      if (c.err().kind == error_kind::server || c.err().kind == error_kind::protocol ||
+          c.err().kind == error_kind::invalid)
+        co_return c.err();
       failures += (failures.empty() ? "" : "; ") + c.err().message;
       continue;
     }

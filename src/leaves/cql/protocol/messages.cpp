@@ -78,7 +78,10 @@ rows_metadata read_metadata(reader& r, bool prepared_bind) {
   rows_metadata m;
   int32_t f = r.i32();
   int32_t count = r.i32();
-  if (count < 0 || static_cast<size_t>(count) > r.remaining() + 1) {
+  // Each column spec takes at least 4 bytes; without specs (No_metadata) only
+  // a fixed cap keeps a hostile count from allocating without bound.
+  const bool specs = prepared_bind || !(f & no_metadata);
+  if (count < 0 || (specs && static_cast<size_t>(count) > r.remaining() + 1) || count > 65535) {
     r.fail();
     return m;
   }
@@ -139,6 +142,7 @@ std::string read_inet(reader& r, int32_t* port) {
   auto a = r.take(n);
   *port = r.i32();
   std::string s;
+  if (!r.ok() || a.size() != n) return s;  // truncated: the caller sees !r.ok()
   if (n == 4) {
     for (size_t i = 0; i < 4; ++i) s += (i ? "." : "") + std::to_string(static_cast<uint8_t>(a[i]));
   } else {
@@ -458,6 +462,30 @@ void encode_error(bytes& out, int16_t stream, const cql::error& e) {
       w.i32(e.received);
       w.i32(e.required);
       w.u8(e.data_present ? 1 : 0);
+      break;
+    case server_code::read_failure:
+      w.u16(e.consistency);
+      w.i32(e.received);
+      w.i32(e.required);
+      w.i32(e.failures);
+      w.u8(e.data_present ? 1 : 0);
+      break;
+    case server_code::write_failure:
+      w.u16(e.consistency);
+      w.i32(e.received);
+      w.i32(e.required);
+      w.i32(e.failures);
+      w.string(e.write_type);
+      break;
+    case server_code::cas_write_unknown:
+      w.u16(e.consistency);
+      w.i32(e.received);
+      w.i32(e.required);
+      break;
+    case server_code::function_failure:
+      w.string(e.keyspace);
+      w.string(e.table);
+      w.string_list({});
       break;
     case server_code::already_exists:
       w.string(e.keyspace);

@@ -32,6 +32,7 @@ uint64_t tail_byte(unsigned char b) { return static_cast<uint64_t>(static_cast<i
 }  // namespace
 
 int64_t murmur3_token(std::string_view key) {
+  if (key.empty()) return std::numeric_limits<int64_t>::min();  // Cassandra's minimum token
   const auto* data = reinterpret_cast<const unsigned char*>(key.data());
   const size_t len = key.size();
   const size_t nblocks = len / 16;

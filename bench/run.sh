@@ -2,7 +2,10 @@
 # Measures leaves on this machine in one run and prints a markdown table:
 # the server's own /healthz rate (the HTTP limit), durable POST /v1/leaves,
 # GET by id, list by tag, and ack-to-SSE latency at a steady 5k events/s.
-#   bench/run.sh [--kafka]   (--kafka: the event log on a local broker started by scripts/kafka)
+#   bench/run.sh [--kafka] [--cassandra]
+#     --kafka:     the event log on a local broker started by scripts/kafka
+#     --cassandra: the read models on a local node started by scripts/cassandra, plus
+#                  the raw CQL write/read rates of that node (leaves' client and python3-cassandra)
 # Knobs: DURATION (s, default 10), CONNS (default 64), SEED (default 20000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,13 +15,29 @@ conns="${CONNS:-64}"
 seed="${SEED:-20000}"
 mode=embedded
 extra=()
-if [ "${1:-}" = "--kafka" ]; then
+kafka=0
+cassandra=0
+for a in "$@"; do
+  case "$a" in
+    --kafka) kafka=1 ;;
+    --cassandra) cassandra=1 ;;
+    *) echo "usage: bench/run.sh [--kafka] [--cassandra]" >&2; exit 2 ;;
+  esac
+done
+stamp=$(date +%s)
+if [ $kafka = 1 ]; then
   mode=kafka
   scripts/kafka start
-  topic="leaves-bench-$(date +%s)"
-  extra=(--kafka 127.0.0.1:9092 --kafka-topic "$topic" --kafka-ingest-topic "")
+  topic="leaves-bench-$stamp"
+  extra+=(--kafka 127.0.0.1:9092 --kafka-topic "$topic" --kafka-ingest-topic "")
 fi
-cmake --build build --target leaves leaves_bench_sse leaves_bench_produce >/dev/null
+if [ $cassandra = 1 ]; then
+  mode="$mode + cassandra"
+  scripts/cassandra start
+  keyspace="bench_$stamp"
+  extra+=(--cassandra 127.0.0.1:9042 --cassandra-keyspace "$keyspace" --cassandra-consistency one)
+fi
+cmake --build build --target leaves leaves_bench_sse leaves_bench_produce leaves_bench_cql >/dev/null
 work=$(mktemp -d)
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
@@ -51,14 +70,23 @@ echo "|---|---|---|---|---|"
 wrk_run "GET /healthz (HTTP limit)" "$base/healthz"
 wrk_run "POST /v1/leaves (durable)" -s bench/post.lua "$base"
 LEAVES_BENCH_IDS="$work/ids.txt" wrk_run "GET /v1/leaves/{id}" -s bench/get.lua "$base"
+LEAVES_BENCH_IDS="$work/ids.txt" wrk_run "GET /api/leaves/{id}" -s bench/api_get.lua "$base"
 wrk_run "GET /v1/leaves?tag= (30 per page)" -s bench/list.lua "$base"
 echo
 echo "ack-to-SSE at 5000 events/s for ${duration}s:"
 build/leaves_bench_sse 127.0.0.1 "$port" 5000 "$duration" 32 | sed 's/^/    /'
-if [ "$mode" = kafka ]; then
+if [ $kafka = 1 ]; then
   echo
   echo "raw librdkafka produce rate, same settings (acks=all, idempotent, linger.ms=1), 600-byte records:"
   build/leaves_bench_produce 127.0.0.1:9092 "$topic-raw" 200000 "$conns" 2>/dev/null | sed 's/^/    /'
+fi
+if [ $cassandra = 1 ]; then
+  n=$((seed * 5))
+  echo
+  echo "raw CQL rates of the same node, consistency ONE, 64 in flight:"
+  echo "    leaves' cql client, INSERT of a leaf-shaped row (23 columns): $(build/leaves_bench_cql 127.0.0.1:9042 write "${keyspace}_raw.leaves" "$n" "$conns")"
+  echo "    leaves' cql client, SELECT * FROM $keyspace.leaves WHERE id = ?: $(build/leaves_bench_cql 127.0.0.1:9042 read "$keyspace.leaves" "$n" "$conns" "$work/ids.txt")"
+  echo "    python3-cassandra, the same SELECT: $(/usr/bin/python3 bench/cql_read.py 127.0.0.1:9042 "$keyspace.leaves" "$work/ids.txt" "$seed" "$conns")"
 fi
 # Projection rate: stop the server and rebuild the read models from the whole log.
 kill -TERM $server; wait $server || true

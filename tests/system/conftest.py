@@ -56,10 +56,11 @@ class ServerFactory:
         d.mkdir()
         return d
 
-    def make(self, data_dir=None, args=(), env=None, use_env_config=False, start=True):
+    def make(self, data_dir=None, args=(), env=None, use_env_config=False, start=True, **names):
+        """names: kafka_name= / keyspace= to share a topic, group or keyspace between servers."""
         data_dir = data_dir or self.new_data_dir()
         srv = ServerProcess(self.binary, data_dir, self.tmp / "logs", args=args, env=env,
-                            use_env_config=use_env_config)
+                            use_env_config=use_env_config, **names)
         self.servers.append(srv)
         if start:
             srv.start()

@@ -257,7 +257,8 @@ class ServerProcess:
 
     _seq = itertools.count()
 
-    def __init__(self, binary, data_dir, log_dir, args=(), env=None, use_env_config=False):
+    def __init__(self, binary, data_dir, log_dir, args=(), env=None, use_env_config=False, kafka_name=None,
+                 keyspace=None):
         self.binary = binary
         self.data_dir = str(data_dir)
         self.log_dir = str(log_dir)
@@ -267,7 +268,7 @@ class ServerProcess:
         self.kafka_args = []
         kafka = os.environ.get("LEAVES_TEST_KAFKA")
         if kafka:
-            name = "leaves-sys-" + uuid.uuid4().hex[:12]
+            name = kafka_name or "leaves-sys-" + uuid.uuid4().hex[:12]
             self.kafka_topics = {"events": name, "ingest": name + "-ingest", "dlq": name + "-dlq"}
             self.kafka_args = ["--kafka", kafka, "--kafka-topic", name, "--kafka-group", name,
                                "--kafka-ingest-topic", name + "-ingest", "--kafka-dlq-topic", name + "-dlq",
@@ -279,7 +280,7 @@ class ServerProcess:
         self.keyspace = None
         cassandra = os.environ.get("LEAVES_TEST_CASSANDRA")
         if cassandra:
-            self.keyspace = "sys_" + uuid.uuid4().hex[:12]
+            self.keyspace = keyspace or "sys_" + uuid.uuid4().hex[:12]
             self.cassandra_args = ["--cassandra", cassandra, "--cassandra-keyspace", self.keyspace,
                                    "--cassandra-consistency", "one"]
         # What `leaves replay` and other commands need to find the same log and store.

@@ -13,8 +13,9 @@ from leaves_testlib import (describe_cli, expect, format_positions, md5_hex, new
 class Writers:
     """N threads POSTing new leaves until stopped; records acknowledged (201/200) ids."""
 
-    def __init__(self, base_url, n=4, tag=None):
+    def __init__(self, base_url, n=4, tag=None, pause=0.0):
         self.base = base_url
+        self.pause = pause  # seconds between one thread's writes
         self.n = n
         self.tag = tag or unique("dur")
         self.stop_flag = threading.Event()
@@ -43,6 +44,8 @@ class Writers:
                     break
                 continue
             failures_in_row = 0
+            if self.pause:
+                time.sleep(self.pause)
             with self.lock:
                 self.statuses[r.status_code] = self.statuses.get(r.status_code, 0) + 1
                 if r.status_code in (200, 201):

@@ -580,9 +580,15 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
       lag[std::to_string(p)] = l;
       total += l;
     }
-    const bool ready = d.projector.caught_up() && !owner->stopping_.load();
-    json::object out{{"status", ready ? "ready" : owner->stopping_.load() ? "stopping" : "catching_up"},
+    const bool store_ok = d.projector.store_ok();
+    const bool ready = d.projector.caught_up() && store_ok && !owner->stopping_.load();
+    const char* state = ready                        ? "ready"
+                        : owner->stopping_.load()    ? "stopping"
+                        : !store_ok                  ? "store_unavailable"
+                                                     : "catching_up";
+    json::object out{{"status", state},
                      {"projector", json::object{{"caught_up", d.projector.caught_up()},
+                                                {"store_ok", store_ok},
                                                 {"lag_total", total},
                                                 {"lag", std::move(lag)}}}};
     return json_response(ready ? 200 : 503, json::serialize(out));

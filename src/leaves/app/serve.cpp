@@ -21,6 +21,7 @@
 #include "leaves/projector/projector.h"
 #include "leaves/store/cassandra/cassandra_store.h"
 #include "leaves/store/embedded/rocks_store.h"
+#include "leaves/store/mirrored_store.h"
 
 namespace asio = boost::asio;
 namespace po = boost::program_options;
@@ -209,8 +210,13 @@ std::vector<std::string> split_list(const std::string& s) {
   return out;
 }
 
-// The read store: embedded under <data-dir>/store, or Cassandra.
-result<std::unique_ptr<store::read_store>> open_store(const serve_config& c, const std::filesystem::path& dir) {
+// The read store: embedded under <data-dir>/store, or Cassandra. On the
+// embedded log, Cassandra gets a local mirror under <data-dir>/state that the
+// write side falls back to during a Cassandra outage (store/mirrored_store.h).
+// The mirror is trusted only once it has seen the whole log: created together
+// with an empty log, or rebuilt by `leaves replay` (the file COMPLETE says so).
+result<std::unique_ptr<store::read_store>> open_store(const serve_config& c, const std::filesystem::path& dir,
+                                                      log::event_log* log = nullptr) {
   if (c.cassandra.empty()) {
     auto s = store::rocks_store::open(dir / "store");
     if (!s) return s.err();
@@ -233,7 +239,22 @@ result<std::unique_ptr<store::read_store>> open_store(const serve_config& c, con
                         (o.username.empty() ? "" : ", user " + o.username) + (o.tls ? ", TLS" : ""));
   auto s = store::cassandra_store::open(o);
   if (!s) return s.err();
-  return std::unique_ptr<store::read_store>(std::move(*s));
+  if (!c.kafka.empty() || log == nullptr) return std::unique_ptr<store::read_store>(std::move(*s));
+  const auto state_dir = dir / "state";
+  const bool existed = std::filesystem::exists(state_dir);
+  auto mirror = store::rocks_store::open(state_dir);
+  if (!mirror) return mirror.err();
+  int64_t total = 0;
+  for (auto e : log->end_offsets()) total += e;
+  const auto marker = state_dir / "COMPLETE";
+  if (!existed && total == 0) std::ofstream(marker) << "this mirror has seen every event of the log\n";
+  const bool complete = std::filesystem::exists(marker);
+  if (!complete)
+    log_warn("serve", "the local state mirror under " + state_dir.string() +
+                          " has not seen the whole log: while Cassandra is unreachable, writes will fail with 503; "
+                          "`leaves replay` rebuilds it");
+  return std::unique_ptr<store::read_store>(
+      std::make_unique<store::mirrored_store>(std::move(*s), std::move(*mirror), complete));
 }
 
 result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const std::filesystem::path& dir,
@@ -301,7 +322,7 @@ int serve_main(const std::vector<std::string>& args) {
     log_error("serve", log.err().message);
     return 1;
   }
-  auto store = open_store(c, dir);
+  auto store = open_store(c, dir, log->get());
   if (!store) {
     log_error("serve", store.err().message);
     return 1;
@@ -467,7 +488,7 @@ int replay_main(const std::vector<std::string>& args) {
     std::fprintf(stderr, "leaves replay: %s\n", log.err().message.c_str());
     return 1;
   }
-  auto store = open_store(c, dir);
+  auto store = open_store(c, dir, log->get());
   if (!store) {
     std::fprintf(stderr, "leaves replay: %s%s\n", store.err().message.c_str(),
                  c.cassandra.empty() ? " (is the server still running?)" : "");
@@ -492,6 +513,10 @@ int replay_main(const std::vector<std::string>& args) {
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("replayed %llu events into the read models in %.2f s\n", (unsigned long long)*n, secs);
+  if (auto* m = dynamic_cast<store::mirrored_store*>(store->get())) {
+    std::ofstream(dir / "state" / "COMPLETE") << "this mirror has seen every event of the log\n";
+    m->set_mirror_complete(true);
+  }
   return 0;
 }
 

@@ -62,6 +62,7 @@ bool projector::process(std::vector<log::stored_record>& recs) {
   auto backoff = std::chrono::milliseconds(50);
   for (;;) {
     auto st = store_.apply(batch);
+    store_ok_ = st.ok();
     if (st) {
       stats_.events_applied += st->applied;
       stats_.events_skipped += st->skipped;

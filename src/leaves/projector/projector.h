@@ -41,6 +41,8 @@ class projector {
 
   // True once the models caught up with the log end seen at start().
   bool caught_up() const { return caught_up_.load(); }
+  // False while the last write to the read store failed (it is being retried).
+  bool store_ok() const { return store_ok_.load(); }
   const projector_stats& stats() const { return stats_; }
 
   // Applies every record of the log from offset 0 into the store and commits
@@ -63,6 +65,7 @@ class projector {
   std::vector<int64_t> start_end_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> caught_up_{false};
+  std::atomic<bool> store_ok_{true};
   projector_stats stats_;
   std::thread thread_;
 };

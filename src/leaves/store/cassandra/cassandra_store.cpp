@@ -325,14 +325,34 @@ struct cassandra_store::impl {
     co_return co_await s->execute(std::move(st));
   }
 
-  // Runs the statements with at most o.write_concurrency in flight; the first
-  // error (if any) is returned after all have finished.
+  // Runs the statements with at most o.write_concurrency requests in flight.
+  // Statements with the same non-empty group (one table partition) go
+  // together in UNLOGGED batches of up to kBatchMax: one mutation per
+  // partition on the replica. The first error (if any) is returned after all
+  // have finished.
   struct write {
     std::string cql;
     std::vector<value> values;
+    std::string group = {};
   };
+  static constexpr size_t kBatchMax = 100;
   asio::awaitable<status> run_all(std::vector<write> ws) {
     if (ws.empty()) co_return ok_status();
+    std::vector<std::vector<write>> units;
+    std::map<std::string, size_t> open_unit;  // group -> index of its unit being filled
+    for (auto& w : ws) {
+      if (w.group.empty()) {
+        units.emplace_back();
+        units.back().push_back(std::move(w));
+        continue;
+      }
+      auto it = open_unit.find(w.group);
+      if (it == open_unit.end() || units[it->second].size() >= kBatchMax) {
+        units.emplace_back();
+        it = open_unit.insert_or_assign(w.group, units.size() - 1).first;
+      }
+      units[it->second].push_back(std::move(w));
+    }
     struct shared_state {
       explicit shared_state(asio::any_io_executor ex) : done(ex) { done.expires_at(asio::steady_timer::time_point::max()); }
       asio::steady_timer done;
@@ -342,10 +362,10 @@ struct cassandra_store::impl {
     auto st = std::make_shared<shared_state>(ex);
     size_t next = 0;
     const size_t limit = std::max<size_t>(1, o.write_concurrency);
-    while (next < ws.size() || st->running > 0) {
-      while (next < ws.size() && st->running < limit) {
+    while (next < units.size() || st->running > 0) {
+      while (next < units.size() && st->running < limit) {
         ++st->running;
-        asio::co_spawn(ex, one_write(this, st, std::move(ws[next++])), asio::detached);
+        asio::co_spawn(ex, one_unit(this, st, std::move(units[next++])), asio::detached);
       }
       boost::system::error_code ec;
       co_await st->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
@@ -355,9 +375,33 @@ struct cassandra_store::impl {
     co_return ok_status();
   }
   template <class State>
-  static asio::awaitable<void> one_write(impl* self, std::shared_ptr<State> st, write w) {
-    auto r = co_await self->run(w.cql, std::move(w.values));
-    if (!r && !st->first_error) st->first_error = r.err();
+  static asio::awaitable<void> one_unit(impl* self, std::shared_ptr<State> st, std::vector<write> unit) {
+    std::optional<cql::error> err;
+    if (unit.size() == 1) {
+      auto r = co_await self->run(unit[0].cql, std::move(unit[0].values));
+      if (!r) err = r.err();
+    } else {
+      cql::batch_statement b;
+      b.type = cql::batch_type::unlogged;
+      b.cl = self->cl;
+      b.idempotent = true;  // every statement carries its own timestamp
+      for (auto& w : unit) {
+        auto p = co_await self->s->prepare(w.cql);
+        if (!p) {
+          err = p.err();
+          break;
+        }
+        cql::statement one;
+        one.prepared = *p;
+        one.values = std::move(w.values);
+        b.statements.push_back(std::move(one));
+      }
+      if (!err) {
+        auto r = co_await self->s->batch(std::move(b));
+        if (!r) err = r.err();
+      }
+    }
+    if (err && !st->first_error) st->first_error = std::move(err);
     --st->running;
     st->done.cancel();
   }
@@ -484,8 +528,10 @@ struct cassandra_store::impl {
       const std::string ins = "INSERT INTO " + t("tag_counts") + " (shard, tag, count, through) VALUES (?, ?, ?, ?) USING TIMESTAMP ?";
       for (const auto& k : touched) {
         auto [count, through] = counts[k];
-        ws.push_back(write{ins, args(value::int32(k.first), value::text(k.second), value::bigint(count),
-                                     value::bigint(through), value::bigint(through))});
+        ws.push_back(write{ins,
+                           args(value::int32(k.first), value::text(k.second), value::bigint(count),
+                                value::bigint(through), value::bigint(through)),
+                           "shard/" + std::to_string(k.first)});
       }
       if (auto s2 = co_await run_all(std::move(ws)); !s2) co_return s2.err();
     }
@@ -521,7 +567,8 @@ struct cassandra_store::impl {
     }
     for (const auto& [idx, key, part] : parts)
       index_ws.push_back(write{"INSERT INTO " + t("index_parts") + " (listing, lkey, part) VALUES (?, ?, ?)",
-                               args(value::text(idx), value::text(key), value::text(part))});
+                               args(value::text(idx), value::text(key), value::text(part)),
+                               std::string("parts/") + idx + "/" + key});
     if (auto s2 = co_await run_all(std::move(index_ws)); !s2) co_return s2.err();
     if (auto s2 = co_await run_all(std::move(leaf_ws)); !s2) co_return s2.err();
     if (auto s2 = co_await run_all(std::move(meta_ws)); !s2) co_return s2.err();
@@ -557,19 +604,28 @@ struct cassandra_store::impl {
     v.push_back(value::text(e.id));
     return v;
   }
+  static std::string group_of(const index_entry& e) {
+    std::string g = index_name(e.kind);
+    g += '/';
+    g += e.key;
+    g += '/';
+    g += e.part;
+    return g;
+  }
   write index_insert(const index_entry& e, const value& ts) const {
     auto it = table_of(e.kind);
     std::string cols = (it.key_column.empty() ? "" : it.key_column + ", ") + "part, " + it.sort_column + ", id";
     auto v = key_values(e);
     v.push_back(ts);
-    return {"INSERT INTO " + it.table + " (" + cols + ") VALUES (" + marks(v.size() - 1) + ") USING TIMESTAMP ?", std::move(v)};
+    return {"INSERT INTO " + it.table + " (" + cols + ") VALUES (" + marks(v.size() - 1) + ") USING TIMESTAMP ?", std::move(v),
+            group_of(e)};
   }
   write index_delete(const index_entry& e, const value& ts) const {
     auto it = table_of(e.kind);
     std::string where = (it.key_column.empty() ? "" : it.key_column + " = ? AND ") + "part = ? AND " + it.sort_column + " = ? AND id = ?";
     auto v = key_values(e);
     v.insert(v.begin(), ts);
-    return {"DELETE FROM " + it.table + " USING TIMESTAMP ? WHERE " + where, std::move(v)};
+    return {"DELETE FROM " + it.table + " USING TIMESTAMP ? WHERE " + where, std::move(v), group_of(e)};
   }
 
   asio::awaitable<result<list_page>> list(list_query q) {

@@ -1,0 +1,75 @@
+"""Scale-out on one machine (LEAVES_TEST_KAFKA and LEAVES_TEST_CASSANDRA set):
+three `leaves serve` processes in one consumer group over a 12-partition topic,
+sharing one Cassandra keyspace. Writes go to all three; one is killed with
+SIGKILL mid-burst. Every acknowledged write ends up in the read models, and the
+read models equal a single-process replay of the log (each event applied once)."""
+
+import os
+import random
+import re
+import time
+import uuid
+
+import pytest
+import requests
+
+from leaves_testlib import describe_cli, expect, run_cli
+from test_cassandra_outage import observable
+from test_durability import Writers, wait_all_present
+
+pytestmark = pytest.mark.skipif(
+    not (os.environ.get("LEAVES_TEST_KAFKA") and os.environ.get("LEAVES_TEST_CASSANDRA")),
+    reason="needs LEAVES_TEST_KAFKA and LEAVES_TEST_CASSANDRA (a broker and a node)")
+
+
+def applied(srv):
+    text = requests.get(srv.base_url + "/metrics", timeout=5).text
+    m = re.search(r"^leaves_projector_events_applied_total (\d+)$", text, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def test_three_servers_one_group_kill9_one(server_factory, leaves_bin):
+    name = "leaves-scale-" + uuid.uuid4().hex[:10]
+    keyspace = "scale_" + uuid.uuid4().hex[:10]
+    servers = [server_factory.make(args=["--partitions", "12"], kafka_name=name, keyspace=keyspace) for _ in range(3)]
+    writers = [Writers(s.base_url, n=2, tag="scale%d-%s" % (i, name[-6:]), pause=0.005) for i, s in enumerate(servers)]
+    for w in writers:
+        w.start()
+    try:
+        time.sleep(4)
+        projected = [applied(s) for s in servers]
+        servers[2].kill()
+        time.sleep(16)  # the group notices after session.timeout.ms (10 s) and moves the partitions
+    finally:
+        for w in writers:
+            w.stop()
+    acked = {}
+    for w in writers:
+        acked.update(w.acked)
+    print("scale-out: acked per server %s, events projected per server before the kill %s, statuses %s" % (
+        [len(w.acked) for w in writers], projected, [w.statuses for w in writers]))
+    assert all(len(w.acked) > 0 for w in writers), "every server should have acknowledged writes"
+    assert sum(1 for p in projected if p > 0) >= 2, \
+        "the partitions should be spread over the group (events projected per server: %s)" % projected
+    missing = wait_all_present(servers[0].client, acked, timeout=90)
+    assert not missing, "%d of %d acknowledged leaves missing after kill -9, e.g. %s\n%s" % (
+        len(missing), len(acked), sorted(missing)[:5], servers[0].stderr_tail(40))
+
+    sample = random.Random(3).sample(sorted(acked), min(200, len(acked)))
+    before = {w.tag: observable(servers[0].client, w.tag, sample if w is writers[0] else []) for w in writers}
+    for w in writers:
+        assert len(before[w.tag]["listed"]) == len(w.acked), "listing tag %s: %d of %d acknowledged leaves" % (
+            w.tag, len(before[w.tag]["listed"]), len(w.acked))
+        assert before[w.tag]["tag count"] == len(w.acked), "tag %s count %s, expected %d" % (
+            w.tag, before[w.tag]["tag count"], len(w.acked))
+    for s in servers[:2]:
+        s.stop()
+    res = run_cli(leaves_bin, ["replay", "--data-dir", servers[0].data_dir] + servers[0].backend_args, timeout=300)
+    assert res.returncode == 0, "leaves replay: expected exit 0\n  %s" % describe_cli(res)
+    servers[0].start()
+    after = {w.tag: observable(servers[0].client, w.tag, sample if w is writers[0] else []) for w in writers}
+    for tag in before:
+        for k in before[tag]:
+            assert before[tag][k] == after[tag][k], "tag %s: %s after the kill -9 differs from a single-process " \
+                "replay:\n  group:  %s\n  replay: %s" % (tag, k, str(before[tag][k])[:800], str(after[tag][k])[:800])
+    expect(servers[0].client.get("/readyz", consistent=False), 200, "readyz")

@@ -274,7 +274,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
 
   asio::awaitable<response> v1_get(const request& req, const params& p, const std::string& id) {
     if (auto w = co_await wait_min_position(req, p)) co_return std::move(*w);
-    auto l = d.store.get(id);
+    auto l = co_await d.store.async_get(id);
     if (!l) co_return error_to_response(l.err());
     if (!*l || (*l)->deleted) {
       co_return error_to_response(make_error(errc::not_found, "leaf " + id + " does not exist", "leaf_not_found"));
@@ -349,7 +349,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     auto q = list_query(p);
     if (!q) co_return error_to_response(q.err());
     if (auto w = co_await wait_min_position(req, p)) co_return std::move(*w);
-    auto page = d.store.list(*q);
+    auto page = co_await d.store.async_list(*q);
     if (!page) co_return error_to_response(page.err());
     std::string body = "{\"items\":[";
     for (size_t i = 0; i < page->items.size(); ++i) {
@@ -532,29 +532,22 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     co_return co_await ref_write(std::move(cmd), kind == domain::command_kind::add_tags ? 201 : 200);
   }
 
-  result<std::optional<leaf>> live_leaf(const std::string& id) {
-    auto l = d.store.get(id);
-    if (!l) return l.err();
-    if (*l && (*l)->deleted) return std::optional<leaf>{};
-    return l;
+  asio::awaitable<response> ref_get(std::string id, bool tags_only) {
+    auto l = co_await d.store.async_get(std::move(id));
+    if (!l) co_return error_to_response(l.err());
+    if (!*l || (*l)->deleted) co_return not_found_ref();
+    if (tags_only) co_return json_response(200, json::serialize(domain::field_to_json(**l, domain::field::tags)));
+    co_return json_response(200, json::serialize(reference_json(**l)));
   }
 
-  response ref_get(const std::string& id, bool tags_only) {
-    auto l = live_leaf(id);
-    if (!l) return error_to_response(l.err());
-    if (!*l) return not_found_ref();
-    if (tags_only) return json_response(200, json::serialize(domain::field_to_json(**l, domain::field::tags)));
-    return json_response(200, json::serialize(reference_json(**l)));
-  }
-
-  response ref_list() {
+  asio::awaitable<response> ref_list() {
     store::list_query q;
     q.limit = o.reference_list_limit;
     std::string body = "[";
     bool first = true;
     for (;;) {
-      auto page = d.store.list(q);
-      if (!page) return error_to_response(page.err());
+      auto page = co_await d.store.async_list(q);
+      if (!page) co_return error_to_response(page.err());
       for (const auto& l : page->items) {
         if (!first) body += ',';
         first = false;
@@ -565,7 +558,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
       q.page_token = page->next_page_token;
     }
     body += ']';
-    return json_response(200, std::move(body));
+    co_return json_response(200, std::move(body));
   }
 
   // ---- operations ----
@@ -647,13 +640,13 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
       }
       case route_id::ref_list: {
         if (auto w = co_await wait_min_position(req, *p)) co_return std::move(*w);
-        co_return ref_list();
+        co_return co_await ref_list();
       }
       case route_id::ref_create: co_return co_await ref_create(req);
       case route_id::ref_get:
       case route_id::ref_tags_get: {
         if (auto w = co_await wait_min_position(req, *p)) co_return std::move(*w);
-        co_return ref_get(m.id, m.r->id == route_id::ref_tags_get);
+        co_return co_await ref_get(m.id, m.r->id == route_id::ref_tags_get);
       }
       case route_id::ref_patch: co_return co_await ref_patch(req, m.id);
       case route_id::ref_delete: co_return co_await ref_delete(m.id);

@@ -60,12 +60,12 @@ void leaf_service::unlock(const std::string& id) {
   next->notify();
 }
 
-result<std::optional<domain::leaf>> leaf_service::state(const std::string& id) {
+asio::awaitable<result<std::optional<domain::leaf>>> leaf_service::state(std::string id) {
   {
     std::lock_guard lk(mu_);
-    if (auto it = pending_.find(id); it != pending_.end()) return std::optional<domain::leaf>(it->second);
+    if (auto it = pending_.find(id); it != pending_.end()) co_return std::optional<domain::leaf>(it->second);
   }
-  return store_.get(id);
+  co_return co_await store_.async_get(std::move(id));
 }
 
 asio::awaitable<result<write_result>> leaf_service::execute(domain::command cmd, std::string actor) {
@@ -88,7 +88,7 @@ asio::awaitable<result<write_result>> leaf_service::execute(domain::command cmd,
   if (uncertain) {
     if (auto st = co_await settle(cmd.leaf_id); !st) co_return st.err();
   }
-  auto current = state(cmd.leaf_id);
+  auto current = co_await state(cmd.leaf_id);
   if (!current) co_return current.err();
   domain::context ctx{clock_.now_ms(), std::move(actor)};
   auto events = domain::decide(*current, cmd, ctx);

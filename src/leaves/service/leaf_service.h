@@ -47,7 +47,7 @@ class leaf_service {
   boost::asio::awaitable<result<write_result>> execute(domain::command cmd, std::string actor);
 
   // The aggregate as the write side sees it (cache, else store). Not for queries.
-  result<std::optional<domain::leaf>> state(const std::string& id);
+  boost::asio::awaitable<result<std::optional<domain::leaf>>> state(std::string id);
 
   // Projector callback: forget cached states the store now has.
   void applied(const std::vector<store::applied_event>& batch);

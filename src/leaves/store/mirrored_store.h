@@ -31,6 +31,15 @@ class mirrored_store final : public read_store {
     fallbacks_.fetch_add(1, std::memory_order_relaxed);
     return mirror_->get(id);
   }
+  boost::asio::awaitable<result<std::optional<domain::leaf>>> async_get(std::string id) override {
+    auto r = co_await primary_->async_get(id);
+    if (r.ok() || r.err().code != errc::unavailable || !complete_) co_return r;
+    fallbacks_.fetch_add(1, std::memory_order_relaxed);
+    co_return mirror_->get(id);
+  }
+  boost::asio::awaitable<result<list_page>> async_list(list_query q) override {
+    co_return co_await primary_->async_list(std::move(q));
+  }
   result<list_page> list(const list_query& q) override { return primary_->list(q); }
   result<std::vector<tag_count>> tags(size_t limit) override { return primary_->tags(limit); }
   result<apply_stats> apply(const std::vector<applied_event>& batch) override {

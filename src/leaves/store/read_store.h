@@ -11,6 +11,7 @@
 // Thread-safety: all methods are thread-safe; apply() is called by one projector.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -65,6 +66,13 @@ class read_store {
   // Tags with a positive count, by count descending then tag ascending.
   virtual result<std::vector<tag_count>> tags(size_t limit) = 0;
   virtual result<apply_stats> apply(const std::vector<applied_event>& batch) = 0;
+
+  // The reads for callers on an io_context (HTTP handlers, the write side).
+  // The default runs the synchronous call in place (the embedded store is
+  // local); adapters with their own I/O (Cassandra) override them so that the
+  // caller's thread is not blocked while the answer travels.
+  virtual boost::asio::awaitable<result<std::optional<domain::leaf>>> async_get(std::string id) { co_return get(id); }
+  virtual boost::asio::awaitable<result<list_page>> async_list(list_query q) { co_return list(q); }
   // Removes every model (replay into empty stores).
   virtual status clear() = 0;
 };

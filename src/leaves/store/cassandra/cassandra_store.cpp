@@ -883,6 +883,16 @@ result<std::optional<domain::leaf>> cassandra_store::get(const std::string& id) 
 
 result<list_page> cassandra_store::list(const list_query& q) { return impl_->block(impl_->list(q)); }
 
+asio::awaitable<result<std::optional<domain::leaf>>> cassandra_store::async_get(std::string id) {
+  auto r = co_await asio::co_spawn(impl_->ex, wrapped(impl_->get(std::move(id))), asio::use_awaitable);
+  co_return std::move(*r);
+}
+
+asio::awaitable<result<list_page>> cassandra_store::async_list(list_query q) {
+  auto r = co_await asio::co_spawn(impl_->ex, wrapped(impl_->list(std::move(q))), asio::use_awaitable);
+  co_return std::move(*r);
+}
+
 result<std::vector<tag_count>> cassandra_store::tags(size_t limit) { return impl_->block(impl_->tags(limit)); }
 
 result<apply_stats> cassandra_store::apply(const std::vector<applied_event>& batch) {

@@ -19,8 +19,9 @@
 // the offset it is valid through. Writes go counts -> index rows -> leaves row
 // -> leaf_meta, so a batch cut short anywhere is completed by its replay.
 //
-// The port is synchronous; calls block the caller on the client's own thread
-// (one loopback round trip for get()).
+// get() and list() have asynchronous forms (async_get, async_list) that the
+// HTTP handlers and the write side use; the synchronous forms block the
+// caller until the client's own thread has the answer.
 #pragma once
 
 #include <memory>
@@ -55,6 +56,9 @@ class cassandra_store final : public read_store {
   result<list_page> list(const list_query& q) override;
   result<std::vector<tag_count>> tags(size_t limit) override;
   result<apply_stats> apply(const std::vector<applied_event>& batch) override;
+  // On the client's own thread; the caller's coroutine resumes on its executor.
+  boost::asio::awaitable<result<std::optional<domain::leaf>>> async_get(std::string id) override;
+  boost::asio::awaitable<result<list_page>> async_list(list_query q) override;
   status clear() override;
 
   // Index entries visited per list() call before it returns a partial page.

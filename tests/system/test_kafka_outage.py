@@ -53,7 +53,9 @@ def test_broker_outage_during_writes(server_factory):
     bad = {s: n for s, n in w.statuses.items() if s not in (200, 201, 503)}
     assert not bad, "writes should answer 201/200 or 503 during an outage, got %s\n%s" % (
         w.statuses, srv.stderr_tail(60))
-    missing = wait_all_present(srv.client, w.acked)
+    # After the broker returns, the consumer group must rejoin (the coordinator reloads
+    # its state first); that has taken over 20 s here, so allow a minute.
+    missing = wait_all_present(srv.client, w.acked, timeout=60)
     assert not missing, "%d of %d acknowledged leaves missing after the outage, e.g. %s" % (
         len(missing), len(w.acked), sorted(missing)[:5])
     ready = srv.client.get("/readyz", consistent=False)

@@ -281,3 +281,59 @@ TEST_F(CqlClient, ATimedOutRequestLeavesTheConnectionUsable) {
 }
 
 }  // namespace
+
+// PasswordAuthenticator on a second real node (LEAVES_TEST_CASSANDRA_AUTH,
+// started by the cassandra_auth fixture with CASSANDRA_AUTH=password).
+namespace {
+
+class CqlAuth : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* e = std::getenv("LEAVES_TEST_CASSANDRA_AUTH");
+    if (!e || !*e) GTEST_SKIP() << "LEAVES_TEST_CASSANDRA_AUTH not set (no node with PasswordAuthenticator)";
+    node_ = e;
+    ex_ = rt_.make_strand();
+  }
+  void TearDown() override { rt_.stop(); }
+  cql::result<std::shared_ptr<cql::session>> connect(std::optional<cql::credentials> creds) {
+    cql::session_options o;
+    o.contact_points = {node_};
+    o.auth = std::move(creds);
+    o.default_consistency = cql::consistency::one;
+    auto s = cql::runtime::run(ex_, cql::session::connect(ex_, o));
+    if (s) sessions_.push_back(*s);
+    return s;
+  }
+  cql::runtime rt_{1};
+  asio::any_io_executor ex_;
+  std::string node_;
+  std::vector<std::shared_ptr<cql::session>> sessions_;
+};
+
+TEST_F(CqlAuth, RightCredentialsConnectAndQuery) {
+  auto s = connect(cql::credentials{"cassandra", "cassandra"});
+  ASSERT_TRUE(s.ok()) << s.err().describe();
+  cql::statement st;
+  st.cql = "SELECT role FROM system_auth.roles WHERE role = 'cassandra'";
+  auto r = cql::runtime::run(ex_, (*s)->execute(st));
+  ASSERT_TRUE(r.ok()) << r.err().describe();
+  EXPECT_EQ(r->row_count, 1u);
+  (*s)->close();
+}
+
+TEST_F(CqlAuth, AWrongPasswordIsBadCredentials) {
+  auto s = connect(cql::credentials{"cassandra", "not-the-password"});
+  ASSERT_FALSE(s.ok()) << "connected with a wrong password";
+  EXPECT_EQ(s.err().kind, cql::error_kind::server) << s.err().describe();
+  EXPECT_EQ(s.err().code, cql::server_code::bad_credentials) << s.err().describe();
+  EXPECT_EQ(s.err().message.find("not-the-password"), std::string::npos) << "the password leaked into the error";
+}
+
+TEST_F(CqlAuth, NoCredentialsSaysAuthenticationIsRequired) {
+  auto s = connect(std::nullopt);
+  ASSERT_FALSE(s.ok()) << "connected without credentials to a node that requires them";
+  EXPECT_EQ(s.err().kind, cql::error_kind::invalid) << s.err().describe();
+  EXPECT_NE(s.err().message.find("PasswordAuthenticator"), std::string::npos) << s.err().describe();
+}
+
+}  // namespace

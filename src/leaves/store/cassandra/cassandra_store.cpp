@@ -8,6 +8,7 @@
 #include <set>
 
 #include "leaves/base/hash.h"
+#include "leaves/store/model.h"
 #include "leaves/cql/client/runtime.h"
 #include "leaves/cql/client/session.h"
 
@@ -82,24 +83,6 @@ std::set<index_entry> index_entries(const std::optional<domain::leaf>& ol) {
     for (const auto& t : *l.tags) out.insert({index_kind::tag, t, bucket_part(l.created_at), l.created_at, "", l.id});
   if (l.user_id) out.insert({index_kind::user, std::to_string(*l.user_id), bucket_part(l.created_at), l.created_at, "", l.id});
   return out;
-}
-
-std::set<std::string> live_tags(const std::optional<domain::leaf>& l) {
-  std::set<std::string> out;
-  if (l && !l->deleted && l->tags) out.insert(l->tags->begin(), l->tags->end());
-  return out;
-}
-
-bool matches(const domain::leaf& l, const list_query& q) {
-  if (l.deleted) return false;
-  if (q.tag && (!l.tags || std::find(l.tags->begin(), l.tags->end(), *q.tag) == l.tags->end())) return false;
-  if (q.user_id && l.user_id != q.user_id) return false;
-  if (q.starred && l.is_starred != *q.starred) return false;
-  if (q.archived && l.is_archived != *q.archived) return false;
-  if (q.is_public && l.is_public != *q.is_public) return false;
-  if (q.since_ms && l.created_at < *q.since_ms) return false;
-  if (q.until_ms && l.created_at >= *q.until_ms) return false;
-  return true;
 }
 
 // The entry still describes the leaf (index rows can lag a crashed batch).

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "leaves/base/hash.h"
+#include "leaves/store/model.h"
 
 namespace json = boost::json;
 
@@ -82,12 +83,6 @@ std::set<std::string> index_keys(const domain::leaf& l) {
   return keys;
 }
 
-std::set<std::string> live_tags(const std::optional<domain::leaf>& l) {
-  std::set<std::string> out;
-  if (l && !l->deleted && l->tags) out.insert(l->tags->begin(), l->tags->end());
-  return out;
-}
-
 error io_error(const rocksdb::Status& s, const char* what) {
   return make_error(errc::unavailable, std::string("read store: ") + what + ": " + s.ToString(),
                     "store_unavailable");
@@ -100,20 +95,6 @@ result<std::optional<domain::leaf>> decode_leaf(const std::string& v) {
   auto l = domain::leaf_from_json(j.get_object());
   if (!l) return l.err();
   return std::optional<domain::leaf>(std::move(*l));
-}
-
-bool matches(const domain::leaf& l, const list_query& q) {
-  if (l.deleted) return false;
-  if (q.tag && (!l.tags || std::find(l.tags->begin(), l.tags->end(), *q.tag) == l.tags->end())) {
-    return false;
-  }
-  if (q.user_id && l.user_id != q.user_id) return false;
-  if (q.starred && l.is_starred != *q.starred) return false;
-  if (q.archived && l.is_archived != *q.archived) return false;
-  if (q.is_public && l.is_public != *q.is_public) return false;
-  if (q.since_ms && l.created_at < *q.since_ms) return false;
-  if (q.until_ms && l.created_at >= *q.until_ms) return false;
-  return true;
 }
 
 }  // namespace

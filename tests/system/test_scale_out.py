@@ -63,10 +63,17 @@ def test_three_servers_one_group_kill9_one(server_factory, leaves_bin):
     sample = random.Random(3).sample(sorted(acked), min(200, len(acked)))
     before = {w.tag: observable(servers[0].client, w.tag, sample if w is writers[0] else []) for w in writers}
     for w in writers:
-        assert len(before[w.tag]["listed"]) == len(w.acked), "listing tag %s: %d of %d acknowledged leaves" % (
-            w.tag, len(before[w.tag]["listed"]), len(w.acked))
-        assert before[w.tag]["tag count"] == len(w.acked), "tag %s count %s, expected %d" % (
-            w.tag, before[w.tag]["tag count"], len(w.acked))
+        listed = set(before[w.tag]["listed"])
+        lost = set(w.acked) - listed
+        assert not lost, "tag %s: %d acknowledged leaves not listed, e.g. %s" % (w.tag, len(lost), sorted(lost)[:5])
+        # The killed server may have made durable a write whose answer never
+        # reached its client (at most one in flight per writer thread).
+        extra = listed - set(w.acked)
+        allowed = w.n if w is writers[2] else 0
+        assert len(extra) <= allowed, "tag %s: %d listed leaves were never acknowledged (at most %d allowed)" % (
+            w.tag, len(extra), allowed)
+        assert before[w.tag]["tag count"] == len(listed), "tag %s count %s, but %d leaves listed" % (
+            w.tag, before[w.tag]["tag count"], len(listed))
     for s in servers[:2]:
         s.stop()
     res = run_cli(leaves_bin, ["replay", "--data-dir", servers[0].data_dir] + servers[0].backend_args, timeout=300)

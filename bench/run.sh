@@ -70,7 +70,7 @@ echo "|---|---|---|---|---|"
 wrk_run "GET /healthz (HTTP limit)" "$base/healthz"
 wrk_run "POST /v1/leaves (durable)" -s bench/post.lua "$base"
 LEAVES_BENCH_IDS="$work/ids.txt" wrk_run "GET /v1/leaves/{id}" -s bench/get.lua "$base"
-LEAVES_BENCH_IDS="$work/ids.txt" wrk_run "GET /api/leaves/{id}" -s bench/api_get.lua "$base"
+LEAVES_BENCH_IDS="$work/ids.txt" LEAVES_BENCH_PREFIX=/api/leaves/ wrk_run "GET /api/leaves/{id}" -s bench/get.lua "$base"
 wrk_run "GET /v1/leaves?tag= (30 per page)" -s bench/list.lua "$base"
 echo
 echo "ack-to-SSE at 5000 events/s for ${duration}s:"

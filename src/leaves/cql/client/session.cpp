@@ -161,18 +161,7 @@ asio::awaitable<status> session::bootstrap() {
       hosts_[key].info.port = p;
     }
   }
-  // Events on the control connection.
-  std::weak_ptr<session> weak = weak_from_this();
-  control_->set_event_handler([weak](const protocol::event& ev) {
-    auto self = weak.lock();
-    if (!self) return;
-    if (self->on_event_) self->on_event_(ev);
-  });
-  auto reg = co_await control_->request(
-      [](protocol::bytes& out, int16_t s) { protocol::encode_register(out, s, {"TOPOLOGY_CHANGE", "STATUS_CHANGE", "SCHEMA_CHANGE"}); },
-      clock::now() + opts_.connect_timeout);
-  if (!reg) co_return reg.err();
-  if (auto* e = std::get_if<error>(&reg->body)) co_return *e;
+  if (auto reg = co_await register_events(control_); !reg) co_return reg.err();
 
   bool any = false;
   error last = make_error(error_kind::no_host, "no host");
@@ -183,6 +172,22 @@ asio::awaitable<status> session::bootstrap() {
   }
   if (!any) co_return last;
   for (auto& [key, h] : hosts_) asio::co_spawn(strand_, maintain(shared_from_this(), key), asio::detached);
+  co_return done{};
+}
+
+// Makes `c` the event connection: the session's handler gets its events, and
+// it registers for topology, status and schema changes.
+asio::awaitable<status> session::register_events(const std::shared_ptr<connection>& c) {
+  std::weak_ptr<session> weak = weak_from_this();
+  c->set_event_handler([weak](const protocol::event& ev) {
+    auto self = weak.lock();
+    if (self && self->on_event_) self->on_event_(ev);
+  });
+  auto reg = co_await c->request(
+      [](protocol::bytes& out, int16_t s) { protocol::encode_register(out, s, {"TOPOLOGY_CHANGE", "STATUS_CHANGE", "SCHEMA_CHANGE"}); },
+      clock::now() + opts_.connect_timeout);
+  if (!reg) co_return reg.err();
+  if (auto* e = std::get_if<error>(&reg->body)) co_return *e;
   co_return done{};
 }
 
@@ -272,14 +277,7 @@ asio::awaitable<void> session::maintain(std::shared_ptr<session> self, std::stri
       auto c = co_await connection::open(self->strand_, self->options_for(h.info));
       if (c && !self->closed_) {
         self->control_ = *c;
-        std::weak_ptr<session> weak = self;
-        self->control_->set_event_handler([weak](const protocol::event& ev) {
-          auto s = weak.lock();
-          if (s && s->on_event_) s->on_event_(ev);
-        });
-        (void)co_await self->control_->request(
-            [](protocol::bytes& out, int16_t s) { protocol::encode_register(out, s, {"TOPOLOGY_CHANGE", "STATUS_CHANGE", "SCHEMA_CHANGE"}); },
-            clock::now() + self->opts_.connect_timeout);
+        (void)co_await self->register_events(self->control_);  // a failure shows as a closed connection next round
       }
     }
     t.expires_after(wait);
@@ -337,9 +335,8 @@ std::optional<std::string> session::routing_key_of(const statement& st) const {
   return composite_routing_key(parts);
 }
 
-asio::awaitable<result<prepared_ptr>> session::prepare_on(host& h, const std::shared_ptr<connection>& c,
-                                                          const std::string& cql, clock::time_point deadline) {
-  (void)h;
+asio::awaitable<result<prepared_ptr>> session::prepare_on(const std::shared_ptr<connection>& c, const std::string& cql,
+                                                          clock::time_point deadline) {
   auto r = co_await c->request([&](protocol::bytes& out, int16_t s) { protocol::encode_prepare(out, s, cql); }, deadline);
   if (!r) co_return r.err();
   if (auto* e = std::get_if<error>(&r->body)) co_return *e;
@@ -363,7 +360,7 @@ asio::awaitable<result<prepared_ptr>> session::prepare(const std::string& cql) {
   for (host* h : plan(std::nullopt)) {
     auto c = pick(*h);
     if (!c) continue;
-    auto r = co_await prepare_on(*h, c, cql, deadline);
+    auto r = co_await prepare_on(c, cql, deadline);
     if (r) co_return r;
     last = r.err();
     if (!last.retryable()) break;
@@ -371,9 +368,8 @@ asio::awaitable<result<prepared_ptr>> session::prepare(const std::string& cql) {
   co_return last;
 }
 
-asio::awaitable<result<protocol::response>> session::send(host& h, const std::shared_ptr<connection>& c,
-                                                          const statement& st, clock::time_point deadline) {
-  (void)h;
+asio::awaitable<result<protocol::response>> session::send(const std::shared_ptr<connection>& c, const statement& st,
+                                                          clock::time_point deadline) {
   protocol::query_params p;
   p.cl = st.cl.value_or(opts_.default_consistency);
   p.values = st.values;
@@ -407,13 +403,13 @@ asio::awaitable<result<protocol::rows>> session::execute(statement st) {
       continue;
     }
     ++attempts;
-    auto r = co_await send(h, c, st, deadline);
+    auto r = co_await send(c, st, deadline);
     if (r) {
       if (auto* e = std::get_if<error>(&r->body)) {
         if (e->code == server_code::unprepared && st.prepared && !reprepared) {
           reprepared = true;
           ++stats_.reprepares;
-          auto p = co_await prepare_on(h, c, st.prepared->cql, deadline);
+          auto p = co_await prepare_on(c, st.prepared->cql, deadline);
           if (!p) {
             last = p.err();
             break;
@@ -485,7 +481,7 @@ asio::awaitable<status> session::batch(batch_statement b) {
         ++stats_.reprepares;
         for (auto& s : b.statements) {
           if (s.prepared && s.prepared->id == e->unprepared_id) {
-            auto p = co_await prepare_on(h, c, s.prepared->cql, deadline);
+            auto p = co_await prepare_on(c, s.prepared->cql, deadline);
             if (!p) co_return p.err();
             for (auto& s2 : b.statements)
               if (s2.prepared && s2.prepared->cql == (*p)->cql) s2.prepared = *p;

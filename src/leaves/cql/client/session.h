@@ -126,10 +126,11 @@ class session : public std::enable_shared_from_this<session> {
   // Candidate hosts for a request, best first.
   std::vector<host*> plan(const std::optional<std::string>& routing_key);
   std::shared_ptr<connection> pick(host& h);
-  asio::awaitable<result<protocol::response>> send(host& h, const std::shared_ptr<connection>& c,
-                                                   const statement& st, clock::time_point deadline);
-  asio::awaitable<result<prepared_ptr>> prepare_on(host& h, const std::shared_ptr<connection>& c,
-                                                   const std::string& cql, clock::time_point deadline);
+  asio::awaitable<status> register_events(const std::shared_ptr<connection>& c);
+  asio::awaitable<result<protocol::response>> send(const std::shared_ptr<connection>& c, const statement& st,
+                                                   clock::time_point deadline);
+  asio::awaitable<result<prepared_ptr>> prepare_on(const std::shared_ptr<connection>& c, const std::string& cql,
+                                                   clock::time_point deadline);
   std::optional<std::string> routing_key_of(const statement& st) const;
 
   asio::any_io_executor strand_;

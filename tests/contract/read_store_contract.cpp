@@ -273,5 +273,52 @@ TYPED_TEST(ReadStoreContract, ClearEmptiesEveryModel) {
   EXPECT_EQ(s->list(list_query{})->items.size(), 30u);
 }
 
+#ifdef LEAVES_CONTRACT_CASSANDRA
+// Two processes on one keyspace (scale-out): each keeps leaf_meta rows in
+// memory, and neither may serve one the other has since replaced.
+TEST(CassandraStore, StoresOnOneKeyspaceSeeEachOthersWrites) {
+  cassandra_options o;
+  const char* node = std::getenv("LEAVES_TEST_CASSANDRA");
+  o.contact_points = {node && *node ? node : "127.0.0.1:9042"};
+  o.keyspace = "leaves_contract_shared";
+  o.consistency = "one";
+  auto a = cassandra_store::open(o);
+  auto b = cassandra_store::open(o);
+  ASSERT_TRUE(a.ok() && b.ok()) << (a.ok() ? b.err().message : a.err().message);
+  ASSERT_TRUE((*a)->clear().ok());
+  history h;
+  size_t sent = 0;
+  auto apply_new = [&](read_store& s) {
+    std::vector<applied_event> fresh(h.events.begin() + static_cast<std::ptrdiff_t>(sent), h.events.end());
+    sent = h.events.size();
+    auto st = s.apply(fresh);
+    ASSERT_TRUE(st.ok()) << st.err().message;
+  };
+  const std::string id = domain::leaf_id_for_url(url(1));
+  auto expect_both = [&](const char* step) {
+    for (auto* s : {a->get(), b->get()}) {
+      auto got = s->get(id);
+      ASSERT_TRUE(got.ok()) << step << ": " << got.err().message;
+      ASSERT_TRUE(got->has_value()) << step;
+      EXPECT_EQ(**got, *h.state[id]) << step << ": expected version " << h.state[id]->version << ", got "
+                                     << (*got)->version;
+    }
+  };
+  h.save(R"({"url":")" + url(1) + R"(","title":"first","tags":["a"]})", 1000);
+  apply_new(**a);
+  expect_both("saved through a");
+  h.save(R"({"url":")" + url(1) + R"(","title":"second"})", 2000);
+  apply_new(**b);
+  expect_both("changed through b");
+  h.command(domain::command_kind::add_tags, id, {"b"}, 3000);
+  apply_new(**a);
+  expect_both("tagged through a");
+  h.command(domain::command_kind::remove, id, {}, 4000);
+  apply_new(**b);
+  expect_both("deleted through b");
+  EXPECT_TRUE((*(*a)->get(id))->deleted);
+}
+#endif
+
 }  // namespace
 }  // namespace leaves::store

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include "leaves/base/hash.h"
 #include "leaves/store/model.h"
@@ -151,20 +152,38 @@ struct meta {
   std::set<std::string> empty_lists;
 };
 
-std::vector<value> meta_row(const domain::leaf& l, int64_t write_ts) {
-  std::vector<std::string> empties;
-  if (l.tags && l.tags->empty()) empties.push_back("tags");
-  if (l.slugs && l.slugs->empty()) empties.push_back("slugs");
-  if (l.published_at && l.published_at->empty()) empties.push_back("published_at");
-  if (l.published_by && l.published_by->empty()) empties.push_back("published_by");
-  return {value::text(l.id),
-          value::bigint(l.version),
-          value::boolean(l.deleted),
-          l.deleted ? value::timestamp(l.updated_at) : value::null(),
-          value::bigint(write_ts),
-          l.user_id ? value::bigint(*l.user_id) : value::null(),
-          opt_list(l.published_at),
-          opt_list(l.published_by),
+// What leaf_meta holds for a leaf written with write_ts: exactly what
+// read_meta() gives back for the row meta_row() makes of it.
+meta meta_of(const domain::leaf& l, int64_t write_ts) {
+  meta m;
+  m.version = l.version;
+  m.deleted = l.deleted;
+  m.deleted_at = l.deleted ? l.updated_at : 0;
+  m.write_ts = write_ts;
+  m.user_id = l.user_id;
+  auto non_empty = [](const std::optional<domain::string_list>& v) {
+    return v && !v->empty() ? v : std::optional<domain::string_list>{};
+  };
+  m.published_at = non_empty(l.published_at);
+  m.published_by = non_empty(l.published_by);
+  if (l.tags && l.tags->empty()) m.empty_lists.insert("tags");
+  if (l.slugs && l.slugs->empty()) m.empty_lists.insert("slugs");
+  if (l.published_at && l.published_at->empty()) m.empty_lists.insert("published_at");
+  if (l.published_by && l.published_by->empty()) m.empty_lists.insert("published_by");
+  return m;
+}
+
+std::vector<value> meta_row(const std::string& id, const meta& m) {
+  auto list = [](const std::optional<domain::string_list>& v) { return v ? value::text_list(*v) : value::null(); };
+  std::vector<std::string> empties(m.empty_lists.begin(), m.empty_lists.end());
+  return {value::text(id),
+          value::bigint(m.version),
+          value::boolean(m.deleted),
+          m.deleted ? value::timestamp(m.deleted_at) : value::null(),
+          value::bigint(m.write_ts),
+          m.user_id ? value::bigint(*m.user_id) : value::null(),
+          list(m.published_at),
+          list(m.published_by),
           empties.empty() ? value::null() : value::text_list(empties)};
 }
 
@@ -271,6 +290,83 @@ asio::awaitable<std::optional<T>> wrapped(asio::awaitable<T> a) {
   co_return co_await std::move(a);
 }
 
+// Runs the tasks on ex with at most `limit` in flight; the results come back
+// in task order. Every task runs to its end (no early exit on errors), so
+// nothing outlives the call.
+template <class T>
+struct gather_state {
+  gather_state(asio::any_io_executor ex, size_t n) : done(ex), out(n) {
+    done.expires_at(asio::steady_timer::time_point::max());
+  }
+  asio::steady_timer done;
+  size_t running = 0;
+  std::vector<std::optional<T>> out;
+};
+
+template <class T>
+asio::awaitable<void> gather_one(std::shared_ptr<gather_state<T>> st, size_t i, asio::awaitable<T> task) {
+  st->out[i] = co_await std::move(task);
+  --st->running;
+  st->done.cancel();
+}
+
+template <class T>
+asio::awaitable<std::vector<T>> gather(asio::any_io_executor ex, std::vector<asio::awaitable<T>> tasks, size_t limit) {
+  auto st = std::make_shared<gather_state<T>>(ex, tasks.size());
+  size_t next = 0;
+  limit = std::max<size_t>(1, limit);
+  for (;;) {
+    while (next < tasks.size() && st->running < limit) {
+      ++st->running;
+      asio::co_spawn(ex, gather_one(st, next, std::move(tasks[next])), asio::detached);
+      ++next;
+    }
+    // A task that finished before this wait began has already lowered the
+    // count (its wake-up was lost), so look before waiting.
+    if (st->running == 0) {
+      if (next == tasks.size()) break;
+      continue;
+    }
+    boost::system::error_code ec;
+    co_await st->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    st->done.expires_at(asio::steady_timer::time_point::max());
+  }
+  std::vector<T> out;
+  out.reserve(st->out.size());
+  for (auto& r : st->out) out.push_back(std::move(*r));
+  co_return out;
+}
+
+// The leaf_meta rows this process wrote or read, each with the write
+// timestamp of the leaves row it belongs to. An entry is used only when the
+// leaves row read beside it still carries that timestamp (WRITETIME), so a
+// later write by any process or client makes it miss, never lie. Bounded;
+// when full, an arbitrary entry makes room.
+class meta_cache {
+ public:
+  explicit meta_cache(size_t cap) : cap_(cap) {}
+  const meta* find(const std::string& id) const {
+    auto it = m_.find(id);
+    return it == m_.end() ? nullptr : &it->second;
+  }
+  void put(const std::string& id, const meta& v) {
+    if (cap_ == 0) return;
+    if (auto it = m_.find(id); it != m_.end()) {
+      it->second = v;
+      return;
+    }
+    if (m_.size() >= cap_) m_.erase(m_.begin());
+    m_.emplace(id, v);
+  }
+  void erase(const std::string& id) { m_.erase(id); }
+  void clear() { m_.clear(); }
+  size_t size() const { return m_.size(); }
+
+ private:
+  size_t cap_;
+  std::unordered_map<std::string, meta> m_;
+};
+
 }  // namespace
 
 struct cassandra_store::impl {
@@ -279,6 +375,29 @@ struct cassandra_store::impl {
   asio::any_io_executor ex = rt.make_strand();
   std::shared_ptr<cql::session> s;
   cql::consistency cl = cql::consistency::local_quorum;
+  meta_cache metas{0};
+
+  // Statement texts used on every read and write, built once.
+  struct texts {
+    std::string leaves_in, leaves_one, meta_in, meta_one, leaf_insert, leaf_delete, meta_insert, counts_read,
+        counts_write, parts_insert;
+  } q;
+  void build_texts() {
+    const std::string leaf_select = std::string("SELECT ") + kLeafColumns + ", WRITETIME(updated_at) FROM " + t("leaves");
+    const std::string meta_select = std::string("SELECT ") + kMetaColumns + " FROM " + t("leaf_meta");
+    q.leaves_in = leaf_select + " WHERE id IN ?";
+    q.leaves_one = leaf_select + " WHERE id = ?";
+    q.meta_in = meta_select + " WHERE id IN ?";
+    q.meta_one = meta_select + " WHERE id = ?";
+    q.leaf_insert = std::string("INSERT INTO ") + t("leaves") + " (" + kLeafColumns + ") VALUES (" + marks(kLeafColumnCount) +
+                    ") USING TIMESTAMP ?";
+    q.leaf_delete = "DELETE FROM " + t("leaves") + " USING TIMESTAMP ? WHERE id = ?";
+    q.meta_insert = std::string("INSERT INTO ") + t("leaf_meta") + " (" + kMetaColumns + ") VALUES (" + marks(9) +
+                    ") USING TIMESTAMP ?";
+    q.counts_read = "SELECT tag, count, through FROM " + t("tag_counts") + " WHERE shard = ? AND tag IN ?";
+    q.counts_write = "INSERT INTO " + t("tag_counts") + " (shard, tag, count, through) VALUES (?, ?, ?, ?) USING TIMESTAMP ?";
+    q.parts_insert = "INSERT INTO " + t("index_parts") + " (listing, lkey, part) VALUES (?, ?, ?)";
+  }
 
   template <class T>
   T block(asio::awaitable<T> a) {
@@ -309,10 +428,9 @@ struct cassandra_store::impl {
   }
 
   // Runs the statements with at most o.write_concurrency requests in flight.
-  // Statements with the same non-empty group (one table partition) go
-  // together in UNLOGGED batches of up to kBatchMax: one mutation per
-  // partition on the replica. The first error (if any) is returned after all
-  // have finished.
+  // Statements with the same non-empty group (one partition key) go together
+  // in UNLOGGED batches of up to kBatchMax: one mutation on the replica. The
+  // first error (if any) is returned after all have finished.
   struct write {
     std::string cql;
     std::vector<value> values;
@@ -322,7 +440,7 @@ struct cassandra_store::impl {
   asio::awaitable<status> run_all(std::vector<write> ws) {
     if (ws.empty()) co_return ok_status();
     std::vector<std::vector<write>> units;
-    std::map<std::string, size_t> open_unit;  // group -> index of its unit being filled
+    std::unordered_map<std::string, size_t> open_unit;  // group -> index of its unit being filled
     for (auto& w : ws) {
       if (w.group.empty()) {
         units.emplace_back();
@@ -336,84 +454,123 @@ struct cassandra_store::impl {
       }
       units[it->second].push_back(std::move(w));
     }
-    struct shared_state {
-      explicit shared_state(asio::any_io_executor ex) : done(ex) { done.expires_at(asio::steady_timer::time_point::max()); }
-      asio::steady_timer done;
-      size_t running = 0;
-      std::optional<cql::error> first_error;
-    };
-    auto st = std::make_shared<shared_state>(ex);
-    size_t next = 0;
-    const size_t limit = std::max<size_t>(1, o.write_concurrency);
-    while (next < units.size() || st->running > 0) {
-      while (next < units.size() && st->running < limit) {
-        ++st->running;
-        asio::co_spawn(ex, one_unit(this, st, std::move(units[next++])), asio::detached);
-      }
-      boost::system::error_code ec;
-      co_await st->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      st->done.expires_at(asio::steady_timer::time_point::max());
-    }
-    if (st->first_error) co_return to_error(*st->first_error, "write");
+    std::vector<asio::awaitable<std::optional<cql::error>>> tasks;
+    tasks.reserve(units.size());
+    for (auto& u : units) tasks.push_back(one_unit(std::move(u)));
+    auto errors = co_await gather(ex, std::move(tasks), o.write_concurrency);
+    for (auto& e : errors)
+      if (e) co_return to_error(*e, "write");
     co_return ok_status();
   }
-  template <class State>
-  static asio::awaitable<void> one_unit(impl* self, std::shared_ptr<State> st, std::vector<write> unit) {
-    std::optional<cql::error> err;
+  asio::awaitable<std::optional<cql::error>> one_unit(std::vector<write> unit) {
     if (unit.size() == 1) {
-      auto r = co_await self->run(unit[0].cql, std::move(unit[0].values));
-      if (!r) err = r.err();
-    } else {
-      cql::batch_statement b;
-      b.type = cql::batch_type::unlogged;
-      b.cl = self->cl;
-      b.idempotent = true;  // every statement carries its own timestamp
-      for (auto& w : unit) {
-        auto p = co_await self->s->prepare(w.cql);
-        if (!p) {
-          err = p.err();
-          break;
-        }
-        cql::statement one;
-        one.prepared = *p;
-        one.values = std::move(w.values);
-        b.statements.push_back(std::move(one));
-      }
-      if (!err) {
-        auto r = co_await self->s->batch(std::move(b));
-        if (!r) err = r.err();
-      }
+      auto r = co_await run(unit[0].cql, std::move(unit[0].values));
+      if (!r) co_return r.err();
+      co_return std::nullopt;
     }
-    if (err && !st->first_error) st->first_error = std::move(err);
-    --st->running;
-    st->done.cancel();
+    cql::batch_statement b;
+    b.type = cql::batch_type::unlogged;
+    b.cl = cl;
+    b.idempotent = true;  // every statement carries its own timestamp
+    for (auto& w : unit) {
+      auto p = co_await s->prepare(w.cql);
+      if (!p) co_return p.err();
+      cql::statement one;
+      one.prepared = *p;
+      one.values = std::move(w.values);
+      b.statements.push_back(std::move(one));
+    }
+    auto r = co_await s->batch(std::move(b));
+    if (!r) co_return r.err();
+    co_return std::nullopt;
   }
 
-  // Leaves and their meta rows for a set of ids (IN queries in chunks).
-  asio::awaitable<result<std::map<std::string, std::pair<std::optional<domain::leaf>, meta>>>> load(
-      const std::vector<std::string>& ids) {
-    std::map<std::string, std::pair<std::optional<domain::leaf>, meta>> out;
-    const std::string leaves_q = std::string("SELECT ") + kLeafColumns + " FROM " + t("leaves") + " WHERE id IN ?";
-    const std::string meta_q = std::string("SELECT ") + kMetaColumns + " FROM " + t("leaf_meta") + " WHERE id IN ?";
-    for (size_t i = 0; i < ids.size(); i += kInChunk) {
-      std::vector<std::string> chunk(ids.begin() + i, ids.begin() + std::min(ids.size(), i + kInChunk));
-      auto lr = co_await run(leaves_q, args(value::text_list(chunk)));
-      auto mr = co_await run(meta_q, args(value::text_list(chunk)));
-      if (!lr) co_return to_error(lr.err(), "read leaves");
-      if (!mr) co_return to_error(mr.err(), "read leaf_meta");
-      std::map<std::string, meta> metas;
-      for (size_t r = 0; r < mr->row_count; ++r) metas[cell_text(*mr, r, 0).value_or("")] = read_meta(*mr, r);
-      for (size_t r = 0; r < lr->row_count; ++r) {
-        auto id = cell_text(*lr, r, 0).value_or("");
-        auto mi = metas.find(id);
-        auto l = read_leaf(*lr, r, mi == metas.end() ? nullptr : &mi->second);
-        out[id] = {std::move(l), mi == metas.end() ? meta{} : mi->second};
+  // Reads one chunk of ids from leaves or leaf_meta (`= ?` for one id, so the
+  // request goes to the replica that owns it).
+  asio::awaitable<cql::result<cql::protocol::rows>> read_ids(const std::string& in_q, const std::string& one_q,
+                                                             std::vector<std::string> chunk) {
+    if (chunk.size() == 1) co_return co_await run(one_q, args(value::text(chunk[0])));
+    co_return co_await run(in_q, args(value::text_list(chunk)));
+  }
+  void read_chunks(std::vector<asio::awaitable<cql::result<cql::protocol::rows>>>& tasks, const std::string& in_q,
+                   const std::string& one_q, const std::vector<std::string>& ids) {
+    for (size_t i = 0; i < ids.size(); i += kInChunk)
+      tasks.push_back(read_ids(in_q, one_q, std::vector<std::string>(ids.begin() + i, ids.begin() + std::min(ids.size(), i + kInChunk))));
+  }
+  static constexpr size_t kReadConcurrency = 16;
+
+  // Leaves and their meta rows for a set of ids. The leaves rows and the meta
+  // rows of ids without a cached meta are read at once; a cached meta whose
+  // timestamp the row no longer carries is read in a second round.
+  using loaded = std::unordered_map<std::string, std::pair<std::optional<domain::leaf>, meta>>;
+  asio::awaitable<result<loaded>> load(const std::vector<std::string>& ids) {
+    std::vector<std::string> need_meta;
+    for (const auto& id : ids)
+      if (!metas.find(id)) need_meta.push_back(id);
+    std::vector<asio::awaitable<cql::result<cql::protocol::rows>>> tasks;
+    read_chunks(tasks, q.leaves_in, q.leaves_one, ids);
+    const size_t leaf_tasks = tasks.size();
+    read_chunks(tasks, q.meta_in, q.meta_one, need_meta);
+    auto results = co_await gather(ex, std::move(tasks), kReadConcurrency);
+    std::unordered_map<std::string, meta> fetched;
+    for (size_t i = leaf_tasks; i < results.size(); ++i) {
+      if (!results[i]) co_return to_error(results[i].err(), "read leaf_meta");
+      for (size_t r = 0; r < results[i]->row_count; ++r) fetched[cell_text(*results[i], r, 0).value_or("")] = read_meta(*results[i], r);
+    }
+    struct row_ref {
+      const cql::protocol::rows* rows;
+      size_t row;
+      int64_t written;  // WRITETIME(updated_at), 0 when null
+    };
+    std::unordered_map<std::string, row_ref> rows;
+    for (size_t i = 0; i < leaf_tasks; ++i) {
+      if (!results[i]) co_return to_error(results[i].err(), "read leaves");
+      for (size_t r = 0; r < results[i]->row_count; ++r)
+        rows[cell_text(*results[i], r, 0).value_or("")] = {&*results[i], r, cell_bigint(*results[i], r, kLeafColumnCount).value_or(0)};
+    }
+    // Second round: cached metas the rows do not confirm.
+    std::vector<std::string> stale;
+    for (const auto& id : ids) {
+      if (fetched.contains(id)) continue;
+      const meta* m = metas.find(id);
+      if (!m) continue;  // was read in the first round and does not exist
+      auto ri = rows.find(id);
+      if (ri == rows.end() || ri->second.written == 0 || ri->second.written != m->write_ts) stale.push_back(id);
+    }
+    if (!stale.empty()) {
+      std::vector<asio::awaitable<cql::result<cql::protocol::rows>>> more;
+      read_chunks(more, q.meta_in, q.meta_one, stale);
+      auto mr = co_await gather(ex, std::move(more), kReadConcurrency);
+      for (auto& r : mr) {
+        if (!r) co_return to_error(r.err(), "read leaf_meta");
+        for (size_t i = 0; i < r->row_count; ++i) fetched[cell_text(*r, i, 0).value_or("")] = read_meta(*r, i);
       }
-      for (auto& entry : metas) {
-        auto& slot = out[entry.first];
-        slot.second = entry.second;
-        // Deleted, or the row is gone while meta says live (a delete cut short): a tombstone.
-        if (!slot.first || entry.second.deleted) slot.first = tombstone(entry.first, entry.second);
+      for (const auto& id : stale)
+        if (!fetched.contains(id)) metas.erase(id);
+    }
+    loaded out;
+    for (const auto& id : ids) {
+      const meta* m = nullptr;
+      if (auto fi = fetched.find(id); fi != fetched.end()) {
+        m = &fi->second;
+      } else if (const meta* c = metas.find(id)) {
+        m = c;  // confirmed above: not stale, so the row carries its timestamp
+      }
+      auto ri = rows.find(id);
+      if (ri != rows.end()) {
+        auto l = read_leaf(*ri->second.rows, ri->second.row, m);
+        // Keep a meta the row confirms; one the row has moved past is stale.
+        if (m && m != metas.find(id)) {
+          if (ri->second.written != 0 && ri->second.written == m->write_ts)
+            metas.put(id, *m);
+          else
+            metas.erase(id);
+        }
+        // Deleted per meta while the row remains (a delete cut short): a tombstone.
+        if (m && m->deleted) l = tombstone(id, *m);
+        out[id] = {std::move(l), m ? *m : meta{}};
+      } else if (m) {
+        out[id] = {tombstone(id, *m), *m};  // deleted, or a row gone while meta says live
       }
     }
     co_return out;
@@ -479,20 +636,34 @@ struct cassandra_store::impl {
       ++stats.applied;
     }
 
-    // 1. Tag counts: one writer per log partition; an event changes a count
-    //    only if it is not before the offset the count is valid through.
+    // Writes in two rounds. First the tag counts and the listing rows: an
+    //    event changes a count only if it is not before the offset the count
+    //    is valid through (one writer per log partition), and listing rows are
+    //    keyed by what they list. Then, per leaf, its leaves row and leaf_meta
+    //    row in one batch (one mutation: the same partition key): the version
+    //    in leaf_meta marks the event applied only after everything it
+    //    changed is written, so a round cut short is completed by replay.
+    std::vector<write> first_ws, leaf_ws;
     if (!deltas.empty()) {
       std::map<std::pair<int32_t, std::string>, std::pair<int64_t, int64_t>> counts;  // -> count, through
       std::map<int32_t, std::vector<std::string>> wanted;
       for (const auto& d : deltas) wanted[d.partition].push_back(d.tag);
-      const std::string q = "SELECT tag, count, through FROM " + t("tag_counts") + " WHERE shard = ? AND tag IN ?";
+      std::vector<asio::awaitable<cql::result<cql::protocol::rows>>> reads;
       for (auto& [p, tags] : wanted) {
         std::sort(tags.begin(), tags.end());
         tags.erase(std::unique(tags.begin(), tags.end()), tags.end());
         for (size_t i = 0; i < tags.size(); i += kInChunk) {
           std::vector<std::string> chunk(tags.begin() + i, tags.begin() + std::min(tags.size(), i + kInChunk));
           for (const auto& tg : chunk) counts[{p, tg}] = {0, 0};
-          auto r = co_await run(q, args(value::int32(p), value::text_list(chunk)));
+          reads.push_back(run(q.counts_read, args(value::int32(p), value::text_list(chunk))));
+        }
+      }
+      auto results = co_await gather(ex, std::move(reads), kReadConcurrency);
+      // Requests and results are in the order of `wanted`, so the shard of each result is known.
+      size_t ri = 0;
+      for (auto& [p, tags] : wanted) {
+        for (size_t i = 0; i < tags.size(); i += kInChunk, ++ri) {
+          auto& r = results[ri];
           if (!r) co_return to_error(r.err(), "read tag counts");
           for (size_t row = 0; row < r->row_count; ++row)
             counts[{p, cell_text(*r, row, 0).value_or("")}] = {cell_bigint(*r, row, 1).value_or(0),
@@ -507,54 +678,56 @@ struct cassandra_store::impl {
         through = d.offset + 1;
         touched.insert({d.partition, d.tag});
       }
-      std::vector<write> ws;
-      const std::string ins = "INSERT INTO " + t("tag_counts") + " (shard, tag, count, through) VALUES (?, ?, ?, ?) USING TIMESTAMP ?";
       for (const auto& k : touched) {
         auto [count, through] = counts[k];
-        ws.push_back(write{ins,
-                           args(value::int32(k.first), value::text(k.second), value::bigint(count),
-                                value::bigint(through), value::bigint(through)),
-                           "shard/" + std::to_string(k.first)});
+        first_ws.push_back(write{q.counts_write,
+                                 args(value::int32(k.first), value::text(k.second), value::bigint(count),
+                                      value::bigint(through), value::bigint(through)),
+                                 "shard/" + std::to_string(k.first)});
       }
-      if (auto s2 = co_await run_all(std::move(ws)); !s2) co_return s2.err();
     }
 
-    // 2. Index rows (and the partitions each listing has), 3. leaves rows, 4. leaf_meta.
-    std::vector<write> index_ws, leaf_ws, meta_ws;
     std::set<std::tuple<std::string, std::string, std::string>> parts;
+    std::vector<std::pair<std::string, meta>> new_metas;
     for (auto& [id, st] : states) {
       if (!st.changed) continue;
       auto ts = value::bigint(st.write_ts);
       auto old_e = index_entries(st.before), new_e = index_entries(st.now);
       for (const auto& e : old_e)
-        if (!new_e.contains(e)) index_ws.push_back(index_delete(e, ts));
+        if (!new_e.contains(e)) first_ws.push_back(index_delete(e, ts));
       for (const auto& e : new_e) {
         if (old_e.contains(e)) continue;
-        index_ws.push_back(index_insert(e, ts));
+        first_ws.push_back(index_insert(e, ts));
         parts.insert({index_name(e.kind), e.key, e.part});
       }
+      const std::string group = "id/" + id;
       if (st.now->deleted) {
-        leaf_ws.push_back(write{"DELETE FROM " + t("leaves") + " USING TIMESTAMP ? WHERE id = ?", args(ts, value::text(id))});
+        leaf_ws.push_back(write{q.leaf_delete, args(ts, value::text(id)), group});
       } else {
         auto row = leaf_row(*st.now);
         row.push_back(ts);
-        leaf_ws.push_back(write{std::string("INSERT INTO ") + t("leaves") + " (" + kLeafColumns + ") VALUES (" + marks(kLeafColumnCount) +
-                               ") USING TIMESTAMP ?",
-                           std::move(row)});
+        leaf_ws.push_back(write{q.leaf_insert, std::move(row), group});
       }
-      auto mrow = meta_row(*st.now, st.write_ts);
+      auto m = meta_of(*st.now, st.write_ts);
+      auto mrow = meta_row(id, m);
       mrow.push_back(ts);
-      meta_ws.push_back(write{std::string("INSERT INTO ") + t("leaf_meta") + " (" + kMetaColumns + ") VALUES (" + marks(9) +
-                             ") USING TIMESTAMP ?",
-                         std::move(mrow)});
+      leaf_ws.push_back(write{q.meta_insert, std::move(mrow), group});
+      new_metas.emplace_back(id, std::move(m));
     }
     for (const auto& [idx, key, part] : parts)
-      index_ws.push_back(write{"INSERT INTO " + t("index_parts") + " (listing, lkey, part) VALUES (?, ?, ?)",
-                               args(value::text(idx), value::text(key), value::text(part)),
+      first_ws.push_back(write{q.parts_insert, args(value::text(idx), value::text(key), value::text(part)),
                                std::string("parts/") + idx + "/" + key});
-    if (auto s2 = co_await run_all(std::move(index_ws)); !s2) co_return s2.err();
-    if (auto s2 = co_await run_all(std::move(leaf_ws)); !s2) co_return s2.err();
-    if (auto s2 = co_await run_all(std::move(meta_ws)); !s2) co_return s2.err();
+    if (auto s2 = co_await run_all(std::move(first_ws)); !s2) co_return s2.err();
+    if (auto s2 = co_await run_all(std::move(leaf_ws)); !s2) {
+      for (const auto& nm : new_metas) metas.erase(nm.first);  // some may have landed
+      co_return s2.err();
+    }
+    for (const auto& [id, m] : new_metas) {
+      if (m.deleted)
+        metas.erase(id);  // no row to confirm it
+      else
+        metas.put(id, m);
+    }
     co_return stats;
   }
 
@@ -766,6 +939,7 @@ struct cassandra_store::impl {
   }
 
   asio::awaitable<status> clear() {
+    metas.clear();
     for (const auto& tb : tables()) {
       auto r = co_await simple("TRUNCATE " + t(tb.c_str()));
       if (!r) co_return to_error(r.err(), "truncate");
@@ -843,6 +1017,8 @@ result<std::unique_ptr<cassandra_store>> cassandra_store::open(const cassandra_o
   auto cl = cql::parse_consistency(o.consistency);
   if (!cl) return make_error(errc::invalid_argument, "unknown consistency level '" + o.consistency + "'");
   i->cl = *cl;
+  i->metas = meta_cache(o.meta_cache_entries);
+  i->build_texts();
   if (o.username.empty() != o.password.empty())
     return make_error(errc::invalid_argument, "give both a Cassandra username and password, or neither");
   cql::session_options so;

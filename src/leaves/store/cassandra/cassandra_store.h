@@ -16,8 +16,15 @@
 // Idempotence: every write carries a timestamp derived from the event (its
 // time, made strictly increasing per leaf), events not newer than the stored
 // version are skipped, and a tag count changes only for events at or after
-// the offset it is valid through. Writes go counts -> index rows -> leaves row
-// -> leaf_meta, so a batch cut short anywhere is completed by its replay.
+// the offset it is valid through. Writes go counts and listing rows first,
+// then each leaf's leaves and leaf_meta rows in one batch (one mutation), so
+// a batch cut short anywhere is completed by its replay.
+//
+// Reads: a leaves row is read with WRITETIME(updated_at); the leaf_meta row
+// it needs comes from a bounded in-process cache when the cached row carries
+// that same write timestamp, else from Cassandra. So a GET is one CQL read
+// for leaves this process wrote or read, and rows other clients or processes
+// wrote are never served with stale metadata.
 //
 // get() and list() have asynchronous forms (async_get, async_list) that the
 // HTTP handlers and the write side use; the synchronous forms block the
@@ -44,6 +51,9 @@ struct cassandra_options {
   bool tls_verify_hostname = true;
   int request_timeout_ms = 5000;
   size_t write_concurrency = 64;  // statements in flight during apply()
+  // leaf_meta rows kept in memory, each used only while the leaves row still
+  // carries its write timestamp (0: every read also reads leaf_meta).
+  size_t meta_cache_entries = 100000;
 };
 
 class cassandra_store final : public read_store {

@@ -370,6 +370,7 @@ int serve_main(const std::vector<std::string>& args) {
       out += "leaves_projector_lag{partition=\"" + std::to_string(p) + "\"} " +
              std::to_string(std::max<int64_t>(0, end[p] - applied[p])) + "\n";
     }
+    (*store)->render_metrics(out);
     out += "# HELP leaves_stream_subscribers Open SSE and WebSocket subscriptions.\n"
            "# TYPE leaves_stream_subscribers gauge\n";
     out += "leaves_stream_subscribers " + std::to_string(hub.subscribers()) + "\n";

@@ -16,6 +16,8 @@
 #include <atomic>
 #include <memory>
 
+#include <future>
+
 #include "leaves/store/read_store.h"
 
 namespace leaves::store {
@@ -42,13 +44,25 @@ class mirrored_store final : public read_store {
   }
   result<list_page> list(const list_query& q) override { return primary_->list(q); }
   result<std::vector<tag_count>> tags(size_t limit) override { return primary_->tags(limit); }
+  // Both at once (the mirror on a helper thread, the primary here); both are
+  // idempotent, so when either fails the caller retries the whole batch.
   result<apply_stats> apply(const std::vector<applied_event>& batch) override {
-    if (auto m = mirror_->apply(batch); !m) return m.err();
-    return primary_->apply(batch);
+    auto mirrored = std::async(std::launch::async, [&] { return mirror_->apply(batch); });
+    auto r = primary_->apply(batch);
+    auto m = mirrored.get();
+    if (!m) return m.err();
+    return r;
   }
   status clear() override {
     if (auto s = mirror_->clear(); !s) return s;
     return primary_->clear();
+  }
+
+  void render_metrics(std::string& out) const override {
+    primary_->render_metrics(out);
+    out += "# HELP leaves_store_mirror_fallbacks_total Reads answered by the local mirror while the shared store was unavailable.\n"
+           "# TYPE leaves_store_mirror_fallbacks_total counter\n";
+    out += "leaves_store_mirror_fallbacks_total " + std::to_string(fallbacks()) + "\n";
   }
 
   bool mirror_complete() const { return complete_; }

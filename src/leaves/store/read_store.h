@@ -75,6 +75,8 @@ class read_store {
   virtual boost::asio::awaitable<result<list_page>> async_list(list_query q) { co_return list(q); }
   // Removes every model (replay into empty stores).
   virtual status clear() = 0;
+  // Appends the adapter's own Prometheus lines to /metrics (any thread).
+  virtual void render_metrics(std::string& /*out*/) const {}
 };
 
 }  // namespace leaves::store

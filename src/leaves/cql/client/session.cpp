@@ -376,6 +376,7 @@ asio::awaitable<result<protocol::response>> session::send(const std::shared_ptr<
   p.page_size = st.page_size;
   p.paging_state = st.paging_state;
   p.timestamp_us = st.timestamp_us;
+  p.skip_metadata = st.skip_metadata && st.prepared && !st.prepared->result.columns.empty();
   if (st.prepared) {
     if (st.values.size() != st.prepared->bind.columns.size())
       co_return make_error(error_kind::invalid, "statement takes " + std::to_string(st.prepared->bind.columns.size()) +
@@ -523,6 +524,15 @@ std::vector<host_info> session::hosts() const {
   return out;
 }
 
-session_stats session::stats() const { return stats_; }
+session_stats session::stats() const {
+  session_stats out;
+  out.requests = stats_.requests.load(std::memory_order_relaxed);
+  out.errors = stats_.errors.load(std::memory_order_relaxed);
+  out.retries = stats_.retries.load(std::memory_order_relaxed);
+  out.timeouts = stats_.timeouts.load(std::memory_order_relaxed);
+  out.reprepares = stats_.reprepares.load(std::memory_order_relaxed);
+  out.reconnects = stats_.reconnects.load(std::memory_order_relaxed);
+  return out;
+}
 
 }  // namespace cql

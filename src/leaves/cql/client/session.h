@@ -12,6 +12,7 @@
 #include <atomic>
 #include <boost/asio/strand.hpp>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,6 +64,12 @@ struct statement {
   std::optional<std::chrono::milliseconds> timeout;
   std::optional<int64_t> timestamp_us;
   std::optional<std::string> routing_key;  // overrides the one from pk_indexes
+  // Prepared only: the server leaves the column specs out of each result
+  // (less to encode, send and decode); the rows then carry only their column
+  // count, and the names and types are the prepared statement's `result`.
+  // For statements that list their columns: after an ALTER TABLE a
+  // `SELECT *` would no longer match the prepared metadata (protocol v4).
+  bool skip_metadata = false;
 };
 
 struct batch_statement {
@@ -138,12 +145,15 @@ class session : public std::enable_shared_from_this<session> {
   std::shared_ptr<asio::ssl::context> tls_ctx_;
   std::map<std::string, host> hosts_;  // by "address:port"
   std::vector<std::pair<int64_t, std::string>> ring_;  // token -> host key, sorted
-  std::map<std::string, prepared_ptr> prepared_cache_;
+  std::unordered_map<std::string, prepared_ptr> prepared_cache_;
   std::shared_ptr<connection> control_;
   connection::event_handler on_event_;
   size_t rr_ = 0;
   std::atomic<bool> closed_{false};
-  session_stats stats_;
+  // Counted on the session's executor, read from any thread by stats().
+  struct counters {
+    std::atomic<uint64_t> requests{0}, errors{0}, retries{0}, timeouts{0}, reprepares{0}, reconnects{0};
+  } stats_;
 };
 
 }  // namespace cql

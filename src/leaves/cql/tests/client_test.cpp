@@ -197,6 +197,27 @@ TEST_F(CqlClient, PagesThroughAPartition) {
   EXPECT_EQ(pagesr->size(), 4u);
 }
 
+TEST_F(CqlClient, SkipMetadataLeavesTheColumnSpecsOut) {
+  must(q("CREATE TABLE IF NOT EXISTS cql_test.skip (k text PRIMARY KEY, a int, b text)"));
+  must(q("INSERT INTO cql_test.skip (k, a, b) VALUES ('one', 7, 'seven')"));
+  auto sel = prep("SELECT a, b FROM cql_test.skip WHERE k = ?");
+  ASSERT_EQ(sel->result.columns.size(), 2u) << "the prepared statement describes its result";
+  for (bool skip : {false, true}) {
+    cql::statement st;
+    st.prepared = sel;
+    st.values = {cql::value::text("one")};
+    st.skip_metadata = skip;
+    auto r = run(s_->execute(std::move(st)));
+    ASSERT_TRUE(r.ok()) << r.err().describe();
+    EXPECT_EQ(r->meta.no_metadata, skip) << "the server honours skip_metadata=" << skip;
+    EXPECT_EQ(r->meta.columns.empty() || r->meta.columns[0].name.empty(), skip) << "column names only without skip";
+    ASSERT_EQ(r->row_count, 1u);
+    ASSERT_EQ(r->column_count, 2u);
+    EXPECT_EQ(*cql::decode::int32(*r->cell(0, 0)), 7);
+    EXPECT_EQ(std::string(*r->cell(0, 1)), "seven");
+  }
+}
+
 TEST_F(CqlClient, ServerErrorsAreTyped) {
   auto r = q("SELEKT * FROM nowhere");
   ASSERT_FALSE(r.ok());

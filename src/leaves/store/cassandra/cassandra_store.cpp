@@ -1,6 +1,7 @@
 #include "leaves/store/cassandra/cassandra_store.h"
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/json.hpp>
@@ -345,6 +346,7 @@ asio::awaitable<std::vector<T>> gather(asio::any_io_executor ex, std::vector<asi
 class meta_cache {
  public:
   explicit meta_cache(size_t cap) : cap_(cap) {}
+  void set_capacity(size_t cap) { cap_ = cap; }
   const meta* find(const std::string& id) const {
     auto it = m_.find(id);
     return it == m_.end() ? nullptr : &it->second;
@@ -357,14 +359,25 @@ class meta_cache {
     }
     if (m_.size() >= cap_) m_.erase(m_.begin());
     m_.emplace(id, v);
+    count();
   }
-  void erase(const std::string& id) { m_.erase(id); }
-  void clear() { m_.clear(); }
-  size_t size() const { return m_.size(); }
+  void erase(const std::string& id) {
+    m_.erase(id);
+    count();
+  }
+  // Reads that needed no leaf_meta request, and those that did.
+  std::atomic<uint64_t> hits{0}, misses{0};
+  void clear() {
+    m_.clear();
+    count();
+  }
+  size_t size() const { return size_.load(std::memory_order_relaxed); }
 
  private:
+  void count() { size_.store(m_.size(), std::memory_order_relaxed); }
   size_t cap_;
   std::unordered_map<std::string, meta> m_;
+  std::atomic<size_t> size_{0};
 };
 
 }  // namespace
@@ -416,6 +429,7 @@ struct cassandra_store::impl {
     st.cl = cl;
     st.idempotent = idempotent;
     st.page_size = page_size;
+    st.skip_metadata = true;  // every statement here names its columns; cells are read by position
     co_return co_await s->execute(std::move(st));
   }
 
@@ -548,6 +562,8 @@ struct cassandra_store::impl {
       for (const auto& id : stale)
         if (!fetched.contains(id)) metas.erase(id);
     }
+    metas.misses.fetch_add(need_meta.size() + stale.size(), std::memory_order_relaxed);
+    metas.hits.fetch_add(ids.size() - need_meta.size() - stale.size(), std::memory_order_relaxed);
     loaded out;
     for (const auto& id : ids) {
       const meta* m = nullptr;
@@ -1017,7 +1033,7 @@ result<std::unique_ptr<cassandra_store>> cassandra_store::open(const cassandra_o
   auto cl = cql::parse_consistency(o.consistency);
   if (!cl) return make_error(errc::invalid_argument, "unknown consistency level '" + o.consistency + "'");
   i->cl = *cl;
-  i->metas = meta_cache(o.meta_cache_entries);
+  i->metas.set_capacity(o.meta_cache_entries);
   i->build_texts();
   if (o.username.empty() != o.password.empty())
     return make_error(errc::invalid_argument, "give both a Cassandra username and password, or neither");
@@ -1059,5 +1075,24 @@ result<apply_stats> cassandra_store::apply(const std::vector<applied_event>& bat
 }
 
 status cassandra_store::clear() { return impl_->block(impl_->clear()); }
+
+void cassandra_store::render_metrics(std::string& out) const {
+  const auto st = impl_->s->stats();
+  auto counter = [&](const char* name, const char* help, uint64_t v) {
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " + std::to_string(v) + "\n";
+  };
+  counter("leaves_cassandra_requests_total", "CQL requests sent (statements and batches).", st.requests);
+  counter("leaves_cassandra_errors_total", "CQL requests that failed after their retries.", st.errors);
+  counter("leaves_cassandra_retries_total", "CQL requests retried (idempotent statements only).", st.retries);
+  counter("leaves_cassandra_timeouts_total", "CQL requests that reached their deadline.", st.timeouts);
+  counter("leaves_cassandra_reconnects_total", "Hosts reconnected after being down.", st.reconnects);
+  counter("leaves_cassandra_meta_cache_hits_total", "Leaf reads that took leaf_meta from memory.",
+          impl_->metas.hits.load(std::memory_order_relaxed));
+  counter("leaves_cassandra_meta_cache_misses_total", "Leaf reads that read leaf_meta from Cassandra.",
+          impl_->metas.misses.load(std::memory_order_relaxed));
+  out += "# HELP leaves_cassandra_meta_cache_entries leaf_meta rows held in memory.\n"
+         "# TYPE leaves_cassandra_meta_cache_entries gauge\n"
+         "leaves_cassandra_meta_cache_entries " + std::to_string(impl_->metas.size()) + "\n";
+}
 
 }  // namespace leaves::store

@@ -70,6 +70,8 @@ class cassandra_store final : public read_store {
   boost::asio::awaitable<result<std::optional<domain::leaf>>> async_get(std::string id) override;
   boost::asio::awaitable<result<list_page>> async_list(list_query q) override;
   status clear() override;
+  // CQL requests, errors, retries, timeouts, reconnections; leaf_meta cache hits.
+  void render_metrics(std::string& out) const override;
 
   // Index entries visited per list() call before it returns a partial page.
   static constexpr size_t kScanBudget = 5000;

@@ -16,8 +16,6 @@
 #include <atomic>
 #include <memory>
 
-#include <future>
-
 #include "leaves/store/read_store.h"
 
 namespace leaves::store {
@@ -44,14 +42,9 @@ class mirrored_store final : public read_store {
   }
   result<list_page> list(const list_query& q) override { return primary_->list(q); }
   result<std::vector<tag_count>> tags(size_t limit) override { return primary_->tags(limit); }
-  // Both at once (the mirror on a helper thread, the primary here); both are
-  // idempotent, so when either fails the caller retries the whole batch.
   result<apply_stats> apply(const std::vector<applied_event>& batch) override {
-    auto mirrored = std::async(std::launch::async, [&] { return mirror_->apply(batch); });
-    auto r = primary_->apply(batch);
-    auto m = mirrored.get();
-    if (!m) return m.err();
-    return r;
+    if (auto m = mirror_->apply(batch); !m) return m.err();
+    return primary_->apply(batch);
   }
   status clear() override {
     if (auto s = mirror_->clear(); !s) return s;

@@ -519,6 +519,12 @@ int replay_main(const std::vector<std::string>& args) {
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("replayed %llu events into the read models in %.2f s\n", (unsigned long long)*n, secs);
+  const store::read_store* shared = store->get();
+  if (auto* m = dynamic_cast<const store::mirrored_store*>(shared)) shared = &m->primary();
+  if (auto* cs = dynamic_cast<const store::cassandra_store*>(shared); cs && *n > 0) {
+    std::printf("Cassandra rows written: %llu (%.1f an event, %.0f rows/s)\n", (unsigned long long)cs->rows_written(),
+                double(cs->rows_written()) / double(*n), double(cs->rows_written()) / secs);
+  }
   if (auto* m = dynamic_cast<store::mirrored_store*>(store->get())) {
     std::ofstream(dir / "state" / "COMPLETE") << "this mirror has seen every event of the log\n";
     m->set_mirror_complete(true);

@@ -58,6 +58,7 @@ class mirrored_store final : public read_store {
     out += "leaves_store_mirror_fallbacks_total " + std::to_string(fallbacks()) + "\n";
   }
 
+  const read_store& primary() const { return *primary_; }
   bool mirror_complete() const { return complete_; }
   void set_mirror_complete(bool c) { complete_ = c; }
   uint64_t fallbacks() const { return fallbacks_.load(std::memory_order_relaxed); }

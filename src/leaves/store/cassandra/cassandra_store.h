@@ -72,6 +72,8 @@ class cassandra_store final : public read_store {
   status clear() override;
   // CQL requests, errors, retries, timeouts, reconnections; leaf_meta cache hits.
   void render_metrics(std::string& out) const override;
+  // Rows written or deleted by apply() (each statement of a batch counts).
+  uint64_t rows_written() const;
 
   // Index entries visited per list() call before it returns a partial page.
   static constexpr size_t kScanBudget = 5000;

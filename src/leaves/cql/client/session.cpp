@@ -1,6 +1,7 @@
 #include "leaves/cql/client/session.h"
 
 #include <algorithm>
+#include <set>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -522,6 +523,30 @@ std::vector<host_info> session::hosts() const {
     out.push_back(std::move(hi));
   }
   return out;
+}
+
+asio::awaitable<result<bool>> session::wait_for_schema_agreement(std::chrono::milliseconds max_wait) {
+  const auto until = clock::now() + max_wait;
+  for (;;) {
+    auto c = control_;
+    if (closed_ || !c || !c->is_open()) co_return make_error(error_kind::no_host, "no control connection to ask for schema versions");
+    const auto deadline = std::min(until, clock::now() + opts_.request_timeout);
+    auto local = co_await query_on(c, "SELECT schema_version FROM system.local", deadline);
+    if (!local) co_return local.err();
+    auto peers = co_await query_on(c, "SELECT schema_version FROM system.peers", deadline);
+    if (!peers) co_return peers.err();
+    std::set<std::string> versions;
+    auto collect = [&versions](const protocol::rows& r) {
+      for (size_t i = 0; i < r.row_count; ++i)
+        if (auto v = text_cell(r, i, "schema_version"); !v.empty()) versions.insert(v);  // null: a peer not yet known
+    };
+    collect(*local);
+    collect(*peers);
+    if (versions.size() <= 1) co_return true;
+    if (clock::now() + 200ms >= until) co_return false;
+    asio::steady_timer t(strand_, 200ms);
+    co_await t.async_wait(asio::use_awaitable);
+  }
 }
 
 session_stats session::stats() const {

@@ -109,6 +109,10 @@ class session : public std::enable_shared_from_this<session> {
   void close();
   std::vector<host_info> hosts() const;
   session_stats stats() const;
+  // After DDL: polls system.local and system.peers on the control connection
+  // every 200 ms until every node reports the same schema version (true), or
+  // max_wait passes (false: a node is down or slow; the caller decides).
+  asio::awaitable<result<bool>> wait_for_schema_agreement(std::chrono::milliseconds max_wait);
   asio::any_io_executor executor() const { return strand_; }
   // The host a routing key maps to (primary replica by token), if known.
   std::optional<std::string> owner_of(std::string_view routing_key) const;

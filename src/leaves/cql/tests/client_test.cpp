@@ -218,6 +218,14 @@ TEST_F(CqlClient, SkipMetadataLeavesTheColumnSpecsOut) {
   }
 }
 
+TEST_F(CqlClient, SchemaAgreesAfterATableIsCreated) {
+  must(q("DROP TABLE IF EXISTS cql_test.agree"));
+  must(q("CREATE TABLE cql_test.agree (k text PRIMARY KEY)"));
+  auto agreed = run(s_->wait_for_schema_agreement(10s));
+  ASSERT_TRUE(agreed.ok()) << agreed.err().describe();
+  EXPECT_TRUE(*agreed) << "a single node agrees with itself";
+}
+
 TEST_F(CqlClient, ServerErrorsAreTyped) {
   auto r = q("SELEKT * FROM nowhere");
   ASSERT_FALSE(r.ok());

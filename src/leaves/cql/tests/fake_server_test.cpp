@@ -755,6 +755,69 @@ TEST(FakeServerSession, EventsOnTheControlConnectionReachTheSessionHandler) {
   EXPECT_EQ(events[0].port, 9042);
 }
 
+// Schema agreement: system.local and system.peers answer schema versions
+// (text here; uuid on a real node) and the session polls until they match.
+std::string versions_frame(int16_t stream, const std::vector<std::string>& versions) {
+  cql::protocol::column_spec v{"system", "peers", "schema_version", {}};
+  v.type.id = cql::type_id::varchar;
+  std::vector<std::vector<cql::value>> rows;
+  for (const auto& t : versions) rows.push_back({cql::value::text(t)});
+  bytes out;
+  cql::protocol::encode_rows_result(out, stream, {v}, rows);
+  return out;
+}
+
+TEST(FakeServerSession, SchemaAgreementWaitsUntilThePeersCatchUp) {
+  asio::io_context ioc;
+  fake_server srv(ioc);
+  int peer_polls = 0;
+  srv.script = [&](server_conn& c, const request& r) {
+    if (r.op != opcode::query) return false;
+    if (r.text == "SELECT schema_version FROM system.local") {
+      c.send(versions_frame(r.stream, {"v2"}));
+      return true;
+    }
+    if (r.text == "SELECT schema_version FROM system.peers") {
+      ++peer_polls;  // one peer lags for two polls
+      c.send(versions_frame(r.stream, {"v2", peer_polls <= 2 ? "v1" : "v2"}));
+      return true;
+    }
+    return false;
+  };
+  std::optional<cql::result<bool>> agreed;
+  run(ioc, [&]() -> asio::awaitable<void> {
+    auto s = co_await cql::session::connect(ioc.get_executor(), sess_opts(srv));
+    CO_REQUIRE(s, why(s));
+    agreed = co_await (*s)->wait_for_schema_agreement(5000ms);
+    (*s)->close();
+  });
+  ASSERT_TRUE(agreed && *agreed) << (agreed ? why(*agreed) : "no answer");
+  EXPECT_TRUE(**agreed) << "the versions agreed on the third poll";
+  EXPECT_EQ(peer_polls, 3) << "polls until the lagging peer reports the new version";
+}
+
+TEST(FakeServerSession, SchemaAgreementGivesUpAfterItsWait) {
+  asio::io_context ioc;
+  fake_server srv(ioc);
+  srv.script = [&](server_conn& c, const request& r) {
+    if (r.op != opcode::query || r.text.find("schema_version") == std::string::npos) return false;
+    c.send(versions_frame(r.stream, {r.text.find("local") != std::string::npos ? "v2" : "v1"}));
+    return true;
+  };
+  std::optional<cql::result<bool>> agreed;
+  auto t0 = std::chrono::steady_clock::now();
+  run(ioc, [&]() -> asio::awaitable<void> {
+    auto s = co_await cql::session::connect(ioc.get_executor(), sess_opts(srv));
+    CO_REQUIRE(s, why(s));
+    agreed = co_await (*s)->wait_for_schema_agreement(700ms);
+    (*s)->close();
+  });
+  auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(agreed && *agreed) << (agreed ? why(*agreed) : "no answer");
+  EXPECT_FALSE(**agreed) << "a peer that never catches up is reported, not waited for forever";
+  EXPECT_LT(took, 3s) << "the wait is bounded by its limit";
+}
+
 TEST(FakeServerSession, ClosedSessionRefusesWork) {
   asio::io_context ioc;
   fake_server srv(ioc);

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "leaves/base/hash.h"
+#include "leaves/base/log.h"
 #include "leaves/store/model.h"
 #include "leaves/cql/client/runtime.h"
 #include "leaves/cql/client/session.h"
@@ -25,6 +26,7 @@ using cql::value;
 constexpr int64_t kBucketMs = 30LL * 24 * 3600 * 1000;  // time bucket of the listing tables
 constexpr size_t kTitleKeyBytes = 64;
 constexpr size_t kInChunk = 100;  // ids per IN query
+constexpr std::chrono::milliseconds kSchemaAgreementWait{10000};
 
 error to_error(const cql::error& e, const char* what) {
   if (e.kind == cql::error_kind::invalid || e.code == cql::server_code::syntax_error ||
@@ -991,6 +993,12 @@ struct cassandra_store::impl {
       r = co_await simple(stmt);
       if (!r) co_return to_error(r.err(), "migration 1");
     }
+    // Every node must know the new tables before any coordinator is asked to use them.
+    auto agreed = co_await s->wait_for_schema_agreement(kSchemaAgreementWait);
+    if (!agreed) co_return to_error(agreed.err(), "schema agreement");
+    if (!*agreed)
+      log_warn("cassandra", "the nodes did not agree on the schema within " +
+                                std::to_string(kSchemaAgreementWait.count()) + " ms (is a node down?); continuing");
     r = co_await simple("INSERT INTO " + t("schema_migrations") +
                         " (version, description, applied_at) VALUES (1, 'leaves, leaf_meta, listing tables, tag counts', toTimestamp(now()))");
     if (!r) co_return to_error(r.err(), "record migration 1");

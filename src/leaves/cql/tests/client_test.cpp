@@ -324,10 +324,12 @@ class CqlAuth : public ::testing::Test {
     ex_ = rt_.make_strand();
   }
   void TearDown() override { rt_.stop(); }
-  cql::result<std::shared_ptr<cql::session>> connect(std::optional<cql::credentials> creds) {
+  cql::result<std::shared_ptr<cql::session>> connect(std::optional<cql::credentials> creds, cql::tls_options tls = {}) {
     cql::session_options o;
     o.contact_points = {node_};
     o.auth = std::move(creds);
+    o.tls = std::move(tls);
+    o.connect_timeout = 5s;
     o.default_consistency = cql::consistency::one;
     auto s = cql::runtime::run(ex_, cql::session::connect(ex_, o));
     if (s) sessions_.push_back(*s);
@@ -356,6 +358,37 @@ TEST_F(CqlAuth, AWrongPasswordIsBadCredentials) {
   EXPECT_EQ(s.err().kind, cql::error_kind::server) << s.err().describe();
   EXPECT_EQ(s.err().code, cql::server_code::bad_credentials) << s.err().describe();
   EXPECT_EQ(s.err().message.find("not-the-password"), std::string::npos) << "the password leaked into the error";
+}
+
+// The same node serves TLS on its native port (CASSANDRA_TLS=optional, its
+// certificate signed by the CA in LEAVES_TEST_CASSANDRA_TLS_CA).
+TEST_F(CqlAuth, TlsWithTheNodesCaVerifiesItAndAuthenticates) {
+  const char* ca = std::getenv("LEAVES_TEST_CASSANDRA_TLS_CA");
+  if (!ca || !*ca) GTEST_SKIP() << "LEAVES_TEST_CASSANDRA_TLS_CA not set (the node has no client encryption)";
+  cql::tls_options tls;
+  tls.enabled = true;
+  tls.ca_file = ca;
+  tls.verify_hostname = true;  // the node's certificate names 127.0.0.1
+  auto s = connect(cql::credentials{"cassandra", "cassandra"}, tls);
+  ASSERT_TRUE(s.ok()) << "TLS to " << node_ << " with CA " << ca << ": " << s.err().describe();
+  cql::statement st;
+  st.cql = "SELECT release_version FROM system.local";
+  auto r = cql::runtime::run(ex_, (*s)->execute(st));
+  ASSERT_TRUE(r.ok()) << r.err().describe();
+  EXPECT_EQ(r->row_count, 1u);
+  (*s)->close();
+}
+
+TEST_F(CqlAuth, TlsWithAnUnrelatedCaIsRefused) {
+  const char* ca = std::getenv("LEAVES_TEST_CASSANDRA_TLS_CA");
+  if (!ca || !*ca) GTEST_SKIP() << "LEAVES_TEST_CASSANDRA_TLS_CA not set (the node has no client encryption)";
+  cql::tls_options tls;
+  tls.enabled = true;
+  tls.ca_file = "/etc/ssl/certs/ca-certificates.crt";  // public CAs: none signed the test node
+  auto s = connect(cql::credentials{"cassandra", "cassandra"}, tls);
+  ASSERT_FALSE(s.ok()) << "connected over TLS to a node whose certificate no trusted CA signed";
+  EXPECT_NE(s.err().describe().find("certificate"), std::string::npos) << s.err().describe();
+  EXPECT_EQ(s.err().describe().find("cassandra\0"), std::string::npos);
 }
 
 TEST_F(CqlAuth, NoCredentialsSaysAuthenticationIsRequired) {

@@ -131,6 +131,9 @@ asio::awaitable<result<protocol::response>> connection::request(const encoder& e
   co_await p->timer.async_wait(use_ec(ec));
   if (p->resp) co_return std::move(*p->resp);
   p->abandoned = true;  // the slot is released when (if) the response arrives
+  if (++abandoned_ * 2 >= slots_.size() && open_)
+    fail_all(make_error(error_kind::io, std::to_string(abandoned_) + " requests on " + endpoint_ +
+                                            " timed out without an answer; closing the connection"));
   co_return make_error(error_kind::timeout, "no response from " + endpoint_ + " before the deadline");
 }
 
@@ -204,7 +207,10 @@ void connection::dispatch(const protocol::frame_header& h, std::string body) {
   if (idx >= slots_.size() || !slots_[idx]) return;  // not ours: ignore
   auto p = std::move(slots_[idx]);
   free_.push_back(h.stream);
-  if (p->abandoned) return;
+  if (p->abandoned) {
+    --abandoned_;
+    return;
+  }
   p->resp = protocol::decode_response(h, std::move(body));
   p->timer.cancel();
 }

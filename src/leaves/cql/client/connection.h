@@ -50,13 +50,18 @@ class connection : public std::enable_shared_from_this<connection> {
   static asio::awaitable<result<std::shared_ptr<connection>>> open(asio::any_io_executor ex, connection_options opts);
 
   // Sends one request and waits for its response until the deadline. A
-  // timed-out request keeps its stream id until the late response arrives.
+  // timed-out request keeps its stream id until the late response arrives
+  // (see abandoned()).
   asio::awaitable<result<protocol::response>> request(const encoder& enc, clock::time_point deadline);
 
   void set_event_handler(event_handler h) { on_event_ = std::move(h); }
   void close();
   bool is_open() const { return open_; }
   size_t in_flight() const { return slots_.size() - free_.size(); }
+  // Stream ids held by requests that timed out and whose answers never came.
+  // When they reach half of the ids the node is not answering on this
+  // connection: it is closed (the session's pool opens a new one).
+  size_t abandoned() const { return abandoned_; }
   const std::string& endpoint() const { return endpoint_; }
   const std::map<std::string, std::vector<std::string>>& supported() const { return supported_; }
 
@@ -87,6 +92,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
   bool open_ = false;
   bool writing_ = false;
+  size_t abandoned_ = 0;
   std::string wqueue_, wbuf_;
   std::vector<std::shared_ptr<pending>> slots_;
   std::vector<int16_t> free_;

@@ -99,7 +99,7 @@ rows_metadata read_metadata(reader& r, bool prepared_bind) {
   }
   if (f & no_metadata) {
     m.no_metadata = true;
-    m.columns.resize(static_cast<size_t>(count));
+    m.no_metadata_count = static_cast<size_t>(count);
     return m;
   }
   std::string gks, gtable;
@@ -398,7 +398,7 @@ cql::result<response> decode_response(const frame_header& h, std::string body) {
     case 0x0002: {
       rows rs;
       rs.meta = read_metadata(r, false);
-      rs.column_count = rs.meta.columns.size();
+      rs.column_count = rs.meta.no_metadata ? rs.meta.no_metadata_count : rs.meta.columns.size();
       int32_t n = r.i32();
       if (!r.ok() || n < 0 || (rs.column_count > 0 && static_cast<size_t>(n) > r.remaining() / (4 * rs.column_count)))
         return malformed("RESULT Rows");

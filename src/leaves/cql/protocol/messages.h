@@ -119,6 +119,7 @@ struct rows_metadata {
   std::vector<column_spec> columns;
   std::string paging_state;  // non-empty: more pages
   bool no_metadata = false;
+  size_t no_metadata_count = 0;  // with no_metadata: the column count (columns stays empty)
   std::vector<uint16_t> pk_indexes;  // prepared bind metadata only
 };
 

@@ -681,6 +681,32 @@ TEST(FakeServerPrepared, PrepareIsCachedByText) {
 // Paging and events through the session
 // ---------------------------------------------------------------------------
 
+TEST(FakeServerTimeout, AConnectionWhoseAnswersStopComingIsClosed) {
+  asio::io_context ioc;
+  fake_server srv(ioc);
+  srv.script = [&](server_conn&, const request& r) { return r.op == opcode::query && r.text == "lost"; };
+  std::vector<bool> open_after;
+  std::optional<cql::result<cql::protocol::response>> last;
+  run(ioc, [&]() -> asio::awaitable<void> {
+    auto o = conn_opts(srv);
+    o.max_in_flight = 8;
+    auto c = co_await cql::connection::open(ioc.get_executor(), o);
+    CO_REQUIRE(c, why(c));
+    for (int i = 0; i < 4; ++i) {
+      (void)co_await query(*c, "lost", 20ms);
+      open_after.push_back((*c)->is_open());
+    }
+    last = co_await query(*c, "after", 500ms);
+    (*c)->close();
+  });
+  ASSERT_EQ(open_after.size(), 4u);
+  EXPECT_TRUE(open_after[0] && open_after[1] && open_after[2]) << "a few lost answers leave the connection open";
+  EXPECT_FALSE(open_after[3]) << "with half of its 8 stream ids held by lost answers the connection is closed";
+  ASSERT_TRUE(last);
+  ASSERT_FALSE(*last) << "a closed connection takes no requests";
+  EXPECT_EQ(last->err().kind, cql::error_kind::io) << last->err().describe();
+}
+
 TEST(FakeServerSession, ExecuteAllPagesFollowsThePagingState) {
   asio::io_context ioc;
   fake_server srv(ioc);

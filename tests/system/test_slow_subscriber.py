@@ -18,7 +18,7 @@ def metric(client, name):
 def test_slow_subscriber_is_dropped_and_others_are_not_slowed(server):
     client = server.client
     # A client that never reads, with a tiny receive window, so the server's
-    # writes stall and its per-subscriber queue (1024 events) fills.
+    # writes stall and its per-subscriber queue (4096 events) fills.
     slow = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     slow.settimeout(10)

@@ -69,7 +69,11 @@ class subscriber {
 
 class hub {
  public:
-  explicit hub(size_t queue_capacity = 1024) : capacity_(queue_capacity) {}
+  // The projector publishes a batch of up to 2000 events at once (more while
+  // it catches up a backlog), so a queue holds two such batches: a subscriber
+  // is dropped for falling behind, never for one large batch.
+  static constexpr size_t kDefaultQueueCapacity = 4096;
+  explicit hub(size_t queue_capacity = kDefaultQueueCapacity) : capacity_(queue_capacity) {}
   std::shared_ptr<subscriber> subscribe(filter f, std::shared_ptr<async_signal> signal);
   void unsubscribe(const std::shared_ptr<subscriber>& s);
   void publish(const std::vector<std::shared_ptr<const message>>& batch);

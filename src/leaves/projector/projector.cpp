@@ -36,10 +36,14 @@ status projector::start() {
   return ok_status();
 }
 
+// Idempotent. The consumer is released here, while the log it belongs to
+// still exists: serve closes the log after stop() and before this object's
+// destructor stops it again.
 void projector::stop() {
   stop_ = true;
   if (consumer_) consumer_->wake();
   if (thread_.joinable()) thread_.join();
+  consumer_.reset();
 }
 
 bool projector::process(std::vector<log::stored_record>& recs) {

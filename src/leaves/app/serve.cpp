@@ -282,7 +282,6 @@ result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const st
     }
     ko.config.push_back(std::move(p));
   }
-  ko.instance_id = instance_id(dir);
   log_info("serve", "Kafka at " + c.kafka + ", topic " + ko.topic);
   auto l = log::kafka_log::open(ko);
   if (!l) return l.err();

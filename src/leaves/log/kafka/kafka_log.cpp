@@ -187,9 +187,10 @@ class kafka_consumer final : public consumer {
       if (m->err) {
         if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
         if (m->err == RD_KAFKA_RESP_ERR__FATAL) {
-          // E.g. a static member fenced after its session timed out during a
-          // broker outage. The handle is unusable: start a new one, which
-          // resumes from the committed positions (re-applying is idempotent).
+          // E.g. a static member (group.instance.id given in --kafka-config)
+          // fenced by another with the same id. The handle is unusable: start
+          // a new one, which resumes from the committed positions
+          // (re-applying is idempotent).
           m.reset();
           if (auto st = recreate(); !st) return st.err();
           if (!out.empty()) break;
@@ -513,7 +514,6 @@ result<std::unique_ptr<consumer>> kafka_log::subscribe(const std::string& group)
       {"enable.partition.eof", "false"},
       {"session.timeout.ms", "10000"},
       {"fetch.wait.max.ms", "10"}};
-  if (!opts_.instance_id.empty()) defaults.emplace_back("group.instance.id", opts_.instance_id + "-" + group);
   // Builds a subscribed handle whose callbacks reach `owner`; kept by the
   // consumer to start over after a fatal error.
   auto factory = [opts = opts_, defaults](kafka_consumer* owner) -> result<rk_ptr> {

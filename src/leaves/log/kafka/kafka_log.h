@@ -36,9 +36,10 @@ struct kafka_options {
   // secrets: they are never logged.
   std::vector<std::pair<std::string, std::string>> config;
   int request_timeout_ms = 10000;      // admin, metadata, watermark and commit calls
-  // Static group membership (group.instance.id): a restarted process takes
-  // its partitions back at once instead of waiting for the session timeout.
-  std::string instance_id;
+  // No static group membership (group.instance.id): with librdkafka 2.0.2
+  // (Debian 12) a static member closed while it is joining its group aborts
+  // the process (cooperative-sticky) or hangs in close (eager). See
+  // AConsumerDroppedWhileJoiningGoesAwayPromptly.
 };
 
 class kafka_log final : public event_log {

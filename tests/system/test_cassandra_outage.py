@@ -4,9 +4,10 @@ acknowledged (they are in the log; the write side falls back to the local state
 mirror), the projector pauses without losing or skipping events, and after the
 node returns the read models catch up and equal a replay of the log.
 
-On Kafka + Cassandra there is no local mirror (a shared consumer group spreads
-the partitions over processes), so writes to leaves the process does not hold
-answer 503 during an outage; that mode is not tested here (docs/cassandra.md)."""
+Runs on both logs: on the embedded log the mirror is written with the read
+models; on Kafka each process feeds its own mirror from every partition
+(--state-mirror, on by default) and falls back to it once it holds the leaf's
+partition up to the log's end."""
 
 import os
 import pathlib
@@ -23,8 +24,6 @@ CASSANDRA = os.environ.get("LEAVES_TEST_CASSANDRA")
 SCRIPT = str(pathlib.Path(__file__).resolve().parents[2] / "scripts" / "cassandra")
 pytestmark = [
     pytest.mark.skipif(not CASSANDRA, reason="LEAVES_TEST_CASSANDRA not set (no node)"),
-    pytest.mark.skipif(bool(os.environ.get("LEAVES_TEST_KAFKA")),
-                       reason="Kafka + Cassandra has no local state mirror (see the module docstring)"),
 ]
 
 

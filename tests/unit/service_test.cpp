@@ -60,7 +60,7 @@ TEST(LeafService, AfterAnAmbiguousFailureTheNextCommandSeesTheWrittenEvent) {
   lossy_ack_log log(**real);
   projector::progress prog(4);
   realtime::hub hub;
-  projector::projector proj(log, **store, prog, hub, "g");
+  projector::projector proj(log, **store, prog, &hub, "g");
   leaf_service svc(log, **store, prog, system_clock());
   proj.on_applied([&svc](const std::vector<store::applied_event>& b) { svc.applied(b); });
   ASSERT_TRUE(proj.start().ok());

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <random>
 #include <thread>
 #include <unistd.h>
 
@@ -62,6 +63,9 @@ struct serve_config {
   std::string cassandra_tls_ca_file, cassandra_tls_cert_file, cassandra_tls_key_file;
   int cassandra_timeout_ms = 5000;
   size_t cassandra_meta_cache = 100000;
+  // Kafka + Cassandra: a local copy of the leaves, fed from the log by this
+  // process, that keeps writes going while Cassandra is unreachable.
+  bool state_mirror = true;
 };
 
 po::options_description serve_options(serve_config& c, std::string& config_file) {
@@ -130,7 +134,11 @@ po::options_description serve_options(serve_config& c, std::string& config_file)
        "per-request timeout (env LEAVES_CASSANDRA_TIMEOUT_MS)")
       ("cassandra-meta-cache", po::value(&c.cassandra_meta_cache)->default_value(c.cassandra_meta_cache),
        "leaf_meta rows kept in memory, each checked against its leaves row's write time; 0 disables "
-       "(env LEAVES_CASSANDRA_META_CACHE)");
+       "(env LEAVES_CASSANDRA_META_CACHE)")
+      ("state-mirror", po::value(&c.state_mirror)->default_value(c.state_mirror),
+       "with --kafka and --cassandra: keep a local copy of the read models under DATA_DIR/kafka-state, fed from "
+       "every partition of the log, so writes keep being accepted while Cassandra is unreachable "
+       "(env LEAVES_STATE_MIRROR)");
   return d;
 }
 
@@ -262,6 +270,61 @@ result<std::unique_ptr<store::read_store>> open_store(const serve_config& c, con
       std::make_unique<store::mirrored_store>(std::move(*s), std::move(*mirror), complete));
 }
 
+// Kafka + Cassandra: the state mirror (see store/mirrored_store.h). Its
+// consumer group is named when its directory is made, so a new, empty mirror
+// reads the log from the start and a restarted one resumes where it stopped.
+struct state_mirror {
+  std::unique_ptr<projector::progress> progress;
+  std::string group;
+};
+
+result<std::string> mirror_group(const std::filesystem::path& state_dir) {
+  const auto file = state_dir / "GROUP";
+  std::string g;
+  if (std::ifstream in(file); in && std::getline(in, g) && g.rfind("leaves-state-", 0) == 0) return g;
+  std::random_device rd;
+  char id[24];
+  std::snprintf(id, sizeof id, "%08x%08x", rd(), rd());
+  g = std::string("leaves-state-") + id;
+  std::ofstream out(file);
+  out << g << "\n";
+  if (!out.flush()) return make_error(errc::internal, "cannot write " + file.string());
+  return g;
+}
+
+// Whether the mirror holds every event of the leaf's partition: waits up to
+// 2 s for it to reach the end the log has now.
+asio::awaitable<bool> mirror_holds(log::event_log* lg, projector::progress* mp, std::string id) {
+  log::position last;
+  last.partition = kafka_partition(id, lg->partitions());
+  auto end = lg->end_offset(last.partition);
+  if (!end) co_return false;
+  if (*end == 0) co_return true;
+  last.offset = *end - 1;
+  std::vector<log::position> want(1, last);
+  co_return co_await mp->wait_for(std::move(want), std::chrono::seconds(2));
+}
+
+result<std::unique_ptr<store::read_store>> with_state_mirror(const std::filesystem::path& dir, log::event_log* lg,
+                                                             std::unique_ptr<store::read_store> shared,
+                                                             state_mirror& sm) {
+  const auto state_dir = dir / "kafka-state";
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) return make_error(errc::internal, "cannot create " + state_dir.string() + ": " + ec.message());
+  auto group = mirror_group(state_dir);
+  if (!group) return group.err();
+  auto local = store::rocks_store::open(state_dir / "store");
+  if (!local) return local.err();
+  sm.progress = std::make_unique<projector::progress>(lg->partitions());
+  sm.group = *group;
+  log_info("serve", "state mirror under " + state_dir.string() + ", fed by consumer group " + sm.group);
+  auto* mp = sm.progress.get();
+  return std::unique_ptr<store::read_store>(std::make_unique<store::mirrored_store>(
+      std::move(shared), std::move(*local), true,
+      [lg, mp](const std::string& id) { return mirror_holds(lg, mp, id); }));
+}
+
 result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const std::filesystem::path& dir,
                                                  const std::string& topic = "") {
   if (c.kafka.empty()) {
@@ -326,7 +389,11 @@ int serve_main(const std::vector<std::string>& args) {
     log_error("serve", log.err().message);
     return 1;
   }
+  state_mirror mirror;  // outlives the store, whose gate reads its progress
   auto store = open_store(c, dir, log->get());
+  if (store && !c.kafka.empty() && !c.cassandra.empty() && c.state_mirror) {
+    store = with_state_mirror(dir, log->get(), std::move(*store), mirror);
+  }
   if (!store) {
     log_error("serve", store.err().message);
     return 1;
@@ -339,7 +406,16 @@ int serve_main(const std::vector<std::string>& args) {
   const std::string group = projector_group(c, dir);
   projector::progress progress((*log)->partitions());
   realtime::hub hub;
-  projector::projector proj(**log, **store, progress, hub, group);
+  projector::projector proj(**log, **store, progress, &hub, group);
+  std::unique_ptr<projector::projector> mirror_proj;
+  if (mirror.progress) {
+    mirror_proj = std::make_unique<projector::projector>(
+        **log, static_cast<store::mirrored_store&>(**store).mirror(), *mirror.progress, nullptr, mirror.group);
+  }
+  auto stop_projectors = [&] {
+    proj.stop();
+    if (mirror_proj) mirror_proj->stop();
+  };
   service::leaf_service svc(**log, **store, progress, system_clock());
   proj.on_applied([&svc](const std::vector<store::applied_event>& b) { svc.applied(b); });
   http::metrics metrics;
@@ -370,6 +446,15 @@ int serve_main(const std::vector<std::string>& args) {
              std::to_string(std::max<int64_t>(0, end[p] - applied[p])) + "\n";
     }
     (*store)->render_metrics(out);
+    if (mirror.progress) {
+      out += "# HELP leaves_state_mirror_lag Records in the log not yet in the local state mirror, per partition.\n"
+             "# TYPE leaves_state_mirror_lag gauge\n";
+      const auto in_mirror = mirror.progress->applied();
+      for (size_t p = 0; p < end.size() && p < in_mirror.size(); ++p) {
+        out += "leaves_state_mirror_lag{partition=\"" + std::to_string(p) + "\"} " +
+               std::to_string(std::max<int64_t>(0, end[p] - in_mirror[p])) + "\n";
+      }
+    }
     out += "# HELP leaves_stream_subscribers Open SSE and WebSocket subscriptions.\n"
            "# TYPE leaves_stream_subscribers gauge\n";
     out += "leaves_stream_subscribers " + std::to_string(hub.subscribers()) + "\n";
@@ -388,6 +473,13 @@ int serve_main(const std::vector<std::string>& args) {
     log_error("serve", "projector: " + st.err().message);
     return 1;
   }
+  if (mirror_proj) {
+    if (auto st = mirror_proj->start(); !st) {
+      log_error("serve", "state mirror: " + st.err().message);
+      stop_projectors();
+      return 1;
+    }
+  }
 
   // External producers (Kafka mode): the ingest topic and its dead-letter topic.
   std::unique_ptr<log::event_log> ingest_log, dlq_log;
@@ -397,7 +489,7 @@ int serve_main(const std::vector<std::string>& args) {
     auto dl = in ? open_log(c, dir, c.kafka_dlq_topic) : result<std::unique_ptr<log::event_log>>(in.err());
     if (!in || !dl) {
       log_error("serve", "ingest: " + (in ? dl.err().message : in.err().message));
-      proj.stop();
+      stop_projectors();
       return 1;
     }
     ingest_log = std::move(*in);
@@ -417,7 +509,7 @@ int serve_main(const std::vector<std::string>& args) {
   auto port = srv.listen();
   if (!port) {
     log_error("serve", port.err().message);
-    proj.stop();
+    stop_projectors();
     return 1;
   }
   srv.start();
@@ -460,7 +552,7 @@ int serve_main(const std::vector<std::string>& args) {
   stopping = true;
   readiness.join();
   if (drainer.joinable()) drainer.join();
-  proj.stop();
+  stop_projectors();
   // Nothing runs on the io threads any more. Close the logs while the
   // io_context still exists: their last completions are posted to it.
   ingester.reset();
@@ -505,7 +597,7 @@ int replay_main(const std::vector<std::string>& args) {
   }
   projector::progress progress((*log)->partitions());
   realtime::hub hub;
-  projector::projector proj(**log, **store, progress, hub, projector_group(c, dir));
+  projector::projector proj(**log, **store, progress, &hub, projector_group(c, dir));
   const auto t0 = std::chrono::steady_clock::now();
   const bool tty = isatty(fileno(stderr));
   auto n = proj.replay_all([&](uint64_t done, uint64_t total) {

@@ -16,7 +16,7 @@ constexpr auto kPollTimeout = std::chrono::milliseconds(200);
 }  // namespace
 
 projector::projector(log::event_log& log, store::read_store& store, progress& prog,
-                     realtime::hub& hub, std::string group)
+                     realtime::hub* hub, std::string group)
     : log_(log), store_(store), progress_(prog), hub_(hub), group_(std::move(group)) {}
 
 projector::~projector() { stop(); }
@@ -93,12 +93,14 @@ bool projector::process(std::vector<log::stored_record>& recs) {
   }
   if (on_applied_) on_applied_(batch);
   progress_.set_applied(next_);
-  std::vector<std::shared_ptr<const realtime::message>> msgs;
-  msgs.reserve(batch.size());
-  for (const auto& ae : batch) {
-    msgs.push_back(std::make_shared<realtime::message>(realtime::make_message(ae.partition, ae.offset, ae.ev)));
+  if (hub_) {
+    std::vector<std::shared_ptr<const realtime::message>> msgs;
+    msgs.reserve(batch.size());
+    for (const auto& ae : batch) {
+      msgs.push_back(std::make_shared<realtime::message>(realtime::make_message(ae.partition, ae.offset, ae.ev)));
+    }
+    hub_->publish(msgs);
   }
-  hub_.publish(msgs);
   ++stats_.batches;
   return true;
 }
@@ -114,7 +116,7 @@ void projector::run() {
     if (!recs->empty() && !process(*recs)) break;
     if (!caught_up_ && next_ >= start_end_) {
       caught_up_ = true;
-      log_info("projector", "read models caught up with the log");
+      log_info("projector", "read models caught up with the log (group " + group_ + ")");
     }
   }
 }

@@ -31,7 +31,7 @@ class projector {
  public:
   using applied_callback = std::function<void(const std::vector<store::applied_event>&)>;
 
-  projector(log::event_log& log, store::read_store& store, progress& prog, realtime::hub& hub,
+  projector(log::event_log& log, store::read_store& store, progress& prog, realtime::hub* hub,
             std::string group);
   ~projector();
 
@@ -57,7 +57,7 @@ class projector {
   log::event_log& log_;
   store::read_store& store_;
   progress& progress_;
-  realtime::hub& hub_;
+  realtime::hub* hub_;  // null: nothing is published (the state mirror's projector)
   std::string group_;
   applied_callback on_applied_;
   std::unique_ptr<log::consumer> consumer_;

@@ -113,8 +113,9 @@ std::string status_event_frame() {
   return frame(opcode::event, -1, body);
 }
 
-std::string rows_frame(int16_t stream, const std::vector<std::string>& texts) {
-  cql::protocol::column_spec v{"ks", "t", "v", {}};
+// One text column (`column`) with a row per entry of `texts`.
+std::string rows_frame(int16_t stream, const std::vector<std::string>& texts, const std::string& column = "v") {
+  cql::protocol::column_spec v{"ks", "t", column, {}};
   v.type.id = cql::type_id::varchar;
   std::vector<std::vector<cql::value>> rows;
   for (const auto& t : texts) rows.push_back({cql::value::text(t)});
@@ -784,13 +785,7 @@ TEST(FakeServerSession, EventsOnTheControlConnectionReachTheSessionHandler) {
 // Schema agreement: system.local and system.peers answer schema versions
 // (text here; uuid on a real node) and the session polls until they match.
 std::string versions_frame(int16_t stream, const std::vector<std::string>& versions) {
-  cql::protocol::column_spec v{"system", "peers", "schema_version", {}};
-  v.type.id = cql::type_id::varchar;
-  std::vector<std::vector<cql::value>> rows;
-  for (const auto& t : versions) rows.push_back({cql::value::text(t)});
-  bytes out;
-  cql::protocol::encode_rows_result(out, stream, {v}, rows);
-  return out;
+  return rows_frame(stream, versions, "schema_version");
 }
 
 TEST(FakeServerSession, SchemaAgreementWaitsUntilThePeersCatchUp) {

@@ -576,16 +576,18 @@ struct cassandra_store::impl {
     loaded out;
     for (const auto& id : ids) {
       const meta* m = nullptr;
+      bool read_now = false;  // from leaf_meta in this call, not the cache
       if (auto fi = fetched.find(id); fi != fetched.end()) {
         m = &fi->second;
+        read_now = true;
       } else if (const meta* c = metas.find(id)) {
         m = c;  // confirmed above: not stale, so the row carries its timestamp
       }
       auto ri = rows.find(id);
       if (ri != rows.end()) {
         auto l = read_leaf(*ri->second.rows, ri->second.row, m);
-        // Keep a meta the row confirms; one the row has moved past is stale.
-        if (m && m != metas.find(id)) {
+        // Cache a meta the row confirms; one the row has moved past is stale.
+        if (read_now) {
           if (ri->second.written != 0 && ri->second.written == m->write_ts)
             metas.put(id, *m);
           else

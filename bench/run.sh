@@ -6,7 +6,8 @@
 #     --kafka:     the event log on a local broker started by scripts/kafka
 #     --cassandra: the read models on a local node started by scripts/cassandra, plus
 #                  the raw CQL write/read rates of that node (leaves' client and python3-cassandra)
-# Knobs: DURATION (s, default 10), CONNS (default 64), SEED (default 20000).
+# Knobs: DURATION (s, default 10), CONNS (default 64), SEED (default 20000),
+#        SERVE_ARGS (more `leaves serve` flags, e.g. "--state-mirror false").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -36,6 +37,11 @@ if [ $cassandra = 1 ]; then
   scripts/cassandra start
   keyspace="bench_$stamp"
   extra+=(--cassandra 127.0.0.1:9042 --cassandra-keyspace "$keyspace" --cassandra-consistency one)
+fi
+if [ -n "${SERVE_ARGS:-}" ]; then
+  read -r -a more <<<"$SERVE_ARGS"
+  extra+=("${more[@]}")
+  mode="$mode ($SERVE_ARGS)"
 fi
 cmake --build build --target leaves leaves_bench_sse leaves_bench_produce leaves_bench_cql >/dev/null
 work=$(mktemp -d)

@@ -5,6 +5,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/json.hpp>
+#include <exception>
 #include <map>
 #include <set>
 #include <unordered_map>
@@ -295,7 +296,8 @@ asio::awaitable<std::optional<T>> wrapped(asio::awaitable<T> a) {
 
 // Runs the tasks on ex with at most `limit` in flight; the results come back
 // in task order. Every task runs to its end (no early exit on errors), so
-// nothing outlives the call.
+// nothing outlives the call; the first exception a task threw is rethrown
+// once all have ended.
 template <class T>
 struct gather_state {
   gather_state(asio::any_io_executor ex, size_t n) : done(ex), out(n) {
@@ -304,11 +306,16 @@ struct gather_state {
   asio::steady_timer done;
   size_t running = 0;
   std::vector<std::optional<T>> out;
+  std::exception_ptr failed;
 };
 
 template <class T>
 asio::awaitable<void> gather_one(std::shared_ptr<gather_state<T>> st, size_t i, asio::awaitable<T> task) {
-  st->out[i] = co_await std::move(task);
+  try {
+    st->out[i] = co_await std::move(task);
+  } catch (...) {
+    if (!st->failed) st->failed = std::current_exception();
+  }
   --st->running;
   st->done.cancel();
 }
@@ -339,6 +346,7 @@ asio::awaitable<std::vector<T>> gather(asio::any_io_executor ex, std::vector<asi
     co_await st->done.async_wait(asio::redirect_error(asio::use_awaitable, ec));
     st->done.expires_at(asio::steady_timer::time_point::max());
   }
+  if (st->failed) std::rethrow_exception(st->failed);
   std::vector<T> out;
   out.reserve(st->out.size());
   for (auto& r : st->out) out.push_back(std::move(*r));

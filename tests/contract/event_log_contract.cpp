@@ -249,5 +249,28 @@ TEST(EmbeddedLog, ConcurrentAppendsAreGroupCommitted) {
 
 #endif  // !LEAVES_CONTRACT_KAFKA
 
+#ifdef LEAVES_CONTRACT_KAFKA
+// A consumer whose handle hits a fatal error (librdkafka's test hook; in
+// production a fenced static member) replaces its handle and goes on from the
+// group's committed positions: nothing after the error is missed.
+TEST(KafkaLog, AConsumerRecoversFromAFatalError) {
+  kafka_factory f;
+  auto log = f.open(2);
+  ASSERT_TRUE(log);
+  ASSERT_TRUE(testing::run(log->append({{"a", "before", -1}})).ok());
+  auto c = log->subscribe("fatal");
+  ASSERT_TRUE(c.ok()) << c.err().message;
+  auto first = poll_for(**c, 1, std::chrono::seconds(20));
+  ASSERT_EQ(first.size(), 1u);
+  ASSERT_TRUE((*c)->commit({{first[0].partition, first[0].offset + 1}}).ok());
+  ASSERT_TRUE(inject_fatal_error(**c)) << "librdkafka refused to raise the fatal error";
+  ASSERT_TRUE(testing::run(log->append({{"b", "after", -1}})).ok());
+  auto later = poll_for(**c, 1, std::chrono::seconds(30));
+  ASSERT_EQ(later.size(), 1u) << "expected the record appended after the fatal error, got " << later.size()
+                              << " records";
+  EXPECT_EQ(later[0].value, "after");
+}
+#endif
+
 }  // namespace
 }  // namespace leaves::log

@@ -70,6 +70,11 @@ class kafka_log final : public event_log {
   std::mutex end_mu_;
 };
 
+// Tests only: makes a consumer of a kafka_log report a fatal error on its next
+// poll, through librdkafka's own test hook (what a fenced static member gets).
+// False if `c` is not a Kafka consumer.
+bool inject_fatal_error(consumer& c);
+
 // "key=value" -> pair; false if there is no '='.
 bool parse_kafka_property(const std::string& text, std::pair<std::string, std::string>& out);
 

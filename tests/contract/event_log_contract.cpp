@@ -7,9 +7,9 @@
 #include <cstdlib>
 #include <future>
 #include <memory>
-#include <thread>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "leaves/base/hash.h"
 #include "leaves/log/embedded/rocks_log.h"
@@ -210,6 +210,7 @@ TYPED_TEST(EventLogContract, AConsumerDroppedWhileJoiningGoesAwayPromptly) {
         << "dropping a consumer " << pause_ms << " ms after subscribing";
   }
 }
+
 #ifndef LEAVES_CONTRACT_KAFKA
 TEST(EmbeddedLog, AcknowledgedAppendsSurviveReopenAndKeepPartitionCount) {
   testing::temp_dir dir;

@@ -183,9 +183,10 @@ TYPED_TEST(EventLogContract, PollWakesUpOnAppend) {
 }
 
 // A consumer dropped at any moment of joining its group (for example a server
-// stopped just after it started) goes away promptly. With librdkafka 2.0.2 and
-// static membership this aborted (cooperative-sticky: an assertion in the
-// sticky assignor) or hung in close (eager), depending on the moment.
+// stopped just after it started) goes away promptly. With librdkafka 2.0.2 a
+// cooperative-sticky consumer could abort here (an assertion in the sticky
+// assignor; every time with static membership, now and then without), and a
+// static member with the eager assignor hung in close.
 TYPED_TEST(EventLogContract, AConsumerDroppedWhileJoiningGoesAwayPromptly) {
   auto log = this->factory.open(2);
   ASSERT_TRUE(log);

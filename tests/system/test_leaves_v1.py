@@ -330,10 +330,13 @@ def test_concurrent_patches_with_same_if_match(client):
     def one(i):
         import requests
         return requests.patch(client.url("/v1/leaves/" + leaf["id"]), json={"title": "racer%d" % i},
-                              headers={"If-Match": '"%d"' % v}, timeout=10).status_code
+                              headers={"If-Match": '"%d"' % v}, timeout=10)
 
     with concurrent.futures.ThreadPoolExecutor(8) as ex:
-        codes = sorted(ex.map(one, range(8)))
+        responses = list(ex.map(one, range(8)))
+    for r in responses:
+        client.track(r)  # the read below waits for the winner's position
+    codes = sorted(r.status_code for r in responses)
     assert codes.count(200) == 1 and codes.count(412) == 7, (
         "8 concurrent PATCHes with If-Match \"%d\": expected exactly one 200 and seven 412, got %s" % (v, codes))
     assert client.get_leaf(leaf["id"])["version"] == v + 1

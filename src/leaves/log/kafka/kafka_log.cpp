@@ -528,7 +528,7 @@ result<std::unique_ptr<consumer>> kafka_log::subscribe(const std::string& group)
       {"group.id", group},
       {"enable.auto.commit", "false"},
       {"auto.offset.reset", "earliest"},
-      {"partition.assignment.strategy", "cooperative-sticky"},
+      {"partition.assignment.strategy", "roundrobin"},
       {"enable.partition.eof", "false"},
       {"session.timeout.ms", "10000"},
       {"fetch.wait.max.ms", "10"}};

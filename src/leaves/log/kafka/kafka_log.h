@@ -8,7 +8,7 @@
 //   delivery report. Partitions are chosen here, not by librdkafka (whose
 //   default is CRC32): an explicit partition, else Kafka's murmur2 of the key
 //   (as the Java client and the embedded log), else round robin.
-// - Consumers: a consumer group with cooperative-sticky assignment and manual
+// - Consumers: a consumer group with eager round-robin assignment and manual
 //   commits; rebalance callbacks run inside poll(), between batches, so a
 //   batch in flight is always finished before its partitions move.
 // Thread-safe as event_log; each consumer is used by one thread.
@@ -36,10 +36,11 @@ struct kafka_options {
   // secrets: they are never logged.
   std::vector<std::pair<std::string, std::string>> config;
   int request_timeout_ms = 10000;      // admin, metadata, watermark and commit calls
-  // No static group membership (group.instance.id): with librdkafka 2.0.2
-  // (Debian 12) a static member closed while it is joining its group aborts
-  // the process (cooperative-sticky) or hangs in close (eager). See
-  // AConsumerDroppedWhileJoiningGoesAwayPromptly.
+  // Groups use eager round-robin assignment and no static membership
+  // (group.instance.id): with librdkafka 2.0.2 (Debian 12) a cooperative-sticky
+  // consumer closed during a rebalance can abort the process (an assertion in
+  // the sticky assignor), and a static member closed while joining hangs in
+  // close. See AConsumerDroppedWhileJoiningGoesAwayPromptly.
 };
 
 class kafka_log final : public event_log {

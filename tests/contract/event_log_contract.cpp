@@ -158,6 +158,43 @@ TYPED_TEST(EventLogContract, ConsumerGroupsResumeFromCommittedPositions) {
   EXPECT_EQ(rest[0].value, "after-commit");
 }
 
+// An exclusive consumer owns every partition without joining its group: it
+// reads at once (no join, no rebalance), resumes after the group's committed
+// positions, and seek_all() moves it back.
+TYPED_TEST(EventLogContract, AnExclusiveConsumerReadsEveryPartitionAndResumesAtOnce) {
+  auto log = this->factory.open(3);
+  ASSERT_TRUE(log);
+  std::vector<record> recs;
+  for (int i = 0; i < 30; ++i) recs.push_back({"key" + std::to_string(i), std::to_string(i), -1});
+  this->append(*log, recs);
+  {
+    auto c = log->exclusive("ex");
+    ASSERT_TRUE(c.ok()) << c.err().message;
+    auto got = poll_for(**c, 30, std::chrono::seconds(20));
+    ASSERT_EQ(got.size(), 30u) << "a new exclusive consumer reads every partition from the start";
+    std::set<int32_t> parts;
+    for (const auto& r : got) parts.insert(r.partition);
+    EXPECT_EQ(parts.size(), 3u);
+    std::vector<position> next;
+    for (int32_t p = 0; p < 3; ++p) next.push_back({p, log->end_offsets()[p]});
+    ASSERT_TRUE((*c)->commit(next).ok());
+  }
+  EXPECT_EQ(*log->committed("ex"), log->end_offsets()) << "an exclusive consumer commits to its group";
+  this->append(*log, {{"after", "after-commit", -1}});
+  const auto t0 = std::chrono::steady_clock::now();
+  auto again = log->exclusive("ex");
+  ASSERT_TRUE(again.ok()) << again.err().message;
+  auto rest = poll_for(**again, 1, std::chrono::seconds(20));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_EQ(rest.size(), 1u) << "an exclusive consumer resumes after its group's committed positions";
+  EXPECT_EQ(rest[0].value, "after-commit");
+  EXPECT_LT(took, std::chrono::seconds(3)) << "an exclusive consumer should read at once (it joins no group); took "
+                                           << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                                           << " ms";
+  (*again)->seek_all(0);
+  EXPECT_EQ(poll_for(**again, 31, std::chrono::seconds(20)).size(), 31u) << "seek_all(0) rereads every record";
+}
+
 TYPED_TEST(EventLogContract, PollWakesUpOnAppend) {
   auto log = this->factory.open(2);
   ASSERT_TRUE(log);

@@ -209,6 +209,13 @@ std::string projector_group(const serve_config& c, const std::filesystem::path& 
   return std::string(kProjectorGroup) + "-" + instance_id(dir).substr(7);
 }
 
+// Embedded read models: every process projects every partition into its own
+// store, so its group is its own. A shared Cassandra store: the processes
+// share the group's partitions.
+projector::membership projector_membership(const serve_config& c) {
+  return c.cassandra.empty() ? projector::membership::exclusive : projector::membership::shared;
+}
+
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -406,11 +413,12 @@ int serve_main(const std::vector<std::string>& args) {
   const std::string group = projector_group(c, dir);
   projector::progress progress((*log)->partitions());
   realtime::hub hub;
-  projector::projector proj(**log, **store, progress, &hub, group);
+  projector::projector proj(**log, **store, progress, &hub, group, projector_membership(c));
   std::unique_ptr<projector::projector> mirror_proj;
   if (mirror.progress) {
-    mirror_proj = std::make_unique<projector::projector>(
-        **log, static_cast<store::mirrored_store&>(**store).mirror(), *mirror.progress, nullptr, mirror.group);
+    mirror_proj = std::make_unique<projector::projector>(**log, static_cast<store::mirrored_store&>(**store).mirror(),
+                                                         *mirror.progress, nullptr, mirror.group,
+                                                         projector::membership::exclusive);
   }
   auto stop_projectors = [&] {
     proj.stop();
@@ -597,7 +605,7 @@ int replay_main(const std::vector<std::string>& args) {
   }
   projector::progress progress((*log)->partitions());
   realtime::hub hub;
-  projector::projector proj(**log, **store, progress, &hub, projector_group(c, dir));
+  projector::projector proj(**log, **store, progress, &hub, projector_group(c, dir), projector_membership(c));
   const auto t0 = std::chrono::steady_clock::now();
   const bool tty = isatty(fileno(stderr));
   auto n = proj.replay_all([&](uint64_t done, uint64_t total) {

@@ -74,6 +74,12 @@ class event_log {
   virtual result<std::vector<stored_record>> read(int32_t partition, int64_t from, size_t max) = 0;
   // A consumer in `group`, owning every partition (embedded) or its share (Kafka).
   virtual result<std::unique_ptr<consumer>> subscribe(const std::string& group) = 0;
+  // A consumer of every partition that starts at `group`'s committed offsets
+  // and commits to it, for a group that belongs to this process alone. On
+  // Kafka it never joins the group: no rebalance, so a process restarted after
+  // a crash consumes at once instead of waiting for the dead member's session
+  // to expire. The embedded log has no membership: the same as subscribe().
+  virtual result<std::unique_ptr<consumer>> exclusive(const std::string& group) { return subscribe(group); }
   // Committed offsets of a group, per partition.
   virtual result<std::vector<int64_t>> committed(const std::string& group) = 0;
 };

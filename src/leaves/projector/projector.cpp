@@ -16,13 +16,17 @@ constexpr auto kPollTimeout = std::chrono::milliseconds(200);
 }  // namespace
 
 projector::projector(log::event_log& log, store::read_store& store, progress& prog,
-                     realtime::hub* hub, std::string group)
-    : log_(log), store_(store), progress_(prog), hub_(hub), group_(std::move(group)) {}
+                     realtime::hub* hub, std::string group, membership m)
+    : log_(log), store_(store), progress_(prog), hub_(hub), group_(std::move(group)), membership_(m) {}
+
+result<std::unique_ptr<log::consumer>> projector::open_consumer() {
+  return membership_ == membership::exclusive ? log_.exclusive(group_) : log_.subscribe(group_);
+}
 
 projector::~projector() { stop(); }
 
 status projector::start() {
-  auto c = log_.subscribe(group_);
+  auto c = open_consumer();
   if (!c) return c.err();
   consumer_ = std::move(*c);
   auto committed = log_.committed(group_);
@@ -122,7 +126,7 @@ void projector::run() {
 }
 
 result<uint64_t> projector::replay_all(std::function<void(uint64_t, uint64_t)> progress_cb) {
-  auto c = log_.subscribe(group_);
+  auto c = open_consumer();
   if (!c) return c.err();
   consumer_ = std::move(*c);
   consumer_->seek_all(0);

@@ -27,12 +27,18 @@ struct projector_stats {
   std::atomic<uint64_t> batches{0};
 };
 
+// How the projector holds its consumer group: shared by the processes that
+// project one store together (a Kafka group member, its share of the
+// partitions), or this process's alone (every partition, no membership; see
+// event_log::exclusive).
+enum class membership { shared, exclusive };
+
 class projector {
  public:
   using applied_callback = std::function<void(const std::vector<store::applied_event>&)>;
 
   projector(log::event_log& log, store::read_store& store, progress& prog, realtime::hub* hub,
-            std::string group);
+            std::string group, membership m = membership::shared);
   ~projector();
 
   void on_applied(applied_callback cb) { on_applied_ = std::move(cb); }
@@ -51,6 +57,7 @@ class projector {
 
  private:
   void run();
+  result<std::unique_ptr<log::consumer>> open_consumer();
   // Decodes and applies one polled batch; retries the store until it succeeds or stop.
   bool process(std::vector<log::stored_record>& recs);
 
@@ -59,6 +66,7 @@ class projector {
   progress& progress_;
   realtime::hub* hub_;  // null: nothing is published (the state mirror's projector)
   std::string group_;
+  membership membership_;
   applied_callback on_applied_;
   std::unique_ptr<log::consumer> consumer_;
   std::vector<int64_t> next_;

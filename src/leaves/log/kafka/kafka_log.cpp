@@ -159,6 +159,14 @@ void delivery_cb(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
 
 void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void* opaque);
 
+// Assigns partitions 0..n-1 of `topic` at `offset` (RD_KAFKA_OFFSET_STORED:
+// the group's committed offset, else auto.offset.reset).
+rd_kafka_resp_err_t assign_every(rd_kafka_t* rk, const std::string& topic, int32_t n, int64_t offset) {
+  tpl_ptr list(rd_kafka_topic_partition_list_new(n));
+  for (int32_t p = 0; p < n; ++p) rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = offset;
+  return rd_kafka_assign(rk, list.get());
+}
+
 class kafka_consumer final : public consumer {
  public:
   kafka_consumer(rk_ptr rk, std::string topic) : rk_(std::move(rk)), topic_(std::move(topic)) {}
@@ -221,7 +229,16 @@ class kafka_consumer final : public consumer {
     return ok_status();
   }
 
-  void seek_all(int64_t offset) override { seek_to_ = offset; }
+  void seek_all(int64_t offset) override {
+    seek_to_ = offset;
+    if (exclusive_partitions_ == 0) return;  // a group member: applied at the next assignment (on_assign)
+    if (auto err = assign_every(rk_.get(), topic_, exclusive_partitions_, offset)) {
+      log_warn("kafka", std::string("seek: ") + rd_kafka_err2str(err));
+    }
+  }
+  // The start offset an exclusive consumer's (new) handle is assigned at.
+  int64_t start_offset() const { return seek_to_ >= 0 ? seek_to_ : RD_KAFKA_OFFSET_STORED; }
+  void set_exclusive(int32_t partitions) { exclusive_partitions_ = partitions; }
   void wake() override { woken_ = true; }
 
   // Called from rebalance_cb (inside poll(), on the consumer's thread).
@@ -261,6 +278,7 @@ class kafka_consumer final : public consumer {
   std::string topic_;
   std::atomic<bool> woken_{false};
   int64_t seek_to_ = -1;
+  int32_t exclusive_partitions_ = 0;  // > 0: assigned every partition, not a group member
 };
 
 void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void* opaque) {
@@ -552,6 +570,36 @@ result<std::unique_ptr<consumer>> kafka_log::subscribe(const std::string& group)
   };
   // The consumer object must exist before the handle so the rebalance callback can reach it.
   auto c = std::make_unique<kafka_consumer>(nullptr, opts_.topic);
+  auto rk = factory(c.get());
+  if (!rk) return rk.err();
+  c->set_handle(std::move(*rk));
+  c->set_factory(std::move(factory));
+  return std::unique_ptr<consumer>(std::move(c));
+}
+
+result<std::unique_ptr<consumer>> kafka_log::exclusive(const std::string& group) {
+  if (group.empty()) return make_error(errc::invalid_argument, "bad consumer group name");
+  std::vector<std::pair<std::string, std::string>> defaults = {{"group.id", group},
+                                                               {"enable.auto.commit", "false"},
+                                                               {"auto.offset.reset", "earliest"},
+                                                               {"enable.partition.eof", "false"},
+                                                               {"fetch.wait.max.ms", "10"}};
+  // group.id is only where offsets are read from and committed to: assign()
+  // never joins the group, so there is no member, session or rebalance.
+  auto factory = [opts = opts_, defaults, n = partitions_](kafka_consumer* owner) -> result<rk_ptr> {
+    auto conf = make_conf(opts, defaults);
+    if (!conf) return conf.err();
+    auto rk = make_handle(RD_KAFKA_CONSUMER, *conf);
+    if (!rk) return rk.err();
+    rd_kafka_poll_set_consumer(rk->get());
+    if (auto err = assign_every(rk->get(), opts.topic, n, owner->start_offset())) {
+      rd_kafka_consumer_close(rk->get());
+      return kafka_error("assign", err);
+    }
+    return std::move(*rk);
+  };
+  auto c = std::make_unique<kafka_consumer>(nullptr, opts_.topic);
+  c->set_exclusive(partitions_);
   auto rk = factory(c.get());
   if (!rk) return rk.err();
   c->set_handle(std::move(*rk));

@@ -54,6 +54,7 @@ class kafka_log final : public event_log {
   result<int64_t> end_offset(int32_t partition) override;
   result<std::vector<stored_record>> read(int32_t partition, int64_t from, size_t max) override;
   result<std::unique_ptr<consumer>> subscribe(const std::string& group) override;
+  result<std::unique_ptr<consumer>> exclusive(const std::string& group) override;
   result<std::vector<int64_t>> committed(const std::string& group) override;
 
   struct handles;  // librdkafka handles (kafka_log.cpp)

@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "leaves/base/hash.h"
 #include "leaves/base/log.h"
@@ -407,7 +408,7 @@ struct cassandra_store::impl {
 
   // Statement texts used on every read and write, built once.
   struct texts {
-    std::string leaves_in, leaves_one, meta_in, meta_one, leaf_insert, leaf_delete, meta_insert, counts_read,
+    std::string leaves_in, leaves_one, meta_in, meta_one, meta_exists_in, meta_exists_one, leaf_insert, leaf_delete, meta_insert, counts_read,
         counts_write, parts_insert;
   } q;
   void build_texts() {
@@ -417,6 +418,8 @@ struct cassandra_store::impl {
     q.leaves_one = leaf_select + " WHERE id = ?";
     q.meta_in = meta_select + " WHERE id IN ?";
     q.meta_one = meta_select + " WHERE id = ?";
+    q.meta_exists_in = "SELECT id FROM " + t("leaf_meta") + " WHERE id IN ?";
+    q.meta_exists_one = "SELECT id FROM " + t("leaf_meta") + " WHERE id = ?";
     q.leaf_insert = std::string("INSERT INTO ") + t("leaves") + " (" + kLeafColumns + ") VALUES (" + marks(kLeafColumnCount) +
                     ") USING TIMESTAMP ?";
     q.leaf_delete = "DELETE FROM " + t("leaves") + " USING TIMESTAMP ? WHERE id = ?";
@@ -469,6 +472,7 @@ struct cassandra_store::impl {
   };
   static constexpr size_t kBatchMax = 100;
   std::atomic<uint64_t> rows_written{0};  // statements of successful run_all calls
+  std::atomic<uint64_t> new_creations{0};  // creations apply() found no earlier version of (one small read)
   asio::awaitable<status> run_all(std::vector<write> ws) {
     if (ws.empty()) co_return ok_status();
     const size_t statements = ws.size();
@@ -622,10 +626,36 @@ struct cassandra_store::impl {
 
   asio::awaitable<result<apply_stats>> apply(const std::vector<applied_event>& batch) {
     apply_stats stats;
-    std::vector<std::string> ids;
-    for (const auto& ae : batch) ids.push_back(ae.ev.aggregate_id);
+    // A leaf whose first event here is its creation (version 1) is read whole
+    // only if it has a leaf_meta row (its creation was applied before, or it
+    // was deleted): without one, no earlier version of it was projected (the
+    // leaves and leaf_meta rows are written in one batch), so it starts
+    // empty. A row some other CQL client inserted has no leaf_meta row and no
+    // listing rows or counts either; the creation overwrites it. (Writing the
+    // creation blind, without this read, is not safe: list<text> cells get new
+    // element ids on every write, so a creation written twice doubles its
+    // lists. CreationsAppliedAgainAfterLaterEventsChangeNothing found that.)
+    std::vector<std::string> ids, creations;
+    std::unordered_set<std::string> seen;
+    for (const auto& ae : batch) {
+      const auto& id = ae.ev.aggregate_id;
+      if (!seen.insert(id).second) continue;
+      const bool creation =
+          ae.ev.aggregate_version == 1 && ae.ev.type == domain::event_type::created && !metas.find(id);
+      (creation ? creations : ids).push_back(id);
+    }
+    if (!creations.empty()) {
+      std::vector<asio::awaitable<cql::result<cql::protocol::rows>>> tasks;
+      read_chunks(tasks, q.meta_exists_in, q.meta_exists_one, creations);
+      auto results = co_await gather(ex, std::move(tasks), kReadConcurrency);
+      size_t known = 0;
+      for (auto& r : results) {
+        if (!r) co_return to_error(r.err(), "read leaf_meta");
+        for (size_t row = 0; row < r->row_count; ++row, ++known) ids.push_back(cell_text(*r, row, 0).value_or(""));
+      }
+      new_creations.fetch_add(creations.size() - known, std::memory_order_relaxed);
+    }
     std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     auto loaded = co_await load(ids);
     if (!loaded) co_return loaded.err();
     struct leaf_state {
@@ -1115,6 +1145,9 @@ void cassandra_store::render_metrics(std::string& out) const {
   counter("leaves_cassandra_reconnects_total", "Hosts reconnected after being down.", st.reconnects);
   counter("leaves_cassandra_rows_written_total", "Rows the projection wrote or deleted (statements, batched or not).",
           rows_written());
+  counter("leaves_cassandra_new_creations_total",
+          "Creations the projection found no earlier version of, reading only leaf_meta's key.",
+          impl_->new_creations.load(std::memory_order_relaxed));
   counter("leaves_cassandra_meta_cache_hits_total", "Leaf reads that took leaf_meta from memory.",
           impl_->metas.hits.load(std::memory_order_relaxed));
   counter("leaves_cassandra_meta_cache_misses_total", "Leaf reads that read leaf_meta from Cassandra.",

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <thread>
 
 #include "leaves/log/embedded/rocks_log.h"
 #include "leaves/projector/projector.h"
@@ -88,6 +89,51 @@ TEST(LeafService, AfterAnAmbiguousFailureTheNextCommandSeesTheWrittenEvent) {
   ASSERT_TRUE(stored.ok() && stored->has_value());
   EXPECT_EQ((*stored)->version, 3);
   EXPECT_EQ((*stored)->title, "third");
+  proj.stop();
+}
+
+domain::command save_url(const std::string& url) {
+  domain::command c;
+  c.kind = domain::command_kind::save;
+  c.patch = *domain::parse_patch(boost::json::parse(R"({"url":")" + url + "\"}").as_object(), domain::limits{});
+  c.leaf_id = domain::leaf_id_for_url(url);
+  return c;
+}
+
+// While the read models do not apply (here: the projector not yet started; in
+// production a Cassandra outage) the write side keeps at most max_pending
+// leaves in memory; a write to another leaf is refused until they catch up.
+TEST(LeafService, TheCacheOfUnprojectedLeavesIsBounded) {
+  testing::temp_dir dir;
+  auto log = log::rocks_log::open({dir.path() / "log", 4});
+  auto store = store::rocks_store::open(dir.path() / "store");
+  ASSERT_TRUE(log.ok() && store.ok());
+  projector::progress prog(4);
+  realtime::hub hub;
+  projector::projector proj(**log, **store, prog, &hub, "g");
+  leaf_service svc(**log, **store, prog, system_clock());
+  proj.on_applied([&svc](const std::vector<store::applied_event>& b) { svc.applied(b); });
+  svc.set_writable(true);
+  svc.set_max_pending(2);
+
+  ASSERT_TRUE(testing::run(svc.execute(save_url("https://a.example/"), "t")).ok());
+  ASSERT_TRUE(testing::run(svc.execute(save_url("https://b.example/"), "t")).ok());
+  auto refused = testing::run(svc.execute(save_url("https://c.example/"), "t"));
+  ASSERT_FALSE(refused.ok()) << "a third leaf should be refused while two wait for the read models";
+  EXPECT_EQ(refused.err().code, errc::unavailable);
+  EXPECT_EQ(refused.err().detail, "projection_backlog") << refused.err().message;
+  auto again = testing::run(svc.execute(update_title(domain::leaf_id_for_url("https://a.example/"), "x"), "t"));
+  ASSERT_TRUE(again.ok()) << "a leaf already in the cache takes more writes: " << again.err().message;
+  EXPECT_EQ(again->leaf->version, 2);
+  EXPECT_EQ(svc.cached(), 2u);
+
+  ASSERT_TRUE(proj.start().ok());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (svc.cached() != 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(svc.cached(), 0u) << "the projector should have applied both leaves within 10 s";
+  auto later = testing::run(svc.execute(save_url("https://c.example/"), "t"));
+  EXPECT_TRUE(later.ok()) << "once the read models caught up: " << later.err().message;
   proj.stop();
 }
 

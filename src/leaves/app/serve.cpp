@@ -42,6 +42,7 @@ struct serve_config {
   int request_timeout_ms = 30000;
   int idle_timeout_ms = 60000;
   int shutdown_timeout_ms = 10000;
+  size_t max_unprojected = 100000;
   std::string log_level = "info";
   // Kafka (empty brokers: the embedded log)
   std::string kafka;
@@ -90,6 +91,10 @@ po::options_description serve_options(serve_config& c, std::string& config_file)
        "keep-alive idle time before a connection is closed (env LEAVES_IDLE_TIMEOUT_MS)")
       ("shutdown-timeout-ms", po::value(&c.shutdown_timeout_ms)->default_value(c.shutdown_timeout_ms),
        "longest drain of in-flight requests on SIGTERM (env LEAVES_SHUTDOWN_TIMEOUT_MS)")
+      ("max-unprojected", po::value(&c.max_unprojected)->default_value(c.max_unprojected),
+       "most leaves with writes the read models have not applied yet, kept in memory; beyond it a write to "
+       "another leaf answers 503 projection_backlog until the projector catches up; 0 = no limit "
+       "(env LEAVES_MAX_UNPROJECTED)")
       ("log-level", po::value(&c.log_level)->default_value(c.log_level),
        "debug, info, warn or error (env LEAVES_LOG_LEVEL)")
       ("kafka", po::value(&c.kafka),
@@ -425,6 +430,7 @@ int serve_main(const std::vector<std::string>& args) {
     if (mirror_proj) mirror_proj->stop();
   };
   service::leaf_service svc(**log, **store, progress, system_clock());
+  svc.set_max_pending(c.max_unprojected);
   proj.on_applied([&svc](const std::vector<store::applied_event>& b) { svc.applied(b); });
   http::metrics metrics;
   api::api_options ao;
@@ -453,6 +459,10 @@ int serve_main(const std::vector<std::string>& args) {
       out += "leaves_projector_lag{partition=\"" + std::to_string(p) + "\"} " +
              std::to_string(std::max<int64_t>(0, end[p] - applied[p])) + "\n";
     }
+    out += "# HELP leaves_unprojected_leaves Leaves with writes the read models have not applied yet (in memory; "
+           "limit --max-unprojected).\n"
+           "# TYPE leaves_unprojected_leaves gauge\n";
+    out += "leaves_unprojected_leaves " + std::to_string(svc.cached()) + "\n";
     (*store)->render_metrics(out);
     if (mirror.progress) {
       out += "# HELP leaves_state_mirror_lag Records in the log not yet in the local state mirror, per partition.\n"

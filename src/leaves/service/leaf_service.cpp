@@ -106,6 +106,14 @@ asio::awaitable<result<write_result>> leaf_service::execute(domain::command cmd,
   }
   {
     std::lock_guard lk(mu_);
+    const size_t cap = max_pending_.load();
+    if (cap != 0 && pending_.size() >= cap && !pending_.contains(cmd.leaf_id)) {
+      co_return make_error(errc::unavailable,
+                           std::to_string(pending_.size()) +
+                               " leaves have writes the read models have not applied yet (the read store is slow or "
+                               "unreachable); retry shortly",
+                           "projection_backlog");
+    }
     pending_[cmd.leaf_id] = *next;
   }
   auto appended = co_await log_.append(std::move(records));

@@ -1,8 +1,10 @@
 // The write side: load the aggregate, decide, append, answer. Per-leaf commands
 // are serialised (an async per-key lock), so decisions see the previous
 // command's events even before the projector applied them: states with
-// unprojected events live in a small cache that the projector empties as it
-// catches up (bounded by the projector's lag). Thread-safe.
+// unprojected events live in a cache that the projector empties as it
+// catches up. The cache holds at most max_pending leaves: while the read
+// models are slow or down (a Cassandra outage) and it is full, a command on a
+// leaf not in it answers 503 instead of growing memory. Thread-safe.
 //
 // An append that fails leaves the leaf "uncertain" (the events may have been
 // written even though the append reported an error); the next command on it
@@ -55,6 +57,8 @@ class leaf_service {
 
   // Rejects writes until the read models caught up with the log at start.
   void set_writable(bool w) { writable_ = w; }
+  // Most leaves with unprojected events kept at once (0: no limit).
+  void set_max_pending(size_t n) { max_pending_ = n; }
 
  private:
   boost::asio::awaitable<void> lock(const std::string& id);
@@ -70,6 +74,7 @@ class leaf_service {
   projector::progress& progress_;
   const clock& clock_;
   std::atomic<bool> writable_{false};
+  std::atomic<size_t> max_pending_{100000};
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, domain::leaf> pending_;  // states with unprojected events

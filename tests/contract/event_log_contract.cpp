@@ -4,6 +4,7 @@
 // (LEAVES_TEST_KAFKA=host:port, started by scripts/kafka).
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <future>
 #include <memory>
@@ -311,6 +312,71 @@ TEST(KafkaLog, AConsumerRecoversFromAFatalError) {
   ASSERT_EQ(later.size(), 1u) << "expected the record appended after the fatal error, got " << later.size()
                               << " records";
   EXPECT_EQ(later[0].value, "after");
+}
+
+// The idempotent producer after a fatal error (librdkafka's test hook; in
+// production e.g. a sequence gap the broker rejects): appends fail until it
+// is replaced, then go on; nothing is written twice.
+TEST(KafkaLog, TheProducerRecoversFromAFatalError) {
+  kafka_factory f;
+  auto base = f.open(2);
+  ASSERT_TRUE(base);
+  auto* log = dynamic_cast<kafka_log*>(base.get());
+  ASSERT_NE(log, nullptr);
+  ASSERT_TRUE(testing::run(log->append({{"a", "before", -1}})).ok());
+  ASSERT_TRUE(inject_fatal_error(*log)) << "librdkafka refused to raise the fatal error";
+  const auto t0 = std::chrono::steady_clock::now();
+  int failed = 0;
+  bool written = false;
+  while (!written && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20)) {
+    auto r = testing::run(log->append({{"b", "after", -1}}));
+    if (r.ok()) {
+      written = true;
+    } else {
+      ++failed;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+  ASSERT_TRUE(written) << "no append succeeded within 20 s of the producer's fatal error (" << failed << " failed)";
+  EXPECT_EQ(log->producer_restarts(), 1u);
+  std::multiset<std::string> values;
+  for (int32_t p = 0; p < 2; ++p) {
+    auto recs = log->read(p, 0, 100);
+    ASSERT_TRUE(recs.ok()) << recs.err().message;
+    for (const auto& r : *recs) values.insert(r.value);
+  }
+  EXPECT_EQ(values, (std::multiset<std::string>{"after", "before"}))
+      << "expected the record before the error and one after it (" << failed << " appends failed in between)";
+  auto more = testing::run(log->append({{"c", "later", -1}}));
+  EXPECT_TRUE(more.ok()) << "the new producer keeps working: " << (more.ok() ? "" : more.err().message);
+
+  // Appends in flight when it happens are answered (written, or failed when
+  // purged), none left waiting.
+  constexpr int kBurst = 3000;
+  boost::asio::io_context ioc;
+  std::atomic<int> answered{0}, succeeded{0};
+  for (int i = 0; i < kBurst; ++i) {
+    boost::asio::co_spawn(ioc, testing::as_optional(log->append({{"k" + std::to_string(i), "burst", -1}})),
+                          [&](std::exception_ptr, std::optional<result<std::vector<position>>> r) {
+                            ++answered;
+                            succeeded += r && r->ok();
+                          });
+  }
+  std::thread runner([&] { ioc.run(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(inject_fatal_error(*log));
+  const auto t1 = std::chrono::steady_clock::now();
+  while (answered < kBurst && std::chrono::steady_clock::now() - t1 < std::chrono::seconds(30))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(answered.load(), kBurst) << "appends in flight at a fatal error must all be answered within 30 s";
+  if (answered < kBurst) ioc.stop();
+  runner.join();
+  std::printf("burst around the second fatal error: %d of %d appends written, the rest failed\n", succeeded.load(),
+              kBurst);
+  while (log->producer_restarts() < 2 && std::chrono::steady_clock::now() - t1 < std::chrono::seconds(30))
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(log->producer_restarts(), 2u);
+  EXPECT_TRUE(testing::run(log->append({{"d", "after-burst", -1}})).ok());
 }
 #endif
 

@@ -463,6 +463,11 @@ int serve_main(const std::vector<std::string>& args) {
            "limit --max-unprojected).\n"
            "# TYPE leaves_unprojected_leaves gauge\n";
     out += "leaves_unprojected_leaves " + std::to_string(svc.cached()) + "\n";
+    if (const auto* k = dynamic_cast<const log::kafka_log*>(log->get())) {
+      out += "# HELP leaves_kafka_producer_restarts_total Producers replaced after a fatal error.\n"
+             "# TYPE leaves_kafka_producer_restarts_total counter\n";
+      out += "leaves_kafka_producer_restarts_total " + std::to_string(k->producer_restarts()) + "\n";
+    }
     (*store)->render_metrics(out);
     if (mirror.progress) {
       out += "# HELP leaves_state_mirror_lag Records in the log not yet in the local state mirror, per partition.\n"

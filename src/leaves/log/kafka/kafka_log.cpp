@@ -306,13 +306,66 @@ void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partit
 }  // namespace
 
 struct kafka_log::handles {
-  rk_ptr producer;
+  // The idempotent producer, replaced after a fatal error (see
+  // serve_producer): appends and offset queries take a reference for the
+  // duration of one call.
+  std::mutex producer_mu;
+  std::shared_ptr<rd_kafka_t> producer;
+  std::function<result<rk_ptr>()> make_producer;
   rk_ptr reader;  // assign()-based, no group: for read()
+
+  std::shared_ptr<rd_kafka_t> current() {
+    std::lock_guard lk(producer_mu);
+    return producer;
+  }
+  void install(rk_ptr p) {
+    std::shared_ptr<rd_kafka_t> next(p.release(), rk_deleter{});
+    std::lock_guard lk(producer_mu);
+    producer = std::move(next);
+  }
 };
 
 bool inject_fatal_error(consumer& c) {
   auto* k = dynamic_cast<kafka_consumer*>(&c);
   return k != nullptr && k->inject_fatal();
+}
+
+bool inject_fatal_error(kafka_log& log) {
+  auto p = log.h_->current();
+  return rd_kafka_test_fatal_error(p.get(), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER, "injected by a test") ==
+         RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+// Serves the producer's delivery reports. An idempotent producer that hit a
+// fatal error (e.g. a sequence gap the broker rejects) refuses every later
+// produce; without this, writes would answer 503 until a restart. It is
+// replaced by a fresh one (a new producer id); the failed handle's queued and
+// in-flight records are purged, so their appends fail (503: their leaves are
+// "uncertain" and settle before their next command, as after any failed
+// append), and it is destroyed once drained.
+void kafka_log::serve_producer() {
+  while (!stop_) {
+    auto p = h_->current();
+    rd_kafka_poll(p.get(), 50);
+    char why[512] = {0};
+    if (rd_kafka_fatal_error(p.get(), why, sizeof why) == RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+    log_warn("kafka", std::string("producer hit a fatal error (") + why + "); starting a new one");
+    auto fresh = h_->make_producer();
+    if (!fresh) {
+      log_error("kafka", "cannot create a new producer: " + fresh.err().message + "; retrying in 1 s");
+      for (int i = 0; i < 20 && !stop_; ++i) rd_kafka_poll(p.get(), 50);
+      continue;
+    }
+    h_->install(std::move(*fresh));
+    producer_restarts_.fetch_add(1, std::memory_order_relaxed);
+    rd_kafka_purge(p.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.request_timeout_ms);
+    while (rd_kafka_outq_len(p.get()) > 0 && std::chrono::steady_clock::now() < deadline) rd_kafka_poll(p.get(), 50);
+    if (rd_kafka_outq_len(p.get()) > 0) {
+      log_warn("kafka", "the failed producer still holds " + std::to_string(rd_kafka_outq_len(p.get())) +
+                            " records after purging; destroying it");
+    }
+  }
 }
 
 bool parse_kafka_property(const std::string& text, std::pair<std::string, std::string>& out) {
@@ -330,18 +383,22 @@ result<std::unique_ptr<kafka_log>> kafka_log::open(const kafka_options& opts) {
   std::unique_ptr<kafka_log> log(new kafka_log());
   log->opts_ = opts;
   log->h_ = std::make_unique<handles>();
-  auto pconf = make_conf(opts, {{"enable.idempotence", "true"},
-                                {"acks", "all"},
-                                {"linger.ms", "1"},
-                                {"message.timeout.ms", "10000"},
-                                {"message.max.bytes", std::to_string(kMaxMessageBytes)},
-                                {"socket.nagle.disable", "true"}});
-  if (!pconf) return pconf.err();
-  rd_kafka_conf_set_dr_msg_cb(*pconf, delivery_cb);
-  auto producer = make_handle(RD_KAFKA_PRODUCER, *pconf);
+  log->h_->make_producer = [opts]() -> result<rk_ptr> {
+    auto pconf = make_conf(opts, {{"enable.idempotence", "true"},
+                                  {"acks", "all"},
+                                  {"linger.ms", "1"},
+                                  {"message.timeout.ms", "10000"},
+                                  {"message.max.bytes", std::to_string(kMaxMessageBytes)},
+                                  {"socket.nagle.disable", "true"}});
+    if (!pconf) return pconf.err();
+    rd_kafka_conf_set_dr_msg_cb(*pconf, delivery_cb);
+    return make_handle(RD_KAFKA_PRODUCER, *pconf);
+  };
+  auto producer = log->h_->make_producer();
   if (!producer) return producer.err();
-  log->h_->producer = std::move(*producer);
-  rd_kafka_t* rk = log->h_->producer.get();
+  log->h_->install(std::move(*producer));
+  const auto first = log->h_->current();  // for the set-up below
+  rd_kafka_t* rk = first.get();
 
   // Create the topic if absent.
   char errstr[512];
@@ -417,14 +474,12 @@ result<std::unique_ptr<kafka_log>> kafka_log::open(const kafka_options& opts) {
   if (!reader) return reader.err();
   log->h_->reader = std::move(*reader);
 
-  log->poller_ = std::thread([l = log.get()] {
-    while (!l->stop_) rd_kafka_poll(l->h_->producer.get(), 50);
-  });
+  log->poller_ = std::thread([l = log.get()] { l->serve_producer(); });
   return log;
 }
 
 kafka_log::~kafka_log() {
-  if (h_ && h_->producer) rd_kafka_flush(h_->producer.get(), opts_.request_timeout_ms);
+  if (h_ && h_->producer) rd_kafka_flush(h_->current().get(), opts_.request_timeout_ms);
   stop_ = true;
   if (poller_.joinable()) poller_.join();
   if (h_ && h_->reader) rd_kafka_consumer_close(h_->reader.get());
@@ -447,6 +502,7 @@ asio::awaitable<append_result> kafka_log::append(std::vector<record> records) {
         op->complete = [h, ex](append_result r) {
           asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
         };
+        const auto producer = h_->current();
         for (size_t i = 0; i < recs.size(); ++i) {
           const auto& r = recs[i];
           int32_t p = r.partition;
@@ -465,7 +521,7 @@ asio::awaitable<append_result> kafka_log::append(std::vector<record> records) {
           }
           // With RD_KAFKA_V_HEADERS librdkafka owns the headers once producev succeeds.
           const auto err = rd_kafka_producev(
-              h_->producer.get(), RD_KAFKA_V_TOPIC(opts_.topic.c_str()), RD_KAFKA_V_PARTITION(p),
+              producer.get(), RD_KAFKA_V_TOPIC(opts_.topic.c_str()), RD_KAFKA_V_PARTITION(p),
               RD_KAFKA_V_KEY(r.key.data(), r.key.size()),
               RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
               RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(ctx),
@@ -483,10 +539,11 @@ asio::awaitable<append_result> kafka_log::append(std::vector<record> records) {
 
 std::vector<int64_t> kafka_log::end_offsets() {
   std::vector<int64_t> out(partitions_, 0);
+  const auto producer = h_->current();
   bool ok = true;
   for (int32_t p = 0; p < partitions_; ++p) {
     int64_t lo = 0, hi = 0;
-    const auto err = rd_kafka_query_watermark_offsets(h_->producer.get(), opts_.topic.c_str(), p, &lo, &hi,
+    const auto err = rd_kafka_query_watermark_offsets(producer.get(), opts_.topic.c_str(), p, &lo, &hi,
                                                       opts_.request_timeout_ms);
     if (err) {
       ok = false;
@@ -505,7 +562,8 @@ result<int64_t> kafka_log::end_offset(int32_t partition) {
     return make_error(errc::invalid_argument, "partition " + std::to_string(partition) + " does not exist");
   }
   int64_t lo = 0, hi = 0;
-  if (auto err = rd_kafka_query_watermark_offsets(h_->producer.get(), opts_.topic.c_str(), partition, &lo, &hi,
+  const auto producer = h_->current();
+  if (auto err = rd_kafka_query_watermark_offsets(producer.get(), opts_.topic.c_str(), partition, &lo, &hi,
                                                   opts_.request_timeout_ms)) {
     return kafka_error("end offset", err);
   }

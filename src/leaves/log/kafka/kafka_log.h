@@ -58,9 +58,14 @@ class kafka_log final : public event_log {
   result<std::vector<int64_t>> committed(const std::string& group) override;
 
   struct handles;  // librdkafka handles (kafka_log.cpp)
+  // Producers replaced after a fatal error.
+  uint64_t producer_restarts() const { return producer_restarts_.load(std::memory_order_relaxed); }
 
  private:
+  friend bool inject_fatal_error(kafka_log& log);
   kafka_log() = default;
+  void serve_producer();  // the poller thread
+  std::atomic<uint64_t> producer_restarts_{0};
   kafka_options opts_;
   int32_t partitions_ = 0;
   std::unique_ptr<handles> h_;
@@ -76,6 +81,9 @@ class kafka_log final : public event_log {
 // poll, through librdkafka's own test hook (what a fenced static member gets).
 // False if `c` is not a Kafka consumer.
 bool inject_fatal_error(consumer& c);
+// Tests only: the same for the log's idempotent producer (appends fail until
+// it is replaced).
+bool inject_fatal_error(kafka_log& log);
 
 // "key=value" -> pair; false if there is no '='.
 bool parse_kafka_property(const std::string& text, std::pair<std::string, std::string>& out);

@@ -16,6 +16,8 @@
 #include "leaves/log/embedded/rocks_log.h"
 #include "support/test_support.h"
 #ifdef LEAVES_CONTRACT_KAFKA
+#include <librdkafka/rdkafka.h>
+
 #include "leaves/log/kafka/kafka_log.h"
 #endif
 
@@ -312,6 +314,62 @@ TEST(KafkaLog, AConsumerRecoversFromAFatalError) {
   ASSERT_EQ(later.size(), 1u) << "expected the record appended after the fatal error, got " << later.size()
                               << " records";
   EXPECT_EQ(later[0].value, "after");
+}
+
+// Deletes the records of `partition` before `before` through the Admin API
+// (what a retention limit does to old records).
+void delete_records(const std::string& brokers, const std::string& topic, int32_t partition, int64_t before) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  ASSERT_EQ(rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), err, sizeof err), RD_KAFKA_CONF_OK);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  ASSERT_NE(rk, nullptr) << err;
+  rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(offsets, topic.c_str(), partition)->offset = before;
+  rd_kafka_DeleteRecords_t* del = rd_kafka_DeleteRecords_new(offsets);
+  rd_kafka_topic_partition_list_destroy(offsets);
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  rd_kafka_DeleteRecords(rk, &del, 1, nullptr, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30000);
+  EXPECT_NE(ev, nullptr) << "no answer to DeleteRecords within 30 s";
+  if (ev) {
+    EXPECT_EQ(rd_kafka_event_error(ev), RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_event_error_string(ev);
+    const auto* parts = rd_kafka_DeleteRecords_result_offsets(rd_kafka_event_DeleteRecords_result(ev));
+    for (int i = 0; parts && i < parts->cnt; ++i)
+      EXPECT_EQ(parts->elems[i].err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(parts->elems[i].err);
+    rd_kafka_event_destroy(ev);
+  }
+  rd_kafka_DeleteRecords_destroy(del);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_destroy(rk);
+}
+
+// start_offset() follows records deleted from the head of a partition, which
+// is how leaves notices events lost to retention (the event topic it creates
+// keeps everything; test_event_topic_keeps_every_record checks that).
+TEST(KafkaLog, StartOffsetFollowsDeletedRecords) {
+  const char* env = std::getenv("LEAVES_TEST_KAFKA");
+  kafka_options o;
+  o.brokers = env ? env : "127.0.0.1:9092";
+  o.topic = "leaves-start-" + std::to_string(std::random_device{}()) + std::to_string(std::random_device{}());
+  o.partitions = 1;
+  auto log = kafka_log::open(o);
+  ASSERT_TRUE(log.ok()) << log.err().message;
+  std::vector<record> recs;
+  for (int i = 0; i < 10; ++i) recs.push_back({"k", std::to_string(i), 0});
+  ASSERT_TRUE(testing::run((*log)->append(recs)).ok());
+  auto start = (*log)->start_offset(0);
+  ASSERT_TRUE(start.ok()) << start.err().message;
+  EXPECT_EQ(*start, 0);
+  delete_records(o.brokers, o.topic, 0, 4);
+  start = (*log)->start_offset(0);
+  ASSERT_TRUE(start.ok()) << start.err().message;
+  EXPECT_EQ(*start, 4) << "records before offset 4 were deleted";
+  auto rest = (*log)->read(0, 0, 100);
+  ASSERT_TRUE(rest.ok()) << rest.err().message;
+  ASSERT_EQ(rest->size(), 6u);
+  EXPECT_EQ(rest->front().offset, 4);
+  EXPECT_FALSE((*log)->start_offset(1).ok()) << "partition 1 does not exist";
 }
 
 // The idempotent producer after a fatal error (librdkafka's test hook; in

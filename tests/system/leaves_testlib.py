@@ -258,7 +258,7 @@ class ServerProcess:
     _seq = itertools.count()
 
     def __init__(self, binary, data_dir, log_dir, args=(), env=None, use_env_config=False, kafka_name=None,
-                 keyspace=None):
+                 keyspace=None, kafka_group=None):
         self.binary = binary
         self.data_dir = str(data_dir)
         self.log_dir = str(log_dir)
@@ -270,7 +270,7 @@ class ServerProcess:
         if kafka:
             name = kafka_name or "leaves-sys-" + uuid.uuid4().hex[:12]
             self.kafka_topics = {"events": name, "ingest": name + "-ingest", "dlq": name + "-dlq"}
-            self.kafka_args = ["--kafka", kafka, "--kafka-topic", name, "--kafka-group", name,
+            self.kafka_args = ["--kafka", kafka, "--kafka-topic", name, "--kafka-group", kafka_group or name,
                                "--kafka-ingest-topic", name + "-ingest", "--kafka-dlq-topic", name + "-dlq",
                                "--kafka-ingest-group", name + "-ingest"]
         # With LEAVES_TEST_CASSANDRA=host:port the read models live in a real

@@ -142,6 +142,50 @@ def test_events_sit_in_murmur2_partition_of_their_key(server):
         assert int(part) == want, "event keyed %s is in partition %s, murmur2 says %d" % (key, part, want)
 
 
+def test_event_topic_keeps_every_record(server):
+    """The event topic is created with no time or size retention (the log is the source of truth);
+    the ingest topic keeps the broker's default."""
+    from confluent_kafka.admin import AdminClient, ConfigResource
+    admin = AdminClient({"bootstrap.servers": KAFKA})
+    want = {server.kafka_topics["events"]: ("-1", "-1")}
+    for topic, (ms, size) in want.items():
+        res = ConfigResource(ConfigResource.Type.TOPIC, topic)
+        configs = admin.describe_configs([res])[res].result(timeout=30)
+        got = (configs["retention.ms"].value, configs["retention.bytes"].value)
+        assert got == (ms, size), "topic %s: expected retention.ms/bytes %s, got %s" % (topic, (ms, size), got)
+    ingest = server.kafka_topics.get("ingest")
+    if ingest:
+        res = ConfigResource(ConfigResource.Type.TOPIC, ingest)
+        configs = admin.describe_configs([res])[res].result(timeout=30)
+        assert configs["retention.ms"].value != "-1", "the ingest topic should keep the broker's default retention"
+
+
+def test_events_lost_to_retention_are_reported(server_factory):
+    """A topic whose first records were deleted (a retention limit set on it by hand) cannot rebuild read
+    models that started before them: a server with a new projector group says which partition and offset."""
+    from collections import Counter
+    first = server_factory.make()
+    topic = first.kafka_topics["events"]
+    for _ in range(40):
+        first.client.create()
+    first.stop()
+    out = subprocess.run(["kcat", "-b", KAFKA, "-C", "-t", topic, "-e", "-q", "-f", "%p\n"],
+                         capture_output=True, timeout=30, text=True)
+    assert out.returncode == 0, out.stderr
+    counts = Counter(int(l) for l in out.stdout.split())
+    part = max(counts, key=counts.get)
+    env = dict(os.environ, KAFKA_PORT=KAFKA.rsplit(":", 1)[1])
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "kafka")
+    res = subprocess.run([script, "delete-records", topic, str(part), "1"], capture_output=True, text=True,
+                         timeout=180, env=env)
+    assert res.returncode == 0, "scripts/kafka delete-records failed:\n%s\n%s" % (res.stdout, res.stderr)
+    second = server_factory.make(kafka_name=topic, kafka_group=topic + "-fresh")
+    want = "partition %d of the log starts at offset 1" % part
+    log = second.stderr_tail(400)
+    assert want in log, "expected the server to report %r; its log:\n%s\ndelete-records said:\n%s" % (
+        want, log, res.stdout)
+
+
 def test_topics_cli_and_partition_check(leaves_bin, server_factory):
     from leaves_testlib import run_cli, describe_cli
     topic = "leaves-cli-" + unique("t")

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <random>
 #include <thread>
 #include <unistd.h>
@@ -304,11 +305,37 @@ result<std::string> mirror_group(const std::filesystem::path& state_dir) {
   return g;
 }
 
+// Partitions whose first records are gone (Kafka retention) while `group`
+// has not read them: models fed by that group can never be complete there.
+// Logs what is missing. (The event topic leaves creates keeps everything; a
+// topic made otherwise, or altered, may not.)
+std::vector<bool> lost_to_retention(log::event_log& lg, const std::string& group, const std::string& what) {
+  std::vector<bool> lost(lg.partitions(), false);
+  auto committed = lg.committed(group);
+  if (!committed) {
+    log_warn("serve", "cannot read the committed offsets of " + group + ": " + committed.err().message);
+    return lost;
+  }
+  for (int32_t p = 0; p < lg.partitions(); ++p) {
+    auto start = lg.start_offset(p);
+    if (!start || p >= static_cast<int32_t>(committed->size()) || *start <= (*committed)[p]) continue;
+    lost[p] = true;
+    log_error("serve", what + ": partition " + std::to_string(p) + " of the log starts at offset " +
+                           std::to_string(*start) + " (older records were deleted, e.g. by the topic's retention), "
+                           "but " + group + " has read only up to " + std::to_string((*committed)[p]) +
+                           "; what it builds will miss those events");
+  }
+  return lost;
+}
+
 // Whether the mirror holds every event of the leaf's partition: waits up to
-// 2 s for it to reach the end the log has now.
-asio::awaitable<bool> mirror_holds(log::event_log* lg, projector::progress* mp, std::string id) {
+// 2 s for it to reach the end the log has now. Never for a partition whose
+// early events were deleted before the mirror read them.
+asio::awaitable<bool> mirror_holds(log::event_log* lg, projector::progress* mp,
+                                   std::shared_ptr<const std::vector<bool>> lost, std::string id) {
   log::position last;
   last.partition = kafka_partition(id, lg->partitions());
+  if (static_cast<size_t>(last.partition) < lost->size() && (*lost)[last.partition]) co_return false;
   auto end = lg->end_offset(last.partition);
   if (!end) co_return false;
   if (*end == 0) co_return true;
@@ -332,9 +359,11 @@ result<std::unique_ptr<store::read_store>> with_state_mirror(const std::filesyst
   sm.group = *group;
   log_info("serve", "state mirror under " + state_dir.string() + ", fed by consumer group " + sm.group);
   auto* mp = sm.progress.get();
+  auto lost = std::make_shared<const std::vector<bool>>(
+      lost_to_retention(*lg, sm.group, "state mirror (no fallback for those partitions' leaves)"));
   return std::unique_ptr<store::read_store>(std::make_unique<store::mirrored_store>(
       std::move(shared), std::move(*local), true,
-      [lg, mp](const std::string& id) { return mirror_holds(lg, mp, id); }));
+      [lg, mp, lost](const std::string& id) { return mirror_holds(lg, mp, lost, id); }));
 }
 
 result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const std::filesystem::path& dir,
@@ -350,6 +379,7 @@ result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const st
   ko.partitions = c.partitions;
   ko.replication_factor = static_cast<int16_t>(c.kafka_replication_factor);
   ko.min_insync_replicas = c.kafka_min_insync_replicas;
+  ko.keep_forever = topic.empty();  // the event topic; ingest and dead letters keep the broker's retention
   for (const auto& kv : c.kafka_config) {
     std::pair<std::string, std::string> p;
     if (!log::parse_kafka_property(kv, p)) {
@@ -416,6 +446,7 @@ int serve_main(const std::vector<std::string>& args) {
                           " is ignored");
   }
   const std::string group = projector_group(c, dir);
+  if (!c.kafka.empty()) lost_to_retention(**log, group, "read models");
   projector::progress progress((*log)->partitions());
   realtime::hub hub;
   projector::projector proj(**log, **store, progress, &hub, group, projector_membership(c));

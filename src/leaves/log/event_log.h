@@ -72,6 +72,12 @@ class event_log {
   // log cannot be reached (end_offsets() may answer with what it last knew).
   virtual result<int64_t> end_offset(int32_t partition) = 0;
   virtual result<std::vector<stored_record>> read(int32_t partition, int64_t from, size_t max) = 0;
+  // The first offset the partition still holds: above 0 once Kafka's
+  // retention deleted older records (the embedded log deletes nothing).
+  virtual result<int64_t> start_offset(int32_t partition) {
+    (void)partition;
+    return int64_t{0};
+  }
   // A consumer in `group`, owning every partition (embedded) or its share (Kafka).
   virtual result<std::unique_ptr<consumer>> subscribe(const std::string& group) = 0;
   // A consumer of every partition that starts at `group`'s committed offsets

@@ -409,6 +409,10 @@ result<std::unique_ptr<kafka_log>> kafka_log::open(const kafka_options& opts) {
   // Room for the largest event a maximal request body can produce (JSON
   // escaping can grow the content); the producer is configured to match.
   rd_kafka_NewTopic_set_config(nt, "max.message.bytes", std::to_string(kMaxMessageBytes).c_str());
+  if (opts.keep_forever) {
+    rd_kafka_NewTopic_set_config(nt, "retention.ms", "-1");
+    rd_kafka_NewTopic_set_config(nt, "retention.bytes", "-1");
+  }
   rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
   rd_kafka_AdminOptions_t* ao = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS);
   rd_kafka_AdminOptions_set_operation_timeout(ao, opts.request_timeout_ms, errstr, sizeof errstr);
@@ -568,6 +572,19 @@ result<int64_t> kafka_log::end_offset(int32_t partition) {
     return kafka_error("end offset", err);
   }
   return hi;
+}
+
+result<int64_t> kafka_log::start_offset(int32_t partition) {
+  if (partition < 0 || partition >= partitions_) {
+    return make_error(errc::invalid_argument, "partition " + std::to_string(partition) + " does not exist");
+  }
+  int64_t lo = 0, hi = 0;
+  const auto producer = h_->current();
+  if (auto err = rd_kafka_query_watermark_offsets(producer.get(), opts_.topic.c_str(), partition, &lo, &hi,
+                                                  opts_.request_timeout_ms)) {
+    return kafka_error("start offset", err);
+  }
+  return lo;
 }
 
 result<std::vector<stored_record>> kafka_log::read(int32_t partition, int64_t from, size_t max) {

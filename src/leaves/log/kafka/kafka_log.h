@@ -36,6 +36,11 @@ struct kafka_options {
   // secrets: they are never logged.
   std::vector<std::pair<std::string, std::string>> config;
   int request_timeout_ms = 10000;      // admin, metadata, watermark and commit calls
+  // Create the topic with retention.ms and retention.bytes -1: the event
+  // topic keeps its records forever, as the source of truth that read models
+  // and state mirrors are rebuilt from. (Not for the ingest and dead-letter
+  // topics: they keep the broker's default.)
+  bool keep_forever = true;
   // Groups use eager round-robin assignment and no static membership
   // (group.instance.id): with librdkafka 2.0.2 (Debian 12) a cooperative-sticky
   // consumer closed during a rebalance can abort the process (an assertion in
@@ -52,6 +57,7 @@ class kafka_log final : public event_log {
   boost::asio::awaitable<result<std::vector<position>>> append(std::vector<record> records) override;
   std::vector<int64_t> end_offsets() override;
   result<int64_t> end_offset(int32_t partition) override;
+  result<int64_t> start_offset(int32_t partition) override;
   result<std::vector<stored_record>> read(int32_t partition, int64_t from, size_t max) override;
   result<std::unique_ptr<consumer>> subscribe(const std::string& group) override;
   result<std::unique_ptr<consumer>> exclusive(const std::string& group) override;

@@ -359,8 +359,13 @@ void kafka_log::serve_producer() {
     h_->install(std::move(*fresh));
     producer_restarts_.fetch_add(1, std::memory_order_relaxed);
     rd_kafka_purge(p.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    // Drain the failed handle while serving the new one's delivery reports.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.request_timeout_ms);
-    while (rd_kafka_outq_len(p.get()) > 0 && std::chrono::steady_clock::now() < deadline) rd_kafka_poll(p.get(), 50);
+    const auto next = h_->current();
+    while (rd_kafka_outq_len(p.get()) > 0 && std::chrono::steady_clock::now() < deadline && !stop_) {
+      rd_kafka_poll(p.get(), 0);
+      rd_kafka_poll(next.get(), 20);
+    }
     if (rd_kafka_outq_len(p.get()) > 0) {
       log_warn("kafka", "the failed producer still holds " + std::to_string(rd_kafka_outq_len(p.get())) +
                             " records after purging; destroying it");

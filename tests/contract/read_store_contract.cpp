@@ -117,15 +117,19 @@ class ReadStoreContract : public ::testing::Test {
 #ifdef LEAVES_CONTRACT_CASSANDRA
 // A real node (LEAVES_TEST_CASSANDRA, started by scripts/cassandra). Each
 // store the test opens gets its own keyspace, emptied first.
+cassandra_options test_node(const std::string& keyspace) {
+  cassandra_options o;
+  const char* node = std::getenv("LEAVES_TEST_CASSANDRA");
+  o.contact_points = {node && *node ? node : "127.0.0.1:9042"};
+  o.keyspace = keyspace;
+  o.consistency = "one";
+  return o;
+}
+
 struct cassandra_factory {
   int n = 0;
   std::unique_ptr<read_store> open() {
-    cassandra_options o;
-    const char* node = std::getenv("LEAVES_TEST_CASSANDRA");
-    o.contact_points = {node && *node ? node : "127.0.0.1:9042"};
-    o.keyspace = "leaves_contract_" + std::to_string(n++);
-    o.consistency = "one";
-    auto s = cassandra_store::open(o);
+    auto s = cassandra_store::open(test_node("leaves_contract_" + std::to_string(n++)));
     EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.err().message);
     if (!s.ok()) return nullptr;
     auto c = (*s)->clear();
@@ -324,11 +328,7 @@ TYPED_TEST(ReadStoreContract, ClearEmptiesEveryModel) {
 // of a partition) applying creations again: each has a leaf_meta row, so it is
 // read whole and skipped; a leaf still at its creation keeps single lists.
 TEST(CassandraStore, CreationsAppliedAgainByAColdStoreAreSkipped) {
-  cassandra_options o;
-  const char* node = std::getenv("LEAVES_TEST_CASSANDRA");
-  o.contact_points = {node && *node ? node : "127.0.0.1:9042"};
-  o.keyspace = "leaves_contract_recreate";
-  o.consistency = "one";
+  const auto o = test_node("leaves_contract_recreate");
   auto a = cassandra_store::open(o);
   ASSERT_TRUE(a.ok()) << a.err().message;
   ASSERT_TRUE((*a)->clear().ok());
@@ -360,11 +360,7 @@ TEST(CassandraStore, CreationsAppliedAgainByAColdStoreAreSkipped) {
 }
 
 TEST(CassandraStore, StoresOnOneKeyspaceSeeEachOthersWrites) {
-  cassandra_options o;
-  const char* node = std::getenv("LEAVES_TEST_CASSANDRA");
-  o.contact_points = {node && *node ? node : "127.0.0.1:9042"};
-  o.keyspace = "leaves_contract_shared";
-  o.consistency = "one";
+  const auto o = test_node("leaves_contract_shared");
   auto a = cassandra_store::open(o);
   auto b = cassandra_store::open(o);
   ASSERT_TRUE(a.ok() && b.ok()) << (a.ok() ? b.err().message : a.err().message);

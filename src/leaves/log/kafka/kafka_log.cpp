@@ -566,7 +566,7 @@ std::vector<int64_t> kafka_log::end_offsets() {
   return out;
 }
 
-result<int64_t> kafka_log::end_offset(int32_t partition) {
+result<std::pair<int64_t, int64_t>> kafka_log::watermarks(int32_t partition, const char* what) {
   if (partition < 0 || partition >= partitions_) {
     return make_error(errc::invalid_argument, "partition " + std::to_string(partition) + " does not exist");
   }
@@ -574,22 +574,21 @@ result<int64_t> kafka_log::end_offset(int32_t partition) {
   const auto producer = h_->current();
   if (auto err = rd_kafka_query_watermark_offsets(producer.get(), opts_.topic.c_str(), partition, &lo, &hi,
                                                   opts_.request_timeout_ms)) {
-    return kafka_error("end offset", err);
+    return kafka_error(what, err);
   }
-  return hi;
+  return std::pair<int64_t, int64_t>(lo, hi);
+}
+
+result<int64_t> kafka_log::end_offset(int32_t partition) {
+  auto w = watermarks(partition, "end offset");
+  if (!w) return w.err();
+  return w->second;
 }
 
 result<int64_t> kafka_log::start_offset(int32_t partition) {
-  if (partition < 0 || partition >= partitions_) {
-    return make_error(errc::invalid_argument, "partition " + std::to_string(partition) + " does not exist");
-  }
-  int64_t lo = 0, hi = 0;
-  const auto producer = h_->current();
-  if (auto err = rd_kafka_query_watermark_offsets(producer.get(), opts_.topic.c_str(), partition, &lo, &hi,
-                                                  opts_.request_timeout_ms)) {
-    return kafka_error("start offset", err);
-  }
-  return lo;
+  auto w = watermarks(partition, "start offset");
+  if (!w) return w.err();
+  return w->first;
 }
 
 result<std::vector<stored_record>> kafka_log::read(int32_t partition, int64_t from, size_t max) {

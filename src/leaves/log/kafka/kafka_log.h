@@ -71,6 +71,8 @@ class kafka_log final : public event_log {
   friend bool inject_fatal_error(kafka_log& log);
   kafka_log() = default;
   void serve_producer();  // the poller thread
+  // A partition's first and next offsets, asked of the broker now.
+  result<std::pair<int64_t, int64_t>> watermarks(int32_t partition, const char* what);
   std::atomic<uint64_t> producer_restarts_{0};
   kafka_options opts_;
   int32_t partitions_ = 0;

@@ -574,7 +574,10 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
       total += l;
     }
     const bool store_ok = d.projector.store_ok();
-    const bool ready = d.projector.caught_up() && store_ok && !owner->stopping_.load();
+    // Ready means writable: /readyz never answers 200 while a write would still
+    // be refused as catching_up (the service's gate opens after the projector
+    // caught up, not at the same instant).
+    const bool ready = d.projector.caught_up() && d.service.writable() && store_ok && !owner->stopping_.load();
     const char* state = ready                        ? "ready"
                         : owner->stopping_.load()    ? "stopping"
                         : !store_ok                  ? "store_unavailable"

@@ -57,6 +57,7 @@ class leaf_service {
 
   // Rejects writes until the read models caught up with the log at start.
   void set_writable(bool w) { writable_ = w; }
+  bool writable() const { return writable_.load(); }
   // Most leaves with unprojected events kept at once (0: no limit).
   void set_max_pending(size_t n) { max_pending_ = n; }
 

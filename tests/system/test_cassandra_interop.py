@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from leaves_testlib import cassandra_session, expect, md5_hex, new_url, unique
+from leaves_testlib import ServerStartError, cassandra_session, expect, md5_hex, new_url, unique
 
 CASSANDRA = os.environ.get("LEAVES_TEST_CASSANDRA")
 pytestmark = pytest.mark.skipif(not CASSANDRA, reason="LEAVES_TEST_CASSANDRA not set (no node)")
@@ -67,3 +67,23 @@ def test_rows_the_python_driver_inserts_are_served(server):
     expect(c.get("/v1/leaves/" + lid), 200, "read-your-writes GET")  # waits until projected
     got = cassandra_session().execute("SELECT tags FROM %s.leaves WHERE id = %%s" % server.keyspace, [lid]).one()
     assert sorted(got.tags) == ["external", "more"], got
+
+
+def test_lz4_compression_to_the_node(server_factory):
+    srv = server_factory.make(args=["--cassandra-compression", "lz4"])
+    c = srv.client
+    leaf = c.create(url=new_url(), title="compressed " + "x" * 3000, tags=["lz4"])
+    got = expect(c.get("/v1/leaves/" + leaf["id"]), 200, "GET through an lz4 session")
+    assert got["title"] == leaf["title"], "title read back through lz4 differs"
+    items = expect(c.get("/v1/leaves?tag=lz4"), 200, "tag listing through an lz4 session")["items"]
+    assert leaf["id"] in [it["id"] for it in items], "the leaf is missing from its tag's listing: %r" % items
+    with open(srv.stderr_path, "rb") as f:
+        log = f.read().decode("utf-8", "replace")
+    assert "lz4 compression" in log, "the start log should say the Cassandra session compresses:\n" + log[-2000:]
+
+
+def test_an_unknown_compression_stops_the_start(server_factory):
+    srv = server_factory.make(args=["--cassandra-compression", "snappy"], start=False)
+    with pytest.raises(ServerStartError) as e:
+        srv.start(timeout=30)
+    assert "unknown Cassandra compression 'snappy' (none or lz4)" in str(e.value), str(e.value)

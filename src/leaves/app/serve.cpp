@@ -64,6 +64,7 @@ struct serve_config {
   bool cassandra_tls = false;
   std::string cassandra_tls_ca_file, cassandra_tls_cert_file, cassandra_tls_key_file;
   int cassandra_timeout_ms = 5000;
+  std::string cassandra_compression = "none";
   size_t cassandra_meta_cache = 100000;
   // Kafka + Cassandra: a local copy of the leaves, fed from the log by this
   // process, that keeps writes going while Cassandra is unreachable.
@@ -138,6 +139,9 @@ po::options_description serve_options(serve_config& c, std::string& config_file)
        "client private key, PEM (env LEAVES_CASSANDRA_TLS_KEY_FILE)")
       ("cassandra-timeout-ms", po::value(&c.cassandra_timeout_ms)->default_value(c.cassandra_timeout_ms),
        "per-request timeout (env LEAVES_CASSANDRA_TIMEOUT_MS)")
+      ("cassandra-compression", po::value(&c.cassandra_compression)->default_value(c.cassandra_compression),
+       "none or lz4: compress CQL frame bodies (for links where bandwidth costs more than CPU) "
+       "(env LEAVES_CASSANDRA_COMPRESSION)")
       ("cassandra-meta-cache", po::value(&c.cassandra_meta_cache)->default_value(c.cassandra_meta_cache),
        "leaf_meta rows kept in memory, each checked against its leaves row's write time; 0 disables "
        "(env LEAVES_CASSANDRA_META_CACHE)")
@@ -260,9 +264,11 @@ result<std::unique_ptr<store::read_store>> open_store(const serve_config& c, con
   o.tls_cert_file = c.cassandra_tls_cert_file;
   o.tls_key_file = c.cassandra_tls_key_file;
   o.request_timeout_ms = c.cassandra_timeout_ms;
+  o.compression = c.cassandra_compression;
   o.meta_cache_entries = c.cassandra_meta_cache;
   log_info("serve", "Cassandra at " + c.cassandra + ", keyspace " + o.keyspace +
-                        (o.username.empty() ? "" : ", user " + o.username) + (o.tls ? ", TLS" : ""));
+                        (o.username.empty() ? "" : ", user " + o.username) + (o.tls ? ", TLS" : "") +
+                        (o.compression == "none" ? "" : ", " + o.compression + " compression"));
   auto s = store::cassandra_store::open(o);
   if (!s) return s.err();
   if (!c.kafka.empty() || log == nullptr) return std::unique_ptr<store::read_store>(std::move(*s));

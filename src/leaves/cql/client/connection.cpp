@@ -2,6 +2,8 @@
 
 #include <openssl/ssl.h>
 
+#include <algorithm>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/detached.hpp>
@@ -85,8 +87,26 @@ asio::awaitable<status> connection::connect_and_startup() {
   if (!sup) co_return sup.err();
   if (auto* s = std::get_if<protocol::supported>(&sup->body)) supported_ = s->options;
 
+  std::map<std::string, std::string> startup{{"CQL_VERSION", "3.0.0"}, {"DRIVER_NAME", "leaves-cql"}};
+  if (opts_.compression != protocol::compression::none) {
+    const std::string want = protocol::compression_name(opts_.compression);
+    const auto it = supported_.find("COMPRESSION");
+    const std::vector<std::string> offered = it == supported_.end() ? std::vector<std::string>{} : it->second;
+    if (std::find(offered.begin(), offered.end(), want) == offered.end()) {
+      std::string list;
+      for (const auto& o : offered) list += (list.empty() ? "" : ", ") + o;
+      co_return make_error(error_kind::invalid, endpoint_ + " does not offer " + want + " compression (it offers: " +
+                                                    (list.empty() ? "none" : list) + ")");
+    }
+    startup["COMPRESSION"] = want;
+  }
+  // STARTUP itself is never compressed; every request after it is, and the
+  // node may compress anything from its answer to STARTUP on.
   auto resp = co_await request(
-      [](protocol::bytes& out, int16_t s) { protocol::encode_startup(out, s, {{"CQL_VERSION", "3.0.0"}, {"DRIVER_NAME", "leaves-cql"}}); },
+      [this, &startup](protocol::bytes& out, int16_t s) {
+        protocol::encode_startup(out, s, startup);
+        compress_ = opts_.compression != protocol::compression::none;
+      },
       deadline);
   if (!resp) co_return resp.err();
   if (auto* e = std::get_if<error>(&resp->body)) co_return *e;
@@ -121,7 +141,10 @@ asio::awaitable<result<protocol::response>> connection::request(const encoder& e
   free_.pop_back();
   auto p = std::make_shared<pending>(ex_);
   slots_[static_cast<size_t>(id)] = p;
+  const bool compress = compress_;
+  const size_t frame_at = wqueue_.size();
   enc(wqueue_, id);
+  if (compress) protocol::compress_frame(wqueue_, frame_at);
   if (!writing_) {
     writing_ = true;
     asio::co_spawn(ex_, write_loop(shared_from_this()), asio::detached);
@@ -194,7 +217,20 @@ asio::awaitable<void> connection::read_loop(std::shared_ptr<connection> self) {
   }
 }
 
-void connection::dispatch(const protocol::frame_header& h, std::string body) {
+void connection::dispatch(protocol::frame_header h, std::string body) {
+  if (h.flags & protocol::flags::compression) {
+    std::string why;
+    auto plain = compress_ ? protocol::decompress_body(body, &why) : std::nullopt;
+    if (!plain) {
+      fail_all(make_error(error_kind::protocol, "from " + endpoint_ + ": " +
+                                                    (compress_ ? why : "a compressed frame, but no compression was agreed")));
+      return;
+    }
+    body = std::move(*plain);
+    ++decompressed_;
+    h.flags &= static_cast<uint8_t>(~protocol::flags::compression);
+    h.length = static_cast<uint32_t>(body.size());
+  }
   if (h.stream < 0) {  // server-initiated EVENT
     if (h.op != protocol::opcode::event || !on_event_) return;
     auto r = protocol::decode_response(h, std::move(body));

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "leaves/cql/error.h"
+#include "leaves/cql/protocol/compression.h"
 #include "leaves/cql/protocol/messages.h"
 
 namespace cql {
@@ -39,6 +40,9 @@ struct connection_options {
   std::string tls_server_name;  // SNI and the name checked; default: host
   std::chrono::milliseconds connect_timeout{5000};
   size_t max_in_flight = 1024;  // stream ids used, at most 32768
+  // Frame body compression asked for in STARTUP; refused at connect when the
+  // node does not list it in SUPPORTED.
+  protocol::compression compression = protocol::compression::none;
 };
 
 class connection : public std::enable_shared_from_this<connection> {
@@ -64,6 +68,10 @@ class connection : public std::enable_shared_from_this<connection> {
   size_t abandoned() const { return abandoned_; }
   const std::string& endpoint() const { return endpoint_; }
   const std::map<std::string, std::vector<std::string>>& supported() const { return supported_; }
+  // Compression in use: requests after STARTUP are sent compressed and
+  // compressed answers are accepted.
+  protocol::compression compression() const { return compress_ ? opts_.compression : protocol::compression::none; }
+  size_t frames_decompressed() const { return decompressed_; }
 
   explicit connection(asio::any_io_executor ex, connection_options opts);
   ~connection();
@@ -80,7 +88,7 @@ class connection : public std::enable_shared_from_this<connection> {
   static asio::awaitable<void> read_loop(std::shared_ptr<connection> self);
   static asio::awaitable<void> write_loop(std::shared_ptr<connection> self);
   void fail_all(const error& e);
-  void dispatch(const protocol::frame_header& h, std::string body);
+  void dispatch(protocol::frame_header h, std::string body);
 
   asio::awaitable<size_t> read_some(asio::mutable_buffer b, boost::system::error_code& ec);
   asio::awaitable<void> write_all(asio::const_buffer b, boost::system::error_code& ec);
@@ -92,6 +100,8 @@ class connection : public std::enable_shared_from_this<connection> {
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;
   bool open_ = false;
   bool writing_ = false;
+  bool compress_ = false;  // STARTUP with compression has been queued
+  size_t decompressed_ = 0;
   size_t abandoned_ = 0;
   std::string wqueue_, wbuf_;
   std::vector<std::shared_ptr<pending>> slots_;

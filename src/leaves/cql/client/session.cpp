@@ -111,6 +111,7 @@ connection_options session::options_for(const host_info& h) const {
   o.tls_server_name = opts_.tls.server_name;
   o.connect_timeout = opts_.connect_timeout;
   o.max_in_flight = opts_.max_in_flight_per_connection;
+  o.compression = opts_.compression;
   return o;
 }
 

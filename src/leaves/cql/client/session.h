@@ -44,6 +44,7 @@ struct session_options {
   int max_retries = 2;  // extra attempts, idempotent statements only
   std::chrono::milliseconds reconnect_base{100}, reconnect_max{10000};
   bool discover_peers = true;  // false: use the contact points only
+  protocol::compression compression = protocol::compression::none;  // lz4: every connection compresses
 };
 
 struct prepared_statement {

@@ -132,6 +132,59 @@ TEST_F(CqlClient, RoundTripsEveryTypeLeavesUses) {
   EXPECT_EQ(*cql::decode::int32(*r->cell(0, 2)), -42);
 }
 
+TEST_F(CqlClient, Lz4CompressionWorksBothWays) {
+  // One connection, to see what was negotiated and that the node's answers
+  // arrived compressed.
+  cql::connection_options co;
+  auto colon = node().rfind(':');
+  co.host = node().substr(0, colon);
+  co.port = static_cast<uint16_t>(std::stoi(node().substr(colon + 1)));
+  co.compression = cql::protocol::compression::lz4;
+  auto c = run(cql::connection::open(ex_, co));
+  ASSERT_TRUE(c.ok()) << c.err().describe();
+  EXPECT_EQ((*c)->compression(), cql::protocol::compression::lz4);
+  auto r = run((*c)->request(
+      [](cql::protocol::bytes& out, int16_t s) {
+        cql::protocol::query_params p;
+        p.cl = cql::consistency::one;
+        cql::protocol::encode_query(out, s, "SELECT release_version FROM system.local", p);
+      },
+      cql::clock::now() + 10s));
+  ASSERT_TRUE(r.ok()) << r.err().describe();
+  auto* res = std::get_if<cql::protocol::result_body>(&r->body);
+  auto* rows = res ? std::get_if<cql::protocol::rows>(res) : nullptr;
+  ASSERT_TRUE(rows) << "expected a Rows result";
+  ASSERT_EQ(rows->row_count, 1u);
+  EXPECT_EQ(rows->cell(0, 0)->substr(0, 2), "5.");
+  EXPECT_GT((*c)->frames_decompressed(), 0u) << "the node sent no compressed frame";
+  (*c)->close();
+
+  // A session with compression: a large, compressible value both ways.
+  cql::session_options o;
+  o.contact_points = {node()};
+  o.default_consistency = cql::consistency::one;
+  o.compression = cql::protocol::compression::lz4;
+  auto s = run(cql::session::connect(ex_, o));
+  ASSERT_TRUE(s.ok()) << s.err().describe();
+  auto ex = [&](std::string cql, std::vector<cql::value> v) {
+    cql::statement st;
+    st.cql = std::move(cql);
+    st.values = std::move(v);
+    return run((*s)->execute(std::move(st)));
+  };
+  ASSERT_TRUE(ex("CREATE TABLE IF NOT EXISTS cql_test.big (k text PRIMARY KEY, v text)", {}).ok());
+  std::string big;
+  for (int i = 0; i < 20000; ++i) big += "leaf " + std::to_string(i % 100) + "; ";
+  auto w = ex("INSERT INTO cql_test.big (k, v) VALUES (?, ?)", {cql::value::text("lz4"), cql::value::text(big)});
+  ASSERT_TRUE(w.ok()) << w.err().describe();
+  auto back = ex("SELECT v FROM cql_test.big WHERE k = ?", {cql::value::text("lz4")});
+  ASSERT_TRUE(back.ok()) << back.err().describe();
+  ASSERT_EQ(back->row_count, 1u);
+  EXPECT_EQ(back->cell(0, 0)->size(), big.size());
+  EXPECT_TRUE(*back->cell(0, 0) == big) << "the value read back through lz4 differs from the one written";
+  (*s)->close();
+}
+
 TEST_F(CqlClient, Murmur3TokensEqualTheServersTokenFunction) {
   must(q("CREATE TABLE IF NOT EXISTS cql_test.tokens (k blob PRIMARY KEY)"));
   auto ins = prep("INSERT INTO cql_test.tokens (k) VALUES (?)");

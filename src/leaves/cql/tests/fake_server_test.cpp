@@ -476,6 +476,22 @@ TEST(FakeServerAuth, MissingCredentialsGiveAClearMessage) {
   EXPECT_EQ(srv.count(opcode::auth_response), 0u);
 }
 
+TEST(FakeServerCompression, CompressionTheNodeDoesNotOfferIsRefused) {
+  asio::io_context ioc;
+  fake_server srv(ioc);  // its SUPPORTED lists no compression
+  std::optional<cql::result<std::shared_ptr<cql::session>>> res;
+  run(ioc, [&]() -> asio::awaitable<void> {
+    auto o = sess_opts(srv);
+    o.compression = cql::protocol::compression::lz4;
+    res = co_await cql::session::connect(ioc.get_executor(), o);
+  });
+  ASSERT_TRUE(res);
+  ASSERT_FALSE(*res) << "connect succeeded although the node offers no lz4";
+  EXPECT_NE(res->err().message.find("does not offer lz4 compression (it offers: none)"), std::string::npos)
+      << res->err().describe();
+  EXPECT_EQ(srv.count(opcode::startup), 0u) << "STARTUP was sent with a compression the node does not offer";
+}
+
 TEST(FakeServerAuth, ConnectionLevelBadCredentials) {
   asio::io_context ioc;
   fake_server srv(ioc);

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "leaves/cql/error.h"
+#include "leaves/cql/protocol/compression.h"
 #include "leaves/cql/protocol/messages.h"
 #include "leaves/cql/protocol/token.h"
 #include "leaves/cql/protocol/types.h"
@@ -1501,6 +1502,93 @@ TEST(Murmur3, CompositeRoutingKeyLayout) {
   EXPECT_BYTES(k.substr(0, 2), H("01 2c"));
   EXPECT_BYTES(k.substr(302), H("00 00 04 00 00 00 07 00"));
   EXPECT_EQ(k.size(), 2u + 300 + 1 + 2 + 4 + 1);
+}
+
+// ===================================================================
+// Compression (spec section 5): body = [int] uncompressed length + one LZ4
+// block. The LZ4 blocks below are written by hand from the LZ4 block format
+// (a sequence is a token: literal length << 4 | match length - 4, the
+// literals, then a little-endian 2-byte match offset; the last sequence is
+// literals only).
+// ===================================================================
+
+TEST(Compression, NamesParse) {
+  EXPECT_EQ(parse_compression(""), compression::none);
+  EXPECT_EQ(parse_compression("none"), compression::none);
+  EXPECT_EQ(parse_compression("lz4"), compression::lz4);
+  EXPECT_FALSE(parse_compression("snappy")) << "snappy is not implemented; it must be refused, not ignored";
+  EXPECT_STREQ(compression_name(compression::lz4), "lz4");
+}
+
+TEST(Compression, ASmallFrameBodyBecomesOneLiteralRun) {
+  bytes out = H("ff ee");  // bytes already queued before the frame stay as they are
+  encode_prepare(out, 3, "x");
+  EXPECT_BYTES(out.substr(2), H("04 00 00 03 09 00 00 00 05  00 00 00 01 'x'"));
+  compress_frame(out, 2);
+  // flags 01; body: uncompressed length 5, token 0x50 (five literals), the five bytes.
+  EXPECT_BYTES(out, H("ff ee  04 01 00 03 09 00 00 00 0a  00 00 00 05  50 00 00 00 01 'x'"));
+}
+
+TEST(Compression, AFrameWithAnEmptyBodyIsLeftUncompressed) {
+  bytes out;
+  encode_options(out, 0);
+  const bytes before = out;
+  compress_frame(out, 0);
+  EXPECT_BYTES(out, before);
+}
+
+TEST(Compression, ALargeBodyRoundTrips) {
+  bytes out;
+  std::string q = "SELECT * FROM ks.t WHERE k IN (";
+  for (int i = 0; i < 2000; ++i) q += (i ? ", '" : "'") + std::to_string(i % 7) + "'";
+  q += ")";
+  encode_prepare(out, 9, q);
+  const bytes plain_body = out.substr(header_size);
+  compress_frame(out, 0);
+  std::string why;
+  auto h = decode_header(std::string(1, '\x84') + out.substr(1, header_size - 1), &why);
+  ASSERT_TRUE(h) << why;
+  EXPECT_EQ(h->flags, flags::compression);
+  EXPECT_EQ(h->length, out.size() - header_size);
+  EXPECT_LT(out.size(), plain_body.size() / 4) << "a repetitive body of " << plain_body.size() << " bytes should shrink";
+  auto back = decompress_body(std::string_view(out).substr(header_size), &why);
+  ASSERT_TRUE(back) << why;
+  EXPECT_EQ(*back, plain_body);
+}
+
+TEST(Compression, DecompressesAHandWrittenBlockWithAMatch) {
+  // "abcd", then 12 bytes copied from 4 back, then the literals "XXXXX": 21 bytes.
+  std::string why;
+  auto out = decompress_body(H("00 00 00 15  48 'abcd' 04 00  50 'XXXXX'"), &why);
+  ASSERT_TRUE(out) << why;
+  EXPECT_EQ(*out, "abcdabcdabcdabcdXXXXX");
+  auto empty = decompress_body(H("00 00 00 00"), &why);
+  ASSERT_TRUE(empty) << why;
+  EXPECT_EQ(*empty, "");
+}
+
+TEST(Compression, MalformedBodiesAreRefused) {
+  struct bad {
+    const char* what;
+    std::string body;
+    const char* says;
+  };
+  const bad cases[] = {
+      {"no length", H("00 00 00"), "without its length"},
+      {"negative length", H("ff ff ff ff 50 'abcde'"), "without its length"},
+      {"over 256 MiB", H("10 00 00 01 50 'abcde'"), "256 MiB"},
+      {"shorter than it claims", H("00 00 00 1e  48 'abcd' 04 00  50 'XXXXX'"), "malformed LZ4"},
+      {"longer than it claims", H("00 00 00 10  48 'abcd' 04 00  50 'XXXXX'"), "malformed LZ4"},
+      {"match before the start", H("00 00 00 15  48 'abcd' 09 00  50 'XXXXX'"), "malformed LZ4"},
+      {"truncated block", H("00 00 00 15  48 'abcd' 04"), "malformed LZ4"},
+  };
+  for (const auto& c : cases) {
+    std::string why;
+    auto out = decompress_body(c.body, &why);
+    EXPECT_FALSE(out) << c.what << ": decoded to " << out->size() << " bytes";
+    EXPECT_NE(why.find(c.says), std::string::npos) << c.what << ": expected the reason to say '" << c.says << "', got '"
+                                                   << why << "'";
+  }
 }
 
 }  // namespace

@@ -1102,6 +1102,9 @@ result<std::unique_ptr<cassandra_store>> cassandra_store::open(const cassandra_o
   so.tls.verify_hostname = o.tls_verify_hostname;
   so.default_consistency = *cl;
   so.request_timeout = std::chrono::milliseconds(o.request_timeout_ms);
+  auto comp = cql::protocol::parse_compression(o.compression);
+  if (!comp) return make_error(errc::invalid_argument, "unknown Cassandra compression '" + o.compression + "' (none or lz4)");
+  so.compression = *comp;
   auto s = i->block(cql::session::connect(i->ex, so));
   if (!s) return to_error(s.err(), "connect");
   i->s = *s;

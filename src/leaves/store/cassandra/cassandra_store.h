@@ -50,6 +50,7 @@ struct cassandra_options {
   std::string tls_ca_file, tls_cert_file, tls_key_file;
   bool tls_verify_hostname = true;
   int request_timeout_ms = 5000;
+  std::string compression = "none";  // or "lz4": frame bodies compressed both ways
   size_t write_concurrency = 64;  // statements in flight during apply()
   // leaf_meta rows kept in memory, each used only while the leaves row still
   // carries its write timestamp (0: every read also reads leaf_meta).

@@ -3,7 +3,9 @@ startup log line, env-var configuration, SIGTERM exit code."""
 
 import re
 
-from leaves_testlib import describe, expect, expect_error, new_url
+import pytest
+
+from leaves_testlib import describe, describe_cli, expect, expect_error, new_url, run_cli
 
 # Every route of docs/dev/api-contract.md: path -> methods that must be documented.
 CONTRACT_ROUTES = {
@@ -100,6 +102,20 @@ def test_env_var_configuration(server_factory):
     assert r.elapsed.total_seconds() < 3, "with LEAVES_READ_WAIT_MS=300 the 504 took %.1fs" % (
         r.elapsed.total_seconds())
     srv.stop()
+
+
+@pytest.mark.parametrize("args,says", [
+    (["--max-unprojected=-1"], "--max-unprojected must be between 0 and 100000000, got a negative number"),
+    (["--cassandra-meta-cache", "-5"], "--cassandra-meta-cache must be between 0 and 100000000, got a negative number"),
+    (["--partitions", "0"], "--partitions must be between 1 and 1024, got 0"),
+    (["--read-wait-ms", "-3"], "--read-wait-ms must be between 0 and 3600000, got -3"),
+    (["--max-body-bytes", "100"], "--max-body-bytes must be between 1024 and 67108864, got 100"),
+])
+def test_an_option_out_of_range_is_named(leaves_bin, tmp_path, args, says):
+    for cmd in ("serve", "replay"):
+        res = run_cli(leaves_bin, [cmd, "--data-dir", str(tmp_path / "d"), "--listen", "127.0.0.1:1"] + args, timeout=20)
+        assert res.returncode == 2, "%s with %s: expected exit 2\n  %s" % (cmd, args, describe_cli(res))
+        assert says in res.stderr, "%s with %s: expected stderr to say %r\n  %s" % (cmd, args, says, describe_cli(res))
 
 
 def test_sigterm_idle_exits_zero(server_factory):

@@ -405,6 +405,37 @@ void set_level(const std::string& level) {
   if (level == "error") set_log_level(log_level::error);
 }
 
+// The first option outside its range, named, or nullopt. Unsigned options
+// are bounded above too: "-1" parses as a huge number.
+std::optional<std::string> out_of_range(const serve_config& c) {
+  struct check {
+    const char* name;
+    long double value, lo, hi;
+  };
+  const check checks[] = {
+      {"--partitions", static_cast<long double>(c.partitions), 1, 1024},
+      {"--threads", static_cast<long double>(c.threads), 0, 256},
+      {"--max-body-bytes", static_cast<long double>(c.max_body_bytes), 1024, 64.0L * 1024 * 1024},
+      {"--read-wait-ms", static_cast<long double>(c.read_wait_ms), 0, 3600000},
+      {"--request-timeout-ms", static_cast<long double>(c.request_timeout_ms), 100, 3600000},
+      {"--idle-timeout-ms", static_cast<long double>(c.idle_timeout_ms), 0, 86400000},
+      {"--shutdown-timeout-ms", static_cast<long double>(c.shutdown_timeout_ms), 0, 3600000},
+      {"--max-unprojected", static_cast<long double>(c.max_unprojected), 0, 100000000},
+      {"--cassandra-timeout-ms", static_cast<long double>(c.cassandra_timeout_ms), 1, 3600000},
+      {"--cassandra-meta-cache", static_cast<long double>(c.cassandra_meta_cache), 0, 100000000},
+      {"--kafka-replication-factor", static_cast<long double>(c.kafka_replication_factor), 1, 32767},
+      {"--kafka-min-insync-replicas", static_cast<long double>(c.kafka_min_insync_replicas), 1, 32767},
+  };
+  for (const auto& k : checks) {
+    if (k.value < k.lo || k.value > k.hi) {
+      auto num = [](long double v) { return std::to_string(static_cast<long long>(v)); };
+      return std::string(k.name) + " must be between " + num(k.lo) + " and " + num(k.hi) + ", got " +
+             (k.value > 9.2e18L ? std::string("a negative number") : num(k.value));
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int serve_main(const std::vector<std::string>& args) {
@@ -422,9 +453,8 @@ int serve_main(const std::vector<std::string>& args) {
     std::fprintf(stderr, "leaves serve: --listen must be HOST:PORT, got '%s'\n", c.listen.c_str());
     return 2;
   }
-  if (c.partitions < 1 || c.partitions > 1024 || c.read_wait_ms < 0 || c.request_timeout_ms < 100 ||
-      c.max_body_bytes < 1024 || c.max_body_bytes > (size_t(64) << 20) || c.threads < 0 || c.threads > 256) {
-    std::fprintf(stderr, "leaves serve: an option is out of range (see 'leaves serve --help')\n");
+  if (auto bad = out_of_range(c)) {
+    std::fprintf(stderr, "leaves serve: %s (see 'leaves serve --help')\n", bad->c_str());
     return 2;
   }
   so.body_limit = c.max_body_bytes;
@@ -634,6 +664,10 @@ int replay_main(const std::vector<std::string>& args) {
     return 2;
   }
   if (help) return 0;
+  if (auto bad = out_of_range(c)) {
+    std::fprintf(stderr, "leaves replay: %s\n", bad->c_str());
+    return 2;
+  }
   set_level(c.log_level);
   const std::filesystem::path dir(c.data_dir);
   if (c.kafka.empty() && !std::filesystem::exists(dir / "log")) {

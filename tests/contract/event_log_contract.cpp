@@ -4,6 +4,7 @@
 // (LEAVES_TEST_KAFKA=host:port, started by scripts/kafka).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <future>
@@ -131,6 +132,37 @@ TYPED_TEST(EventLogContract, ReadFromAnyPositionAndEndOffsets) {
   auto limited = log->read(1, 0, 4);
   EXPECT_EQ(limited->size(), 4u);
   EXPECT_TRUE(log->read(1, 10, 5)->empty());
+}
+
+// The awaitable end offset answers what end_offset() answers, many at once
+// from one I/O thread (on Kafka each is a broker query on the log's own
+// thread, at most kMaxAdminQueued waiting), and an error for a partition that
+// does not exist.
+TYPED_TEST(EventLogContract, AsyncEndOffsetAnswersLikeEndOffset) {
+  auto log = this->factory.open(2);
+  ASSERT_TRUE(log);
+  std::vector<record> recs;
+  for (int i = 0; i < 5; ++i) recs.push_back({"", std::to_string(i), 1});
+  this->append(*log, recs);
+  boost::asio::io_context ioc;
+  std::vector<int64_t> got;
+  int failed = 0;
+  for (int i = 0; i < 40; ++i) {
+    boost::asio::co_spawn(ioc, testing::as_optional(log->async_end_offset(i % 2)),
+                          [&, i](std::exception_ptr, std::optional<result<int64_t>> r) {
+                            if (r && r->ok())
+                              got.push_back(**r * 100 + i % 2);
+                            else
+                              ++failed;
+                          });
+  }
+  ioc.run();
+  EXPECT_EQ(failed, 0);
+  ASSERT_EQ(got.size(), 40u);
+  for (auto g : got) EXPECT_TRUE(g == 0 * 100 + 0 || g == 5 * 100 + 1) << "end offset*100+partition " << g;
+  EXPECT_EQ(std::count(got.begin(), got.end(), 501), 20) << "partition 1 holds 5 records";
+  auto bad = testing::run(log->async_end_offset(7));
+  EXPECT_FALSE(bad.ok()) << "partition 7 of 2 answered " << (bad.ok() ? *bad : -1);
 }
 
 TYPED_TEST(EventLogContract, ConsumerGroupsResumeFromCommittedPositions) {

@@ -342,7 +342,7 @@ asio::awaitable<bool> mirror_holds(log::event_log* lg, projector::progress* mp,
   log::position last;
   last.partition = kafka_partition(id, lg->partitions());
   if (static_cast<size_t>(last.partition) < lost->size() && (*lost)[last.partition]) co_return false;
-  auto end = lg->end_offset(last.partition);
+  auto end = co_await lg->async_end_offset(last.partition);
   if (!end) co_return false;
   if (*end == 0) co_return true;
   last.offset = *end - 1;

@@ -71,6 +71,12 @@ class event_log {
   // The end offset of one partition, read from the log now; an error when the
   // log cannot be reached (end_offsets() may answer with what it last knew).
   virtual result<int64_t> end_offset(int32_t partition) = 0;
+  // end_offset() for code on an I/O thread: Kafka asks the broker on a
+  // thread of its own (a blocking query of up to its request timeout), so the
+  // caller's thread keeps serving. The embedded log answers at once.
+  virtual boost::asio::awaitable<result<int64_t>> async_end_offset(int32_t partition) {
+    co_return end_offset(partition);
+  }
   virtual result<std::vector<stored_record>> read(int32_t partition, int64_t from, size_t max) = 0;
   // The first offset the partition still holds: above 0 once Kafka's
   // retention deleted older records (the embedded log deletes nothing).

@@ -132,7 +132,7 @@ asio::awaitable<result<write_result>> leaf_service::execute(domain::command cmd,
 
 asio::awaitable<status> leaf_service::settle(const std::string& id) {
   const int32_t partition = kafka_partition(id, log_.partitions());
-  auto end = log_.end_offset(partition);
+  auto end = co_await log_.async_end_offset(partition);
   if (!end) co_return end.err();
   if (*end > 0) {
     std::vector<log::position> want(1, log::position{partition, *end - 1});

@@ -488,6 +488,7 @@ result<std::unique_ptr<kafka_log>> kafka_log::open(const kafka_options& opts) {
 }
 
 kafka_log::~kafka_log() {
+  admin_.join();  // queries in flight finish (bounded by the request timeout)
   if (h_ && h_->producer) rd_kafka_flush(h_->current().get(), opts_.request_timeout_ms);
   stop_ = true;
   if (poller_.joinable()) poller_.join();
@@ -583,6 +584,26 @@ result<int64_t> kafka_log::end_offset(int32_t partition) {
   auto w = watermarks(partition, "end offset");
   if (!w) return w.err();
   return w->second;
+}
+
+asio::awaitable<result<int64_t>> kafka_log::async_end_offset(int32_t partition) {
+  if (admin_queued_.fetch_add(1) >= kMaxAdminQueued) {
+    admin_queued_.fetch_sub(1);
+    co_return make_error(errc::unavailable,
+                         std::to_string(kMaxAdminQueued) + " end-offset queries are already waiting for the broker",
+                         "log_unavailable");
+  }
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(result<int64_t>)>(
+      [this](auto handler, int32_t p) {
+        auto ex = asio::get_associated_executor(handler);
+        auto h = std::make_shared<decltype(handler)>(std::move(handler));
+        asio::post(admin_, [this, h, ex, p] {
+          auto r = end_offset(p);
+          admin_queued_.fetch_sub(1);
+          asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
+        });
+      },
+      asio::use_awaitable, partition);
 }
 
 result<int64_t> kafka_log::start_offset(int32_t partition) {

@@ -22,6 +22,8 @@
 #include <utility>
 #include <vector>
 
+#include <boost/asio/thread_pool.hpp>
+
 #include "leaves/log/event_log.h"
 
 namespace leaves::log {
@@ -57,6 +59,10 @@ class kafka_log final : public event_log {
   boost::asio::awaitable<result<std::vector<position>>> append(std::vector<record> records) override;
   std::vector<int64_t> end_offsets() override;
   result<int64_t> end_offset(int32_t partition) override;
+  // On the log's admin thread; at most kMaxAdminQueued wait there, beyond
+  // that an immediate `unavailable` error.
+  boost::asio::awaitable<result<int64_t>> async_end_offset(int32_t partition) override;
+  static constexpr int kMaxAdminQueued = 64;
   result<int64_t> start_offset(int32_t partition) override;
   result<std::vector<stored_record>> read(int32_t partition, int64_t from, size_t max) override;
   result<std::unique_ptr<consumer>> subscribe(const std::string& group) override;
@@ -80,6 +86,8 @@ class kafka_log final : public event_log {
   std::atomic<uint32_t> round_robin_{0};
   std::atomic<bool> stop_{false};
   std::thread poller_;       // serves delivery reports
+  boost::asio::thread_pool admin_{1};  // broker queries that would block an I/O thread
+  std::atomic<int> admin_queued_{0};
   std::mutex reader_mu_;     // the reader handle is not shared between reads
   std::vector<int64_t> last_end_;  // last known end offsets, if the broker is unreachable
   std::mutex end_mu_;

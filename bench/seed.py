@@ -3,6 +3,8 @@ and writes their ids to a file (for get.lua). Debian's /usr/bin/python3."""
 import hashlib
 import json
 import sys
+import time
+import urllib.error
 import urllib.request
 
 base, n, ids_path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -22,6 +24,22 @@ for start in range(0, n, 1000):
     pos = r.headers.get("Leaves-Position")
 with open(ids_path, "w") as f:
     f.write("\n".join(ids) + "\n")
-# wait until the read models applied the last batch
-urllib.request.urlopen(urllib.request.Request(base + "/v1/tags", headers={"Leaves-Min-Position": pos}), timeout=30)
+# Wait until the read models applied the last batch. The server bounds each
+# wait (--read-wait-ms, 504 after it); a slow read store (Cassandra) can need
+# several, so ask again until a 10-minute deadline.
+deadline = time.monotonic() + 600
+said = False
+while True:
+    try:
+        urllib.request.urlopen(urllib.request.Request(base + "/v1/tags", headers={"Leaves-Min-Position": pos}),
+                               timeout=30)
+        break
+    except urllib.error.HTTPError as e:
+        if e.code != 504 or time.monotonic() > deadline:
+            raise
+        if not said:
+            print("  the read models are still projecting the seed (504 from the Leaves-Min-Position wait); "
+                  "waiting up to 10 minutes", file=sys.stderr)
+            said = True
+        time.sleep(0.2)
 print("seeded %d leaves" % n)

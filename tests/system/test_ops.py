@@ -110,6 +110,7 @@ def test_env_var_configuration(server_factory):
     (["--partitions", "0"], "--partitions must be between 1 and 1024, got 0"),
     (["--read-wait-ms", "-3"], "--read-wait-ms must be between 0 and 3600000, got -3"),
     (["--max-body-bytes", "100"], "--max-body-bytes must be between 1024 and 67108864, got 100"),
+    (["--cassandra-compression", "snappy"], "unknown Cassandra compression 'snappy' (none or lz4)"),
 ])
 def test_an_option_out_of_range_is_named(leaves_bin, tmp_path, args, says):
     for cmd in ("serve", "replay"):

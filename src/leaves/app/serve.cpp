@@ -15,6 +15,7 @@
 #include "leaves/app/commands.h"
 #include "leaves/base/hash.h"
 #include "leaves/base/log.h"
+#include "leaves/cql/protocol/compression.h"
 #include "leaves/http/server.h"
 #include "leaves/ingest/ingest.h"
 #include "leaves/log/embedded/rocks_log.h"
@@ -405,7 +406,7 @@ void set_level(const std::string& level) {
   if (level == "error") set_log_level(log_level::error);
 }
 
-// The first option outside its range, named, or nullopt. Unsigned options
+// The first option outside its range (or an unknown name), named, or nullopt. Unsigned options
 // are bounded above too: "-1" parses as a huge number.
 std::optional<std::string> out_of_range(const serve_config& c) {
   struct check {
@@ -426,6 +427,8 @@ std::optional<std::string> out_of_range(const serve_config& c) {
       {"--kafka-replication-factor", static_cast<long double>(c.kafka_replication_factor), 1, 32767},
       {"--kafka-min-insync-replicas", static_cast<long double>(c.kafka_min_insync_replicas), 1, 32767},
   };
+  if (!cql::protocol::parse_compression(c.cassandra_compression))
+    return "unknown Cassandra compression '" + c.cassandra_compression + "' (none or lz4)";
   for (const auto& k : checks) {
     if (k.value < k.lo || k.value > k.hi) {
       auto num = [](long double v) { return std::to_string(static_cast<long long>(v)); };

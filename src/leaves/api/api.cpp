@@ -8,6 +8,8 @@
 #include <map>
 
 #include "leaves/api/errors.h"
+#include "leaves/api/params.h"
+#include "leaves/api/search.h"
 #include "leaves/api/router.h"
 #include "leaves/api/stream.h"
 #include "leaves/base/time.h"
@@ -23,64 +25,7 @@ using domain::leaf;
 
 namespace {
 
-using params = std::vector<std::pair<std::string, std::string>>;
-
-error bad_query(std::string msg) { return make_error(errc::invalid_argument, std::move(msg), "invalid_query"); }
 error bad_json(std::string msg) { return make_error(errc::invalid_argument, std::move(msg), "invalid_json"); }
-
-result<params> parse_query(std::string_view q) {
-  params out;
-  if (q.size() > 8192) return bad_query("query string too long");
-  while (!q.empty()) {
-    const auto amp = q.find('&');
-    const auto item = q.substr(0, amp);
-    q = amp == std::string_view::npos ? std::string_view() : q.substr(amp + 1);
-    if (item.empty()) continue;
-    const auto eq = item.find('=');
-    std::string k, v;
-    if (!percent_decode(item.substr(0, eq), k, true) ||
-        !percent_decode(eq == std::string_view::npos ? std::string_view() : item.substr(eq + 1), v, true)) {
-      return bad_query("malformed percent-encoding in query");
-    }
-    if (out.size() == 64) return bad_query("too many query parameters");
-    out.emplace_back(std::move(k), std::move(v));
-  }
-  return out;
-}
-
-const std::string* param(const params& p, std::string_view name) {
-  for (const auto& [k, v] : p) {
-    if (k == name) return &v;
-  }
-  return nullptr;
-}
-
-result<std::optional<bool>> bool_param(const params& p, std::string_view name) {
-  const auto* v = param(p, name);
-  if (!v) return std::optional<bool>{};
-  if (*v == "true" || *v == "1") return std::optional<bool>(true);
-  if (*v == "false" || *v == "0") return std::optional<bool>(false);
-  return bad_query(std::string(name) + " must be true, false, 1 or 0");
-}
-
-result<std::optional<int64_t>> int_param(const params& p, std::string_view name, int64_t lo, int64_t hi) {
-  const auto* v = param(p, name);
-  if (!v) return std::optional<int64_t>{};
-  int64_t x = 0;
-  auto r = std::from_chars(v->data(), v->data() + v->size(), x);
-  if (r.ec != std::errc() || r.ptr != v->data() + v->size() || x < lo || x > hi) {
-    return bad_query(std::string(name) + " must be an integer from " + std::to_string(lo) + " to " +
-                     std::to_string(hi));
-  }
-  return std::optional<int64_t>(x);
-}
-
-result<std::optional<int64_t>> time_param(const params& p, std::string_view name) {
-  const auto* v = param(p, name);
-  if (!v) return std::optional<int64_t>{};
-  if (auto t = parse_iso8601(*v)) return std::optional<int64_t>(*t);
-  return bad_query(std::string(name) + " must be an ISO 8601 time, e.g. 2024-01-31T00:00:00Z");
-}
 
 bool is_json_content_type(std::string_view ct) {
   while (!ct.empty() && ct.front() == ' ') ct.remove_prefix(1);
@@ -182,22 +127,75 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     return std::optional<int64_t>(x);
   }
 
-  // Read-your-writes: waits until the read models applied the requested positions.
+  // Read-your-writes: waits until the model the request reads (the read
+  // models, or the search index) applied the requested positions.
   asio::awaitable<std::optional<response>> wait_min_position(const request& req, const params& p) {
+    co_return co_await wait_min_position_of(req, p, d.progress, "the read models");
+  }
+
+  asio::awaitable<std::optional<response>> wait_min_position_of(const request& req, const params& p,
+                                                                projector::progress& prog, std::string what) {
     std::string_view text = req.header("leaves-min-position");
     if (const auto* q = param(p, "min_position")) text = *q;
     if (text.empty()) co_return std::nullopt;
     auto pos = projector::parse_positions(text, d.log.partitions());
     if (!pos) co_return error_to_response(pos.err());
-    if (d.progress.reached(*pos)) co_return std::nullopt;
-    if (!co_await d.progress.wait_for(std::move(*pos), o.read_wait)) {
+    if (prog.reached(*pos)) co_return std::nullopt;
+    if (!co_await prog.wait_for(std::move(*pos), o.read_wait)) {
       co_return error_to_response(make_error(
           errc::deadline_exceeded,
-          "the read models did not reach position " + std::string(text) + " within " +
-              std::to_string(o.read_wait.count()) + " ms",
+          what + " did not reach position " + std::string(text) + " within " + std::to_string(o.read_wait.count()) +
+              " ms",
           "deadline_exceeded"));
     }
     co_return std::nullopt;
+  }
+
+  // ---- search ----
+
+  // 503 while there is no index, or while it is (re)built from the log.
+  std::optional<response> search_unavailable() {
+    if (!d.search || !d.search_projector) {
+      return error_to_response(make_error(errc::unavailable, "search is not enabled on this server", "search_disabled"));
+    }
+    if (!d.search_projector->caught_up()) {
+      return error_to_response(make_error(errc::unavailable,
+                                          "the search index is being built from the log (" +
+                                              std::to_string(lag_total(d.search_projector->positions())) +
+                                              " events to go; see /readyz)",
+                                          "index_building"));
+    }
+    return std::nullopt;
+  }
+
+  asio::awaitable<response> v1_search(const request& req, const params& p) {
+    auto r = parse_search(p, o.limits, o.search);
+    if (!r) co_return error_to_response(r.err());
+    if (auto u = search_unavailable()) co_return std::move(*u);
+    if (auto w = co_await wait_min_position_of(req, p, d.search_projector->positions(), "the search index"))
+      co_return std::move(*w);
+    auto res = co_await d.search->async_search(*r);
+    if (!res) co_return error_to_response(res.err());
+    co_return json_response(200, render_search(*res, *r, next_page_token(p, *r)));
+  }
+
+  asio::awaitable<response> v1_tag_prefix(const request& req, const params& p, const std::string& prefix,
+                                          size_t limit) {
+    if (prefix.size() > o.limits.max_tag_bytes) co_return error_to_response(bad_query("prefix is longer than a tag"));
+    if (auto u = search_unavailable()) co_return std::move(*u);
+    if (auto w = co_await wait_min_position_of(req, p, d.search_projector->positions(), "the search index"))
+      co_return std::move(*w);
+    auto tags = co_await d.search->async_tag_prefix(prefix, limit);
+    if (!tags) co_return error_to_response(tags.err());
+    co_return json_response(200, render_tag_suggestions(*tags));
+  }
+
+  int64_t lag_total(const projector::progress& prog) const {
+    const auto end = d.log.end_offsets();
+    const auto applied = prog.applied();
+    int64_t total = 0;
+    for (size_t i = 0; i < end.size(); ++i) total += std::max<int64_t>(0, end[i] - (i < applied.size() ? applied[i] : 0));
+    return total;
   }
 
   void add_write_headers(response& r, const service::write_result& w) {
@@ -365,8 +363,11 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   asio::awaitable<response> v1_tag_counts(const request& req, const params& p) {
     auto limit = int_param(p, "limit", 1, 1000);
     if (!limit) co_return error_to_response(limit.err());
+    if (const auto* prefix = param(p, "prefix")) {
+      co_return co_await v1_tag_prefix(req, p, *prefix, static_cast<size_t>(limit->value_or(10)));
+    }
     if (auto w = co_await wait_min_position(req, p)) co_return std::move(*w);
-    auto tags = d.store.tags(static_cast<size_t>(limit->value_or(100)));
+    auto tags = co_await d.store.async_tags(static_cast<size_t>(limit->value_or(100)));
     if (!tags) co_return error_to_response(tags.err());
     json::array items;
     for (const auto& t : *tags) items.push_back(json::object{{"tag", t.tag}, {"count", t.count}});
@@ -587,6 +588,29 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
                                                 {"store_ok", store_ok},
                                                 {"lag_total", total},
                                                 {"lag", std::move(lag)}}}};
+    // Every projection, each with its own progress. Only the read models gate
+    // readiness (they gate writes); the search index answers 503
+    // index_building on its own while it is behind at start.
+    json::object projections;
+    for (auto* pj : {&d.projector, d.search_projector}) {
+      if (!pj) continue;
+      const auto ap = pj->positions().applied();
+      json::object plag;
+      int64_t ptotal = 0;
+      for (size_t i = 0; i < end.size(); ++i) {
+        const int64_t l = std::max<int64_t>(0, end[i] - (i < ap.size() ? ap[i] : 0));
+        plag[std::to_string(i)] = l;
+        ptotal += l;
+      }
+      json::object po{{"group", pj->group()},
+                       {"caught_up", pj->caught_up()},
+                       {"ok", pj->store_ok()},
+                       {"lag_total", ptotal},
+                       {"lag", std::move(plag)}};
+      if (pj == d.search_projector && d.search) po["documents"] = d.search->documents();
+      projections[pj->name()] = std::move(po);
+    }
+    out["projections"] = std::move(projections);
     return json_response(ready ? 200 : 503, json::serialize(out));
   }
 
@@ -629,6 +653,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
       case route_id::v1_tags_remove: co_return co_await v1_tags(req, m.id, command_kind::remove_tags);
       case route_id::v1_tag_counts: co_return co_await v1_tag_counts(req, *p);
       case route_id::v1_bulk: co_return co_await v1_bulk(req);
+      case route_id::v1_search: co_return co_await v1_search(req, *p);
       case route_id::v1_stream:
       case route_id::v1_ws: {
         if (d.hub.subscribers() >= o.max_stream_subscribers) {

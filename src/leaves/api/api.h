@@ -8,6 +8,7 @@
 #include <chrono>
 #include <memory>
 
+#include "leaves/api/search.h"
 #include "leaves/domain/leaf.h"
 #include "leaves/http/message.h"
 #include "leaves/http/metrics.h"
@@ -15,6 +16,7 @@
 #include "leaves/projector/progress.h"
 #include "leaves/projector/projector.h"
 #include "leaves/realtime/hub.h"
+#include "leaves/search/search_index.h"
 #include "leaves/service/leaf_service.h"
 #include "leaves/store/read_store.h"
 
@@ -27,6 +29,7 @@ struct api_options {
   size_t reference_list_limit = 10000;
   size_t max_stream_subscribers = 1000;
   domain::limits limits;
+  search_limits search;
 };
 
 struct api_deps {
@@ -37,6 +40,9 @@ struct api_deps {
   projector::projector& projector;
   realtime::hub& hub;
   http::metrics& metrics;
+  // The search index and its projector (null: search answers 503).
+  search::search_index* search = nullptr;
+  projector::projector* search_projector = nullptr;
 };
 
 class api final : public http::handler {

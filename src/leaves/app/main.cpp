@@ -16,6 +16,9 @@ Usage:
   leaves replay --data-dir DIR [--kafka ...]
                                  rebuild every read model from the event log
                                  (takes serve's options; the server must be stopped)
+  leaves reindex --data-dir DIR [--kafka ...]
+                                 rebuild the search index from the event log, with
+                                 progress (takes serve's options; server stopped)
   leaves import FILE [--server URL]
                                  load a Solr/wallabag export, a JSON array or JSON
                                  lines through a running server
@@ -45,6 +48,7 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "serve") return leaves::app::serve_main(args);
     if (cmd == "replay") return leaves::app::replay_main(args);
+    if (cmd == "reindex") return leaves::app::reindex_main(args);
     if (cmd == "import") return leaves::app::import_main(args);
     if (cmd == "topics") return leaves::app::topics_main(args);
   } catch (const std::exception& e) {

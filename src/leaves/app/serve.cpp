@@ -22,6 +22,7 @@
 #include "leaves/log/kafka/kafka_admin.h"
 #include "leaves/log/kafka/kafka_log.h"
 #include "leaves/projector/projector.h"
+#include "leaves/search/xapian/xapian_index.h"
 #include "leaves/store/cassandra/cassandra_store.h"
 #include "leaves/store/embedded/rocks_store.h"
 #include "leaves/store/mirrored_store.h"
@@ -70,6 +71,10 @@ struct serve_config {
   // Kafka + Cassandra: a local copy of the leaves, fed from the log by this
   // process, that keeps writes going while Cassandra is unreachable.
   bool state_mirror = true;
+  // Search: a Xapian index under <data-dir>/search, fed by its own group.
+  bool search = true;
+  int search_threads = 2;
+  int search_flush_ms = 200;
 };
 
 po::options_description serve_options(serve_config& c, std::string& config_file) {
@@ -149,7 +154,14 @@ po::options_description serve_options(serve_config& c, std::string& config_file)
       ("state-mirror", po::value(&c.state_mirror)->default_value(c.state_mirror),
        "with --kafka and --cassandra: keep a local copy of the read models under DATA_DIR/kafka-state, fed from "
        "every partition of the log, so writes keep being accepted while Cassandra is unreachable "
-       "(env LEAVES_STATE_MIRROR)");
+       "(env LEAVES_STATE_MIRROR)")
+      ("search", po::value(&c.search)->default_value(c.search),
+       "keep a full-text search index under DATA_DIR/search, fed from every partition of the log (env LEAVES_SEARCH)")
+      ("search-threads", po::value(&c.search_threads)->default_value(c.search_threads),
+       "threads that run searches, apart from the HTTP I/O threads (env LEAVES_SEARCH_THREADS)")
+      ("search-flush-ms", po::value(&c.search_flush_ms)->default_value(c.search_flush_ms),
+       "longest time an applied leaf waits before it is searchable; commits are grouped within it "
+       "(env LEAVES_SEARCH_FLUSH_MS)");
   return d;
 }
 
@@ -400,6 +412,20 @@ result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const st
   return std::unique_ptr<log::event_log>(std::move(*l));
 }
 
+// The search index under <data-dir>/search (see search/xapian/xapian_index.h).
+result<std::unique_ptr<search::xapian_index>> open_search(const serve_config& c, const std::filesystem::path& dir) {
+  search::xapian_options so;
+  so.dir = dir / "search";
+  so.search_threads = static_cast<size_t>(c.search_threads);
+  so.flush_interval = std::chrono::milliseconds(c.search_flush_ms);
+  auto ix = search::xapian_index::open(so);
+  if (!ix) return ix.err();
+  if (ix->created)
+    log_info("search", "new search index under " + so.dir.string() + (ix->reason.empty() ? "" : " (" + ix->reason + ")") +
+                           ": it is built from the log, group " + ix->index->group());
+  return std::move(ix->index);
+}
+
 void set_level(const std::string& level) {
   if (level == "debug") set_log_level(log_level::debug);
   if (level == "warn") set_log_level(log_level::warn);
@@ -426,6 +452,8 @@ std::optional<std::string> out_of_range(const serve_config& c) {
       {"--cassandra-meta-cache", static_cast<long double>(c.cassandra_meta_cache), 0, 100000000},
       {"--kafka-replication-factor", static_cast<long double>(c.kafka_replication_factor), 1, 32767},
       {"--kafka-min-insync-replicas", static_cast<long double>(c.kafka_min_insync_replicas), 1, 32767},
+      {"--search-threads", static_cast<long double>(c.search_threads), 1, 64},
+      {"--search-flush-ms", static_cast<long double>(c.search_flush_ms), 0, 60000},
   };
   if (!cql::protocol::parse_compression(c.cassandra_compression))
     return "unknown Cassandra compression '" + c.cassandra_compression + "' (none or lz4)";
@@ -495,17 +523,33 @@ int serve_main(const std::vector<std::string>& args) {
                                                          *mirror.progress, nullptr, mirror.group,
                                                          projector::membership::exclusive);
   }
+  std::unique_ptr<search::xapian_index> index;
+  std::unique_ptr<projector::progress> search_progress;
+  std::unique_ptr<projector::projector> search_proj;
+  if (c.search) {
+    auto ix = open_search(c, dir);
+    if (!ix) {
+      log_error("serve", ix.err().message);
+      return 1;
+    }
+    index = std::move(*ix);
+    search_progress = std::make_unique<projector::progress>((*log)->partitions());
+    if (!c.kafka.empty()) lost_to_retention(**log, index->group(), "search index");
+    search_proj = std::make_unique<projector::projector>(**log, *index, *search_progress, nullptr, index->group(),
+                                                         projector::membership::exclusive, "search");
+  }
   auto stop_projectors = [&] {
     proj.stop();
     if (mirror_proj) mirror_proj->stop();
+    if (search_proj) search_proj->stop();
   };
   service::leaf_service svc(**log, **store, progress, system_clock());
   svc.set_max_pending(c.max_unprojected);
-  proj.on_applied([&svc](const std::vector<store::applied_event>& b) { svc.applied(b); });
+  proj.on_applied([&svc](const std::vector<projection::applied_event>& b) { svc.applied(b); });
   http::metrics metrics;
   api::api_options ao;
   ao.read_wait = std::chrono::milliseconds(c.read_wait_ms);
-  api::api handler({svc, **store, **log, progress, proj, hub, metrics}, ao);
+  api::api handler({svc, **store, **log, progress, proj, hub, metrics, index.get(), search_proj.get()}, ao);
 
   metrics.add_collector([&](std::string& out) {
     out += "# HELP leaves_events_appended_total Events appended to the log by this server.\n"
@@ -548,6 +592,27 @@ int serve_main(const std::vector<std::string>& args) {
                std::to_string(std::max<int64_t>(0, end[p] - in_mirror[p])) + "\n";
       }
     }
+    if (search_proj) {
+      out += "# HELP leaves_projection_lag Records in the log not yet applied by a projection, per partition.\n"
+             "# TYPE leaves_projection_lag gauge\n";
+      for (auto* pj : {&proj, search_proj.get()}) {
+        const auto ap = pj->positions().applied();
+        for (size_t p = 0; p < end.size() && p < ap.size(); ++p) {
+          out += "leaves_projection_lag{projection=\"" + pj->name() + "\",partition=\"" + std::to_string(p) + "\"} " +
+                 std::to_string(std::max<int64_t>(0, end[p] - ap[p])) + "\n";
+        }
+      }
+      out += "# HELP leaves_search_documents Leaves in the search index.\n# TYPE leaves_search_documents gauge\n";
+      out += "leaves_search_documents " + std::to_string(index->documents()) + "\n";
+      out += "# HELP leaves_search_index_bytes Size of the search index on disk.\n"
+             "# TYPE leaves_search_index_bytes gauge\n";
+      out += "leaves_search_index_bytes " + std::to_string(index->disk_bytes()) + "\n";
+      out += "# HELP leaves_searches_total Searches run.\n# TYPE leaves_searches_total counter\n";
+      out += "leaves_searches_total " + std::to_string(index->searches_total()) + "\n";
+      out += "# HELP leaves_searches_refused_total Searches refused because too many were queued.\n"
+             "# TYPE leaves_searches_refused_total counter\n";
+      out += "leaves_searches_refused_total " + std::to_string(index->searches_refused()) + "\n";
+    }
     out += "# HELP leaves_stream_subscribers Open SSE and WebSocket subscriptions.\n"
            "# TYPE leaves_stream_subscribers gauge\n";
     out += "leaves_stream_subscribers " + std::to_string(hub.subscribers()) + "\n";
@@ -569,6 +634,13 @@ int serve_main(const std::vector<std::string>& args) {
   if (mirror_proj) {
     if (auto st = mirror_proj->start(); !st) {
       log_error("serve", "state mirror: " + st.err().message);
+      stop_projectors();
+      return 1;
+    }
+  }
+  if (search_proj) {
+    if (auto st = search_proj->start(); !st) {
+      log_error("serve", "search index: " + st.err().message);
       stop_projectors();
       return 1;
     }
@@ -646,6 +718,7 @@ int serve_main(const std::vector<std::string>& args) {
   readiness.join();
   if (drainer.joinable()) drainer.join();
   stop_projectors();
+  if (index) index->stop();  // searches in flight end before the io_context goes
   // Nothing runs on the io threads any more. Close the logs while the
   // io_context still exists: their last completions are posted to it.
   ingester.reset();
@@ -717,6 +790,68 @@ int replay_main(const std::vector<std::string>& args) {
     std::ofstream(dir / "state" / "COMPLETE") << "this mirror has seen every event of the log\n";
     m->set_mirror_complete(true);
   }
+  return 0;
+}
+
+// Rebuilds the search index from the log: a new database and consumer group,
+// every event applied, with a progress line on a terminal.
+int reindex_main(const std::vector<std::string>& args) {
+  serve_config c;
+  bool help = false;
+  std::string err;
+  if (!parse_serve(args, c, help, err)) {
+    std::fprintf(stderr, "leaves reindex: %s\n", err.c_str());
+    return 2;
+  }
+  if (help) return 0;
+  if (auto bad = out_of_range(c)) {
+    std::fprintf(stderr, "leaves reindex: %s\n", bad->c_str());
+    return 2;
+  }
+  set_level(c.log_level);
+  const std::filesystem::path dir(c.data_dir);
+  if (c.kafka.empty() && !std::filesystem::exists(dir / "log")) {
+    std::fprintf(stderr, "leaves reindex: no event log under %s\n", c.data_dir.c_str());
+    return 2;
+  }
+  auto log = open_log(c, dir);
+  if (!log) {
+    std::fprintf(stderr, "leaves reindex: %s%s\n", log.err().message.c_str(),
+                 c.kafka.empty() ? " (is the server still running?)" : "");
+    return 1;
+  }
+  if (auto st = search::xapian_index::destroy(dir / "search"); !st) {
+    std::fprintf(stderr, "leaves reindex: %s\n", st.err().message.c_str());
+    return 1;
+  }
+  auto index = open_search(c, dir);
+  if (!index) {
+    std::fprintf(stderr, "leaves reindex: %s\n", index.err().message.c_str());
+    return 1;
+  }
+  projector::progress progress((*log)->partitions());
+  projector::projector proj(**log, **index, progress, nullptr, (*index)->group(), projector::membership::exclusive,
+                            "search");
+  const auto t0 = std::chrono::steady_clock::now();
+  const bool tty = isatty(fileno(stderr));
+  auto n = proj.replay_all([&](uint64_t done, uint64_t total) {
+    if (!tty) return;
+    const int width = 40;
+    const int filled = total ? static_cast<int>(width * done / total) : width;
+    std::fprintf(stderr, "\rindexing [%s%s] %llu / %llu events", std::string(filled, '#').c_str(),
+                 std::string(width - filled, ' ').c_str(), (unsigned long long)done, (unsigned long long)total);
+  });
+  if (tty) std::fputc('\n', stderr);
+  if (!n) {
+    std::fprintf(stderr, "leaves reindex: %s\n", n.err().message.c_str());
+    return 1;
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("indexed %llu events (%llu leaves) in %.2f s (%.0f events/s)\n", (unsigned long long)*n,
+              (unsigned long long)(*index)->documents(), secs, secs > 0 ? double(*n) / secs : 0.0);
+  proj.stop();
+  index->reset();
+  log->reset();
   return 0;
 }
 

@@ -15,9 +15,15 @@ constexpr size_t kPollMax = 2000;
 constexpr auto kPollTimeout = std::chrono::milliseconds(200);
 }  // namespace
 
-projector::projector(log::event_log& log, store::read_store& store, progress& prog,
-                     realtime::hub* hub, std::string group, membership m)
-    : log_(log), store_(store), progress_(prog), hub_(hub), group_(std::move(group)), membership_(m) {}
+projector::projector(log::event_log& log, projection::projection& target, progress& prog,
+                     realtime::hub* hub, std::string group, membership m, std::string name)
+    : log_(log),
+      target_(target),
+      progress_(prog),
+      hub_(hub),
+      group_(std::move(group)),
+      membership_(m),
+      name_(std::move(name)) {}
 
 result<std::unique_ptr<log::consumer>> projector::open_consumer() {
   return membership_ == membership::exclusive ? log_.exclusive(group_) : log_.subscribe(group_);
@@ -36,6 +42,7 @@ status projector::start() {
   start_end_ = log_.end_offsets();
   caught_up_ = next_ >= start_end_;
   stop_ = false;
+  last_flush_ = std::chrono::steady_clock::now();
   thread_ = std::thread([this] { run(); });
   return ok_status();
 }
@@ -51,7 +58,7 @@ void projector::stop() {
 }
 
 bool projector::process(std::vector<log::stored_record>& recs) {
-  std::vector<store::applied_event> batch;
+  std::vector<projection::applied_event> batch;
   batch.reserve(recs.size());
   for (auto& r : recs) {
     boost::system::error_code ec;
@@ -69,7 +76,7 @@ bool projector::process(std::vector<log::stored_record>& recs) {
   }
   auto backoff = std::chrono::milliseconds(50);
   for (;;) {
-    auto st = store_.apply(batch);
+    auto st = target_.apply(batch);
     store_ok_ = st.ok();
     if (st) {
       stats_.events_applied += st->applied;
@@ -77,26 +84,19 @@ bool projector::process(std::vector<log::stored_record>& recs) {
       break;
     }
     ++stats_.store_failures;
-    log_error("projector", "read store write failed, retrying in " +
-                               std::to_string(backoff.count()) + " ms: " + st.err().message);
+    log_error("projector", name_ + ": write failed, retrying in " + std::to_string(backoff.count()) +
+                               " ms: " + st.err().message);
     if (stop_) return false;
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
   }
-  // Commit only the partitions this batch touched: in a Kafka group the others
-  // may belong to another member.
-  std::map<int32_t, int64_t> touched;
   for (const auto& r : recs) {
     next_[r.partition] = std::max(next_[r.partition], r.offset + 1);
-    touched[r.partition] = next_[r.partition];
-  }
-  std::vector<log::position> commit;
-  for (const auto& [p, off] : touched) commit.push_back({p, off});
-  if (auto st = consumer_->commit(commit); !st) {
-    log_warn("projector", "commit failed (events will be re-applied idempotently): " + st.err().message);
+    unflushed_[r.partition] = next_[r.partition];
   }
   if (on_applied_) on_applied_(batch);
-  progress_.set_applied(next_);
+  if (std::chrono::steady_clock::now() - last_flush_ >= target_.flush_interval() && !flush()) return false;
+  // After the flush: a subscriber that reads what a message announces finds it.
   if (hub_) {
     std::vector<std::shared_ptr<const realtime::message>> msgs;
     msgs.reserve(batch.size());
@@ -109,6 +109,33 @@ bool projector::process(std::vector<log::stored_record>& recs) {
   return true;
 }
 
+bool projector::flush() {
+  if (unflushed_.empty()) return true;
+  auto backoff = std::chrono::milliseconds(50);
+  for (;;) {
+    auto st = target_.flush(next_);
+    store_ok_ = st.ok();
+    if (st) break;
+    ++stats_.store_failures;
+    log_error("projector", name_ + ": flush failed, retrying in " + std::to_string(backoff.count()) +
+                               " ms: " + st.err().message);
+    if (stop_) return false;
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+  }
+  last_flush_ = std::chrono::steady_clock::now();
+  // Commit only the partitions applied since the last flush: in a Kafka group
+  // the others may belong to another member.
+  std::vector<log::position> commit;
+  for (const auto& [p, off] : unflushed_) commit.push_back({p, off});
+  unflushed_.clear();
+  if (auto st = consumer_->commit(commit); !st) {
+    log_warn("projector", "commit failed (events will be re-applied idempotently): " + st.err().message);
+  }
+  progress_.set_applied(next_);
+  return true;
+}
+
 void projector::run() {
   while (!stop_) {
     auto recs = consumer_->poll(kPollMax, kPollTimeout);
@@ -118,9 +145,12 @@ void projector::run() {
       continue;
     }
     if (!recs->empty() && !process(*recs)) break;
-    if (!caught_up_ && next_ >= start_end_) {
+    // An idle log flushes at once: a projection that groups its commits by
+    // time never holds the last events of a burst back.
+    if (recs->empty() && !flush()) break;
+    if (!caught_up_ && next_ >= start_end_ && unflushed_.empty()) {
       caught_up_ = true;
-      log_info("projector", "read models caught up with the log (group " + group_ + ")");
+      log_info("projector", name_ + " caught up with the log (group " + group_ + ")");
     }
   }
 }
@@ -131,6 +161,7 @@ result<uint64_t> projector::replay_all(std::function<void(uint64_t, uint64_t)> p
   consumer_ = std::move(*c);
   consumer_->seek_all(0);
   next_.assign(log_.partitions(), 0);
+  last_flush_ = std::chrono::steady_clock::now();
   const auto end = log_.end_offsets();
   uint64_t total = 0;
   for (auto e : end) total += static_cast<uint64_t>(e);
@@ -149,6 +180,7 @@ result<uint64_t> projector::replay_all(std::function<void(uint64_t, uint64_t)> p
     if (!process(*recs)) return make_error(errc::unavailable, "replay interrupted");
     if (progress_cb) progress_cb(done, total);
   }
+  if (!flush()) return make_error(errc::unavailable, "replay interrupted");
   return done;
 }
 

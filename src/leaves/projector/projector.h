@@ -1,6 +1,9 @@
 // The projector: consumes the event log as a consumer group, applies each batch
-// to the read store, commits the group's positions only after the store write
-// succeeded, then publishes progress (read-your-writes) and realtime messages.
+// to one projection (the read models, the search index, ...), flushes it as
+// the projection asks (projection/projection.h), commits the group's positions
+// only after the flush succeeded, then publishes progress (read-your-writes)
+// and realtime messages. A server runs one projector per projection, each with
+// its own group and progress.
 // A store failure is retried with backoff; events are never skipped. Records
 // that cannot be decoded are counted, logged and passed over (they are not
 // events of this schema). Runs on its own thread; start() and stop() are
@@ -8,6 +11,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <map>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -15,7 +20,7 @@
 #include "leaves/log/event_log.h"
 #include "leaves/projector/progress.h"
 #include "leaves/realtime/hub.h"
-#include "leaves/store/read_store.h"
+#include "leaves/projection/projection.h"
 
 namespace leaves::projector {
 
@@ -35,10 +40,11 @@ enum class membership { shared, exclusive };
 
 class projector {
  public:
-  using applied_callback = std::function<void(const std::vector<store::applied_event>&)>;
+  using applied_callback = std::function<void(const std::vector<projection::applied_event>&)>;
 
-  projector(log::event_log& log, store::read_store& store, progress& prog, realtime::hub* hub,
-            std::string group, membership m = membership::shared);
+  // `name` names the projection in logs, /readyz and /metrics.
+  projector(log::event_log& log, projection::projection& target, progress& prog, realtime::hub* hub,
+            std::string group, membership m = membership::shared, std::string name = "read_models");
   ~projector();
 
   void on_applied(applied_callback cb) { on_applied_ = std::move(cb); }
@@ -50,6 +56,9 @@ class projector {
   // False while the last write to the read store failed (it is being retried).
   bool store_ok() const { return store_ok_.load(); }
   const projector_stats& stats() const { return stats_; }
+  const std::string& name() const { return name_; }
+  const std::string& group() const { return group_; }
+  progress& positions() { return progress_; }
 
   // Applies every record of the log from offset 0 into the store and commits
   // the group at the end (leaves replay). Blocking; not with start().
@@ -60,13 +69,18 @@ class projector {
   result<std::unique_ptr<log::consumer>> open_consumer();
   // Decodes and applies one polled batch; retries the store until it succeeds or stop.
   bool process(std::vector<log::stored_record>& recs);
+  // Flushes the projection, commits what it made durable, publishes progress.
+  bool flush();
 
   log::event_log& log_;
-  store::read_store& store_;
+  projection::projection& target_;
   progress& progress_;
   realtime::hub* hub_;  // null: nothing is published (the state mirror's projector)
   std::string group_;
   membership membership_;
+  std::string name_;
+  std::map<int32_t, int64_t> unflushed_;  // partition -> next offset, applied but not flushed
+  std::chrono::steady_clock::time_point last_flush_;
   applied_callback on_applied_;
   std::unique_ptr<log::consumer> consumer_;
   std::vector<int64_t> next_;

@@ -147,7 +147,7 @@ asio::awaitable<status> leaf_service::settle(const std::string& id) {
   co_return ok_status();
 }
 
-void leaf_service::applied(const std::vector<store::applied_event>& batch) {
+void leaf_service::applied(const std::vector<projection::applied_event>& batch) {
   std::lock_guard lk(mu_);
   if (pending_.empty()) return;
   for (const auto& ae : batch) {

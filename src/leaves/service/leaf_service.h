@@ -52,7 +52,7 @@ class leaf_service {
   boost::asio::awaitable<result<std::optional<domain::leaf>>> state(std::string id);
 
   // Projector callback: forget cached states the store now has.
-  void applied(const std::vector<store::applied_event>& batch);
+  void applied(const std::vector<projection::applied_event>& batch);
   size_t cached() const;
 
   // Rejects writes until the read models caught up with the log at start.

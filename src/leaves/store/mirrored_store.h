@@ -62,6 +62,9 @@ class mirrored_store final : public read_store {
   }
   result<list_page> list(const list_query& q) override { return primary_->list(q); }
   result<std::vector<tag_count>> tags(size_t limit) override { return primary_->tags(limit); }
+  boost::asio::awaitable<result<std::vector<tag_count>>> async_tags(size_t limit) override {
+    co_return co_await primary_->async_tags(limit);
+  }
   result<apply_stats> apply(const std::vector<applied_event>& batch) override {
     if (!gate_) {
       if (auto m = mirror_->apply(batch); !m) return m.err();

@@ -1,5 +1,5 @@
 // The ReadStore port: the read models materialised from the event log.
-// Adapters: store/embedded (RocksDB) and, later, store/cassandra.
+// Adapters: store/embedded (RocksDB) and store/cassandra.
 //
 // Contract (tests/contract/read_store_contract.cpp runs it against every adapter):
 // - apply() is idempotent: an event whose aggregate_version is not newer than
@@ -20,6 +20,7 @@
 #include "leaves/base/result.h"
 #include "leaves/domain/events.h"
 #include "leaves/domain/leaf.h"
+#include "leaves/projection/projection.h"
 
 namespace leaves::store {
 
@@ -47,25 +48,18 @@ struct tag_count {
   bool operator==(const tag_count&) const = default;
 };
 
-struct applied_event {
-  int32_t partition = 0;
-  int64_t offset = 0;
-  domain::event ev;
-};
+using projection::applied_event;
+using projection::apply_stats;
 
-struct apply_stats {
-  size_t applied = 0;
-  size_t skipped = 0;  // already applied (replay) or out of order
-};
-
-class read_store {
+// The query port of the read models. An HTTP handler calls only the async_
+// reads; the synchronous ones serve the write side's own thread and tests.
+class leaf_queries {
  public:
-  virtual ~read_store() = default;
+  virtual ~leaf_queries() = default;
   virtual result<std::optional<domain::leaf>> get(const std::string& id) = 0;
   virtual result<list_page> list(const list_query& q) = 0;
   // Tags with a positive count, by count descending then tag ascending.
   virtual result<std::vector<tag_count>> tags(size_t limit) = 0;
-  virtual result<apply_stats> apply(const std::vector<applied_event>& batch) = 0;
 
   // The reads for callers on an io_context (HTTP handlers, the write side).
   // The default runs the synchronous call in place (the embedded store is
@@ -73,10 +67,13 @@ class read_store {
   // caller's thread is not blocked while the answer travels.
   virtual boost::asio::awaitable<result<std::optional<domain::leaf>>> async_get(std::string id) { co_return get(id); }
   virtual boost::asio::awaitable<result<list_page>> async_list(list_query q) { co_return list(q); }
-  // Removes every model (replay into empty stores).
-  virtual status clear() = 0;
+  virtual boost::asio::awaitable<result<std::vector<tag_count>>> async_tags(size_t limit) { co_return tags(limit); }
   // Appends the adapter's own Prometheus lines to /metrics (any thread).
   virtual void render_metrics(std::string& /*out*/) const {}
 };
+
+// A read store is both sides: the projection the projector writes (apply,
+// clear; see projection/projection.h) and the queries.
+class read_store : public leaf_queries, public projection::projection {};
 
 }  // namespace leaves::store

@@ -674,22 +674,12 @@ struct cassandra_store::impl {
     std::vector<delta> deltas;
     for (const auto& ae : batch) {
       auto& st = states[ae.ev.aggregate_id];
-      const int64_t have = st.now ? st.now->version : 0;
-      if (ae.ev.aggregate_version <= have) {
+      auto step = leaves::projection::fold_leaf(st.now, ae.ev);
+      if (step.skip) {
         ++stats.skipped;
         continue;
       }
-      std::optional<domain::leaf> next = st.now;
-      if (ae.ev.aggregate_version != have + 1 && next) next->version = ae.ev.aggregate_version - 1;
-      if (auto s2 = domain::apply(next, ae.ev); !s2) {
-        if (ae.ev.type == domain::event_type::deleted && st.now && st.now->deleted) {
-          next = st.now;  // a delete whose row removal landed before a crash: record its version
-          next->version = ae.ev.aggregate_version;
-        } else {
-          ++stats.skipped;
-          continue;
-        }
-      }
+      std::optional<domain::leaf>& next = step.next;
       auto old_tags = live_tags(st.now), new_tags = live_tags(next);
       for (const auto& tg : old_tags)
         if (!new_tags.contains(tg)) deltas.push_back({ae.partition, tg, ae.offset, -1});
@@ -1127,6 +1117,11 @@ asio::awaitable<result<list_page>> cassandra_store::async_list(list_query q) {
 }
 
 result<std::vector<tag_count>> cassandra_store::tags(size_t limit) { return impl_->block(impl_->tags(limit)); }
+
+asio::awaitable<result<std::vector<tag_count>>> cassandra_store::async_tags(size_t limit) {
+  auto r = co_await asio::co_spawn(impl_->ex, wrapped(impl_->tags(limit)), asio::use_awaitable);
+  co_return std::move(*r);
+}
 
 result<apply_stats> cassandra_store::apply(const std::vector<applied_event>& batch) {
   return impl_->block(impl_->apply(batch));

@@ -290,21 +290,12 @@ result<apply_stats> rocks_store::apply(const std::vector<applied_event>& batch) 
     auto slot = load(ae.ev.aggregate_id);
     if (!slot) return slot.err();
     std::optional<domain::leaf>& state = **slot;
-    const int64_t have = state ? state->version : 0;
-    if (ae.ev.aggregate_version <= have) {
-      ++stats.skipped;  // already applied: replay
-      continue;
-    }
-    std::optional<domain::leaf> next = state;
-    if (ae.ev.aggregate_version != have + 1) {
-      // A gap means events of this leaf were lost upstream; applying the later
-      // event on top of what we have is the best available state.
-      if (next) next->version = ae.ev.aggregate_version - 1;
-    }
-    if (auto st = domain::apply(next, ae.ev); !st) {
+    auto step = leaves::projection::fold_leaf(state, ae.ev);
+    if (step.skip) {
       ++stats.skipped;
       continue;
     }
+    std::optional<domain::leaf>& next = step.next;
     const auto old_keys = state ? index_keys(*state) : std::set<std::string>{};
     const auto new_keys = index_keys(*next);
     for (const auto& k : old_keys) {

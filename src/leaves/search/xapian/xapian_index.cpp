@@ -1,0 +1,765 @@
+#include "leaves/search/xapian/xapian_index.h"
+
+#include <xapian.h>
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
+#include <unordered_map>
+
+#include "leaves/base/log.h"
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace leaves::search {
+namespace {
+
+// Terms (prefixes follow Xapian's conventions where one exists):
+//   (none)  free text: title, content text, url words, tags' words
+//   S       title words          XU  url words
+//   K<tag>  a tag, exact         A<name>  user name, lower-cased
+//   XI<id>  user id              H<host>  domain host, lower-cased
+//   L<lang> language             XS XA XP  starred, archived, public
+//   Q<id>   the leaf (unique)
+// Values: created, updated (sortable numbers), title key, tags (joined by
+// kSep), user name, host.
+enum slot : Xapian::valueno { v_created = 0, v_updated = 1, v_title = 2, v_tags = 3, v_user = 4, v_host = 5 };
+constexpr char kSep = '\x1f';  // tags never hold control characters
+constexpr size_t kTitleKeyBytes = 64;
+constexpr Xapian::termcount kTitleWeight = 3;
+// Totals and facets are exact up to this many matches, estimated beyond.
+constexpr Xapian::doccount kExactUpTo = 500000;
+constexpr double kQueryTimeLimitSeconds = 2.0;
+
+const char* kMetaSchema = "leaves:schema";
+const char* kMetaGroup = "leaves:group";
+const char* kMetaPosition = "leaves:position";
+const std::string kMetaTombstone = "leaves:deleted:";
+
+error index_error(const std::string& what, const Xapian::Error& e) {
+  return make_error(errc::unavailable, "search index: " + what + ": " + e.get_description(), "index_unavailable");
+}
+
+std::string lower(const std::string& s) { return Xapian::Unicode::tolower(s); }
+
+// "https://Host:8080" -> "host:8080"; the user may type either form.
+std::string host_of(std::string_view domain) {
+  if (auto p = domain.find("://"); p != std::string_view::npos) domain.remove_prefix(p + 3);
+  while (!domain.empty() && domain.back() == '/') domain.remove_suffix(1);
+  return lower(std::string(domain));
+}
+
+std::string join_tags(const domain::leaf& l) {
+  std::string out;
+  if (!l.tags) return out;
+  for (const auto& t : *l.tags) {
+    if (!out.empty()) out.push_back(kSep);
+    out += t;
+  }
+  return out;
+}
+
+// The visible text of stored HTML, for indexing when content_text is empty.
+// A small state machine: tags and the bodies of script and style are dropped,
+// common entities decoded; good enough for terms and snippets.
+std::string html_text(std::string_view html) {
+  std::string out;
+  out.reserve(html.size() / 2);
+  size_t i = 0;
+  auto skip_until = [&](std::string_view end_tag) {
+    auto at = html.find(end_tag, i);
+    i = at == std::string_view::npos ? html.size() : at + end_tag.size();
+  };
+  while (i < html.size()) {
+    const char c = html[i];
+    if (c == '<') {
+      auto close = html.find('>', i);
+      if (close == std::string_view::npos) break;
+      std::string name;
+      for (size_t k = i + 1; k < close && name.size() < 8 && std::isalpha(static_cast<unsigned char>(html[k])); ++k)
+        name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(html[k]))));
+      i = close + 1;
+      if (name == "script") skip_until("</script>");
+      if (name == "style") skip_until("</style>");
+      out.push_back(' ');
+    } else if (c == '&') {
+      static const std::pair<std::string_view, char> entities[] = {
+          {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&#39;", '\''}, {"&nbsp;", ' '}};
+      bool done = false;
+      for (const auto& [e, ch] : entities) {
+        if (html.substr(i, e.size()) == e) {
+          out.push_back(ch);
+          i += e.size();
+          done = true;
+          break;
+        }
+      }
+      if (!done) out.push_back(html[i++]);
+    } else {
+      out.push_back(c);
+      ++i;
+    }
+  }
+  return out;
+}
+
+std::string body_text(const domain::leaf& l) {
+  if (l.content_text && !l.content_text->empty()) return *l.content_text;
+  if (l.content && !l.content->empty()) return html_text(*l.content);
+  return {};
+}
+
+// The start of a text, cut at a character boundary and escaped for HTML.
+std::string plain_snippet(std::string_view text, size_t max) {
+  size_t n = std::min(max, text.size());
+  while (n > 0 && n < text.size() && (static_cast<unsigned char>(text[n]) & 0xC0) == 0x80) --n;
+  std::string out;
+  for (char c : text.substr(0, n)) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      case '\n': case '\r': case '\t': out.push_back(' '); break;
+      default: out.push_back(c);
+    }
+  }
+  if (n < text.size()) out += "…";
+  return out;
+}
+
+Xapian::Stem stemmer_for(const std::optional<std::string>& language) {
+  if (language && language->size() >= 2) {
+    try {
+      return Xapian::Stem(lower(language->substr(0, 2)));
+    } catch (const Xapian::Error&) {
+      // No stemmer for this language: English, the corpus's usual language.
+    }
+  }
+  return Xapian::Stem("english");
+}
+
+Xapian::Document make_document(const domain::leaf& l, Xapian::TermGenerator& tg) {
+  Xapian::Document doc;
+  doc.set_data(json::serialize(domain::leaf_to_json(l)));
+  tg.set_document(doc);
+  tg.set_stemmer(stemmer_for(l.language));
+  tg.set_flags(Xapian::TermGenerator::FLAG_SPELLING);  // "did you mean" learns from titles
+  tg.index_text(l.title, kTitleWeight, "S");
+  tg.index_text(l.title, kTitleWeight);
+  tg.set_flags(0);
+  tg.increase_termpos(100);  // no phrase across fields
+  tg.index_text(body_text(l));
+  tg.increase_termpos(100);
+  tg.index_text(l.url, 1, "XU");
+  tg.index_text(l.url);
+  tg.increase_termpos(100);
+  if (l.tags) {
+    for (const auto& t : *l.tags) {
+      doc.add_boolean_term("K" + t);
+      tg.index_text(t);
+      tg.increase_termpos(10);
+    }
+  }
+  if (!l.user_name.empty()) doc.add_boolean_term("A" + lower(l.user_name));
+  if (l.user_id) doc.add_boolean_term("XI" + std::to_string(*l.user_id));
+  const std::string host = host_of(l.domain_name);
+  if (!host.empty()) doc.add_boolean_term("H" + host);
+  if (l.language && !l.language->empty()) doc.add_boolean_term("L" + lower(*l.language));
+  if (l.is_starred) doc.add_boolean_term("XS");
+  if (l.is_archived) doc.add_boolean_term("XA");
+  if (l.is_public) doc.add_boolean_term("XP");
+  doc.add_boolean_term("Q" + l.id);
+  doc.add_value(v_created, Xapian::sortable_serialise(static_cast<double>(l.created_at)));
+  doc.add_value(v_updated, Xapian::sortable_serialise(static_cast<double>(l.updated_at)));
+  doc.add_value(v_title, lower(l.title).substr(0, kTitleKeyBytes));
+  doc.add_value(v_tags, join_tags(l));
+  doc.add_value(v_user, l.user_name);
+  doc.add_value(v_host, host);
+  return doc;
+}
+
+// Counts each value of a slot that holds several (tags), or one (user, host),
+// over every document the match considers. Xapian's ValueCountMatchSpy counts
+// a slot's whole value as one; a leaf with three tags must count three times.
+class multi_value_spy : public Xapian::MatchSpy {
+ public:
+  explicit multi_value_spy(Xapian::valueno slot, bool multi) : slot_(slot), multi_(multi) {}
+  void operator()(const Xapian::Document& doc, double) override {
+    const std::string v = doc.get_value(slot_);
+    if (v.empty()) return;
+    if (!multi_) {
+      ++counts_[v];
+      return;
+    }
+    size_t start = 0;
+    while (start <= v.size()) {
+      auto end = v.find(kSep, start);
+      if (end == std::string::npos) end = v.size();
+      if (end > start) ++counts_[v.substr(start, end - start)];
+      start = end + 1;
+    }
+  }
+  std::vector<facet_value> top(size_t limit) const {
+    std::vector<facet_value> out;
+    out.reserve(counts_.size());
+    for (const auto& [k, n] : counts_) out.push_back({k, n});
+    const size_t n = std::min(limit, out.size());
+    std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), out.end(),
+                      [](const facet_value& a, const facet_value& b) {
+                        return a.count != b.count ? a.count > b.count : a.value < b.value;
+                      });
+    out.resize(n);
+    return out;
+  }
+
+ private:
+  Xapian::valueno slot_;
+  bool multi_;
+  std::unordered_map<std::string, int64_t> counts_;
+};
+
+// The words of a term as the index cut them: runs of word characters, lower-cased.
+std::vector<std::string> words_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::string cur;
+  for (Xapian::Utf8Iterator it(text); it != Xapian::Utf8Iterator(); ++it) {
+    const unsigned ch = *it;
+    if (Xapian::Unicode::is_wordchar(ch)) {
+      Xapian::Unicode::append_utf8(cur, Xapian::Unicode::tolower(ch));
+    } else if (!cur.empty()) {
+      out.push_back(std::move(cur));
+      cur.clear();
+    }
+  }
+  if (!cur.empty()) out.push_back(std::move(cur));
+  return out;
+}
+
+const char* prefix_of(field f) {
+  switch (f) {
+    case field::title: return "S";
+    case field::url: return "XU";
+    default: return "";
+  }
+}
+
+Xapian::Query no_weight(Xapian::Query q) { return Xapian::Query(Xapian::Query::OP_SCALE_WEIGHT, q, 0.0); }
+
+Xapian::Query range_query(std::optional<int64_t> lo, std::optional<int64_t> hi) {
+  using Q = Xapian::Query;
+  auto ser = [](int64_t v) { return Xapian::sortable_serialise(static_cast<double>(v)); };
+  if (lo && hi) {
+    if (*hi <= *lo) return Q::MatchNothing;
+    return Q(Q::OP_VALUE_RANGE, v_created, ser(*lo), ser(*hi - 1));
+  }
+  if (lo) return Q(Q::OP_VALUE_GE, v_created, ser(*lo));
+  if (hi) return Q(Q::OP_VALUE_LE, v_created, ser(*hi - 1));
+  return Q::MatchAll;
+}
+
+Xapian::Query user_query(const std::string& user) {
+  using Q = Xapian::Query;
+  Q by_name("A" + lower(user));
+  if (!user.empty() && std::all_of(user.begin(), user.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return Q(Q::OP_OR, by_name, Q("XI" + user));
+  return by_name;
+}
+
+struct translator {
+  const Xapian::Stem& stem;
+  std::vector<std::string>* words;  // bare words, for the spelling suggestion
+
+  Xapian::Query text_term(const std::string& raw, field f) {
+    using Q = Xapian::Query;
+    const auto ws = words_of(raw);
+    if (ws.empty()) return Q::MatchNothing;
+    const std::string pre = prefix_of(f);
+    if (ws.size() > 1) return phrase(ws, pre);
+    if (words && f == field::text) words->push_back(raw);
+    // The word as written, or its English stem (most of the corpus).
+    return Q(Q::OP_OR, Q(pre + ws[0]), Q("Z" + pre + stem(ws[0])));
+  }
+
+  static Xapian::Query phrase(const std::vector<std::string>& ws, const std::string& pre) {
+    std::vector<Xapian::Query> parts;
+    for (const auto& w : ws) parts.emplace_back(pre + w);
+    if (parts.size() == 1) return parts[0];
+    return Xapian::Query(Xapian::Query::OP_PHRASE, parts.begin(), parts.end());
+  }
+
+  Xapian::Query operator()(const node& n) {
+    using Q = Xapian::Query;
+    switch (n.k) {
+      case node::kind::term:
+        switch (n.f) {
+          case field::text:
+          case field::title:
+          case field::url: return text_term(n.text, n.f);
+          case field::tag: return no_weight(Q("K" + n.text));
+          case field::user: return no_weight(user_query(n.text));
+          case field::domain: return no_weight(Q("H" + host_of(n.text)));
+          case field::lang: return no_weight(Q("L" + lower(n.text)));
+        }
+        return Q::MatchNothing;
+      case node::kind::phrase: {
+        const auto ws = words_of(n.text);
+        if (ws.empty()) return Q::MatchNothing;
+        return phrase(ws, prefix_of(n.f));
+      }
+      case node::kind::flag:
+        return no_weight(Q(n.fl == flag::starred ? "XS" : n.fl == flag::archived ? "XA" : "XP"));
+      case node::kind::range: return no_weight(range_query(n.lo_ms, n.hi_ms));
+      case node::kind::none_of: {
+        if (n.children.empty()) return Q::MatchAll;
+        return Q(Q::OP_AND_NOT, Q::MatchAll, (*this)(n.children[0]));
+      }
+      case node::kind::all_of: {
+        std::vector<Q> pos, neg;
+        for (const auto& c : n.children) {
+          if (c.k == node::kind::none_of && !c.children.empty()) {
+            neg.push_back((*this)(c.children[0]));
+          } else {
+            pos.push_back((*this)(c));
+          }
+        }
+        Q base = pos.empty() ? Q::MatchAll : pos.size() == 1 ? pos[0] : Q(Q::OP_AND, pos.begin(), pos.end());
+        if (neg.empty()) return base;
+        return Q(Q::OP_AND_NOT, base, Q(Q::OP_OR, neg.begin(), neg.end()));
+      }
+      case node::kind::any_of: {
+        std::vector<Q> parts;
+        for (const auto& c : n.children) parts.push_back((*this)(c));
+        if (parts.size() == 1) return parts[0];
+        return Q(Q::OP_OR, parts.begin(), parts.end());
+      }
+    }
+    return Q::MatchNothing;
+  }
+};
+
+std::string format_position(const std::vector<int64_t>& next) {
+  std::string s;
+  for (size_t p = 0; p < next.size(); ++p) s += (p ? "," : "") + std::to_string(next[p]);
+  return s;
+}
+
+std::vector<int64_t> parse_position(const std::string& s) {
+  std::vector<int64_t> out;
+  size_t start = 0;
+  while (start < s.size()) {
+    auto comma = s.find(',', start);
+    if (comma == std::string::npos) comma = s.size();
+    out.push_back(std::strtoll(s.substr(start, comma - start).c_str(), nullptr, 10));
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string new_group() {
+  std::random_device rd;
+  char id[40];
+  std::snprintf(id, sizeof id, "leaves-search-%08x%08x", rd(), rd());
+  return id;
+}
+
+}  // namespace
+
+struct xapian_index::impl {
+  xapian_options o;
+  std::unique_ptr<Xapian::WritableDatabase> db;  // projector thread only
+  Xapian::TermGenerator tg;
+  std::string group;
+  std::vector<int64_t> position;
+  mutable std::mutex position_mu;
+  std::atomic<uint64_t> docs{0};
+  // Readers: each query takes one, reopens it to the last commit, gives it back.
+  std::mutex readers_mu;
+  std::vector<std::unique_ptr<Xapian::Database>> readers;
+  asio::thread_pool pool;
+  std::atomic<size_t> queued{0};
+  std::atomic<uint64_t> searches{0}, refused{0};
+
+  explicit impl(const xapian_options& opts) : o(opts), pool(std::max<size_t>(1, opts.search_threads)) {}
+
+  std::unique_ptr<Xapian::Database> take_reader() {
+    {
+      std::lock_guard lk(readers_mu);
+      if (!readers.empty()) {
+        auto r = std::move(readers.back());
+        readers.pop_back();
+        return r;
+      }
+    }
+    return std::make_unique<Xapian::Database>(o.dir.string());
+  }
+  void give_back(std::unique_ptr<Xapian::Database> r) {
+    std::lock_guard lk(readers_mu);
+    readers.push_back(std::move(r));
+  }
+
+  // The state the index holds for a leaf: its document, a tombstone, or nothing.
+  std::optional<domain::leaf> load(const std::string& id) {
+    auto it = db->postlist_begin("Q" + id);
+    if (it != db->postlist_end("Q" + id)) {
+      const auto data = db->get_document(*it).get_data();
+      boost::system::error_code ec;
+      auto v = json::parse(data, ec);
+      if (!ec && v.is_object()) {
+        if (auto l = domain::leaf_from_json(v.get_object())) return std::move(*l);
+      }
+    }
+    const auto t = db->get_metadata(kMetaTombstone + id);
+    if (!t.empty()) {
+      domain::leaf l;
+      l.id = id;
+      l.version = std::strtoll(t.c_str(), nullptr, 10);
+      l.deleted = true;
+      return l;
+    }
+    return std::nullopt;
+  }
+
+  result<search_result> run(const search_request& r);
+};
+
+xapian_index::xapian_index(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+
+void xapian_index::stop() { impl_->pool.join(); }
+
+xapian_index::~xapian_index() {
+  impl_->pool.join();
+  try {
+    if (impl_->db) impl_->db->close();
+  } catch (const Xapian::Error& e) {
+    log_warn("search", "closing the index: " + e.get_description());
+  }
+}
+
+status xapian_index::destroy(const std::filesystem::path& dir) {
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  if (ec) return make_error(errc::internal, "cannot remove " + dir.string() + ": " + ec.message());
+  return ok_status();
+}
+
+result<xapian_index::opened> xapian_index::open(const xapian_options& o) {
+  opened out;
+  auto i = std::make_unique<impl>(o);
+  try {
+    std::error_code ec;
+    if (std::filesystem::exists(o.dir, ec)) {
+      std::string schema;
+      try {
+        Xapian::Database probe(o.dir.string());
+        schema = probe.get_metadata(kMetaSchema);
+        if (schema.empty()) out.reason = "it has no index schema version";
+      } catch (const Xapian::Error& e) {
+        out.reason = "it cannot be opened (" + e.get_description() + ")";
+      }
+      if (out.reason.empty() && schema != std::to_string(kSchemaVersion))
+        out.reason = "it has index schema version " + schema + ", this build writes " + std::to_string(kSchemaVersion);
+      if (!out.reason.empty()) {
+        log_warn("search", "rebuilding the search index under " + o.dir.string() + ": " + out.reason);
+        if (auto st = destroy(o.dir); !st) return st.err();
+      }
+    }
+    i->db = std::make_unique<Xapian::WritableDatabase>(o.dir.string(), Xapian::DB_CREATE_OR_OPEN);
+    i->tg.set_database(*i->db);  // spelling data goes to the same database
+    i->group = i->db->get_metadata(kMetaGroup);
+    if (i->group.empty()) {
+      out.created = true;
+      i->group = new_group();
+      i->db->set_metadata(kMetaSchema, std::to_string(kSchemaVersion));
+      i->db->set_metadata(kMetaGroup, i->group);
+      i->db->commit();
+    }
+    i->position = parse_position(i->db->get_metadata(kMetaPosition));
+    i->docs = i->db->get_doccount();
+  } catch (const Xapian::Error& e) {
+    return index_error("open " + o.dir.string(), e);
+  }
+  out.index.reset(new xapian_index(std::move(i)));
+  return out;
+}
+
+const std::string& xapian_index::group() const { return impl_->group; }
+
+std::vector<int64_t> xapian_index::stored_position() const {
+  std::lock_guard lk(impl_->position_mu);
+  return impl_->position;
+}
+
+std::chrono::milliseconds xapian_index::flush_interval() const { return impl_->o.flush_interval; }
+
+result<leaves::projection::apply_stats> xapian_index::apply(const std::vector<leaves::projection::applied_event>& batch) {
+  leaves::projection::apply_stats stats;
+  try {
+    // Later events of a batch see earlier ones through this overlay.
+    struct slot {
+      std::optional<domain::leaf> state;
+      bool was_tombstone = false;
+      bool changed = false;
+    };
+    std::map<std::string, slot> states;
+    for (const auto& ae : batch) {
+      const auto& id = ae.ev.aggregate_id;
+      auto it = states.find(id);
+      if (it == states.end()) {
+        auto s = impl_->load(id);
+        const bool tomb = s && s->deleted;
+        it = states.emplace(id, slot{std::move(s), tomb, false}).first;
+      }
+      auto step = leaves::projection::fold_leaf(it->second.state, ae.ev);
+      if (step.skip) {
+        ++stats.skipped;
+        continue;
+      }
+      it->second.state = std::move(step.next);
+      it->second.changed = true;
+      ++stats.applied;
+    }
+    for (auto& [id, sl] : states) {
+      if (!sl.changed || !sl.state) continue;
+      if (sl.state->deleted) {
+        impl_->db->delete_document("Q" + id);
+        impl_->db->set_metadata(kMetaTombstone + id, std::to_string(sl.state->version));
+      } else {
+        impl_->db->replace_document("Q" + id, make_document(*sl.state, impl_->tg));
+        if (sl.was_tombstone) impl_->db->set_metadata(kMetaTombstone + id, "");  // re-created: an empty value removes it
+      }
+    }
+  } catch (const Xapian::Error& e) {
+    return index_error("apply", e);
+  }
+  return stats;
+}
+
+status xapian_index::flush(const std::vector<int64_t>& next) {
+  try {
+    impl_->db->set_metadata(kMetaPosition, format_position(next));
+    impl_->db->commit();
+    impl_->docs = impl_->db->get_doccount();
+  } catch (const Xapian::Error& e) {
+    return index_error("commit", e);
+  }
+  std::lock_guard lk(impl_->position_mu);
+  impl_->position = next;
+  return ok_status();
+}
+
+status xapian_index::clear() {
+  try {
+    // Every document and every tombstone; the group stays (replay_all reads from 0).
+    impl_->db->close();
+    impl_->db.reset();
+    const std::string group = impl_->group;
+    if (auto st = destroy(impl_->o.dir); !st) return st;
+    impl_->db = std::make_unique<Xapian::WritableDatabase>(impl_->o.dir.string(), Xapian::DB_CREATE_OR_OPEN);
+    impl_->tg.set_database(*impl_->db);
+    impl_->db->set_metadata(kMetaSchema, std::to_string(kSchemaVersion));
+    impl_->db->set_metadata(kMetaGroup, group);
+    impl_->db->commit();
+    impl_->docs = 0;
+    std::lock_guard lk(impl_->readers_mu);
+    impl_->readers.clear();
+  } catch (const Xapian::Error& e) {
+    return index_error("clear", e);
+  }
+  return ok_status();
+}
+
+uint64_t xapian_index::documents() const { return impl_->docs.load(); }
+uint64_t xapian_index::searches_total() const { return impl_->searches.load(); }
+uint64_t xapian_index::searches_refused() const { return impl_->refused.load(); }
+
+uint64_t xapian_index::disk_bytes() const {
+  uint64_t n = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(impl_->o.dir, ec)) {
+    if (e.is_regular_file(ec)) n += e.file_size(ec);
+  }
+  return n;
+}
+
+result<search_result> xapian_index::impl::run(const search_request& r) {
+  using Q = Xapian::Query;
+  const Xapian::Stem english("english");
+  std::vector<std::string> bare_words;
+  translator tr{english, &bare_words};
+  Q q = r.q ? tr(*r.q) : Q::MatchAll;
+  std::vector<Q> filters;
+  for (const auto& t : r.tags) filters.emplace_back("K" + t);
+  if (r.user) filters.push_back(user_query(*r.user));
+  if (r.domain) filters.emplace_back("H" + host_of(*r.domain));
+  if (r.since_ms || r.until_ms) filters.push_back(range_query(r.since_ms, r.until_ms));
+  std::vector<Q> excluded;
+  auto flag_filter = [&](const std::optional<bool>& want, const char* term) {
+    if (!want) return;
+    if (*want) filters.emplace_back(term);
+    else excluded.emplace_back(term);
+  };
+  flag_filter(r.starred, "XS");
+  flag_filter(r.archived, "XA");
+  flag_filter(r.is_public, "XP");
+  if (!filters.empty()) q = Q(Q::OP_FILTER, q, Q(Q::OP_AND, filters.begin(), filters.end()));
+  if (!excluded.empty()) q = Q(Q::OP_AND_NOT, q, Q(Q::OP_OR, excluded.begin(), excluded.end()));
+
+  auto reader = take_reader();
+  for (int attempt = 0;; ++attempt) {
+    try {
+      reader->reopen();
+      Xapian::Enquire enq(*reader);
+      enq.set_query(q);
+      enq.set_time_limit(kQueryTimeLimitSeconds);
+      const bool by_relevance = r.sort == sort_by::relevance && r.q;
+      if (r.sort != sort_by::relevance) {
+        const Xapian::valueno s = r.sort == sort_by::created ? v_created : r.sort == sort_by::updated ? v_updated : v_title;
+        enq.set_sort_by_value_then_relevance(s, r.descending);
+      } else if (!r.q) {
+        enq.set_sort_by_value(v_created, true);  // nothing to rank: newest first
+      }
+      std::optional<multi_value_spy> tags, users, hosts;
+      if (r.facet_tags) enq.add_matchspy(&tags.emplace(v_tags, true));
+      if (r.facet_users) enq.add_matchspy(&users.emplace(v_user, false));
+      if (r.facet_domains) enq.add_matchspy(&hosts.emplace(v_host, false));
+      const Xapian::doccount all = reader->get_doccount();
+      const Xapian::doccount check = std::min<Xapian::doccount>(std::max<Xapian::doccount>(all, 1), kExactUpTo);
+      Xapian::MSet m = enq.get_mset(static_cast<Xapian::doccount>(r.offset),
+                                    static_cast<Xapian::doccount>(r.limit + 1), check);
+      search_result out;
+      out.total = m.get_matches_estimated();
+      out.total_exact = m.get_matches_lower_bound() == m.get_matches_upper_bound();
+      size_t n = 0;
+      for (auto it = m.begin(); it != m.end(); ++it) {
+        if (n++ == r.limit) {
+          out.more = true;
+          break;
+        }
+        const auto data = it.get_document().get_data();
+        boost::system::error_code ec;
+        auto v = json::parse(data, ec);
+        if (ec || !v.is_object()) continue;
+        auto l = domain::leaf_from_json(v.get_object());
+        if (!l) continue;
+        hit h;
+        const std::string text = body_text(*l);
+        if (r.q) {
+          h.snippet = m.snippet(text.empty() ? l->title : text, 240, english,
+                                Xapian::MSet::SNIPPET_BACKGROUND_MODEL | Xapian::MSet::SNIPPET_EXHAUSTIVE,
+                                "<mark>", "</mark>", "…");
+        } else {
+          h.snippet = plain_snippet(text, 240);
+        }
+        h.score = by_relevance ? it.get_weight() : 0;
+        l->content.reset();
+        l->content_text.reset();
+        h.leaf = std::move(*l);
+        out.items.push_back(std::move(h));
+      }
+      if (out.total_exact && out.total <= r.offset + out.items.size()) out.more = false;
+      if (tags) out.tags = tags->top(r.facet_limit);
+      if (users) out.users = users->top(r.facet_limit);
+      if (hosts) out.domains = hosts->top(r.facet_limit);
+      if (out.total == 0 && !bare_words.empty()) {
+        std::string fixed = r.text;
+        bool changed = false;
+        for (const auto& w : bare_words) {
+          auto s = reader->get_spelling_suggestion(lower(w), 2);
+          if (s.empty()) continue;
+          if (auto at = fixed.find(w); at != std::string::npos) {
+            fixed.replace(at, w.size(), s);
+            changed = true;
+          }
+        }
+        if (changed) out.suggestion = fixed;
+      }
+      give_back(std::move(reader));
+      return out;
+    } catch (const Xapian::DatabaseModifiedError&) {
+      if (attempt < 3) continue;  // a commit moved on under the reader: reopen and ask again
+      return make_error(errc::unavailable, "search index: the index changed too fast; try again",
+                        "index_unavailable");
+    } catch (const Xapian::Error& e) {
+      return index_error("search", e);
+    }
+  }
+}
+
+result<search_result> xapian_index::search(const search_request& r) {
+  impl_->searches.fetch_add(1, std::memory_order_relaxed);
+  return impl_->run(r);
+}
+
+result<std::vector<facet_value>> xapian_index::tag_prefix(const std::string& prefix, size_t limit) {
+  constexpr size_t kScan = 20000;  // tags looked at per call
+  auto reader = impl_->take_reader();
+  try {
+    reader->reopen();
+    std::vector<facet_value> out;
+    const std::string p = "K" + prefix;
+    size_t seen = 0;
+    for (auto it = reader->allterms_begin(p); it != reader->allterms_end(p) && seen < kScan; ++it, ++seen) {
+      out.push_back({(*it).substr(1), static_cast<int64_t>(it.get_termfreq())});
+    }
+    std::sort(out.begin(), out.end(), [](const facet_value& a, const facet_value& b) {
+      return a.count != b.count ? a.count > b.count : a.value < b.value;
+    });
+    if (out.size() > limit) out.resize(limit);
+    impl_->give_back(std::move(reader));
+    return out;
+  } catch (const Xapian::Error& e) {
+    return index_error("tags", e);
+  }
+}
+
+namespace {
+
+// co_spawn needs a default-constructible value: the result travels in an optional.
+asio::awaitable<std::optional<result<search_result>>> search_on_pool(xapian_index* ix, search_request r) {
+  co_return ix->search(r);
+}
+
+asio::awaitable<std::optional<result<std::vector<facet_value>>>> tags_on_pool(xapian_index* ix, std::string prefix,
+                                                                              size_t limit) {
+  co_return ix->tag_prefix(prefix, limit);
+}
+
+// Counts a queued search for its lifetime.
+struct queued_slot {
+  std::atomic<size_t>& n;
+  ~queued_slot() { n.fetch_sub(1); }
+};
+
+}  // namespace
+
+asio::awaitable<result<search_result>> xapian_index::async_search(search_request r) {
+  if (impl_->queued.fetch_add(1) >= impl_->o.max_queued_searches) {
+    impl_->queued.fetch_sub(1);
+    impl_->refused.fetch_add(1, std::memory_order_relaxed);
+    co_return make_error(errc::unavailable, "too many searches in progress; try again", "search_busy");
+  }
+  queued_slot slot{impl_->queued};
+  auto out = co_await asio::co_spawn(impl_->pool, search_on_pool(this, std::move(r)), asio::use_awaitable);
+  co_return std::move(*out);
+}
+
+asio::awaitable<result<std::vector<facet_value>>> xapian_index::async_tag_prefix(std::string prefix, size_t limit) {
+  if (impl_->queued.fetch_add(1) >= impl_->o.max_queued_searches) {
+    impl_->queued.fetch_sub(1);
+    impl_->refused.fetch_add(1, std::memory_order_relaxed);
+    co_return make_error(errc::unavailable, "too many searches in progress; try again", "search_busy");
+  }
+  queued_slot slot{impl_->queued};
+  auto out = co_await asio::co_spawn(impl_->pool, tags_on_pool(this, std::move(prefix), limit), asio::use_awaitable);
+  co_return std::move(*out);
+}
+
+}  // namespace leaves::search

@@ -1,0 +1,79 @@
+// The search index in a Xapian database under DATA_DIR/search (see
+// search_index.h for the contract and docs/search.md for what is indexed).
+//
+// Every server keeps its own full index, fed by its own consumer group: the
+// group's name is kept in the database (metadata "leaves:group"), so a new or
+// rebuilt index reads the log from the start and a restarted one resumes after
+// what it last committed. The log position is written in the same Xapian
+// commit as the documents it covers; the projector commits the group only
+// after that, so a crash never loses a document, and events applied again are
+// skipped by version (deleted leaves keep theirs as tombstones in metadata).
+//
+// Threads: the projector's thread writes (apply, flush); searches run on a
+// pool of `search_threads` threads, each query on a reader of its own.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "leaves/search/search_index.h"
+
+namespace leaves::search {
+
+struct xapian_options {
+  std::filesystem::path dir;
+  size_t search_threads = 2;
+  size_t max_queued_searches = 64;  // beyond: 503 search_busy
+  std::chrono::milliseconds flush_interval{200};  // longest wait before applied leaves are searchable
+};
+
+class xapian_index final : public search_index {
+ public:
+  // The index schema this build writes; an index of another version is
+  // rebuilt (a new database and group), which open() reports in `rebuilt`.
+  static constexpr int kSchemaVersion = 1;
+
+  struct opened {
+    std::unique_ptr<xapian_index> index;
+    bool created = false;  // a new, empty index: it reads the log from the start
+    std::string reason;    // why it was created, when it replaced an older one
+  };
+  static result<opened> open(const xapian_options& o);
+  // Removes the database (leaves reindex): the next open() creates a new one.
+  static status destroy(const std::filesystem::path& dir);
+  ~xapian_index() override;
+  // Waits for the searches in flight and takes no more (idempotent).
+  void stop();
+
+  // The consumer group that feeds this database.
+  const std::string& group() const;
+  // Positions stored with the last commit (next offset per partition).
+  std::vector<int64_t> stored_position() const;
+
+  result<leaves::projection::apply_stats> apply(const std::vector<leaves::projection::applied_event>& batch) override;
+  status flush(const std::vector<int64_t>& next) override;
+  std::chrono::milliseconds flush_interval() const override;
+  status clear() override;
+
+  result<search_result> search(const search_request& r) override;
+  result<std::vector<facet_value>> tag_prefix(const std::string& prefix, size_t limit) override;
+  boost::asio::awaitable<result<search_result>> async_search(search_request r) override;
+  boost::asio::awaitable<result<std::vector<facet_value>>> async_tag_prefix(std::string prefix,
+                                                                           size_t limit) override;
+  uint64_t documents() const override;
+  // Size of the database's files on disk, in bytes.
+  uint64_t disk_bytes() const;
+  uint64_t searches_total() const;
+  uint64_t searches_refused() const;
+
+  struct impl;
+
+ private:
+  explicit xapian_index(std::unique_ptr<impl> i);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace leaves::search

@@ -1,0 +1,161 @@
+"""GET /v1/search: the search index as a projection of the log (every mode)."""
+
+import collections
+import os
+
+import requests
+
+from leaves_testlib import expect, expect_error, unique
+
+
+def search(client, query, status=200, what="search"):
+    return expect(client.get("/v1/search?" + query), status, what + ": " + query)
+
+
+def ids(body):
+    return {it["id"] for it in body["items"]}
+
+
+def seed(client, tag, docs):
+    made = {}
+    for key, (title, text, tags, extra) in docs.items():
+        made[key] = client.create(title=title, content_text=text, tags=[tag] + tags, **extra)["id"]
+    return made
+
+
+def test_search_finds_what_was_written_with_every_operator(client):
+    tag = unique("s")
+    m = seed(client, tag, {
+        "kafka": ("Kafka streams explained", "Partitions keep events in order.", ["kafka"], {"is_starred": True}),
+        "cass": ("Cassandra data modelling", "Tables designed per query; bounded partitions.", ["cassandra"], {}),
+        "food": ("Cooking with cast iron", "Season the pan before use.", ["food"], {"user_name": "Bob Cook"}),
+    })
+    base = "tag=" + tag + "&q="
+    cases = [
+        ("kafka", {"kafka"}),
+        ("partition", {"kafka", "cass"}),  # stems
+        ("%22events+in+order%22", {"kafka"}),
+        ("%22order+in+events%22", set()),
+        ("title:cassandra", {"cass"}),
+        ("%23food", {"food"}),
+        ("tag:kafka", {"kafka"}),
+        ("partitions+-tag:kafka", {"cass"}),
+        ("kafka+OR+cassandra", {"kafka", "cass"}),
+        ("kafka+cassandra", set()),
+        ("(kafka+OR+pan)+season", {"food"}),
+        ("is:starred", {"kafka"}),
+        ("-is:starred", {"cass", "food"}),
+        ("user:%22Bob+Cook%22", {"food"}),
+        ("after:2000-01-01", {"kafka", "cass", "food"}),
+        ("before:2000-01-01", set()),
+    ]
+    for q, want in cases:
+        body = search(client, base + q)
+        assert ids(body) == {m[k] for k in want}, "q=%s: expected %s, got %s" % (q, sorted(want), body["items"])
+        assert body["total"] == len(want) and body["total_exact"] is True, body
+    any_body = search(client, base + "kafka+cassandra&match=any")
+    assert ids(any_body) == {m["kafka"], m["cass"]}, any_body
+    hit = search(client, base + "season")["items"][0]
+    assert "<mark>" in hit["snippet"] and hit["score"] > 0, hit
+    for f in ("id", "url", "title", "domain_name", "tags", "user_name", "created_at", "updated_at", "is_starred",
+              "is_archived", "is_public", "preview_picture"):
+        assert f in hit, "search items carry %s: %s" % (f, hit)
+
+
+def test_facets_count_the_whole_result_set(client):
+    tag = unique("f")
+    tags_of = [["a", "b"], ["a"], ["b", "c"], ["a", "c"], ["c"], ["a", "b", "c"], []]
+    for i, extra in enumerate(tags_of * 3):
+        client.create(title="facet doc %d" % i, content_text="common words", tags=[tag] + extra)
+    body = search(client, "tag=%s&facets=tags,users,domains&limit=2" % tag)
+    want = collections.Counter([tag] * len(tags_of) * 3)
+    for extra in tags_of * 3:
+        want.update(extra)
+    got = {f["value"]: f["count"] for f in body["facets"]["tags"]}
+    assert got == dict(want), "facet counts over all %d matches, not the page of 2: expected %s, got %s" % (
+        body["total"], dict(want), got)
+    assert body["total"] == 21 and len(body["items"]) == 2
+    narrowed = search(client, "tag=%s&tag=a&facets=tags" % tag)
+    got = {f["value"]: f["count"] for f in narrowed["facets"]["tags"]}
+    assert got == {tag: 12, "a": 12, "b": 6, "c": 6}, "tags that co-occur with a: %s" % got
+
+
+def test_paging_is_complete_and_tokens_are_bound(client):
+    tag = unique("p")
+    made = {client.create(title="page %d" % i, content_text="paging words", tags=[tag])["id"] for i in range(23)}
+    for sort in ("relevance", "created", "title"):
+        seen, token, pages = [], None, 0
+        while True:
+            q = "q=paging&tag=%s&sort=%s&limit=5" % (tag, sort)
+            if token:
+                q += "&page_token=" + requests.utils.quote(token, safe="")
+            body = search(client, q)
+            seen += [it["id"] for it in body["items"]]
+            pages += 1
+            token = body["next_page_token"]
+            if token is None:
+                break
+        assert len(seen) == len(set(seen)) == 23 and set(seen) == made, "sort=%s: %d items, %d distinct" % (
+            sort, len(seen), len(set(seen)))
+        assert pages == 5
+    first = search(client, "q=paging&tag=%s&limit=5" % tag)
+    r = client.get("/v1/search?q=other&tag=%s&page_token=%s" % (tag, first["next_page_token"]))
+    expect_error(r, 400, "invalid_query", "a page token of another search")
+
+
+def test_deleted_and_changed_leaves_follow(client):
+    tag = unique("d")
+    leaf = client.create(title="Ephemeral note", content_text="vanishing text", tags=[tag])
+    assert ids(search(client, "q=vanishing&tag=" + tag)) == {leaf["id"]}
+    expect(client.post("/v1/leaves/%s/tags" % leaf["id"], json={"tags": ["added-" + tag]}), 200, "add tag")
+    assert ids(search(client, "tag=added-" + tag)) == {leaf["id"]}
+    expect(client.delete("/v1/leaves/" + leaf["id"]), 200, "delete")
+    assert search(client, "q=vanishing&tag=" + tag)["items"] == []
+
+
+def test_tag_suggestions_and_did_you_mean(client):
+    tag = unique("zebra")
+    client.create(title="Quasarific telescopes", content_text="stars", tags=[tag, tag + "-x"])
+    body = expect(client.get("/v1/tags?prefix=" + tag), 200, "tag prefix")
+    assert [t["tag"] for t in body["items"]] == sorted([tag, tag + "-x"]), body
+    body = search(client, "q=quasarifik")
+    assert body["total"] == 0 and body.get("suggestion") == "quasarific", body
+
+
+def test_malformed_searches_answer_400_and_the_server_stays_up(client):
+    bad = ["q=(kafka", "q=kafka)", "q=%22open", "q=OR+x", "q=x+OR", "q=tag:", "q=is:hidden", "q=after:2026-02-30",
+           "q=before:soon", "q=-", "q=%28%29", "q=" + "a" * 2000, "q=" + "+".join("w%d" % i for i in range(80)),
+           "match=some", "sort=random", "order=up", "limit=0", "limit=1000", "facets=colours", "facet_limit=-1",
+           "starred=maybe", "since=yesterday", "bogus=1", "page_token=abc", "q=%01", "q=" + "(" * 20 + "a" + ")" * 20]
+    for q in bad:
+        r = client.get("/v1/search?" + q)
+        expect_error(r, 400, "invalid_query", "malformed search " + q[:40])
+        assert r.json()["error"]["message"], r.text
+    expect(client.get("/healthz"), 200, "healthz after malformed searches")
+
+
+def test_readyz_shows_each_projection(client):
+    body = expect(client.get("/readyz"), 200, "readyz")
+    projections = body["projections"]
+    assert set(projections) == {"read_models", "search"}, projections
+    for name, p in projections.items():
+        assert {"caught_up", "lag_total", "lag", "group"} <= set(p), (name, p)
+    metrics = client.get("/metrics").text
+    assert 'leaves_projection_lag{projection="search",partition="0"}' in metrics
+    assert "leaves_search_documents" in metrics
+
+
+def test_reindex_rebuilds_the_index_from_the_log(server_factory):
+    srv = server_factory.make()
+    c = srv.client
+    tag = unique("r")
+    made = {c.create(title="reindexed %d" % i, content_text="rebuild me", tags=[tag])["id"] for i in range(12)}
+    assert ids(search(c, "q=rebuild&tag=" + tag)) == made
+    srv.stop()
+    import subprocess
+    args = [srv.binary, "reindex", "--data-dir", str(srv.data_dir)] + list(srv.args)
+    p = subprocess.run(args, capture_output=True, text=True, timeout=120, env=dict(os.environ, **srv.env))
+    assert p.returncode == 0, "leaves reindex exited %d:\n%s\n%s" % (p.returncode, p.stdout, p.stderr)
+    assert "indexed" in p.stdout, p.stdout
+    srv.start()
+    assert ids(search(srv.client, "q=rebuild&tag=" + tag)) == made

@@ -1,0 +1,261 @@
+// The Xapian search index as a projection: apply, delete, tag changes, replay
+// idempotence, restart, facets (against a brute-force count), paging.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <set>
+
+#include "leaves/search/query.h"
+#include "leaves/search/xapian/xapian_index.h"
+
+namespace json = boost::json;
+using namespace leaves;
+using leaves::projection::applied_event;
+
+namespace {
+
+struct temp_dir {
+  std::filesystem::path path;
+  temp_dir() {
+    std::random_device rd;
+    path = std::filesystem::temp_directory_path() / ("leaves-search-test-" + std::to_string(rd()));
+  }
+  ~temp_dir() { std::filesystem::remove_all(path); }
+};
+
+struct fixture {
+  temp_dir dir;
+  std::unique_ptr<search::xapian_index> ix;
+  std::map<std::string, int64_t> versions;
+  int64_t offset = 0;
+  std::vector<applied_event> history;  // every event, for replays
+
+  fixture() { reopen(); }
+  void reopen() {
+    ix.reset();
+    search::xapian_options o;
+    o.dir = dir.path;
+    auto r = search::xapian_index::open(o);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
+    ix = std::move(r->index);
+  }
+
+  applied_event make(domain::event_type t, const std::string& id, json::object data) {
+    applied_event ae;
+    ae.partition = 0;
+    ae.offset = offset++;
+    ae.ev.type = t;
+    ae.ev.aggregate_id = id;
+    ae.ev.aggregate_version = ++versions[id];
+    ae.ev.time_ms = 1700000000000 + ae.offset;
+    ae.ev.actor = "test";
+    ae.ev.data = std::move(data);
+    return ae;
+  }
+  void apply(std::vector<applied_event> batch) {
+    auto st = ix->apply(batch);
+    ASSERT_TRUE(st.ok()) << st.err().message;
+    auto f = ix->flush({offset});
+    ASSERT_TRUE(f.ok()) << f.err().message;
+    history.insert(history.end(), batch.begin(), batch.end());
+  }
+  void save(const std::string& id, const std::string& title, const std::string& text,
+            std::vector<std::string> tags, const std::string& user = "ann", int64_t created = 1700000000000) {
+    json::array t;
+    for (auto& x : tags) t.push_back(json::string(x));
+    json::object leaf{{"id", id},
+                      {"url", "https://" + id + ".example.org/page"},
+                      {"title", title},
+                      {"content_text", text},
+                      {"tags", t},
+                      {"domain_name", "https://" + id + ".example.org"},
+                      {"user_name", user},
+                      {"created_at", "2023-11-14T22:13:20Z"},
+                      {"updated_at", "2023-11-14T22:13:20Z"}};
+    (void)created;
+    apply({make(domain::event_type::created, id, json::object{{"leaf", leaf}})});
+  }
+  search::search_result find(const std::string& q, search::match_mode m = search::match_mode::all) {
+    search::search_request r;
+    auto tree = search::parse_query(q, m);
+    EXPECT_TRUE(tree.ok()) << q << ": " << (tree.ok() ? "" : tree.err().message);
+    if (tree.ok()) r.q = *tree;
+    r.text = q;
+    r.facet_tags = r.facet_users = r.facet_domains = true;
+    r.limit = 100;
+    auto res = ix->search(r);
+    EXPECT_TRUE(res.ok()) << (res.ok() ? "" : res.err().message);
+    return res.ok() ? *res : search::search_result{};
+  }
+  std::set<std::string> ids(const std::string& q, search::match_mode m = search::match_mode::all) {
+    std::set<std::string> out;
+    for (const auto& h : find(q, m).items) out.insert(h.leaf.id);
+    return out;
+  }
+};
+
+using ids_t = std::set<std::string>;
+
+}  // namespace
+
+TEST(SearchIndex, FindsWordsStemsPhrasesAndFields) {
+  fixture f;
+  f.save("a", "Kafka streams explained", "Partitions keep events in order.", {"kafka", "streams"});
+  f.save("b", "Cassandra data modelling", "Tables are designed per query; partitions are bounded.", {"cassandra"});
+  f.save("c", "Cooking with cast iron", "Season the pan.", {"food"}, "bob");
+  EXPECT_EQ(f.ids("kafka"), (ids_t{"a"}));
+  EXPECT_EQ(f.ids("partition"), (ids_t{"a", "b"})) << "the English stem of partitions";
+  EXPECT_EQ(f.ids("\"events in order\""), (ids_t{"a"}));
+  EXPECT_EQ(f.ids("\"order in events\""), (ids_t{}));
+  EXPECT_EQ(f.ids("title:cassandra"), (ids_t{"b"}));
+  EXPECT_EQ(f.ids("tag:food"), (ids_t{"c"}));
+  EXPECT_EQ(f.ids("#kafka"), (ids_t{"a"}));
+  EXPECT_EQ(f.ids("user:bob"), (ids_t{"c"}));
+  EXPECT_EQ(f.ids("user:BOB"), (ids_t{"c"})) << "user names compare without case";
+  EXPECT_EQ(f.ids("domain:b.example.org"), (ids_t{"b"}));
+  EXPECT_EQ(f.ids("partitions -tag:kafka"), (ids_t{"b"}));
+  EXPECT_EQ(f.ids("kafka OR cassandra"), (ids_t{"a", "b"}));
+  EXPECT_EQ(f.ids("kafka cassandra"), (ids_t{}));
+  EXPECT_EQ(f.ids("kafka cassandra", search::match_mode::any), (ids_t{"a", "b"}));
+  EXPECT_EQ(f.ids("-tag:kafka"), (ids_t{"b", "c"}));
+}
+
+TEST(SearchIndex, DeletesTagChangesAndReplaysConverge) {
+  fixture f;
+  f.save("a", "Kafka", "log", {"kafka"});
+  f.save("b", "Cassandra", "table", {"cassandra"});
+  f.apply({f.make(domain::event_type::tags_added, "a", json::object{{"tags", json::array{"streams"}}})});
+  EXPECT_EQ(f.ids("tag:streams"), (ids_t{"a"}));
+  f.apply({f.make(domain::event_type::tags_removed, "a", json::object{{"tags", json::array{"kafka"}}})});
+  EXPECT_EQ(f.ids("tag:kafka"), (ids_t{}));
+  f.apply({f.make(domain::event_type::deleted, "b", json::object{})});
+  EXPECT_EQ(f.ids("cassandra"), (ids_t{}));
+  EXPECT_EQ(f.ix->documents(), 1u);
+
+  // Every event again, twice, in one batch and one by one: nothing changes
+  // (the delete's tombstone keeps the creation of b from coming back).
+  auto st = f.ix->apply(f.history);
+  ASSERT_TRUE(st.ok());
+  EXPECT_EQ(st->applied, 0u);
+  for (const auto& ae : f.history) ASSERT_TRUE(f.ix->apply({ae}).ok());
+  ASSERT_TRUE(f.ix->flush({f.offset}).ok());
+  EXPECT_EQ(f.ids("cassandra"), (ids_t{}));
+  EXPECT_EQ(f.ids("tag:streams"), (ids_t{"a"}));
+  EXPECT_EQ(f.ix->documents(), 1u);
+
+  // A replay into an empty index gives the same answers.
+  ASSERT_TRUE(f.ix->clear().ok());
+  EXPECT_EQ(f.ix->documents(), 0u);
+  ASSERT_TRUE(f.ix->apply(f.history).ok());
+  ASSERT_TRUE(f.ix->flush({f.offset}).ok());
+  EXPECT_EQ(f.ids("tag:streams"), (ids_t{"a"}));
+  EXPECT_EQ(f.ids("cassandra"), (ids_t{}));
+}
+
+TEST(SearchIndex, KeepsDocumentsGroupAndPositionAcrossARestart) {
+  fixture f;
+  f.save("a", "Kafka", "log", {"kafka"});
+  const std::string group = f.ix->group();
+  f.reopen();
+  EXPECT_EQ(f.ix->group(), group);
+  EXPECT_EQ(f.ix->stored_position(), (std::vector<int64_t>{1}));
+  EXPECT_EQ(f.ids("kafka"), (ids_t{"a"}));
+}
+
+TEST(SearchIndex, UnflushedDocumentsAreNotVisibleAndAnOlderSchemaIsRebuilt) {
+  fixture f;
+  auto ev = f.make(domain::event_type::created, "a",
+                   json::object{{"leaf", json::object{{"id", "a"}, {"url", "https://a.org/"}, {"title", "Kafka"}}}});
+  ASSERT_TRUE(f.ix->apply({ev}).ok());
+  EXPECT_EQ(f.ids("kafka"), (ids_t{})) << "applied but not flushed";
+  ASSERT_TRUE(f.ix->flush({1}).ok());
+  EXPECT_EQ(f.ids("kafka"), (ids_t{"a"}));
+}
+
+TEST(SearchIndex, FacetsCountEveryTagOfEveryMatchNotThePage) {
+  fixture f;
+  std::mt19937 rng(7);
+  const std::vector<std::string> pool = {"kafka", "cassandra", "akka", "spark", "java", "python"};
+  std::map<std::string, int64_t> want_all, want_word;
+  for (int i = 0; i < 120; ++i) {
+    std::vector<std::string> tags;
+    for (const auto& t : pool)
+      if (rng() % 3 == 0) tags.push_back(t);
+    const bool word = i % 4 == 0;
+    for (const auto& t : tags) {
+      ++want_all[t];
+      if (word) ++want_word[t];
+    }
+    f.save("l" + std::to_string(i), word ? "Streaming notes" : "Other notes", "text", tags,
+           i % 2 ? "ann" : "bob");
+  }
+  auto check = [](const std::vector<search::facet_value>& got, const std::map<std::string, int64_t>& want) {
+    std::map<std::string, int64_t> g;
+    for (const auto& v : got) g[v.value] = v.count;
+    EXPECT_EQ(g, want);
+  };
+  search::search_request all;
+  all.limit = 5;
+  all.facet_tags = all.facet_users = true;
+  auto r = f.ix->search(all);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->total, 120u);
+  EXPECT_TRUE(r->total_exact);
+  EXPECT_EQ(r->items.size(), 5u);
+  check(r->tags, want_all);
+  check(r->users, {{"ann", 60}, {"bob", 60}});
+  auto w = f.find("streaming");
+  EXPECT_EQ(w.total, 30u);
+  check(w.tags, want_word);
+}
+
+TEST(SearchIndex, PagesAreCompleteAndStable) {
+  fixture f;
+  for (int i = 0; i < 57; ++i) f.save("p" + std::to_string(i), "Note " + std::to_string(i), "same words", {"x"});
+  for (auto sort : {search::sort_by::relevance, search::sort_by::created, search::sort_by::title}) {
+    std::set<std::string> seen;
+    search::search_request r;
+    auto tree = search::parse_query("words", search::match_mode::all);
+    ASSERT_TRUE(tree.ok());
+    r.q = *tree;
+    r.sort = sort;
+    r.limit = 10;
+    size_t pages = 0;
+    for (;;) {
+      auto res = f.ix->search(r);
+      ASSERT_TRUE(res.ok());
+      EXPECT_EQ(res->total, 57u);
+      for (const auto& h : res->items) EXPECT_TRUE(seen.insert(h.leaf.id).second) << "duplicate " << h.leaf.id;
+      ++pages;
+      if (!res->more) break;
+      r.offset += r.limit;
+    }
+    EXPECT_EQ(seen.size(), 57u);
+    EXPECT_EQ(pages, 6u);
+  }
+}
+
+TEST(SearchIndex, SnippetsMarkMatchesAndEscapeHtml) {
+  fixture f;
+  f.save("a", "Kafka", "A <script>alert(1)</script> log of events in Kafka topics.", {"kafka"});
+  auto r = f.find("topics");
+  ASSERT_EQ(r.items.size(), 1u);
+  EXPECT_NE(r.items[0].snippet.find("<mark>topics</mark>"), std::string::npos) << r.items[0].snippet;
+  EXPECT_EQ(r.items[0].snippet.find("<script>"), std::string::npos) << r.items[0].snippet;
+}
+
+TEST(SearchIndex, TagPrefixAndSpellingSuggestion) {
+  fixture f;
+  f.save("a", "Cassandra compaction", "x", {"cassandra", "cass-tools"});
+  f.save("b", "Cassandra repair", "x", {"cassandra"});
+  f.save("c", "Kafka", "x", {"kafka"});
+  auto t = f.ix->tag_prefix("cass", 10);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(*t, (std::vector<search::facet_value>{{"cassandra", 2}, {"cass-tools", 1}}));
+  auto r = f.find("casandra");
+  EXPECT_EQ(r.total, 0u);
+  EXPECT_EQ(r.suggestion, "cassandra");
+}

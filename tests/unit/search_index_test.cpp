@@ -161,7 +161,7 @@ TEST(SearchIndex, KeepsDocumentsGroupAndPositionAcrossARestart) {
   const std::string group = f.ix->group();
   f.reopen();
   EXPECT_EQ(f.ix->group(), group);
-  EXPECT_EQ(f.ix->stored_position(), (std::vector<int64_t>{1}));
+  EXPECT_EQ(f.ix->stored_position(), std::optional<std::vector<int64_t>>(std::vector<int64_t>{1}));
   EXPECT_EQ(f.ids("kafka"), (ids_t{"a"}));
 }
 

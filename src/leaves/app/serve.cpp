@@ -412,6 +412,23 @@ result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const st
   return std::unique_ptr<log::event_log>(std::move(*l));
 }
 
+// On the embedded log, a data dir that holds read models, a state mirror or an
+// index but no log/ lost its log: opening would start a fresh, empty one
+// beside models of events it no longer has.
+status check_log_present(const serve_config& c, const std::filesystem::path& dir) {
+  if (!c.kafka.empty() || std::filesystem::exists(dir / "log")) return ok_status();
+  for (const char* sub : {"store", "state", "search"}) {
+    if (std::filesystem::exists(dir / sub)) {
+      return make_error(errc::precondition_failed,
+                        "the data dir " + dir.string() + " holds " + sub +
+                            "/ but no log/: its event log is missing; refusing to start a fresh, empty log beside it. "
+                            "Restore log/ from a backup, or move the data dir away to start afresh",
+                        "log_missing");
+    }
+  }
+  return ok_status();
+}
+
 // The search index under <data-dir>/search (see search/xapian/xapian_index.h).
 result<std::unique_ptr<search::xapian_index>> open_search(const serve_config& c, const std::filesystem::path& dir) {
   search::xapian_options so;
@@ -492,6 +509,10 @@ int serve_main(const std::vector<std::string>& args) {
   so.request_timeout = std::chrono::milliseconds(c.request_timeout_ms);
   so.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
   const std::filesystem::path dir(c.data_dir);
+  if (auto st = check_log_present(c, dir); !st) {
+    log_error("serve", st.err().message);
+    return 1;
+  }
 
   auto log = open_log(c, dir);
   if (!log) {
@@ -537,6 +558,7 @@ int serve_main(const std::vector<std::string>& args) {
     if (!c.kafka.empty()) lost_to_retention(**log, index->group(), "search index");
     search_proj = std::make_unique<projector::projector>(**log, *index, *search_progress, nullptr, index->group(),
                                                          projector::membership::exclusive, "search");
+    search_proj->set_when_ahead(projector::when_ahead::rebuild);  // derived from the log alone
   }
   auto stop_projectors = [&] {
     proj.stop();

@@ -49,6 +49,13 @@ class projection {
     return ok_status();
   }
   virtual std::chrono::milliseconds flush_interval() const { return std::chrono::milliseconds(0); }
+  // What the projection's own durable state says it has applied: the next
+  // offset per partition, written atomically with what it flushed. nullopt
+  // when it keeps no position of its own (Cassandra). The projector checks it
+  // against its group's commit at start: a projection behind its group lost
+  // data (a missing or restored directory) and is rebuilt; one ahead of the
+  // log was built from another log.
+  virtual std::optional<std::vector<int64_t>> stored_position() const { return std::nullopt; }
   // Removes everything (replay into an empty projection).
   virtual status clear() = 0;
 };

@@ -38,12 +38,50 @@ status projector::start() {
   auto committed = log_.committed(group_);
   if (!committed) return committed.err();
   next_ = *committed;
-  progress_.set_applied(next_);
   start_end_ = log_.end_offsets();
+  if (auto st = check_own_position(); !st) return st;
+  progress_.set_applied(next_);
   caught_up_ = next_ >= start_end_;
   stop_ = false;
   last_flush_ = std::chrono::steady_clock::now();
   thread_ = std::thread([this] { run(); });
+  return ok_status();
+}
+
+status projector::check_own_position() {
+  auto held = target_.stored_position();
+  if (!held) return ok_status();
+  const size_t parts = start_end_.size();
+  held->resize(parts, 0);
+  next_.resize(parts, 0);
+  std::string ahead, behind;
+  for (size_t p = 0; p < parts; ++p) {
+    const auto at = std::to_string(p) + ": it applied up to offset " + std::to_string((*held)[p]);
+    if ((*held)[p] > start_end_[p] && ahead.empty()) {
+      ahead = "partition " + at + " but the log ends at " + std::to_string(start_end_[p]);
+    } else if ((*held)[p] < next_[p] && behind.empty()) {
+      behind = "partition " + at + " but its group " + group_ + " committed " + std::to_string(next_[p]);
+    }
+  }
+  if (!ahead.empty()) {
+    if (when_ahead_ == when_ahead::refuse) {
+      return make_error(errc::precondition_failed,
+                        name_ + ": " + ahead +
+                            ": the log is not the one these read models were built from (a missing, replaced or "
+                            "salvaged log); refusing to start. Restore the log, or start with --salvage to rebuild "
+                            "the read models from this log",
+                        "log_mismatch");
+    }
+    log_warn("projector", name_ + ": " + ahead + "; rebuilding it from this log");
+  } else if (!behind.empty()) {
+    log_warn("projector", name_ + " lost data (" + behind +
+                              ": a missing or restored directory); rebuilding it from the log before it is ready");
+  } else {
+    return ok_status();
+  }
+  if (auto st = target_.clear(); !st) return st;
+  consumer_->seek_all(0);
+  next_.assign(parts, 0);
   return ok_status();
 }
 

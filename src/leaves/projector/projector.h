@@ -38,6 +38,12 @@ struct projector_stats {
 // event_log::exclusive).
 enum class membership { shared, exclusive };
 
+// What start() does with a projection whose own position is ahead of the log
+// (projection::stored_position): it was built from another log (a missing,
+// replaced or salvaged one). The read models refuse, as they hold the only
+// copy of nothing but may hide a lost log; a derived index rebuilds.
+enum class when_ahead { refuse, rebuild };
+
 class projector {
  public:
   using applied_callback = std::function<void(const std::vector<projection::applied_event>&)>;
@@ -48,6 +54,10 @@ class projector {
   ~projector();
 
   void on_applied(applied_callback cb) { on_applied_ = std::move(cb); }
+  void set_when_ahead(when_ahead w) { when_ahead_ = w; }
+  // start() compares the projection's own position with its group's commit and the
+  // log's end, and clears it for a rebuild when it lost data or (when_ahead::
+  // rebuild) is ahead. Refuses (an error naming the partition) otherwise.
   status start();
   void stop();
 
@@ -67,6 +77,7 @@ class projector {
  private:
   void run();
   result<std::unique_ptr<log::consumer>> open_consumer();
+  status check_own_position();
   // Decodes and applies one polled batch; retries the store until it succeeds or stop.
   bool process(std::vector<log::stored_record>& recs);
   // Flushes the projection, commits what it made durable, publishes progress.
@@ -79,6 +90,7 @@ class projector {
   std::string group_;
   membership membership_;
   std::string name_;
+  when_ahead when_ahead_ = when_ahead::refuse;
   std::map<int32_t, int64_t> unflushed_;  // partition -> next offset, applied but not flushed
   std::chrono::steady_clock::time_point last_flush_;
   applied_callback on_applied_;

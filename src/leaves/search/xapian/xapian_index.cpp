@@ -492,7 +492,7 @@ result<xapian_index::opened> xapian_index::open(const xapian_options& o) {
 
 const std::string& xapian_index::group() const { return impl_->group; }
 
-std::vector<int64_t> xapian_index::stored_position() const {
+std::optional<std::vector<int64_t>> xapian_index::stored_position() const {
   std::lock_guard lk(impl_->position_mu);
   return impl_->position;
 }
@@ -568,6 +568,10 @@ status xapian_index::clear() {
     impl_->db->set_metadata(kMetaGroup, group);
     impl_->db->commit();
     impl_->docs = 0;
+    {
+      std::lock_guard lk(impl_->position_mu);
+      impl_->position.clear();
+    }
     std::lock_guard lk(impl_->readers_mu);
     impl_->readers.clear();
   } catch (const Xapian::Error& e) {

@@ -51,7 +51,7 @@ class xapian_index final : public search_index {
   // The consumer group that feeds this database.
   const std::string& group() const;
   // Positions stored with the last commit (next offset per partition).
-  std::vector<int64_t> stored_position() const;
+  std::optional<std::vector<int64_t>> stored_position() const override;
 
   result<leaves::projection::apply_stats> apply(const std::vector<leaves::projection::applied_event>& batch) override;
   status flush(const std::vector<int64_t>& next) override;

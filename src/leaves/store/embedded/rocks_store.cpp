@@ -350,6 +350,21 @@ result<apply_stats> rocks_store::apply(const std::vector<applied_event>& batch) 
   return stats;
 }
 
+std::optional<std::vector<int64_t>> rocks_store::stored_position() const {
+  std::vector<int64_t> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->Seek("p"); it->Valid() && it->key().starts_with("p"); it->Next()) {
+    const auto k = it->key().ToStringView();
+    if (k.size() != 5 || it->value().size() != 8) continue;
+    const auto p = static_cast<size_t>(static_cast<uint8_t>(k[1]) << 24 | static_cast<uint8_t>(k[2]) << 16 |
+                                       static_cast<uint8_t>(k[3]) << 8 | static_cast<uint8_t>(k[4]));
+    if (p > 1024) continue;
+    if (out.size() <= p) out.resize(p + 1, 0);
+    out[p] = static_cast<int64_t>(get_be64(it->value().ToStringView()));
+  }
+  return out;
+}
+
 status rocks_store::clear() {
   std::lock_guard lk(reopen_mu_);
   db_.reset();

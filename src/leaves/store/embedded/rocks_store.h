@@ -25,6 +25,8 @@ class rocks_store final : public read_store {
   result<std::vector<tag_count>> tags(size_t limit) override;
   result<apply_stats> apply(const std::vector<applied_event>& batch) override;
   status clear() override;
+  // The "p"+partition keys apply() writes in the batch of each projection.
+  std::optional<std::vector<int64_t>> stored_position() const override;
 
   // Index entries visited per list() call before it returns a partial page.
   static constexpr size_t kScanBudget = 5000;

@@ -1,0 +1,92 @@
+"""A damaged data dir: a missing store/ is rebuilt from the log before the
+server is ready, a missing log/ or a log the read models were not built from
+is refused, a corrupt WAL is refused unless --salvage, and `leaves check`
+compares log, store and index."""
+
+import os
+import shutil
+import time
+
+import pytest
+import requests
+
+from leaves_testlib import ServerStartError, describe_cli, expect, new_url, run_cli, unique, wait_until
+
+KAFKA = bool(os.environ.get("LEAVES_TEST_KAFKA"))
+CASSANDRA = bool(os.environ.get("LEAVES_TEST_CASSANDRA"))
+
+
+def fill(client, n, tag):
+    ids = {}
+    for i in range(n):
+        url = new_url("https://safety.example.com/%d/" % i)
+        leaf = client.create(url=url, title="safety %d" % i, tags=[tag])
+        ids[leaf["id"]] = url
+    return ids
+
+
+def wait_ready(srv, timeout=60):
+    def ready():
+        try:
+            return requests.get(srv.base_url + "/readyz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+    wait_until(ready, timeout=timeout, what="server ready\n" + srv.stderr_tail())
+
+
+def start_fails(srv, timeout=20):
+    with pytest.raises(ServerStartError) as e:
+        srv.start(timeout=timeout)
+    return str(e.value)
+
+
+@pytest.mark.skipif(CASSANDRA, reason="the read models are in Cassandra, not under the data dir")
+def test_missing_store_is_rebuilt_from_the_log_before_ready(server_factory):
+    srv = server_factory.make()
+    tag = unique("lost")
+    ids = fill(srv.client, 25, tag)
+    first_id, first_url = next(iter(ids.items()))
+    expect(srv.client.patch("/v1/leaves/" + first_id, json={"title": "edited"}), 200)
+    srv.stop()
+    shutil.rmtree(os.path.join(srv.data_dir, "store"))
+
+    srv.start()
+    wait_ready(srv)
+    assert "lost data" in srv.stderr_tail(80), "expected a log line about the lost store, got:\n" + srv.stderr_tail()
+    for leaf_id in ids:
+        r = expect(srv.client.get("/v1/leaves/" + leaf_id), 200, "leaf %s after the store was rebuilt" % leaf_id)
+        if leaf_id == first_id:
+            assert r["title"] == "edited" and r["version"] == 2, "expected the edit (version 2), got %s" % r
+    # The acknowledged leaf is still known: saving its URL again is an update, not a version 1.
+    r = srv.client.post("/v1/leaves", json={"url": first_url, "title": "again"})
+    assert r.status_code == 200 and r.json()["version"] == 3, "expected 200 version 3, got %d %s" % (
+        r.status_code, r.text[:300])
+
+
+@pytest.mark.skipif(KAFKA, reason="the log is a Kafka topic, not under the data dir")
+def test_missing_log_is_refused(server_factory):
+    srv = server_factory.make()
+    fill(srv.client, 3, unique("nolog"))
+    srv.stop()
+    shutil.rmtree(os.path.join(srv.data_dir, "log"))
+    msg = start_fails(srv)
+    assert "log/" in msg and "missing" in msg, "expected the start to fail naming log/, got:\n" + msg
+    assert not os.path.exists(os.path.join(srv.data_dir, "log")), "a fresh log/ was created"
+
+
+@pytest.mark.skipif(CASSANDRA, reason="a Cassandra store keeps no log position of its own")
+def test_store_ahead_of_the_log_is_refused(server_factory):
+    srv = server_factory.make()
+    fill(srv.client, 5, unique("ahead"))
+    srv.stop()
+    if KAFKA:
+        # Another (empty) topic under the same data dir.
+        other = server_factory.make(data_dir=srv.data_dir, start=False, kafka_name="leaves-sys-" + unique("x"))
+    else:
+        empty = server_factory.make()
+        empty.stop()
+        shutil.rmtree(os.path.join(srv.data_dir, "log"))
+        shutil.copytree(os.path.join(empty.data_dir, "log"), os.path.join(srv.data_dir, "log"))
+        other = srv
+    msg = start_fails(other)
+    assert "not the one these read models were built from" in msg, "expected a refusal, got:\n" + msg

@@ -73,6 +73,7 @@ struct serve_config {
   bool state_mirror = true;
   // Search: a Xapian index under <data-dir>/search, fed by its own group.
   bool search = true;
+  bool salvage = false;
   int search_threads = 2;
   int search_flush_ms = 200;
 };
@@ -155,6 +156,9 @@ po::options_description serve_options(serve_config& c, std::string& config_file)
        "with --kafka and --cassandra: keep a local copy of the read models under DATA_DIR/kafka-state, fed from "
        "every partition of the log, so writes keep being accepted while Cassandra is unreachable "
        "(env LEAVES_STATE_MIRROR)")
+      ("salvage", po::bool_switch(&c.salvage),
+       "start on a damaged embedded log: keep the events before the first damage, drop the rest, and rebuild "
+       "the read models and the index from what is left (docs/operations.md)")
       ("search", po::value(&c.search)->default_value(c.search),
        "keep a full-text search index under DATA_DIR/search, fed from every partition of the log (env LEAVES_SEARCH)")
       ("search-threads", po::value(&c.search_threads)->default_value(c.search_threads),
@@ -388,7 +392,11 @@ result<std::unique_ptr<store::read_store>> with_state_mirror(const std::filesyst
 result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const std::filesystem::path& dir,
                                                  const std::string& topic = "") {
   if (c.kafka.empty()) {
-    auto l = log::rocks_log::open({dir / "log", c.partitions});
+    log::rocks_log_options lo;
+    lo.dir = dir / "log";
+    lo.partitions = c.partitions;
+    lo.salvage = c.salvage;
+    auto l = log::rocks_log::open(lo);
     if (!l) return l.err();
     return std::unique_ptr<log::event_log>(std::move(*l));
   }
@@ -519,6 +527,12 @@ int serve_main(const std::vector<std::string>& args) {
     log_error("serve", log.err().message);
     return 1;
   }
+  if (c.salvage) {
+    int64_t total = 0;
+    for (auto e : (*log)->end_offsets()) total += e;
+    log_warn("serve", "--salvage: the log holds " + std::to_string(total) +
+                          " events; read models and index ahead of it are rebuilt from it");
+  }
   state_mirror mirror;  // outlives the store, whose gate reads its progress
   auto store = open_store(c, dir, log->get());
   if (store && !c.kafka.empty() && !c.cassandra.empty() && c.state_mirror) {
@@ -538,11 +552,13 @@ int serve_main(const std::vector<std::string>& args) {
   projector::progress progress((*log)->partitions());
   realtime::hub hub;
   projector::projector proj(**log, **store, progress, &hub, group, projector_membership(c));
+  if (c.salvage) proj.set_when_ahead(projector::when_ahead::rebuild);
   std::unique_ptr<projector::projector> mirror_proj;
   if (mirror.progress) {
     mirror_proj = std::make_unique<projector::projector>(**log, static_cast<store::mirrored_store&>(**store).mirror(),
                                                          *mirror.progress, nullptr, mirror.group,
                                                          projector::membership::exclusive);
+    if (c.salvage) mirror_proj->set_when_ahead(projector::when_ahead::rebuild);
   }
   std::unique_ptr<search::xapian_index> index;
   std::unique_ptr<projector::progress> search_progress;

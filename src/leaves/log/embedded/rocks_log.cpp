@@ -143,8 +143,23 @@ result<std::unique_ptr<rocks_log>> rocks_log::open(const rocks_log_options& opts
   o.create_if_missing = true;
   o.IncreaseParallelism(2);
   o.max_background_jobs = 2;
+  // The log is the source of truth, so damage is never passed over silently
+  // (docs/operations.md). A crash leaves at most a torn record at the WAL's
+  // tail, never acknowledged (acks follow the fsync): tolerated. A bad
+  // checksum anywhere else is corruption: the open fails, unless salvaging,
+  // which keeps the consistent prefix before the damage (point in time).
+  o.paranoid_checks = true;
+  o.wal_recovery_mode = opts.salvage ? rocksdb::WALRecoveryMode::kPointInTimeRecovery
+                                     : rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(o, opts.dir.string(), &raw);
+  if (s.IsCorruption()) {
+    return make_error(errc::internal,
+                      "the event log under " + opts.dir.string() + " is damaged (" + s.ToString() +
+                          "): refusing to serve a log that cannot be trusted. `leaves check` reports what is "
+                          "readable; `--salvage` keeps the events before the damage and drops the rest",
+                      "log_corrupt");
+  }
   if (!s.ok()) return io_error(s, "open");
   std::unique_ptr<rocks_log> log(new rocks_log());
   log->db_.reset(raw);

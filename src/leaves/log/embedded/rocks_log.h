@@ -25,6 +25,10 @@ struct rocks_log_options {
   int32_t partitions = 8;      // used when the log is created; stored in it
   bool sync = true;            // fsync the WAL before acknowledging
   size_t max_batch_records = 4096;
+  // Recovery after a crash: by default a damaged WAL record that is not the
+  // torn tail of the last write (corruption, not a crash) refuses the open;
+  // salvage recovers the events before the first damage and drops the rest.
+  bool salvage = false;
 };
 
 class rocks_log final : public event_log {

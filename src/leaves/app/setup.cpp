@@ -1,0 +1,439 @@
+#include "leaves/app/setup.h"
+
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <random>
+#include "leaves/base/hash.h"
+#include "leaves/base/log.h"
+#include "leaves/cql/protocol/compression.h"
+#include "leaves/log/embedded/rocks_log.h"
+#include "leaves/log/kafka/kafka_admin.h"
+#include "leaves/log/kafka/kafka_log.h"
+#include "leaves/projector/projector.h"
+#include "leaves/search/xapian/xapian_index.h"
+#include "leaves/store/cassandra/cassandra_store.h"
+#include "leaves/store/embedded/rocks_store.h"
+#include "leaves/store/mirrored_store.h"
+
+namespace asio = boost::asio;
+namespace po = boost::program_options;
+
+namespace leaves::app {
+
+constexpr const char* kProjectorGroup = "leaves-projector";
+
+
+static po::options_description serve_options(serve_config& c, std::string& config_file) {
+  po::options_description d("leaves serve options");
+  d.add_options()
+      ("help,h", "show this help")
+      ("config", po::value(&config_file), "config file of 'name = value' lines (env LEAVES_CONFIG)")
+      ("listen", po::value(&c.listen)->default_value(c.listen), "HOST:PORT to listen on (env LEAVES_LISTEN)")
+      ("data-dir", po::value(&c.data_dir)->default_value(c.data_dir),
+       "directory of the embedded log and read models (env LEAVES_DATA_DIR)")
+      ("partitions", po::value(&c.partitions)->default_value(c.partitions),
+       "partitions of a new event log; an existing log keeps its own (env LEAVES_PARTITIONS)")
+      ("threads", po::value(&c.threads)->default_value(c.threads),
+       "HTTP I/O threads; 0 = one per core (env LEAVES_THREADS)")
+      ("max-body-bytes", po::value(&c.max_body_bytes)->default_value(c.max_body_bytes),
+       "largest request body accepted (env LEAVES_MAX_BODY_BYTES)")
+      ("read-wait-ms", po::value(&c.read_wait_ms)->default_value(c.read_wait_ms),
+       "longest wait for Leaves-Min-Position before 504 (env LEAVES_READ_WAIT_MS)")
+      ("request-timeout-ms", po::value(&c.request_timeout_ms)->default_value(c.request_timeout_ms),
+       "time allowed to send one request (env LEAVES_REQUEST_TIMEOUT_MS)")
+      ("idle-timeout-ms", po::value(&c.idle_timeout_ms)->default_value(c.idle_timeout_ms),
+       "keep-alive idle time before a connection is closed (env LEAVES_IDLE_TIMEOUT_MS)")
+      ("shutdown-timeout-ms", po::value(&c.shutdown_timeout_ms)->default_value(c.shutdown_timeout_ms),
+       "longest drain of in-flight requests on SIGTERM (env LEAVES_SHUTDOWN_TIMEOUT_MS)")
+      ("max-unprojected", po::value(&c.max_unprojected)->default_value(c.max_unprojected),
+       "most leaves with writes the read models have not applied yet, kept in memory; beyond it a write to "
+       "another leaf answers 503 projection_backlog until the projector catches up; 0 = no limit "
+       "(env LEAVES_MAX_UNPROJECTED)")
+      ("log-level", po::value(&c.log_level)->default_value(c.log_level),
+       "debug, info, warn or error (env LEAVES_LOG_LEVEL)")
+      ("kafka", po::value(&c.kafka),
+       "HOST:PORT[,HOST:PORT]: use this Kafka cluster as the event log instead of the embedded log (env LEAVES_KAFKA)")
+      ("kafka-topic", po::value(&c.kafka_topic)->default_value(c.kafka_topic),
+       "topic of the event log, created if absent (env LEAVES_KAFKA_TOPIC)")
+      ("kafka-group", po::value(&c.kafka_group),
+       "consumer group of the projector; default leaves-projector-<host and data dir>, one per process, "
+       "because each process keeps its own read models (env LEAVES_KAFKA_GROUP)")
+      ("kafka-replication-factor", po::value(&c.kafka_replication_factor)->default_value(c.kafka_replication_factor),
+       "replication factor of a created topic (env LEAVES_KAFKA_REPLICATION_FACTOR)")
+      ("kafka-min-insync-replicas", po::value(&c.kafka_min_insync_replicas)->default_value(c.kafka_min_insync_replicas),
+       "min.insync.replicas of a created topic (env LEAVES_KAFKA_MIN_INSYNC_REPLICAS)")
+      ("kafka-config", po::value(&c.kafka_config)->composing(),
+       "KEY=VALUE librdkafka property, repeatable (SASL, TLS, tuning); values are never logged")
+      ("kafka-ingest-topic", po::value(&c.kafka_ingest_topic)->default_value(c.kafka_ingest_topic),
+       "topic external producers write leaf records to; empty disables ingest (env LEAVES_KAFKA_INGEST_TOPIC)")
+      ("kafka-dlq-topic", po::value(&c.kafka_dlq_topic)->default_value(c.kafka_dlq_topic),
+       "dead-letter topic for ingest records that cannot be read (env LEAVES_KAFKA_DLQ_TOPIC)")
+      ("kafka-ingest-group", po::value(&c.kafka_ingest_group)->default_value(c.kafka_ingest_group),
+       "consumer group of the ingest worker (env LEAVES_KAFKA_INGEST_GROUP)")
+      ("cassandra", po::value(&c.cassandra),
+       "HOST:PORT[,HOST:PORT]: keep the read models in this Cassandra cluster instead of the embedded store "
+       "(env LEAVES_CASSANDRA)")
+      ("cassandra-keyspace", po::value(&c.cassandra_keyspace)->default_value(c.cassandra_keyspace),
+       "keyspace, created and migrated at start (env LEAVES_CASSANDRA_KEYSPACE)")
+      ("cassandra-replication", po::value(&c.cassandra_replication)->default_value(c.cassandra_replication),
+       "replication map of a created keyspace (env LEAVES_CASSANDRA_REPLICATION)")
+      ("cassandra-consistency", po::value(&c.cassandra_consistency)->default_value(c.cassandra_consistency),
+       "consistency level of reads and writes (env LEAVES_CASSANDRA_CONSISTENCY)")
+      ("cassandra-username", po::value(&c.cassandra_username), "PasswordAuthenticator user (env LEAVES_CASSANDRA_USERNAME)")
+      ("cassandra-password", po::value(&c.cassandra_password),
+       "its password; prefer the environment (LEAVES_CASSANDRA_PASSWORD); never logged")
+      ("cassandra-tls", po::bool_switch(&c.cassandra_tls), "TLS to Cassandra (env LEAVES_CASSANDRA_TLS=1)")
+      ("cassandra-tls-ca-file", po::value(&c.cassandra_tls_ca_file),
+       "CA certificates to trust (default: the system store) (env LEAVES_CASSANDRA_TLS_CA_FILE)")
+      ("cassandra-tls-cert-file", po::value(&c.cassandra_tls_cert_file),
+       "client certificate, PEM (env LEAVES_CASSANDRA_TLS_CERT_FILE)")
+      ("cassandra-tls-key-file", po::value(&c.cassandra_tls_key_file),
+       "client private key, PEM (env LEAVES_CASSANDRA_TLS_KEY_FILE)")
+      ("cassandra-timeout-ms", po::value(&c.cassandra_timeout_ms)->default_value(c.cassandra_timeout_ms),
+       "per-request timeout (env LEAVES_CASSANDRA_TIMEOUT_MS)")
+      ("cassandra-compression", po::value(&c.cassandra_compression)->default_value(c.cassandra_compression),
+       "none or lz4: compress CQL frame bodies (for links where bandwidth costs more than CPU) "
+       "(env LEAVES_CASSANDRA_COMPRESSION)")
+      ("cassandra-meta-cache", po::value(&c.cassandra_meta_cache)->default_value(c.cassandra_meta_cache),
+       "leaf_meta rows kept in memory, each checked against its leaves row's write time; 0 disables "
+       "(env LEAVES_CASSANDRA_META_CACHE)")
+      ("state-mirror", po::value(&c.state_mirror)->default_value(c.state_mirror),
+       "with --kafka and --cassandra: keep a local copy of the read models under DATA_DIR/kafka-state, fed from "
+       "every partition of the log, so writes keep being accepted while Cassandra is unreachable "
+       "(env LEAVES_STATE_MIRROR)")
+      ("salvage", po::bool_switch(&c.salvage),
+       "start on a damaged embedded log: keep the events before the first damage, drop the rest, and rebuild "
+       "the read models and the index from what is left (docs/operations.md)")
+      ("search", po::value(&c.search)->default_value(c.search),
+       "keep a full-text search index under DATA_DIR/search, fed from every partition of the log (env LEAVES_SEARCH)")
+      ("search-threads", po::value(&c.search_threads)->default_value(c.search_threads),
+       "threads that run searches, apart from the HTTP I/O threads (env LEAVES_SEARCH_THREADS)")
+      ("search-flush-ms", po::value(&c.search_flush_ms)->default_value(c.search_flush_ms),
+       "longest time an applied leaf waits before it is searchable; commits are grouped within it "
+       "(env LEAVES_SEARCH_FLUSH_MS)");
+  return d;
+}
+
+// Command line, then LEAVES_* environment, then the config file.
+bool parse_serve(const std::vector<std::string>& args, serve_config& c, bool& help, std::string& err) {
+  std::string config_file;
+  auto desc = serve_options(c, config_file);
+  try {
+    po::variables_map vm;
+    po::store(po::command_line_parser(args).options(desc).run(), vm);
+    po::store(po::parse_environment(desc,
+                                    [&](const std::string& env) -> std::string {
+                                      if (env.rfind("LEAVES_", 0) != 0) return "";
+                                      std::string name = env.substr(7);
+                                      for (char& ch : name) ch = ch == '_' ? '-' : static_cast<char>(std::tolower(ch));
+                                      return desc.find_nothrow(name, false) ? name : "";
+                                    }),
+              vm);
+    if (vm.count("config")) {
+      const auto path = vm["config"].as<std::string>();
+      std::ifstream in(path);
+      if (!in) {
+        err = "cannot read config file " + path;
+        return false;
+      }
+      po::store(po::parse_config_file(in, desc), vm);
+    }
+    po::notify(vm);
+    help = vm.count("help") > 0;
+    if (help) std::cout << desc << "\n";
+  } catch (const std::exception& e) {
+    err = e.what();
+    return false;
+  }
+  return true;
+}
+
+bool split_listen(const std::string& listen, std::string& host, uint16_t& port) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  try {
+    const int p = std::stoi(listen.substr(colon + 1));
+    if (p < 0 || p > 65535) return false;
+    port = static_cast<uint16_t>(p);
+  } catch (...) {
+    return false;
+  }
+  return !host.empty();
+}
+
+// One data dir is used by one process at a time (RocksDB locks it), so host
+// and data dir name this process stably across restarts.
+static std::string instance_id(const std::filesystem::path& dir) {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  std::error_code ec;
+  const auto abs = std::filesystem::absolute(dir, ec);
+  return "leaves-" + md5_hex(std::string(host) + ":" + abs.string()).substr(0, 12);
+}
+
+std::string projector_group(const serve_config& c, const std::filesystem::path& dir) {
+  if (c.kafka.empty()) return kProjectorGroup;
+  if (!c.kafka_group.empty()) return c.kafka_group;
+  // A shared Cassandra store is projected once by the whole group.
+  if (!c.cassandra.empty()) return kProjectorGroup;
+  return std::string(kProjectorGroup) + "-" + instance_id(dir).substr(7);
+}
+
+// Embedded read models: every process projects every partition into its own
+// store, so its group is its own. A shared Cassandra store: the processes
+// share the group's partitions.
+projector::membership projector_membership(const serve_config& c) {
+  return c.cassandra.empty() ? projector::membership::exclusive : projector::membership::shared;
+}
+
+static std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    auto comma = s.find(',', start);
+    auto item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+// The read store: embedded under <data-dir>/store, or Cassandra. On the
+// embedded log, Cassandra gets a local mirror under <data-dir>/state that the
+// write side falls back to during a Cassandra outage (store/mirrored_store.h).
+// The mirror is trusted only once it has seen the whole log: created together
+// with an empty log, or rebuilt by `leaves replay` (the file COMPLETE says so).
+result<std::unique_ptr<store::read_store>> open_store(const serve_config& c, const std::filesystem::path& dir,
+                                                      log::event_log* log) {
+  if (c.cassandra.empty()) {
+    auto s = store::rocks_store::open(dir / "store");
+    if (!s) return s.err();
+    return std::unique_ptr<store::read_store>(std::move(*s));
+  }
+  store::cassandra_options o;
+  o.contact_points = split_list(c.cassandra);
+  if (o.contact_points.empty()) return make_error(errc::invalid_argument, "--cassandra needs HOST:PORT[,HOST:PORT]");
+  o.keyspace = c.cassandra_keyspace;
+  o.replication = c.cassandra_replication;
+  o.consistency = c.cassandra_consistency;
+  o.username = c.cassandra_username;
+  o.password = c.cassandra_password;
+  o.tls = c.cassandra_tls;
+  o.tls_ca_file = c.cassandra_tls_ca_file;
+  o.tls_cert_file = c.cassandra_tls_cert_file;
+  o.tls_key_file = c.cassandra_tls_key_file;
+  o.request_timeout_ms = c.cassandra_timeout_ms;
+  o.compression = c.cassandra_compression;
+  o.meta_cache_entries = c.cassandra_meta_cache;
+  log_info("serve", "Cassandra at " + c.cassandra + ", keyspace " + o.keyspace +
+                        (o.username.empty() ? "" : ", user " + o.username) + (o.tls ? ", TLS" : "") +
+                        (o.compression == "none" ? "" : ", " + o.compression + " compression"));
+  auto s = store::cassandra_store::open(o);
+  if (!s) return s.err();
+  if (!c.kafka.empty() || log == nullptr) return std::unique_ptr<store::read_store>(std::move(*s));
+  const auto state_dir = dir / "state";
+  const bool existed = std::filesystem::exists(state_dir);
+  auto mirror = store::rocks_store::open(state_dir);
+  if (!mirror) return mirror.err();
+  int64_t total = 0;
+  for (auto e : log->end_offsets()) total += e;
+  const auto marker = state_dir / "COMPLETE";
+  if (!existed && total == 0) std::ofstream(marker) << "this mirror has seen every event of the log\n";
+  const bool complete = std::filesystem::exists(marker);
+  if (!complete)
+    log_warn("serve", "the local state mirror under " + state_dir.string() +
+                          " has not seen the whole log: while Cassandra is unreachable, writes will fail with 503; "
+                          "`leaves replay` rebuilds it");
+  return std::unique_ptr<store::read_store>(
+      std::make_unique<store::mirrored_store>(std::move(*s), std::move(*mirror), complete));
+}
+
+
+static result<std::string> mirror_group(const std::filesystem::path& state_dir) {
+  const auto file = state_dir / "GROUP";
+  std::string g;
+  if (std::ifstream in(file); in && std::getline(in, g) && g.rfind("leaves-state-", 0) == 0) return g;
+  std::random_device rd;
+  char id[24];
+  std::snprintf(id, sizeof id, "%08x%08x", rd(), rd());
+  g = std::string("leaves-state-") + id;
+  std::ofstream out(file);
+  out << g << "\n";
+  if (!out.flush()) return make_error(errc::internal, "cannot write " + file.string());
+  return g;
+}
+
+// Partitions whose first records are gone (Kafka retention) while `group`
+// has not read them: models fed by that group can never be complete there.
+// Logs what is missing. (The event topic leaves creates keeps everything; a
+// topic made otherwise, or altered, may not.)
+std::vector<bool> lost_to_retention(log::event_log& lg, const std::string& group, const std::string& what) {
+  std::vector<bool> lost(lg.partitions(), false);
+  auto committed = lg.committed(group);
+  if (!committed) {
+    log_warn("serve", "cannot read the committed offsets of " + group + ": " + committed.err().message);
+    return lost;
+  }
+  for (int32_t p = 0; p < lg.partitions(); ++p) {
+    auto start = lg.start_offset(p);
+    if (!start || p >= static_cast<int32_t>(committed->size()) || *start <= (*committed)[p]) continue;
+    lost[p] = true;
+    log_error("serve", what + ": partition " + std::to_string(p) + " of the log starts at offset " +
+                           std::to_string(*start) + " (older records were deleted, e.g. by the topic's retention), "
+                           "but " + group + " has read only up to " + std::to_string((*committed)[p]) +
+                           "; what it builds will miss those events");
+  }
+  return lost;
+}
+
+// Whether the mirror holds every event of the leaf's partition: waits up to
+// 2 s for it to reach the end the log has now. Never for a partition whose
+// early events were deleted before the mirror read them.
+static asio::awaitable<bool> mirror_holds(log::event_log* lg, projector::progress* mp,
+                                   std::shared_ptr<const std::vector<bool>> lost, std::string id) {
+  log::position last;
+  last.partition = kafka_partition(id, lg->partitions());
+  if (static_cast<size_t>(last.partition) < lost->size() && (*lost)[last.partition]) co_return false;
+  auto end = co_await lg->async_end_offset(last.partition);
+  if (!end) co_return false;
+  if (*end == 0) co_return true;
+  last.offset = *end - 1;
+  std::vector<log::position> want(1, last);
+  co_return co_await mp->wait_for(std::move(want), std::chrono::seconds(2));
+}
+
+result<std::unique_ptr<store::read_store>> with_state_mirror(const std::filesystem::path& dir, log::event_log* lg,
+                                                             std::unique_ptr<store::read_store> shared,
+                                                             state_mirror& sm) {
+  const auto state_dir = dir / "kafka-state";
+  std::error_code ec;
+  std::filesystem::create_directories(state_dir, ec);
+  if (ec) return make_error(errc::internal, "cannot create " + state_dir.string() + ": " + ec.message());
+  auto group = mirror_group(state_dir);
+  if (!group) return group.err();
+  auto local = store::rocks_store::open(state_dir / "store");
+  if (!local) return local.err();
+  sm.progress = std::make_unique<projector::progress>(lg->partitions());
+  sm.group = *group;
+  log_info("serve", "state mirror under " + state_dir.string() + ", fed by consumer group " + sm.group);
+  auto* mp = sm.progress.get();
+  auto lost = std::make_shared<const std::vector<bool>>(
+      lost_to_retention(*lg, sm.group, "state mirror (no fallback for those partitions' leaves)"));
+  return std::unique_ptr<store::read_store>(std::make_unique<store::mirrored_store>(
+      std::move(shared), std::move(*local), true,
+      [lg, mp, lost](const std::string& id) { return mirror_holds(lg, mp, lost, id); }));
+}
+
+result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const std::filesystem::path& dir,
+                                                 const std::string& topic) {
+  if (c.kafka.empty()) {
+    log::rocks_log_options lo;
+    lo.dir = dir / "log";
+    lo.partitions = c.partitions;
+    lo.salvage = c.salvage;
+    auto l = log::rocks_log::open(lo);
+    if (!l) return l.err();
+    return std::unique_ptr<log::event_log>(std::move(*l));
+  }
+  log::kafka_options ko;
+  ko.brokers = c.kafka;
+  ko.topic = topic.empty() ? c.kafka_topic : topic;
+  ko.partitions = c.partitions;
+  ko.replication_factor = static_cast<int16_t>(c.kafka_replication_factor);
+  ko.min_insync_replicas = c.kafka_min_insync_replicas;
+  ko.keep_forever = topic.empty();  // the event topic; ingest and dead letters keep the broker's retention
+  for (const auto& kv : c.kafka_config) {
+    std::pair<std::string, std::string> p;
+    if (!log::parse_kafka_property(kv, p)) {
+      return make_error(errc::invalid_argument, "--kafka-config takes KEY=VALUE");
+    }
+    ko.config.push_back(std::move(p));
+  }
+  log_info("serve", "Kafka at " + c.kafka + ", topic " + ko.topic);
+  auto l = log::kafka_log::open(ko);
+  if (!l) return l.err();
+  return std::unique_ptr<log::event_log>(std::move(*l));
+}
+
+// On the embedded log, a data dir that holds read models, a state mirror or an
+// index but no log/ lost its log: opening would start a fresh, empty one
+// beside models of events it no longer has.
+status check_log_present(const serve_config& c, const std::filesystem::path& dir) {
+  if (!c.kafka.empty() || std::filesystem::exists(dir / "log")) return ok_status();
+  for (const char* sub : {"store", "state", "search"}) {
+    if (std::filesystem::exists(dir / sub)) {
+      return make_error(errc::precondition_failed,
+                        "the data dir " + dir.string() + " holds " + sub +
+                            "/ but no log/: its event log is missing; refusing to start a fresh, empty log beside it. "
+                            "Restore log/ from a backup, or move the data dir away to start afresh",
+                        "log_missing");
+    }
+  }
+  return ok_status();
+}
+
+// The search index under <data-dir>/search (see search/xapian/xapian_index.h).
+result<std::unique_ptr<search::xapian_index>> open_search(const serve_config& c, const std::filesystem::path& dir) {
+  search::xapian_options so;
+  so.dir = dir / "search";
+  so.search_threads = static_cast<size_t>(c.search_threads);
+  so.flush_interval = std::chrono::milliseconds(c.search_flush_ms);
+  auto ix = search::xapian_index::open(so);
+  if (!ix) return ix.err();
+  if (ix->created)
+    log_info("search", "new search index under " + so.dir.string() + (ix->reason.empty() ? "" : " (" + ix->reason + ")") +
+                           ": it is built from the log, group " + ix->index->group());
+  return std::move(ix->index);
+}
+
+void set_level(const std::string& level) {
+  if (level == "debug") set_log_level(log_level::debug);
+  if (level == "warn") set_log_level(log_level::warn);
+  if (level == "error") set_log_level(log_level::error);
+}
+
+// The first option outside its range (or an unknown name), named, or nullopt. Unsigned options
+// are bounded above too: "-1" parses as a huge number.
+std::optional<std::string> out_of_range(const serve_config& c) {
+  struct check {
+    const char* name;
+    long double value, lo, hi;
+  };
+  const check checks[] = {
+      {"--partitions", static_cast<long double>(c.partitions), 1, 1024},
+      {"--threads", static_cast<long double>(c.threads), 0, 256},
+      {"--max-body-bytes", static_cast<long double>(c.max_body_bytes), 1024, 64.0L * 1024 * 1024},
+      {"--read-wait-ms", static_cast<long double>(c.read_wait_ms), 0, 3600000},
+      {"--request-timeout-ms", static_cast<long double>(c.request_timeout_ms), 100, 3600000},
+      {"--idle-timeout-ms", static_cast<long double>(c.idle_timeout_ms), 0, 86400000},
+      {"--shutdown-timeout-ms", static_cast<long double>(c.shutdown_timeout_ms), 0, 3600000},
+      {"--max-unprojected", static_cast<long double>(c.max_unprojected), 0, 100000000},
+      {"--cassandra-timeout-ms", static_cast<long double>(c.cassandra_timeout_ms), 1, 3600000},
+      {"--cassandra-meta-cache", static_cast<long double>(c.cassandra_meta_cache), 0, 100000000},
+      {"--kafka-replication-factor", static_cast<long double>(c.kafka_replication_factor), 1, 32767},
+      {"--kafka-min-insync-replicas", static_cast<long double>(c.kafka_min_insync_replicas), 1, 32767},
+      {"--search-threads", static_cast<long double>(c.search_threads), 1, 64},
+      {"--search-flush-ms", static_cast<long double>(c.search_flush_ms), 0, 60000},
+  };
+  if (!cql::protocol::parse_compression(c.cassandra_compression))
+    return "unknown Cassandra compression '" + c.cassandra_compression + "' (none or lz4)";
+  for (const auto& k : checks) {
+    if (k.value < k.lo || k.value > k.hi) {
+      auto num = [](long double v) { return std::to_string(static_cast<long long>(v)); };
+      return std::string(k.name) + " must be between " + num(k.lo) + " and " + num(k.hi) + ", got " +
+             (k.value > 9.2e18L ? std::string("a negative number") : num(k.value));
+    }
+  }
+  return std::nullopt;
+}
+
+
+}  // namespace leaves::app

@@ -1,0 +1,111 @@
+// How `leaves serve` (and replay, reindex, check) turn options into running
+// parts: the options and their ranges, and the mode matrix in one place: the
+// embedded or Kafka log, the embedded or Cassandra read store (with the state
+// mirror when both are remote), the search index, and the consumer groups
+// that feed them.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "leaves/base/result.h"
+#include "leaves/log/event_log.h"
+#include "leaves/projector/progress.h"
+#include "leaves/projector/projector.h"
+#include "leaves/search/xapian/xapian_index.h"
+#include "leaves/store/read_store.h"
+
+namespace leaves::app {
+
+struct serve_config {
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "./leaves-data";
+  int partitions = 8;
+  int threads = 0;
+  size_t max_body_bytes = 1024 * 1024;
+  int read_wait_ms = 5000;
+  int request_timeout_ms = 30000;
+  int idle_timeout_ms = 60000;
+  int shutdown_timeout_ms = 10000;
+  size_t max_unprojected = 100000;
+  std::string log_level = "info";
+  // Kafka (empty brokers: the embedded log)
+  std::string kafka;
+  std::string kafka_topic = "leaves-events";
+  std::string kafka_group;  // default: per process (see kafka-group's help)
+  int kafka_replication_factor = 1;
+  int kafka_min_insync_replicas = 1;
+  std::vector<std::string> kafka_config;
+  std::string kafka_ingest_topic = "leaves-ingest";
+  std::string kafka_dlq_topic = "leaves-ingest-dlq";
+  std::string kafka_ingest_group = "leaves-ingest";
+  // Cassandra (empty contact points: the embedded read store)
+  std::string cassandra;
+  std::string cassandra_keyspace = "leaves";
+  std::string cassandra_replication = "{'class': 'SimpleStrategy', 'replication_factor': 1}";
+  std::string cassandra_consistency = "local_quorum";
+  std::string cassandra_username, cassandra_password;
+  bool cassandra_tls = false;
+  std::string cassandra_tls_ca_file, cassandra_tls_cert_file, cassandra_tls_key_file;
+  int cassandra_timeout_ms = 5000;
+  std::string cassandra_compression = "none";
+  size_t cassandra_meta_cache = 100000;
+  // Kafka + Cassandra: a local copy of the leaves, fed from the log by this
+  // process, that keeps writes going while Cassandra is unreachable.
+  bool state_mirror = true;
+  // Search: a Xapian index under <data-dir>/search, fed by its own group.
+  bool search = true;
+  bool salvage = false;
+  int search_threads = 2;
+  int search_flush_ms = 200;
+};
+
+// Kafka + Cassandra: the state mirror (see store/mirrored_store.h). Its
+// consumer group is named when its directory is made, so a new, empty mirror
+// reads the log from the start and a restarted one resumes where it stopped.
+struct state_mirror {
+  std::unique_ptr<projector::progress> progress;
+  std::string group;
+};
+
+// Command line, then LEAVES_* environment, then the config file; false with `err` on a bad option.
+bool parse_serve(const std::vector<std::string>& args, serve_config& c, bool& help, std::string& err);
+
+bool split_listen(const std::string& listen, std::string& host, uint16_t& port);
+
+// The read models' consumer group: shared by the servers of one Cassandra store, per data dir otherwise.
+std::string projector_group(const serve_config& c, const std::filesystem::path& dir);
+
+projector::membership projector_membership(const serve_config& c);
+
+// The read store: embedded under DATA_DIR/store, or Cassandra (with the local
+// mirror under DATA_DIR/state on the embedded log).
+result<std::unique_ptr<store::read_store>> open_store(const serve_config& c, const std::filesystem::path& dir,
+                                                      log::event_log* log = nullptr);
+
+// Kafka + Cassandra: the store wrapped with a local mirror under DATA_DIR/kafka-state.
+result<std::unique_ptr<store::read_store>> with_state_mirror(const std::filesystem::path& dir, log::event_log* lg,
+                                                             std::unique_ptr<store::read_store> shared,
+                                                             state_mirror& sm);
+
+// The event log: embedded under DATA_DIR/log, or a Kafka topic (`topic`, or --kafka-topic).
+result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const std::filesystem::path& dir,
+                                                 const std::string& topic = "");
+
+// Partitions whose early records were deleted (retention) before `group` read them; logged.
+std::vector<bool> lost_to_retention(log::event_log& lg, const std::string& group, const std::string& what);
+
+// Refuses an embedded data dir that holds models or an index but no log/.
+status check_log_present(const serve_config& c, const std::filesystem::path& dir);
+
+result<std::unique_ptr<search::xapian_index>> open_search(const serve_config& c, const std::filesystem::path& dir);
+
+void set_level(const std::string& level);
+
+// The first option outside its range, named, or nullopt.
+std::optional<std::string> out_of_range(const serve_config& c);
+
+}  // namespace leaves::app

@@ -92,9 +92,9 @@ def test_store_ahead_of_the_log_is_refused(server_factory):
     assert "not the one these read models were built from" in msg, "expected a refusal, got:\n" + msg
 
 
-def corrupt_wal(log_dir, nbytes=64):
-    """Writes random bytes into the middle of the largest WAL file of a RocksDB directory."""
-    wals = [os.path.join(log_dir, f) for f in os.listdir(log_dir) if f.endswith(".log")]
+def corrupt_wal(log_dir, nbytes=64, suffix=".log"):
+    """Writes random bytes into the middle of the largest WAL (or, suffix=".sst", table) of a RocksDB directory."""
+    wals = [os.path.join(log_dir, f) for f in os.listdir(log_dir) if f.endswith(suffix)]
     assert wals, "no WAL file under %s: %s" % (log_dir, os.listdir(log_dir))
     wal = max(wals, key=os.path.getsize)
     size = os.path.getsize(wal)
@@ -133,3 +133,53 @@ def test_corrupt_wal_is_refused_unless_salvaged(server_factory):
     srv.start()
     wait_ready(srv)
     assert len(srv.client.list_all("tag=" + tag)[0]) == len(survivors), "a restart without --salvage changed the log"
+
+
+def check(srv, binary=None):
+    return run_cli(binary or srv.binary, ["check", "--data-dir", srv.data_dir] + srv.backend_args, timeout=120)
+
+
+def test_check_finds_a_consistent_data_dir_then_the_damage(server_factory):
+    srv = server_factory.make()
+    tag = unique("chk")
+    ids = list(fill(srv.client, 30, tag))
+    for leaf_id in ids[:5]:
+        expect(srv.client.patch("/v1/leaves/" + leaf_id, json={"tags": [tag, "second"]}), 200)
+    for leaf_id in ids[5:8]:
+        expect(srv.client.delete("/v1/leaves/" + leaf_id), 200, "delete")
+    wait_until(lambda: srv.client.get("/v1/search?tag=%s&limit=1" % tag).json().get("total") == 27,
+               what="the index caught up")
+    if not KAFKA:
+        res = check(srv)
+        assert res.returncode == 1 and "is a server running" in res.stdout, (
+            "expected check to refuse a data dir in use\n" + describe_cli(res))
+    srv.stop()
+
+    res = check(srv)
+    assert res.returncode == 0 and "check: ok" in res.stdout, "expected a consistent data dir\n" + describe_cli(res)
+    assert "read models: at 38 of 38 events; 27 leaves; consistent" in res.stdout, describe_cli(res)
+    assert "search index: at 38 of 38 events; 27 documents; consistent" in res.stdout, describe_cli(res)
+
+    if CASSANDRA:
+        return
+    # Read models of another log under this one: every difference is named.
+    other = server_factory.make()
+    fill(other.client, 30, unique("other"))
+    other.stop()
+    shutil.rmtree(os.path.join(srv.data_dir, "store"))
+    shutil.copytree(os.path.join(other.data_dir, "store"), os.path.join(srv.data_dir, "store"))
+    res = check(srv)
+    assert res.returncode == 1 and "read models:" in res.stdout and "DIFFERENT" in res.stdout, (
+        "expected the swapped store to be reported\n" + describe_cli(res))
+    assert "search index: at 38 of 38 events; 27 documents; consistent" in res.stdout, describe_cli(res)
+
+    shutil.rmtree(os.path.join(srv.data_dir, "store"))
+    res = check(srv)
+    assert res.returncode == 1 and "read models: MISSING" in res.stdout, describe_cli(res)
+
+    if not KAFKA:
+        # The log was flushed to a table when check opened it: damage that table.
+        corrupt_wal(os.path.join(srv.data_dir, "log"), nbytes=256, suffix=".sst")
+        res = check(srv)
+        assert res.returncode == 1 and ("log: CANNOT OPEN" in res.stdout or "unreadable" in res.stdout), (
+            "expected the damaged log table to be reported\n" + describe_cli(res))

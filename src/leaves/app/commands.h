@@ -1,4 +1,4 @@
-// The leaves command line: serve, replay, reindex, import, topics. Each returns a process exit code.
+// The leaves command line: serve, replay, reindex, check, import, topics. Each returns a process exit code.
 #pragma once
 
 #include <string>
@@ -9,6 +9,7 @@ namespace leaves::app {
 int serve_main(const std::vector<std::string>& args);
 int replay_main(const std::vector<std::string>& args);
 int reindex_main(const std::vector<std::string>& args);
+int check_main(const std::vector<std::string>& args);
 int import_main(const std::vector<std::string>& args);
 int topics_main(const std::vector<std::string>& args);
 

@@ -19,6 +19,10 @@ Usage:
   leaves reindex --data-dir DIR [--kafka ...]
                                  rebuild the search index from the event log, with
                                  progress (takes serve's options; server stopped)
+  leaves check --data-dir DIR [--kafka ...]
+                                 read the whole log and compare the read models and
+                                 the search index with it (server stopped); exit 1
+                                 names every damage or difference
   leaves import FILE [--server URL]
                                  load a Solr/wallabag export, a JSON array or JSON
                                  lines through a running server
@@ -49,6 +53,7 @@ int main(int argc, char** argv) {
     if (cmd == "serve") return leaves::app::serve_main(args);
     if (cmd == "replay") return leaves::app::replay_main(args);
     if (cmd == "reindex") return leaves::app::reindex_main(args);
+    if (cmd == "check") return leaves::app::check_main(args);
     if (cmd == "import") return leaves::app::import_main(args);
     if (cmd == "topics") return leaves::app::topics_main(args);
   } catch (const std::exception& e) {

@@ -581,6 +581,24 @@ status xapian_index::clear() {
 }
 
 uint64_t xapian_index::documents() const { return impl_->docs.load(); }
+
+result<std::map<std::string, int64_t>> xapian_index::versions() const {
+  std::map<std::string, int64_t> out;
+  try {
+    Xapian::Database db(impl_->o.dir.string());
+    for (auto it = db.postlist_begin(""); it != db.postlist_end(""); ++it) {
+      boost::system::error_code ec;
+      auto v = json::parse(db.get_document(*it).get_data(), ec);
+      if (ec || !v.is_object()) return make_error(errc::internal, "document " + std::to_string(*it) + " is not a leaf");
+      auto l = domain::leaf_from_json(v.get_object());
+      if (!l) return make_error(errc::internal, "document " + std::to_string(*it) + ": " + l.err().message);
+      out[l->id] = l->version;
+    }
+  } catch (const Xapian::Error& e) {
+    return index_error("read", e);
+  }
+  return out;
+}
 uint64_t xapian_index::searches_total() const { return impl_->searches.load(); }
 uint64_t xapian_index::searches_refused() const { return impl_->refused.load(); }
 

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,6 +65,8 @@ class xapian_index final : public search_index {
   boost::asio::awaitable<result<std::vector<facet_value>>> async_tag_prefix(std::string prefix,
                                                                            size_t limit) override;
   uint64_t documents() const override;
+  // Every document's leaf id and version, from the last commit (leaves check).
+  result<std::map<std::string, int64_t>> versions() const;
   // Size of the database's files on disk, in bytes.
   uint64_t disk_bytes() const;
   uint64_t searches_total() const;

@@ -5,6 +5,7 @@ compares log, store and index."""
 
 import os
 import shutil
+import subprocess
 import time
 
 import pytest
@@ -183,3 +184,63 @@ def test_check_finds_a_consistent_data_dir_then_the_damage(server_factory):
         res = check(srv)
         assert res.returncode == 1 and ("log: CANNOT OPEN" in res.stdout or "unreadable" in res.stdout), (
             "expected the damaged log table to be reported\n" + describe_cli(res))
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 64 MiB tmpfs (root only); yields (path, grow) where grow() makes it 1 GiB."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: " + r.stderr.strip())
+
+    def grow():
+        subprocess.run(["mount", "-o", "remount,size=1g", str(mnt)], check=True)
+
+    try:
+        yield mnt, grow
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.mark.skipif(KAFKA or CASSANDRA, reason="fills the disk under the embedded log and store")
+def test_full_disk_answers_507_then_resumes_by_itself(server_factory, small_disk):
+    mnt, grow = small_disk
+    srv = server_factory.make(data_dir=mnt / "data", args=["--min-free-mb", "16"])
+    session = requests.Session()
+    big = "x" * 60000
+    acked, full = [], None
+    for i in range(2000):
+        r = session.post(srv.base_url + "/v1/leaves", timeout=30,
+                         json={"url": "https://full.example.com/%d" % i, "title": "full disk", "content": big})
+        if r.status_code == 201:
+            acked.append(r.json()["id"])
+            continue
+        full = r
+        break
+    assert full is not None, "the 64 MiB disk never filled"
+    assert full.status_code == 507 and full.json()["error"]["code"] == "insufficient_storage", (
+        "expected 507 insufficient_storage on a full disk, got %d %s" % (full.status_code, full.text[:300]))
+    assert str(mnt) not in full.text, "the answer names a path: " + full.text
+    ready = requests.get(srv.base_url + "/readyz", timeout=5)
+    assert ready.status_code == 503 and ready.json()["status"] == "insufficient_storage", (
+        "expected /readyz 503 insufficient_storage, got %d %s" % (ready.status_code, ready.text[:300]))
+    assert "is full" in srv.stderr_tail(200), "expected a log line about the full disk:\n" + srv.stderr_tail()
+    for leaf_id in acked[:: max(1, len(acked) // 20)]:
+        expect(srv.client.get("/v1/leaves/" + leaf_id, consistent=False), 200, "acknowledged leaf on a full disk")
+
+    grow()
+    wait_ready(srv, timeout=30)
+    leaf = srv.client.create(url="https://full.example.com/after", title="full disk")
+    acked.append(leaf["id"])
+    found = expect(srv.client.get("/v1/search?q=%22full+disk%22&limit=1"), 200, "search after the disk is back")
+    assert found["total"] == len(acked), "expected the index to hold all %d acknowledged leaves, got %s" % (
+        len(acked), found["total"])
+    srv.stop()  # exit 0, asserted
+    srv.start()
+    wait_ready(srv)
+    for leaf_id in acked:
+        expect(srv.client.get("/v1/leaves/" + leaf_id), 200, "acknowledged leaf after the restart")

@@ -575,14 +575,18 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
       total += l;
     }
     const bool store_ok = d.projector.store_ok();
+    const auto log_health = d.log.health();
     // Ready means writable: /readyz never answers 200 while a write would still
     // be refused as catching_up (the service's gate opens after the projector
-    // caught up, not at the same instant).
-    const bool ready = d.projector.caught_up() && d.service.writable() && store_ok && !owner->stopping_.load();
-    const char* state = ready                        ? "ready"
-                        : owner->stopping_.load()    ? "stopping"
-                        : !store_ok                  ? "store_unavailable"
-                                                     : "catching_up";
+    // caught up, not at the same instant) or for a full disk.
+    const bool ready = d.projector.caught_up() && d.service.writable() && store_ok && log_health.ok() &&
+                       !owner->stopping_.load();
+    std::string state = ready                     ? "ready"
+                        : owner->stopping_.load() ? "stopping"
+                        : !log_health.ok()        ? log_health.err().detail
+                        : !store_ok               ? d.projector.last_failure().detail
+                                                  : "catching_up";
+    if (state == "store_corrupt") state = "store_unavailable";
     json::object out{{"status", state},
                      {"projector", json::object{{"caught_up", d.projector.caught_up()},
                                                 {"store_ok", store_ok},
@@ -607,10 +611,12 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
                        {"ok", pj->store_ok()},
                        {"lag_total", ptotal},
                        {"lag", std::move(plag)}};
+      if (!pj->store_ok()) po["error"] = pj->last_failure().detail;
       if (pj == d.search_projector && d.search) po["documents"] = d.search->documents();
       projections[pj->name()] = std::move(po);
     }
     out["projections"] = std::move(projections);
+    if (!log_health.ok()) out["message"] = log_health.err().message;
     return json_response(ready ? 200 : 503, json::serialize(out));
   }
 

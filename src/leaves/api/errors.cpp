@@ -15,7 +15,7 @@ int http_status(const error& e) {
     case errc::not_found: return 404;
     case errc::conflict: return 409;
     case errc::precondition_failed: return 412;
-    case errc::unavailable: return 503;
+    case errc::unavailable: return e.detail == "insufficient_storage" ? 507 : 503;
     case errc::deadline_exceeded: return 504;
     case errc::resource_exhausted: return 429;
     case errc::unauthenticated: return 401;

@@ -75,7 +75,7 @@ int serve_main(const std::vector<std::string>& args) {
   state_mirror mirror;  // outlives the store, whose gate reads its progress
   auto store = open_store(c, dir, log->get());
   if (store && !c.kafka.empty() && !c.cassandra.empty() && c.state_mirror) {
-    store = with_state_mirror(dir, log->get(), std::move(*store), mirror);
+    store = with_state_mirror(c, dir, log->get(), std::move(*store), mirror);
   }
   if (!store) {
     log_error("serve", store.err().message);
@@ -122,6 +122,21 @@ int serve_main(const std::vector<std::string>& args) {
   };
   service::leaf_service svc(**log, **store, progress, system_clock());
   svc.set_max_pending(c.max_unprojected);
+  if (c.cassandra.empty()) {
+    // The embedded store is local disk: while it cannot be written (full,
+    // damaged), an accepted write could not be read back, so writes are
+    // refused as /readyz says. (Cassandra outages keep writes going through
+    // the state mirror, bounded by --max-unprojected.)
+    svc.set_admission([&proj]() -> status {
+      if (proj.store_ok()) return ok_status();
+      auto e = proj.last_failure();
+      if (e.detail == "insufficient_storage") return e;
+      return make_error(errc::unavailable,
+                        "the read store cannot be written (" + e.detail + "): writes are refused until it is "
+                        "repaired (docs/operations.md)",
+                        "store_unavailable");
+    });
+  }
   proj.on_applied([&svc](const std::vector<projection::applied_event>& b) { svc.applied(b); });
   http::metrics metrics;
   api::api_options ao;

@@ -106,6 +106,10 @@ static po::options_description serve_options(serve_config& c, std::string& confi
        "with --kafka and --cassandra: keep a local copy of the read models under DATA_DIR/kafka-state, fed from "
        "every partition of the log, so writes keep being accepted while Cassandra is unreachable "
        "(env LEAVES_STATE_MIRROR)")
+      ("min-free-mb", po::value(&c.min_free_mb)->default_value(c.min_free_mb),
+       "MiB kept free on the data dir's filesystem: a write that would go below answers 507 "
+       "insufficient_storage, and writes resume by themselves once space is freed; 0 disables "
+       "(env LEAVES_MIN_FREE_MB)")
       ("salvage", po::bool_switch(&c.salvage),
        "start on a damaged embedded log: keep the events before the first damage, drop the rest, and rebuild "
        "the read models and the index from what is left (docs/operations.md)")
@@ -214,7 +218,7 @@ static std::vector<std::string> split_list(const std::string& s) {
 result<std::unique_ptr<store::read_store>> open_store(const serve_config& c, const std::filesystem::path& dir,
                                                       log::event_log* log) {
   if (c.cassandra.empty()) {
-    auto s = store::rocks_store::open(dir / "store");
+    auto s = store::rocks_store::open(dir / "store", c.min_free_bytes());
     if (!s) return s.err();
     return std::unique_ptr<store::read_store>(std::move(*s));
   }
@@ -241,7 +245,7 @@ result<std::unique_ptr<store::read_store>> open_store(const serve_config& c, con
   if (!c.kafka.empty() || log == nullptr) return std::unique_ptr<store::read_store>(std::move(*s));
   const auto state_dir = dir / "state";
   const bool existed = std::filesystem::exists(state_dir);
-  auto mirror = store::rocks_store::open(state_dir);
+  auto mirror = store::rocks_store::open(state_dir, c.min_free_bytes());
   if (!mirror) return mirror.err();
   int64_t total = 0;
   for (auto e : log->end_offsets()) total += e;
@@ -310,7 +314,8 @@ static asio::awaitable<bool> mirror_holds(log::event_log* lg, projector::progres
   co_return co_await mp->wait_for(std::move(want), std::chrono::seconds(2));
 }
 
-result<std::unique_ptr<store::read_store>> with_state_mirror(const std::filesystem::path& dir, log::event_log* lg,
+result<std::unique_ptr<store::read_store>> with_state_mirror(const serve_config& c, const std::filesystem::path& dir,
+                                                             log::event_log* lg,
                                                              std::unique_ptr<store::read_store> shared,
                                                              state_mirror& sm) {
   const auto state_dir = dir / "kafka-state";
@@ -319,7 +324,7 @@ result<std::unique_ptr<store::read_store>> with_state_mirror(const std::filesyst
   if (ec) return make_error(errc::internal, "cannot create " + state_dir.string() + ": " + ec.message());
   auto group = mirror_group(state_dir);
   if (!group) return group.err();
-  auto local = store::rocks_store::open(state_dir / "store");
+  auto local = store::rocks_store::open(state_dir / "store", c.min_free_bytes());
   if (!local) return local.err();
   sm.progress = std::make_unique<projector::progress>(lg->partitions());
   sm.group = *group;
@@ -339,6 +344,7 @@ result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const st
     lo.dir = dir / "log";
     lo.partitions = c.partitions;
     lo.salvage = c.salvage;
+    lo.min_free_bytes = c.min_free_bytes();
     auto l = log::rocks_log::open(lo);
     if (!l) return l.err();
     return std::unique_ptr<log::event_log>(std::move(*l));
@@ -386,6 +392,7 @@ result<std::unique_ptr<search::xapian_index>> open_search(const serve_config& c,
   so.dir = dir / "search";
   so.search_threads = static_cast<size_t>(c.search_threads);
   so.flush_interval = std::chrono::milliseconds(c.search_flush_ms);
+  so.min_free_bytes = c.min_free_bytes();
   auto ix = search::xapian_index::open(so);
   if (!ix) return ix.err();
   if (ix->created)
@@ -422,6 +429,7 @@ std::optional<std::string> out_of_range(const serve_config& c) {
       {"--kafka-min-insync-replicas", static_cast<long double>(c.kafka_min_insync_replicas), 1, 32767},
       {"--search-threads", static_cast<long double>(c.search_threads), 1, 64},
       {"--search-flush-ms", static_cast<long double>(c.search_flush_ms), 0, 60000},
+      {"--min-free-mb", static_cast<long double>(c.min_free_mb), 0, 1048576},
   };
   if (!cql::protocol::parse_compression(c.cassandra_compression))
     return "unknown Cassandra compression '" + c.cassandra_compression + "' (none or lz4)";

@@ -59,6 +59,8 @@ struct serve_config {
   // Search: a Xapian index under <data-dir>/search, fed by its own group.
   bool search = true;
   bool salvage = false;
+  int min_free_mb = 256;  // kept free on the data dir's filesystem by the log, store and index
+  uint64_t min_free_bytes() const { return static_cast<uint64_t>(min_free_mb) << 20; }
   int search_threads = 2;
   int search_flush_ms = 200;
 };
@@ -87,7 +89,8 @@ result<std::unique_ptr<store::read_store>> open_store(const serve_config& c, con
                                                       log::event_log* log = nullptr);
 
 // Kafka + Cassandra: the store wrapped with a local mirror under DATA_DIR/kafka-state.
-result<std::unique_ptr<store::read_store>> with_state_mirror(const std::filesystem::path& dir, log::event_log* lg,
+result<std::unique_ptr<store::read_store>> with_state_mirror(const serve_config& c, const std::filesystem::path& dir,
+                                                             log::event_log* lg,
                                                              std::unique_ptr<store::read_store> shared,
                                                              state_mirror& sm);
 

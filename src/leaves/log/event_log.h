@@ -94,6 +94,8 @@ class event_log {
   virtual result<std::unique_ptr<consumer>> exclusive(const std::string& group) { return subscribe(group); }
   // Committed offsets of a group, per partition.
   virtual result<std::vector<int64_t>> committed(const std::string& group) = 0;
+  // Why appends are failing now (a full disk), or ok: /readyz reports it.
+  virtual status health() const { return ok_status(); }
 };
 
 }  // namespace leaves::log

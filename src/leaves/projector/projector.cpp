@@ -122,6 +122,7 @@ bool projector::process(std::vector<log::stored_record>& recs) {
       break;
     }
     ++stats_.store_failures;
+    note_failure(st.err());
     log_error("projector", name_ + ": write failed, retrying in " + std::to_string(backoff.count()) +
                                " ms: " + st.err().message);
     if (stop_) return false;
@@ -147,6 +148,11 @@ bool projector::process(std::vector<log::stored_record>& recs) {
   return true;
 }
 
+void projector::note_failure(const error& e) {
+  std::lock_guard lk(failure_mu_);
+  last_failure_ = e;
+}
+
 bool projector::flush() {
   if (unflushed_.empty()) return true;
   auto backoff = std::chrono::milliseconds(50);
@@ -155,6 +161,7 @@ bool projector::flush() {
     store_ok_ = st.ok();
     if (st) break;
     ++stats_.store_failures;
+    note_failure(st.err());
     log_error("projector", name_ + ": flush failed, retrying in " + std::to_string(backoff.count()) +
                                " ms: " + st.err().message);
     if (stop_) return false;

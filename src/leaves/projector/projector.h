@@ -15,6 +15,7 @@
 #include <map>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "leaves/log/event_log.h"
@@ -65,6 +66,12 @@ class projector {
   bool caught_up() const { return caught_up_.load(); }
   // False while the last write to the read store failed (it is being retried).
   bool store_ok() const { return store_ok_.load(); }
+  // The last write failure (while !store_ok()): its detail code names the
+  // cause (store_unavailable, store_corrupt, insufficient_storage).
+  error last_failure() const {
+    std::lock_guard lk(failure_mu_);
+    return last_failure_;
+  }
   const projector_stats& stats() const { return stats_; }
   const std::string& name() const { return name_; }
   const std::string& group() const { return group_; }
@@ -78,6 +85,7 @@ class projector {
   void run();
   result<std::unique_ptr<log::consumer>> open_consumer();
   status check_own_position();
+  void note_failure(const error& e);
   // Decodes and applies one polled batch; retries the store until it succeeds or stop.
   bool process(std::vector<log::stored_record>& recs);
   // Flushes the projection, commits what it made durable, publishes progress.
@@ -100,6 +108,8 @@ class projector {
   std::atomic<bool> stop_{false};
   std::atomic<bool> caught_up_{false};
   std::atomic<bool> store_ok_{true};
+  mutable std::mutex failure_mu_;
+  error last_failure_{errc::unavailable, "", "store_unavailable"};
   projector_stats stats_;
   std::thread thread_;
 };

@@ -73,6 +73,9 @@ asio::awaitable<result<write_result>> leaf_service::execute(domain::command cmd,
     co_return make_error(errc::unavailable, "the read models are catching up with the log; retry shortly",
                          "catching_up");
   }
+  if (admission_) {
+    if (auto st = admission_(); !st) co_return st.err();
+  }
   co_await lock(cmd.leaf_id);
   struct unlocker {
     leaf_service* s;

@@ -15,6 +15,8 @@
 // not serialised; the projector's version check keeps the models consistent.
 #pragma once
 
+#include <functional>
+
 #include <boost/asio/awaitable.hpp>
 #include <deque>
 #include <map>
@@ -57,6 +59,9 @@ class leaf_service {
 
   // Rejects writes until the read models caught up with the log at start.
   void set_writable(bool w) { writable_ = w; }
+  // Checked before every command: an error refuses it (e.g. the read store
+  // cannot be written, so what is accepted could not be read back).
+  void set_admission(std::function<status()> a) { admission_ = std::move(a); }
   bool writable() const { return writable_.load(); }
   // Most leaves with unprojected events kept at once (0: no limit).
   void set_max_pending(size_t n) { max_pending_ = n; }
@@ -75,6 +80,7 @@ class leaf_service {
   projector::progress& progress_;
   const clock& clock_;
   std::atomic<bool> writable_{false};
+  std::function<status()> admission_;
   std::atomic<size_t> max_pending_{100000};
 
   mutable std::mutex mu_;

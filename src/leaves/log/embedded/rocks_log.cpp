@@ -11,7 +11,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "leaves/base/disk.h"
 #include "leaves/base/hash.h"
+#include "leaves/base/log.h"
 #include "leaves/base/time.h"
 
 namespace asio = boost::asio;
@@ -77,6 +79,15 @@ bool decode_value(std::string_view v, stored_record& out) {
   out.key.assign(v.data() + 12, klen);
   out.value.assign(v.data() + 12 + klen, v.size() - 12 - klen);
   return true;
+}
+
+// A full disk: the HTTP edge answers 507 insufficient_storage, without the
+// path RocksDB names (the log line has it).
+error no_space_error() {
+  return make_error(errc::unavailable,
+                    "the server's disk is full: the write was not stored; writes resume by themselves once space "
+                    "is freed",
+                    "insufficient_storage");
 }
 
 error io_error(const rocksdb::Status& s, const char* what) {
@@ -200,7 +211,13 @@ rocks_log::~rocks_log() {
   queue_cv_.notify_all();
   appended_cv_.notify_all();
   if (writer_.joinable()) writer_.join();
-  if (db_) db_->FlushWAL(true).PermitUncheckedError();
+  // A WAL that saw a write error must not be synced again: RocksDB asserts.
+  if (db_ && !write_failed_) db_->FlushWAL(true).PermitUncheckedError();
+}
+
+status rocks_log::health() const {
+  if (out_of_space_.load()) return no_space_error();
+  return ok_status();
 }
 
 int32_t rocks_log::choose_partition(const record& r) {
@@ -253,7 +270,18 @@ void rocks_log::writer_loop() {
     batch.clear();
     {
       std::unique_lock lk(mu_);
-      queue_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      if (write_failed_ || out_of_space_.load()) {
+        // Out of space: try to resume every second, writes or not, so the
+        // log (and /readyz) recovers by itself once space is freed.
+        queue_cv_.wait_for(lk, std::chrono::seconds(1), [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty() && !stopping_) {
+          lk.unlock();
+          try_resume();
+          continue;
+        }
+      } else {
+        queue_cv_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+      }
       if (queue_.empty()) return;  // stopping, nothing left to write
       size_t n = 0;
       while (!queue_.empty() && (batch.empty() || n + queue_.front()->records.size() <= opts_.max_batch_records)) {
@@ -274,7 +302,19 @@ void rocks_log::writer_loop() {
         positions[i].push_back({p, off});
       }
     }
-    auto s = db_->Write(wopts, &wb);
+    if (!has_room(opts_.dir, opts_.min_free_bytes, wb.GetDataSize())) {
+      if (!out_of_space_.exchange(true)) {
+        log_error("log", "the disk under " + opts_.dir.string() + " is full (" + std::to_string(free_bytes(opts_.dir)) +
+                             " bytes free, " + std::to_string(opts_.min_free_bytes) +
+                             " kept in reserve by --min-free-mb): writes answer 507 until space is freed");
+      }
+      for (auto& p : batch) complete(std::move(p), no_space_error());
+      continue;
+    }
+    rocksdb::Status s;
+    if (write_failed_) s = try_resume();
+    if (s.ok()) s = db_->Write(wopts, &wb);
+    if (s.ok() && out_of_space_.exchange(false)) log_info("log", "writes to the event log resumed: disk space is back");
     if (s.ok()) {
       end = std::move(next);
       {
@@ -285,9 +325,36 @@ void rocks_log::writer_loop() {
       appended_cv_.notify_all();
       for (size_t i = 0; i < batch.size(); ++i) complete(std::move(batch[i]), std::move(positions[i]));
     } else {
-      for (auto& p : batch) complete(std::move(p), io_error(s, "append"));
+      write_failed_ = true;
+      // Busy: RocksDB's own recovery from the full disk is still running.
+      const bool no_space = s.IsNoSpace() || s.ToString().find("No space left") != std::string::npos ||
+                            (s.IsBusy() && out_of_space_.load());
+      if (no_space && !out_of_space_.exchange(true)) {
+        log_error("log", "the disk under " + opts_.dir.string() + " is full; writes answer 507 until space is freed: " +
+                             s.ToString());
+      } else if (!no_space) {
+        log_error("log", "append failed: " + s.ToString());
+      }
+      for (auto& p : batch) complete(std::move(p), no_space ? no_space_error() : io_error(s, "append"));
     }
   }
+}
+
+// After a failed write RocksDB holds a background error and fails every
+// write until Resume() clears it (a flush to a new WAL, so it needs space).
+rocksdb::Status rocks_log::try_resume() {
+  if (!write_failed_) {  // refused by the reserve only: back once there is room
+    if (has_room(opts_.dir, opts_.min_free_bytes) && out_of_space_.exchange(false)) {
+      log_info("log", "writes to the event log resumed: disk space is back");
+    }
+    return rocksdb::Status::OK();
+  }
+  auto s = db_->Resume();
+  if (s.ok()) {
+    write_failed_ = false;
+    if (out_of_space_.exchange(false)) log_info("log", "writes to the event log resumed: disk space is back");
+  }
+  return s;
 }
 
 std::vector<int64_t> rocks_log::end_offsets() {

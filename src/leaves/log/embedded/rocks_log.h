@@ -5,6 +5,7 @@
 // commit): durability costs one fsync per batch, not per request.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -16,6 +17,7 @@
 
 namespace rocksdb {
 class DB;
+class Status;
 }
 
 namespace leaves::log {
@@ -29,6 +31,9 @@ struct rocks_log_options {
   // torn tail of the last write (corruption, not a crash) refuses the open;
   // salvage recovers the events before the first damage and drops the rest.
   bool salvage = false;
+  // Free bytes kept on the log's filesystem: appends that would go below
+  // them answer insufficient_storage without being written (base/disk.h).
+  uint64_t min_free_bytes = 0;
 };
 
 class rocks_log final : public event_log {
@@ -43,6 +48,7 @@ class rocks_log final : public event_log {
   result<std::vector<stored_record>> read(int32_t partition, int64_t from, size_t max) override;
   result<std::unique_ptr<consumer>> subscribe(const std::string& group) override;
   result<std::vector<int64_t>> committed(const std::string& group) override;
+  status health() const override;
 
   // Blocks until the log has records past `known` (a value of append_count())
   // or the timeout passes or wake_all() is called.
@@ -56,6 +62,7 @@ class rocks_log final : public event_log {
  private:
   rocks_log() = default;
   void writer_loop();
+  rocksdb::Status try_resume();
   int32_t choose_partition(const record& r);
 
   std::unique_ptr<rocksdb::DB> db_;
@@ -69,6 +76,11 @@ class rocks_log final : public event_log {
   bool stopping_ = false;
   std::vector<int64_t> end_;  // next offset per partition (written by the writer only)
   uint64_t appends_ = 0;
+  // Set by the writer when a write failed for lack of space: RocksDB then
+  // refuses every write until Resume(), which the writer tries before the
+  // next batch (so appends resume by themselves once space is freed).
+  std::atomic<bool> out_of_space_{false};
+  bool write_failed_ = false;  // writer thread: the WAL saw an error since the last successful Resume()
   uint64_t wakes_ = 0;
   uint32_t round_robin_ = 0;
   std::thread writer_;

@@ -13,6 +13,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "leaves/base/disk.h"
 #include "leaves/base/log.h"
 
 namespace asio = boost::asio;
@@ -379,6 +380,10 @@ struct xapian_index::impl {
   std::string group;
   std::vector<int64_t> position;
   mutable std::mutex position_mu;
+  // Projector thread: what was applied since the last commit, and whether the
+  // database must be reopened (after a failed commit) before the next write.
+  std::vector<leaves::projection::applied_event> uncommitted;
+  bool broken = false;
   std::atomic<uint64_t> docs{0};
   // Readers: each query takes one, reopens it to the last commit, gives it back.
   std::mutex readers_mu;
@@ -499,7 +504,38 @@ std::optional<std::vector<int64_t>> xapian_index::stored_position() const {
 
 std::chrono::milliseconds xapian_index::flush_interval() const { return impl_->o.flush_interval; }
 
+// A failed commit (a full disk) closes Xapian's WritableDatabase and drops
+// what was applied since the last commit. The index keeps those events and,
+// before the next apply or flush, reopens the database at its last commit and
+// applies them again, so nothing acknowledged goes missing from the index.
+status xapian_index::recover() {
+  if (!impl_->broken) return ok_status();
+  try {
+    impl_->tg = Xapian::TermGenerator();  // it holds a reference to the old database, and so its write lock
+    impl_->db.reset();
+    impl_->db = std::make_unique<Xapian::WritableDatabase>(impl_->o.dir.string(), Xapian::DB_CREATE_OR_OPEN);
+    impl_->tg.set_database(*impl_->db);
+  } catch (const Xapian::Error& e) {
+    impl_->db.reset();
+    return index_error("reopen", e);
+  }
+  impl_->broken = false;
+  auto again = apply_events(impl_->uncommitted);
+  if (!again) return again.err();
+  log_info("search", "the index was reopened at its last commit and " + std::to_string(impl_->uncommitted.size()) +
+                         " uncommitted events applied again");
+  return ok_status();
+}
+
 result<leaves::projection::apply_stats> xapian_index::apply(const std::vector<leaves::projection::applied_event>& batch) {
+  if (auto st = recover(); !st) return st.err();
+  auto r = apply_events(batch);
+  if (r) impl_->uncommitted.insert(impl_->uncommitted.end(), batch.begin(), batch.end());
+  return r;
+}
+
+result<leaves::projection::apply_stats> xapian_index::apply_events(
+    const std::vector<leaves::projection::applied_event>& batch) {
   leaves::projection::apply_stats stats;
   try {
     // Later events of a batch see earlier ones through this overlay.
@@ -537,19 +573,27 @@ result<leaves::projection::apply_stats> xapian_index::apply(const std::vector<le
       }
     }
   } catch (const Xapian::Error& e) {
+    impl_->broken = true;
     return index_error("apply", e);
   }
   return stats;
 }
 
 status xapian_index::flush(const std::vector<int64_t>& next) {
+  if (!has_room(impl_->o.dir, impl_->o.min_free_bytes)) {
+    return make_error(errc::unavailable, "the server's disk is full: the search index cannot commit",
+                      "insufficient_storage");
+  }
+  if (auto st = recover(); !st) return st;
   try {
     impl_->db->set_metadata(kMetaPosition, format_position(next));
     impl_->db->commit();
     impl_->docs = impl_->db->get_doccount();
   } catch (const Xapian::Error& e) {
+    impl_->broken = true;
     return index_error("commit", e);
   }
+  impl_->uncommitted.clear();
   std::lock_guard lk(impl_->position_mu);
   impl_->position = next;
   return ok_status();
@@ -558,8 +602,11 @@ status xapian_index::flush(const std::vector<int64_t>& next) {
 status xapian_index::clear() {
   try {
     // Every document and every tombstone; the group stays (replay_all reads from 0).
-    impl_->db->close();
+    if (impl_->db) impl_->db->close();
+    impl_->tg = Xapian::TermGenerator();
     impl_->db.reset();
+    impl_->uncommitted.clear();
+    impl_->broken = false;
     const std::string group = impl_->group;
     if (auto st = destroy(impl_->o.dir); !st) return st;
     impl_->db = std::make_unique<Xapian::WritableDatabase>(impl_->o.dir.string(), Xapian::DB_CREATE_OR_OPEN);

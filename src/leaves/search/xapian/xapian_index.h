@@ -29,6 +29,7 @@ struct xapian_options {
   size_t search_threads = 2;
   size_t max_queued_searches = 64;  // beyond: 503 search_busy
   std::chrono::milliseconds flush_interval{200};  // longest wait before applied leaves are searchable
+  uint64_t min_free_bytes = 0;  // a commit that would leave less free is refused (base/disk.h)
 };
 
 class xapian_index final : public search_index {
@@ -76,6 +77,8 @@ class xapian_index final : public search_index {
 
  private:
   explicit xapian_index(std::unique_ptr<impl> i);
+  result<leaves::projection::apply_stats> apply_events(const std::vector<leaves::projection::applied_event>& batch);
+  status recover();
   std::unique_ptr<impl> impl_;
 };
 

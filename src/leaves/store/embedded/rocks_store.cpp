@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "leaves/base/disk.h"
 #include "leaves/base/hash.h"
 #include "leaves/store/model.h"
 
@@ -84,6 +85,17 @@ std::set<std::string> index_keys(const domain::leaf& l) {
 }
 
 error io_error(const rocksdb::Status& s, const char* what) {
+  if (s.IsNoSpace() || s.ToString().find("No space left") != std::string::npos) {
+    return make_error(errc::unavailable, "the server's disk is full: the read store cannot be written",
+                      "insufficient_storage");
+  }
+  if (s.IsCorruption()) {
+    return make_error(errc::unavailable,
+                      std::string("read store: ") + what +
+                          ": the read store is damaged; stop the server and remove DATA_DIR/store: it is rebuilt "
+                          "from the log at the next start",
+                      "store_corrupt");
+  }
   return make_error(errc::unavailable, std::string("read store: ") + what + ": " + s.ToString(),
                     "store_unavailable");
 }
@@ -99,9 +111,10 @@ result<std::optional<domain::leaf>> decode_leaf(const std::string& v) {
 
 }  // namespace
 
-result<std::unique_ptr<rocks_store>> rocks_store::open(const std::filesystem::path& dir) {
+result<std::unique_ptr<rocks_store>> rocks_store::open(const std::filesystem::path& dir, uint64_t min_free_bytes) {
   std::unique_ptr<rocks_store> s(new rocks_store());
   s->dir_ = dir;
+  s->min_free_bytes_ = min_free_bytes;
   if (auto st = s->open_db(); !st) return st.err();
   return s;
 }
@@ -345,7 +358,16 @@ result<apply_stats> rocks_store::apply(const std::vector<applied_event>& batch) 
   }
   rocksdb::WriteOptions w;
   w.sync = true;  // the projector commits its log position after this returns
-  auto st = db_->Write(w, &wb);
+  // After a failed write RocksDB refuses every write until Resume() (which
+  // needs space): the projector's retries resume the store by themselves.
+  if (!has_room(dir_, min_free_bytes_, wb.GetDataSize())) {
+    return make_error(errc::unavailable, "the server's disk is full: the read store cannot be written",
+                      "insufficient_storage");
+  }
+  rocksdb::Status st;
+  if (write_failed_) st = db_->Resume();
+  if (st.ok()) st = db_->Write(w, &wb);
+  write_failed_ = !st.ok();
   if (!st.ok()) return io_error(st, "apply");
   return stats;
 }

@@ -17,7 +17,9 @@ namespace leaves::store {
 
 class rocks_store final : public read_store {
  public:
-  static result<std::unique_ptr<rocks_store>> open(const std::filesystem::path& dir);
+  // min_free_bytes: a write that would leave less free on the filesystem is
+  // refused as insufficient_storage before RocksDB sees ENOSPC (base/disk.h).
+  static result<std::unique_ptr<rocks_store>> open(const std::filesystem::path& dir, uint64_t min_free_bytes = 0);
   ~rocks_store() override;
 
   result<std::optional<domain::leaf>> get(const std::string& id) override;
@@ -35,8 +37,10 @@ class rocks_store final : public read_store {
   rocks_store() = default;
   status open_db();
   std::filesystem::path dir_;
+  uint64_t min_free_bytes_ = 0;
   std::mutex reopen_mu_;  // clear() replaces db_
   std::unique_ptr<rocksdb::DB> db_;
+  bool write_failed_ = false;  // projector thread: the last write failed
 };
 
 }  // namespace leaves::store

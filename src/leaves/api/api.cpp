@@ -574,7 +574,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
       lag[std::to_string(p)] = l;
       total += l;
     }
-    const bool store_ok = d.projector.store_ok();
+    const bool store_ok = d.projector.store_ok() && d.store.health().ok();
     const auto log_health = d.log.health();
     // Ready means writable: /readyz never answers 200 while a write would still
     // be refused as catching_up (the service's gate opens after the projector
@@ -584,7 +584,8 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     std::string state = ready                     ? "ready"
                         : owner->stopping_.load() ? "stopping"
                         : !log_health.ok()        ? log_health.err().detail
-                        : !store_ok               ? d.projector.last_failure().detail
+                        : !store_ok               ? (d.store.health().ok() ? d.projector.last_failure().detail
+                                                                           : d.store.health().err().detail)
                                                   : "catching_up";
     if (state == "store_corrupt") state = "store_unavailable";
     json::object out{{"status", state},

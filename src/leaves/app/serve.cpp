@@ -127,9 +127,9 @@ int serve_main(const std::vector<std::string>& args) {
     // damaged), an accepted write could not be read back, so writes are
     // refused as /readyz says. (Cassandra outages keep writes going through
     // the state mirror, bounded by --max-unprojected.)
-    svc.set_admission([&proj]() -> status {
-      if (proj.store_ok()) return ok_status();
-      auto e = proj.last_failure();
+    svc.set_admission([&proj, st = store->get()]() -> status {
+      if (proj.store_ok() && st->health().ok()) return ok_status();
+      auto e = proj.store_ok() ? st->health().err() : proj.last_failure();
       if (e.detail == "insufficient_storage") return e;
       return make_error(errc::unavailable,
                         "the read store cannot be written (" + e.detail + "): writes are refused until it is "

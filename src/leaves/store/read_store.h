@@ -70,6 +70,9 @@ class leaf_queries {
   virtual boost::asio::awaitable<result<std::vector<tag_count>>> async_tags(size_t limit) { co_return tags(limit); }
   // Appends the adapter's own Prometheus lines to /metrics (any thread).
   virtual void render_metrics(std::string& /*out*/) const {}
+  // Why the store cannot serve now, when it knows (a damaged embedded store),
+  // or ok: /readyz and write admission read it.
+  virtual status health() const { return ok_status(); }
 };
 
 // A read store is both sides: the projection the projector writes (apply,

@@ -12,6 +12,7 @@
 
 #include "leaves/base/disk.h"
 #include "leaves/base/hash.h"
+#include "leaves/base/log.h"
 #include "leaves/store/model.h"
 
 namespace json = boost::json;
@@ -137,7 +138,7 @@ status rocks_store::open_db() {
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   rocksdb::DB* raw = nullptr;
   auto st = rocksdb::DB::Open(o, dir_.string(), &raw);
-  if (!st.ok()) return io_error(st, "open");
+  if (!st.ok()) return fail(st, "open");
   db_.reset(raw);
   return ok_status();
 }
@@ -148,7 +149,7 @@ result<std::optional<domain::leaf>> rocks_store::get(const std::string& id) {
   std::string v;
   auto st = db_->Get(rocksdb::ReadOptions(), leaf_key(id), &v);
   if (st.IsNotFound()) return std::optional<domain::leaf>{};
-  if (!st.ok()) return io_error(st, "get");
+  if (!st.ok()) return fail(st, "get");
   return decode_leaf(v);
 }
 
@@ -248,12 +249,12 @@ result<list_page> rocks_store::list(const list_query& q) {
     std::string v;
     auto st = db_->Get(ro, leaf_key(id), &v);
     if (st.IsNotFound()) continue;
-    if (!st.ok()) return io_error(st, "list");
+    if (!st.ok()) return fail(st, "list");
     auto l = decode_leaf(v);
     if (!l) return l.err();
     if (*l && matches(**l, q)) page.items.push_back(std::move(**l));
   }
-  if (!it->status().ok()) return io_error(it->status(), "list");
+  if (!it->status().ok()) return fail(it->status(), "list");
   return page;
 }
 
@@ -264,7 +265,7 @@ result<std::vector<tag_count>> rocks_store::tags(size_t limit) {
     const auto n = static_cast<int64_t>(get_be64(it->value().ToStringView()));
     if (n > 0) out.push_back({std::string(it->key().ToStringView().substr(1)), n});
   }
-  if (!it->status().ok()) return io_error(it->status(), "tags");
+  if (!it->status().ok()) return fail(it->status(), "tags");
   std::sort(out.begin(), out.end(), [](const tag_count& a, const tag_count& b) {
     return a.count != b.count ? a.count > b.count : a.tag < b.tag;
   });
@@ -293,7 +294,7 @@ result<apply_stats> rocks_store::apply(const std::vector<applied_event>& batch) 
     if (it == counts.end()) {
       std::string v;
       auto st = db_->Get(rocksdb::ReadOptions(), "k" + tag, &v);
-      if (!st.ok() && !st.IsNotFound()) return io_error(st, "read tag count");
+      if (!st.ok() && !st.IsNotFound()) return fail(st, "read tag count");
       it = counts.emplace(tag, st.ok() ? static_cast<int64_t>(get_be64(v)) : 0).first;
     }
     return &it->second;
@@ -368,7 +369,7 @@ result<apply_stats> rocks_store::apply(const std::vector<applied_event>& batch) 
   if (write_failed_) st = db_->Resume();
   if (st.ok()) st = db_->Write(w, &wb);
   write_failed_ = !st.ok();
-  if (!st.ok()) return io_error(st, "apply");
+  if (!st.ok()) return fail(st, "apply");
   return stats;
 }
 
@@ -387,11 +388,28 @@ std::optional<std::vector<int64_t>> rocks_store::stored_position() const {
   return out;
 }
 
+error rocks_store::fail(const rocksdb::Status& s, const char* what) const {
+  if (s.IsCorruption() && !corrupt_.exchange(true)) {
+    log_error("store", "the read store under " + dir_.string() + " is damaged (" + s.ToString() +
+                           "): reads and writes are refused and /readyz says store_unavailable; stop the server and "
+                           "remove the directory: it is rebuilt from the log at the next start");
+  }
+  return io_error(s, what);
+}
+
+status rocks_store::health() const {
+  if (corrupt_.load()) {
+    return make_error(errc::unavailable, "the read store is damaged: it must be rebuilt (docs/operations.md)",
+                      "store_corrupt");
+  }
+  return ok_status();
+}
+
 status rocks_store::clear() {
   std::lock_guard lk(reopen_mu_);
   db_.reset();
   auto st = rocksdb::DestroyDB(dir_.string(), rocksdb::Options());
-  if (!st.ok()) return io_error(st, "destroy");
+  if (!st.ok()) return fail(st, "destroy");
   return open_db();
 }
 

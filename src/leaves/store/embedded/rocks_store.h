@@ -3,6 +3,7 @@
 // synced WriteBatch, so the models never disagree with each other.
 #pragma once
 
+#include <atomic>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -11,6 +12,7 @@
 
 namespace rocksdb {
 class DB;
+class Status;
 }
 
 namespace leaves::store {
@@ -29,6 +31,9 @@ class rocks_store final : public read_store {
   status clear() override;
   // The "p"+partition keys apply() writes in the batch of each projection.
   std::optional<std::vector<int64_t>> stored_position() const override;
+  // store_corrupt once any read or write found damage (it stays: a damaged
+  // table does not heal; the store is rebuilt from the log).
+  status health() const override;
 
   // Index entries visited per list() call before it returns a partial page.
   static constexpr size_t kScanBudget = 5000;
@@ -38,6 +43,8 @@ class rocks_store final : public read_store {
   status open_db();
   std::filesystem::path dir_;
   uint64_t min_free_bytes_ = 0;
+  mutable std::atomic<bool> corrupt_{false};
+  error fail(const rocksdb::Status& s, const char* what) const;
   std::mutex reopen_mu_;  // clear() replaces db_
   std::unique_ptr<rocksdb::DB> db_;
   bool write_failed_ = false;  // projector thread: the last write failed

@@ -61,6 +61,30 @@ TEST(Leaf, ValidatesUrls) {
   EXPECT_FALSE(validate_url("not a url", 4096).ok());
   EXPECT_FALSE(validate_url("https://example.com/" + std::string(4096, 'a'), 4096).ok());
   EXPECT_EQ(*domain_of("https://Example.com:8443/a"), "https://Example.com:8443");
+  // A fragment is part of a link; a port must be 1-65535.
+  EXPECT_TRUE(validate_url("https://e.org/p#section", 4096).ok());
+  EXPECT_EQ(*domain_of("https://e.org/p#section"), "https://e.org");
+  for (const char* bad : {"https://e.org:0/", "https://e.org:-1/", "https://e.org:99999/", "https://e.org:/",
+                          "https://e.org:8o/p"}) {
+    EXPECT_FALSE(validate_url(bad, 4096).ok()) << bad;
+  }
+  EXPECT_TRUE(validate_url("https://e.org:65535/", 4096).ok());
+}
+
+TEST(Leaf, IdsThatArePathSegmentsAreRefused) {
+  EXPECT_FALSE(valid_leaf_id("."));
+  EXPECT_FALSE(valid_leaf_id(".."));
+  EXPECT_TRUE(valid_leaf_id("..."));
+  EXPECT_TRUE(valid_leaf_id("a.b"));
+}
+
+TEST(Leaf, TagsNullIsEmptyFromClientsAndNullWhenStored) {
+  auto p = parse_patch(json::parse(R"({"tags": null})").as_object(), limits{});
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(p->values.tags, std::optional<string_list>(string_list{}));
+  auto stored = leaf_from_json(json::parse(R"({"id": "x", "version": 1, "url": "https://e.org/", "tags": null})").as_object());
+  ASSERT_TRUE(stored.ok()) << stored.err().message;
+  EXPECT_FALSE(stored->tags.has_value());
 }
 
 TEST(Leaf, TagsAreNormalised) {
@@ -70,6 +94,8 @@ TEST(Leaf, TagsAreNormalised) {
   EXPECT_EQ(*t, (string_list{"sales.and.marketing", "sales"}));
   EXPECT_FALSE(normalize_tags(json::parse(R"([""])"), lim).ok());
   EXPECT_FALSE(normalize_tags(json::parse(R"(["a\u0001b"])"), lim).ok());
+  EXPECT_FALSE(normalize_tags(json::parse(R"(["a\u0085b"])"), lim).ok());  // C1 NEXT LINE
+  EXPECT_TRUE(normalize_tags(json::parse(R"(["caf\u00e9"])"), lim).ok());
   EXPECT_FALSE(normalize_tags(json::parse(R"([1])"), lim).ok());
   EXPECT_FALSE(normalize_tag(std::string(129, 'x'), lim).ok());
 }

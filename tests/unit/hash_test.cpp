@@ -57,6 +57,9 @@ TEST(Iso8601, FormatsAndParses) {
   EXPECT_EQ(format_iso8601(1564782312000), "2019-08-02T21:45:12.000Z");
   EXPECT_EQ(parse_iso8601("2019-08-02T21:45:12Z"), 1564782312000);
   EXPECT_EQ(parse_iso8601("2019-08-02T21:45:12.5Z"), 1564782312500);
+  EXPECT_FALSE(parse_iso8601("2026-02-30").has_value());  // refused, not rolled over
+  EXPECT_FALSE(parse_iso8601("2025-02-29T00:00:00Z").has_value());
+  EXPECT_TRUE(parse_iso8601("2024-02-29").has_value());
   EXPECT_EQ(parse_iso8601("2019-08-02T23:45:12+02:00"), 1564782312000);
   EXPECT_EQ(parse_iso8601("2019-08-02"), 1564704000000);
   EXPECT_FALSE(parse_iso8601("2019-13-02"));

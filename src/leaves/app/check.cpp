@@ -12,6 +12,7 @@
 #include "leaves/app/commands.h"
 #include "leaves/app/setup.h"
 #include "leaves/domain/events.h"
+#include "leaves/log/embedded/rocks_log.h"
 
 namespace json = boost::json;
 
@@ -202,6 +203,12 @@ int check_main(const std::vector<std::string>& args) {
     return 1;
   }
   auto& lg = **log;
+  if (auto* embedded = dynamic_cast<log::rocks_log*>(&lg)) {
+    if (auto st = embedded->verify(); !st) {
+      std::printf("log: DAMAGED: %s\n", st.err().message.c_str());
+      return 1;
+    }
+  }
   const auto end = lg.end_offsets();
   const auto parts = static_cast<size_t>(lg.partitions());
 

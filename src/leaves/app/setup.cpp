@@ -140,12 +140,24 @@ bool parse_serve(const std::vector<std::string>& args, serve_config& c, bool& he
               vm);
     if (vm.count("config")) {
       const auto path = vm["config"].as<std::string>();
+      std::error_code ec;
+      if (std::filesystem::is_directory(path, ec)) {
+        err = "--config " + path + " is a directory, not a config file";
+        return false;
+      }
       std::ifstream in(path);
       if (!in) {
         err = "cannot read config file " + path;
         return false;
       }
-      po::store(po::parse_config_file(in, desc), vm);
+      auto parsed = po::parse_config_file(in, desc);
+      for (const auto& opt : parsed.options) {
+        if (opt.string_key == "config") {
+          err = "config file " + path + ": a config file cannot name another one (config = ...)";
+          return false;
+        }
+      }
+      po::store(parsed, vm);
     }
     po::notify(vm);
     help = vm.count("help") > 0;
@@ -431,6 +443,9 @@ std::optional<std::string> out_of_range(const serve_config& c) {
       {"--search-flush-ms", static_cast<long double>(c.search_flush_ms), 0, 60000},
       {"--min-free-mb", static_cast<long double>(c.min_free_mb), 0, 1048576},
   };
+  if (c.data_dir.empty()) return std::string("--data-dir must not be empty");
+  if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
+    return "--log-level must be debug, info, warn or error, got '" + c.log_level + "'";
   if (!cql::protocol::parse_compression(c.cassandra_compression))
     return "unknown Cassandra compression '" + c.cassandra_compression + "' (none or lz4)";
   for (const auto& k : checks) {

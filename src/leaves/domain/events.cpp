@@ -61,6 +61,7 @@ std::optional<event_type> event_type_from_string(std::string_view s) {
 
 bool valid_leaf_id(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
+  if (id == "." || id == "..") return false;  // path segments, not ids: /v1/leaves/.. is another path
   for (char c : id) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
   }
@@ -79,7 +80,7 @@ result<command> save_command(const json::object& o, const limits& lim, bool igno
                      : given->is_int64() ? std::to_string(given->get_int64())
                                          : std::string();
     if (!valid_leaf_id(id)) {
-      return make_error(errc::invalid_argument, "id: must be 1-128 letters, digits, '-', '_' or '.'",
+      return make_error(errc::invalid_argument, "id: must be 1-128 letters, digits, '-', '_' or '.' (and not . or ..)",
                         "invalid_field");
     }
     cmd.leaf_id = std::move(id);

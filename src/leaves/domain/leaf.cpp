@@ -23,9 +23,16 @@ error bad(field f, std::string what) {
                     "invalid_field");
 }
 
+// C0, DEL, and the C1 controls U+0080-U+009F (UTF-8 C2 80 - C2 9F, e.g.
+// U+0085 NEXT LINE).
 bool has_control_chars(std::string_view s) {
-  for (unsigned char c : s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x20 || c == 0x7f) return true;
+    if (c == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+        static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
+      return true;
+    }
   }
   return false;
 }
@@ -131,17 +138,30 @@ status validate_url(std::string_view url, size_t max_bytes) {
   if (url.size() > max_bytes) {
     return bad(field::url, "longer than " + std::to_string(max_bytes) + " bytes");
   }
-  auto u = boost::urls::parse_absolute_uri(url);
+  // A URI with an optional #fragment (a link to a section is a common link).
+  auto u = boost::urls::parse_uri(url);
   if (!u) return bad(field::url, "not a valid absolute URL");
   if (u->scheme_id() != boost::urls::scheme::http && u->scheme_id() != boost::urls::scheme::https) {
     return bad(field::url, "scheme must be http or https");
   }
   if (!u->has_authority() || u->encoded_host().empty()) return bad(field::url, "missing host");
+  // After the authority comes "/", "?", "#" or nothing (Boost.URL takes "e.org:8o/p" as port 8, path "o/p").
+  if (!u->encoded_path().empty() && u->encoded_path().front() != '/') {
+    return bad(field::url, "port must be a number between 1 and 65535");
+  }
+  if (u->has_port()) {
+    const auto port = u->port();
+    bool digits = !port.empty() && port.size() <= 5;
+    for (char c : port) digits = digits && c >= '0' && c <= '9';
+    if (!digits || std::stoul(std::string(port)) < 1 || std::stoul(std::string(port)) > 65535) {
+      return bad(field::url, "port must be a number between 1 and 65535");
+    }
+  }
   return ok_status();
 }
 
 result<std::string> domain_of(std::string_view url) {
-  auto u = boost::urls::parse_absolute_uri(url);
+  auto u = boost::urls::parse_uri(url);
   if (!u || !u->has_authority()) return bad(field::url, "not a valid absolute URL");
   std::string out(u->scheme());
   out += "://";
@@ -257,6 +277,8 @@ result<leaf_patch> parse_patch(const json::object& o, const limits& lim, bool ig
           auto t = normalize_tags(v, lim);
           if (!t) return t.err();
           list = std::move(*t);
+        } else if (lim.null_tags_are_empty) {
+          list = string_list{};
         }
         (f == field::tags ? l.tags : l.slugs) = std::move(list);
         break;
@@ -371,6 +393,7 @@ result<leaf> leaf_from_json(const json::object& o) {
   unlimited.max_content_bytes = unlimited.max_string_bytes = SIZE_MAX;
   unlimited.max_list_items = unlimited.max_tags = unlimited.max_tag_bytes = SIZE_MAX;
   unlimited.max_url_bytes = SIZE_MAX;
+  unlimited.null_tags_are_empty = false;
   json::object fields = o;
   fields.erase("deleted");
   // Stored and logged leaves are trusted for the URL (tombstones have none).

@@ -77,6 +77,9 @@ struct limits {
   size_t max_tags = 100;
   size_t max_tag_bytes = 128;
   size_t max_list_items = 1000;              // all, links, published_*
+  // A client's "tags": null means no tags ([]), the documented default;
+  // stored leaves keep null (the reference API's "delete tags" leaves it).
+  bool null_tags_are_empty = true;
 };
 
 // The leaf id of a URL: md5 hex, as the reference API derives it.

@@ -1,5 +1,7 @@
 #include "leaves/search/query.h"
 
+#include "leaves/base/time.h"
+
 #include <cctype>
 
 namespace leaves::search {
@@ -28,17 +30,6 @@ bool valid_utf8(std::string_view s, size_t& bad) {
   return true;
 }
 
-// Days since 1970-01-01 of a proleptic Gregorian date (the civil-from-days
-// arithmetic: years counted from March so the leap day comes last).
-int64_t days_from_civil(int64_t y, int64_t m, int64_t d) {
-  y -= m <= 2 ? 1 : 0;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
 std::optional<int64_t> parse_date(std::string_view s) {
   if (s.size() != 10 || s[4] != '-' || s[7] != '-') return std::nullopt;
   auto num = [&](size_t at, size_t len) -> int64_t {
@@ -50,11 +41,10 @@ std::optional<int64_t> parse_date(std::string_view s) {
     return v;
   };
   const int64_t y = num(0, 4), m = num(5, 2), d = num(8, 2);
-  if (y < 1970 || m < 1 || m > 12 || d < 1) return std::nullopt;
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  if (d > kDays[m - 1] + (m == 2 && leap ? 1 : 0)) return std::nullopt;
-  return days_from_civil(y, m, d) * 86400000;
+  if (y < 1970 || m < 1 || m > 12 || d < 1 || static_cast<unsigned>(d) > days_in_month(y, static_cast<unsigned>(m))) {
+    return std::nullopt;
+  }
+  return days_from_civil(y, static_cast<unsigned>(m), static_cast<unsigned>(d)) * 86400000;
 }
 
 class parser {

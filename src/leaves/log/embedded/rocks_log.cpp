@@ -198,6 +198,14 @@ result<std::unique_ptr<rocks_log>> rocks_log::open(const rocks_log_options& opts
         static_cast<int32_t>(get_be(it->key().data() + 1, 4)) == p) {
       log->end_[p] = static_cast<int64_t>(get_be(it->key().data() + 5, 8)) + 1;
     }
+    // A damaged table must not pass for a shorter partition.
+    if (!it->status().ok()) {
+      return make_error(errc::internal,
+                        "the event log under " + opts.dir.string() + " is damaged (" + it->status().ToString() +
+                            "): refusing to serve a log that cannot be trusted. `leaves check` reports what is "
+                            "readable; restore log/ from a backup",
+                        "log_corrupt");
+    }
   }
   log->writer_ = std::thread([l = log.get()] { l->writer_loop(); });
   return log;
@@ -399,6 +407,12 @@ result<std::vector<stored_record>> rocks_log::read(int32_t partition, int64_t fr
   }
   if (!it->status().ok()) return io_error(it->status(), "read");
   return out;
+}
+
+status rocks_log::verify() {
+  auto s = db_->VerifyChecksum();
+  if (!s.ok()) return make_error(errc::internal, "damaged: " + s.ToString(), "log_corrupt");
+  return ok_status();
 }
 
 result<std::vector<int64_t>> rocks_log::committed(const std::string& group) {

@@ -49,6 +49,8 @@ class rocks_log final : public event_log {
   result<std::unique_ptr<consumer>> subscribe(const std::string& group) override;
   result<std::vector<int64_t>> committed(const std::string& group) override;
   status health() const override;
+  // Reads every table of the log and checks its checksums (leaves check).
+  status verify();
 
   // Blocks until the log has records past `known` (a value of append_count())
   // or the timeout passes or wake_all() is called.

@@ -53,6 +53,8 @@ int serve_main(const std::vector<std::string>& args) {
     return 2;
   }
   so.body_limit = c.max_body_bytes;
+  so.max_connections = static_cast<size_t>(c.max_connections);
+  so.max_buffered_body_bytes = static_cast<size_t>(c.max_buffered_body_mb) << 20;
   so.request_timeout = std::chrono::milliseconds(c.request_timeout_ms);
   so.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
   const std::filesystem::path dir(c.data_dir);
@@ -91,13 +93,13 @@ int serve_main(const std::vector<std::string>& args) {
   projector::progress progress((*log)->partitions());
   realtime::hub hub;
   projector::projector proj(**log, **store, progress, &hub, group, projector_membership(c));
-  if (c.salvage) proj.set_when_ahead(projector::when_ahead::rebuild);
+  if (c.salvage) proj.rebuild_at_start();
   std::unique_ptr<projector::projector> mirror_proj;
   if (mirror.progress) {
     mirror_proj = std::make_unique<projector::projector>(**log, static_cast<store::mirrored_store&>(**store).mirror(),
                                                          *mirror.progress, nullptr, mirror.group,
                                                          projector::membership::exclusive);
-    if (c.salvage) mirror_proj->set_when_ahead(projector::when_ahead::rebuild);
+    if (c.salvage) mirror_proj->rebuild_at_start();
   }
   std::unique_ptr<search::xapian_index> index;
   std::unique_ptr<projector::progress> search_progress;
@@ -114,6 +116,7 @@ int serve_main(const std::vector<std::string>& args) {
     search_proj = std::make_unique<projector::projector>(**log, *index, *search_progress, nullptr, index->group(),
                                                          projector::membership::exclusive, "search");
     search_proj->set_when_ahead(projector::when_ahead::rebuild);  // derived from the log alone
+    if (c.salvage) search_proj->rebuild_at_start();
   }
   auto stop_projectors = [&] {
     proj.stop();

@@ -106,6 +106,11 @@ static po::options_description serve_options(serve_config& c, std::string& confi
        "with --kafka and --cassandra: keep a local copy of the read models under DATA_DIR/kafka-state, fed from "
        "every partition of the log, so writes keep being accepted while Cassandra is unreachable "
        "(env LEAVES_STATE_MIRROR)")
+      ("max-connections", po::value(&c.max_connections)->default_value(c.max_connections),
+       "open connections at most; more are accepted and closed at once (env LEAVES_MAX_CONNECTIONS)")
+      ("max-buffered-body-mb", po::value(&c.max_buffered_body_mb)->default_value(c.max_buffered_body_mb),
+       "MiB of request bodies being received at once, all connections together; a request over it answers "
+       "503 and its connection closes (env LEAVES_MAX_BUFFERED_BODY_MB)")
       ("min-free-mb", po::value(&c.min_free_mb)->default_value(c.min_free_mb),
        "MiB kept free on the data dir's filesystem: a write that would go below answers 507 "
        "insufficient_storage, and writes resume by themselves once space is freed; 0 disables "
@@ -442,6 +447,8 @@ std::optional<std::string> out_of_range(const serve_config& c) {
       {"--search-threads", static_cast<long double>(c.search_threads), 1, 64},
       {"--search-flush-ms", static_cast<long double>(c.search_flush_ms), 0, 60000},
       {"--min-free-mb", static_cast<long double>(c.min_free_mb), 0, 1048576},
+      {"--max-connections", static_cast<long double>(c.max_connections), 1, 1000000},
+      {"--max-buffered-body-mb", static_cast<long double>(c.max_buffered_body_mb), 1, 65536},
   };
   if (c.data_dir.empty()) return std::string("--data-dir must not be empty");
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")

@@ -59,7 +59,9 @@ struct serve_config {
   // Search: a Xapian index under <data-dir>/search, fed by its own group.
   bool search = true;
   bool salvage = false;
-  int min_free_mb = 256;  // kept free on the data dir's filesystem by the log, store and index
+  int min_free_mb = 256;
+  int max_connections = 10000;
+  int max_buffered_body_mb = 256;  // request bodies being read at once, all connections  // kept free on the data dir's filesystem by the log, store and index
   uint64_t min_free_bytes() const { return static_cast<uint64_t>(min_free_mb) << 20; }
   int search_threads = 2;
   int search_flush_ms = 200;

@@ -3,6 +3,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -12,6 +13,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
+#include <optional>
 #include <thread>
 
 #include "leaves/base/log.h"
@@ -50,10 +52,67 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+// A method label of /metrics: the standard ones, or "other" (a label per
+// new method string would grow /metrics without bound).
+std::string_view method_label(std::string_view m) {
+  for (std::string_view known : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
+    if (m == known) return known;
+  }
+  return "other";
+}
+
+// An absolute-form target ("http://host/path?q", RFC 9112 3.2.2) is served as
+// its origin form ("/path?q").
+std::string origin_form(std::string_view target) {
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (target.size() > scheme.size() && lower(target.substr(0, scheme.size())) == scheme) {
+      const auto rest = target.substr(scheme.size());
+      const auto slash = rest.find_first_of("/?");
+      if (slash == std::string_view::npos) return "/";
+      std::string out(rest.substr(slash));
+      if (out.front() == '?') out.insert(out.begin(), '/');
+      return out;
+    }
+  }
+  return std::string(target);
+}
+
+// What the request head forbids before its body is read: request smuggling
+// vectors (a transfer coding other than exactly "chunked", both
+// Transfer-Encoding and Content-Length), HTTP/1.1 without exactly one Host,
+// an Expect other than 100-continue. nullopt when the head is acceptable.
+std::optional<response> refuse_head(const bhttp::request_parser<bhttp::string_body>& parser) {
+  const auto& h = parser.get();
+  const auto te_count = std::distance(h.equal_range(bhttp::field::transfer_encoding).first,
+                                      h.equal_range(bhttp::field::transfer_encoding).second);
+  if (te_count > 0) {
+    std::string te = te_count == 1 ? lower(h[bhttp::field::transfer_encoding]) : std::string();
+    while (!te.empty() && (te.back() == ' ' || te.back() == '\t')) te.pop_back();
+    while (!te.empty() && (te.front() == ' ' || te.front() == '\t')) te.erase(te.begin());
+    if (te != "chunked") {
+      return error_response(501, "not_implemented",
+                            "Transfer-Encoding: only \"chunked\" is supported (got \"" +
+                                std::string(h[bhttp::field::transfer_encoding]).substr(0, 64) + "\")");
+    }
+    if (h.count(bhttp::field::content_length) > 0) {
+      return error_response(400, "bad_request", "both Transfer-Encoding and Content-Length");
+    }
+  }
+  const auto hosts = h.count(bhttp::field::host);
+  if (h.version() >= 11 && hosts != 1) {
+    return error_response(400, "bad_request", hosts == 0 ? "HTTP/1.1 request without a Host header"
+                                                         : "more than one Host header");
+  }
+  if (h.count(bhttp::field::expect) > 0 && lower(h[bhttp::field::expect]) != "100-continue") {
+    return error_response(417, "expectation_failed", "only Expect: 100-continue is supported");
+  }
+  return std::nullopt;
+}
+
 request to_request(const bhttp::request<bhttp::string_body>& br) {
   request r;
   r.method = std::string(br.method_string());
-  r.target = std::string(br.target());
+  r.target = origin_form(br.target());
   const auto q = r.target.find('?');
   r.path = r.target.substr(0, q);
   if (q != std::string::npos) r.query = r.target.substr(q + 1);
@@ -168,7 +227,55 @@ struct session_args {
   metrics* m;
   const server_options* opts;
   const std::atomic<bool>* stopping;
+  std::atomic<size_t>* buffered;  // body bytes reserved by requests being read, all connections
 };
+
+// A reservation of body bytes against server_options::max_buffered_body_bytes.
+struct body_reservation {
+  std::atomic<size_t>* total = nullptr;
+  size_t bytes = 0;
+  bool take(std::atomic<size_t>* t, size_t n, size_t cap) {
+    if (n == 0) return true;
+    if (t->fetch_add(n) + n > cap) {
+      t->fetch_sub(n);
+      return false;
+    }
+    total = t;
+    bytes = n;
+    return true;
+  }
+  void release() {
+    if (total) total->fetch_sub(bytes);
+    total = nullptr;
+  }
+  ~body_reservation() { release(); }
+};
+
+// Reads with a deadline that cancels the read instead of closing the socket
+// (beast's own stream timeout closes it), so a 408 can still be written.
+template <class Op>
+asio::awaitable<bool> read_with_deadline(beast::tcp_stream& stream, std::chrono::milliseconds limit, Op op,
+                                         beast::error_code& ec) {
+  struct state {
+    bool fired = false, done = false;
+  };
+  auto st = std::make_shared<state>();
+  asio::steady_timer timer(stream.get_executor());
+  timer.expires_after(limit);
+  // Both run on the connection's strand; a handler that was already queued
+  // when the read finished sees `done` and leaves the stream alone.
+  timer.async_wait([st, &stream](const boost::system::error_code& e) {
+    if (!e && !st->done) {
+      st->fired = true;
+      stream.socket().cancel();
+    }
+  });
+  stream.expires_never();
+  co_await op(asio::redirect_error(asio::use_awaitable, ec));
+  st->done = true;
+  timer.cancel();
+  co_return st->fired;
+}
 
 asio::awaitable<void> session(tcp::socket sock, session_args a, std::shared_ptr<server::connection> conn) {
   beast::tcp_stream stream(std::move(sock));
@@ -182,24 +289,54 @@ asio::awaitable<void> session(tcp::socket sock, session_args a, std::shared_ptr<
     parser.header_limit(static_cast<uint32_t>(a.opts->header_limit));
     parser.body_limit(a.opts->body_limit);
     // Idle keep-alive wait for the first byte, then the request timeout for the rest.
-    stream.expires_after(first ? a.opts->request_timeout : a.opts->idle_timeout);
+    const auto head_limit = first ? a.opts->request_timeout : a.opts->idle_timeout;
     first = false;
     conn->in_request = false;
-    co_await bhttp::async_read_header(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    bool timed_out = co_await read_with_deadline(
+        stream, head_limit,
+        [&](auto token) { return bhttp::async_read_header(stream, buffer, parser, std::move(token)); }, ec);
     conn->in_request = true;
-    if (!ec && !parser.is_done()) {
-      stream.expires_after(a.opts->request_timeout);
-      co_await bhttp::async_read(stream, buffer, parser, asio::redirect_error(asio::use_awaitable, ec));
+    // A timeout with part of a request read answers 408; an idle one closes
+    // quietly (an unsolicited 408 could be read as the answer to a request a
+    // client sends on the connection at the same moment).
+    const bool partial = buffer.size() > 0 || parser.got_some();
+    std::optional<response> refused;
+    body_reservation reserved;
+    if (!ec) refused = refuse_head(parser);
+    if (!ec && !refused && !parser.is_done()) {
+      const auto len = parser.content_length();
+      if (!reserved.take(a.buffered, len ? static_cast<size_t>(*len) : a.opts->body_limit,
+                         a.opts->max_buffered_body_bytes)) {
+        refused = error_response(503, "unavailable",
+                                 "the server is reading too many request bodies at once; retry shortly");
+      }
     }
-    if (ec) {
+    if (!ec && !refused && !parser.is_done()) {
+      if (lower(parser.get()[bhttp::field::expect]) == "100-continue") {
+        static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        stream.expires_after(std::chrono::seconds(5));
+        co_await asio::async_write(stream, asio::buffer(kContinue), asio::redirect_error(asio::use_awaitable, ec));
+      }
+      if (!ec) {
+        timed_out = co_await read_with_deadline(
+            stream, a.opts->request_timeout,
+            [&](auto token) { return bhttp::async_read(stream, buffer, parser, std::move(token)); }, ec);
+      }
+    }
+    if (ec || refused) {
       response err;
-      if (ec == bhttp::error::header_limit) {
+      if (refused) {
+        err = std::move(*refused);
+      } else if (timed_out && (partial || parser.got_some()) && !a.stopping->load()) {
+        err = error_response(408, "request_timeout", "the request was not received within " +
+                                                         std::to_string(a.opts->request_timeout.count()) + " ms");
+      } else if (ec == bhttp::error::header_limit) {
         err = error_response(431, "headers_too_large", "request headers exceed " +
                                                            std::to_string(a.opts->header_limit) + " bytes");
       } else if (ec == bhttp::error::body_limit) {
         err = error_response(413, "body_too_large",
                              "request body exceeds " + std::to_string(a.opts->body_limit) + " bytes");
-      } else if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
+      } else if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout || timed_out ||
                  ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
                  ec == asio::error::eof) {
         break;  // client went away, idled out, or we are stopping
@@ -217,7 +354,9 @@ asio::awaitable<void> session(tcp::socket sock, session_args a, std::shared_ptr<
     response res = co_await a.h->handle(req);
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - req.received).count();
-    a.m->requests.inc("route=\"" + res.route + "\",method=\"" + req.method + "\",status=\"" +
+    reserved.release();  // the body is the handler's now, and done with
+    a.m->requests.inc("route=\"" + res.route + "\",method=\"" + std::string(method_label(req.method)) +
+                      "\",status=\"" +
                       std::to_string(res.stream != stream_kind::none ? 200 : res.status) + "\"");
     a.m->latency.observe("route=\"" + res.route + "\",status=\"" + std::to_string(res.status) + "\"", secs);
     if (res.stream == stream_kind::sse) {
@@ -294,7 +433,8 @@ asio::awaitable<void> server::accept_loop() {
       live_.insert(conn);
     }
     ++connections_;
-    asio::co_spawn(strand, session(std::move(sock), {&handler_, &metrics_, &opts_, &stopping_}, conn),
+    asio::co_spawn(strand,
+                   session(std::move(sock), {&handler_, &metrics_, &opts_, &stopping_, &buffered_}, conn),
                    [this, conn](std::exception_ptr e) {
                      if (e) {
                        try {

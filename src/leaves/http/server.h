@@ -30,7 +30,8 @@ struct server_options {
   std::chrono::milliseconds request_timeout{30000};  // to read one request
   std::chrono::milliseconds idle_timeout{60000};     // keep-alive between requests
   std::chrono::milliseconds heartbeat{15000};        // SSE comment / WebSocket ping
-  size_t max_connections = 10000;
+  size_t max_connections = 10000;                    // more are accepted and closed at once
+  size_t max_buffered_body_bytes = 256 * 1024 * 1024;  // request bodies being read, all connections
 };
 
 class server {
@@ -57,6 +58,7 @@ class server {
   boost::asio::ip::tcp::acceptor acceptor_;
   std::atomic<bool> stopping_{false};
   std::atomic<size_t> connections_{0};
+  std::atomic<size_t> buffered_{0};  // body bytes reserved by requests being read
   std::mutex mu_;
   std::set<std::shared_ptr<connection>> live_;
 };

@@ -49,9 +49,16 @@ status projector::start() {
 }
 
 status projector::check_own_position() {
+  const size_t parts = start_end_.size();
+  if (rebuild_at_start_) {
+    log_warn("projector", name_ + ": rebuilding it from the log (--salvage)");
+    if (auto st = target_.clear(); !st) return st;
+    consumer_->seek_all(0);
+    next_.assign(parts, 0);
+    return ok_status();
+  }
   auto held = target_.stored_position();
   if (!held) return ok_status();
-  const size_t parts = start_end_.size();
   held->resize(parts, 0);
   next_.resize(parts, 0);
   std::string ahead, behind;

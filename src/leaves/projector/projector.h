@@ -56,6 +56,10 @@ class projector {
 
   void on_applied(applied_callback cb) { on_applied_ = std::move(cb); }
   void set_when_ahead(when_ahead w) { when_ahead_ = w; }
+  // start() clears the projection and replays the whole log (serve
+  // --salvage: a projection without a position of its own, like Cassandra,
+  // cannot tell that it is ahead of a log that lost its tail).
+  void rebuild_at_start() { rebuild_at_start_ = true; }
   // start() compares the projection's own position with its group's commit and the
   // log's end, and clears it for a rebuild when it lost data or (when_ahead::
   // rebuild) is ahead. Refuses (an error naming the partition) otherwise.
@@ -99,6 +103,7 @@ class projector {
   membership membership_;
   std::string name_;
   when_ahead when_ahead_ = when_ahead::refuse;
+  bool rebuild_at_start_ = false;
   std::map<int32_t, int64_t> unflushed_;  // partition -> next offset, applied but not flushed
   std::chrono::steady_clock::time_point last_flush_;
   applied_callback on_applied_;

@@ -159,3 +159,43 @@ def test_server_survives_all_of_the_above(server_factory):
         finally:
             s.close()
     assert requests.get(srv.base_url + "/healthz", timeout=5).status_code == 200
+
+
+def subscribers(srv):
+    for line in requests.get(srv.base_url + "/metrics", timeout=10).text.splitlines():
+        if line.startswith("leaves_stream_subscribers "):
+            return int(float(line.split()[1]))
+    raise AssertionError("no leaves_stream_subscribers in /metrics")
+
+
+def test_a_closed_sse_subscriber_gives_its_slot_back_at_once(server_factory):
+    srv = server_factory.make()
+    conns = []
+    for _ in range(50):
+        c = _Conn(*host_port(srv))
+        c.sendall(b"GET /v1/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+        status, _ = c.read_head(time.monotonic() + 5)
+        assert status == 200, "SSE: expected 200, got %d" % status
+        conns.append(c)
+    assert subscribers(srv) == 50, "expected 50 subscribers, got %d" % subscribers(srv)
+    for c in conns:
+        c.close()
+    deadline = time.monotonic() + 2  # the heartbeat is 15 s: the slots must come back well before it
+    while time.monotonic() < deadline and subscribers(srv) != 0:
+        time.sleep(0.05)
+    assert subscribers(srv) == 0, "closed SSE subscribers still hold %d slots" % subscribers(srv)
+
+
+def test_websocket_handshake_errors_are_json(server_factory):
+    srv = server_factory.make()
+    base = (b"GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
+    r = raw_http(*host_port(srv), base + b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: not-a-key\r\n\r\n")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "websocket_handshake", (
+        "garbage Sec-WebSocket-Key: expected a JSON 400, got %r" % r)
+    r = raw_http(*host_port(srv), base + b"Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+    assert r.status_code == 426 and r.headers.get("sec-websocket-version") == "13", (
+        "version 8: expected 426 with Sec-WebSocket-Version: 13, got %r" % r)
+    assert r.json()["error"]["code"] == "websocket_version", r
+    r = raw_http(*host_port(srv), b"GET /v1/ws HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "websocket_required", r
+    assert subscribers(srv) == 0, "refused handshakes left %d subscriptions" % subscribers(srv)

@@ -48,7 +48,11 @@ class log_stream final : public http::stream_source {
     co_return out;
   }
 
-  void closed() override { hub_.unsubscribe(sub_); }
+  // The slot is free at once, and a next() waiting for messages returns now.
+  void closed() override {
+    hub_.unsubscribe(sub_);
+    signal_->notify();
+  }
 
  private:
   // Reads one batch from the log. Returns true when it produced messages.

@@ -142,6 +142,42 @@ std::string sse_frame(const stream_event& e) {
   return out;
 }
 
+// Watches an SSE connection for the client's close: its subscription (and
+// slot) is released at once, not at the next heartbeat write. Clients send
+// nothing on an SSE stream; whatever they send is dropped.
+asio::awaitable<void> sse_watch(beast::tcp_stream& stream, std::shared_ptr<stream_source> source,
+                                std::shared_ptr<bool> gone) {
+  char buf[512];
+  beast::error_code ec;
+  for (;;) {
+    co_await stream.socket().async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;
+  }
+  if (!*gone) {
+    *gone = true;
+    source->closed();
+  }
+}
+
+// A WebSocket upgrade request leaves checks itself, so that a bad one gets a
+// JSON error like every other request: version 13 and a key that is the
+// base64 of 16 bytes (RFC 6455 4.2.1).
+std::optional<response> refuse_ws_handshake(const bhttp::request<bhttp::string_body>& req) {
+  if (req[bhttp::field::sec_websocket_version] != "13") {
+    auto r = error_response(426, "websocket_version", "Sec-WebSocket-Version must be 13");
+    r.headers.emplace_back("Sec-WebSocket-Version", "13");
+    return r;
+  }
+  const auto key = req[bhttp::field::sec_websocket_key];
+  bool ok = key.size() == 24 && key.substr(22) == "==";
+  for (size_t i = 0; ok && i < 22; ++i) {
+    const char c = key[i];
+    ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+  }
+  if (!ok) return error_response(400, "websocket_handshake", "Sec-WebSocket-Key must be the base64 of 16 bytes");
+  return std::nullopt;
+}
+
 asio::awaitable<void> serve_sse(beast::tcp_stream& stream, response res, unsigned version,
                                 std::chrono::milliseconds heartbeat) {
   bhttp::response<bhttp::empty_body> head{bhttp::status::ok, version};
@@ -155,12 +191,15 @@ asio::awaitable<void> serve_sse(beast::tcp_stream& stream, response res, unsigne
   co_await bhttp::async_write_header(stream, sr, asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return;
   std::string out = ": stream open\n\n";
-  for (;;) {
+  auto gone = std::make_shared<bool>(false);
+  asio::co_spawn(co_await asio::this_coro::executor, sse_watch(stream, res.source, gone), asio::detached);
+  while (!*gone) {
     stream.expires_after(heartbeat * 2);  // a client that stops reading is cut off
     co_await asio::async_write(stream, asio::buffer(out), asio::redirect_error(asio::use_awaitable, ec));
     if (ec) break;
     std::string end;
     auto events = co_await res.source->next(heartbeat, end);
+    if (*gone) break;
     out.clear();
     for (const auto& e : events) out += sse_frame(e);
     if (events.empty() && end.empty()) out = ": keepalive\n\n";
@@ -172,7 +211,10 @@ asio::awaitable<void> serve_sse(beast::tcp_stream& stream, response res, unsigne
       break;
     }
   }
-  res.source->closed();
+  if (!*gone) {
+    *gone = true;
+    res.source->closed();
+  }
   stream.socket().shutdown(tcp::socket::shutdown_both, ec);
 }
 
@@ -366,8 +408,15 @@ asio::awaitable<void> session(tcp::socket sock, session_args a, std::shared_ptr<
       co_return;
     }
     if (res.stream == stream_kind::websocket) {
+      std::optional<response> refused;
       if (!websocket::is_upgrade(breq)) {
-        res = error_response(400, "websocket_required", "this endpoint needs a WebSocket upgrade request");
+        refused = error_response(400, "websocket_required", "this endpoint needs a WebSocket upgrade request");
+      } else {
+        refused = refuse_ws_handshake(breq);
+      }
+      if (refused) {
+        res.source->closed();  // its subscription was made for a stream that will not be
+        res = std::move(*refused);
       } else {
         conn->streaming = true;
         conn->stream = nullptr;  // moved into the WebSocket

@@ -210,3 +210,44 @@ def test_kill_9_during_indexing_then_the_index_equals_the_log(server_factory):
     res = run_cli(srv.binary, ["check", "--data-dir", srv.data_dir] + srv.backend_args, timeout=120)
     assert res.returncode == 0 and "search index:" in res.stdout and "consistent" in res.stdout, (
         "expected the index equal to the log after kill -9\n" + describe_cli(res))
+
+
+def test_live_search_stream_carries_only_matching_leaves(client):
+    from leaves_testlib import SSEClient
+    tag = unique("live")
+    s = SSEClient(client.host, client.port, "/v1/stream?q=kafka+partitions&tag=" + tag)
+    try:
+        assert s.status == 200, "live search stream: expected 200, got %s" % s.status
+        hit = client.create(title="Kafka partitions in depth", tags=[tag])["id"]
+        miss = client.create(title="Cassandra tables", tags=[tag])["id"]
+        half = client.create(title="Kafka without the other word", tags=[tag])["id"]
+        expect(client.patch("/v1/leaves/" + hit, json={"title": "Kafka partitions, edited"}), 200)
+        expect(client.delete("/v1/leaves/" + miss), 200, "delete")
+        events = s.collect(8, until=lambda evs: sum(1 for e in evs if e.get("event") == "leaf.deleted") >= 1)
+    finally:
+        s.close()
+    got = [(e["event"], e["json"]["leaf_id"]) for e in events if e.get("json") and "leaf_id" in e["json"]]
+    assert ("leaf.created", hit) in got, "the matching leaf was not streamed: %s" % got
+    assert ("leaf.updated", hit) in got, "the matching leaf's edit was not streamed: %s" % got
+    assert not any(i in (half,) for _, i in got), "a leaf matching one word of two was streamed: %s" % got
+    assert ("leaf.created", miss) not in got, "a leaf that does not match was streamed: %s" % got
+    assert ("leaf.deleted", miss) in got, "deletes are always streamed: %s" % got
+
+
+def test_live_search_any_and_bad_queries(client):
+    from leaves_testlib import SSEClient
+    tag = unique("liveany")
+    s = SSEClient(client.host, client.port, "/v1/stream?match=any&q=kafka+cassandra&tag=" + tag)
+    try:
+        a = client.create(title="Only kafka here", tags=[tag])["id"]
+        b = client.create(title="Only cassandra here", tags=[tag])["id"]
+        c = client.create(title="Neither", tags=[tag])["id"]
+        events = s.collect(5, until=lambda evs: len(evs) >= 2)
+    finally:
+        s.close()
+    got = {e["json"]["leaf_id"] for e in events if e.get("json") and "leaf_id" in e["json"]}
+    assert got == {a, b}, "match=any: expected %s, got %s (not %s)" % ({a, b}, got, c)
+    for q in ("%22unclosed", "(a", "a+OR", "match=maybe&q=x"):
+        path = "/v1/stream?" + (q if q.startswith("match=") else "q=" + q)
+        r = client.get(path, consistent=False, headers={"Accept": "text/event-stream"})
+        expect_error(r, 400, "invalid_query", "live search " + path)

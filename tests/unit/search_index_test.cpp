@@ -259,3 +259,31 @@ TEST(SearchIndex, TagPrefixAndSpellingSuggestion) {
   EXPECT_EQ(r.total, 0u);
   EXPECT_EQ(r.suggestion, "cassandra");
 }
+
+TEST(LiveSearch, OneLeafIsMatchedByTheIndexRules) {
+  domain::leaf l;
+  l.id = "x";
+  l.url = "https://kafka.apache.org/docs";
+  l.title = "Kafka partitions in depth";
+  l.tags = domain::string_list{"streaming"};
+  l.version = 1;
+  auto q = [](const char* text, search::match_mode m = search::match_mode::all) {
+    auto p = search::parse_query(text, m);
+    EXPECT_TRUE(p.ok()) << text;
+    return *p;
+  };
+  auto matches = [&](const std::optional<search::node>& n) {
+    auto r = search::leaf_matches(n, l);
+    EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
+    return r.ok() && *r;
+  };
+  EXPECT_TRUE(matches(std::nullopt));
+  EXPECT_TRUE(matches(q("kafka")));
+  EXPECT_TRUE(matches(q("kafka partition")));  // stems
+  EXPECT_FALSE(matches(q("kafka cassandra")));
+  EXPECT_TRUE(matches(q("kafka cassandra", search::match_mode::any)));
+  EXPECT_TRUE(matches(q("#streaming")));
+  EXPECT_FALSE(matches(q("-tag:streaming")));
+  EXPECT_TRUE(matches(q("\"partitions in depth\"")));
+  EXPECT_FALSE(matches(q("\"depth in partitions\"")));
+}

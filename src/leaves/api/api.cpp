@@ -666,7 +666,8 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
         if (d.hub.subscribers() >= o.max_stream_subscribers) {
           co_return error_to_response(make_error(errc::unavailable, "too many stream subscribers", "unavailable"));
         }
-        auto src = open_stream(req, *p, co_await asio::this_coro::executor, d.log, d.hub);
+        auto src = open_stream(req, *p, co_await asio::this_coro::executor, d.log, d.hub, &d.store,
+                               d.live_match ? &d.live_match : nullptr);
         if (!src) co_return error_to_response(src.err());
         response r;
         r.stream = m.r->id == route_id::v1_ws ? http::stream_kind::websocket : http::stream_kind::sse;

@@ -4,6 +4,8 @@
 // responses. Thread-safe; each request runs on its connection's strand.
 #pragma once
 
+#include "leaves/api/stream.h"
+
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -43,6 +45,8 @@ struct api_deps {
   // The search index and its projector (null: search answers 503).
   search::search_index* search = nullptr;
   projector::projector* search_projector = nullptr;
+  // Live search on the stream (?q=); empty: q= answers 503 search_disabled.
+  leaf_matcher live_match = {};
 };
 
 class api final : public http::handler {

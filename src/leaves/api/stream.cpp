@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <charconv>
+#include <set>
 
 #include "leaves/domain/leaf.h"
 #include "leaves/projector/progress.h"
@@ -28,8 +29,23 @@ class log_stream final : public http::stream_source {
   }
   ~log_stream() override { hub_.unsubscribe(sub_); }
 
+  // Live search: only the events whose leaf matches `q` (see open_stream).
+  void set_query(std::optional<search::node> q, store::leaf_queries* store, const leaf_matcher* matcher) {
+    query_ = std::move(q);
+    store_ = store;
+    matcher_ = matcher;
+    searching_ = true;
+  }
+
   asio::awaitable<std::vector<http::stream_event>> next(std::chrono::milliseconds heartbeat,
                                                          std::string& end_reason) override {
+    auto out = co_await next_unfiltered(heartbeat, end_reason);
+    if (searching_) co_await filter_staged(out);
+    co_return out;
+  }
+
+  asio::awaitable<std::vector<http::stream_event>> next_unfiltered(std::chrono::milliseconds heartbeat,
+                                                                   std::string& end_reason) {
     std::vector<http::stream_event> out;
     while (catching_up_) {
       if (catch_up_step(out)) co_return out;
@@ -42,7 +58,7 @@ class log_stream final : public http::stream_source {
         end_reason = reason;
         co_return out;
       }
-      if (!out.empty() || round == 1) break;
+      if (!out.empty() || !staged_.empty() || round == 1) break;
       co_await signal_->wait(heartbeat);
     }
     co_return out;
@@ -82,7 +98,28 @@ class log_stream final : public http::stream_source {
         catching_up_ = false;
       }
     }
-    return !out.empty();
+    return !out.empty() || !staged_.empty();
+  }
+
+  // Keeps the staged messages whose leaf matches the query now. Deletes always
+  // pass, and so do later events of a leaf this stream already sent, so a
+  // client can drop or re-check a card it shows.
+  asio::awaitable<void> filter_staged(std::vector<http::stream_event>& out) {
+    auto staged = std::move(staged_);
+    staged_.clear();
+    for (auto& [m, cursor] : staged) {
+      bool pass = m.type == "leaf.deleted" || sent_.contains(m.leaf_id);
+      if (!pass) {
+        auto l = co_await store_->async_get(m.leaf_id);
+        if (l && *l && !(*l)->deleted) {
+          auto hit = (*matcher_)(query_, **l);
+          pass = hit && *hit;
+        }
+      }
+      if (!pass) continue;
+      if (sent_.size() < kMaxRemembered) sent_.insert(m.leaf_id);
+      out.push_back(to_event(m, std::move(cursor)));
+    }
   }
 
   void emit(const realtime::message& m, std::vector<http::stream_event>& out) {
@@ -90,15 +127,23 @@ class log_stream final : public http::stream_source {
     if (m.offset < cursor_[m.partition]) return;  // already sent (catch-up/live overlap)
     cursor_[m.partition] = m.offset + 1;
     if (!sub_->flt().matches(m)) return;
+    if (searching_) {
+      staged_.emplace_back(m, format_cursor(cursor_));
+      return;
+    }
+    out.push_back(to_event(m, format_cursor(cursor_)));
+  }
+
+  static http::stream_event to_event(const realtime::message& m, std::string cursor) {
     http::stream_event e;
-    e.id = format_cursor(cursor_);
+    e.id = std::move(cursor);
     e.event = m.type;
     e.data.reserve(m.json_body.size() + e.id.size() + 16);
     e.data = m.json_body;
     e.data += ",\"cursor\":\"";
     e.data += e.id;
     e.data += "\"}";
-    out.push_back(std::move(e));
+    return e;
   }
 
   log::event_log& log_;
@@ -107,6 +152,14 @@ class log_stream final : public http::stream_source {
   std::shared_ptr<realtime::subscriber> sub_;
   std::vector<int64_t> cursor_;
   bool catching_up_;
+  // Live search.
+  static constexpr size_t kMaxRemembered = 10000;
+  bool searching_ = false;
+  std::optional<search::node> query_;
+  store::leaf_queries* store_ = nullptr;
+  const leaf_matcher* matcher_ = nullptr;
+  std::vector<std::pair<realtime::message, std::string>> staged_;  // with the cursor after each
+  std::set<std::string> sent_;
 };
 
 }  // namespace
@@ -135,9 +188,12 @@ std::string format_cursor(const std::vector<int64_t>& next) {
 
 result<std::shared_ptr<http::stream_source>> open_stream(
     const http::request& req, const std::vector<std::pair<std::string, std::string>>& params,
-    asio::any_io_executor strand, log::event_log& log, realtime::hub& hub) {
+    asio::any_io_executor strand, log::event_log& log, realtime::hub& hub, store::leaf_queries* store,
+    const leaf_matcher* matcher) {
   realtime::filter f;
   std::string from = "now";
+  std::optional<std::string> q_text;
+  auto mode = search::match_mode::all;
   if (auto last = req.header("last-event-id"); !last.empty()) from = std::string(last);
   for (const auto& [k, v] : params) {
     if (k == "tag") {
@@ -153,10 +209,28 @@ result<std::shared_ptr<http::stream_source>> open_stream(
       f.user_id = u;
     } else if (k == "from") {
       if (req.header("last-event-id").empty()) from = v;
+    } else if (k == "q") {
+      q_text = v;
+    } else if (k == "match") {
+      if (v != "all" && v != "any") return make_error(errc::invalid_argument, "match must be all or any", "invalid_query");
+      mode = v == "any" ? search::match_mode::any : search::match_mode::all;
     } else {
       return make_error(errc::invalid_argument, "unknown query parameter: " + k, "invalid_query");
     }
   }
+  std::optional<search::node> query;
+  if (q_text) {
+    if (!matcher || !*matcher || !store) {
+      return make_error(errc::unavailable, "search is not enabled on this server", "search_disabled");
+    }
+    auto parsed = search::parse_query(*q_text, mode);
+    if (!parsed) return parsed.err();
+    query = std::move(*parsed);
+  }
+  auto searching = [&](const std::shared_ptr<log_stream>& src) {
+    if (q_text) src->set_query(query, store, matcher);
+    return std::shared_ptr<http::stream_source>(src);
+  };
   std::vector<int64_t> cursor;
   bool catch_up = true;
   if (from == "now") {
@@ -173,10 +247,9 @@ result<std::shared_ptr<http::stream_source>> open_stream(
     // reaches the hub after the subscription exists.
     auto src = std::make_shared<log_stream>(log, hub, std::move(f), std::vector<int64_t>(log.partitions(), 0),
                                             false, std::move(strand));
-    return std::shared_ptr<http::stream_source>(src);
+    return searching(src);
   }
-  return std::shared_ptr<http::stream_source>(
-      std::make_shared<log_stream>(log, hub, std::move(f), std::move(cursor), true, std::move(strand)));
+  return searching(std::make_shared<log_stream>(log, hub, std::move(f), std::move(cursor), true, std::move(strand)));
 }
 
 }  // namespace leaves::api

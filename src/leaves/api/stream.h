@@ -4,7 +4,9 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +15,8 @@
 #include "leaves/http/message.h"
 #include "leaves/log/event_log.h"
 #include "leaves/realtime/hub.h"
+#include "leaves/search/query.h"
+#include "leaves/store/read_store.h"
 
 namespace leaves::api {
 
@@ -21,8 +25,13 @@ result<std::vector<int64_t>> parse_cursor(std::string_view text, int32_t partiti
 std::string format_cursor(const std::vector<int64_t>& next);
 
 // Parses ?tag= ?user= ?from= (and Last-Event-ID) and subscribes.
+// Live search (?q=QUERY&match=all|any): whether a leaf matches a query, by the
+// search index's rules; null when search is off (q= then answers 503).
+using leaf_matcher = std::function<result<bool>(const std::optional<search::node>&, const domain::leaf&)>;
+
 result<std::shared_ptr<http::stream_source>> open_stream(
     const http::request& req, const std::vector<std::pair<std::string, std::string>>& params,
-    boost::asio::any_io_executor strand, log::event_log& log, realtime::hub& hub);
+    boost::asio::any_io_executor strand, log::event_log& log, realtime::hub& hub,
+    store::leaf_queries* store = nullptr, const leaf_matcher* matcher = nullptr);
 
 }  // namespace leaves::api

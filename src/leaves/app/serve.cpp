@@ -144,7 +144,9 @@ int serve_main(const std::vector<std::string>& args) {
   http::metrics metrics;
   api::api_options ao;
   ao.read_wait = std::chrono::milliseconds(c.read_wait_ms);
-  api::api handler({svc, **store, **log, progress, proj, hub, metrics, index.get(), search_proj.get()}, ao);
+  api::api handler({svc, **store, **log, progress, proj, hub, metrics, index.get(), search_proj.get(),
+                    index ? api::leaf_matcher(search::leaf_matches) : api::leaf_matcher()},
+                   ao);
 
   metrics.add_collector([&](std::string& out) {
     out += "# HELP leaves_events_appended_total Events appended to the log by this server.\n"

@@ -14,6 +14,7 @@ message make_message(int32_t partition, int64_t offset, const domain::event& ev)
   m.partition = partition;
   m.offset = offset;
   m.type = domain::to_string(ev.type);
+  m.leaf_id = ev.aggregate_id;
   m.tags = ev.tags_after;
   m.user_id = ev.user_after;
   json::object o;

@@ -24,6 +24,7 @@ struct message {
   int32_t partition = 0;
   int64_t offset = 0;
   std::string type;                    // "leaf.created", ...
+  std::string leaf_id;
   std::optional<domain::string_list> tags;
   std::optional<int64_t> user_id;
   std::string json_body;               // JSON object without its closing '}'

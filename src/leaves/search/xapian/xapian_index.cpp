@@ -147,12 +147,12 @@ Xapian::Stem stemmer_for(const std::optional<std::string>& language) {
   return Xapian::Stem("english");
 }
 
-Xapian::Document make_document(const domain::leaf& l, Xapian::TermGenerator& tg) {
+Xapian::Document make_document(const domain::leaf& l, Xapian::TermGenerator& tg, bool spelling = true) {
   Xapian::Document doc;
   doc.set_data(json::serialize(domain::leaf_to_json(l)));
   tg.set_document(doc);
   tg.set_stemmer(stemmer_for(l.language));
-  tg.set_flags(Xapian::TermGenerator::FLAG_SPELLING);  // "did you mean" learns from titles
+  if (spelling) tg.set_flags(Xapian::TermGenerator::FLAG_SPELLING);  // "did you mean" learns from titles
   tg.index_text(l.title, kTitleWeight, "S");
   tg.index_text(l.title, kTitleWeight);
   tg.set_flags(0);
@@ -656,6 +656,22 @@ uint64_t xapian_index::disk_bytes() const {
     if (e.is_regular_file(ec)) n += e.file_size(ec);
   }
   return n;
+}
+
+result<bool> leaf_matches(const std::optional<node>& q, const domain::leaf& l) {
+  if (!q) return true;
+  try {
+    Xapian::WritableDatabase db(std::string(), Xapian::DB_BACKEND_INMEMORY);
+    Xapian::TermGenerator tg;  // no spelling data: the in-memory backend keeps none
+    db.add_document(make_document(l, tg, false));
+    const Xapian::Stem english("english");
+    translator tr{english, nullptr};
+    Xapian::Enquire e(db);
+    e.set_query(tr(*q));
+    return e.get_mset(0, 1).size() > 0;
+  } catch (const Xapian::Error& e) {
+    return index_error("match", e);
+  }
 }
 
 result<search_result> xapian_index::impl::run(const search_request& r) {

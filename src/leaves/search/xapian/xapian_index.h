@@ -32,6 +32,11 @@ struct xapian_options {
   uint64_t min_free_bytes = 0;  // a commit that would leave less free is refused (base/disk.h)
 };
 
+// Whether one leaf matches a query (nullopt: every leaf), by the index's own
+// rules (the same terms, stems and fields): the leaf is indexed alone into an
+// in-memory database and the query run on it. For the live-search stream.
+result<bool> leaf_matches(const std::optional<node>& q, const domain::leaf& l);
+
 class xapian_index final : public search_index {
  public:
   // The index schema this build writes; an index of another version is

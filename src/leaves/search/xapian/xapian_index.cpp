@@ -1,4 +1,5 @@
 #include "leaves/search/xapian/xapian_index.h"
+#include "leaves/search/xapian/document.h"
 
 #include <xapian.h>
 
@@ -657,6 +658,8 @@ uint64_t xapian_index::disk_bytes() const {
   }
   return n;
 }
+
+Xapian::Document leaf_document(const domain::leaf& l, Xapian::TermGenerator& tg) { return make_document(l, tg); }
 
 result<bool> leaf_matches(const std::optional<node>& q, const domain::leaf& l) {
   if (!q) return true;

@@ -148,3 +148,64 @@ def test_import_summary_line_is_exactly_the_contract_format(leaves_bin, server, 
     first = res.stdout.splitlines()[0] if res.stdout else ""
     assert EXACT_SUMMARY_RE.match(first.strip()), (
         "summary line should be exactly 'imported N, unchanged M, rejected K', got %r\n  %s" % (first, describe_cli(res)))
+
+
+def child_max_rss_kb(args):
+    """Runs a command in a child of a fresh Python, returns (CompletedProcess-like dict, its max RSS in KiB)."""
+    import subprocess
+    import sys
+    code = ("import resource, subprocess, sys, json\n"
+            "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+            "print(json.dumps({'rc': p.returncode, 'out': p.stdout, 'err': p.stderr,\n"
+            "                  'rss': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))\n")
+    p = subprocess.run([sys.executable, "-c", code] + list(args), capture_output=True, text=True, timeout=300)
+    return json.loads(p.stdout)
+
+
+def test_json_lines_are_streamed_with_bounded_memory(leaves_bin, server, tmp_path):
+    path = tmp_path / "big.jsonl"
+    tag = unique("big")
+    filler = "x" * 20000
+    with open(path, "w") as f:
+        for i in range(2500):  # about 50 MB
+            f.write(json.dumps({"url": new_url(), "title": "big %d" % i, "content_text": filler, "tags": [tag]}) + "\n")
+    size_mb = path.stat().st_size / 2**20
+    res = child_max_rss_kb([leaves_bin, "import", str(path), "--server", server.base_url])
+    assert res["rc"] == 0, "import of %.0f MB of JSON lines failed: %s %s" % (size_mb, res["out"], res["err"][-500:])
+    assert res["out"].startswith("imported 2500,"), res["out"]
+    rss_mb = res["rss"] / 1024
+    assert rss_mb < size_mb / 2, "import of a %.0f MB file peaked at %.0f MB RSS: it is not streamed" % (size_mb, rss_mb)
+
+
+def test_an_entry_over_the_body_limit_is_rejected_alone(leaves_bin, server, tmp_path):
+    path = tmp_path / "one-big.jsonl"
+    urls = [new_url() for _ in range(3)]
+    with open(path, "w") as f:
+        f.write(json.dumps({"url": urls[0]}) + "\n")
+        f.write(json.dumps({"url": urls[1], "content_text": "y" * (900 * 1024)}) + "\n")
+        f.write(json.dumps({"url": urls[2]}) + "\n")
+    res = run_import(leaves_bin, server, path)
+    assert res.returncode == 1, "expected exit 1 (one rejected)\n  %s" % describe_cli(res)
+    assert summary(res)[0] == (2, 0, 1), "expected 'imported 2, unchanged 0, rejected 1'\n  %s" % describe_cli(res)
+    assert "entry 2:" in res.stdout and "more than a request may carry" in res.stdout, describe_cli(res)
+
+
+def test_a_server_that_dies_mid_import_is_reported_with_what_was_accepted(leaves_bin, server_factory, tmp_path):
+    import subprocess
+    import threading
+    import time
+    srv = server_factory.make()
+    path = tmp_path / "many.jsonl"
+    with open(path, "w") as f:
+        for i in range(40000):
+            f.write(json.dumps({"url": new_url(), "title": "many %d" % i, "content_text": "z" * 500}) + "\n")
+    p = subprocess.Popen([leaves_bin, "import", str(path), "--server", srv.base_url], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    killer = threading.Timer(1.0, srv.kill)
+    killer.start()
+    out, err = p.communicate(timeout=120)
+    killer.join()
+    assert p.returncode == 2, "expected exit 2 when the server dies\n  stdout: %s\n  stderr: %s" % (out, err[-800:])
+    assert "before that: imported" in err and "import the file again" in err, (
+        "expected what was accepted and how to resume, got:\n" + err[-800:])
+    assert re.match(r"^imported \d+, unchanged 0, rejected 0", out), out

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "leaves/app/commands.h"
@@ -29,54 +30,117 @@ constexpr size_t kBatch = 200;
 constexpr size_t kMaxBatchBytes = 768 * 1024;  // under the server's default 1 MiB body limit
 constexpr size_t kMaxFileBytes = size_t(2) << 30;
 
-// Entries of a Solr export ({"response":{"docs":[...]}}), a JSON array, or JSON lines.
-bool read_entries(const std::string& text, std::vector<json::value>& out, std::string& err) {
-  size_t i = 0;
-  while (i < text.size() && std::isspace(static_cast<unsigned char>(text[i]))) ++i;
-  if (i == text.size()) {
-    err = "the file is empty";
-    return false;
-  }
-  json::parse_options po;
-  po.max_depth = 64;
-  boost::system::error_code ec;
-  auto whole = json::parse(text, ec, {}, po);
-  if (!ec) {
+// The entries of an export file, read in order. JSON lines are streamed: one
+// line in memory at a time, whatever the file's size. A Solr export
+// ({"response":{"docs":[...]}}) or a JSON array is one JSON document and is
+// parsed whole (about twice the file in memory).
+class entry_source {
+ public:
+  bool open(const std::string& path, std::string& err) {
+    in_.open(path, std::ios::binary);
+    if (!in_) {
+      err = "cannot open " + path;
+      return false;
+    }
+    in_.seekg(0, std::ios::end);
+    size_ = static_cast<uint64_t>(in_.tellg());
+    in_.seekg(0);
+    if (size_ > kMaxFileBytes) {
+      err = path + " is larger than 2 GiB";
+      return false;
+    }
+    po_.max_depth = 64;
+    // JSON lines when the first non-empty line is a JSON value by itself and
+    // is not a whole export (a one-line Solr export or array is read whole).
+    std::string line;
+    while (std::getline(in_, line) && line.find_first_not_of(" \t\r") == std::string::npos) {
+    }
+    if (line.find_first_not_of(" \t\r") == std::string::npos) {
+      err = "the file is empty";
+      return false;
+    }
+    boost::system::error_code ec;
+    auto first = json::parse(line, ec, {}, po_);
+    const bool whole_export =
+        ec || first.is_array() || (first.is_object() && first.as_object().contains("response"));
+    if (!whole_export) {
+      lines_ = true;
+      line_no_ = 1;
+      pending_ = std::move(first);
+      return true;
+    }
+    in_.clear();
+    in_.seekg(0);
+    std::ostringstream ss;
+    ss << in_.rdbuf();
+    auto whole = json::parse(ss.str(), ec, {}, po_);
+    if (ec) {
+      err = "not JSON (" + ec.message() + "), nor JSON lines";
+      return false;
+    }
     if (whole.is_array()) {
-      for (auto& v : whole.as_array()) out.push_back(std::move(v));
+      whole_ = std::move(whole.as_array());
       return true;
     }
     if (whole.is_object()) {
-      const auto* resp = whole.as_object().if_contains("response");
-      if (resp && resp->is_object()) {
-        const auto* docs = resp->as_object().if_contains("docs");
-        if (docs && docs->is_array()) {
-          for (const auto& v : docs->as_array()) out.push_back(v);
+      if (const auto* resp = whole.as_object().if_contains("response"); resp && resp->is_object()) {
+        if (const auto* docs = resp->as_object().if_contains("docs"); docs && docs->is_array()) {
+          whole_ = docs->as_array();
           return true;
         }
       }
-      out.push_back(std::move(whole));  // a single entry (also valid JSON lines of one line)
+      whole_.push_back(std::move(whole));  // a single entry
       return true;
     }
     err = "top-level JSON must be an export object, an array or JSON lines";
     return false;
   }
-  // JSON lines.
-  std::istringstream in(text);
-  std::string line;
-  size_t n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto v = json::parse(line, ec, {}, po);
-    if (ec) {
-      err = "line " + std::to_string(n) + " is not JSON: " + ec.message();
-      return false;
+
+  // The next entry; false at the end or on a bad line (err set).
+  bool next(json::value& out, std::string& err) {
+    if (!lines_) {
+      if (index_ >= whole_.size()) return false;
+      out = std::move(whole_[index_++]);
+      return true;
     }
-    out.push_back(std::move(v));
+    if (pending_) {
+      out = std::move(*pending_);
+      pending_.reset();
+      return true;
+    }
+    std::string line;
+    while (std::getline(in_, line)) {
+      ++line_no_;
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      boost::system::error_code ec;
+      out = json::parse(line, ec, {}, po_);
+      if (ec) {
+        err = "line " + std::to_string(line_no_) + " is not JSON: " + ec.message();
+        return false;
+      }
+      return true;
+    }
+    return false;
   }
-  return true;
-}
+
+  // Progress as a fraction of the file (entries of a whole export, bytes of JSON lines).
+  double progress() {
+    if (!lines_) return whole_.empty() ? 1.0 : double(index_) / double(whole_.size());
+    const auto pos = in_.tellg();
+    return pos < 0 || size_ == 0 ? 1.0 : double(pos) / double(size_);
+  }
+  bool streamed() const { return lines_; }
+
+ private:
+  std::ifstream in_;
+  uint64_t size_ = 0;
+  json::parse_options po_;
+  bool lines_ = false;
+  size_t line_no_ = 0;
+  std::optional<json::value> pending_;
+  json::array whole_;
+  size_t index_ = 0;
+};
 
 class client {
  public:
@@ -166,21 +230,9 @@ int import_main(const std::vector<std::string>& args) {
     std::fprintf(stderr, "leaves import: --server must be an http:// URL, got '%s'\n", server.c_str());
     return 2;
   }
-  std::ifstream in(file, std::ios::binary);
-  if (!in) {
-    std::fprintf(stderr, "leaves import: cannot open %s\n", file.c_str());
-    return 2;
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
-  if (text.size() > kMaxFileBytes) {
-    std::fprintf(stderr, "leaves import: %s is larger than 2 GiB\n", file.c_str());
-    return 2;
-  }
-  std::vector<json::value> entries;
+  entry_source src;
   std::string err;
-  if (!read_entries(text, entries, err)) {
+  if (!src.open(file, err)) {
     std::fprintf(stderr, "leaves import: %s: %s\n", file.c_str(), err.c_str());
     return 2;
   }
@@ -188,56 +240,97 @@ int import_main(const std::vector<std::string>& args) {
   const bool tty = isatty(fileno(stderr));
   std::map<std::string, size_t> counts{{"created", 0}, {"updated", 0}, {"unchanged", 0}, {"rejected", 0}};
   std::vector<std::string> rejections;
-  size_t done = 0;
-  while (done < entries.size()) {
+  size_t read = 0;  // entries taken from the file
+  auto summary = [&] {
+    return "imported " + std::to_string(counts["created"] + counts["updated"]) + ", unchanged " +
+           std::to_string(counts["unchanged"]) + ", rejected " + std::to_string(counts["rejected"]);
+  };
+  // Stops the import: what the server accepted so far, and where to resume.
+  auto stopped = [&](size_t first, const std::string& why) {
+    if (tty) std::fputc('\n', stderr);
+    std::fprintf(stderr,
+                 "leaves import: %s\n  before that: %s (entries 1-%zu were answered; from entry %zu on, nothing "
+                 "was imported: import the file again, which skips what is already there)\n",
+                 why.c_str(), summary().c_str(), first, first + 1);
+    std::printf("%s\n", summary().c_str());
+    return 2;
+  };
+  std::optional<json::value> carry;  // an entry that did not fit the last batch
+  size_t carry_no = 0;
+  bool more = true;
+  while (more || carry) {
     // A batch: up to kBatch entries and kMaxBatchBytes of JSON.
     json::array items;
+    std::vector<size_t> numbers;  // each item's 1-based entry number in the file
     size_t bytes = 0;
-    const size_t first = done;
-    while (done < entries.size() && items.size() < kBatch) {
-      const size_t sz = json::serialize(entries[done]).size();
-      if (!items.empty() && bytes + sz > kMaxBatchBytes) break;
+    const size_t first = read - (carry ? 1 : 0);
+    while (items.size() < kBatch) {
+      json::value v;
+      size_t no = 0;
+      if (carry) {
+        v = std::move(*carry);
+        no = carry_no;
+        carry.reset();
+      } else if (more && src.next(v, err)) {
+        no = ++read;
+      } else {
+        more = false;
+        if (!err.empty()) return stopped(read, file + ": " + err);
+        break;
+      }
+      const size_t sz = json::serialize(v).size();
+      if (sz > kMaxBatchBytes) {  // alone over the server's body limit: rejected here
+        counts["rejected"]++;
+        rejections.push_back("entry " + std::to_string(no) + ": " + std::to_string(sz) +
+                             " bytes of JSON, more than a request may carry (" + std::to_string(kMaxBatchBytes) +
+                             ")");
+        continue;
+      }
+      if (!items.empty() && bytes + sz > kMaxBatchBytes) {
+        carry = std::move(v);
+        carry_no = no;
+        break;
+      }
       bytes += sz;
-      items.push_back(entries[done++]);
+      items.push_back(std::move(v));
+      numbers.push_back(no);
     }
+    if (items.empty()) continue;
     std::pair<int, std::string> res;
     try {
       res = c.post(std::string(url->encoded_path()) + "/v1/bulk/leaves",
                    json::serialize(json::object{{"items", std::move(items)}}));
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "\nleaves import: cannot reach %s: %s\n", server.c_str(), e.what());
-      return 2;
+      return stopped(first, "cannot reach " + server + ": " + e.what());
     }
     if (res.first != 200) {
-      std::fprintf(stderr, "\nleaves import: server answered %d: %s\n", res.first, res.second.substr(0, 500).c_str());
-      return 2;
+      return stopped(first, "the server answered " + std::to_string(res.first) + ": " + res.second.substr(0, 500));
     }
     boost::system::error_code ec;
     auto body = json::parse(res.second, ec);
     if (ec || !body.is_object() || !body.as_object().contains("results")) {
-      std::fprintf(stderr, "\nleaves import: unexpected answer from the server\n");
-      return 2;
+      return stopped(first, "unexpected answer from the server");
     }
     for (const auto& r : body.as_object().at("results").as_array()) {
       const auto& o = r.as_object();
       const std::string status(o.at("status").as_string());
       counts[status]++;
       if (status == "rejected") {
-        const auto idx = first + static_cast<size_t>(o.at("index").to_number<int64_t>());
+        const auto idx = static_cast<size_t>(o.at("index").to_number<int64_t>());
         std::string why = o.contains("error") ? std::string(o.at("error").as_object().at("message").as_string()) : "";
-        rejections.push_back("entry " + std::to_string(idx + 1) + ": " + why);
+        rejections.push_back("entry " + std::to_string(idx < numbers.size() ? numbers[idx] : first + idx + 1) +
+                             ": " + why);
       }
     }
     if (tty) {
       const int width = 40;
-      const int filled = static_cast<int>(width * done / entries.size());
-      std::fprintf(stderr, "\r[%s%s] %zu/%zu", std::string(filled, '#').c_str(),
-                   std::string(width - filled, '.').c_str(), done, entries.size());
+      const int filled = static_cast<int>(width * std::min(1.0, src.progress()));
+      std::fprintf(stderr, "\r[%s%s] %zu entries", std::string(filled, '#').c_str(),
+                   std::string(width - filled, '.').c_str(), read);
     }
   }
   if (tty) std::fputc('\n', stderr);
-  std::printf("imported %zu, unchanged %zu, rejected %zu\n", counts["created"] + counts["updated"],
-              counts["unchanged"], counts["rejected"]);
+  std::printf("%s\n", summary().c_str());
   for (const auto& r : rejections) std::printf("  rejected %s\n", r.c_str());
   return counts["rejected"] > 0 ? 1 : 0;
 }

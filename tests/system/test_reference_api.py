@@ -3,6 +3,8 @@ JSON types per field, and that reads right after a write see it (no Min-Position
 
 import time
 
+import requests
+
 from leaves_testlib import describe, expect, md5_hex, new_url, unique, unique_user, wait_until
 
 NOT_FOUND = "This item does not exist"
@@ -184,3 +186,39 @@ def test_reference_and_v1_share_data(client):
         what="v1 GET of a leaf saved through /api/leaves")
     v1 = r.json()
     assert v1["title"] == "shared" and v1["is_archived"] is False, v1
+
+
+def rss_mb(srv):
+    with open("/proc/%d/status" % srv.proc.pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_the_reference_list_is_streamed_with_bounded_memory(server_factory):
+    import socket
+    import time
+    srv = server_factory.make()
+    big = "w" * (800 * 1024)
+    made = set()
+    for i in range(60):
+        made.add(srv.client.create(title="big %d" % i, content_text=big)["id"])
+    full = srv.client.get("/api/leaves", timeout=60)
+    assert full.status_code == 200, full.status_code
+    answer_mb = len(full.content) / 2**20
+    assert made <= {x["id"] for x in full.json()}, "the streamed list misses leaves"
+    before = rss_mb(srv)
+    socks = []
+    for _ in range(4):  # clients that ask and never read
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"GET /api/leaves HTTP/1.1\r\nHost: x\r\n\r\n")
+        socks.append(s)
+    time.sleep(2)
+    grown = rss_mb(srv) - before
+    for s in socks:
+        s.close()
+    assert grown < 2 * answer_mb, ("4 clients that do not read a %.0f MB list grew the server by %.0f MB: "
+                                   "the answer is built whole" % (answer_mb, grown))
+    assert requests.get(srv.base_url + "/healthz", timeout=5).status_code == 200

@@ -71,6 +71,53 @@ response string_response(int status, std::string_view text) {
   return json_response(status, json::serialize(json::string(text)));
 }
 
+constexpr size_t kReferencePage = 8;  // leaves per piece: the memory a slow client can hold
+
+// The pieces of GET /api/leaves: "[", the leaves page by page, "]".
+class reference_list_stream final : public http::stream_source {
+ public:
+  reference_list_stream(store::leaf_queries& st, size_t limit, store::list_page first)
+      : store_(st), left_(limit), page_(std::move(first)) {}
+
+  asio::awaitable<std::vector<http::stream_event>> next(std::chrono::milliseconds, std::string& end) override {
+    std::vector<http::stream_event> out(1);
+    std::string& piece = out[0].data;
+    if (!opened_) {
+      piece = "[";
+      opened_ = true;
+    }
+    for (const auto& l : page_.items) {
+      if (left_ == 0) break;
+      if (sent_++) piece += ',';
+      piece += json::serialize(reference_json(l));
+      --left_;
+    }
+    if (left_ == 0 || page_.next_page_token.empty()) {
+      piece += ']';
+      end = "done";
+      co_return out;
+    }
+    store::list_query q;
+    q.limit = std::min(kReferencePage, left_);
+    q.page_token = std::move(page_.next_page_token);
+    auto next_page = co_await store_.async_list(std::move(q));
+    if (!next_page) {
+      end = "failed";  // the body ends without its last chunk: visibly truncated
+      co_return out;
+    }
+    page_ = std::move(*next_page);
+    co_return out;
+  }
+  void closed() override {}
+
+ private:
+  store::leaf_queries& store_;
+  size_t left_;
+  store::list_page page_;
+  bool opened_ = false;
+  size_t sent_ = 0;
+};
+
 }  // namespace
 
 struct api::impl : std::enable_shared_from_this<api::impl> {
@@ -541,26 +588,21 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     co_return json_response(200, json::serialize(reference_json(**l)));
   }
 
+  // GET /api/leaves: the reference's whole list, newest first, up to
+  // reference_list_limit. Streamed a page at a time (chunked), so its memory
+  // cost is one page of leaves per client, not the whole answer. The first
+  // page is read before answering, so a store failure is still a clean 503.
   asio::awaitable<response> ref_list() {
     store::list_query q;
-    q.limit = o.reference_list_limit;
-    std::string body = "[";
-    bool first = true;
-    for (;;) {
-      auto page = co_await d.store.async_list(q);
-      if (!page) co_return error_to_response(page.err());
-      for (const auto& l : page->items) {
-        if (!first) body += ',';
-        first = false;
-        body += json::serialize(reference_json(l));
-      }
-      q.limit -= std::min(q.limit, page->items.size());
-      if (page->next_page_token.empty() || q.limit == 0) break;
-      q.page_token = page->next_page_token;
-    }
-    body += ']';
-    co_return json_response(200, std::move(body));
+    q.limit = std::min<size_t>(kReferencePage, o.reference_list_limit);
+    auto page = co_await d.store.async_list(q);
+    if (!page) co_return error_to_response(page.err());
+    response r;
+    r.stream = http::stream_kind::chunked;
+    r.source = std::make_shared<reference_list_stream>(d.store, o.reference_list_limit, std::move(*page));
+    co_return r;
   }
+
 
   // ---- operations ----
 

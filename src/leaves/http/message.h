@@ -49,7 +49,11 @@ class stream_source {
   virtual void closed() = 0;
 };
 
-enum class stream_kind { none, sse, websocket };
+// none: `body` is the answer. sse, websocket: `source` feeds a stream.
+// chunked: a long answer produced piece by piece (each event's data is the
+// next piece of the body; a non-empty end reason ends it), sent with chunked
+// transfer coding, so its memory cost is one piece, not the whole body.
+enum class stream_kind { none, sse, websocket, chunked };
 
 struct response {
   int status = 200;

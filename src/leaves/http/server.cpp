@@ -159,6 +159,44 @@ asio::awaitable<void> sse_watch(beast::tcp_stream& stream, std::shared_ptr<strea
   }
 }
 
+// A long answer written piece by piece as chunks. A failure mid-way ends the
+// connection without the last chunk, so a client sees a truncated body, never
+// a complete-looking wrong one.
+asio::awaitable<bool> serve_chunked(beast::tcp_stream& stream, response res, unsigned version, bool keep_alive,
+                                    std::chrono::milliseconds write_timeout) {
+  bhttp::response<bhttp::empty_body> head{static_cast<bhttp::status>(res.status), version};
+  head.set(bhttp::field::server, "leaves");
+  head.set(bhttp::field::content_type, res.content_type);
+  for (auto& [k, v] : res.headers) head.set(k, v);
+  head.chunked(true);
+  head.keep_alive(keep_alive);
+  bhttp::response_serializer<bhttp::empty_body> sr{head};
+  beast::error_code ec;
+  stream.expires_after(write_timeout);
+  co_await bhttp::async_write_header(stream, sr, asio::redirect_error(asio::use_awaitable, ec));
+  bool complete = false;
+  while (!ec) {
+    std::string end;
+    auto pieces = co_await res.source->next(std::chrono::milliseconds(0), end);
+    for (const auto& p : pieces) {
+      if (p.data.empty()) continue;
+      stream.expires_after(write_timeout);  // a client that stops reading is cut off
+      co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(p.data)),
+                                 asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) break;
+    }
+    if (ec || end.empty()) continue;
+    if (end == "done") {
+      stream.expires_after(write_timeout);
+      co_await asio::async_write(stream, bhttp::make_chunk_last(), asio::redirect_error(asio::use_awaitable, ec));
+      complete = !ec;
+    }
+    break;
+  }
+  res.source->closed();
+  co_return complete;
+}
+
 // A WebSocket upgrade request leaves checks itself, so that a bad one gets a
 // JSON error like every other request: version 13 and a key that is the
 // base64 of 16 bytes (RFC 6455 4.2.1).
@@ -406,6 +444,13 @@ asio::awaitable<void> session(tcp::socket sock, session_args a, std::shared_ptr<
       co_await serve_sse(stream, std::move(res), breq.version(), a.opts->heartbeat);
       conn->stream = nullptr;
       co_return;
+    }
+    if (res.stream == stream_kind::chunked) {
+      const bool keep_alive = breq.keep_alive() && !a.stopping->load();
+      const bool complete =
+          co_await serve_chunked(stream, std::move(res), breq.version(), keep_alive, a.opts->request_timeout);
+      if (complete && keep_alive) continue;
+      break;
     }
     if (res.stream == stream_kind::websocket) {
       std::optional<response> refused;

@@ -173,18 +173,7 @@ void check_index(search::xapian_index& ix, const fold& f, report& r) {
 
 int check_main(const std::vector<std::string>& args) {
   serve_config c;
-  bool help = false;
-  std::string err;
-  if (!parse_serve(args, c, help, err)) {
-    std::fprintf(stderr, "leaves check: %s\n", err.c_str());
-    return 2;
-  }
-  if (help) return 0;
-  if (auto bad = out_of_range(c)) {
-    std::fprintf(stderr, "leaves check: %s\n", bad->c_str());
-    return 2;
-  }
-  set_level(c.log_level);
+  if (auto code = parse_command("check", args, c)) return *code;
   const std::filesystem::path dir(c.data_dir);
   if (!std::filesystem::is_directory(dir)) {
     std::fprintf(stderr, "leaves check: no data dir at %s\n", c.data_dir.c_str());

@@ -330,18 +330,7 @@ int replay_main(const std::vector<std::string>& args) {
   // The same options as serve, so a replay reads the log the server uses
   // (embedded under --data-dir, or --kafka with its topic and group).
   serve_config c;
-  bool help = false;
-  std::string err;
-  if (!parse_serve(args, c, help, err)) {
-    std::fprintf(stderr, "leaves replay: %s\n", err.c_str());
-    return 2;
-  }
-  if (help) return 0;
-  if (auto bad = out_of_range(c)) {
-    std::fprintf(stderr, "leaves replay: %s\n", bad->c_str());
-    return 2;
-  }
-  set_level(c.log_level);
+  if (auto code = parse_command("replay", args, c)) return *code;
   const std::filesystem::path dir(c.data_dir);
   if (c.kafka.empty() && !std::filesystem::exists(dir / "log")) {
     std::fprintf(stderr, "leaves replay: no event log under %s\n", c.data_dir.c_str());
@@ -394,18 +383,7 @@ int replay_main(const std::vector<std::string>& args) {
 // every event applied, with a progress line on a terminal.
 int reindex_main(const std::vector<std::string>& args) {
   serve_config c;
-  bool help = false;
-  std::string err;
-  if (!parse_serve(args, c, help, err)) {
-    std::fprintf(stderr, "leaves reindex: %s\n", err.c_str());
-    return 2;
-  }
-  if (help) return 0;
-  if (auto bad = out_of_range(c)) {
-    std::fprintf(stderr, "leaves reindex: %s\n", bad->c_str());
-    return 2;
-  }
-  set_level(c.log_level);
+  if (auto code = parse_command("reindex", args, c)) return *code;
   const std::filesystem::path dir(c.data_dir);
   if (c.kafka.empty() && !std::filesystem::exists(dir / "log")) {
     std::fprintf(stderr, "leaves reindex: no event log under %s\n", c.data_dir.c_str());

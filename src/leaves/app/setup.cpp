@@ -418,6 +418,22 @@ result<std::unique_ptr<search::xapian_index>> open_search(const serve_config& c,
   return std::move(ix->index);
 }
 
+std::optional<int> parse_command(const char* name, const std::vector<std::string>& args, serve_config& c) {
+  bool help = false;
+  std::string err;
+  if (!parse_serve(args, c, help, err)) {
+    std::fprintf(stderr, "leaves %s: %s\n", name, err.c_str());
+    return 2;
+  }
+  if (help) return 0;
+  if (auto bad = out_of_range(c)) {
+    std::fprintf(stderr, "leaves %s: %s\n", name, bad->c_str());
+    return 2;
+  }
+  set_level(c.log_level);
+  return std::nullopt;
+}
+
 void set_level(const std::string& level) {
   if (level == "debug") set_log_level(log_level::debug);
   if (level == "warn") set_log_level(log_level::warn);

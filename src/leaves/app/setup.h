@@ -110,6 +110,11 @@ result<std::unique_ptr<search::xapian_index>> open_search(const serve_config& c,
 
 void set_level(const std::string& level);
 
+// The prelude of a command that takes serve's options (replay, reindex,
+// check): parse, check the ranges, set the log level. nullopt: go on; else
+// the exit code (0 after --help, 2 with the problem printed as "leaves NAME: ...").
+std::optional<int> parse_command(const char* name, const std::vector<std::string>& args, serve_config& c);
+
 // The first option outside its range, named, or nullopt.
 std::optional<std::string> out_of_range(const serve_config& c);
 

@@ -34,7 +34,7 @@ trap 'kill -TERM ${SERVER:-0} 2>/dev/null || true' EXIT
 echo "== corpus: $N leaves"
 scripts/corpus --count "$N" -o "$WORK/corpus.jsonl"
 start --search false
-build/leaves import "$WORK/corpus.jsonl" --server "$BASE" >/dev/null
+(build/leaves import "$WORK/corpus.jsonl" --server "$BASE" 2>/dev/null || true) | head -3
 stop
 
 echo "== index rate"

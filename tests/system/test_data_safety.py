@@ -126,6 +126,8 @@ def test_corrupt_wal_is_refused_unless_salvaged(server_factory):
     # What is left is consistent: the list, the tag count and the search index agree.
     listed, _ = srv.client.list_all("tag=" + tag)
     assert sorted(x["id"] for x in listed) == sorted(survivors), "listing and gets disagree after salvage"
+    wait_until(lambda: requests.get(srv.base_url + "/readyz", timeout=5).json()["projections"]["search"]["caught_up"],
+               timeout=60, what="the index rebuilt after salvage")  # /readyz is gated by the read models only
     found = expect(srv.client.get("/v1/search?tag=%s&limit=1" % tag), 200, "search after salvage")
     assert found["total"] == len(survivors), "expected the index to hold the %d survivors, got %s" % (
         len(survivors), found["total"])
@@ -281,3 +283,20 @@ def test_damaged_store_refuses_writes_as_readyz_says_then_rebuilds(server_factor
     for leaf_id in acked:
         got = expect(srv.client.get("/v1/leaves/" + leaf_id), 200)
         assert got["title"] == "after the damage", "the acknowledged write is lost: %s" % got
+
+
+def test_check_reports_a_damaged_index_and_leaves_it_alone(server_factory):
+    srv = server_factory.make()
+    fill(srv.client, 5, unique("ix"))
+    srv.stop()
+    search = os.path.join(srv.data_dir, "search")
+    victim = os.path.join(search, "iamglass")
+    assert os.path.exists(victim), "no iamglass under %s: %s" % (search, os.listdir(search))
+    with open(victim, "wb") as f:
+        f.write(b"\0" * 16)
+    before = sorted(os.listdir(search))
+    res = check(srv)
+    assert res.returncode == 1 and "search index: CANNOT OPEN" in res.stdout, (
+        "expected the damaged index reported\n" + describe_cli(res))
+    assert sorted(os.listdir(search)) == before and open(victim, "rb").read() == b"\0" * 16, (
+        "leaves check changed the index it was checking")

@@ -223,3 +223,22 @@ def test_the_reference_list_is_streamed_with_bounded_memory(server_factory):
     assert grown < 2 * answer_mb, ("4 clients that do not read a %.0f MB list grew the server by %.0f MB: "
                                    "the answer is built whole" % (answer_mb, grown))
     assert requests.get(srv.base_url + "/healthz", timeout=5).status_code == 200
+
+
+def test_the_reference_list_over_http_1_0_is_plain_json(server):
+    import json
+    import socket
+    server.client.create()
+    s = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    s.sendall(b"GET /api/leaves HTTP/1.0\r\n\r\n")
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200") or head.startswith(b"HTTP/1.1 200"), head[:100]
+    assert b"chunked" not in head.lower(), "chunked coding sent to an HTTP/1.0 client: %r" % head
+    assert isinstance(json.loads(body), list), "the body is not the JSON list: %r" % body[:200]

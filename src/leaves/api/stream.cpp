@@ -40,7 +40,11 @@ class log_stream final : public http::stream_source {
   asio::awaitable<std::vector<http::stream_event>> next(std::chrono::milliseconds heartbeat,
                                                          std::string& end_reason) override {
     auto out = co_await next_unfiltered(heartbeat, end_reason);
-    if (searching_) co_await filter_staged(out);
+    if (searching_) {
+      std::string failed;
+      co_await filter_staged(out, failed);
+      if (!failed.empty() && end_reason.empty()) end_reason = failed;
+    }
     co_return out;
   }
 
@@ -104,14 +108,21 @@ class log_stream final : public http::stream_source {
   // Keeps the staged messages whose leaf matches the query now. Deletes always
   // pass, and so do later events of a leaf this stream already sent, so a
   // client can drop or re-check a card it shows.
-  asio::awaitable<void> filter_staged(std::vector<http::stream_event>& out) {
+  // A store error ends the stream (end reason store_unavailable) before the
+  // event it could not check: the client resumes from the last cursor it got,
+  // and nothing that matched is skipped.
+  asio::awaitable<void> filter_staged(std::vector<http::stream_event>& out, std::string& end_reason) {
     auto staged = std::move(staged_);
     staged_.clear();
     for (auto& [m, cursor] : staged) {
       bool pass = m.type == "leaf.deleted" || sent_.contains(m.leaf_id);
       if (!pass) {
         auto l = co_await store_->async_get(m.leaf_id);
-        if (l && *l && !(*l)->deleted) {
+        if (!l) {
+          end_reason = "store_unavailable";
+          co_return;
+        }
+        if (*l && !(*l)->deleted) {
           auto hit = (*matcher_)(query_, **l);
           pass = hit && *hit;
         }

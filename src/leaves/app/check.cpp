@@ -227,7 +227,9 @@ int check_main(const std::vector<std::string>& args) {
   }
   std::unique_ptr<search::xapian_index> ix;
   if (std::filesystem::exists(dir / "search")) {
-    auto opened = open_search(c, dir);
+    // Probe read-only first: open() would replace a damaged or older index.
+    auto probed = search::xapian_index::probe(dir / "search");
+    auto opened = probed ? open_search(c, dir) : result<std::unique_ptr<search::xapian_index>>(probed.err());
     if (!opened) {
       std::printf("search index: CANNOT OPEN: %s\n", opened.err().message.c_str());
       bad = true;

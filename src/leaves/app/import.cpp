@@ -275,7 +275,7 @@ int import_main(const std::vector<std::string>& args) {
         no = ++read;
       } else {
         more = false;
-        if (!err.empty()) return stopped(read, file + ": " + err);
+        if (!err.empty()) return stopped(first, file + ": " + err);  // this batch was never sent
         break;
       }
       const size_t sz = json::serialize(v).size();

@@ -151,7 +151,9 @@ asio::awaitable<void> sse_watch(beast::tcp_stream& stream, std::shared_ptr<strea
   beast::error_code ec;
   for (;;) {
     co_await stream.socket().async_read_some(asio::buffer(buf), asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) break;
+    // serve_sse sets `gone` before it returns and the stream goes away (both
+    // run on the connection's strand): never touch the stream after that.
+    if (ec || *gone) break;
   }
   if (!*gone) {
     *gone = true;
@@ -168,8 +170,10 @@ asio::awaitable<bool> serve_chunked(beast::tcp_stream& stream, response res, uns
   head.set(bhttp::field::server, "leaves");
   head.set(bhttp::field::content_type, res.content_type);
   for (auto& [k, v] : res.headers) head.set(k, v);
-  head.chunked(true);
-  head.keep_alive(keep_alive);
+  // HTTP/1.0 has no chunked coding: the body ends when the connection does.
+  const bool chunked = version >= 11;
+  if (chunked) head.chunked(true);
+  head.keep_alive(keep_alive && chunked);
   bhttp::response_serializer<bhttp::empty_body> sr{head};
   beast::error_code ec;
   stream.expires_after(write_timeout);
@@ -181,15 +185,21 @@ asio::awaitable<bool> serve_chunked(beast::tcp_stream& stream, response res, uns
     for (const auto& p : pieces) {
       if (p.data.empty()) continue;
       stream.expires_after(write_timeout);  // a client that stops reading is cut off
-      co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(p.data)),
-                                 asio::redirect_error(asio::use_awaitable, ec));
+      if (chunked) {
+        co_await asio::async_write(stream, bhttp::make_chunk(asio::buffer(p.data)),
+                                   asio::redirect_error(asio::use_awaitable, ec));
+      } else {
+        co_await asio::async_write(stream, asio::buffer(p.data), asio::redirect_error(asio::use_awaitable, ec));
+      }
       if (ec) break;
     }
     if (ec || end.empty()) continue;
     if (end == "done") {
       stream.expires_after(write_timeout);
-      co_await asio::async_write(stream, bhttp::make_chunk_last(), asio::redirect_error(asio::use_awaitable, ec));
-      complete = !ec;
+      if (chunked) {
+        co_await asio::async_write(stream, bhttp::make_chunk_last(), asio::redirect_error(asio::use_awaitable, ec));
+      }
+      complete = !ec && chunked;  // HTTP/1.0: complete, but the connection must close
     }
     break;
   }
@@ -385,8 +395,10 @@ asio::awaitable<void> session(tcp::socket sock, session_args a, std::shared_ptr<
     if (!ec) refused = refuse_head(parser);
     if (!ec && !refused && !parser.is_done()) {
       const auto len = parser.content_length();
-      if (!reserved.take(a.buffered, len ? static_cast<size_t>(*len) : a.opts->body_limit,
-                         a.opts->max_buffered_body_bytes)) {
+      // At most the whole budget: a body limit above it must not refuse every upload.
+      const size_t want = std::min(len ? static_cast<size_t>(*len) : a.opts->body_limit,
+                                   a.opts->max_buffered_body_bytes);
+      if (!reserved.take(a.buffered, want, a.opts->max_buffered_body_bytes)) {
         refused = error_response(503, "unavailable",
                                  "the server is reading too many request bodies at once; retry shortly");
       }

@@ -661,6 +661,22 @@ uint64_t xapian_index::disk_bytes() const {
 
 Xapian::Document leaf_document(const domain::leaf& l, Xapian::TermGenerator& tg) { return make_document(l, tg); }
 
+status xapian_index::probe(const std::filesystem::path& dir) {
+  try {
+    Xapian::Database db(dir.string());
+    const auto schema = db.get_metadata(kMetaSchema);
+    if (schema != std::to_string(kSchemaVersion)) {
+      return make_error(errc::precondition_failed,
+                        "index schema " + (schema.empty() ? std::string("unknown") : schema) + ", this build writes " +
+                            std::to_string(kSchemaVersion) + " (the server rebuilds it at start)",
+                        "index_schema");
+    }
+  } catch (const Xapian::Error& e) {
+    return index_error("open " + dir.string(), e);
+  }
+  return ok_status();
+}
+
 result<bool> leaf_matches(const std::optional<node>& q, const domain::leaf& l) {
   if (!q) return true;
   try {

@@ -49,6 +49,10 @@ class xapian_index final : public search_index {
     std::string reason;    // why it was created, when it replaced an older one
   };
   static result<opened> open(const xapian_options& o);
+  // Whether the database under `dir` opens read-only with this build's schema,
+  // without changing it (open() replaces one that does not: leaves check
+  // must report that instead).
+  static status probe(const std::filesystem::path& dir);
   // Removes the database (leaves reindex): the next open() creates a new one.
   static status destroy(const std::filesystem::path& dir);
   ~xapian_index() override;

@@ -347,16 +347,7 @@ result<apply_stats> rocks_store::apply(const std::vector<applied_event>& batch) 
       wb.Put("k" + tag, v);
     }
   }
-  for (const auto& [p, off] : positions) {
-    std::string k = "p";
-    k.push_back(static_cast<char>(p >> 24));
-    k.push_back(static_cast<char>(p >> 16));
-    k.push_back(static_cast<char>(p >> 8));
-    k.push_back(static_cast<char>(p));
-    std::string v;
-    put_be64(v, static_cast<uint64_t>(off));
-    wb.Put(k, v);
-  }
+  for (const auto& [p, off] : positions) put_position(wb, p, off);
   rocksdb::WriteOptions w;
   w.sync = true;  // the projector commits its log position after this returns
   // After a failed write RocksDB refuses every write until Resume() (which
@@ -370,7 +361,47 @@ result<apply_stats> rocks_store::apply(const std::vector<applied_event>& batch) 
   if (st.ok()) st = db_->Write(w, &wb);
   write_failed_ = !st.ok();
   if (!st.ok()) return fail(st, "apply");
+  for (const auto& [p, off] : positions) note_position(p, off);
   return stats;
+}
+
+void rocks_store::put_position(rocksdb::WriteBatch& wb, int32_t p, int64_t next) {
+  std::string k = "p";
+  k.push_back(static_cast<char>(p >> 24));
+  k.push_back(static_cast<char>(p >> 16));
+  k.push_back(static_cast<char>(p >> 8));
+  k.push_back(static_cast<char>(p));
+  std::string v;
+  put_be64(v, static_cast<uint64_t>(next));
+  wb.Put(k, v);
+}
+
+void rocks_store::note_position(int32_t p, int64_t next) {
+  if (p < 0) return;
+  if (written_.size() <= static_cast<size_t>(p)) written_.resize(static_cast<size_t>(p) + 1, 0);
+  written_[p] = std::max(written_[p], next);
+}
+
+// apply() writes the positions of the events it applied; records the
+// projector skipped (undecodable) after them advance `next` alone. Writing
+// those here keeps the store's position equal to its group's commit, so a
+// restart does not take it for a store that lost data. Rare: nothing to
+// write in the usual case.
+status rocks_store::flush(const std::vector<int64_t>& next) {
+  if (written_.empty()) {
+    if (auto held = stored_position()) written_ = *held;
+  }
+  rocksdb::WriteBatch wb;
+  for (size_t p = 0; p < next.size(); ++p) {
+    if (next[p] > (p < written_.size() ? written_[p] : 0)) put_position(wb, static_cast<int32_t>(p), next[p]);
+  }
+  if (wb.Count() == 0) return ok_status();
+  rocksdb::WriteOptions w;
+  w.sync = true;
+  auto st = db_->Write(w, &wb);
+  if (!st.ok()) return fail(st, "write position");
+  for (size_t p = 0; p < next.size(); ++p) note_position(static_cast<int32_t>(p), next[p]);
+  return ok_status();
 }
 
 std::optional<std::vector<int64_t>> rocks_store::stored_position() const {
@@ -410,6 +441,7 @@ status rocks_store::clear() {
   db_.reset();
   auto st = rocksdb::DestroyDB(dir_.string(), rocksdb::Options());
   if (!st.ok()) return fail(st, "destroy");
+  written_.clear();
   return open_db();
 }
 

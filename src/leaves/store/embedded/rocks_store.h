@@ -13,6 +13,7 @@
 namespace rocksdb {
 class DB;
 class Status;
+class WriteBatch;
 }
 
 namespace leaves::store {
@@ -31,6 +32,7 @@ class rocks_store final : public read_store {
   status clear() override;
   // The "p"+partition keys apply() writes in the batch of each projection.
   std::optional<std::vector<int64_t>> stored_position() const override;
+  status flush(const std::vector<int64_t>& next) override;
   // store_corrupt once any read or write found damage (it stays: a damaged
   // table does not heal; the store is rebuilt from the log).
   status health() const override;
@@ -45,6 +47,9 @@ class rocks_store final : public read_store {
   uint64_t min_free_bytes_ = 0;
   mutable std::atomic<bool> corrupt_{false};
   error fail(const rocksdb::Status& s, const char* what) const;
+  static void put_position(rocksdb::WriteBatch& wb, int32_t p, int64_t next);
+  void note_position(int32_t p, int64_t next);
+  std::vector<int64_t> written_;  // projector thread: the positions last written, per partition
   std::mutex reopen_mu_;  // clear() replaces db_
   std::unique_ptr<rocksdb::DB> db_;
   bool write_failed_ = false;  // projector thread: the last write failed

@@ -1,5 +1,6 @@
 #include "leaves/projector/progress.h"
 
+#include <algorithm>
 #include <boost/asio/this_coro.hpp>
 #include <charconv>
 
@@ -36,6 +37,15 @@ result<std::vector<log::position>> parse_positions(std::string_view text, int32_
     start = end + 1;
   }
   return out;
+}
+
+bool covers(const std::vector<int64_t>& at, const std::vector<int64_t>& end, const std::vector<int64_t>* also) {
+  for (size_t p = 0; p < end.size(); ++p) {
+    const int64_t mine = p < at.size() ? at[p] : 0;
+    const int64_t theirs = also && p < also->size() ? (*also)[p] : 0;
+    if (std::max(mine, theirs) < end[p]) return false;
+  }
+  return true;
 }
 
 std::string format_position(const log::position& p) {

@@ -20,6 +20,13 @@ namespace leaves::projector {
 result<std::vector<log::position>> parse_positions(std::string_view text, int32_t partitions);
 std::string format_position(const log::position& p);
 
+// True when every partition of `end` is reached: at[p] >= end[p], partition by
+// partition (a partition missing from `at` counts as offset 0). `also`, when
+// given, is a second view that may cover a partition (a consumer group's
+// commits, made by the other members of a shared group).
+bool covers(const std::vector<int64_t>& at, const std::vector<int64_t>& end,
+            const std::vector<int64_t>* also = nullptr);
+
 class progress {
  public:
   explicit progress(int32_t partitions) : applied_(partitions, 0) {}

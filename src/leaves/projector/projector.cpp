@@ -41,7 +41,7 @@ status projector::start() {
   start_end_ = log_.end_offsets();
   if (auto st = check_own_position(); !st) return st;
   progress_.set_applied(next_);
-  caught_up_ = next_ >= start_end_;
+  caught_up_ = covers(next_, start_end_);
   stop_ = false;
   last_flush_ = std::chrono::steady_clock::now();
   thread_ = std::thread([this] { run(); });
@@ -188,6 +188,23 @@ bool projector::flush() {
   return true;
 }
 
+// What this process applied covers the log's end at start, partition by
+// partition. In a shared group another member owns some partitions and this
+// process never applies them: the group's commits (re-read at most once a
+// second) cover those, so readiness never waits for a member that is alive and
+// projecting. A partition held by a dead member is covered once the group
+// moves it here, after the member's session times out.
+bool projector::reached_start_end() {
+  if (covers(next_, start_end_)) return true;
+  if (membership_ != membership::shared) return false;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_group_read_ < std::chrono::seconds(1)) return false;
+  last_group_read_ = now;
+  auto group = log_.committed(group_);
+  if (!group) return false;
+  return covers(next_, start_end_, &*group);
+}
+
 void projector::run() {
   while (!stop_) {
     auto recs = consumer_->poll(kPollMax, kPollTimeout);
@@ -200,7 +217,7 @@ void projector::run() {
     // An idle log flushes at once: a projection that groups its commits by
     // time never holds the last events of a burst back.
     if (recs->empty() && !flush()) break;
-    if (!caught_up_ && next_ >= start_end_ && unflushed_.empty()) {
+    if (!caught_up_ && unflushed_.empty() && reached_start_end()) {
       caught_up_ = true;
       log_info("projector", name_ + " caught up with the log (group " + group_ + ")");
     }

@@ -66,7 +66,8 @@ class projector {
   status start();
   void stop();
 
-  // True once the models caught up with the log end seen at start().
+  // True once the models caught up with the log end seen at start(), every
+  // partition (in a shared group: applied here or committed by its owner).
   bool caught_up() const { return caught_up_.load(); }
   // False while the last write to the read store failed (it is being retried).
   bool store_ok() const { return store_ok_.load(); }
@@ -94,6 +95,7 @@ class projector {
   bool process(std::vector<log::stored_record>& recs);
   // Flushes the projection, commits what it made durable, publishes progress.
   bool flush();
+  bool reached_start_end();
 
   log::event_log& log_;
   projection::projection& target_;
@@ -106,6 +108,7 @@ class projector {
   bool rebuild_at_start_ = false;
   std::map<int32_t, int64_t> unflushed_;  // partition -> next offset, applied but not flushed
   std::chrono::steady_clock::time_point last_flush_;
+  std::chrono::steady_clock::time_point last_group_read_{};
   applied_callback on_applied_;
   std::unique_ptr<log::consumer> consumer_;
   std::vector<int64_t> next_;

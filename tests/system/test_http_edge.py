@@ -116,6 +116,26 @@ def test_a_request_timeout_answers_408(server_factory):
         c.close()
 
 
+def test_a_refused_body_still_gets_its_answer(server_factory):
+    """A body over the limit is answered 413, and the server reads what the
+    client keeps sending before it closes (a lingering close): closing with
+    unread bytes resets the connection and can destroy the 413 unread."""
+    srv = server_factory.make(args=["--max-body-bytes", "65536"])
+    for attempt in range(3):
+        c = _Conn(*host_port(srv))
+        try:
+            body = b"x" * (8 << 20)
+            err = c.sendall(post_bytes(body, b"Content-Length: %d\r\n" % len(body)))
+            assert err is None, "attempt %d: sending the refused body failed (the server reset the " \
+                "connection instead of draining it): %r" % (attempt, err)
+            status, _ = c.read_head(time.monotonic() + 5)
+            assert status == 413, "attempt %d: expected 413, got %d" % (attempt, status)
+            assert wait_closed(c), "attempt %d: the connection stayed open after the 413" % attempt
+        finally:
+            c.close()
+    assert requests.get(srv.base_url + "/healthz", timeout=5).status_code == 200
+
+
 def test_metrics_labels_stay_bounded(server_factory):
     srv = server_factory.make()
     for i in range(40):

@@ -13,10 +13,12 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
+#include <array>
 #include <optional>
 #include <thread>
 
 #include "leaves/base/log.h"
+#include "leaves/http/request_head.h"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -42,85 +44,6 @@ struct server::connection {
 };
 
 namespace {
-
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-// A method label of /metrics: the standard ones, or "other" (a label per
-// new method string would grow /metrics without bound).
-std::string_view method_label(std::string_view m) {
-  for (std::string_view known : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
-    if (m == known) return known;
-  }
-  return "other";
-}
-
-// An absolute-form target ("http://host/path?q", RFC 9112 3.2.2) is served as
-// its origin form ("/path?q").
-std::string origin_form(std::string_view target) {
-  for (std::string_view scheme : {"http://", "https://"}) {
-    if (target.size() > scheme.size() && lower(target.substr(0, scheme.size())) == scheme) {
-      const auto rest = target.substr(scheme.size());
-      const auto slash = rest.find_first_of("/?");
-      if (slash == std::string_view::npos) return "/";
-      std::string out(rest.substr(slash));
-      if (out.front() == '?') out.insert(out.begin(), '/');
-      return out;
-    }
-  }
-  return std::string(target);
-}
-
-// What the request head forbids before its body is read: request smuggling
-// vectors (a transfer coding other than exactly "chunked", both
-// Transfer-Encoding and Content-Length), HTTP/1.1 without exactly one Host,
-// an Expect other than 100-continue. nullopt when the head is acceptable.
-std::optional<response> refuse_head(const bhttp::request_parser<bhttp::string_body>& parser) {
-  const auto& h = parser.get();
-  const auto te_count = std::distance(h.equal_range(bhttp::field::transfer_encoding).first,
-                                      h.equal_range(bhttp::field::transfer_encoding).second);
-  if (te_count > 0) {
-    std::string te = te_count == 1 ? lower(h[bhttp::field::transfer_encoding]) : std::string();
-    while (!te.empty() && (te.back() == ' ' || te.back() == '\t')) te.pop_back();
-    while (!te.empty() && (te.front() == ' ' || te.front() == '\t')) te.erase(te.begin());
-    if (te != "chunked") {
-      return error_response(501, "not_implemented",
-                            "Transfer-Encoding: only \"chunked\" is supported (got \"" +
-                                std::string(h[bhttp::field::transfer_encoding]).substr(0, 64) + "\")");
-    }
-    if (h.count(bhttp::field::content_length) > 0) {
-      return error_response(400, "bad_request", "both Transfer-Encoding and Content-Length");
-    }
-  }
-  const auto hosts = h.count(bhttp::field::host);
-  if (h.version() >= 11 && hosts != 1) {
-    return error_response(400, "bad_request", hosts == 0 ? "HTTP/1.1 request without a Host header"
-                                                         : "more than one Host header");
-  }
-  if (h.count(bhttp::field::expect) > 0 && lower(h[bhttp::field::expect]) != "100-continue") {
-    return error_response(417, "expectation_failed", "only Expect: 100-continue is supported");
-  }
-  return std::nullopt;
-}
-
-request to_request(const bhttp::request<bhttp::string_body>& br) {
-  request r;
-  r.method = std::string(br.method_string());
-  r.target = origin_form(br.target());
-  const auto q = r.target.find('?');
-  r.path = r.target.substr(0, q);
-  if (q != std::string::npos) r.query = r.target.substr(q + 1);
-  for (const auto& f : br) r.headers.emplace_back(lower(f.name_string()), std::string(f.value()));
-  r.body = br.body();
-  r.received = std::chrono::steady_clock::now();
-  return r;
-}
 
 bhttp::response<bhttp::string_body> to_beast(response& r, unsigned version, bool keep_alive) {
   bhttp::response<bhttp::string_body> br{static_cast<bhttp::status>(r.status), version};
@@ -367,6 +290,24 @@ asio::awaitable<bool> read_with_deadline(beast::tcp_stream& stream, std::chrono:
   co_return st->fired;
 }
 
+// A lingering close: reads and drops what the client still sends, until it
+// closes its side, for at most kLingerTime and kLingerBytes.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+constexpr size_t kLingerBytes = 64 * 1024 * 1024;
+
+asio::awaitable<void> drain_before_close(beast::tcp_stream& stream) {
+  std::array<char, 16 * 1024> scratch;
+  stream.expires_after(kLingerTime);
+  size_t total = 0;
+  beast::error_code ec;
+  while (total < kLingerBytes) {
+    const size_t n =
+        co_await stream.async_read_some(asio::buffer(scratch), asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) break;  // EOF (the client is done), the deadline, or an error
+    total += n;
+  }
+}
+
 asio::awaitable<void> session(tcp::socket sock, session_args a, std::shared_ptr<server::connection> conn) {
   beast::tcp_stream stream(std::move(sock));
   conn->stream = &stream;
@@ -439,6 +380,15 @@ asio::awaitable<void> session(tcp::socket sock, session_args a, std::shared_ptr<
       auto br = to_beast(err, 11, false);
       stream.expires_after(std::chrono::seconds(5));
       co_await bhttp::async_write(stream, br, asio::redirect_error(asio::use_awaitable, ec));
+      // The client may still be sending the body we refused: closing with
+      // unread bytes makes the kernel answer with a reset, which can destroy
+      // the error response before the client reads it.
+      if (!ec) {
+        stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+        co_await drain_before_close(stream);
+        conn->stream = nullptr;
+        co_return;
+      }
       break;
     }
     auto breq = parser.release();

@@ -85,3 +85,46 @@ def test_three_servers_one_group_kill9_one(server_factory, leaves_bin):
             assert before[tag][k] == after[tag][k], "tag %s: %s after the kill -9 differs from a single-process " \
                 "replay:\n  group:  %s\n  replay: %s" % (tag, k, str(before[tag][k])[:800], str(after[tag][k])[:800])
     expect(servers[0].client.get("/readyz", consistent=False), 200, "readyz")
+
+
+def wait_ready(srv, timeout):
+    """Seconds until /readyz answers 200, or None after `timeout`."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        try:
+            if requests.get(srv.base_url + "/readyz", timeout=2).status_code == 200:
+                return time.monotonic() - t0
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    return None
+
+
+def test_member_restarted_after_kill9_is_ready_within_a_bound(server_factory):
+    """A server restarted after kill -9 in the shared group must not wait on
+    the other members: the partitions they project are covered by their
+    commits, its own come back once the dead member's session (10 s) ends."""
+    name = "leaves-ready-" + uuid.uuid4().hex[:10]
+    keyspace = "ready_" + uuid.uuid4().hex[:10]
+    servers = [server_factory.make(args=["--partitions", "12"], kafka_name=name, keyspace=keyspace) for _ in range(2)]
+    for s in servers:
+        assert wait_ready(s, 60) is not None, "server never ready at first start\n%s" % s.stderr_tail(30)
+    writers = Writers(servers[0].base_url, n=2, tag="ready-" + name[-6:], pause=0.01)
+    writers.start()
+    try:
+        deadline = time.monotonic() + 40
+        while min(applied(s) for s in servers) == 0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert min(applied(s) for s in servers) > 0, "the group should have spread the partitions over both servers"
+        servers[1].kill()
+        servers[1].start()
+        took = wait_ready(servers[1], 45)
+    finally:
+        writers.stop()
+    print("scale-out: restarted member ready after %s s (writes acked meanwhile: %d)" % (
+        None if took is None else round(took, 1), len(writers.acked)))
+    assert took is not None, "the restarted member was not ready within 45 s (bound: the 10 s session of its " \
+        "dead self plus a rebalance)\n%s" % servers[1].stderr_tail(40)
+    missing = wait_all_present(servers[1].client, writers.acked, timeout=60)
+    assert not missing, "%d acknowledged leaves not readable through the restarted member, e.g. %s" % (
+        len(missing), sorted(missing)[:5])

@@ -57,19 +57,20 @@ std::vector<int64_t> progress::applied() const {
   return applied_;
 }
 
+// Notifies under the lock: a waiter leaves waiters_ under it too (see
+// wait_for), so no signal whose wait has ended is ever notified. Notifying it
+// would post to an io_context that may be gone, and the last reference to
+// its timer could then be dropped here, after the timer's service was
+// destroyed (UBSan found that in a unit test).
 void progress::set_applied(const std::vector<int64_t>& next) {
-  std::vector<std::shared_ptr<async_signal>> wake;
-  {
-    std::lock_guard lk(mu_);
-    for (size_t i = 0; i < applied_.size() && i < next.size(); ++i) {
-      applied_[i] = std::max(applied_[i], next[i]);
-    }
-    for (auto& w : waiters_) {
-      if (auto s = w.lock()) wake.push_back(std::move(s));
-    }
-    waiters_.clear();
+  std::lock_guard lk(mu_);
+  for (size_t i = 0; i < applied_.size() && i < next.size(); ++i) {
+    applied_[i] = std::max(applied_[i], next[i]);
   }
-  for (auto& s : wake) s->notify();
+  for (auto& w : waiters_) {
+    if (auto s = w.lock()) s->notify();
+  }
+  waiters_.clear();
 }
 
 bool progress::reached(const std::vector<log::position>& want) const {
@@ -87,6 +88,19 @@ asio::awaitable<bool> progress::wait_for(std::vector<log::position> want,
                                          std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto signal = std::make_shared<async_signal>(co_await asio::this_coro::executor);
+  // Leaves waiters_ on every way out: returned, or destroyed with its
+  // io_context while suspended.
+  struct registration {
+    progress& owner;
+    const async_signal* signal;
+    ~registration() {
+      std::lock_guard lk(owner.mu_);
+      std::erase_if(owner.waiters_, [this](const std::weak_ptr<async_signal>& w) {
+        auto s = w.lock();
+        return !s || s.get() == signal;
+      });
+    }
+  } registered{*this, signal.get()};
   for (;;) {
     {
       std::lock_guard lk(mu_);

@@ -52,6 +52,16 @@ TEST(Base64Url, RoundTripsEveryLength) {
   EXPECT_FALSE(base64url_decode("ab+c", out));
 }
 
+TEST(Base64Url, RefusesTextsThatAreNotTheCanonicalEncoding) {
+  std::string out;
+  ASSERT_TRUE(base64url_decode("YWJjZA", out));
+  EXPECT_EQ(out, "abcd");
+  EXPECT_FALSE(base64url_decode("YWJjZG", out)) << "non-zero bits past the last byte decode to \"abcd\" too";
+  EXPECT_FALSE(base64url_decode("YWJjZGV", out)) << "the last character leaves non-zero bits";
+  ASSERT_TRUE(base64url_decode("YWJjZGU", out));
+  EXPECT_EQ(out, "abcde");
+}
+
 TEST(Iso8601, FormatsAndParses) {
   EXPECT_EQ(format_iso8601(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(format_iso8601(1564782312000), "2019-08-02T21:45:12.000Z");

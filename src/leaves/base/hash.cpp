@@ -169,6 +169,9 @@ bool base64url_decode(std::string_view text, std::string& out) {
       out.push_back(static_cast<char>((acc >> bits) & 0xff));
     }
   }
-  return true;
+  // The bits left over past the last byte must be zero: otherwise several
+  // texts decode to the same bytes (a token altered in its last character
+  // would still be accepted). fuzz/tokens.cpp found it.
+  return (acc & ((1u << bits) - 1)) == 0;
 }
 }  // namespace leaves

@@ -40,6 +40,15 @@ std::optional<std::string> decompress_body(std::string_view body, std::string* w
     if (why) *why = "compressed frame body claims " + std::to_string(n) + " bytes, over the 256 MiB limit";
     return std::nullopt;
   }
+  // An LZ4 block expands at most about 255 times (a length byte adds at most
+  // 255 to a match): a frame that claims more is malformed, and is refused
+  // before a buffer of the claimed size is allocated (fuzz/cql_frame.cpp: a
+  // few bytes claimed 256 MiB each).
+  if (static_cast<uint64_t>(n) > (static_cast<uint64_t>(body.size()) - 4) * 256 + 16) {
+    if (why) *why = "compressed frame body claims " + std::to_string(n) + " bytes from " +
+                    std::to_string(body.size() - 4) + ", more than LZ4 can expand";
+    return std::nullopt;
+  }
   std::string out(static_cast<size_t>(n), '\0');
   if (n == 0) return out;
   const int got = LZ4_decompress_safe(body.data() + 4, out.data(), static_cast<int>(body.size() - 4), n);

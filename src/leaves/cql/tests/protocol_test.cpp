@@ -1581,6 +1581,8 @@ TEST(Compression, MalformedBodiesAreRefused) {
       {"longer than it claims", H("00 00 00 10  48 'abcd' 04 00  50 'XXXXX'"), "malformed LZ4"},
       {"match before the start", H("00 00 00 15  48 'abcd' 09 00  50 'XXXXX'"), "malformed LZ4"},
       {"truncated block", H("00 00 00 15  48 'abcd' 04"), "malformed LZ4"},
+      // 8 bytes of block cannot expand to 100 MB: refused before allocating it.
+      {"more than LZ4 can expand", H("05 f5 e1 00 50 'abcde' 00 00"), "more than LZ4 can expand"},
   };
   for (const auto& c : cases) {
     std::string why;

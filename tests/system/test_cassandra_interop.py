@@ -61,6 +61,13 @@ def test_rows_the_python_driver_inserts_are_served(server):
     assert ref["created_at"] == "2024-05-06T07:08:09.123Z", ref
     v1 = expect(c.get("/v1/leaves/" + lid, consistent=False), 200, "v1 GET of a row the driver inserted")
     assert v1["title"] == doc["title"] and v1["content"] == "external content", v1
+    # The reference list reads the table itself, as the workshop's API did:
+    # the row is listed at once, in the table's token order.
+    listed = [x["id"] for x in expect(c.get("/api/leaves", consistent=False), 200, "GET /api/leaves")]
+    table = [r.id for r in cassandra_session().execute("SELECT id FROM %s.leaves" % server.keyspace)]
+    assert lid in listed, "GET /api/leaves does not list a row the driver inserted (%d listed)" % len(listed)
+    assert listed == table, "GET /api/leaves is not the table in token order:\n  listed: %s\n  table:  %s" % (
+        listed[:10], table[:10])
     # The API can change it like any other leaf (its version starts from the row).
     r = c.post("/v1/leaves/%s/tags" % lid, json={"tags": ["more"]})
     expect(r, 200, "add a tag to a driver-inserted leaf")

@@ -97,10 +97,7 @@ class reference_list_stream final : public http::stream_source {
       end = "done";
       co_return out;
     }
-    store::list_query q;
-    q.limit = std::min(kReferencePage, left_);
-    q.page_token = std::move(page_.next_page_token);
-    auto next_page = co_await store_.async_list(std::move(q));
+    auto next_page = co_await store_.async_reference_page(std::move(page_.next_page_token), std::min(kReferencePage, left_));
     if (!next_page) {
       end = "failed";  // the body ends without its last chunk: visibly truncated
       co_return out;
@@ -588,14 +585,13 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
     co_return json_response(200, json::serialize(reference_json(**l)));
   }
 
-  // GET /api/leaves: the reference's whole list, newest first, up to
-  // reference_list_limit. Streamed a page at a time (chunked), so its memory
+  // GET /api/leaves: the reference's whole list (newest first; in Cassandra
+  // mode the leaves table in token order, see leaf_queries::
+  // async_reference_page), up to reference_list_limit. Streamed a page at a time (chunked), so its memory
   // cost is one page of leaves per client, not the whole answer. The first
   // page is read before answering, so a store failure is still a clean 503.
   asio::awaitable<response> ref_list() {
-    store::list_query q;
-    q.limit = std::min<size_t>(kReferencePage, o.reference_list_limit);
-    auto page = co_await d.store.async_list(q);
+    auto page = co_await d.store.async_reference_page({}, std::min<size_t>(kReferencePage, o.reference_list_limit));
     if (!page) co_return error_to_response(page.err());
     response r;
     r.stream = http::stream_kind::chunked;

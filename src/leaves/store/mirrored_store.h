@@ -9,7 +9,8 @@
 //   is complete (it has seen every event of the log: see serve), the mirror
 //   answers. Commands keep deciding on the right aggregate version, and
 //   writes keep being acknowledged during an outage.
-// - list() and tags() always ask the primary (they fail while it is down).
+// - list(), the reference listing and tags() always ask the primary (they
+//   fail while it is down).
 //
 // With Kafka the mirror is not written by apply(): the primary's projector
 // group spreads the partitions over processes, so each process feeds its
@@ -59,6 +60,9 @@ class mirrored_store final : public read_store {
   }
   boost::asio::awaitable<result<list_page>> async_list(list_query q) override {
     co_return co_await primary_->async_list(std::move(q));
+  }
+  boost::asio::awaitable<result<list_page>> async_reference_page(std::string page_token, size_t limit) override {
+    co_return co_await primary_->async_reference_page(std::move(page_token), limit);
   }
   result<list_page> list(const list_query& q) override { return primary_->list(q); }
   result<std::vector<tag_count>> tags(size_t limit) override { return primary_->tags(limit); }

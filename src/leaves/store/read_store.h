@@ -68,6 +68,17 @@ class leaf_queries {
   virtual boost::asio::awaitable<result<std::optional<domain::leaf>>> async_get(std::string id) { co_return get(id); }
   virtual boost::asio::awaitable<result<list_page>> async_list(list_query q) { co_return list(q); }
   virtual boost::asio::awaitable<result<std::vector<tag_count>>> async_tags(size_t limit) { co_return tags(limit); }
+  // One page of GET /api/leaves, the reference API's listing (`page_token`
+  // empty for the first, else a page's next_page_token). The default is the
+  // created listing, newest first. The Cassandra store lists the `leaves`
+  // table itself in its token order, as the reference answered it: rows that
+  // other CQL clients inserted are listed too.
+  virtual boost::asio::awaitable<result<list_page>> async_reference_page(std::string page_token, size_t limit) {
+    list_query q;
+    q.limit = limit;
+    q.page_token = std::move(page_token);
+    co_return co_await async_list(std::move(q));
+  }
   // Appends the adapter's own Prometheus lines to /metrics (any thread).
   virtual void render_metrics(std::string& /*out*/) const {}
   // Why the store cannot serve now, when it knows (a damaged embedded store),

@@ -438,7 +438,8 @@ struct cassandra_store::impl {
   std::string t(const char* table) const { return o.keyspace + "." + table; }
 
   asio::awaitable<cql::result<cql::protocol::rows>> run(const std::string& cql, std::vector<value> values,
-                                                       bool idempotent = true, int32_t page_size = 0) {
+                                                       bool idempotent = true, int32_t page_size = 0,
+                                                       std::string paging_state = {}) {
     auto p = co_await s->prepare(cql);
     if (!p) co_return p.err();
     cql::statement st;
@@ -447,6 +448,7 @@ struct cassandra_store::impl {
     st.cl = cl;
     st.idempotent = idempotent;
     st.page_size = page_size;
+    st.paging_state = std::move(paging_state);
     st.skip_metadata = true;  // every statement here names its columns; cells are read by position
     co_return co_await s->execute(std::move(st));
   }
@@ -839,6 +841,31 @@ struct cassandra_store::impl {
     return {"DELETE FROM " + it.table + " USING TIMESTAMP ? WHERE " + where, std::move(v), group_of(e)};
   }
 
+  // GET /api/leaves as the reference answered it: the leaves table itself,
+  // in token order, one CQL page per call (the paging state is the page
+  // token). Rows another CQL client inserted are listed; a leaf whose
+  // leaf_meta says deleted while its row remains (a delete cut short) is not.
+  asio::awaitable<result<list_page>> reference_page(std::string token, size_t limit) {
+    std::string state;
+    if (!token.empty() && !base64url_decode(token, state))
+      co_return make_error(errc::invalid_argument, "page_token is malformed", "invalid_query");
+    auto rows = co_await run("SELECT id FROM " + t("leaves"), {}, true,
+                             static_cast<int32_t>(std::clamp<size_t>(limit, 1, 5000)), std::move(state));
+    if (!rows) co_return to_error(rows.err(), "list the leaves table");
+    std::vector<std::string> ids;
+    for (size_t r = 0; r < rows->row_count; ++r) ids.push_back(cell_text(*rows, r, 0).value_or(""));
+    auto leaves = co_await load(ids);
+    if (!leaves) co_return leaves.err();
+    list_page page;
+    for (const auto& id : ids) {
+      auto li = leaves->find(id);
+      if (li == leaves->end() || !li->second.first || li->second.first->deleted) continue;
+      page.items.push_back(std::move(*li->second.first));
+    }
+    if (!rows->meta.paging_state.empty()) page.next_page_token = base64url_encode(rows->meta.paging_state);
+    co_return page;
+  }
+
   asio::awaitable<result<list_page>> list(list_query q) {
     index_kind kind = index_kind::created;
     std::string key;
@@ -1113,6 +1140,12 @@ asio::awaitable<result<std::optional<domain::leaf>>> cassandra_store::async_get(
 
 asio::awaitable<result<list_page>> cassandra_store::async_list(list_query q) {
   auto r = co_await asio::co_spawn(impl_->ex, wrapped(impl_->list(std::move(q))), asio::use_awaitable);
+  co_return std::move(*r);
+}
+
+asio::awaitable<result<list_page>> cassandra_store::async_reference_page(std::string page_token, size_t limit) {
+  auto r = co_await asio::co_spawn(impl_->ex, wrapped(impl_->reference_page(std::move(page_token), limit)),
+                                   asio::use_awaitable);
   co_return std::move(*r);
 }
 

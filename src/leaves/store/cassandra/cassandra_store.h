@@ -71,6 +71,8 @@ class cassandra_store final : public read_store {
   boost::asio::awaitable<result<std::optional<domain::leaf>>> async_get(std::string id) override;
   boost::asio::awaitable<result<list_page>> async_list(list_query q) override;
   boost::asio::awaitable<result<std::vector<tag_count>>> async_tags(size_t limit) override;
+  // The `leaves` table in token order, one CQL page per call.
+  boost::asio::awaitable<result<list_page>> async_reference_page(std::string page_token, size_t limit) override;
   status clear() override;
   // CQL requests, errors, retries, timeouts, reconnections; leaf_meta cache hits.
   void render_metrics(std::string& out) const override;

@@ -223,7 +223,12 @@ def test_live_search_stream_carries_only_matching_leaves(client):
         half = client.create(title="Kafka without the other word", tags=[tag])["id"]
         expect(client.patch("/v1/leaves/" + hit, json={"title": "Kafka partitions, edited"}), 200)
         expect(client.delete("/v1/leaves/" + miss), 200, "delete")
-        events = s.collect(8, until=lambda evs: sum(1 for e in evs if e.get("event") == "leaf.deleted") >= 1)
+        # The edit and the delete are on two leaves, so on two partitions: the
+        # stream may deliver them in either order. Wait for both.
+        def seen(evs, kind, leaf_id):
+            return any(e.get("event") == kind and (e.get("json") or {}).get("leaf_id") == leaf_id for e in evs)
+
+        events = s.collect(8, until=lambda evs: seen(evs, "leaf.deleted", miss) and seen(evs, "leaf.updated", hit))
     finally:
         s.close()
     got = [(e["event"], e["json"]["leaf_id"]) for e in events if e.get("json") and "leaf_id" in e["json"]]

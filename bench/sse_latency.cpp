@@ -25,12 +25,14 @@
 #include <vector>
 
 #include "leaves/base/hash.h"
+#include "percentile.h"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
 using clk = std::chrono::steady_clock;
+using leaves::bench::percentile;
 
 namespace {
 
@@ -112,13 +114,6 @@ void writer(const std::string& host, const std::string& port, int id, double rat
   }
 }
 
-double pct(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * static_cast<double>(v.size())));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(i), v.end());
-  return v[i];
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -174,8 +169,8 @@ int main(int argc, char** argv) {
   std::printf("target %.0f/s for %.0f s over %d connections\n", rate, seconds, conns);
   std::printf("acknowledged %zu (%.0f/s), errors %llu, events never streamed %zu\n", acked,
               static_cast<double>(acked) / elapsed, (unsigned long long)g_errors.load(), missing);
-  std::printf("POST latency ms: p50 %.2f p99 %.2f\n", pct(post, 50), pct(post, 99));
-  std::printf("ack-to-SSE ms: p50 %.2f p90 %.2f p99 %.2f max %.2f\n", pct(lat, 50), pct(lat, 90), pct(lat, 99),
+  std::printf("POST latency ms: p50 %.2f p99 %.2f\n", percentile(post, 50), percentile(post, 99));
+  std::printf("ack-to-SSE ms: p50 %.2f p90 %.2f p99 %.2f max %.2f\n", percentile(lat, 50), percentile(lat, 90), percentile(lat, 99),
               lat.empty() ? 0.0 : *std::max_element(lat.begin(), lat.end()));
   std::fflush(stdout);
   std::_Exit(missing == 0 && acked > 0 ? 0 : 1);  // the stream thread blocks in read; do not join it

@@ -1,0 +1,123 @@
+#include "leaves/api/handlers.h"
+
+#include <charconv>
+
+namespace leaves::api {
+
+error bad_json(std::string msg) { return make_error(errc::invalid_argument, std::move(msg), "invalid_json"); }
+
+bool is_json_content_type(std::string_view ct) {
+  while (!ct.empty() && ct.front() == ' ') ct.remove_prefix(1);
+  std::string lower(ct.substr(0, 16));
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower == "application/json" && (ct.size() == 16 || ct[16] == ';' || ct[16] == ' ');
+}
+
+std::string leaf_body(const leaf& l) {
+  auto o = domain::leaf_to_json(l);
+  o.erase("deleted");
+  return json::serialize(o);
+}
+
+response json_response(int status, std::string body) {
+  response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+response string_response(int status, std::string_view text) {
+  return json_response(status, json::serialize(json::string(text)));
+}
+
+result<json::value> api::impl::parse_json(const request& req) {
+  if (!req.body.empty() && !is_json_content_type(req.header("content-type"))) {
+    return make_error(errc::invalid_argument, "request bodies must be application/json",
+                      "unsupported_media_type");
+  }
+  json::parse_options po;
+  po.max_depth = o.json_max_depth;
+  boost::system::error_code ec;
+  auto v = json::parse(req.body, ec, {}, po);
+  if (ec) {
+    if (ec == json::error::too_deep) {
+      return bad_json("JSON nested deeper than " + std::to_string(o.json_max_depth) + " levels");
+    }
+    return bad_json("body is not valid JSON: " + ec.message());
+  }
+  return v;
+}
+
+result<json::object> api::impl::parse_object(const request& req) {
+  auto v = parse_json(req);
+  if (!v) return v.err();
+  if (!v->is_object()) return bad_json("body must be a JSON object");
+  return std::move(v->get_object());
+}
+
+result<domain::string_list> api::impl::parse_tags_body(const request& req) {
+  auto b = parse_object(req);
+  if (!b) return b.err();
+  const auto* t = b->if_contains("tags");
+  if (!t) return make_error(errc::invalid_argument, "tags: required", "invalid_field");
+  return domain::normalize_tags(*t, o.limits);
+}
+
+result<std::optional<int64_t>> api::impl::if_match(const request& req) {
+  auto v = req.header("if-match");
+  if (v.empty() || v == "*") return std::optional<int64_t>{};
+  if (v.starts_with("W/")) v.remove_prefix(2);
+  if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+  int64_t x = 0;
+  auto r = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (r.ec != std::errc() || r.ptr != v.data() + v.size()) {
+    return make_error(errc::invalid_argument, "If-Match must be a leaf version such as \"3\"",
+                      "invalid_header");
+  }
+  return std::optional<int64_t>(x);
+}
+
+// Read-your-writes: waits until the model the request reads (the read
+// models, or the search index) applied the requested positions.
+asio::awaitable<std::optional<response>> api::impl::wait_min_position(const request& req, const params& p) {
+  co_return co_await wait_min_position_of(req, p, d.progress, "the read models");
+}
+
+asio::awaitable<std::optional<response>> api::impl::wait_min_position_of(const request& req, const params& p,
+                                                                         projector::progress& prog, std::string what) {
+  std::string_view text = req.header("leaves-min-position");
+  if (const auto* q = param(p, "min_position")) text = *q;
+  if (text.empty()) co_return std::nullopt;
+  auto pos = projector::parse_positions(text, d.log.partitions());
+  if (!pos) co_return error_to_response(pos.err());
+  if (prog.reached(*pos)) co_return std::nullopt;
+  if (!co_await prog.wait_for(std::move(*pos), o.read_wait)) {
+    co_return error_to_response(make_error(
+        errc::deadline_exceeded,
+        what + " did not reach position " + std::string(text) + " within " + std::to_string(o.read_wait.count()) +
+            " ms",
+        "deadline_exceeded"));
+  }
+  co_return std::nullopt;
+}
+
+int64_t api::impl::lag_total(const projector::progress& prog) const {
+  const auto end = d.log.end_offsets();
+  const auto applied = prog.applied();
+  int64_t total = 0;
+  for (size_t i = 0; i < end.size(); ++i) total += std::max<int64_t>(0, end[i] - (i < applied.size() ? applied[i] : 0));
+  return total;
+}
+
+void api::impl::add_write_headers(response& r, const service::write_result& w) {
+  if (w.leaf) r.headers.emplace_back("ETag", "\"" + std::to_string(w.leaf->version) + "\"");
+  if (w.position) r.headers.emplace_back("Leaves-Position", projector::format_position(*w.position));
+}
+
+asio::awaitable<result<service::write_result>> api::impl::execute(domain::command cmd) {
+  auto r = co_await d.service.execute(std::move(cmd), "anonymous");
+  if (r && r->changed) owner->events_appended_.fetch_add(1, std::memory_order_relaxed);
+  co_return r;
+}
+
+}  // namespace leaves::api

@@ -1,0 +1,62 @@
+#include "leaves/api/handlers.h"
+
+namespace leaves::api {
+
+response api::impl::readyz() {
+  const auto end = d.log.end_offsets();
+  const auto applied = d.progress.applied();
+  json::object lag;
+  int64_t total = 0;
+  for (size_t p = 0; p < end.size(); ++p) {
+    const int64_t l = std::max<int64_t>(0, end[p] - (p < applied.size() ? applied[p] : 0));
+    lag[std::to_string(p)] = l;
+    total += l;
+  }
+  const bool store_ok = d.projector.store_ok() && d.store.health().ok();
+  const auto log_health = d.log.health();
+  // Ready means writable: /readyz never answers 200 while a write would still
+  // be refused as catching_up (the service's gate opens after the projector
+  // caught up, not at the same instant) or for a full disk.
+  const bool ready = d.projector.caught_up() && d.service.writable() && store_ok && log_health.ok() &&
+                     !owner->stopping_.load();
+  std::string state = ready                     ? "ready"
+                      : owner->stopping_.load() ? "stopping"
+                      : !log_health.ok()        ? log_health.err().detail
+                      : !store_ok               ? (d.store.health().ok() ? d.projector.last_failure().detail
+                                                                         : d.store.health().err().detail)
+                                                : "catching_up";
+  if (state == "store_corrupt") state = "store_unavailable";
+  json::object out{{"status", state},
+                   {"projector", json::object{{"caught_up", d.projector.caught_up()},
+                                              {"store_ok", store_ok},
+                                              {"lag_total", total},
+                                              {"lag", std::move(lag)}}}};
+  // Every projection, each with its own progress. Only the read models gate
+  // readiness (they gate writes); the search index answers 503
+  // index_building on its own while it is behind at start.
+  json::object projections;
+  for (auto* pj : {&d.projector, d.search_projector}) {
+    if (!pj) continue;
+    const auto ap = pj->positions().applied();
+    json::object plag;
+    int64_t ptotal = 0;
+    for (size_t i = 0; i < end.size(); ++i) {
+      const int64_t l = std::max<int64_t>(0, end[i] - (i < ap.size() ? ap[i] : 0));
+      plag[std::to_string(i)] = l;
+      ptotal += l;
+    }
+    json::object po{{"group", pj->group()},
+                     {"caught_up", pj->caught_up()},
+                     {"ok", pj->store_ok()},
+                     {"lag_total", ptotal},
+                     {"lag", std::move(plag)}};
+    if (!pj->store_ok()) po["error"] = pj->last_failure().detail;
+    if (pj == d.search_projector && d.search) po["documents"] = d.search->documents();
+    projections[pj->name()] = std::move(po);
+  }
+  out["projections"] = std::move(projections);
+  if (!log_health.ok()) out["message"] = log_health.err().message;
+  return json_response(ready ? 200 : 503, json::serialize(out));
+}
+
+}  // namespace leaves::api

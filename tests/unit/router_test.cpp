@@ -24,6 +24,33 @@ TEST(Router, MatchesPathsAndExtractsIds) {
             (std::set<std::string>{"GET", "PATCH", "DELETE"}));
 }
 
+TEST(Router, PatternsTakeSeveralParametersAndARest) {
+  path_params p;
+  ASSERT_TRUE(match_pattern("/v1/collections/{cid}/leaves/{id}", "/v1/collections/c%201/leaves/abc", p));
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[0], (std::pair<std::string, std::string>{"cid", "c 1"}));
+  EXPECT_EQ(p[1], (std::pair<std::string, std::string>{"id", "abc"}));
+  EXPECT_FALSE(match_pattern("/v1/collections/{cid}/leaves/{id}", "/v1/collections//leaves/abc", p))
+      << "a parameter is one non-empty segment";
+  EXPECT_FALSE(match_pattern("/v1/collections/{cid}/leaves/{id}", "/v1/collections/c/leaves/a/b", p));
+
+  ASSERT_TRUE(match_pattern("/ui/{path...}", "/ui/assets/app.3f2a.js", p));
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].first, "path");
+  EXPECT_EQ(p[0].second, "assets/app.3f2a.js") << "the rest keeps its slashes";
+  ASSERT_TRUE(match_pattern("/ui/{path...}", "/ui/", p));
+  EXPECT_EQ(p[0].second, "") << "the rest may be empty";
+  EXPECT_FALSE(match_pattern("/ui/{path...}", "/uix/a", p));
+  EXPECT_FALSE(match_pattern("/ui/{path...}/x", "/ui/a/x", p)) << "a rest parameter must come last";
+  EXPECT_FALSE(match_pattern("/v1/{broken", "/v1/x", p)) << "a malformed pattern matches nothing";
+
+  auto m = find_route("GET", "/api/leaves/abc/tags");
+  ASSERT_NE(m.r, nullptr);
+  ASSERT_NE(m.param("id"), nullptr);
+  EXPECT_EQ(*m.param("id"), "abc");
+  EXPECT_EQ(m.param("cid"), nullptr);
+}
+
 TEST(Router, PercentDecoding) {
   std::string out;
   EXPECT_TRUE(percent_decode("a%20b+c", out, true));

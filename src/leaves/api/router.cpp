@@ -33,24 +33,6 @@ constexpr std::array<route, 25> kRoutes = {{
     {"GET", "/openapi.json", route_id::openapi},
 }};
 
-// Matches `path` against `pattern`; {id} takes one non-empty segment.
-bool path_matches(std::string_view pattern, std::string_view path, std::string_view& id) {
-  while (!pattern.empty() && !path.empty()) {
-    if (pattern.starts_with("{id}")) {
-      const auto slash = path.find('/');
-      id = path.substr(0, slash);
-      if (id.empty()) return false;
-      pattern.remove_prefix(4);
-      path.remove_prefix(id.size());
-      continue;
-    }
-    if (pattern.front() != path.front()) return false;
-    pattern.remove_prefix(1);
-    path.remove_prefix(1);
-  }
-  return pattern.empty() && path.empty();
-}
-
 int hex(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -82,15 +64,54 @@ bool percent_decode(std::string_view in, std::string& out, bool plus_is_space) {
   return true;
 }
 
+bool match_pattern(std::string_view pattern, std::string_view path, path_params& params) {
+  params.clear();
+  while (!pattern.empty()) {
+    if (pattern.front() == '{') {
+      const auto close = pattern.find('}');
+      if (close == std::string_view::npos) return false;  // a malformed pattern matches nothing
+      std::string_view name = pattern.substr(1, close - 1);
+      pattern.remove_prefix(close + 1);
+      std::string_view value;
+      if (name.ends_with("...")) {
+        if (!pattern.empty()) return false;  // the rest parameter comes last
+        name.remove_suffix(3);
+        value = path;
+        path = {};
+      } else {
+        value = path.substr(0, path.find('/'));
+        if (value.empty()) return false;
+        path.remove_prefix(value.size());
+      }
+      std::string decoded;
+      if (!percent_decode(value, decoded, false)) decoded.clear();
+      params.emplace_back(std::string(name), std::move(decoded));
+      continue;
+    }
+    if (path.empty() || pattern.front() != path.front()) return false;
+    pattern.remove_prefix(1);
+    path.remove_prefix(1);
+  }
+  return path.empty();
+}
+
+const std::string* match::param(std::string_view name) const {
+  for (const auto& [k, v] : params) {
+    if (k == name) return &v;
+  }
+  return nullptr;
+}
+
 match find_route(std::string_view method, std::string_view path) {
   match m;
   if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  path_params params;
   for (const auto& r : kRoutes) {
-    std::string_view id;
-    if (!path_matches(r.pattern, path, id)) continue;
+    if (!match_pattern(r.pattern, path, params)) continue;
     if (method == r.method) {
       m.r = &r;
-      if (!percent_decode(id, m.id, false)) m.id.clear();
+      m.params = std::move(params);
+      if (const auto* id = m.param("id")) m.id = *id;
       m.allow.clear();
       return m;
     }

@@ -19,19 +19,32 @@ enum class route_id {
 
 struct route {
   const char* method;
-  const char* pattern;  // OpenAPI-style template: /v1/leaves/{id}
+  // OpenAPI-style template: /v1/leaves/{id}. Any number of {name} segments
+  // (each one non-empty path segment, e.g. /v1/collections/{cid}/leaves/{id});
+  // a last {name...} takes the rest of the path, slashes included, possibly
+  // empty (a prefix route such as /ui/{path...}).
+  const char* pattern;
   route_id id;
 };
 
 std::span<const route> routes();
 
+using path_params = std::vector<std::pair<std::string, std::string>>;
+
 struct match {
   const route* r = nullptr;       // nullptr: no route for this path and method
-  std::string id;                 // the {id} segment, percent-decoded
+  path_params params;             // {name} -> segment, percent-decoded (empty when malformed)
+  std::string id;                 // the {id} parameter, when the route has one
   std::vector<std::string> allow; // methods of the path when the method did not match
+  // The value of {name}, or null when the route has no such parameter.
+  const std::string* param(std::string_view name) const;
 };
 
 match find_route(std::string_view method, std::string_view path);
+
+// Matches `path` against one pattern (the route table's syntax); fills
+// `params` (percent-decoded) when it matches.
+bool match_pattern(std::string_view pattern, std::string_view path, path_params& params);
 
 // Percent-decoding for paths and form-encoded query strings ('+' is a space in
 // queries only). Returns false on malformed escapes.

@@ -13,6 +13,7 @@
 
 #include "leaves/api/api.h"
 #include "leaves/app/commands.h"
+#include "leaves/app/probes.h"
 #include "leaves/app/setup.h"
 #include "leaves/base/hash.h"
 #include "leaves/base/log.h"
@@ -148,75 +149,9 @@ int serve_main(const std::vector<std::string>& args) {
                     index ? api::leaf_matcher(search::leaf_matches) : api::leaf_matcher()},
                    ao);
 
-  metrics.add_collector([&](std::string& out) {
-    out += "# HELP leaves_events_appended_total Events appended to the log by this server.\n"
-           "# TYPE leaves_events_appended_total counter\n";
-    out += "leaves_events_appended_total " + std::to_string(handler.events_appended()) + "\n";
-    const auto& st = proj.stats();
-    out += "# HELP leaves_projector_events_applied_total Events applied to the read models.\n"
-           "# TYPE leaves_projector_events_applied_total counter\n";
-    out += "leaves_projector_events_applied_total " + std::to_string(st.events_applied.load()) + "\n";
-    out += "# HELP leaves_projector_events_skipped_total Events skipped as already applied.\n"
-           "# TYPE leaves_projector_events_skipped_total counter\n";
-    out += "leaves_projector_events_skipped_total " + std::to_string(st.events_skipped.load()) + "\n";
-    out += "# HELP leaves_projector_undecodable_total Log records that were not events.\n"
-           "# TYPE leaves_projector_undecodable_total counter\n";
-    out += "leaves_projector_undecodable_total " + std::to_string(st.records_undecodable.load()) + "\n";
-    out += "# HELP leaves_projector_lag Records in the log not yet applied, per partition.\n"
-           "# TYPE leaves_projector_lag gauge\n";
-    const auto end = (*log)->end_offsets();
-    const auto applied = progress.applied();
-    for (size_t p = 0; p < end.size(); ++p) {
-      out += "leaves_projector_lag{partition=\"" + std::to_string(p) + "\"} " +
-             std::to_string(std::max<int64_t>(0, end[p] - applied[p])) + "\n";
-    }
-    out += "# HELP leaves_unprojected_leaves Leaves with writes the read models have not applied yet (in memory; "
-           "limit --max-unprojected).\n"
-           "# TYPE leaves_unprojected_leaves gauge\n";
-    out += "leaves_unprojected_leaves " + std::to_string(svc.cached()) + "\n";
-    if (const auto* k = dynamic_cast<const log::kafka_log*>(log->get())) {
-      out += "# HELP leaves_kafka_producer_restarts_total Producers replaced after a fatal error.\n"
-             "# TYPE leaves_kafka_producer_restarts_total counter\n";
-      out += "leaves_kafka_producer_restarts_total " + std::to_string(k->producer_restarts()) + "\n";
-    }
-    (*store)->render_metrics(out);
-    if (mirror.progress) {
-      out += "# HELP leaves_state_mirror_lag Records in the log not yet in the local state mirror, per partition.\n"
-             "# TYPE leaves_state_mirror_lag gauge\n";
-      const auto in_mirror = mirror.progress->applied();
-      for (size_t p = 0; p < end.size() && p < in_mirror.size(); ++p) {
-        out += "leaves_state_mirror_lag{partition=\"" + std::to_string(p) + "\"} " +
-               std::to_string(std::max<int64_t>(0, end[p] - in_mirror[p])) + "\n";
-      }
-    }
-    if (search_proj) {
-      out += "# HELP leaves_projection_lag Records in the log not yet applied by a projection, per partition.\n"
-             "# TYPE leaves_projection_lag gauge\n";
-      for (auto* pj : {&proj, search_proj.get()}) {
-        const auto ap = pj->positions().applied();
-        for (size_t p = 0; p < end.size() && p < ap.size(); ++p) {
-          out += "leaves_projection_lag{projection=\"" + pj->name() + "\",partition=\"" + std::to_string(p) + "\"} " +
-                 std::to_string(std::max<int64_t>(0, end[p] - ap[p])) + "\n";
-        }
-      }
-      out += "# HELP leaves_search_documents Leaves in the search index.\n# TYPE leaves_search_documents gauge\n";
-      out += "leaves_search_documents " + std::to_string(index->documents()) + "\n";
-      out += "# HELP leaves_search_index_bytes Size of the search index on disk.\n"
-             "# TYPE leaves_search_index_bytes gauge\n";
-      out += "leaves_search_index_bytes " + std::to_string(index->disk_bytes()) + "\n";
-      out += "# HELP leaves_searches_total Searches run.\n# TYPE leaves_searches_total counter\n";
-      out += "leaves_searches_total " + std::to_string(index->searches_total()) + "\n";
-      out += "# HELP leaves_searches_refused_total Searches refused because too many were queued.\n"
-             "# TYPE leaves_searches_refused_total counter\n";
-      out += "leaves_searches_refused_total " + std::to_string(index->searches_refused()) + "\n";
-    }
-    out += "# HELP leaves_stream_subscribers Open SSE and WebSocket subscriptions.\n"
-           "# TYPE leaves_stream_subscribers gauge\n";
-    out += "leaves_stream_subscribers " + std::to_string(hub.subscribers()) + "\n";
-    out += "# HELP leaves_stream_dropped_total Subscribers dropped for being too slow.\n"
-           "# TYPE leaves_stream_dropped_total counter\n";
-    out += "leaves_stream_dropped_total " + std::to_string(hub.dropped_total()) + "\n";
-  });
+  register_metrics(metrics, {handler, proj, progress, **log, svc, hub, mirror.progress.get(), search_proj.get(),
+                             index.get()});
+  metrics.add_readings([&store] { return (*store)->metric_readings(); });
 
   // Destroyed before svc (coroutines it destroys release the service's
   // per-leaf locks) and after the logs, which serve_main closes explicitly
@@ -258,14 +193,13 @@ int serve_main(const std::vector<std::string>& args) {
     dlq_log = std::move(*dl);
     ingester = std::make_unique<ingest::ingester>(*ingest_log, *dlq_log, c.kafka_ingest_topic,
                                                   c.kafka_ingest_group, svc, ioc, ao.limits);
-    metrics.add_collector([&ingester](std::string& out) {
-      const auto& st = ingester->stats();
-      out += "# HELP leaves_ingest_records_total Records read from the ingest topic, by outcome.\n"
-             "# TYPE leaves_ingest_records_total counter\n";
-      out += "leaves_ingest_records_total{outcome=\"saved\"} " + std::to_string(st.saved.load()) + "\n";
-      out += "leaves_ingest_records_total{outcome=\"dead_lettered\"} " + std::to_string(st.dead_lettered.load()) +
-             "\n";
-    });
+    metrics.add_family("leaves_ingest_records_total", "Records read from the ingest topic, by outcome.",
+                       http::metric_kind::counter, [&ingester] {
+                         const auto& st = ingester->stats();
+                         return std::vector<http::sample>{
+                             {http::label("outcome", "saved"), double(st.saved.load())},
+                             {http::label("outcome", "dead_lettered"), double(st.dead_lettered.load())}};
+                       });
   }
   http::server srv(ioc, so, handler, metrics);
   auto port = srv.listen();

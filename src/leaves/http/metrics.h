@@ -10,7 +10,10 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "leaves/base/metric.h"
 
 namespace leaves::http {
 
@@ -46,19 +49,44 @@ class histogram_family {
   std::map<std::string, series> values_;
 };
 
-// Everything /metrics shows: HTTP families here, plus gauges computed at
-// scrape time by callbacks that other modules register.
+using leaves::metric_kind;
+using leaves::metric_reading;
+
+// One series of a family read at scrape time: `labels` is empty or
+// `name="value",...` (see label()).
+struct sample {
+  std::string labels;
+  double value = 0;
+};
+
+// `name="value"` with the value escaped for the exposition format.
+std::string label(std::string_view name, std::string_view value);
+
+// Everything /metrics shows: the HTTP families here, plus families that other
+// modules register and that are read at scrape time from what they count
+// (their own atomics); the registry writes all of the exposition text.
 class metrics {
  public:
   counter_family requests{"leaves_http_requests_total", "HTTP requests by route, method and status."};
   histogram_family latency{"leaves_http_request_duration_seconds", "HTTP request latency by route and status."};
-  // Each callback appends complete exposition lines (with HELP/TYPE).
-  void add_collector(std::function<void(std::string&)> fn);
+  // A family whose series `read` returns at each scrape.
+  void add_family(std::string name, std::string help, metric_kind kind, std::function<std::vector<sample>()> read);
+  // A family of one unlabelled series.
+  void add_value(std::string name, std::string help, metric_kind kind, std::function<double()> read);
+  // Readings a module reports at each scrape (the store adapters): the
+  // readings of one name form one family.
+  void add_readings(std::function<std::vector<metric_reading>()> read);
   std::string render() const;
 
  private:
+  struct family {
+    std::string name, help;
+    metric_kind kind;
+    std::function<std::vector<sample>()> read;
+  };
   mutable std::mutex mu_;
-  std::vector<std::function<void(std::string&)>> collectors_;
+  std::vector<family> families_;
+  std::vector<std::function<std::vector<metric_reading>()>> readings_;
 };
 
 }  // namespace leaves::http

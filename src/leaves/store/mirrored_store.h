@@ -82,16 +82,17 @@ class mirrored_store final : public read_store {
     return primary_->clear();
   }
 
-  void render_metrics(std::string& out) const override {
-    primary_->render_metrics(out);
-    out += "# HELP leaves_store_mirror_fallbacks_total Reads answered by the local mirror while the shared store was unavailable.\n"
-           "# TYPE leaves_store_mirror_fallbacks_total counter\n";
-    out += "leaves_store_mirror_fallbacks_total " + std::to_string(fallbacks()) + "\n";
+  std::vector<metric_reading> metric_readings() const override {
+    auto out = primary_->metric_readings();
+    out.push_back({"leaves_store_mirror_fallbacks_total",
+                   "Reads answered by the local mirror while the shared store was unavailable.", metric_kind::counter,
+                   static_cast<double>(fallbacks())});
     if (gate_) {
-      out += "# HELP leaves_store_mirror_behind_total Reads the shared store could not answer and the mirror had not caught up for.\n"
-             "# TYPE leaves_store_mirror_behind_total counter\n";
-      out += "leaves_store_mirror_behind_total " + std::to_string(gate_refusals_.load(std::memory_order_relaxed)) + "\n";
+      out.push_back({"leaves_store_mirror_behind_total",
+                     "Reads the shared store could not answer and the mirror had not caught up for.",
+                     metric_kind::counter, static_cast<double>(gate_refusals_.load(std::memory_order_relaxed))});
     }
+    return out;
   }
 
   const read_store& primary() const { return *primary_; }

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "leaves/base/metric.h"
 #include "leaves/base/result.h"
 #include "leaves/domain/events.h"
 #include "leaves/domain/leaf.h"
@@ -79,8 +80,8 @@ class leaf_queries {
     q.page_token = std::move(page_token);
     co_return co_await async_list(std::move(q));
   }
-  // Appends the adapter's own Prometheus lines to /metrics (any thread).
-  virtual void render_metrics(std::string& /*out*/) const {}
+  // The adapter's own counters and gauges for /metrics (any thread).
+  virtual std::vector<metric_reading> metric_readings() const { return {}; }
   // Why the store cannot serve now, when it knows (a damaged embedded store),
   // or ok: /readyz and write admission read it.
   virtual status health() const { return ok_status(); }

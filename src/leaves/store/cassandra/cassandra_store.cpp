@@ -1164,10 +1164,11 @@ status cassandra_store::clear() { return impl_->block(impl_->clear()); }
 
 uint64_t cassandra_store::rows_written() const { return impl_->rows_written.load(std::memory_order_relaxed); }
 
-void cassandra_store::render_metrics(std::string& out) const {
+std::vector<metric_reading> cassandra_store::metric_readings() const {
   const auto st = impl_->s->stats();
+  std::vector<metric_reading> out;
   auto counter = [&](const char* name, const char* help, uint64_t v) {
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " + std::to_string(v) + "\n";
+    out.push_back({name, help, metric_kind::counter, static_cast<double>(v)});
   };
   counter("leaves_cassandra_requests_total", "CQL requests sent (statements and batches).", st.requests);
   counter("leaves_cassandra_errors_total", "CQL requests that failed after their retries.", st.errors);
@@ -1183,9 +1184,9 @@ void cassandra_store::render_metrics(std::string& out) const {
           impl_->metas.hits.load(std::memory_order_relaxed));
   counter("leaves_cassandra_meta_cache_misses_total", "Leaf reads that read leaf_meta from Cassandra.",
           impl_->metas.misses.load(std::memory_order_relaxed));
-  out += "# HELP leaves_cassandra_meta_cache_entries leaf_meta rows held in memory.\n"
-         "# TYPE leaves_cassandra_meta_cache_entries gauge\n"
-         "leaves_cassandra_meta_cache_entries " + std::to_string(impl_->metas.size()) + "\n";
+  out.push_back({"leaves_cassandra_meta_cache_entries", "leaf_meta rows held in memory.", metric_kind::gauge,
+                 static_cast<double>(impl_->metas.size())});
+  return out;
 }
 
 }  // namespace leaves::store

@@ -75,7 +75,7 @@ class cassandra_store final : public read_store {
   boost::asio::awaitable<result<list_page>> async_reference_page(std::string page_token, size_t limit) override;
   status clear() override;
   // CQL requests, errors, retries, timeouts, reconnections; leaf_meta cache hits.
-  void render_metrics(std::string& out) const override;
+  std::vector<metric_reading> metric_readings() const override;
   // Rows written or deleted by apply() (each statement of a batch counts).
   uint64_t rows_written() const;
 

@@ -176,7 +176,7 @@ class kafka_consumer final : public consumer {
       drop_failed_handle();
       return;
     }
-    rd_kafka_consumer_close(rk_.get());
+    close_bounded(kCloseLimit);
   }
 
   result<std::vector<stored_record>> poll(size_t max, std::chrono::milliseconds timeout) override {
@@ -268,6 +268,57 @@ class kafka_consumer final : public consumer {
   }
 
  private:
+  // How long a consumer's close (final commit, leaving the group) may take.
+  static constexpr std::chrono::milliseconds kCloseLimit{8000};
+
+  // Closes in the background and serves the close's callbacks here (the
+  // rebalance callback's revocation) until it finished or `limit` passed. A
+  // group member closed while it rejoins after a broker restart can wait on
+  // the coordinator for longer than any shutdown deadline (seen in CI: a
+  // SIGTERM not obeyed within 15 s); past the limit it leaves without the
+  // close, and the group drops it after its session timeout.
+  void close_bounded(std::chrono::milliseconds limit) {
+    rd_kafka_queue_t* q = rd_kafka_queue_new(rk_.get());
+    if (rd_kafka_error_t* e = rd_kafka_consumer_close_queue(rk_.get(), q)) {
+      log_warn("kafka", std::string("consumer close: ") + rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+      rd_kafka_queue_destroy(q);
+      drop_failed_handle();
+      return;
+    }
+    // The queue carries events, not callbacks (serving it with
+    // rd_kafka_queue_poll_callback aborts on a fetch event): a rebalance
+    // event is answered as the rebalance callback would, anything else dropped.
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!rd_kafka_consumer_closed(rk_.get()) && std::chrono::steady_clock::now() < deadline) {
+      rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 100);
+      if (!ev) continue;
+      if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE) {
+        const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk_.get()), "COOPERATIVE") == 0;
+        auto* parts = rd_kafka_event_topic_partition_list(ev);
+        if (rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+          if (cooperative) {
+            if (auto* e = rd_kafka_incremental_assign(rk_.get(), parts)) rd_kafka_error_destroy(e);
+          } else {
+            rd_kafka_assign(rk_.get(), parts);
+          }
+        } else if (cooperative) {
+          if (auto* e = rd_kafka_incremental_unassign(rk_.get(), parts)) rd_kafka_error_destroy(e);
+        } else {
+          rd_kafka_assign(rk_.get(), nullptr);
+        }
+      }
+      rd_kafka_event_destroy(ev);
+    }
+    const bool closed = rd_kafka_consumer_closed(rk_.get());
+    rd_kafka_queue_destroy(q);
+    if (!closed) {
+      log_warn("kafka", "consumer close of " + topic_ + " did not finish within " + std::to_string(limit.count()) +
+                            " ms (a group rebalance in progress); leaving without it");
+      drop_failed_handle();
+    }
+  }
+
   // librdkafka 2.0.2 hangs for good destroying a consumer after a fatal error
   // unless the close (leave group, final commit) is skipped; the group drops
   // the member after session.timeout.ms. AConsumerRecoversFromAFatalError.

@@ -137,5 +137,113 @@ TEST(LeafService, TheCacheOfUnprojectedLeavesIsBounded) {
   proj.stop();
 }
 
+// Two servers over one log, each with its own read store and projection
+// (what two `leaves serve --kafka` processes are). B's projection is paused
+// while A writes, so B decides the version A already wrote, and resumed
+// while B waits for its verdict.
+struct two_servers {
+  testing::temp_dir dir;
+  std::unique_ptr<log::rocks_log> log;
+  std::unique_ptr<store::rocks_store> store_a, store_b;
+  std::unique_ptr<projector::progress> prog_a, prog_b;
+  realtime::hub hub;
+  std::unique_ptr<projector::projector> proj_a, proj_b;
+  std::unique_ptr<leaf_service> a, b;
+
+  two_servers() {
+    auto l = log::rocks_log::open({dir.path() / "log", 4});
+    auto sa = store::rocks_store::open(dir.path() / "a");
+    auto sb = store::rocks_store::open(dir.path() / "b");
+    if (!l.ok() || !sa.ok() || !sb.ok()) throw std::runtime_error("cannot open the log or a store");
+    log = std::move(*l);
+    store_a = std::move(*sa);
+    store_b = std::move(*sb);
+    prog_a = std::make_unique<projector::progress>(4);
+    prog_b = std::make_unique<projector::progress>(4);
+    proj_a = std::make_unique<projector::projector>(*log, *store_a, *prog_a, &hub, "a");
+    proj_b = std::make_unique<projector::projector>(*log, *store_b, *prog_b, nullptr, "b");
+    a = std::make_unique<leaf_service>(*log, *store_a, *prog_a, system_clock());
+    b = std::make_unique<leaf_service>(*log, *store_b, *prog_b, system_clock());
+    a->set_confirmation(*store_a, *prog_a);
+    b->set_confirmation(*store_b, *prog_b);
+    proj_a->on_applied([this](const std::vector<store::applied_event>& e) { a->observed(e); });
+    proj_b->on_applied([this](const std::vector<store::applied_event>& e) { b->observed(e); });
+    a->set_writable(true);
+    b->set_writable(true);
+  }
+  // B's projection resumes after `after` (a new consumer of its group, as
+  // after a restart), on a thread of its own.
+  std::thread resume_b(std::chrono::milliseconds after) {
+    proj_b->stop();
+    return std::thread([this, after] {
+      std::this_thread::sleep_for(after);
+      proj_b = std::make_unique<projector::projector>(*log, *store_b, *prog_b, nullptr, "b");
+      proj_b->on_applied([this](const std::vector<store::applied_event>& e) { b->observed(e); });
+      if (!proj_b->start().ok()) std::abort();
+    });
+  }
+  ~two_servers() {
+    proj_a->stop();
+    proj_b->stop();
+  }
+};
+
+TEST(LeafService, AWriteThatLostItsVersionToAnotherServerIsDecidedAgain) {
+  two_servers s;
+  ASSERT_TRUE(s.proj_a->start().ok() && s.proj_b->start().ok());
+  const auto save = save_url("https://race.example/");
+  auto v1 = testing::run(s.a->execute(save, "a"));
+  ASSERT_TRUE(v1.ok()) << v1.err().message;
+  ASSERT_TRUE(testing::run(s.prog_b->wait_for({*v1->position}, std::chrono::seconds(5))));
+  auto resume = s.resume_b(std::chrono::milliseconds(300));  // B will not have seen what A writes next
+  auto by_a = testing::run(s.a->execute(update_title(save.leaf_id, "from a"), "a"));
+  ASSERT_TRUE(by_a.ok()) << by_a.err().message;
+  EXPECT_EQ(by_a->leaf->version, 2);
+  auto by_b = testing::run(s.b->execute(update_title(save.leaf_id, "from b"), "b"));
+  resume.join();
+  ASSERT_TRUE(by_b.ok()) << by_b.err().message;
+  EXPECT_EQ(by_b->leaf->version, 3) << "B's first event (version 2) lost to A's and must be decided again on top";
+  EXPECT_EQ(s.b->confirmations().lost.load(), 1u);
+  EXPECT_EQ(s.b->confirmations().confirmed.load(), 1u);
+
+  // Both read stores hold A's update and then B's: nothing acknowledged lost.
+  ASSERT_TRUE(testing::run(s.prog_a->wait_for({*by_b->position}, std::chrono::seconds(5))));
+  for (auto* st : {s.store_a.get(), s.store_b.get()}) {
+    auto got = st->get(save.leaf_id);
+    ASSERT_TRUE(got.ok() && got->has_value());
+    EXPECT_EQ((*got)->version, 3);
+    EXPECT_EQ((*got)->title, "from b");
+  }
+}
+
+TEST(LeafService, AConditionalWriteThatLostItsVersionAnswersPreconditionFailed) {
+  two_servers s;
+  ASSERT_TRUE(s.proj_a->start().ok() && s.proj_b->start().ok());
+  const auto save = save_url("https://race.example/");
+  auto v1 = testing::run(s.a->execute(save, "a"));
+  ASSERT_TRUE(v1.ok()) << v1.err().message;
+  ASSERT_TRUE(testing::run(s.prog_b->wait_for({*v1->position}, std::chrono::seconds(5))));
+  auto resume = s.resume_b(std::chrono::milliseconds(300));
+  ASSERT_TRUE(testing::run(s.a->execute(update_title(save.leaf_id, "from a"), "a")).ok());
+
+  auto cmd = update_title(save.leaf_id, "from b");
+  cmd.expected_version = 1;  // If-Match: "1", true when B decided, false once it knows
+  auto by_b = testing::run(s.b->execute(cmd, "b"));
+  resume.join();
+  ASSERT_FALSE(by_b.ok()) << "B's write at version 2 lost to A's; its If-Match no longer holds";
+  EXPECT_EQ(by_b.err().code, errc::precondition_failed) << by_b.err().message;
+  EXPECT_EQ(s.b->confirmations().lost.load(), 1u);
+}
+
+TEST(LeafService, AWriteTheSourceNeverSeesIsUnconfirmed) {
+  two_servers s;
+  s.b->set_confirmation(*s.store_b, *s.prog_b, std::chrono::milliseconds(300));
+  ASSERT_TRUE(s.proj_a->start().ok());  // B's projection is not running
+  auto r = testing::run(s.b->execute(save_url("https://race.example/"), "b"));
+  ASSERT_FALSE(r.ok()) << "B cannot confirm without its projection";
+  EXPECT_EQ(r.err().detail, "unconfirmed") << r.err().message;
+  EXPECT_EQ(s.b->confirmations().timed_out.load(), 1u);
+}
+
 }  // namespace
 }  // namespace leaves::service

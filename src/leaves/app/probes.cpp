@@ -37,6 +37,20 @@ void register_metrics(http::metrics& m, serve_probes p) {
   m.add_value("leaves_unprojected_leaves",
               "Leaves with writes the read models have not applied yet (in memory; limit --max-unprojected).",
               metric_kind::gauge, [&svc = p.service] { return static_cast<double>(svc.cached()); });
+  if (p.service.confirming()) {
+    m.add_family("leaves_write_confirmations_total",
+                 "Confirmed writes by outcome: confirmed (acknowledged), lost (another server's write of the "
+                 "version came first; decided again), gave_up (503 write_contention), timed_out (503 unconfirmed), foreign (a row only Cassandra holds: not "
+                 "confirmed).",
+                 metric_kind::counter, [&svc = p.service] {
+                   const auto& c = svc.confirmations();
+                   return std::vector<sample>{{label("outcome", "confirmed"), double(c.confirmed.load())},
+                                              {label("outcome", "lost"), double(c.lost.load())},
+                                              {label("outcome", "gave_up"), double(c.gave_up.load())},
+                                              {label("outcome", "timed_out"), double(c.timed_out.load())},
+                                              {label("outcome", "foreign"), double(c.foreign.load())}};
+                 });
+  }
   if (auto* k = dynamic_cast<log::kafka_log*>(&p.log)) {
     m.add_value("leaves_kafka_producer_restarts_total", "Producers replaced after a fatal error.",
                 metric_kind::counter, [k] { return static_cast<double>(k->producer_restarts()); });

@@ -141,7 +141,25 @@ int serve_main(const std::vector<std::string>& args) {
                         "store_unavailable");
     });
   }
-  proj.on_applied([&svc](const std::vector<projection::applied_event>& b) { svc.applied(b); });
+  // Several servers may write one Kafka topic: a write is acknowledged once a
+  // projection of every partition in this process confirmed it (the embedded
+  // read store, or the state mirror beside Cassandra).
+  if (!c.kafka.empty() && c.confirm_writes) {
+    if (c.cassandra.empty()) {
+      svc.set_confirmation(**store, progress);
+    } else if (mirror_proj) {
+      svc.set_confirmation(static_cast<store::mirrored_store&>(**store).mirror(), *mirror.progress);
+      mirror_proj->on_applied([&svc](const std::vector<projection::applied_event>& b) { svc.observed(b); });
+    } else {
+      log_warn("serve", "--state-mirror=false: writes are acknowledged at the broker's ack, and concurrent writes "
+                        "of one leaf from several servers can lose updates (docs/kafka.md)");
+    }
+  }
+  proj.on_applied([&svc, confirm_here = svc.confirming() && c.cassandra.empty()](
+                      const std::vector<projection::applied_event>& b) {
+    svc.applied(b);
+    if (confirm_here) svc.observed(b);
+  });
   http::metrics metrics;
   api::api_options ao;
   ao.read_wait = std::chrono::milliseconds(c.read_wait_ms);
@@ -230,7 +248,9 @@ int serve_main(const std::vector<std::string>& args) {
   });
   // Writes wait until the read models caught up with what the log held at start.
   std::thread readiness([&] {
-    while (!stopping && !proj.caught_up()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    // Confirmed writes decide on the state mirror: it must have caught up too.
+    auto ready = [&] { return proj.caught_up() && (!mirror_proj || !svc.confirming() || mirror_proj->caught_up()); };
+    while (!stopping && !ready()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     svc.set_writable(true);
     if (ingester && !stopping) {
       if (auto st = ingester->start(); !st) log_error("serve", "ingest: " + st.err().message);

@@ -106,6 +106,11 @@ static po::options_description serve_options(serve_config& c, std::string& confi
        "with --kafka and --cassandra: keep a local copy of the read models under DATA_DIR/kafka-state, fed from "
        "every partition of the log, so writes keep being accepted while Cassandra is unreachable "
        "(env LEAVES_STATE_MIRROR)")
+      ("confirm-writes", po::value(&c.confirm_writes)->default_value(c.confirm_writes),
+       "with --kafka: acknowledge a write only once this server's projection of every partition has seen it win "
+       "its leaf's version, so several servers can write one topic without losing updates; false acknowledges at "
+       "the broker's ack, which is safe only while this server is the topic's only writer "
+       "(env LEAVES_CONFIRM_WRITES)")
       ("max-connections", po::value(&c.max_connections)->default_value(c.max_connections),
        "open connections at most; more are accepted and closed at once (env LEAVES_MAX_CONNECTIONS)")
       ("max-buffered-body-mb", po::value(&c.max_buffered_body_mb)->default_value(c.max_buffered_body_mb),

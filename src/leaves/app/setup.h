@@ -56,6 +56,9 @@ struct serve_config {
   // Kafka + Cassandra: a local copy of the leaves, fed from the log by this
   // process, that keeps writes going while Cassandra is unreachable.
   bool state_mirror = true;
+  // Kafka: acknowledge writes only once confirmed by a local projection of
+  // every partition (service/leaf_service.h), so several servers can write.
+  bool confirm_writes = true;
   // Search: a Xapian index under <data-dir>/search, fed by its own group.
   bool search = true;
   bool salvage = false;

@@ -27,6 +27,17 @@ std::string new_event_id() {
   return s;
 }
 
+// Gives each event its id and the state it leads to; the records to append.
+result<std::vector<log::record>> to_records(std::optional<domain::leaf>& next, std::vector<domain::event>& events) {
+  std::vector<log::record> records;
+  for (auto& ev : events) {
+    ev.event_id = new_event_id();
+    if (auto st = domain::apply(next, ev); !st) return st.err();
+    records.push_back({ev.aggregate_id, json::serialize(domain::event_to_json(ev)), -1});
+  }
+  return records;
+}
+
 }  // namespace
 
 asio::awaitable<void> leaf_service::lock(const std::string& id) {
@@ -91,6 +102,11 @@ asio::awaitable<result<write_result>> leaf_service::execute(domain::command cmd,
   if (uncertain) {
     if (auto st = co_await settle(cmd.leaf_id); !st) co_return st.err();
   }
+  if (decisions_) co_return co_await execute_confirmed(std::move(cmd), std::move(actor));
+  co_return co_await execute_cached(std::move(cmd), std::move(actor));
+}
+
+asio::awaitable<result<write_result>> leaf_service::execute_cached(domain::command cmd, std::string actor) {
   auto current = co_await state(cmd.leaf_id);
   if (!current) co_return current.err();
   domain::context ctx{clock_.now_ms(), std::move(actor)};
@@ -101,12 +117,8 @@ asio::awaitable<result<write_result>> leaf_service::execute(domain::command cmd,
   if (events->empty()) co_return out;
 
   std::optional<domain::leaf> next = *current;
-  std::vector<log::record> records;
-  for (auto& ev : *events) {
-    ev.event_id = new_event_id();
-    if (auto st = domain::apply(next, ev); !st) co_return st.err();
-    records.push_back({ev.aggregate_id, json::serialize(domain::event_to_json(ev)), -1});
-  }
+  auto records = to_records(next, *events);
+  if (!records) co_return records.err();
   {
     std::lock_guard lk(mu_);
     const size_t cap = max_pending_.load();
@@ -119,7 +131,7 @@ asio::awaitable<result<write_result>> leaf_service::execute(domain::command cmd,
     }
     pending_[cmd.leaf_id] = *next;
   }
-  auto appended = co_await log_.append(std::move(records));
+  auto appended = co_await log_.append(std::move(*records));
   if (!appended) {
     std::lock_guard lk(mu_);
     pending_.erase(cmd.leaf_id);
@@ -133,21 +145,31 @@ asio::awaitable<result<write_result>> leaf_service::execute(domain::command cmd,
   co_return out;
 }
 
-asio::awaitable<status> leaf_service::settle(const std::string& id) {
+asio::awaitable<status> leaf_service::caught_up_with_log(const std::string& id, projector::progress& p,
+                                                         const char* why) {
   const int32_t partition = kafka_partition(id, log_.partitions());
   auto end = co_await log_.async_end_offset(partition);
   if (!end) co_return end.err();
   if (*end > 0) {
     std::vector<log::position> want(1, log::position{partition, *end - 1});
-    if (!co_await progress_.wait_for(std::move(want), std::chrono::seconds(10))) {
-      co_return make_error(errc::unavailable,
-                           "leaf " + id + ": a previous write failed and the read models have not caught up yet; retry",
-                           "catching_up");
+    if (!co_await p.wait_for(std::move(want), std::chrono::seconds(10))) {
+      co_return make_error(errc::unavailable, "leaf " + id + ": " + why + "; retry", "catching_up");
     }
   }
+  co_return ok_status();
+}
+
+asio::awaitable<status> leaf_service::settle(const std::string& id) {
+  auto st = co_await caught_up_with_log(id, source_ ? *source_ : progress_,
+                                        "a previous write failed and the read models have not caught up yet");
+  if (!st) co_return st;
   std::lock_guard lk(mu_);
   uncertain_.erase(id);
   co_return ok_status();
+}
+
+asio::awaitable<status> leaf_service::source_caught_up(const std::string& id) {
+  co_return co_await caught_up_with_log(id, *source_, "this server's projection has not caught up with the log yet");
 }
 
 void leaf_service::applied(const std::vector<projection::applied_event>& batch) {
@@ -157,6 +179,132 @@ void leaf_service::applied(const std::vector<projection::applied_event>& batch) 
     auto it = pending_.find(ae.ev.aggregate_id);
     if (it != pending_.end() && it->second.version <= ae.ev.aggregate_version) pending_.erase(it);
   }
+}
+
+// Called with the leaf's lock held (execute). Each attempt watches the leaf
+// before it reads the state, so every event of the leaf the source applies
+// after that read is seen by the watch before the command's own event.
+asio::awaitable<result<write_result>> leaf_service::execute_confirmed(domain::command cmd, std::string actor) {
+  for (int attempt = 1;; ++attempt) {
+    auto w = co_await start_watch(cmd.leaf_id);
+    struct watch_end {
+      leaf_service* s;
+      const std::string& id;
+      ~watch_end() { s->end_watch(id); }
+    } end{this, cmd.leaf_id};
+    auto current = co_await decisions_->async_get(cmd.leaf_id);
+    if (!current) co_return current.err();
+    if (!*current && decisions_ != &store_) {
+      // Not in the source, but maybe in the shared store (Cassandra): either
+      // the source has not read the leaf's creation yet, or the leaf is a row
+      // another client wrote behind the log's back, which the source never
+      // holds (version 0: no event of it was projected; or its first events
+      // were skipped by the source). Those take the unconfirmed path.
+      auto shared = co_await store_.async_get(cmd.leaf_id);
+      if (shared.ok() && shared->has_value()) {
+        if ((*shared)->version > 0) {
+          if (auto st = co_await source_caught_up(cmd.leaf_id); !st) co_return st.err();
+          current = co_await decisions_->async_get(cmd.leaf_id);
+          if (!current) co_return current.err();
+        }
+        if (!*current) {
+          confirm_stats_.foreign.fetch_add(1, std::memory_order_relaxed);
+          co_return co_await execute_cached(std::move(cmd), std::move(actor));
+        }
+      }
+    }
+    domain::context ctx{clock_.now_ms(), actor};
+    auto events = domain::decide(*current, cmd, ctx);
+    if (!events) co_return events.err();
+    write_result out;
+    out.leaf = *current;
+    if (events->empty()) co_return out;
+    if (events->size() != 1) {
+      co_return make_error(errc::internal, "a command decided " + std::to_string(events->size()) +
+                                               " events; confirmation handles one");
+    }
+    std::optional<domain::leaf> next = *current;
+    auto records = to_records(next, *events);
+    if (!records) co_return records.err();
+    {
+      std::lock_guard lk(mu_);
+      w->event_id = events->front().event_id;
+      w->version = events->front().aggregate_version;
+    }
+    auto appended = co_await log_.append(std::move(*records));
+    if (!appended) {
+      std::lock_guard lk(mu_);
+      uncertain_.insert(cmd.leaf_id);
+      co_return appended.err();
+    }
+    if (!co_await w->seen->wait(confirm_timeout_)) {
+      confirm_stats_.timed_out.fetch_add(1, std::memory_order_relaxed);
+      std::lock_guard lk(mu_);
+      uncertain_.insert(cmd.leaf_id);
+      co_return make_error(errc::unavailable,
+                           "leaf " + cmd.leaf_id + ": the write is in the log but this server's projection did not "
+                           "confirm it within " + std::to_string(confirm_timeout_.count()) +
+                           " ms; it may be applied, read the leaf before retrying",
+                           "unconfirmed");
+    }
+    bool won;
+    {
+      std::lock_guard lk(mu_);
+      won = w->won;
+    }
+    if (won) {
+      confirm_stats_.confirmed.fetch_add(1, std::memory_order_relaxed);
+      out.created = events->front().type == domain::event_type::created;
+      out.changed = true;
+      out.leaf = std::move(next);
+      out.position = appended->back();
+      co_return out;
+    }
+    // Another writer's event of this version came first: every projection
+    // skips ours. The source has now applied everything before it.
+    confirm_stats_.lost.fetch_add(1, std::memory_order_relaxed);
+    if (attempt == kMaxAttempts) {
+      confirm_stats_.gave_up.fetch_add(1, std::memory_order_relaxed);
+      co_return make_error(errc::unavailable,
+                           "leaf " + cmd.leaf_id + ": other servers' writes of this leaf won " +
+                               std::to_string(kMaxAttempts) + " times in a row; nothing was changed, retry",
+                           "write_contention");
+    }
+  }
+}
+
+asio::awaitable<std::shared_ptr<leaf_service::watch>> leaf_service::start_watch(const std::string& id) {
+  auto w = std::make_shared<watch>();
+  w->seen = std::make_shared<async_signal>(co_await asio::this_coro::executor);
+  std::lock_guard lk(mu_);
+  watches_[id] = w;
+  co_return w;
+}
+
+void leaf_service::end_watch(const std::string& id) {
+  std::lock_guard lk(mu_);
+  watches_.erase(id);
+}
+
+void leaf_service::observed(const std::vector<projection::applied_event>& batch) {
+  std::vector<std::shared_ptr<async_signal>> wake;
+  {
+    std::lock_guard lk(mu_);
+    if (watches_.empty()) return;
+    for (const auto& ae : batch) {
+      auto it = watches_.find(ae.ev.aggregate_id);
+      if (it == watches_.end() || it->second->done) continue;
+      watch& w = *it->second;
+      if (!w.event_id.empty() && ae.ev.event_id == w.event_id) {
+        w.done = true;
+        w.won = w.others_max < w.version;
+        wake.push_back(w.seen);
+      } else {
+        w.others_max = std::max(w.others_max, ae.ev.aggregate_version);
+      }
+    }
+  }
+  for (auto& s : wake) s->notify();  // holds its own reference: safe after end_watch
 }
 
 size_t leaf_service::cached() const {

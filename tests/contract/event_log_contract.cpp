@@ -13,6 +13,9 @@
 #include <set>
 #include <thread>
 
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
+
 #include "leaves/base/hash.h"
 #include "leaves/log/embedded/rocks_log.h"
 #include "support/test_support.h"
@@ -322,6 +325,88 @@ TEST(EmbeddedLog, ConcurrentAppendsAreGroupCommitted) {
   int64_t total = 0;
   for (auto e : (*log)->end_offsets()) total += e;
   EXPECT_EQ(total, 500);
+}
+
+// A file system whose writable files fail every append while `fail` is set:
+// an I/O error that is not a full disk (a failing device).
+class failing_fs final : public rocksdb::FileSystemWrapper {
+ public:
+  explicit failing_fs(const std::shared_ptr<rocksdb::FileSystem>& t) : FileSystemWrapper(t) {}
+  const char* Name() const override { return "leaves_failing_fs"; }
+  std::atomic<bool> fail{false};
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* d) override {
+    auto s = target()->NewWritableFile(f, o, r, d);
+    if (s.ok()) *r = std::make_unique<file>(std::move(*r), fail);
+    return s;
+  }
+
+ private:
+  class file final : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    file(std::unique_ptr<rocksdb::FSWritableFile> t, std::atomic<bool>& fail)
+        : FSWritableFileOwnerWrapper(std::move(t)), fail_(fail) {}
+    rocksdb::IOStatus Append(const rocksdb::Slice& d, const rocksdb::IOOptions& o, rocksdb::IODebugContext* g) override {
+      if (fail_) return rocksdb::IOStatus::IOError("injected write error");
+      return FSWritableFileOwnerWrapper::Append(d, o, g);
+    }
+    rocksdb::IOStatus Append(const rocksdb::Slice& d, const rocksdb::IOOptions& o,
+                             const rocksdb::DataVerificationInfo& v, rocksdb::IODebugContext* g) override {
+      if (fail_) return rocksdb::IOStatus::IOError("injected write error");
+      return FSWritableFileOwnerWrapper::Append(d, o, v, g);
+    }
+
+   private:
+    std::atomic<bool>& fail_;
+  };
+};
+
+// /readyz reads health(): a write error other than a full disk must show
+// there (not only in the server's log), without the data dir's paths. RocksDB
+// holds a failed WAL write as a fatal error that Resume() cannot clear (seen
+// with Debian's 7.8), so health() says a restart is needed; reopened on a
+// working device the log has every acknowledged record and takes appends.
+TEST(EmbeddedLog, AWriteErrorShowsInHealthAndAReopenRecovers) {
+  testing::temp_dir dir;
+  auto fs = std::make_shared<failing_fs>(rocksdb::FileSystem::Default());
+  rocks_log_options o;
+  o.dir = dir.path();
+  o.partitions = 2;
+  o.env = std::shared_ptr<rocksdb::Env>(rocksdb::NewCompositeEnv(fs));
+  {
+    auto log = rocks_log::open(o);
+    ASSERT_TRUE(log.ok()) << log.err().message;
+    ASSERT_TRUE(testing::run((*log)->append({{"a", "1", -1}})).ok());
+    EXPECT_TRUE((*log)->health().ok());
+
+    fs->fail = true;
+    auto failed = testing::run((*log)->append({{"b", "2", -1}}));
+    ASSERT_FALSE(failed.ok()) << "an append whose WAL write fails must not be acknowledged";
+    EXPECT_EQ(failed.err().detail, "log_unavailable") << failed.err().message;
+    auto h = (*log)->health();
+    ASSERT_FALSE(h.ok()) << "health() must report the failing log";
+    EXPECT_EQ(h.err().detail, "log_unavailable");
+    EXPECT_EQ(h.err().message.find(dir.path().string()), std::string::npos)
+        << "no paths in what /readyz shows: " << h.err().message;
+
+    fs->fail = false;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    h = (*log)->health();
+    ASSERT_FALSE(h.ok()) << "RocksDB did resume after a WAL write error: health() should then be ok and this "
+                            "test should expect writes to resume";
+    EXPECT_NE(h.err().message.find("restarted"), std::string::npos) << h.err().message;
+    EXPECT_FALSE(testing::run((*log)->append({{"c", "3", -1}})).ok()) << "writes stay refused until a reopen";
+  }
+  auto log = rocks_log::open(o);
+  ASSERT_TRUE(log.ok()) << "reopen on a working device: " << log.err().message;
+  EXPECT_TRUE((*log)->health().ok());
+  const auto p = kafka_partition("a", 2);
+  auto got = (*log)->read(p, 0, 10);
+  ASSERT_TRUE(got.ok());
+  ASSERT_GE(got->size(), 1u);
+  EXPECT_EQ((*got)[0].key, "a") << "the acknowledged record survives";
+  EXPECT_TRUE(testing::run((*log)->append({{"d", "4", -1}})).ok());
 }
 
 #endif  // !LEAVES_CONTRACT_KAFKA

@@ -4,6 +4,13 @@
 #include "leaves/projector/progress.h"
 
 using leaves::projector::covers;
+using leaves::projector::lag;
+
+TEST(Lag, PerPartitionNeverNegativeMissingPartitionsAtZero) {
+  EXPECT_EQ(lag({5, 9}, {7, 9, 4}), (std::vector<int64_t>{2, 0, 4}));
+  EXPECT_EQ(lag({12}, {10}), (std::vector<int64_t>{0})) << "ahead of the end (a commit racing a read) is no lag";
+  EXPECT_TRUE(lag({1, 2}, {}).empty());
+}
 
 TEST(Covers, EveryPartitionMustReachItsEnd) {
   EXPECT_TRUE(covers({3, 4}, {3, 4}));

@@ -102,10 +102,8 @@ asio::awaitable<std::optional<response>> api::impl::wait_min_position_of(const r
 }
 
 int64_t api::impl::lag_total(const projector::progress& prog) const {
-  const auto end = d.log.end_offsets();
-  const auto applied = prog.applied();
   int64_t total = 0;
-  for (size_t i = 0; i < end.size(); ++i) total += std::max<int64_t>(0, end[i] - (i < applied.size() ? applied[i] : 0));
+  for (int64_t l : projector::lag(prog.applied(), d.log.end_offsets())) total += l;
   return total;
 }
 

@@ -4,14 +4,18 @@ namespace leaves::api {
 
 response api::impl::readyz() {
   const auto end = d.log.end_offsets();
-  const auto applied = d.progress.applied();
+  // Per partition, and their total.
+  auto lag_of = [&end](const projector::progress& prog, json::object& per) {
+    int64_t total = 0;
+    const auto l = projector::lag(prog.applied(), end);
+    for (size_t p = 0; p < l.size(); ++p) {
+      per[std::to_string(p)] = l[p];
+      total += l[p];
+    }
+    return total;
+  };
   json::object lag;
-  int64_t total = 0;
-  for (size_t p = 0; p < end.size(); ++p) {
-    const int64_t l = std::max<int64_t>(0, end[p] - (p < applied.size() ? applied[p] : 0));
-    lag[std::to_string(p)] = l;
-    total += l;
-  }
+  const int64_t total = lag_of(d.progress, lag);
   const bool store_ok = d.projector.store_ok() && d.store.health().ok();
   const auto log_health = d.log.health();
   // Ready means writable: /readyz never answers 200 while a write would still
@@ -37,14 +41,8 @@ response api::impl::readyz() {
   json::object projections;
   for (auto* pj : {&d.projector, d.search_projector}) {
     if (!pj) continue;
-    const auto ap = pj->positions().applied();
     json::object plag;
-    int64_t ptotal = 0;
-    for (size_t i = 0; i < end.size(); ++i) {
-      const int64_t l = std::max<int64_t>(0, end[i] - (i < ap.size() ? ap[i] : 0));
-      plag[std::to_string(i)] = l;
-      ptotal += l;
-    }
+    const int64_t ptotal = lag_of(pj->positions(), plag);
     json::object po{{"group", pj->group()},
                      {"caught_up", pj->caught_up()},
                      {"ok", pj->store_ok()},

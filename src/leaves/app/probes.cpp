@@ -11,11 +11,10 @@ using http::sample;
 
 // Records in the log not yet applied, per partition.
 std::vector<sample> lag(log::event_log& log, const std::vector<int64_t>& applied, const std::string& extra = {}) {
-  const auto end = log.end_offsets();
+  const auto per = projector::lag(applied, log.end_offsets());
   std::vector<sample> out;
-  for (size_t p = 0; p < end.size() && p < applied.size(); ++p) {
-    out.push_back({extra + label("partition", std::to_string(p)),
-                   static_cast<double>(std::max<int64_t>(0, end[p] - applied[p]))});
+  for (size_t p = 0; p < per.size(); ++p) {
+    out.push_back({extra + label("partition", std::to_string(p)), static_cast<double>(per[p])});
   }
   return out;
 }

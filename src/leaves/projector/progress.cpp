@@ -48,6 +48,12 @@ bool covers(const std::vector<int64_t>& at, const std::vector<int64_t>& end, con
   return true;
 }
 
+std::vector<int64_t> lag(const std::vector<int64_t>& at, const std::vector<int64_t>& end) {
+  std::vector<int64_t> out(end.size());
+  for (size_t p = 0; p < end.size(); ++p) out[p] = std::max<int64_t>(0, end[p] - (p < at.size() ? at[p] : 0));
+  return out;
+}
+
 std::string format_position(const log::position& p) {
   return std::to_string(p.partition) + ":" + std::to_string(p.offset);
 }

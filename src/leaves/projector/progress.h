@@ -27,6 +27,10 @@ std::string format_position(const log::position& p);
 bool covers(const std::vector<int64_t>& at, const std::vector<int64_t>& end,
             const std::vector<int64_t>* also = nullptr);
 
+// Records of each partition of `end` not yet reached by `at` (never
+// negative; a partition missing from `at` counts as offset 0).
+std::vector<int64_t> lag(const std::vector<int64_t>& at, const std::vector<int64_t>& end);
+
 class progress {
  public:
   explicit progress(int32_t partitions) : applied_(partitions, 0) {}

@@ -160,6 +160,7 @@ result<std::unique_ptr<rocks_log>> rocks_log::open(const rocks_log_options& opts
   // checksum anywhere else is corruption: the open fails, unless salvaging,
   // which keeps the consistent prefix before the damage (point in time).
   o.paranoid_checks = true;
+  if (opts.env) o.env = opts.env.get();
   o.wal_recovery_mode = opts.salvage ? rocksdb::WALRecoveryMode::kPointInTimeRecovery
                                      : rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   rocksdb::DB* raw = nullptr;
@@ -225,6 +226,18 @@ rocks_log::~rocks_log() {
 
 status rocks_log::health() const {
   if (out_of_space_.load()) return no_space_error();
+  if (unrecoverable_.load()) {
+    return make_error(errc::unavailable,
+                      "the event log hit an I/O error it cannot recover from while running (the server's log names "
+                      "it): writes answer 503 until the server is restarted (docs/operations.md)",
+                      "log_unavailable");
+  }
+  if (failing_.load()) {
+    return make_error(errc::unavailable,
+                      "the event log cannot be written (an I/O error; the server's log names it): writes answer "
+                      "503 while it is retried every second",
+                      "log_unavailable");
+  }
   return ok_status();
 }
 
@@ -323,6 +336,7 @@ void rocks_log::writer_loop() {
     if (write_failed_) s = try_resume();
     if (s.ok()) s = db_->Write(wopts, &wb);
     if (s.ok() && out_of_space_.exchange(false)) log_info("log", "writes to the event log resumed: disk space is back");
+    if (s.ok() && failing_.exchange(false)) log_info("log", "writes to the event log resumed");
     if (s.ok()) {
       end = std::move(next);
       {
@@ -341,6 +355,7 @@ void rocks_log::writer_loop() {
         log_error("log", "the disk under " + opts_.dir.string() + " is full; writes answer 507 until space is freed: " +
                              s.ToString());
       } else if (!no_space) {
+        failing_ = true;
         log_error("log", "append failed: " + s.ToString());
       }
       for (auto& p : batch) complete(std::move(p), no_space ? no_space_error() : io_error(s, "append"));
@@ -360,7 +375,12 @@ rocksdb::Status rocks_log::try_resume() {
   auto s = db_->Resume();
   if (s.ok()) {
     write_failed_ = false;
+    if (failing_.exchange(false)) log_info("log", "writes to the event log resumed");
     if (out_of_space_.exchange(false)) log_info("log", "writes to the event log resumed: disk space is back");
+  }
+  if (!s.ok() && s.severity() >= rocksdb::Status::Severity::kFatalError && !unrecoverable_.exchange(true)) {
+    log_error("log", "the event log cannot recover from its write error while running (" + s.ToString() +
+                         "): writes answer 503 until the server is restarted");
   }
   return s;
 }

@@ -17,6 +17,7 @@
 
 namespace rocksdb {
 class DB;
+class Env;
 class Status;
 }
 
@@ -34,6 +35,9 @@ struct rocks_log_options {
   // Free bytes kept on the log's filesystem: appends that would go below
   // them answer insufficient_storage without being written (base/disk.h).
   uint64_t min_free_bytes = 0;
+  // Tests: the RocksDB environment to open the log with (fault injection);
+  // null: the default file system.
+  std::shared_ptr<rocksdb::Env> env;
 };
 
 class rocks_log final : public event_log {
@@ -82,6 +86,12 @@ class rocks_log final : public event_log {
   // refuses every write until Resume(), which the writer tries before the
   // next batch (so appends resume by themselves once space is freed).
   std::atomic<bool> out_of_space_{false};
+  // A write failed for another reason than space (an I/O error): health()
+  // says so until a write or a Resume() succeeds again.
+  std::atomic<bool> failing_{false};
+  // RocksDB holds the error as fatal (a WAL write failed for another reason
+  // than space): Resume() cannot clear it, only a restart (a reopen) can.
+  std::atomic<bool> unrecoverable_{false};
   bool write_failed_ = false;  // writer thread: the WAL saw an error since the last successful Resume()
   uint64_t wakes_ = 0;
   uint32_t round_robin_ = 0;

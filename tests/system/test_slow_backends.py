@@ -1,19 +1,25 @@
-"""No HTTP I/O thread waits on a slow backend (LEAVES_TEST_CASSANDRA set): with
-2 I/O threads and many reads in flight whose Cassandra answers are held back
-by a delaying TCP proxy, /healthz still answers at once."""
+"""No HTTP I/O thread waits on a slow backend. With 2 I/O threads and many
+requests in flight whose backend answers are held back, /healthz still answers
+at once: Cassandra (LEAVES_TEST_CASSANDRA) behind a delaying TCP proxy, and
+Kafka (LEAVES_TEST_KAFKA) with its broker frozen (`scripts/kafka pause`)."""
 
 import os
+import pathlib
 import socket
+import subprocess
 import threading
 import time
 
 import pytest
 import requests
 
-from leaves_testlib import expect, free_port
+from leaves_testlib import expect, free_port, new_url
 
-pytestmark = pytest.mark.skipif(not os.environ.get("LEAVES_TEST_CASSANDRA"),
-                                reason="LEAVES_TEST_CASSANDRA not set (no node)")
+KAFKA_SCRIPT = str(pathlib.Path(__file__).resolve().parents[2] / "scripts" / "kafka")
+needs_cassandra = pytest.mark.skipif(not os.environ.get("LEAVES_TEST_CASSANDRA"),
+                                     reason="LEAVES_TEST_CASSANDRA not set (no node)")
+needs_kafka = pytest.mark.skipif(not os.environ.get("LEAVES_TEST_KAFKA"),
+                                 reason="LEAVES_TEST_KAFKA not set (no broker)")
 
 
 class DelayingProxy:
@@ -70,6 +76,17 @@ class DelayingProxy:
                 pass
 
 
+def timed_healthz(srv, n=5):
+    out = []
+    for _ in range(n):
+        t0 = time.monotonic()
+        r = requests.get(srv.base_url + "/healthz", timeout=10)
+        out.append((r.status_code, round((time.monotonic() - t0) * 1000, 1)))
+        time.sleep(0.05)
+    return out
+
+
+@needs_cassandra
 def test_healthz_answers_while_cassandra_answers_are_slow(server_factory):
     host, _, port = os.environ["LEAVES_TEST_CASSANDRA"].partition(":")
     proxy = DelayingProxy(host, int(port))
@@ -97,12 +114,7 @@ def test_healthz_answers_while_cassandra_answers_are_slow(server_factory):
         for t in readers:
             t.start()
         time.sleep(0.4)  # every read is now waiting on Cassandra
-        health = []
-        for _ in range(5):
-            t0 = time.monotonic()
-            r = requests.get(srv.base_url + "/healthz", timeout=10)
-            health.append((r.status_code, round((time.monotonic() - t0) * 1000, 1)))
-            time.sleep(0.05)
+        health = timed_healthz(srv)
         in_flight = sum(1 for t in readers if t.is_alive())
         for t in readers:
             t.join(60)
@@ -118,3 +130,66 @@ def test_healthz_answers_while_cassandra_answers_are_slow(server_factory):
         assert not failed, "the delayed reads should all succeed, slowly: %s" % failed[:5]
     finally:
         proxy.close()
+
+
+def kafka(cmd):
+    res = subprocess.run([KAFKA_SCRIPT, cmd], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, "scripts/kafka %s failed: %s" % (cmd, res.stderr)
+
+
+@needs_kafka
+def test_healthz_answers_while_the_broker_is_frozen(server_factory):
+    """Every request that needs the broker waits while it is frozen: writes
+    (their delivery), /readyz (the log's end offsets), streams from the
+    beginning (catch-up reads) and from now (the end). None of them may hold
+    one of the 2 I/O threads."""
+    srv = server_factory.make(args=["--threads", "2"])
+    for n in range(5):
+        srv.client.create(title="before the freeze %d" % n)
+    expect(srv.client.get("/readyz"), 200, "ready before the freeze")
+    results = []
+
+    def call(method, path, **kw):
+        t0 = time.monotonic()
+        try:
+            if path.startswith("/v1/stream"):
+                # The head comes once the stream has its position (from=now);
+                # the first bytes after it need a catch-up read of the log
+                # (from=beginning) or a heartbeat.
+                with requests.get(srv.base_url + path, stream=True, timeout=40) as r:
+                    next(r.iter_content(16), b"")
+                    results.append((path, r.status_code, time.monotonic() - t0))
+            else:
+                r = requests.request(method, srv.base_url + path, timeout=40, **kw)
+                results.append((path, r.status_code, time.monotonic() - t0))
+        except requests.RequestException as e:
+            results.append((path, repr(e), time.monotonic() - t0))
+
+    calls = ([("POST", "/v1/leaves", {"json": {"url": new_url()}}) for _ in range(6)] +
+             [("GET", "/readyz", {})] * 4 + [("GET", "/metrics", {})] * 2 +
+             [("GET", "/v1/stream?from=beginning", {})] * 2 + [("GET", "/v1/stream?from=now", {})] * 2)
+    kafka("pause")
+    try:
+        threads = [threading.Thread(target=call, args=(m, p), kwargs=kw) for m, p, kw in calls]
+        for t in threads:
+            t.start()
+        time.sleep(1.0)  # every call is now waiting on the frozen broker, or done
+        health = timed_healthz(srv)
+        in_flight = sum(1 for t in threads if t.is_alive())
+    finally:
+        kafka("resume")
+    for t in threads:
+        t.join(60)
+    print("slow backends: /healthz (status, ms) %s with %d of %d broker calls in flight; answers %s" % (
+        health, in_flight, len(calls), sorted((x[0], x[1], round(x[2], 1)) for x in results)))
+    assert len(results) == len(calls), "%d of %d calls never ended: %s" % (
+        len(calls) - len(results), len(calls), sorted(p for _, p, _ in calls))
+    assert in_flight >= 6, "the writes at least should still wait on the frozen broker (%d in flight)" % in_flight
+    slow = [h for h in health if h[0] != 200 or h[1] > 250]
+    assert not slow, "/healthz with %d broker calls in flight on 2 I/O threads: expected 200 within 250 ms " \
+        "each, got %s" % (in_flight, health)
+    broken = [x for x in results if not isinstance(x[1], int) or x[1] >= 500 and x[1] != 503]
+    assert not broken, "every call should end with an answer once the broker is back: %s" % broken
+    r = requests.post(srv.base_url + "/v1/leaves", json={"url": new_url()}, timeout=30)
+    assert r.status_code == 201, "a write after the broker is back: expected 201, got %d %s" % (
+        r.status_code, r.text[:300])

@@ -54,6 +54,7 @@ asio::awaitable<response> api::impl::route(request& req, const match& m) {
       auto src = open_stream(req, *p, co_await asio::this_coro::executor, d.log, d.hub, &d.store,
                              d.live_match ? &d.live_match : nullptr);
       if (!src) co_return error_to_response(src.err());
+      co_await (*src)->begin();
       response r;
       r.stream = m.r->id == route_id::v1_ws ? http::stream_kind::websocket : http::stream_kind::sse;
       r.source = std::move(*src);
@@ -74,7 +75,7 @@ asio::awaitable<response> api::impl::route(request& req, const match& m) {
     case route_id::ref_tags_add: co_return co_await ref_tags(req, m.id, command_kind::add_tags);
     case route_id::ref_tags_clear: co_return co_await ref_tags(req, m.id, command_kind::clear_tags);
     case route_id::healthz: co_return json_response(200, "{\"status\":\"ok\"}");
-    case route_id::readyz: co_return readyz();
+    case route_id::readyz: co_return co_await readyz();
     case route_id::metrics: {
       response r = json_response(200, d.metrics.render());
       r.content_type = "text/plain; version=0.0.4";

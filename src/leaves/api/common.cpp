@@ -103,7 +103,7 @@ asio::awaitable<std::optional<response>> api::impl::wait_min_position_of(const r
 
 int64_t api::impl::lag_total(const projector::progress& prog) const {
   int64_t total = 0;
-  for (int64_t l : projector::lag(prog.applied(), d.log.end_offsets())) total += l;
+  for (int64_t l : projector::lag(prog.applied(), d.log.known_end_offsets())) total += l;
   return total;
 }
 

@@ -88,7 +88,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   asio::awaitable<response> ref_get(std::string id, bool tags_only);
   asio::awaitable<response> ref_list();
   // operations.cpp
-  response readyz();
+  boost::asio::awaitable<response> readyz();
   // api.cpp
   asio::awaitable<response> dispatch(request& req);
   asio::awaitable<response> route(request& req, const match& m);

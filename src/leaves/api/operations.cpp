@@ -2,8 +2,8 @@
 
 namespace leaves::api {
 
-response api::impl::readyz() {
-  const auto end = d.log.end_offsets();
+asio::awaitable<response> api::impl::readyz() {
+  const auto end = co_await d.log.async_end_offsets();  // Kafka: asked on the log's own thread
   // Per partition, and their total.
   auto lag_of = [&end](const projector::progress& prog, json::object& per) {
     int64_t total = 0;
@@ -54,7 +54,7 @@ response api::impl::readyz() {
   }
   out["projections"] = std::move(projections);
   if (!log_health.ok()) out["message"] = log_health.err().message;
-  return json_response(ready ? 200 : 503, json::serialize(out));
+  co_return json_response(ready ? 200 : 503, json::serialize(out));
 }
 
 }  // namespace leaves::api

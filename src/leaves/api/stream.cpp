@@ -23,9 +23,17 @@ class log_stream final : public http::stream_source {
     signal_ = std::make_shared<async_signal>(std::move(strand));
     sub_ = hub_.subscribe(std::move(f), signal_);
     sub_->set_catching_up(catch_up);
-    // "now": take the log end only after subscribing, so anything appended
+    // "now": the log end is read only after subscribing (in begin(), before
+    // the answer, without blocking the I/O thread), so anything appended
     // later reaches the hub while we listen.
-    if (!catch_up) cursor_ = log_.end_offsets();
+    need_end_ = !catch_up;
+  }
+
+  asio::awaitable<void> begin() override {
+    if (need_end_) {
+      need_end_ = false;
+      cursor_ = co_await log_.async_end_offsets();
+    }
   }
   ~log_stream() override { hub_.unsubscribe(sub_); }
 
@@ -51,8 +59,9 @@ class log_stream final : public http::stream_source {
   asio::awaitable<std::vector<http::stream_event>> next_unfiltered(std::chrono::milliseconds heartbeat,
                                                                    std::string& end_reason) {
     std::vector<http::stream_event> out;
+    co_await begin();  // when the handler did not
     while (catching_up_) {
-      if (catch_up_step(out)) co_return out;
+      if (co_await catch_up_step(out, end_reason)) co_return out;
     }
     for (int round = 0; round < 2; ++round) {
       std::string reason;
@@ -76,11 +85,16 @@ class log_stream final : public http::stream_source {
 
  private:
   // Reads one batch from the log. Returns true when it produced messages.
-  bool catch_up_step(std::vector<http::stream_event>& out) {
+  // A read error ends the stream (end reason log_unavailable) after what was
+  // read: the client resumes from its last cursor and misses nothing.
+  asio::awaitable<bool> catch_up_step(std::vector<http::stream_event>& out, std::string& end_reason) {
     size_t read = 0;
     for (int32_t p = 0; p < static_cast<int32_t>(cursor_.size()) && out.size() < kCatchUpBatch; ++p) {
-      auto recs = log_.read(p, cursor_[p], kCatchUpBatch);
-      if (!recs) break;  // a read error ends catch-up; live events still flow
+      auto recs = co_await log_.async_read(p, cursor_[p], kCatchUpBatch);
+      if (!recs) {
+        end_reason = "log_unavailable";
+        co_return true;
+      }
       for (const auto& r : *recs) {
         ++read;
         boost::system::error_code ec;
@@ -102,7 +116,7 @@ class log_stream final : public http::stream_source {
         catching_up_ = false;
       }
     }
-    return !out.empty() || !staged_.empty();
+    co_return !out.empty() || !staged_.empty();
   }
 
   // Keeps the staged messages whose leaf matches the query now. Deletes always
@@ -162,6 +176,7 @@ class log_stream final : public http::stream_source {
   std::shared_ptr<async_signal> signal_;
   std::shared_ptr<realtime::subscriber> sub_;
   std::vector<int64_t> cursor_;
+  bool need_end_ = false;
   bool catching_up_;
   // Live search.
   static constexpr size_t kMaxRemembered = 10000;

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <random>
@@ -15,6 +16,7 @@
 #include "leaves/app/commands.h"
 #include "leaves/app/probes.h"
 #include "leaves/app/setup.h"
+#include "leaves/app/state_mirror.h"
 #include "leaves/base/hash.h"
 #include "leaves/base/log.h"
 #include "leaves/cql/protocol/compression.h"
@@ -33,6 +35,294 @@ namespace asio = boost::asio;
 namespace po = boost::program_options;
 
 namespace leaves::app {
+
+namespace {
+
+// One `leaves serve` process. Start-up runs in named phases, each of which
+// may register how to undo itself; shutdown (after SIGTERM, or when a phase
+// fails) runs those in reverse order. Members are declared in the order the
+// phases make them, so what is left is destroyed in reverse too.
+class serve_process {
+ public:
+  explicit serve_process(serve_config c) : c_(std::move(c)), dir_(c_.data_dir) {}
+
+  int run(const http::server_options& so) {
+    so_ = so;
+    const std::pair<const char*, status (serve_process::*)()> phases[] = {
+        {"event log", &serve_process::open_event_log},
+        {"read store", &serve_process::open_read_store},
+        {"search index", &serve_process::open_search_index},
+        {"write side", &serve_process::wire_write_side},
+        {"api", &serve_process::wire_api},
+        {"projections", &serve_process::start_projections},
+        {"ingest", &serve_process::open_ingest},
+        {"http", &serve_process::start_http},
+    };
+    for (const auto& [name, up] : phases) {
+      const auto t0 = std::chrono::steady_clock::now();
+      if (auto st = (this->*up)(); !st) {
+        log_error("serve", std::string(name) + ": " + st.err().message);
+        shut_down();
+        return 1;
+      }
+      const auto ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+      // A slow phase (a broker or node far away, a big index) is worth a line.
+      (ms >= 1000 ? log_info : log_debug)("serve", std::string("start-up: ") + name + " took " +
+                                                    std::to_string(ms) + " ms");
+    }
+    serve_until_stopped();
+    shut_down();
+    log_info("serve", "stopped");
+    return 0;
+  }
+
+ private:
+  // Undo steps of the phases that ran, run last first.
+  void on_shutdown(std::function<void()> down) { undo_.push_back(std::move(down)); }
+  void shut_down() {
+    while (!undo_.empty()) {
+      auto down = std::move(undo_.back());
+      undo_.pop_back();
+      down();
+    }
+  }
+
+  status open_event_log() {
+    if (auto st = check_log_present(c_, dir_); !st) return st;
+    auto l = open_log(c_, dir_);
+    if (!l) return l.err();
+    log_ = std::move(*l);
+    // Nothing runs on the io threads any more when this runs: the log's last
+    // completions are posted to the io_context, which still exists.
+    on_shutdown([this] { log_.reset(); });
+    if (c_.salvage) {
+      int64_t total = 0;
+      for (auto e : log_->end_offsets()) total += e;
+      log_warn("serve", "--salvage: the log holds " + std::to_string(total) +
+                            " events; read models and index ahead of it are rebuilt from it");
+    }
+    if (log_->partitions() != c_.partitions) {
+      log_info("serve", "the event log has " + std::to_string(log_->partitions()) +
+                            " partitions (fixed at creation); --partitions " + std::to_string(c_.partitions) +
+                            " is ignored");
+    }
+    return ok_status();
+  }
+
+  status open_read_store() {
+    auto s = open_store(c_, dir_, log_.get());
+    if (!s) return s.err();
+    store_ = std::move(*s);
+    if (!c_.kafka.empty() && !c_.cassandra.empty() && c_.state_mirror) {
+      auto m = state_mirror::open(c_, dir_, *log_, std::move(store_), store_);
+      if (!m) return m.err();
+      mirror_ = std::move(*m);
+    }
+    const std::string group = projector_group(c_, dir_);
+    if (!c_.kafka.empty()) lost_to_retention(*log_, group, "read models");
+    progress_ = std::make_unique<projector::progress>(log_->partitions());
+    proj_ = std::make_unique<projector::projector>(*log_, *store_, *progress_, &hub_, group, projector_membership(c_));
+    if (c_.salvage) proj_->rebuild_at_start();
+    return ok_status();
+  }
+
+  status open_search_index() {
+    if (!c_.search) return ok_status();
+    auto ix = open_search(c_, dir_);
+    if (!ix) return ix.err();
+    index_ = std::move(*ix);
+    // Searches in flight end before the io_context goes.
+    on_shutdown([this] { index_->stop(); });
+    search_progress_ = std::make_unique<projector::progress>(log_->partitions());
+    if (!c_.kafka.empty()) lost_to_retention(*log_, index_->group(), "search index");
+    search_proj_ = std::make_unique<projector::projector>(*log_, *index_, *search_progress_, nullptr,
+                                                          index_->group(), projector::membership::exclusive, "search");
+    search_proj_->set_when_ahead(projector::when_ahead::rebuild);  // derived from the log alone
+    if (c_.salvage) search_proj_->rebuild_at_start();
+    return ok_status();
+  }
+
+  status wire_write_side() {
+    svc_ = std::make_unique<service::leaf_service>(*log_, *store_, *progress_, system_clock());
+    svc_->set_max_pending(c_.max_unprojected);
+    if (c_.cassandra.empty()) {
+      // The embedded store is local disk: while it cannot be written (full,
+      // damaged), an accepted write could not be read back, so writes are
+      // refused as /readyz says. (Cassandra outages keep writes going through
+      // the state mirror, bounded by --max-unprojected.)
+      svc_->set_admission([proj = proj_.get(), st = store_.get()]() -> status {
+        if (proj->store_ok() && st->health().ok()) return ok_status();
+        auto e = proj->store_ok() ? st->health().err() : proj->last_failure();
+        if (e.detail == "insufficient_storage") return e;
+        return make_error(errc::unavailable,
+                          "the read store cannot be written (" + e.detail + "): writes are refused until it is "
+                          "repaired (docs/operations.md)",
+                          "store_unavailable");
+      });
+    }
+    // Several servers may write one Kafka topic: a write is acknowledged once
+    // a projection of every partition in this process confirmed it (the
+    // embedded read store, or the state mirror beside Cassandra).
+    if (!c_.kafka.empty() && c_.confirm_writes) {
+      if (c_.cassandra.empty()) {
+        svc_->set_confirmation(*store_, *progress_);
+      } else if (mirror_) {
+        svc_->set_confirmation(mirror_->local(), mirror_->progress());
+        mirror_->feeder().on_applied([svc = svc_.get()](const std::vector<projection::applied_event>& b) {
+          svc->observed(b);
+        });
+      } else {
+        log_warn("serve", "--state-mirror=false: writes are acknowledged at the broker's ack, and concurrent "
+                          "writes of one leaf from several servers can lose updates (docs/kafka.md)");
+      }
+    }
+    proj_->on_applied([svc = svc_.get(), confirm_here = svc_->confirming() && c_.cassandra.empty()](
+                          const std::vector<projection::applied_event>& b) {
+      svc->applied(b);
+      if (confirm_here) svc->observed(b);
+    });
+    return ok_status();
+  }
+
+  status wire_api() {
+    ao_.read_wait = std::chrono::milliseconds(c_.read_wait_ms);
+    handler_ = std::make_unique<api::api>(
+        api::api_deps{*svc_, *store_, *log_, *progress_, *proj_, hub_, metrics_, index_.get(), search_proj_.get(),
+                      index_ ? api::leaf_matcher(search::leaf_matches) : api::leaf_matcher()},
+        ao_);
+    register_metrics(metrics_, {*handler_, *proj_, *progress_, *log_, *svc_, hub_,
+                                mirror_ ? &mirror_->progress() : nullptr, search_proj_.get(), index_.get()});
+    metrics_.add_readings([st = store_.get()] { return st->metric_readings(); });
+    // Destroyed before the service (coroutines it destroys release the
+    // service's per-leaf locks) and after the logs, closed by their phases'
+    // undo steps because their threads post completions to it.
+    const int threads = c_.threads > 0 ? c_.threads : std::max(1u, std::thread::hardware_concurrency());
+    threads_ = threads;
+    ioc_ = std::make_unique<asio::io_context>(threads);
+    return ok_status();
+  }
+
+  status start_projections() {
+    std::vector<std::pair<const char*, projector::projector*>> all = {{"projector", proj_.get()}};
+    if (mirror_) all.push_back({"state mirror", &mirror_->feeder()});
+    if (search_proj_) all.push_back({"search index", search_proj_.get()});
+    for (auto [name, p] : all) {
+      // Before start(): one that fails may hold a consumer of the log, which
+      // must go before the log does (stop() is safe on any projector).
+      on_shutdown([p] { p->stop(); });
+      if (auto st = p->start(); !st) return make_error(st.err().code, std::string(name) + ": " + st.err().message);
+    }
+    return ok_status();
+  }
+
+  // External producers (Kafka mode): the ingest topic and its dead-letter
+  // topic. The ingester starts once writes are accepted (serve_until_stopped).
+  status open_ingest() {
+    if (c_.kafka.empty() || c_.kafka_ingest_topic.empty()) return ok_status();
+    auto in = open_log(c_, dir_, c_.kafka_ingest_topic);
+    if (!in) return in.err();
+    ingest_log_ = std::move(*in);
+    on_shutdown([this] { ingest_log_.reset(); });
+    auto dl = open_log(c_, dir_, c_.kafka_dlq_topic);
+    if (!dl) return dl.err();
+    dlq_log_ = std::move(*dl);
+    on_shutdown([this] { dlq_log_.reset(); });
+    ingester_ = std::make_unique<ingest::ingester>(*ingest_log_, *dlq_log_, c_.kafka_ingest_topic,
+                                                   c_.kafka_ingest_group, *svc_, *ioc_, ao_.limits);
+    on_shutdown([this] { ingester_.reset(); });
+    metrics_.add_family("leaves_ingest_records_total", "Records read from the ingest topic, by outcome.",
+                        http::metric_kind::counter, [ing = ingester_.get()] {
+                          const auto& st = ing->stats();
+                          return std::vector<http::sample>{
+                              {http::label("outcome", "saved"), double(st.saved.load())},
+                              {http::label("outcome", "dead_lettered"), double(st.dead_lettered.load())}};
+                        });
+    return ok_status();
+  }
+
+  status start_http() {
+    srv_ = std::make_unique<http::server>(*ioc_, so_, *handler_, metrics_);
+    auto port = srv_->listen();
+    if (!port) return port.err();
+    port_ = *port;
+    srv_->start();
+    return ok_status();
+  }
+
+  // Runs the io threads until SIGTERM or SIGINT has drained the server.
+  void serve_until_stopped() {
+    std::atomic<bool> stopping{false};
+    asio::signal_set signals(*ioc_, SIGINT, SIGTERM);
+    std::thread drainer;
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      log_info("serve", std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", draining");
+      stopping = true;
+      handler_->set_stopping();
+      srv_->stop();
+      hub_.close_all("server shutting down");
+      drainer = std::thread([&] {
+        if (ingester_) ingester_->stop();  // before the io threads stop: its commands run on them
+        if (!srv_->wait_drained(std::chrono::milliseconds(c_.shutdown_timeout_ms))) {
+          log_warn("serve", std::to_string(srv_->connections()) + " connections still open at the drain deadline");
+        }
+        ioc_->stop();
+      });
+    });
+    // Writes wait until the read models caught up with what the log held at
+    // start; confirmed writes decide on the state mirror, which must too.
+    std::thread readiness([&] {
+      auto ready = [&] {
+        return proj_->caught_up() && (!mirror_ || !svc_->confirming() || mirror_->caught_up());
+      };
+      while (!stopping && !ready()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      svc_->set_writable(true);
+      if (ingester_ && !stopping) {
+        if (auto st = ingester_->start(); !st) log_error("serve", "ingest: " + st.err().message);
+      }
+    });
+
+    std::fprintf(stderr,
+                 "leaves: listening on http://%s:%u (data dir %s, %s log, %s store, %d partitions, %d threads)\n",
+                 so_.host.c_str(), unsigned(port_), c_.data_dir.c_str(), c_.kafka.empty() ? "embedded" : "Kafka",
+                 c_.cassandra.empty() ? "embedded" : "Cassandra", log_->partitions(), threads_);
+    std::fflush(stderr);
+    std::vector<std::thread> pool;
+    for (int i = 1; i < threads_; ++i) pool.emplace_back([this] { ioc_->run(); });
+    ioc_->run();
+    for (auto& t : pool) t.join();
+    stopping = true;
+    readiness.join();
+    if (drainer.joinable()) drainer.join();
+  }
+
+  serve_config c_;
+  std::filesystem::path dir_;
+  http::server_options so_;
+  std::vector<std::function<void()>> undo_;
+  std::unique_ptr<log::event_log> log_;
+  std::unique_ptr<state_mirror> mirror_;  // outlives the store, whose gate reads its progress
+  std::unique_ptr<store::read_store> store_;
+  std::unique_ptr<projector::progress> progress_;
+  realtime::hub hub_;
+  std::unique_ptr<projector::projector> proj_;
+  std::unique_ptr<search::xapian_index> index_;
+  std::unique_ptr<projector::progress> search_progress_;
+  std::unique_ptr<projector::projector> search_proj_;
+  std::unique_ptr<service::leaf_service> svc_;
+  http::metrics metrics_;
+  api::api_options ao_;
+  std::unique_ptr<api::api> handler_;
+  int threads_ = 1;
+  std::unique_ptr<asio::io_context> ioc_;
+  std::unique_ptr<log::event_log> ingest_log_, dlq_log_;
+  std::unique_ptr<ingest::ingester> ingester_;
+  std::unique_ptr<http::server> srv_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace
 
 int serve_main(const std::vector<std::string>& args) {
   serve_config c;
@@ -58,226 +348,8 @@ int serve_main(const std::vector<std::string>& args) {
   so.max_buffered_body_bytes = static_cast<size_t>(c.max_buffered_body_mb) << 20;
   so.request_timeout = std::chrono::milliseconds(c.request_timeout_ms);
   so.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
-  const std::filesystem::path dir(c.data_dir);
-  if (auto st = check_log_present(c, dir); !st) {
-    log_error("serve", st.err().message);
-    return 1;
-  }
-
-  auto log = open_log(c, dir);
-  if (!log) {
-    log_error("serve", log.err().message);
-    return 1;
-  }
-  if (c.salvage) {
-    int64_t total = 0;
-    for (auto e : (*log)->end_offsets()) total += e;
-    log_warn("serve", "--salvage: the log holds " + std::to_string(total) +
-                          " events; read models and index ahead of it are rebuilt from it");
-  }
-  state_mirror mirror;  // outlives the store, whose gate reads its progress
-  auto store = open_store(c, dir, log->get());
-  if (store && !c.kafka.empty() && !c.cassandra.empty() && c.state_mirror) {
-    store = with_state_mirror(c, dir, log->get(), std::move(*store), mirror);
-  }
-  if (!store) {
-    log_error("serve", store.err().message);
-    return 1;
-  }
-  if ((*log)->partitions() != c.partitions) {
-    log_info("serve", "the event log has " + std::to_string((*log)->partitions()) +
-                          " partitions (fixed at creation); --partitions " + std::to_string(c.partitions) +
-                          " is ignored");
-  }
-  const std::string group = projector_group(c, dir);
-  if (!c.kafka.empty()) lost_to_retention(**log, group, "read models");
-  projector::progress progress((*log)->partitions());
-  realtime::hub hub;
-  projector::projector proj(**log, **store, progress, &hub, group, projector_membership(c));
-  if (c.salvage) proj.rebuild_at_start();
-  std::unique_ptr<projector::projector> mirror_proj;
-  if (mirror.progress) {
-    mirror_proj = std::make_unique<projector::projector>(**log, static_cast<store::mirrored_store&>(**store).mirror(),
-                                                         *mirror.progress, nullptr, mirror.group,
-                                                         projector::membership::exclusive);
-    if (c.salvage) mirror_proj->rebuild_at_start();
-  }
-  std::unique_ptr<search::xapian_index> index;
-  std::unique_ptr<projector::progress> search_progress;
-  std::unique_ptr<projector::projector> search_proj;
-  if (c.search) {
-    auto ix = open_search(c, dir);
-    if (!ix) {
-      log_error("serve", ix.err().message);
-      return 1;
-    }
-    index = std::move(*ix);
-    search_progress = std::make_unique<projector::progress>((*log)->partitions());
-    if (!c.kafka.empty()) lost_to_retention(**log, index->group(), "search index");
-    search_proj = std::make_unique<projector::projector>(**log, *index, *search_progress, nullptr, index->group(),
-                                                         projector::membership::exclusive, "search");
-    search_proj->set_when_ahead(projector::when_ahead::rebuild);  // derived from the log alone
-    if (c.salvage) search_proj->rebuild_at_start();
-  }
-  auto stop_projectors = [&] {
-    proj.stop();
-    if (mirror_proj) mirror_proj->stop();
-    if (search_proj) search_proj->stop();
-  };
-  service::leaf_service svc(**log, **store, progress, system_clock());
-  svc.set_max_pending(c.max_unprojected);
-  if (c.cassandra.empty()) {
-    // The embedded store is local disk: while it cannot be written (full,
-    // damaged), an accepted write could not be read back, so writes are
-    // refused as /readyz says. (Cassandra outages keep writes going through
-    // the state mirror, bounded by --max-unprojected.)
-    svc.set_admission([&proj, st = store->get()]() -> status {
-      if (proj.store_ok() && st->health().ok()) return ok_status();
-      auto e = proj.store_ok() ? st->health().err() : proj.last_failure();
-      if (e.detail == "insufficient_storage") return e;
-      return make_error(errc::unavailable,
-                        "the read store cannot be written (" + e.detail + "): writes are refused until it is "
-                        "repaired (docs/operations.md)",
-                        "store_unavailable");
-    });
-  }
-  // Several servers may write one Kafka topic: a write is acknowledged once a
-  // projection of every partition in this process confirmed it (the embedded
-  // read store, or the state mirror beside Cassandra).
-  if (!c.kafka.empty() && c.confirm_writes) {
-    if (c.cassandra.empty()) {
-      svc.set_confirmation(**store, progress);
-    } else if (mirror_proj) {
-      svc.set_confirmation(static_cast<store::mirrored_store&>(**store).mirror(), *mirror.progress);
-      mirror_proj->on_applied([&svc](const std::vector<projection::applied_event>& b) { svc.observed(b); });
-    } else {
-      log_warn("serve", "--state-mirror=false: writes are acknowledged at the broker's ack, and concurrent writes "
-                        "of one leaf from several servers can lose updates (docs/kafka.md)");
-    }
-  }
-  proj.on_applied([&svc, confirm_here = svc.confirming() && c.cassandra.empty()](
-                      const std::vector<projection::applied_event>& b) {
-    svc.applied(b);
-    if (confirm_here) svc.observed(b);
-  });
-  http::metrics metrics;
-  api::api_options ao;
-  ao.read_wait = std::chrono::milliseconds(c.read_wait_ms);
-  api::api handler({svc, **store, **log, progress, proj, hub, metrics, index.get(), search_proj.get(),
-                    index ? api::leaf_matcher(search::leaf_matches) : api::leaf_matcher()},
-                   ao);
-
-  register_metrics(metrics, {handler, proj, progress, **log, svc, hub, mirror.progress.get(), search_proj.get(),
-                             index.get()});
-  metrics.add_readings([&store] { return (*store)->metric_readings(); });
-
-  // Destroyed before svc (coroutines it destroys release the service's
-  // per-leaf locks) and after the logs, which serve_main closes explicitly
-  // below because their threads post completions to it.
-  const int threads = c.threads > 0 ? c.threads : std::max(1u, std::thread::hardware_concurrency());
-  asio::io_context ioc(threads);
-
-  if (auto st = proj.start(); !st) {
-    log_error("serve", "projector: " + st.err().message);
-    return 1;
-  }
-  if (mirror_proj) {
-    if (auto st = mirror_proj->start(); !st) {
-      log_error("serve", "state mirror: " + st.err().message);
-      stop_projectors();
-      return 1;
-    }
-  }
-  if (search_proj) {
-    if (auto st = search_proj->start(); !st) {
-      log_error("serve", "search index: " + st.err().message);
-      stop_projectors();
-      return 1;
-    }
-  }
-
-  // External producers (Kafka mode): the ingest topic and its dead-letter topic.
-  std::unique_ptr<log::event_log> ingest_log, dlq_log;
-  std::unique_ptr<ingest::ingester> ingester;
-  if (!c.kafka.empty() && !c.kafka_ingest_topic.empty()) {
-    auto in = open_log(c, dir, c.kafka_ingest_topic);
-    auto dl = in ? open_log(c, dir, c.kafka_dlq_topic) : result<std::unique_ptr<log::event_log>>(in.err());
-    if (!in || !dl) {
-      log_error("serve", "ingest: " + (in ? dl.err().message : in.err().message));
-      stop_projectors();
-      return 1;
-    }
-    ingest_log = std::move(*in);
-    dlq_log = std::move(*dl);
-    ingester = std::make_unique<ingest::ingester>(*ingest_log, *dlq_log, c.kafka_ingest_topic,
-                                                  c.kafka_ingest_group, svc, ioc, ao.limits);
-    metrics.add_family("leaves_ingest_records_total", "Records read from the ingest topic, by outcome.",
-                       http::metric_kind::counter, [&ingester] {
-                         const auto& st = ingester->stats();
-                         return std::vector<http::sample>{
-                             {http::label("outcome", "saved"), double(st.saved.load())},
-                             {http::label("outcome", "dead_lettered"), double(st.dead_lettered.load())}};
-                       });
-  }
-  http::server srv(ioc, so, handler, metrics);
-  auto port = srv.listen();
-  if (!port) {
-    log_error("serve", port.err().message);
-    stop_projectors();
-    return 1;
-  }
-  srv.start();
-
-  std::atomic<bool> stopping{false};
-  asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  std::thread drainer;
-  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
-    if (ec) return;
-    log_info("serve", std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", draining");
-    stopping = true;
-    handler.set_stopping();
-    srv.stop();
-    hub.close_all("server shutting down");
-    drainer = std::thread([&] {
-      if (ingester) ingester->stop();  // before the io threads stop: its commands run on them
-      if (!srv.wait_drained(std::chrono::milliseconds(c.shutdown_timeout_ms))) {
-        log_warn("serve", std::to_string(srv.connections()) + " connections still open at the drain deadline");
-      }
-      ioc.stop();
-    });
-  });
-  // Writes wait until the read models caught up with what the log held at start.
-  std::thread readiness([&] {
-    // Confirmed writes decide on the state mirror: it must have caught up too.
-    auto ready = [&] { return proj.caught_up() && (!mirror_proj || !svc.confirming() || mirror_proj->caught_up()); };
-    while (!stopping && !ready()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    svc.set_writable(true);
-    if (ingester && !stopping) {
-      if (auto st = ingester->start(); !st) log_error("serve", "ingest: " + st.err().message);
-    }
-  });
-
-  std::fprintf(stderr, "leaves: listening on http://%s:%u (data dir %s, %s log, %s store, %d partitions, %d threads)\n",
-               so.host.c_str(), unsigned(*port), c.data_dir.c_str(), c.kafka.empty() ? "embedded" : "Kafka",
-               c.cassandra.empty() ? "embedded" : "Cassandra", (*log)->partitions(), threads);
-  std::fflush(stderr);
-  std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
-  ioc.run();
-  for (auto& t : pool) t.join();
-  stopping = true;
-  readiness.join();
-  if (drainer.joinable()) drainer.join();
-  stop_projectors();
-  if (index) index->stop();  // searches in flight end before the io_context goes
-  // Nothing runs on the io threads any more. Close the logs while the
-  // io_context still exists: their last completions are posted to it.
-  ingester.reset();
-  ingest_log.reset();
-  dlq_log.reset();
-  log->reset();
-  log_info("serve", "stopped");
-  return 0;
+  serve_process p(std::move(c));
+  return p.run(so);
 }
 
 int replay_main(const std::vector<std::string>& args) {

@@ -283,20 +283,6 @@ result<std::unique_ptr<store::read_store>> open_store(const serve_config& c, con
 }
 
 
-static result<std::string> mirror_group(const std::filesystem::path& state_dir) {
-  const auto file = state_dir / "GROUP";
-  std::string g;
-  if (std::ifstream in(file); in && std::getline(in, g) && g.rfind("leaves-state-", 0) == 0) return g;
-  std::random_device rd;
-  char id[24];
-  std::snprintf(id, sizeof id, "%08x%08x", rd(), rd());
-  g = std::string("leaves-state-") + id;
-  std::ofstream out(file);
-  out << g << "\n";
-  if (!out.flush()) return make_error(errc::internal, "cannot write " + file.string());
-  return g;
-}
-
 // Partitions whose first records are gone (Kafka retention) while `group`
 // has not read them: models fed by that group can never be complete there.
 // Logs what is missing. (The event topic leaves creates keeps everything; a
@@ -318,45 +304,6 @@ std::vector<bool> lost_to_retention(log::event_log& lg, const std::string& group
                            "; what it builds will miss those events");
   }
   return lost;
-}
-
-// Whether the mirror holds every event of the leaf's partition: waits up to
-// 2 s for it to reach the end the log has now. Never for a partition whose
-// early events were deleted before the mirror read them.
-static asio::awaitable<bool> mirror_holds(log::event_log* lg, projector::progress* mp,
-                                   std::shared_ptr<const std::vector<bool>> lost, std::string id) {
-  log::position last;
-  last.partition = kafka_partition(id, lg->partitions());
-  if (static_cast<size_t>(last.partition) < lost->size() && (*lost)[last.partition]) co_return false;
-  auto end = co_await lg->async_end_offset(last.partition);
-  if (!end) co_return false;
-  if (*end == 0) co_return true;
-  last.offset = *end - 1;
-  std::vector<log::position> want(1, last);
-  co_return co_await mp->wait_for(std::move(want), std::chrono::seconds(2));
-}
-
-result<std::unique_ptr<store::read_store>> with_state_mirror(const serve_config& c, const std::filesystem::path& dir,
-                                                             log::event_log* lg,
-                                                             std::unique_ptr<store::read_store> shared,
-                                                             state_mirror& sm) {
-  const auto state_dir = dir / "kafka-state";
-  std::error_code ec;
-  std::filesystem::create_directories(state_dir, ec);
-  if (ec) return make_error(errc::internal, "cannot create " + state_dir.string() + ": " + ec.message());
-  auto group = mirror_group(state_dir);
-  if (!group) return group.err();
-  auto local = store::rocks_store::open(state_dir / "store", c.min_free_bytes());
-  if (!local) return local.err();
-  sm.progress = std::make_unique<projector::progress>(lg->partitions());
-  sm.group = *group;
-  log_info("serve", "state mirror under " + state_dir.string() + ", fed by consumer group " + sm.group);
-  auto* mp = sm.progress.get();
-  auto lost = std::make_shared<const std::vector<bool>>(
-      lost_to_retention(*lg, sm.group, "state mirror (no fallback for those partitions' leaves)"));
-  return std::unique_ptr<store::read_store>(std::make_unique<store::mirrored_store>(
-      std::move(shared), std::move(*local), true,
-      [lg, mp, lost](const std::string& id) { return mirror_holds(lg, mp, lost, id); }));
 }
 
 result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const std::filesystem::path& dir,

@@ -70,14 +70,6 @@ struct serve_config {
   int search_flush_ms = 200;
 };
 
-// Kafka + Cassandra: the state mirror (see store/mirrored_store.h). Its
-// consumer group is named when its directory is made, so a new, empty mirror
-// reads the log from the start and a restarted one resumes where it stopped.
-struct state_mirror {
-  std::unique_ptr<projector::progress> progress;
-  std::string group;
-};
-
 // Command line, then LEAVES_* environment, then the config file; false with `err` on a bad option.
 bool parse_serve(const std::vector<std::string>& args, serve_config& c, bool& help, std::string& err);
 
@@ -92,12 +84,6 @@ projector::membership projector_membership(const serve_config& c);
 // mirror under DATA_DIR/state on the embedded log).
 result<std::unique_ptr<store::read_store>> open_store(const serve_config& c, const std::filesystem::path& dir,
                                                       log::event_log* log = nullptr);
-
-// Kafka + Cassandra: the store wrapped with a local mirror under DATA_DIR/kafka-state.
-result<std::unique_ptr<store::read_store>> with_state_mirror(const serve_config& c, const std::filesystem::path& dir,
-                                                             log::event_log* lg,
-                                                             std::unique_ptr<store::read_store> shared,
-                                                             state_mirror& sm);
 
 // The event log: embedded under DATA_DIR/log, or a Kafka topic (`topic`, or --kafka-topic).
 result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const std::filesystem::path& dir,

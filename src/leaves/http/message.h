@@ -40,6 +40,9 @@ struct stream_event {
 class stream_source {
  public:
   virtual ~stream_source() = default;
+  // Awaited once by the handler before it answers (e.g. to read where "now"
+  // is in the log without blocking the I/O thread).
+  virtual boost::asio::awaitable<void> begin() { co_return; }
   // Waits up to `heartbeat` for messages; an empty result means "send a
   // heartbeat". Sets `end_reason` when the stream is over (after sending the
   // returned messages, the server sends the reason and closes).

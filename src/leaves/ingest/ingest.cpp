@@ -2,6 +2,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
@@ -107,7 +108,9 @@ void ingester::run() {
         continue;
       }
       // Commands on different leaves run concurrently; the service serialises same-leaf ones.
-      running.emplace_back(i, asio::co_spawn(ioc_, save(&svc_, std::move(*cmd), &stop_), asio::use_future));
+      // Each on a strand of its own: the service's waits (base/async_signal.h) need one.
+      running.emplace_back(
+          i, asio::co_spawn(asio::make_strand(ioc_), save(&svc_, std::move(*cmd), &stop_), asio::use_future));
     }
     for (auto& [i, f] : running) {
       auto o = f.get();

@@ -77,7 +77,25 @@ class event_log {
   virtual boost::asio::awaitable<result<int64_t>> async_end_offset(int32_t partition) {
     co_return end_offset(partition);
   }
+  // An end offset read at most 250 ms ago, for code on an I/O thread: the
+  // embedded log's exact end; on Kafka the background read's when recent
+  // enough, else async_end_offset(). Many callers cost a few broker queries
+  // a second, not one each.
+  virtual boost::asio::awaitable<result<int64_t>> recent_end_offset(int32_t partition) {
+    co_return co_await async_end_offset(partition);
+  }
+  // end_offsets() for code on an I/O thread (Kafka: on a thread of its own).
+  virtual boost::asio::awaitable<std::vector<int64_t>> async_end_offsets() { co_return end_offsets(); }
+  // The end offsets as last known, without waiting (for /metrics, whose
+  // readings are taken synchronously): exact on the embedded log; on Kafka
+  // what a background read got, refreshed when older than 250 ms.
+  virtual std::vector<int64_t> known_end_offsets() { return end_offsets(); }
   virtual result<std::vector<stored_record>> read(int32_t partition, int64_t from, size_t max) = 0;
+  // read() for code on an I/O thread (Kafka: on a thread of its own).
+  virtual boost::asio::awaitable<result<std::vector<stored_record>>> async_read(int32_t partition, int64_t from,
+                                                                                size_t max) {
+    co_return read(partition, from, max);
+  }
   // The first offset the partition still holds: above 0 once Kafka's
   // retention deleted older records (the embedded log deletes nothing).
   virtual result<int64_t> start_offset(int32_t partition) {

@@ -185,11 +185,12 @@ void leaf_service::applied(const std::vector<projection::applied_event>& batch) 
 // before it reads the state, so every event of the leaf the source applies
 // after that read is seen by the watch before the command's own event.
 asio::awaitable<result<write_result>> leaf_service::execute_confirmed(domain::command cmd, std::string actor) {
+  bool fresh = false;  // the source is known to hold the leaf's partition up to a recent log end
   for (int attempt = 1;; ++attempt) {
     auto w = co_await start_watch(cmd.leaf_id);
     struct watch_end {
       leaf_service* s;
-      const std::string& id;
+      std::string id;  // a copy: cmd may be moved on below
       ~watch_end() { s->end_watch(id); }
     } end{this, cmd.leaf_id};
     auto current = co_await decisions_->async_get(cmd.leaf_id);
@@ -201,7 +202,8 @@ asio::awaitable<result<write_result>> leaf_service::execute_confirmed(domain::co
       // holds (version 0: no event of it was projected; or its first events
       // were skipped by the source). Those take the unconfirmed path.
       auto shared = co_await store_.async_get(cmd.leaf_id);
-      if (shared.ok() && shared->has_value()) {
+      if (!shared) co_return shared.err();
+      if (shared->has_value()) {
         if ((*shared)->version > 0) {
           if (auto st = co_await source_caught_up(cmd.leaf_id); !st) co_return st.err();
           current = co_await decisions_->async_get(cmd.leaf_id);
@@ -215,6 +217,24 @@ asio::awaitable<result<write_result>> leaf_service::execute_confirmed(domain::co
     }
     domain::context ctx{clock_.now_ms(), actor};
     auto events = domain::decide(*current, cmd, ctx);
+    if ((!events || events->empty()) && !fresh) {
+      // An answer without an event (no change, 404, 412) rests on the
+      // source alone, which may lag the log: decide again once it holds the
+      // leaf's partition up to an end read at most 250 ms ago.
+      fresh = true;
+      auto end = co_await log_.recent_end_offset(kafka_partition(cmd.leaf_id, log_.partitions()));
+      if (!end) co_return end.err();
+      if (*end > 0) {
+        std::vector<log::position> want(1, log::position{kafka_partition(cmd.leaf_id, log_.partitions()), *end - 1});
+        if (!co_await source_->wait_for(std::move(want), std::chrono::seconds(10))) {
+          co_return make_error(errc::unavailable,
+                               "leaf " + cmd.leaf_id + ": this server's projection has not caught up with the log "
+                               "yet; retry",
+                               "catching_up");
+        }
+      }
+      continue;
+    }
     if (!events) co_return events.err();
     write_result out;
     out.leaf = *current;
@@ -263,6 +283,7 @@ asio::awaitable<result<write_result>> leaf_service::execute_confirmed(domain::co
     // Another writer's event of this version came first: every projection
     // skips ours. The source has now applied everything before it.
     confirm_stats_.lost.fetch_add(1, std::memory_order_relaxed);
+    fresh = true;  // the source has applied everything before our event
     if (attempt == kMaxAttempts) {
       confirm_stats_.gave_up.fetch_add(1, std::memory_order_relaxed);
       co_return make_error(errc::unavailable,

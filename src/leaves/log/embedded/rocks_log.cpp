@@ -222,16 +222,17 @@ rocks_log::~rocks_log() {
   if (writer_.joinable()) writer_.join();
   // A WAL that saw a write error must not be synced again: RocksDB asserts.
   if (db_ && !write_failed_) db_->FlushWAL(true).PermitUncheckedError();
+  db_.reset();  // before opts_, whose env (tests) the database uses to its end
 }
 
 status rocks_log::health() const {
-  if (out_of_space_.load()) return no_space_error();
   if (unrecoverable_.load()) {
     return make_error(errc::unavailable,
                       "the event log hit an I/O error it cannot recover from while running (the server's log names "
                       "it): writes answer 503 until the server is restarted (docs/operations.md)",
                       "log_unavailable");
   }
+  if (out_of_space_.load()) return no_space_error();
   if (failing_.load()) {
     return make_error(errc::unavailable,
                       "the event log cannot be written (an I/O error; the server's log names it): writes answer "

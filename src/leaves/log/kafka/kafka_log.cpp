@@ -539,7 +539,8 @@ result<std::unique_ptr<kafka_log>> kafka_log::open(const kafka_options& opts) {
 }
 
 kafka_log::~kafka_log() {
-  admin_.join();  // queries in flight finish (bounded by the request timeout)
+  admin_.join();  // queries and reads in flight finish (bounded by the request timeout)
+  reads_.join();
   if (h_ && h_->producer) rd_kafka_flush(h_->current().get(), opts_.request_timeout_ms);
   stop_ = true;
   if (poller_.joinable()) poller_.join();
@@ -637,24 +638,77 @@ result<int64_t> kafka_log::end_offset(int32_t partition) {
   return w->second;
 }
 
-asio::awaitable<result<int64_t>> kafka_log::async_end_offset(int32_t partition) {
-  if (admin_queued_.fetch_add(1) >= kMaxAdminQueued) {
-    admin_queued_.fetch_sub(1);
-    co_return make_error(errc::unavailable,
-                         std::to_string(kMaxAdminQueued) + " end-offset queries are already waiting for the broker",
-                         "log_unavailable");
+template <typename T, typename F>
+asio::awaitable<T> kafka_log::on_thread(asio::thread_pool& pool, std::atomic<int>& queued, F f, T busy) {
+  if (queued.fetch_add(1) >= kMaxAdminQueued) {
+    queued.fetch_sub(1);
+    co_return busy;
   }
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(result<int64_t>)>(
-      [this](auto handler, int32_t p) {
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(T)>(
+      [&pool, &queued](auto handler, F fn) {
         auto ex = asio::get_associated_executor(handler);
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        asio::post(admin_, [this, h, ex, p] {
-          auto r = end_offset(p);
-          admin_queued_.fetch_sub(1);
+        asio::post(pool, [&queued, h, ex, fn = std::move(fn)]() mutable {
+          T r = fn();
+          queued.fetch_sub(1);
           asio::post(ex, [h, r = std::move(r)]() mutable { (*h)(std::move(r)); });
         });
       },
-      asio::use_awaitable, partition);
+      asio::use_awaitable, std::move(f));
+}
+
+namespace {
+error admin_busy(const char* what) {
+  return make_error(errc::unavailable,
+                    std::to_string(kafka_log::kMaxAdminQueued) + " " + what + " are already waiting for the broker",
+                    "log_unavailable");
+}
+}  // namespace
+
+asio::awaitable<result<int64_t>> kafka_log::async_end_offset(int32_t partition) {
+  co_return co_await on_thread<result<int64_t>>(admin_, admin_queued_, [this, partition] { return end_offset(partition); },
+                                               admin_busy("end-offset queries"));
+}
+
+asio::awaitable<std::vector<int64_t>> kafka_log::async_end_offsets() {
+  co_return co_await on_thread<std::vector<int64_t>>(admin_, admin_queued_, [this] { return end_offsets(); },
+                                                    last_known_ends());
+}
+
+asio::awaitable<result<std::vector<stored_record>>> kafka_log::async_read(int32_t partition, int64_t from,
+                                                                         size_t max) {
+  co_return co_await on_thread<result<std::vector<stored_record>>>(
+      reads_, reads_queued_, [this, partition, from, max] { return read(partition, from, max); },
+      admin_busy("log reads"));
+}
+
+std::vector<int64_t> kafka_log::last_known_ends() {
+  std::lock_guard lk(end_mu_);
+  return last_end_.empty() ? std::vector<int64_t>(partitions_, 0) : last_end_;
+}
+
+asio::awaitable<result<int64_t>> kafka_log::recent_end_offset(int32_t partition) {
+  if (partition < 0 || partition >= partitions_) {
+    co_return make_error(errc::invalid_argument, "partition " + std::to_string(partition) + " does not exist");
+  }
+  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  const bool recent = now - ends_read_at_ns_.load() <= std::chrono::nanoseconds(std::chrono::milliseconds(250)).count();
+  const auto ends = known_end_offsets();  // and a background read when they are older than 250 ms
+  if (recent) co_return ends[partition];
+  co_return co_await async_end_offset(partition);
+}
+
+std::vector<int64_t> kafka_log::known_end_offsets() {
+  const int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  const int64_t age = now - ends_read_at_ns_.load();
+  if (age > std::chrono::nanoseconds(std::chrono::milliseconds(250)).count() && !ends_refreshing_.exchange(true)) {
+    asio::post(admin_, [this] {
+      end_offsets();  // keeps last_end_ when the broker does not answer
+      ends_read_at_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
+      ends_refreshing_ = false;
+    });
+  }
+  return last_known_ends();
 }
 
 result<int64_t> kafka_log::start_offset(int32_t partition) {

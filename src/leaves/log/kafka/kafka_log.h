@@ -59,12 +59,18 @@ class kafka_log final : public event_log {
   boost::asio::awaitable<result<std::vector<position>>> append(std::vector<record> records) override;
   std::vector<int64_t> end_offsets() override;
   result<int64_t> end_offset(int32_t partition) override;
-  // On the log's admin thread; at most kMaxAdminQueued wait there, beyond
-  // that an immediate `unavailable` error.
+  // The async_ calls run on a thread of the log's own (reads on another);
+  // at most kMaxAdminQueued wait on each, beyond that an immediate
+  // `unavailable` error (the ends: the last known ones).
   boost::asio::awaitable<result<int64_t>> async_end_offset(int32_t partition) override;
+  boost::asio::awaitable<std::vector<int64_t>> async_end_offsets() override;
+  std::vector<int64_t> known_end_offsets() override;
+  boost::asio::awaitable<result<int64_t>> recent_end_offset(int32_t partition) override;
   static constexpr int kMaxAdminQueued = 64;
   result<int64_t> start_offset(int32_t partition) override;
   result<std::vector<stored_record>> read(int32_t partition, int64_t from, size_t max) override;
+  boost::asio::awaitable<result<std::vector<stored_record>>> async_read(int32_t partition, int64_t from,
+                                                                        size_t max) override;
   result<std::unique_ptr<consumer>> subscribe(const std::string& group) override;
   result<std::unique_ptr<consumer>> exclusive(const std::string& group) override;
   result<std::vector<int64_t>> committed(const std::string& group) override;
@@ -77,6 +83,13 @@ class kafka_log final : public event_log {
   friend bool inject_fatal_error(kafka_log& log);
   kafka_log() = default;
   void serve_producer();  // the poller thread
+  // Runs f() on `pool` and resumes the caller on its executor with its
+  // result; `busy` when kMaxAdminQueued calls already wait there.
+  template <typename T, typename F>
+  boost::asio::awaitable<T> on_thread(boost::asio::thread_pool& pool, std::atomic<int>& queued, F f, T busy);
+  std::vector<int64_t> last_known_ends();
+  std::atomic<int64_t> ends_read_at_ns_{0};  // steady clock of the last background read of the ends
+  std::atomic<bool> ends_refreshing_{false};
   // A partition's first and next offsets, asked of the broker now.
   result<std::pair<int64_t, int64_t>> watermarks(int32_t partition, const char* what);
   std::atomic<uint64_t> producer_restarts_{0};
@@ -88,6 +101,8 @@ class kafka_log final : public event_log {
   std::thread poller_;       // serves delivery reports
   boost::asio::thread_pool admin_{1};  // broker queries that would block an I/O thread
   std::atomic<int> admin_queued_{0};
+  boost::asio::thread_pool reads_{1};  // streams' catch-up reads, apart so they never delay the queries
+  std::atomic<int> reads_queued_{0};
   std::mutex reader_mu_;     // the reader handle is not shared between reads
   std::vector<int64_t> last_end_;  // last known end offsets, if the broker is unreachable
   std::mutex end_mu_;

@@ -207,11 +207,14 @@ class serve_process {
     std::vector<std::pair<const char*, projector::projector*>> all = {{"projector", proj_.get()}};
     if (mirror_) all.push_back({"state mirror", &mirror_->feeder()});
     if (search_proj_) all.push_back({"search index", search_proj_.get()});
-    for (auto [name, p] : all) {
+    for (const auto& named : all) {
+      projector::projector* p = named.second;  // a plain variable: clang 14 cannot capture a structured binding
       // Before start(): one that fails may hold a consumer of the log, which
       // must go before the log does (stop() is safe on any projector).
       on_shutdown([p] { p->stop(); });
-      if (auto st = p->start(); !st) return make_error(st.err().code, std::string(name) + ": " + st.err().message);
+      if (auto st = p->start(); !st) {
+        return make_error(st.err().code, std::string(named.first) + ": " + st.err().message);
+      }
     }
     return ok_status();
   }

@@ -308,24 +308,23 @@ void leaf_service::end_watch(const std::string& id) {
 }
 
 void leaf_service::observed(const std::vector<projection::applied_event>& batch) {
-  std::vector<std::shared_ptr<async_signal>> wake;
-  {
-    std::lock_guard lk(mu_);
-    if (watches_.empty()) return;
-    for (const auto& ae : batch) {
-      auto it = watches_.find(ae.ev.aggregate_id);
-      if (it == watches_.end() || it->second->done) continue;
-      watch& w = *it->second;
-      if (!w.event_id.empty() && ae.ev.event_id == w.event_id) {
-        w.done = true;
-        w.won = w.others_max < w.version;
-        wake.push_back(w.seen);
-      } else {
-        w.others_max = std::max(w.others_max, ae.ev.aggregate_version);
-      }
+  // Notified under the lock, as progress does its waiters: once end_watch()
+  // returned, this thread holds no reference to the watch's signal, whose
+  // timer must not outlive the io_context it belongs to.
+  std::lock_guard lk(mu_);
+  if (watches_.empty()) return;
+  for (const auto& ae : batch) {
+    auto it = watches_.find(ae.ev.aggregate_id);
+    if (it == watches_.end() || it->second->done) continue;
+    watch& w = *it->second;
+    if (!w.event_id.empty() && ae.ev.event_id == w.event_id) {
+      w.done = true;
+      w.won = w.others_max < w.version;
+      w.seen->notify();
+    } else {
+      w.others_max = std::max(w.others_max, ae.ev.aggregate_version);
     }
   }
-  for (auto& s : wake) s->notify();  // holds its own reference: safe after end_watch
 }
 
 size_t leaf_service::cached() const {

@@ -269,7 +269,7 @@ class kafka_consumer final : public consumer {
 
  private:
   // How long a consumer's close (final commit, leaving the group) may take.
-  static constexpr std::chrono::milliseconds kCloseLimit{8000};
+  static constexpr std::chrono::milliseconds kCloseLimit{4000};  // a server may close two group members (projector, ingest) within its 15 s stop
 
   // Closes in the background and serves the close's callbacks here (the
   // rebalance callback's revocation) until it finished or `limit` passed. A

@@ -235,6 +235,22 @@ TEST(LeafService, AConditionalWriteThatLostItsVersionAnswersPreconditionFailed) 
   EXPECT_EQ(s.b->confirmations().lost.load(), 1u);
 }
 
+TEST(LeafService, ShutdownEndsTheWaitForAConfirmation) {
+  two_servers s;
+  ASSERT_TRUE(s.proj_a->start().ok());  // B's projection is not running: B's write waits
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    s.b->stop_waiting();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = testing::run(s.b->execute(save_url("https://race.example/"), "b"));
+  stopper.join();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().detail, "unconfirmed") << r.err().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3))
+      << "stop_waiting() should end the 10 s wait at once";
+}
+
 TEST(LeafService, AWriteTheSourceNeverSeesIsUnconfirmed) {
   two_servers s;
   s.b->set_confirmation(*s.store_b, *s.prog_b, std::chrono::milliseconds(300));

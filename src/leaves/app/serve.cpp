@@ -263,6 +263,7 @@ class serve_process {
       log_info("serve", std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", draining");
       stopping = true;
       handler_->set_stopping();
+      svc_->stop_waiting();
       srv_->stop();
       hub_.close_all("server shutting down");
       drainer = std::thread([&] {

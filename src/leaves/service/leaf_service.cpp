@@ -257,14 +257,21 @@ asio::awaitable<result<write_result>> leaf_service::execute_confirmed(domain::co
       uncertain_.insert(cmd.leaf_id);
       co_return appended.err();
     }
-    if (!co_await w->seen->wait(confirm_timeout_)) {
+    bool seen = false;
+    if (co_await w->seen->wait(confirm_timeout_)) {
+      std::lock_guard lk(mu_);
+      seen = w->done;  // else woken by stop_waiting()
+    }
+    if (!seen) {
       confirm_stats_.timed_out.fetch_add(1, std::memory_order_relaxed);
       std::lock_guard lk(mu_);
       uncertain_.insert(cmd.leaf_id);
       co_return make_error(errc::unavailable,
                            "leaf " + cmd.leaf_id + ": the write is in the log but this server's projection did not "
-                           "confirm it within " + std::to_string(confirm_timeout_.count()) +
-                           " ms; it may be applied, read the leaf before retrying",
+                           "confirm it " +
+                               (stop_waiting_ ? std::string("before the server began to shut down")
+                                              : "within " + std::to_string(confirm_timeout_.count()) + " ms") +
+                               "; it may be applied, read the leaf before retrying",
                            "unconfirmed");
     }
     bool won;
@@ -299,7 +306,14 @@ asio::awaitable<std::shared_ptr<leaf_service::watch>> leaf_service::start_watch(
   w->seen = std::make_shared<async_signal>(co_await asio::this_coro::executor);
   std::lock_guard lk(mu_);
   watches_[id] = w;
+  if (stop_waiting_) w->seen->notify();
   co_return w;
+}
+
+void leaf_service::stop_waiting() {
+  std::lock_guard lk(mu_);
+  stop_waiting_ = true;
+  for (auto& [id, w] : watches_) w->seen->notify();
 }
 
 void leaf_service::end_watch(const std::string& id) {

@@ -88,6 +88,9 @@ class leaf_service {
     confirm_timeout_ = timeout;
   }
   bool confirming() const { return decisions_ != nullptr; }
+  // Shutdown (SIGTERM): commands waiting for their confirmation stop waiting
+  // and answer 503 unconfirmed, so the drain is not held up to 10 s by them.
+  void stop_waiting();
   // The verdict source's callback: every event it applied or skipped, in log order.
   void observed(const std::vector<projection::applied_event>& batch);
 
@@ -142,7 +145,8 @@ class leaf_service {
   std::unordered_map<std::string, domain::leaf> pending_;  // states with unprojected events
   std::unordered_set<std::string> uncertain_;              // leaves whose last append failed
   std::unordered_map<std::string, std::deque<std::shared_ptr<async_signal>>> locks_;
-  std::unordered_map<std::string, std::shared_ptr<watch>> watches_;  // one at a time per leaf (the lock)
+  std::unordered_map<std::string, std::shared_ptr<watch>> watches_;
+  bool stop_waiting_ = false;  // guarded by mu_  // one at a time per leaf (the lock)
 };
 
 }  // namespace leaves::service

@@ -182,7 +182,25 @@ struct two_servers {
       if (!proj_b->start().ok()) std::abort();
     });
   }
+  // Both projections run; A saves `save` and B sees it; then B's projection
+  // pauses (resuming 300 ms later) and A updates the title to version 2, so
+  // B's next command decides on version 1.
+  ::testing::AssertionResult a_writes_while_b_is_behind(const domain::command& save) {
+    if (!proj_a->start().ok() || !proj_b->start().ok()) return ::testing::AssertionFailure() << "a projector failed";
+    auto v1 = testing::run(a->execute(save, "a"));
+    if (!v1.ok()) return ::testing::AssertionFailure() << "A's save: " << v1.err().message;
+    if (!testing::run(prog_b->wait_for({*v1->position}, std::chrono::seconds(5)))) {
+      return ::testing::AssertionFailure() << "B's projection did not reach A's save in 5 s";
+    }
+    resumer = resume_b(std::chrono::milliseconds(300));
+    auto by_a = testing::run(a->execute(update_title(save.leaf_id, "from a"), "a"));
+    if (!by_a.ok()) return ::testing::AssertionFailure() << "A's update: " << by_a.err().message;
+    if (by_a->leaf->version != 2) return ::testing::AssertionFailure() << "A's update is version " << by_a->leaf->version;
+    return ::testing::AssertionSuccess();
+  }
+  std::thread resumer;
   ~two_servers() {
+    if (resumer.joinable()) resumer.join();
     proj_a->stop();
     proj_b->stop();
   }
@@ -190,17 +208,9 @@ struct two_servers {
 
 TEST(LeafService, AWriteThatLostItsVersionToAnotherServerIsDecidedAgain) {
   two_servers s;
-  ASSERT_TRUE(s.proj_a->start().ok() && s.proj_b->start().ok());
   const auto save = save_url("https://race.example/");
-  auto v1 = testing::run(s.a->execute(save, "a"));
-  ASSERT_TRUE(v1.ok()) << v1.err().message;
-  ASSERT_TRUE(testing::run(s.prog_b->wait_for({*v1->position}, std::chrono::seconds(5))));
-  auto resume = s.resume_b(std::chrono::milliseconds(300));  // B will not have seen what A writes next
-  auto by_a = testing::run(s.a->execute(update_title(save.leaf_id, "from a"), "a"));
-  ASSERT_TRUE(by_a.ok()) << by_a.err().message;
-  EXPECT_EQ(by_a->leaf->version, 2);
+  ASSERT_TRUE(s.a_writes_while_b_is_behind(save));
   auto by_b = testing::run(s.b->execute(update_title(save.leaf_id, "from b"), "b"));
-  resume.join();
   ASSERT_TRUE(by_b.ok()) << by_b.err().message;
   EXPECT_EQ(by_b->leaf->version, 3) << "B's first event (version 2) lost to A's and must be decided again on top";
   EXPECT_EQ(s.b->confirmations().lost.load(), 1u);
@@ -218,18 +228,12 @@ TEST(LeafService, AWriteThatLostItsVersionToAnotherServerIsDecidedAgain) {
 
 TEST(LeafService, AConditionalWriteThatLostItsVersionAnswersPreconditionFailed) {
   two_servers s;
-  ASSERT_TRUE(s.proj_a->start().ok() && s.proj_b->start().ok());
   const auto save = save_url("https://race.example/");
-  auto v1 = testing::run(s.a->execute(save, "a"));
-  ASSERT_TRUE(v1.ok()) << v1.err().message;
-  ASSERT_TRUE(testing::run(s.prog_b->wait_for({*v1->position}, std::chrono::seconds(5))));
-  auto resume = s.resume_b(std::chrono::milliseconds(300));
-  ASSERT_TRUE(testing::run(s.a->execute(update_title(save.leaf_id, "from a"), "a")).ok());
+  ASSERT_TRUE(s.a_writes_while_b_is_behind(save));
 
   auto cmd = update_title(save.leaf_id, "from b");
   cmd.expected_version = 1;  // If-Match: "1", true when B decided, false once it knows
   auto by_b = testing::run(s.b->execute(cmd, "b"));
-  resume.join();
   ASSERT_FALSE(by_b.ok()) << "B's write at version 2 lost to A's; its If-Match no longer holds";
   EXPECT_EQ(by_b.err().code, errc::precondition_failed) << by_b.err().message;
   EXPECT_EQ(s.b->confirmations().lost.load(), 1u);

@@ -4,6 +4,8 @@
 //       as a reindex groups them): the limit of `leaves reindex`.
 //   leaves_bench_search query DIR N            each benchmark query, with facets,
 //       N times straight on the index (xapian_index::search, no HTTP): p50/p99.
+//   leaves_bench_search query DIR N nofacets   the same without facets (what
+//       the facet counts cost).
 #include <boost/json.hpp>
 #include <algorithm>
 #include <chrono>
@@ -58,7 +60,7 @@ int build(const char* file, const char* dir) {
   tg.set_database(db);
   size_t n = 0;
   for (const auto& l : leaves) {
-    db.replace_document("Q" + l.id, search::leaf_document(l, tg));
+    db.replace_document("Q" + l.id, search::leaf_document(l, tg, db));
     if (++n % 10000 == 0) db.commit();
   }
   db.commit();
@@ -74,7 +76,7 @@ struct bench_query {
   const char* tag;  // filter, or null
 };
 
-int query(const char* dir, int n) {
+int query(const char* dir, int n, bool facets) {
   search::xapian_options o;
   o.dir = dir;
   auto opened = search::xapian_index::open(o);
@@ -98,7 +100,7 @@ int query(const char* dir, int n) {
     r.q = *parsed;
     r.text = bq.q;
     if (bq.tag) r.tags.push_back(bq.tag);
-    r.facet_tags = r.facet_users = r.facet_domains = true;
+    r.facet_tags = r.facet_users = r.facet_domains = facets;
     std::vector<double> ms;
     uint64_t total = 0;
     for (int i = 0; i < n; ++i) {
@@ -124,7 +126,9 @@ int query(const char* dir, int n) {
 
 int main(int argc, char** argv) {
   if (argc == 4 && std::string(argv[1]) == "build") return build(argv[2], argv[3]);
-  if (argc == 4 && std::string(argv[1]) == "query") return query(argv[2], std::atoi(argv[3]));
-  std::fprintf(stderr, "usage: leaves_bench_search build FILE.jsonl DIR | query DIR N\n");
+  if (argc == 4 && std::string(argv[1]) == "query") return query(argv[2], std::atoi(argv[3]), true);
+  if (argc == 5 && std::string(argv[1]) == "query" && std::string(argv[4]) == "nofacets")
+    return query(argv[2], std::atoi(argv[3]), false);
+  std::fprintf(stderr, "usage: leaves_bench_search build FILE.jsonl DIR | query DIR N [nofacets]\n");
   return 2;
 }

@@ -7,6 +7,7 @@
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "leaves/search/query.h"
 #include "leaves/search/xapian/xapian_index.h"
@@ -210,6 +211,70 @@ TEST(SearchIndex, FacetsCountEveryTagOfEveryMatchNotThePage) {
   auto w = f.find("streaming");
   EXPECT_EQ(w.total, 30u);
   check(w.tags, want_word);
+}
+
+// Facet values are kept as numbers in the index (named in its metadata): the
+// names must survive a restart, new values after it must not reuse a number,
+// a tag change must move its counts, and the top values at facet_limit must be
+// chosen by count, then name.
+TEST(SearchIndex, FacetNamesSurviveARestartAndTagChangesMoveTheCounts) {
+  fixture f;
+  f.save("a", "Note", "words", {"kafka", "akka"}, "ann");
+  f.save("b", "Note", "words", {"kafka"}, "bob");
+  f.reopen();
+  f.save("c", "Note", "words", {"spark", "kafka"}, "cid");
+  // b's tags change from kafka to akka and zeta.
+  f.apply({f.make(domain::event_type::tags_added, "b", json::object{{"tags", json::array{"akka", "zeta"}}})});
+  f.apply({f.make(domain::event_type::tags_removed, "b", json::object{{"tags", json::array{"kafka"}}})});
+  auto r = f.find("words");
+  ASSERT_EQ(r.total, 3u);
+  auto as_map = [](const std::vector<search::facet_value>& v) {
+    std::map<std::string, int64_t> m;
+    for (const auto& x : v) m[x.value] = x.count;
+    return m;
+  };
+  EXPECT_EQ(as_map(r.tags), (std::map<std::string, int64_t>{{"akka", 2}, {"kafka", 2}, {"spark", 1}, {"zeta", 1}}));
+  EXPECT_EQ(as_map(r.users), (std::map<std::string, int64_t>{{"ann", 1}, {"bob", 1}, {"cid", 1}}));
+  EXPECT_EQ(as_map(r.domains), (std::map<std::string, int64_t>{
+                                   {"a.example.org", 1}, {"b.example.org", 1}, {"c.example.org", 1}}));
+  search::search_request top;
+  top.facet_tags = true;
+  top.facet_limit = 3;
+  auto t3 = f.ix->search(top);
+  ASSERT_TRUE(t3.ok());
+  ASSERT_EQ(t3->tags.size(), 3u);
+  EXPECT_EQ(t3->tags[0], (search::facet_value{"akka", 2}));
+  EXPECT_EQ(t3->tags[1], (search::facet_value{"kafka", 2}));
+  EXPECT_EQ(t3->tags[2], (search::facet_value{"spark", 1})) << "ties at the cut go by name";
+  f.reopen();
+  EXPECT_EQ(as_map(f.find("words").tags), as_map(r.tags)) << "the same counts after a second restart";
+}
+
+// Searches run on several threads at once. Xapian's objects are not
+// thread-safe, not even its static Query::MatchAll (copying it changes a
+// shared, non-atomic reference count): queries that match everything (an
+// empty query, a negation alone, a date range) once crashed the server under
+// concurrent load.
+TEST(SearchIndex, ConcurrentSearchesThatMatchEverythingDoNotShareXapianObjects) {
+  fixture f;
+  for (int i = 0; i < 20; ++i) f.save("m" + std::to_string(i), "Note", "words", {"x"});
+  std::vector<search::search_request> kinds(3);
+  kinds[1].q = *search::parse_query("-nothing", search::match_mode::all);
+  kinds[2].q = *search::parse_query("after:2000-01-01", search::match_mode::all);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 5000; ++i) {
+        auto r = f.ix->search(kinds[(t + i) % kinds.size()]);
+        if (!r.ok() || r->total != 20u) ++wrong;
+        auto m = search::leaf_matches(kinds[1].q, domain::leaf{});
+        if (!m.ok()) ++wrong;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 TEST(SearchIndex, PagesAreCompleteAndStable) {

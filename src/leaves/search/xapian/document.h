@@ -9,6 +9,8 @@
 
 namespace leaves::search {
 
-Xapian::Document leaf_document(const domain::leaf& l, Xapian::TermGenerator& tg);
+// New tags, users and hosts are numbered in `db`'s metadata, as the index does.
+// One database per process (the numbering is kept in a static).
+Xapian::Document leaf_document(const domain::leaf& l, Xapian::TermGenerator& tg, Xapian::WritableDatabase& db);
 
 }  // namespace leaves::search

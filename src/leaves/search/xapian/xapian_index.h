@@ -41,7 +41,7 @@ class xapian_index final : public search_index {
  public:
   // The index schema this build writes; an index of another version is
   // rebuilt (a new database and group), which open() reports in `rebuilt`.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;  // 2: facets interned in one value slot
 
   struct opened {
     std::unique_ptr<xapian_index> index;

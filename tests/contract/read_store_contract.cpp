@@ -6,6 +6,8 @@
 #include <map>
 #include <set>
 
+#include <rocksdb/db.h>
+
 #include "leaves/store/embedded/rocks_store.h"
 #include "support/test_support.h"
 #ifdef LEAVES_CONTRACT_CASSANDRA
@@ -284,6 +286,57 @@ TYPED_TEST(ReadStoreContract, PagingVisitsEachMatchingLeafOnce) {
   }
 }
 
+// GET and list answers carry the JSON reads; they must say what the parsed
+// reads say, leaf for leaf and page for page (the embedded store serves the
+// bytes it keeps, filtering by its records' headers).
+TYPED_TEST(ReadStoreContract, JsonReadsAgreeWithTheParsedReads) {
+  auto s = this->factory.open();
+  auto h = this->sample();
+  ASSERT_TRUE(s->apply(h.events).ok());
+  for (const auto& [id, want] : h.state) {
+    auto got = leaves::testing::run(s->async_get_json(id));
+    ASSERT_TRUE(got.ok()) << got.err().message;
+    ASSERT_TRUE(got->has_value()) << id;
+    EXPECT_EQ((*got)->version, want->version) << id;
+    EXPECT_EQ((*got)->deleted, want->deleted) << id;
+    if (!want->deleted) {
+      EXPECT_EQ((*got)->json, json::serialize(domain::leaf_to_json(*want))) << id;
+    }
+  }
+  EXPECT_FALSE(leaves::testing::run(s->async_get_json("no-such-leaf"))->has_value());
+  std::vector<list_query> cases(8);
+  cases[1].tag = "kafka";
+  cases[2].tag = "db";
+  cases[2].user_id = 0;
+  cases[3].starred = false;
+  cases[3].tag = "kafka";
+  cases[4].sort = sort_key::updated;
+  cases[4].tag = "db";
+  cases[5].sort = sort_key::title;
+  cases[5].descending = false;
+  cases[5].starred = true;
+  cases[6].user_id = 2;
+  cases[6].since_ms = 1050;
+  cases[7].since_ms = 1100;
+  cases[7].until_ms = 1300;
+  cases[7].descending = false;
+  for (size_t c = 0; c < cases.size(); ++c) {
+    auto q = cases[c];
+    q.limit = 4;
+    for (int guard = 0; guard < 100; ++guard) {
+      auto parsed = s->list(q);
+      auto raw = leaves::testing::run(s->async_list_json(q));
+      ASSERT_TRUE(parsed.ok() && raw.ok()) << "case " << c;
+      std::vector<std::string> want;
+      for (const auto& l : parsed->items) want.push_back(json::serialize(domain::leaf_to_json(l)));
+      EXPECT_EQ(raw->items, want) << "case " << c;
+      EXPECT_EQ(raw->next_page_token, parsed->next_page_token) << "case " << c;
+      if (parsed->next_page_token.empty()) break;
+      q.page_token = parsed->next_page_token;
+    }
+  }
+}
+
 TYPED_TEST(ReadStoreContract, ListIsOrdered) {
   auto s = this->factory.open();
   auto h = this->sample();
@@ -320,6 +373,63 @@ TYPED_TEST(ReadStoreContract, ClearEmptiesEveryModel) {
   ASSERT_TRUE(s->apply(h.events).ok());
   EXPECT_EQ(s->list(list_query{})->items.size(), 30u);
 }
+
+#ifndef LEAVES_CONTRACT_CASSANDRA
+// Leaf records written before the record header (a bare JSON object) are
+// still read, by every read, after an upgrade.
+TEST(EmbeddedStore, RecordsWithoutTheHeaderAreStillRead) {
+  leaves::testing::temp_dir dir;
+  const auto path = dir.path() / "store";
+  history h;
+  for (int i = 0; i < 12; ++i) {
+    h.save(R"({"url":")" + url(i) + R"(","title":"T)" + std::to_string(i) + R"(","tags":["kafka"],"user_id":)" +
+               std::to_string(i % 2) + R"(,"is_starred":)" + (i % 3 == 0 ? "true" : "false") + "}",
+           1000 + i);
+  }
+  {
+    auto s = rocks_store::open(path);
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->apply(h.events).ok());
+  }
+  {
+    // Strip each record back to the JSON an older build wrote.
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), path.string(), &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
+    std::vector<std::pair<std::string, std::string>> old;
+    for (it->Seek("l"); it->Valid() && it->key().starts_with("l"); it->Next()) {
+      const auto v = it->value().ToStringView();
+      const auto brace = v.find('{');
+      ASSERT_NE(brace, std::string_view::npos);
+      ASSERT_GT(brace, 0u) << "records carry a header";
+      old.emplace_back(it->key().ToString(), std::string(v.substr(brace)));
+    }
+    it.reset();
+    ASSERT_EQ(old.size(), 12u);
+    for (const auto& [k, v] : old) ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), k, v).ok());
+  }
+  auto s = rocks_store::open(path);
+  ASSERT_TRUE(s.ok());
+  for (const auto& [id, want] : h.state) {
+    EXPECT_EQ(**(*s)->get(id), *want);
+    auto j = (*s)->get_json(id);
+    ASSERT_TRUE(j.ok() && j->has_value());
+    EXPECT_EQ((*j)->json, json::serialize(domain::leaf_to_json(*want)));
+    EXPECT_EQ((*j)->version, want->version);
+  }
+  list_query q;
+  q.tag = "kafka";
+  q.user_id = 1;
+  q.starred = false;
+  auto parsed = (*s)->list(q);
+  auto raw = (*s)->list_json(q);
+  ASSERT_TRUE(parsed.ok() && raw.ok());
+  ASSERT_EQ(parsed->items.size(), 4u);
+  ASSERT_EQ(raw->items.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(raw->items[i], json::serialize(domain::leaf_to_json(parsed->items[i])));
+}
+#endif
 
 #ifdef LEAVES_CONTRACT_CASSANDRA
 // Two processes on one keyspace (scale-out): each keeps leaf_meta rows in

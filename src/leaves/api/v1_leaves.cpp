@@ -63,12 +63,13 @@ asio::awaitable<response> api::impl::v1_tags(const request& req, std::string id,
 
 asio::awaitable<response> api::impl::v1_get(const request& req, const params& p, const std::string& id) {
   if (auto w = co_await wait_min_position(req, p)) co_return std::move(*w);
-  auto l = co_await d.store.async_get(id);
+  // The stored JSON is the answer's body as it is (a live leaf's has no "deleted").
+  auto l = co_await d.store.async_get_json(id);
   if (!l) co_return error_to_response(l.err());
   if (!*l || (*l)->deleted) {
     co_return error_to_response(make_error(errc::not_found, "leaf " + id + " does not exist", "leaf_not_found"));
   }
-  response r = json_response(200, leaf_body(**l));
+  response r = json_response(200, std::move((*l)->json));
   r.headers.emplace_back("ETag", "\"" + std::to_string((*l)->version) + "\"");
   co_return r;
 }
@@ -138,12 +139,16 @@ asio::awaitable<response> api::impl::v1_list(const request& req, const params& p
   auto q = list_query(p);
   if (!q) co_return error_to_response(q.err());
   if (auto w = co_await wait_min_position(req, p)) co_return std::move(*w);
-  auto page = co_await d.store.async_list(*q);
+  auto page = co_await d.store.async_list_json(*q);
   if (!page) co_return error_to_response(page.err());
-  std::string body = "{\"items\":[";
+  size_t bytes = 64 + page->next_page_token.size();
+  for (const auto& item : page->items) bytes += item.size() + 1;
+  std::string body;
+  body.reserve(bytes);
+  body += "{\"items\":[";
   for (size_t i = 0; i < page->items.size(); ++i) {
     if (i) body += ',';
-    body += leaf_body(page->items[i]);
+    body += page->items[i];
   }
   body += "],\"next_page_token\":";
   body += page->next_page_token.empty() ? "null" : json::serialize(json::string(page->next_page_token));

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/serialize.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -43,6 +44,19 @@ struct list_page {
   std::string next_page_token;  // empty: no more pages
 };
 
+// A stored leaf as the API shows it: its JSON (domain::leaf_to_json's bytes)
+// and what an answer needs without parsing it.
+struct leaf_json {
+  std::string json;
+  int64_t version = 0;
+  bool deleted = false;
+};
+
+struct json_page {
+  std::vector<std::string> items;  // each a live leaf's JSON
+  std::string next_page_token;  // empty: no more pages
+};
+
 struct tag_count {
   std::string tag;
   int64_t count = 0;
@@ -69,6 +83,25 @@ class leaf_queries {
   virtual boost::asio::awaitable<result<std::optional<domain::leaf>>> async_get(std::string id) { co_return get(id); }
   virtual boost::asio::awaitable<result<list_page>> async_list(list_query q) { co_return list(q); }
   virtual boost::asio::awaitable<result<std::vector<tag_count>>> async_tags(size_t limit) { co_return tags(limit); }
+  // The same reads as the JSON an answer carries. The defaults serialise what
+  // async_get and async_list return; the embedded store serves the bytes it
+  // keeps, without parsing them.
+  virtual boost::asio::awaitable<result<std::optional<leaf_json>>> async_get_json(std::string id) {
+    auto l = co_await async_get(std::move(id));
+    if (!l) co_return l.err();
+    if (!*l) co_return std::optional<leaf_json>{};
+    co_return std::optional<leaf_json>(leaf_json{boost::json::serialize(domain::leaf_to_json(**l)), (*l)->version,
+                                                 (*l)->deleted});
+  }
+  virtual boost::asio::awaitable<result<json_page>> async_list_json(list_query q) {
+    auto page = co_await async_list(std::move(q));
+    if (!page) co_return page.err();
+    json_page out;
+    out.items.reserve(page->items.size());
+    for (const auto& l : page->items) out.items.push_back(boost::json::serialize(domain::leaf_to_json(l)));
+    out.next_page_token = std::move(page->next_page_token);
+    co_return out;
+  }
   // One page of GET /api/leaves, the reference API's listing (`page_token`
   // empty for the first, else a page's next_page_token). The default is the
   // created listing, newest first. The Cassandra store lists the `leaves`

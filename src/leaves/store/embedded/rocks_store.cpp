@@ -21,7 +21,7 @@ namespace leaves::store {
 namespace {
 
 // Key space:
-//   l<id>                                  leaf JSON (tombstones included)
+//   l<id>                                  leaf record (tombstones included): see encode_leaf
 //   c<be64 created><id>                    live leaves by created_at
 //   u<be64 updated><id>                    live leaves by updated_at
 //   n<title prefix>\0<id>                  live leaves by lower-cased title
@@ -101,7 +101,68 @@ error io_error(const rocksdb::Status& s, const char* what) {
                     "store_unavailable");
 }
 
-result<std::optional<domain::leaf>> decode_leaf(const std::string& v) {
+// A leaf record: a header with what reads filter and answer by, then the
+// leaf's JSON (domain::leaf_to_json), which GET and list answers carry as it
+// is. Records written before the header (a bare JSON object, '{' first) are
+// still read.
+//   0x01 | be64 version | flags | be64 created_at | be64 user_id | JSON
+constexpr char kRecordV1 = '\x01';
+constexpr size_t kHeaderBytes = 1 + 8 + 1 + 8 + 8;
+enum record_flag : uint8_t { f_deleted = 1, f_starred = 2, f_archived = 4, f_public = 8, f_has_user = 16 };
+
+std::string encode_leaf(const domain::leaf& l) {
+  std::string out;
+  const auto body = json::serialize(domain::leaf_to_json(l));
+  out.reserve(kHeaderBytes + body.size());
+  out.push_back(kRecordV1);
+  put_be64(out, static_cast<uint64_t>(l.version));
+  uint8_t flags = 0;
+  if (l.deleted) flags |= f_deleted;
+  if (l.is_starred) flags |= f_starred;
+  if (l.is_archived) flags |= f_archived;
+  if (l.is_public) flags |= f_public;
+  if (l.user_id) flags |= f_has_user;
+  out.push_back(static_cast<char>(flags));
+  put_be64(out, static_cast<uint64_t>(l.created_at));
+  put_be64(out, static_cast<uint64_t>(l.user_id.value_or(0)));
+  out += body;
+  return out;
+}
+
+struct record_header {
+  int64_t version = 0;
+  uint8_t flags = 0;
+  int64_t created_at = 0;
+  int64_t user_id = 0;
+  std::string_view json;
+};
+
+// False for a record without the header (older, or not a record at all).
+bool read_header(std::string_view v, record_header& h) {
+  if (v.size() < kHeaderBytes || v[0] != kRecordV1) return false;
+  h.version = static_cast<int64_t>(get_be64(v.substr(1)));
+  h.flags = static_cast<uint8_t>(v[9]);
+  h.created_at = static_cast<int64_t>(get_be64(v.substr(10)));
+  h.user_id = static_cast<int64_t>(get_be64(v.substr(18)));
+  h.json = v.substr(kHeaderBytes);
+  return true;
+}
+
+// matches() by the header alone; the tag filter is left to the caller.
+bool header_matches(const record_header& h, const list_query& q) {
+  if (h.flags & f_deleted) return false;
+  if (q.user_id && (!(h.flags & f_has_user) || h.user_id != *q.user_id)) return false;
+  if (q.starred && static_cast<bool>(h.flags & f_starred) != *q.starred) return false;
+  if (q.archived && static_cast<bool>(h.flags & f_archived) != *q.archived) return false;
+  if (q.is_public && static_cast<bool>(h.flags & f_public) != *q.is_public) return false;
+  if (q.since_ms && h.created_at < *q.since_ms) return false;
+  if (q.until_ms && h.created_at >= *q.until_ms) return false;
+  return true;
+}
+
+result<std::optional<domain::leaf>> decode_leaf(std::string_view v) {
+  record_header h;
+  if (read_header(v, h)) v = h.json;
   boost::system::error_code ec;
   auto j = json::parse(v, ec);
   if (ec || !j.is_object()) return make_error(errc::internal, "read store: corrupt leaf record");
@@ -153,8 +214,60 @@ result<std::optional<domain::leaf>> rocks_store::get(const std::string& id) {
   return decode_leaf(v);
 }
 
+result<std::optional<leaf_json>> rocks_store::get_json(const std::string& id) {
+  std::string v;
+  auto st = db_->Get(rocksdb::ReadOptions(), leaf_key(id), &v);
+  if (st.IsNotFound()) return std::optional<leaf_json>{};
+  if (!st.ok()) return fail(st, "get");
+  record_header h;
+  if (read_header(v, h)) {
+    // The JSON is the record's tail: moved out, not copied.
+    v.erase(0, kHeaderBytes);
+    return std::optional<leaf_json>(leaf_json{std::move(v), h.version, static_cast<bool>(h.flags & f_deleted)});
+  }
+  auto l = decode_leaf(v);
+  if (!l) return l.err();
+  return std::optional<leaf_json>(leaf_json{json::serialize(domain::leaf_to_json(**l)), (*l)->version, (*l)->deleted});
+}
+
 result<list_page> rocks_store::list(const list_query& q) {
-  // Pick the index that serves the sort (and, for created, the tag or user filter).
+  list_page page;
+  auto walked = walk(q, [&](std::string_view record) -> status {
+    auto l = decode_leaf(record);
+    if (!l) return l.err();
+    if (*l && matches(**l, q)) page.items.push_back(std::move(**l));
+    return ok_status();
+  }, [&] { return page.items.size(); });
+  if (!walked) return walked.err();
+  page.next_page_token = std::move(*walked);
+  return page;
+}
+
+result<json_page> rocks_store::list_json(const list_query& q) {
+  json_page page;
+  const bool tag_by_index = q.tag && q.sort == sort_key::created;  // the t<tag> index names only leaves with it
+  auto walked = walk(q, [&](std::string_view record) -> status {
+    record_header h;
+    if (read_header(record, h) && (!q.tag || tag_by_index)) {
+      if (header_matches(h, q)) page.items.emplace_back(h.json);
+      return ok_status();
+    }
+    auto l = decode_leaf(record);
+    if (!l) return l.err();
+    if (*l && matches(**l, q)) page.items.push_back(json::serialize(domain::leaf_to_json(**l)));
+    return ok_status();
+  }, [&] { return page.items.size(); });
+  if (!walked) return walked.err();
+  page.next_page_token = std::move(*walked);
+  return page;
+}
+
+// The index that serves q's sort (and, for created, its tag or user filter),
+// walked from q's page token. Each leaf record it names goes to `take`, read
+// from the same snapshot as the index, until `taken()` reaches q.limit or the
+// scan budget is spent. Returns the next page token (empty: no more).
+result<std::string> rocks_store::walk(const list_query& q, const std::function<status(std::string_view)>& take,
+                                      const std::function<size_t()>& taken) {
   std::string prefix;
   bool created_index = false;
   if (q.sort == sort_key::created) {
@@ -182,7 +295,16 @@ result<list_page> rocks_store::list(const list_query& q) {
   while (!upper.empty() && static_cast<unsigned char>(upper.back()) == 0xff) upper.pop_back();
   if (!upper.empty()) upper.back() = static_cast<char>(upper.back() + 1);
 
+  // One snapshot for the index and the records: an index key names a leaf
+  // whose record, in the same snapshot, has what the key says (the tag, the
+  // user, the time), since both are written in one batch.
+  struct snapshot {
+    rocksdb::DB* db;
+    const rocksdb::Snapshot* s;
+    ~snapshot() { db->ReleaseSnapshot(s); }
+  } snap{db_.get(), db_->GetSnapshot()};
   rocksdb::ReadOptions ro;
+  ro.snapshot = snap.s;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
   auto in_prefix = [&] { return it->Valid() && it->key().starts_with(prefix); };
   std::string since_key, until_key;
@@ -227,7 +349,6 @@ result<list_page> rocks_store::list(const list_query& q) {
       it->Seek(prefix);
     }
   }
-  list_page page;
   size_t scanned = 0;
   std::string last_key;
   for (; in_prefix(); q.descending ? it->Prev() : it->Next()) {
@@ -236,26 +357,21 @@ result<list_page> rocks_store::list(const list_query& q) {
       if (q.descending && !since_key.empty() && key < std::string_view(since_key)) break;
       if (!q.descending && !until_key.empty() && key >= std::string_view(until_key)) break;
     }
-    if (page.items.size() == q.limit || scanned == kScanBudget) {
-      page.next_page_token = base64url_encode(last_key);
-      return page;
-    }
+    if (taken() == q.limit || scanned == kScanBudget) return base64url_encode(last_key);
     ++scanned;
     last_key.assign(key);
     // The id is the key's tail: after the prefix and the 8-byte created/updated
     // time (c, u, t, w), or after the title's NUL (n).
     const std::string_view id =
         prefix == "n" ? key.substr(key.find('\0', 1) + 1) : key.substr(prefix.size() + 8);
-    std::string v;
-    auto st = db_->Get(ro, leaf_key(id), &v);
+    rocksdb::PinnableSlice v;
+    auto st = db_->Get(ro, db_->DefaultColumnFamily(), leaf_key(id), &v);
     if (st.IsNotFound()) continue;
     if (!st.ok()) return fail(st, "list");
-    auto l = decode_leaf(v);
-    if (!l) return l.err();
-    if (*l && matches(**l, q)) page.items.push_back(std::move(**l));
+    if (auto t = take(v.ToStringView()); !t) return t.err();
   }
   if (!it->status().ok()) return fail(it->status(), "list");
-  return page;
+  return std::string();
 }
 
 result<std::vector<tag_count>> rocks_store::tags(size_t limit) {
@@ -336,7 +452,7 @@ result<apply_stats> rocks_store::apply(const std::vector<applied_event>& batch) 
     ++stats.applied;
   }
   for (const auto& [id, l] : leaves) {
-    if (l) wb.Put(leaf_key(id), json::serialize(domain::leaf_to_json(*l)));
+    if (l) wb.Put(leaf_key(id), encode_leaf(*l));
   }
   for (const auto& [tag, n] : counts) {
     if (n <= 0) {

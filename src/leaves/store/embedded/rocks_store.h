@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -27,6 +28,14 @@ class rocks_store final : public read_store {
 
   result<std::optional<domain::leaf>> get(const std::string& id) override;
   result<list_page> list(const list_query& q) override;
+  // The leaf's JSON as stored, without parsing it.
+  result<std::optional<leaf_json>> get_json(const std::string& id);
+  // A page of list() as the stored JSON of each leaf.
+  result<json_page> list_json(const list_query& q);
+  boost::asio::awaitable<result<std::optional<leaf_json>>> async_get_json(std::string id) override {
+    co_return get_json(id);
+  }
+  boost::asio::awaitable<result<json_page>> async_list_json(list_query q) override { co_return list_json(q); }
   result<std::vector<tag_count>> tags(size_t limit) override;
   result<apply_stats> apply(const std::vector<applied_event>& batch) override;
   status clear() override;
@@ -43,6 +52,8 @@ class rocks_store final : public read_store {
  private:
   rocks_store() = default;
   status open_db();
+  result<std::string> walk(const list_query& q, const std::function<status(std::string_view)>& take,
+                           const std::function<size_t()>& taken);
   std::filesystem::path dir_;
   uint64_t min_free_bytes_ = 0;
   mutable std::atomic<bool> corrupt_{false};

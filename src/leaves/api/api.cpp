@@ -29,30 +29,30 @@ asio::awaitable<response> api::impl::route(request& req, const match& m) {
   if (!p) co_return error_to_response(p.err());
   const bool has_id = std::string_view(m.r->pattern).find("{id}") != std::string_view::npos;
   if (has_id && !domain::valid_leaf_id(m.id)) {
-    if (std::string_view(m.r->pattern).starts_with("/api/")) co_return not_found_ref();
+    if (std::string_view(m.r->pattern).starts_with("/api/")) co_return ref.not_found_ref();
     co_return error_to_response(make_error(errc::not_found, "leaf " + m.id.substr(0, 200) + " does not exist",
                                            "leaf_not_found"));
   }
   using domain::command_kind;
   switch (m.r->id) {
-    case route_id::v1_list: co_return co_await v1_list(req, *p);
-    case route_id::v1_create: co_return co_await v1_create(req);
-    case route_id::v1_get: co_return co_await v1_get(req, *p, m.id);
-    case route_id::v1_patch: co_return co_await v1_patch(req, m.id);
-    case route_id::v1_delete: co_return co_await v1_delete(req, m.id);
-    case route_id::v1_tags_add: co_return co_await v1_tags(req, m.id, command_kind::add_tags);
-    case route_id::v1_tags_replace: co_return co_await v1_tags(req, m.id, command_kind::replace_tags);
-    case route_id::v1_tags_remove: co_return co_await v1_tags(req, m.id, command_kind::remove_tags);
-    case route_id::v1_tag_counts: co_return co_await v1_tag_counts(req, *p);
-    case route_id::v1_bulk: co_return co_await v1_bulk(req);
-    case route_id::v1_search: co_return co_await v1_search(req, *p);
+    case route_id::v1_list: co_return co_await leaves.v1_list(req, *p);
+    case route_id::v1_create: co_return co_await leaves.v1_create(req);
+    case route_id::v1_get: co_return co_await leaves.v1_get(req, *p, m.id);
+    case route_id::v1_patch: co_return co_await leaves.v1_patch(req, m.id);
+    case route_id::v1_delete: co_return co_await leaves.v1_delete(req, m.id);
+    case route_id::v1_tags_add: co_return co_await leaves.v1_tags(req, m.id, command_kind::add_tags);
+    case route_id::v1_tags_replace: co_return co_await leaves.v1_tags(req, m.id, command_kind::replace_tags);
+    case route_id::v1_tags_remove: co_return co_await leaves.v1_tags(req, m.id, command_kind::remove_tags);
+    case route_id::v1_tag_counts: co_return co_await leaves.v1_tag_counts(req, *p);
+    case route_id::v1_bulk: co_return co_await batch.v1_bulk(req, shared_from_this());
+    case route_id::v1_search: co_return co_await searching.v1_search(req, *p);
     case route_id::v1_stream:
     case route_id::v1_ws: {
-      if (d.hub.subscribers() >= o.max_stream_subscribers) {
+      if (c.d.hub.subscribers() >= c.o.max_stream_subscribers) {
         co_return error_to_response(make_error(errc::unavailable, "too many stream subscribers", "unavailable"));
       }
-      auto src = open_stream(req, *p, co_await asio::this_coro::executor, d.log, d.hub, &d.store,
-                             d.live_match ? &d.live_match : nullptr);
+      auto src = open_stream(req, *p, co_await asio::this_coro::executor, c.d.log, c.d.hub, &c.d.store,
+                             c.d.live_match ? &c.d.live_match : nullptr);
       if (!src) co_return error_to_response(src.err());
       co_await (*src)->begin();
       response r;
@@ -61,23 +61,23 @@ asio::awaitable<response> api::impl::route(request& req, const match& m) {
       co_return r;
     }
     case route_id::ref_list: {
-      if (auto w = co_await wait_min_position(req, *p)) co_return std::move(*w);
-      co_return co_await ref_list();
+      if (auto w = co_await c.wait_min_position(req, *p)) co_return std::move(*w);
+      co_return co_await ref.ref_list();
     }
-    case route_id::ref_create: co_return co_await ref_create(req);
+    case route_id::ref_create: co_return co_await ref.ref_create(req);
     case route_id::ref_get:
     case route_id::ref_tags_get: {
-      if (auto w = co_await wait_min_position(req, *p)) co_return std::move(*w);
-      co_return co_await ref_get(m.id, m.r->id == route_id::ref_tags_get);
+      if (auto w = co_await c.wait_min_position(req, *p)) co_return std::move(*w);
+      co_return co_await ref.ref_get(m.id, m.r->id == route_id::ref_tags_get);
     }
-    case route_id::ref_patch: co_return co_await ref_patch(req, m.id);
-    case route_id::ref_delete: co_return co_await ref_delete(m.id);
-    case route_id::ref_tags_add: co_return co_await ref_tags(req, m.id, command_kind::add_tags);
-    case route_id::ref_tags_clear: co_return co_await ref_tags(req, m.id, command_kind::clear_tags);
+    case route_id::ref_patch: co_return co_await ref.ref_patch(req, m.id);
+    case route_id::ref_delete: co_return co_await ref.ref_delete(m.id);
+    case route_id::ref_tags_add: co_return co_await ref.ref_tags(req, m.id, command_kind::add_tags);
+    case route_id::ref_tags_clear: co_return co_await ref.ref_tags(req, m.id, command_kind::clear_tags);
     case route_id::healthz: co_return json_response(200, "{\"status\":\"ok\"}");
-    case route_id::readyz: co_return co_await readyz();
+    case route_id::readyz: co_return co_await ops.readyz();
     case route_id::metrics: {
-      response r = json_response(200, d.metrics.render());
+      response r = json_response(200, c.d.metrics.render());
       r.content_type = "text/plain; version=0.0.4";
       co_return r;
     }

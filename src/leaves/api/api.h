@@ -59,6 +59,11 @@ class api final : public http::handler {
   struct impl;
 
  private:
+  // The handlers' shared context counts appended events; the operations
+  // surface reads stopping_ for /readyz.
+  friend struct context;
+  friend struct operations;
+
   std::shared_ptr<impl> impl_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> events_appended_{0};

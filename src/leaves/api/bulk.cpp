@@ -6,9 +6,9 @@
 
 namespace leaves::api {
 
-asio::awaitable<void> api::impl::bulk_item(std::shared_ptr<impl> self, std::shared_ptr<bulk_state> st, size_t i,
-                                           domain::command cmd) {
-  auto w = co_await self->execute(std::move(cmd));
+asio::awaitable<void> bulk::bulk_item(std::shared_ptr<api::impl> self, std::shared_ptr<bulk_state> st, size_t i,
+                                      domain::command cmd) {
+  auto w = co_await self->c.execute(std::move(cmd));
   auto& out = st->results[i];
   if (!w) {
     out["status"] = "rejected";
@@ -24,8 +24,8 @@ asio::awaitable<void> api::impl::bulk_item(std::shared_ptr<impl> self, std::shar
   if (--st->remaining == 0) st->done->notify();
 }
 
-asio::awaitable<response> api::impl::v1_bulk(const request& req) {
-  auto body = parse_object(req);
+asio::awaitable<response> bulk::v1_bulk(const request& req, std::shared_ptr<api::impl> self) {
+  auto body = c.parse_object(req);
   if (!body) co_return error_to_response(body.err());
   const auto* items = body->if_contains("items");
   if (!items || !items->is_array()) {
@@ -64,7 +64,7 @@ asio::awaitable<response> api::impl::v1_bulk(const request& req) {
   st->remaining = cmds.size();
   // All entries run concurrently on this strand, so their appends share fsyncs.
   for (auto& [i, cmd] : cmds) {
-    asio::co_spawn(ex, bulk_item(shared_from_this(), st, i, std::move(cmd)), asio::detached);
+    asio::co_spawn(ex, bulk_item(self, st, i, std::move(cmd)), asio::detached);
   }
   while (st->remaining > 0) co_await st->done->wait(std::chrono::seconds(60));
   json::object summary{{"created", 0}, {"updated", 0}, {"unchanged", 0}, {"rejected", 0}};

@@ -30,7 +30,7 @@ response string_response(int status, std::string_view text) {
   return json_response(status, json::serialize(json::string(text)));
 }
 
-result<json::value> api::impl::parse_json(const request& req) {
+result<json::value> context::parse_json(const request& req) {
   if (!req.body.empty() && !is_json_content_type(req.header("content-type"))) {
     return make_error(errc::invalid_argument, "request bodies must be application/json",
                       "unsupported_media_type");
@@ -48,14 +48,14 @@ result<json::value> api::impl::parse_json(const request& req) {
   return v;
 }
 
-result<json::object> api::impl::parse_object(const request& req) {
+result<json::object> context::parse_object(const request& req) {
   auto v = parse_json(req);
   if (!v) return v.err();
   if (!v->is_object()) return bad_json("body must be a JSON object");
   return std::move(v->get_object());
 }
 
-result<domain::string_list> api::impl::parse_tags_body(const request& req) {
+result<domain::string_list> context::parse_tags_body(const request& req) {
   auto b = parse_object(req);
   if (!b) return b.err();
   const auto* t = b->if_contains("tags");
@@ -63,7 +63,7 @@ result<domain::string_list> api::impl::parse_tags_body(const request& req) {
   return domain::normalize_tags(*t, o.limits);
 }
 
-result<std::optional<int64_t>> api::impl::if_match(const request& req) {
+result<std::optional<int64_t>> context::if_match(const request& req) {
   auto v = req.header("if-match");
   if (v.empty() || v == "*") return std::optional<int64_t>{};
   if (v.starts_with("W/")) v.remove_prefix(2);
@@ -79,12 +79,12 @@ result<std::optional<int64_t>> api::impl::if_match(const request& req) {
 
 // Read-your-writes: waits until the model the request reads (the read
 // models, or the search index) applied the requested positions.
-asio::awaitable<std::optional<response>> api::impl::wait_min_position(const request& req, const params& p) {
+asio::awaitable<std::optional<response>> context::wait_min_position(const request& req, const params& p) {
   co_return co_await wait_min_position_of(req, p, d.progress, "the read models");
 }
 
-asio::awaitable<std::optional<response>> api::impl::wait_min_position_of(const request& req, const params& p,
-                                                                         projector::progress& prog, std::string what) {
+asio::awaitable<std::optional<response>> context::wait_min_position_of(const request& req, const params& p,
+                                                                       projector::progress& prog, std::string what) {
   std::string_view text = req.header("leaves-min-position");
   if (const auto* q = param(p, "min_position")) text = *q;
   if (text.empty()) co_return std::nullopt;
@@ -101,18 +101,18 @@ asio::awaitable<std::optional<response>> api::impl::wait_min_position_of(const r
   co_return std::nullopt;
 }
 
-int64_t api::impl::lag_total(const projector::progress& prog) const {
+int64_t context::lag_total(const projector::progress& prog) const {
   int64_t total = 0;
   for (int64_t l : projector::lag(prog.applied(), d.log.known_end_offsets())) total += l;
   return total;
 }
 
-void api::impl::add_write_headers(response& r, const service::write_result& w) {
+void context::add_write_headers(response& r, const service::write_result& w) {
   if (w.leaf) r.headers.emplace_back("ETag", "\"" + std::to_string(w.leaf->version) + "\"");
   if (w.position) r.headers.emplace_back("Leaves-Position", projector::format_position(*w.position));
 }
 
-asio::awaitable<result<service::write_result>> api::impl::execute(domain::command cmd) {
+asio::awaitable<result<service::write_result>> context::execute(domain::command cmd) {
   auto r = co_await d.service.execute(std::move(cmd), "anonymous");
   if (r && r->changed) owner->events_appended_.fetch_add(1, std::memory_order_relaxed);
   co_return r;

@@ -1,9 +1,12 @@
-// The API's handlers, one file per surface: v1_leaves.cpp (the v1 leaves and
-// tag counts), v1_search.cpp (search and tag suggestions), bulk.cpp,
-// reference.cpp (the workshop's /api/leaves), operations.cpp (/readyz), and
-// api.cpp (the routing: find_route, then one case per route_id). common.cpp
-// holds what the surfaces share: body parsing, If-Match,
-// Leaves-Min-Position waits and the write path. Internal to api/.
+// The API's handlers: one struct per surface, each in its own file, over one
+// shared context. context (common.cpp) holds the dependencies, the options and
+// what the surfaces share: body parsing, If-Match, Leaves-Min-Position waits
+// and the write path. The surfaces are v1_leaves (v1_leaves.cpp: the v1 leaves
+// and tag counts), search_surface (v1_search.cpp: search and tag
+// suggestions), bulk (bulk.cpp), reference (reference.cpp: the workshop's
+// /api/leaves) and operations (operations.cpp: /readyz). api::impl (api.cpp)
+// owns the context and one of each surface, and routes: find_route, then one
+// case per route_id. Internal to api/.
 #pragma once
 
 #include <boost/json.hpp>
@@ -35,13 +38,13 @@ response json_response(int status, std::string body);
 // The reference API answers some cases with a bare JSON string.
 response string_response(int status, std::string_view text);
 
-struct api::impl : std::enable_shared_from_this<api::impl> {
+// What every surface shares. Lives in api::impl, before the surfaces that refer to it.
+struct context {
   api_deps d;
   api_options o;
   api* owner;
-  impl(api_deps deps, api_options opts, api* a) : d(deps), o(std::move(opts)), owner(a) {}
+  context(api_deps deps, api_options opts, api* a) : d(deps), o(std::move(opts)), owner(a) {}
 
-  // common.cpp
   result<json::value> parse_json(const request& req);
   result<json::object> parse_object(const request& req);
   result<domain::string_list> parse_tags_body(const request& req);
@@ -52,12 +55,29 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   int64_t lag_total(const projector::progress& prog) const;
   void add_write_headers(response& r, const service::write_result& w);
   asio::awaitable<result<service::write_result>> execute(domain::command cmd);
-  // v1_search.cpp
+};
+
+// v1_search.cpp: GET /v1/search and the tag suggestions of /v1/tags?prefix=.
+struct search_surface {
+  context& c;
+  api_deps& d;
+  api_options& o;
+  explicit search_surface(context& ctx) : c(ctx), d(ctx.d), o(ctx.o) {}
+
   std::optional<response> search_unavailable();
   asio::awaitable<response> v1_search(const request& req, const params& p);
   asio::awaitable<response> v1_tag_prefix(const request& req, const params& p, const std::string& prefix,
                                           size_t limit);
-  // v1_leaves.cpp
+};
+
+// v1_leaves.cpp: the v1 leaves and /v1/tags.
+struct v1_leaves {
+  context& c;
+  api_deps& d;
+  api_options& o;
+  search_surface& searching;  // /v1/tags?prefix= is answered by the search index
+  v1_leaves(context& ctx, search_surface& s) : c(ctx), d(ctx.d), o(ctx.o), searching(s) {}
+
   asio::awaitable<response> v1_write(domain::command cmd, int created_status);
   asio::awaitable<response> v1_create(const request& req);
   asio::awaitable<response> v1_patch(const request& req, std::string id);
@@ -67,17 +87,36 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   result<store::list_query> list_query(const params& p);
   asio::awaitable<response> v1_list(const request& req, const params& p);
   asio::awaitable<response> v1_tag_counts(const request& req, const params& p);
-  // bulk.cpp
+};
+
+// bulk.cpp: POST /v1/bulk/leaves.
+struct bulk {
+  context& c;
+  api_options& o;
+  explicit bulk(context& ctx) : c(ctx), o(ctx.o) {}
+
   struct bulk_state {
     std::vector<json::object> results;
     size_t remaining = 0;
     std::shared_ptr<async_signal> done;
     std::map<int32_t, int64_t> last;  // highest offset written per partition
   };
-  static asio::awaitable<void> bulk_item(std::shared_ptr<impl> self, std::shared_ptr<bulk_state> st, size_t i,
+  // Each item runs detached and may outlive the request, so it holds the
+  // whole impl (the context and every surface) through `self`.
+  static asio::awaitable<void> bulk_item(std::shared_ptr<api::impl> self, std::shared_ptr<bulk_state> st, size_t i,
                                          domain::command cmd);
-  asio::awaitable<response> v1_bulk(const request& req);
-  // reference.cpp
+  // `self` is the impl this surface lives in (the router passes
+  // shared_from_this()), handed on to every item.
+  asio::awaitable<response> v1_bulk(const request& req, std::shared_ptr<api::impl> self);
+};
+
+// reference.cpp: the workshop's /api/leaves.
+struct reference {
+  context& c;
+  api_deps& d;
+  api_options& o;
+  explicit reference(context& ctx) : c(ctx), d(ctx.d), o(ctx.o) {}
+
   asio::awaitable<void> wait_own_write(const service::write_result& w);
   response not_found_ref();
   asio::awaitable<response> ref_write(domain::command cmd, int status);
@@ -87,9 +126,31 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   asio::awaitable<response> ref_tags(const request& req, std::string id, domain::command_kind kind);
   asio::awaitable<response> ref_get(std::string id, bool tags_only);
   asio::awaitable<response> ref_list();
-  // operations.cpp
+};
+
+// operations.cpp: /readyz (/healthz, /metrics and /openapi.json are answered in the router).
+struct operations {
+  context& c;
+  api_deps& d;
+  explicit operations(context& ctx) : c(ctx), d(ctx.d) {}
+
   boost::asio::awaitable<response> readyz();
-  // api.cpp
+};
+
+// api.cpp: the context, one of each surface, and the routing. Shared (bulk
+// items keep it alive while they run).
+struct api::impl : std::enable_shared_from_this<api::impl> {
+  // Declaration order is initialisation order: the context first, then the
+  // search surface before v1_leaves, which refers to it.
+  context c;
+  search_surface searching;
+  v1_leaves leaves;
+  bulk batch;
+  reference ref;
+  operations ops;
+  impl(api_deps deps, api_options opts, api* a)
+      : c(deps, std::move(opts), a), searching(c), leaves(c, searching), batch(c), ref(c), ops(c) {}
+
   asio::awaitable<response> dispatch(request& req);
   asio::awaitable<response> route(request& req, const match& m);
 };

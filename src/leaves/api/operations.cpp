@@ -2,7 +2,7 @@
 
 namespace leaves::api {
 
-asio::awaitable<response> api::impl::readyz() {
+asio::awaitable<response> operations::readyz() {
   const auto end = co_await d.log.async_end_offsets();  // Kafka: asked on the log's own thread
   // Per partition, and their total.
   auto lag_of = [&end](const projector::progress& prog, json::object& per) {
@@ -22,13 +22,13 @@ asio::awaitable<response> api::impl::readyz() {
   // be refused as catching_up (the service's gate opens after the projector
   // caught up, not at the same instant) or for a full disk.
   const bool ready = d.projector.caught_up() && d.service.writable() && store_ok && log_health.ok() &&
-                     !owner->stopping_.load();
-  std::string state = ready                     ? "ready"
-                      : owner->stopping_.load() ? "stopping"
-                      : !log_health.ok()        ? log_health.err().detail
-                      : !store_ok               ? (d.store.health().ok() ? d.projector.last_failure().detail
-                                                                         : d.store.health().err().detail)
-                                                : "catching_up";
+                     !c.owner->stopping_.load();
+  std::string state = ready                       ? "ready"
+                      : c.owner->stopping_.load() ? "stopping"
+                      : !log_health.ok()          ? log_health.err().detail
+                      : !store_ok                 ? (d.store.health().ok() ? d.projector.last_failure().detail
+                                                                           : d.store.health().err().detail)
+                                                  : "catching_up";
   if (state == "store_corrupt") state = "store_unavailable";
   json::object out{{"status", state},
                    {"projector", json::object{{"caught_up", d.projector.caught_up()},

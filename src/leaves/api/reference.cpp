@@ -69,36 +69,36 @@ class reference_list_stream final : public http::stream_source {
 
 }  // namespace
 
-asio::awaitable<void> api::impl::wait_own_write(const service::write_result& w) {
+asio::awaitable<void> reference::wait_own_write(const service::write_result& w) {
   if (!w.position) co_return;
   std::vector<log::position> want(1, *w.position);
   co_await d.progress.wait_for(std::move(want), o.read_wait);
 }
 
-response api::impl::not_found_ref() { return string_response(404, "This item does not exist"); }
+response reference::not_found_ref() { return string_response(404, "This item does not exist"); }
 
-asio::awaitable<response> api::impl::ref_write(domain::command cmd, int status) {
-  auto w = co_await execute(std::move(cmd));
+asio::awaitable<response> reference::ref_write(domain::command cmd, int status) {
+  auto w = co_await c.execute(std::move(cmd));
   if (!w) {
     if (w.err().code == errc::not_found) co_return not_found_ref();
     co_return error_to_response(w.err());
   }
   co_await wait_own_write(*w);
   response r = json_response(status, json::serialize(reference_json(*w->leaf)));
-  add_write_headers(r, *w);
+  c.add_write_headers(r, *w);
   co_return r;
 }
 
-asio::awaitable<response> api::impl::ref_create(const request& req) {
-  auto body = parse_object(req);
+asio::awaitable<response> reference::ref_create(const request& req) {
+  auto body = c.parse_object(req);
   if (!body) co_return error_to_response(body.err());
   auto cmd = domain::save_command(*body, o.limits, /*ignore_unknown=*/true, /*keep_id=*/false);
   if (!cmd) co_return error_to_response(cmd.err());
   co_return co_await ref_write(std::move(*cmd), 201);
 }
 
-asio::awaitable<response> api::impl::ref_patch(const request& req, std::string id) {
-  auto body = parse_object(req);
+asio::awaitable<response> reference::ref_patch(const request& req, std::string id) {
+  auto body = c.parse_object(req);
   if (!body) co_return error_to_response(body.err());
   auto patch = domain::parse_patch(*body, o.limits, /*ignore_unknown=*/true);
   if (!patch) co_return error_to_response(patch.err());
@@ -109,34 +109,34 @@ asio::awaitable<response> api::impl::ref_patch(const request& req, std::string i
   co_return co_await ref_write(std::move(cmd), 201);
 }
 
-asio::awaitable<response> api::impl::ref_delete(std::string id) {
+asio::awaitable<response> reference::ref_delete(std::string id) {
   domain::command cmd;
   cmd.kind = domain::command_kind::remove;
   cmd.leaf_id = std::move(id);
-  auto w = co_await execute(std::move(cmd));
+  auto w = co_await c.execute(std::move(cmd));
   if (!w) {
     if (w.err().code == errc::not_found) co_return not_found_ref();
     co_return error_to_response(w.err());
   }
   co_await wait_own_write(*w);
   response r = string_response(201, "Item Deleted");
-  add_write_headers(r, *w);
+  c.add_write_headers(r, *w);
   co_return r;
 }
 
-asio::awaitable<response> api::impl::ref_tags(const request& req, std::string id, domain::command_kind kind) {
+asio::awaitable<response> reference::ref_tags(const request& req, std::string id, domain::command_kind kind) {
   domain::command cmd;
   cmd.kind = kind;
   cmd.leaf_id = std::move(id);
   if (kind == domain::command_kind::add_tags) {
-    auto tags = parse_tags_body(req);
+    auto tags = c.parse_tags_body(req);
     if (!tags) co_return error_to_response(tags.err());
     cmd.tags = std::move(*tags);
   }
   co_return co_await ref_write(std::move(cmd), kind == domain::command_kind::add_tags ? 201 : 200);
 }
 
-asio::awaitable<response> api::impl::ref_get(std::string id, bool tags_only) {
+asio::awaitable<response> reference::ref_get(std::string id, bool tags_only) {
   auto l = co_await d.store.async_get(std::move(id));
   if (!l) co_return error_to_response(l.err());
   if (!*l || (*l)->deleted) co_return not_found_ref();
@@ -149,7 +149,7 @@ asio::awaitable<response> api::impl::ref_get(std::string id, bool tags_only) {
 // async_reference_page), up to reference_list_limit. Streamed a page at a time (chunked), so its memory
 // cost is one page of leaves per client, not the whole answer. The first
 // page is read before answering, so a store failure is still a clean 503.
-asio::awaitable<response> api::impl::ref_list() {
+asio::awaitable<response> reference::ref_list() {
   auto page = co_await d.store.async_reference_page({}, std::min<size_t>(kReferencePage, o.reference_list_limit));
   if (!page) co_return error_to_response(page.err());
   response r;

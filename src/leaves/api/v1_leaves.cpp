@@ -2,28 +2,28 @@
 
 namespace leaves::api {
 
-asio::awaitable<response> api::impl::v1_write(domain::command cmd, int created_status) {
-  auto w = co_await execute(std::move(cmd));
+asio::awaitable<response> v1_leaves::v1_write(domain::command cmd, int created_status) {
+  auto w = co_await c.execute(std::move(cmd));
   if (!w) co_return error_to_response(w.err());
   response r = json_response(w->created ? created_status : 200, leaf_body(*w->leaf));
-  add_write_headers(r, *w);
+  c.add_write_headers(r, *w);
   co_return r;
 }
 
-asio::awaitable<response> api::impl::v1_create(const request& req) {
-  auto body = parse_object(req);
+asio::awaitable<response> v1_leaves::v1_create(const request& req) {
+  auto body = c.parse_object(req);
   if (!body) co_return error_to_response(body.err());
   auto cmd = domain::save_command(*body, o.limits, /*ignore_unknown=*/false, /*keep_id=*/false);
   if (!cmd) co_return error_to_response(cmd.err());
   co_return co_await v1_write(std::move(*cmd), 201);
 }
 
-asio::awaitable<response> api::impl::v1_patch(const request& req, std::string id) {
-  auto body = parse_object(req);
+asio::awaitable<response> v1_leaves::v1_patch(const request& req, std::string id) {
+  auto body = c.parse_object(req);
   if (!body) co_return error_to_response(body.err());
   auto patch = domain::parse_patch(*body, o.limits);
   if (!patch) co_return error_to_response(patch.err());
-  auto expected = if_match(req);
+  auto expected = c.if_match(req);
   if (!expected) co_return error_to_response(expected.err());
   domain::command cmd;
   cmd.kind = domain::command_kind::update;
@@ -33,25 +33,25 @@ asio::awaitable<response> api::impl::v1_patch(const request& req, std::string id
   co_return co_await v1_write(std::move(cmd), 200);
 }
 
-asio::awaitable<response> api::impl::v1_delete(const request& req, std::string id) {
-  auto expected = if_match(req);
+asio::awaitable<response> v1_leaves::v1_delete(const request& req, std::string id) {
+  auto expected = c.if_match(req);
   if (!expected) co_return error_to_response(expected.err());
   domain::command cmd;
   cmd.kind = domain::command_kind::remove;
   cmd.leaf_id = id;
   cmd.expected_version = *expected;
-  auto w = co_await execute(std::move(cmd));
+  auto w = co_await c.execute(std::move(cmd));
   if (!w) co_return error_to_response(w.err());
   json::object out{{"id", id}, {"deleted", true}, {"version", w->leaf ? w->leaf->version : 0}};
   response r = json_response(200, json::serialize(out));
-  add_write_headers(r, *w);
+  c.add_write_headers(r, *w);
   co_return r;
 }
 
-asio::awaitable<response> api::impl::v1_tags(const request& req, std::string id, domain::command_kind kind) {
-  auto tags = parse_tags_body(req);
+asio::awaitable<response> v1_leaves::v1_tags(const request& req, std::string id, domain::command_kind kind) {
+  auto tags = c.parse_tags_body(req);
   if (!tags) co_return error_to_response(tags.err());
-  auto expected = if_match(req);
+  auto expected = c.if_match(req);
   if (!expected) co_return error_to_response(expected.err());
   domain::command cmd;
   cmd.kind = kind;
@@ -61,8 +61,8 @@ asio::awaitable<response> api::impl::v1_tags(const request& req, std::string id,
   co_return co_await v1_write(std::move(cmd), 200);
 }
 
-asio::awaitable<response> api::impl::v1_get(const request& req, const params& p, const std::string& id) {
-  if (auto w = co_await wait_min_position(req, p)) co_return std::move(*w);
+asio::awaitable<response> v1_leaves::v1_get(const request& req, const params& p, const std::string& id) {
+  if (auto w = co_await c.wait_min_position(req, p)) co_return std::move(*w);
   // The stored JSON is the answer's body as it is (a live leaf's has no "deleted").
   auto l = co_await d.store.async_get_json(id);
   if (!l) co_return error_to_response(l.err());
@@ -74,7 +74,7 @@ asio::awaitable<response> api::impl::v1_get(const request& req, const params& p,
   co_return r;
 }
 
-result<store::list_query> api::impl::list_query(const params& p) {
+result<store::list_query> v1_leaves::list_query(const params& p) {
   store::list_query q;
   for (const auto& [k, v] : p) {
     static constexpr std::string_view known[] = {"tag", "user", "starred", "archived", "public", "since",
@@ -135,10 +135,10 @@ result<store::list_query> api::impl::list_query(const params& p) {
   return q;
 }
 
-asio::awaitable<response> api::impl::v1_list(const request& req, const params& p) {
+asio::awaitable<response> v1_leaves::v1_list(const request& req, const params& p) {
   auto q = list_query(p);
   if (!q) co_return error_to_response(q.err());
-  if (auto w = co_await wait_min_position(req, p)) co_return std::move(*w);
+  if (auto w = co_await c.wait_min_position(req, p)) co_return std::move(*w);
   auto page = co_await d.store.async_list_json(*q);
   if (!page) co_return error_to_response(page.err());
   size_t bytes = 64 + page->next_page_token.size();
@@ -156,13 +156,13 @@ asio::awaitable<response> api::impl::v1_list(const request& req, const params& p
   co_return json_response(200, std::move(body));
 }
 
-asio::awaitable<response> api::impl::v1_tag_counts(const request& req, const params& p) {
+asio::awaitable<response> v1_leaves::v1_tag_counts(const request& req, const params& p) {
   auto limit = int_param(p, "limit", 1, 1000);
   if (!limit) co_return error_to_response(limit.err());
   if (const auto* prefix = param(p, "prefix")) {
-    co_return co_await v1_tag_prefix(req, p, *prefix, static_cast<size_t>(limit->value_or(10)));
+    co_return co_await searching.v1_tag_prefix(req, p, *prefix, static_cast<size_t>(limit->value_or(10)));
   }
-  if (auto w = co_await wait_min_position(req, p)) co_return std::move(*w);
+  if (auto w = co_await c.wait_min_position(req, p)) co_return std::move(*w);
   auto tags = co_await d.store.async_tags(static_cast<size_t>(limit->value_or(100)));
   if (!tags) co_return error_to_response(tags.err());
   json::array items;

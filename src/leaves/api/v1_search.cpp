@@ -5,36 +5,36 @@
 namespace leaves::api {
 
 // 503 while there is no index, or while it is (re)built from the log.
-std::optional<response> api::impl::search_unavailable() {
+std::optional<response> search_surface::search_unavailable() {
   if (!d.search || !d.search_projector) {
     return error_to_response(make_error(errc::unavailable, "search is not enabled on this server", "search_disabled"));
   }
   if (!d.search_projector->caught_up()) {
     return error_to_response(make_error(errc::unavailable,
                                         "the search index is being built from the log (" +
-                                            std::to_string(lag_total(d.search_projector->positions())) +
+                                            std::to_string(c.lag_total(d.search_projector->positions())) +
                                             " events to go; see /readyz)",
                                         "index_building"));
   }
   return std::nullopt;
 }
 
-asio::awaitable<response> api::impl::v1_search(const request& req, const params& p) {
+asio::awaitable<response> search_surface::v1_search(const request& req, const params& p) {
   auto r = parse_search(p, o.limits, o.search);
   if (!r) co_return error_to_response(r.err());
   if (auto u = search_unavailable()) co_return std::move(*u);
-  if (auto w = co_await wait_min_position_of(req, p, d.search_projector->positions(), "the search index"))
+  if (auto w = co_await c.wait_min_position_of(req, p, d.search_projector->positions(), "the search index"))
     co_return std::move(*w);
   auto res = co_await d.search->async_search(*r);
   if (!res) co_return error_to_response(res.err());
   co_return json_response(200, render_search(*res, *r, next_page_token(p, *r)));
 }
 
-asio::awaitable<response> api::impl::v1_tag_prefix(const request& req, const params& p, const std::string& prefix,
-                                                   size_t limit) {
+asio::awaitable<response> search_surface::v1_tag_prefix(const request& req, const params& p,
+                                                        const std::string& prefix, size_t limit) {
   if (prefix.size() > o.limits.max_tag_bytes) co_return error_to_response(bad_query("prefix is longer than a tag"));
   if (auto u = search_unavailable()) co_return std::move(*u);
-  if (auto w = co_await wait_min_position_of(req, p, d.search_projector->positions(), "the search index"))
+  if (auto w = co_await c.wait_min_position_of(req, p, d.search_projector->positions(), "the search index"))
     co_return std::move(*w);
   auto tags = co_await d.search->async_tag_prefix(prefix, limit);
   if (!tags) co_return error_to_response(tags.err());

@@ -53,6 +53,10 @@ trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' 
 for _ in $(seq 1 100); do curl -fsS "$base/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 
 /usr/bin/python3 bench/seed.py "$base" "$seed" "$work/ids.txt" >&2
+# Each phase starts once every projection (the search index too) has applied
+# the writes before it, so that none shares the CPU with their backlog.
+settle() { /usr/bin/python3 bench/settle.py "$base" 300 >&2 || true; }
+settle
 
 wrk_run() {  # name, wrk args...
   local name=$1; shift
@@ -75,6 +79,7 @@ echo "| workload | requests/s | p50 | p99 | non-2xx |"
 echo "|---|---|---|---|---|"
 wrk_run "GET /healthz (HTTP limit)" "$base/healthz"
 wrk_run "POST /v1/leaves (durable)" -s bench/post.lua "$base"
+settle
 LEAVES_BENCH_IDS="$work/ids.txt" wrk_run "GET /v1/leaves/{id}" -s bench/get.lua "$base"
 LEAVES_BENCH_IDS="$work/ids.txt" LEAVES_BENCH_PREFIX=/api/leaves/ wrk_run "GET /api/leaves/{id}" -s bench/get.lua "$base"
 wrk_run "GET /v1/leaves?tag= (30 per page)" -s bench/list.lua "$base"

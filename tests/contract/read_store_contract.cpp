@@ -48,6 +48,15 @@ class history {
     c.leaf_id = domain::leaf_id_for_url(p->values.url);
     run(c, now);
   }
+  void save_as(const std::string& id, const std::string& body, int64_t now) {
+    domain::command c;
+    c.kind = domain::command_kind::save;
+    auto p = domain::parse_patch(json::parse(body).as_object(), domain::limits{});
+    ASSERT_TRUE(p.ok()) << p.err().message;
+    c.patch = *p;
+    c.leaf_id = id;
+    run(c, now);
+  }
   void command(domain::command_kind k, const std::string& id, domain::string_list tags, int64_t now) {
     domain::command c;
     c.kind = k;
@@ -375,59 +384,92 @@ TYPED_TEST(ReadStoreContract, ClearEmptiesEveryModel) {
 }
 
 #ifndef LEAVES_CONTRACT_CASSANDRA
-// Leaf records written before the record header (a bare JSON object) are
-// still read, by every read, after an upgrade.
-TEST(EmbeddedStore, RecordsWithoutTheHeaderAreStillRead) {
+// The time indexes sort newest first with ties by id, descending: pages
+// walked either way, with and without a created_at window, come out in
+// exactly (created_at, id) order, ids that are prefixes of others included.
+TEST(EmbeddedStore, ListingsOrderTiesByIdBothWaysAndKeepTheWindow) {
+  leaves::testing::temp_dir dir;
+  auto s = rocks_store::open(dir.path() / "store");
+  ASSERT_TRUE(s.ok());
+  history h;
+  const std::vector<std::pair<std::string, int64_t>> saved{
+      {"abc", 1000}, {"z", 999}, {"a", 1000}, {"b", 1000}, {"y", 1001}, {"ab", 1000}, {"a-", 1000}};
+  int i = 0;
+  for (const auto& [id, at] : saved) {
+    h.save_as(id, R"({"url":")" + url(i++) + R"(","tags":["kafka"],"user_id":7})", at);
+  }
+  ASSERT_TRUE((*s)->apply(h.events).ok());
+  auto walk = [&](list_query q) {
+    std::vector<std::string> ids;
+    q.limit = 2;
+    for (int guard = 0; guard < 20; ++guard) {
+      auto page = (*s)->list(q);
+      EXPECT_TRUE(page.ok());
+      if (!page.ok()) break;
+      for (const auto& l : page->items) ids.push_back(l.id);
+      if (page->next_page_token.empty()) break;
+      q.page_token = page->next_page_token;
+    }
+    return ids;
+  };
+  const std::vector<std::string> newest{"y", "b", "abc", "ab", "a-", "a", "z"};
+  const std::vector<std::string> oldest(newest.rbegin(), newest.rend());
+  for (int by = 0; by < 3; ++by) {  // c, t<tag>, w<user>
+    list_query q;
+    if (by == 1) q.tag = "kafka";
+    if (by == 2) q.user_id = 7;
+    EXPECT_EQ(walk(q), newest) << "index " << by;
+    q.descending = false;
+    EXPECT_EQ(walk(q), oldest) << "index " << by;
+    q.since_ms = 1000;
+    q.until_ms = 1001;
+    EXPECT_EQ(walk(q), (std::vector<std::string>{"a", "a-", "ab", "abc", "b"})) << "index " << by;
+    q.descending = true;
+    EXPECT_EQ(walk(q), (std::vector<std::string>{"b", "abc", "ab", "a-", "a"})) << "index " << by;
+    q.until_ms = 0;
+    EXPECT_TRUE(walk(q).empty()) << "index " << by;
+    q.until_ms.reset();
+    q.since_ms = 1001;
+    EXPECT_EQ(walk(q), (std::vector<std::string>{"y"})) << "index " << by;
+    q.since_ms = 0;
+    EXPECT_EQ(walk(q), newest) << "index " << by;
+  }
+}
+
+// A store of the previous layout (format 1: records under l<id> beside the
+// indexes, no format key) is not read as if it were this one: it opens empty
+// and says why, so that the projector rebuilds it from the log; once cleared
+// (the rebuild's first step) it is an ordinary empty store of this format.
+TEST(EmbeddedStore, AStoreOfThePreviousFormatOpensEmptyForARebuild) {
   leaves::testing::temp_dir dir;
   const auto path = dir.path() / "store";
-  history h;
-  for (int i = 0; i < 12; ++i) {
-    h.save(R"({"url":")" + url(i) + R"(","title":"T)" + std::to_string(i) + R"(","tags":["kafka"],"user_id":)" +
-               std::to_string(i % 2) + R"(,"is_starred":)" + (i % 3 == 0 ? "true" : "false") + "}",
-           1000 + i);
-  }
   {
-    auto s = rocks_store::open(path);
-    ASSERT_TRUE(s.ok());
-    ASSERT_TRUE((*s)->apply(h.events).ok());
-  }
-  {
-    // Strip each record back to the JSON an older build wrote.
+    rocksdb::Options o;
+    o.create_if_missing = true;
     rocksdb::DB* raw = nullptr;
-    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), path.string(), &raw).ok());
+    ASSERT_TRUE(rocksdb::DB::Open(o, path.string(), &raw).ok());
     std::unique_ptr<rocksdb::DB> db(raw);
-    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
-    std::vector<std::pair<std::string, std::string>> old;
-    for (it->Seek("l"); it->Valid() && it->key().starts_with("l"); it->Next()) {
-      const auto v = it->value().ToStringView();
-      const auto brace = v.find('{');
-      ASSERT_NE(brace, std::string_view::npos);
-      ASSERT_GT(brace, 0u) << "records carry a header";
-      old.emplace_back(it->key().ToString(), std::string(v.substr(brace)));
-    }
-    it.reset();
-    ASSERT_EQ(old.size(), 12u);
-    for (const auto& [k, v] : old) ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), k, v).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "l" + std::string(32, 'a'), R"({"id":"x"})").ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), std::string("p\0\0\0\0", 5), std::string(7, '\0') + "\x05").ok());
   }
   auto s = rocks_store::open(path);
-  ASSERT_TRUE(s.ok());
-  for (const auto& [id, want] : h.state) {
-    EXPECT_EQ(**(*s)->get(id), *want);
-    auto j = (*s)->get_json(id);
-    ASSERT_TRUE(j.ok() && j->has_value());
-    EXPECT_EQ((*j)->json, json::serialize(domain::leaf_to_json(*want)));
-    EXPECT_EQ((*j)->version, want->version);
-  }
-  list_query q;
-  q.tag = "kafka";
-  q.user_id = 1;
-  q.starred = false;
-  auto parsed = (*s)->list(q);
-  auto raw = (*s)->list_json(q);
-  ASSERT_TRUE(parsed.ok() && raw.ok());
-  ASSERT_EQ(parsed->items.size(), 4u);
-  ASSERT_EQ(raw->items.size(), 4u);
-  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(raw->items[i], json::serialize(domain::leaf_to_json(parsed->items[i])));
+  ASSERT_TRUE(s.ok()) << s.err().message;
+  EXPECT_NE((*s)->rebuild_reason().find("store format 1"), std::string::npos) << (*s)->rebuild_reason();
+  EXPECT_FALSE((*(*s)->get(std::string(32, 'a'))).has_value());
+  auto held = (*s)->stored_position();
+  ASSERT_TRUE(held.has_value());
+  EXPECT_TRUE(held->empty()) << "the old store's positions are gone with it";
+  ASSERT_TRUE((*s)->clear().ok());
+  EXPECT_EQ((*s)->rebuild_reason(), "");
+  history h;
+  for (int i = 0; i < 3; ++i) h.save(R"({"url":")" + url(i) + R"(","tags":["kafka"]})", 1000 + i);
+  ASSERT_TRUE((*s)->apply(h.events).ok());
+  s->reset();
+  // Reopened, the store is of this format: nothing to rebuild, everything read.
+  auto again = rocks_store::open(path);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->rebuild_reason(), "");
+  EXPECT_EQ((*again)->list(list_query{})->items.size(), 3u);
 }
 #endif
 

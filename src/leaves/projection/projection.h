@@ -56,6 +56,10 @@ class projection {
   // data (a missing or restored directory) and is rebuilt; one ahead of the
   // log was built from another log.
   virtual std::optional<std::vector<int64_t>> stored_position() const { return std::nullopt; }
+  // Non-empty when the projection found its durable state in a format this
+  // build does not read and started empty (an upgrade): the projector then
+  // rebuilds it from the log, saying why.
+  virtual std::string rebuild_reason() const { return {}; }
   // Removes everything (replay into an empty projection).
   virtual status clear() = 0;
 };

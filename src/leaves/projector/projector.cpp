@@ -57,6 +57,13 @@ status projector::check_own_position() {
     next_.assign(parts, 0);
     return ok_status();
   }
+  if (const auto why = target_.rebuild_reason(); !why.empty()) {
+    log_warn("projector", name_ + ": rebuilding it from the log: " + why);
+    if (auto st = target_.clear(); !st) return st;
+    consumer_->seek_all(0);
+    next_.assign(parts, 0);
+    return ok_status();
+  }
   auto held = target_.stored_position();
   if (!held) return ok_status();
   held->resize(parts, 0);

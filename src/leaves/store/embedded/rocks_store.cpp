@@ -2,6 +2,8 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/memtablerep.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -20,17 +22,27 @@ namespace json = boost::json;
 namespace leaves::store {
 namespace {
 
-// Key space:
-//   l<id>                                  leaf record (tombstones included): see encode_leaf
-//   c<be64 created><id>                    live leaves by created_at
-//   u<be64 updated><id>                    live leaves by updated_at
-//   n<title prefix>\0<id>                  live leaves by lower-cased title
-//   t<tag>\0<be64 created><id>             live leaves by tag
-//   w<be64 user_id><be64 created><id>      live leaves by user
-//   k<tag>                                 be64 count of live leaves with the tag
-//   p<be32 partition>                      be64 next offset applied
+// Two column families (format 2):
+//   records:  <id>                          leaf record (tombstones included): see encode_leaf
+//   default:  c<rev created><rev id>        live leaves by created_at, newest first
+//             u<rev updated><rev id>        live leaves by updated_at, newest first
+//             n<title prefix>\0<id>         live leaves by lower-cased title
+//             t<tag>\0<rev created><rev id> live leaves by tag, newest first
+//             w<be64 user_id><rev created><rev id>  live leaves by user, newest first
+//             k<tag>                        be64 count of live leaves with the tag
+//             p<be32 partition>             be64 next offset applied
+//             v                             the format ("2")
+// <rev t> is the big-endian bytes of ~t and <rev id> the id's bytes inverted
+// then 0xff, so the time indexes sort newest first, ties by id descending:
+// the default listing order is a forward walk (a skip list's Prev is a search
+// from the top). Records sit in a column family of their own with a hash
+// memtable: a point read there is a hash probe, not a skip-list search.
+// Format 1 (records under l<id> in one key space, time indexes oldest first)
+// is rebuilt from the log at start.
 
 constexpr size_t kTitleKeyBytes = 64;
+constexpr const char* kFormat = "2";
+constexpr const char* kRecordsFamily = "records";
 
 void put_be64(std::string& s, uint64_t v) {
   for (int i = 7; i >= 0; --i) s.push_back(static_cast<char>(v >> (8 * i)));
@@ -40,10 +52,24 @@ uint64_t get_be64(std::string_view s) {
   for (size_t i = 0; i < 8 && i < s.size(); ++i) v = (v << 8) | static_cast<unsigned char>(s[i]);
   return v;
 }
-// Times are >= 0 (validated at the edge), so big-endian bytes sort like numbers.
-uint64_t time_key(int64_t ms) { return static_cast<uint64_t>(std::max<int64_t>(ms, 0)); }
+// Times are >= 0 (validated at the edge); inverted, big-endian bytes sort
+// newest first.
+uint64_t rev_time(int64_t ms) { return ~static_cast<uint64_t>(std::max<int64_t>(ms, 0)); }
+void put_rev_time(std::string& s, int64_t ms) { put_be64(s, rev_time(ms)); }
+// A valid id has no NUL byte, so no inverted byte is 0xff: the terminator
+// makes an id sort after every id it is a prefix of.
+void put_rev_id(std::string& s, std::string_view id) {
+  for (char c : id) s.push_back(static_cast<char>(~static_cast<unsigned char>(c)));
+  s.push_back('\xff');
+}
+std::string rev_id(std::string_view tail) {
+  if (!tail.empty() && tail.back() == '\xff') tail.remove_suffix(1);
+  std::string id;
+  id.reserve(tail.size());
+  for (char c : tail) id.push_back(static_cast<char>(~static_cast<unsigned char>(c)));
+  return id;
+}
 
-std::string leaf_key(std::string_view id) { return "l" + std::string(id); }
 std::string tag_prefix(std::string_view tag) {
   std::string k = "t" + std::string(tag);
   k.push_back('\0');
@@ -64,24 +90,23 @@ std::string title_key(const domain::leaf& l) {
   k.push_back('\0');
   return k + l.id;
 }
+std::string time_index_key(std::string k, int64_t ms, std::string_view id) {
+  put_rev_time(k, ms);
+  put_rev_id(k, id);
+  return k;
+}
 
 // Every index key of a live leaf.
 std::set<std::string> index_keys(const domain::leaf& l) {
   std::set<std::string> keys;
   if (l.deleted) return keys;
-  std::string c = "c";
-  put_be64(c, time_key(l.created_at));
-  keys.insert(c + l.id);
-  std::string u = "u";
-  put_be64(u, time_key(l.updated_at));
-  keys.insert(u + l.id);
+  keys.insert(time_index_key("c", l.created_at, l.id));
+  keys.insert(time_index_key("u", l.updated_at, l.id));
   keys.insert(title_key(l));
-  std::string created;
-  put_be64(created, time_key(l.created_at));
   if (l.tags) {
-    for (const auto& t : *l.tags) keys.insert(tag_prefix(t) + created + l.id);
+    for (const auto& t : *l.tags) keys.insert(time_index_key(tag_prefix(t), l.created_at, l.id));
   }
-  if (l.user_id) keys.insert(user_prefix(*l.user_id) + created + l.id);
+  if (l.user_id) keys.insert(time_index_key(user_prefix(*l.user_id), l.created_at, l.id));
   return keys;
 }
 
@@ -103,8 +128,8 @@ error io_error(const rocksdb::Status& s, const char* what) {
 
 // A leaf record: a header with what reads filter and answer by, then the
 // leaf's JSON (domain::leaf_to_json), which GET and list answers carry as it
-// is. Records written before the header (a bare JSON object, '{' first) are
-// still read.
+// is. (Records without the header, from before it, were in format-1 stores,
+// which are rebuilt.)
 //   0x01 | be64 version | flags | be64 created_at | be64 user_id | JSON
 constexpr char kRecordV1 = '\x01';
 constexpr size_t kHeaderBytes = 1 + 8 + 1 + 8 + 8;
@@ -162,9 +187,9 @@ bool header_matches(const record_header& h, const list_query& q) {
 
 result<std::optional<domain::leaf>> decode_leaf(std::string_view v) {
   record_header h;
-  if (read_header(v, h)) v = h.json;
+  if (!read_header(v, h)) return make_error(errc::internal, "read store: corrupt leaf record (no header)");
   boost::system::error_code ec;
-  auto j = json::parse(v, ec);
+  auto j = json::parse(h.json, ec);
   if (ec || !j.is_object()) return make_error(errc::internal, "read store: corrupt leaf record");
   auto l = domain::leaf_from_json(j.get_object());
   if (!l) return l.err();
@@ -185,30 +210,74 @@ status rocks_store::open_db() {
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec) return make_error(errc::unavailable, "cannot create " + dir_.string() + ": " + ec.message());
-  rocksdb::Options o;
+  rocksdb::DBOptions o;
   o.create_if_missing = true;
+  o.create_missing_column_families = true;
   o.IncreaseParallelism(2);
-  // Point lookups (leaf by id, tag counts) dominate, and most writes look up a
-  // leaf that does not exist yet: bloom filters in the memtable and the tables
-  // answer those misses without a search.
-  o.memtable_whole_key_filtering = true;
-  o.memtable_prefix_bloom_size_ratio = 0.05;
+  o.allow_concurrent_memtable_write = false;  // one writer (the projector); a hash memtable needs it
+  // Point lookups (tag counts, positions) and index walks: bloom filters in
+  // the memtable and the tables answer misses without a search.
+  rocksdb::ColumnFamilyOptions index;
+  index.memtable_whole_key_filtering = true;
+  index.memtable_prefix_bloom_size_ratio = 0.05;
   rocksdb::BlockBasedTableOptions table;
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   table.whole_key_filtering = true;
-  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  index.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  // Records are only read by id (most writes look up a leaf that does not
+  // exist yet): a hash memtable keyed by the whole id (at most 128 bytes),
+  // whole-key blooms in memory and in the tables. Never iterated.
+  rocksdb::ColumnFamilyOptions records = index;
+  records.prefix_extractor.reset(rocksdb::NewCappedPrefixTransform(128));
+  records.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(1 << 18));
+  std::vector<rocksdb::ColumnFamilyDescriptor> families{{rocksdb::kDefaultColumnFamilyName, index},
+                                                        {kRecordsFamily, records}};
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  auto st = rocksdb::DB::Open(o, dir_.string(), &raw);
+  auto st = rocksdb::DB::Open(o, dir_.string(), families, &handles, &raw);
   if (!st.ok()) return fail(st, "open");
   db_.reset(raw);
+  default_ = handles[0];
+  records_ = handles[1];
+  std::string format;
+  st = db_->Get(rocksdb::ReadOptions(), default_, "v", &format);
+  if (st.ok() && format == kFormat) return ok_status();
+  if (!st.ok() && !st.IsNotFound()) return fail(st, "read the format");
+  std::unique_ptr<rocksdb::Iterator> any(db_->NewIterator(rocksdb::ReadOptions(), default_));
+  any->SeekToFirst();
+  if (any->Valid()) {
+    // Written by another build: start empty, and the projector rebuilds it from the log.
+    rebuild_reason_ = st.ok() ? "it was written in store format " + format.substr(0, 16) + ", this build reads " + kFormat
+                              : std::string("it was written in store format 1, this build reads ") + kFormat;
+    any.reset();
+    log_warn("store", "rebuilding the read store under " + dir_.string() + ": " + rebuild_reason_);
+    close_db();
+    st = rocksdb::DestroyDB(dir_.string(), rocksdb::Options());
+    if (!st.ok()) return fail(st, "destroy");
+    return open_db();
+  }
+  rocksdb::WriteOptions w;
+  w.sync = true;
+  st = db_->Put(w, default_, "v", kFormat);
+  if (!st.ok()) return fail(st, "write the format");
   return ok_status();
 }
 
-rocks_store::~rocks_store() = default;
+void rocks_store::close_db() {
+  if (!db_) return;
+  for (auto* h : {records_, default_}) {
+    if (h) db_->DestroyColumnFamilyHandle(h);
+  }
+  records_ = default_ = nullptr;
+  db_.reset();
+}
+
+rocks_store::~rocks_store() { close_db(); }
+
 
 result<std::optional<domain::leaf>> rocks_store::get(const std::string& id) {
   std::string v;
-  auto st = db_->Get(rocksdb::ReadOptions(), leaf_key(id), &v);
+  auto st = db_->Get(rocksdb::ReadOptions(), records_, id, &v);
   if (st.IsNotFound()) return std::optional<domain::leaf>{};
   if (!st.ok()) return fail(st, "get");
   return decode_leaf(v);
@@ -216,18 +285,14 @@ result<std::optional<domain::leaf>> rocks_store::get(const std::string& id) {
 
 result<std::optional<leaf_json>> rocks_store::get_json(const std::string& id) {
   std::string v;
-  auto st = db_->Get(rocksdb::ReadOptions(), leaf_key(id), &v);
+  auto st = db_->Get(rocksdb::ReadOptions(), records_, id, &v);
   if (st.IsNotFound()) return std::optional<leaf_json>{};
   if (!st.ok()) return fail(st, "get");
   record_header h;
-  if (read_header(v, h)) {
-    // The JSON is the record's tail: moved out, not copied.
-    v.erase(0, kHeaderBytes);
-    return std::optional<leaf_json>(leaf_json{std::move(v), h.version, static_cast<bool>(h.flags & f_deleted)});
-  }
-  auto l = decode_leaf(v);
-  if (!l) return l.err();
-  return std::optional<leaf_json>(leaf_json{json::serialize(domain::leaf_to_json(**l)), (*l)->version, (*l)->deleted});
+  if (!read_header(v, h)) return make_error(errc::internal, "read store: corrupt leaf record (no header)");
+  // The JSON is the record's tail: moved out, not copied.
+  v.erase(0, kHeaderBytes);
+  return std::optional<leaf_json>(leaf_json{std::move(v), h.version, static_cast<bool>(h.flags & f_deleted)});
 }
 
 result<list_page> rocks_store::list(const list_query& q) {
@@ -248,7 +313,8 @@ result<json_page> rocks_store::list_json(const list_query& q) {
   const bool tag_by_index = q.tag && q.sort == sort_key::created;  // the t<tag> index names only leaves with it
   auto walked = walk(q, [&](std::string_view record) -> status {
     record_header h;
-    if (read_header(record, h) && (!q.tag || tag_by_index)) {
+    if (!q.tag || tag_by_index) {  // the header says all the filters need
+      if (!read_header(record, h)) return make_error(errc::internal, "read store: corrupt leaf record (no header)");
       if (header_matches(h, q)) page.items.emplace_back(h.json);
       return ok_status();
     }
@@ -282,6 +348,10 @@ result<std::string> rocks_store::walk(const list_query& q, const std::function<s
   } else {
     prefix = q.sort == sort_key::updated ? "u" : "n";
   }
+  // The time indexes (every one but the title's) sort newest first: there a
+  // descending page is a forward walk.
+  const bool newest_first = prefix != "n";
+  const bool forward = q.descending == newest_first;
   std::string resume;
   if (!q.page_token.empty()) {
     if (!base64url_decode(q.page_token, resume) || resume.size() <= prefix.size() ||
@@ -290,10 +360,24 @@ result<std::string> rocks_store::walk(const list_query& q, const std::function<s
                         "invalid_query");
     }
   }
-  std::string upper = prefix;
+  // The walk covers the keys in [lo, hi) (hi empty: to the prefix's end).
+  // created_at in [since, until) is, in a newest-first index, the inverted
+  // time in [~(until - 1), ~since].
+  std::string lo = prefix, hi = prefix;
   // Smallest key greater than every key with this prefix.
-  while (!upper.empty() && static_cast<unsigned char>(upper.back()) == 0xff) upper.pop_back();
-  if (!upper.empty()) upper.back() = static_cast<char>(upper.back() + 1);
+  while (!hi.empty() && static_cast<unsigned char>(hi.back()) == 0xff) hi.pop_back();
+  if (!hi.empty()) hi.back() = static_cast<char>(hi.back() + 1);
+  if (created_index) {
+    if (q.until_ms) {
+      if (*q.until_ms <= 0) return std::string();  // no created_at is below 0
+      lo = prefix;
+      put_rev_time(lo, *q.until_ms - 1);
+    }
+    if (q.since_ms && *q.since_ms > 0) {
+      hi = prefix;
+      put_be64(hi, rev_time(*q.since_ms) + 1);
+    }
+  }
 
   // One snapshot for the index and the records: an index key names a leaf
   // whose record, in the same snapshot, has what the key says (the tag, the
@@ -305,67 +389,41 @@ result<std::string> rocks_store::walk(const list_query& q, const std::function<s
   } snap{db_.get(), db_->GetSnapshot()};
   rocksdb::ReadOptions ro;
   ro.snapshot = snap.s;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
-  auto in_prefix = [&] { return it->Valid() && it->key().starts_with(prefix); };
-  std::string since_key, until_key;
-  if (created_index) {
-    if (q.since_ms) {
-      since_key = prefix;
-      put_be64(since_key, time_key(*q.since_ms));
-    }
-    if (q.until_ms) {
-      until_key = prefix;
-      put_be64(until_key, time_key(*q.until_ms));
-    }
-  }
-  if (q.descending) {
-    if (!resume.empty()) {
-      it->SeekForPrev(resume);
-      if (it->Valid() && it->key() == resume) it->Prev();
-    } else if (!until_key.empty()) {
-      it->Seek(until_key);  // first key >= until; everything before it is < until
-      if (it->Valid()) {
-        it->Prev();
-      } else {
-        it->SeekToLast();
-      }
-    } else if (upper.empty()) {
-      it->SeekToLast();
-    } else {
-      it->Seek(upper);
-      if (it->Valid()) {
-        it->Prev();
-      } else {
-        it->SeekToLast();
-      }
-    }
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, default_));
+  if (forward) {
+    it->Seek(resume.empty() ? lo : resume);
+    if (!resume.empty() && it->Valid() && it->key() == resume) it->Next();
+  } else if (!resume.empty()) {
+    it->SeekForPrev(resume);
+    if (it->Valid() && it->key() == resume) it->Prev();
+  } else if (hi.empty()) {
+    it->SeekToLast();
   } else {
-    if (!resume.empty()) {
-      it->Seek(resume);
-      if (it->Valid() && it->key() == resume) it->Next();
-    } else if (!since_key.empty()) {
-      it->Seek(since_key);
+    it->Seek(hi);  // first key >= hi; the one before it is the last below hi
+    if (it->Valid()) {
+      it->Prev();
     } else {
-      it->Seek(prefix);
+      it->SeekToLast();
     }
   }
+  const std::string_view lo_key(lo), hi_key(hi);
   size_t scanned = 0;
-  std::string last_key;
-  for (; in_prefix(); q.descending ? it->Prev() : it->Next()) {
+  std::string last_key, id;
+  for (; it->Valid(); forward ? it->Next() : it->Prev()) {
     const auto key = it->key().ToStringView();
-    if (created_index) {
-      if (q.descending && !since_key.empty() && key < std::string_view(since_key)) break;
-      if (!q.descending && !until_key.empty() && key >= std::string_view(until_key)) break;
-    }
+    if (!key.starts_with(prefix) || key < lo_key || (!hi_key.empty() && key >= hi_key)) break;
     if (taken() == q.limit || scanned == kScanBudget) return base64url_encode(last_key);
     ++scanned;
     last_key.assign(key);
-    // The id is the key's tail: after the prefix and the 8-byte created/updated
-    // time (c, u, t, w), or after the title's NUL (n).
-    const std::string_view id =
-        prefix == "n" ? key.substr(key.find('\0', 1) + 1) : key.substr(prefix.size() + 8);
+    // The id is the key's tail: after the prefix and the 8-byte time (c, u,
+    // t, w; inverted), or after the title's NUL (n).
+    if (newest_first) {
+      id = rev_id(key.substr(prefix.size() + 8));
+    } else {
+      id.assign(key.substr(key.find('\0', 1) + 1));
+    }
     rocksdb::PinnableSlice v;
-    auto st = db_->Get(ro, db_->DefaultColumnFamily(), leaf_key(id), &v);
+    auto st = db_->Get(ro, records_, id, &v);
     if (st.IsNotFound()) continue;
     if (!st.ok()) return fail(st, "list");
     if (auto t = take(v.ToStringView()); !t) return t.err();
@@ -452,7 +510,7 @@ result<apply_stats> rocks_store::apply(const std::vector<applied_event>& batch) 
     ++stats.applied;
   }
   for (const auto& [id, l] : leaves) {
-    if (l) wb.Put(leaf_key(id), encode_leaf(*l));
+    if (l) wb.Put(records_, id, encode_leaf(*l));
   }
   for (const auto& [tag, n] : counts) {
     if (n <= 0) {
@@ -554,10 +612,11 @@ status rocks_store::health() const {
 
 status rocks_store::clear() {
   std::lock_guard lk(reopen_mu_);
-  db_.reset();
+  close_db();
   auto st = rocksdb::DestroyDB(dir_.string(), rocksdb::Options());
   if (!st.ok()) return fail(st, "destroy");
   written_.clear();
+  rebuild_reason_.clear();
   return open_db();
 }
 

@@ -1,6 +1,8 @@
-// The embedded ReadStore: RocksDB under <data-dir>/store. One key space with
-// one-letter prefixes per model (see rocks_store.cpp). A batch of events is one
-// synced WriteBatch, so the models never disagree with each other.
+// The embedded ReadStore: RocksDB under <data-dir>/store. The leaf records in
+// a column family of their own, the listing indexes, tag counts and positions
+// in the default one with one-letter prefixes per model (see rocks_store.cpp).
+// A batch of events is one synced WriteBatch, so the models never disagree
+// with each other.
 #pragma once
 
 #include <atomic>
@@ -12,6 +14,7 @@
 #include "leaves/store/read_store.h"
 
 namespace rocksdb {
+class ColumnFamilyHandle;
 class DB;
 class Status;
 class WriteBatch;
@@ -42,6 +45,9 @@ class rocks_store final : public read_store {
   // The "p"+partition keys apply() writes in the batch of each projection.
   std::optional<std::vector<int64_t>> stored_position() const override;
   status flush(const std::vector<int64_t>& next) override;
+  // Set when open() found a store written in another format and started it
+  // empty: the projector rebuilds it from the log.
+  std::string rebuild_reason() const override { return rebuild_reason_; }
   // store_corrupt once any read or write found damage (it stays: a damaged
   // table does not heal; the store is rebuilt from the log).
   status health() const override;
@@ -52,6 +58,7 @@ class rocks_store final : public read_store {
  private:
   rocks_store() = default;
   status open_db();
+  void close_db();
   result<std::string> walk(const list_query& q, const std::function<status(std::string_view)>& take,
                            const std::function<size_t()>& taken);
   std::filesystem::path dir_;
@@ -63,6 +70,9 @@ class rocks_store final : public read_store {
   std::vector<int64_t> written_;  // projector thread: the positions last written, per partition
   std::mutex reopen_mu_;  // clear() replaces db_
   std::unique_ptr<rocksdb::DB> db_;
+  rocksdb::ColumnFamilyHandle* default_ = nullptr;  // indexes, counts, positions, format
+  rocksdb::ColumnFamilyHandle* records_ = nullptr;  // leaf records by id
+  std::string rebuild_reason_;
   bool write_failed_ = false;  // projector thread: the last write failed
 };
 

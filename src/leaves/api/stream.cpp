@@ -14,6 +14,11 @@ namespace leaves::api {
 namespace {
 
 constexpr size_t kCatchUpBatch = 256;
+// Live messages formatted per write: what a stream holds beyond its queue's
+// shared messages is one write's frames (tens of KiB), however many wait.
+// Taking the whole queue at once made 500 subscribers of a 1,000-event burst
+// hold 330 MiB of frames (bench/scale.sh).
+constexpr size_t kLiveBatch = 64;
 
 class log_stream final : public http::stream_source {
  public:
@@ -65,7 +70,7 @@ class log_stream final : public http::stream_source {
     }
     for (int round = 0; round < 2; ++round) {
       std::string reason;
-      auto msgs = sub_->take(reason);
+      auto msgs = sub_->take(reason, kLiveBatch);
       for (const auto& m : msgs) emit(*m, out);
       if (!reason.empty()) {
         end_reason = reason;

@@ -47,11 +47,13 @@ bool filter::matches(const message& m) const {
   return true;
 }
 
-std::vector<std::shared_ptr<const message>> subscriber::take(std::string& dropped_reason) {
+std::vector<std::shared_ptr<const message>> subscriber::take(std::string& dropped_reason, size_t max) {
   std::lock_guard lk(mu_);
-  dropped_reason = dropped_;
-  std::vector<std::shared_ptr<const message>> out(queue_.begin(), queue_.end());
-  queue_.clear();
+  const auto n = std::min(max, queue_.size());
+  std::vector<std::shared_ptr<const message>> out(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+  queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+  // The reason comes after every message queued before it.
+  dropped_reason = queue_.empty() ? dropped_ : std::string();
   return out;
 }
 

@@ -44,8 +44,9 @@ class subscriber {
   subscriber(filter f, std::shared_ptr<async_signal> signal, size_t capacity)
       : filter_(std::move(f)), signal_(std::move(signal)), capacity_(capacity) {}
 
-  // Takes every queued message; sets `dropped_reason` if the subscriber was dropped.
-  std::vector<std::shared_ptr<const message>> take(std::string& dropped_reason);
+  // Takes up to `max` queued messages, oldest first; sets `dropped_reason`
+  // if the subscriber was dropped and nothing queued before that is left.
+  std::vector<std::shared_ptr<const message>> take(std::string& dropped_reason, size_t max = SIZE_MAX);
   // While catching up from the log a subscriber is never dropped: overflow
   // just means "read more from the log". Returns whether it overflowed since the last call.
   bool end_catch_up_round();

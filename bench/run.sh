@@ -7,7 +7,9 @@
 #     --cassandra: the read models on a local node started by scripts/cassandra, plus
 #                  the raw CQL write/read rates of that node (leaves' client and python3-cassandra)
 # Knobs: DURATION (s, default 10), CONNS (default 64), SEED (default 20000),
-#        SERVE_ARGS (more `leaves serve` flags, e.g. "--state-mirror false").
+#        SERVE_ARGS (more `leaves serve` flags, e.g. "--state-mirror false"),
+#        PIN=1 (the server on CPU 0, wrk and the SSE tool on CPU 1, with
+#        taskset; a broker's or node's JVM stays unpinned).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -43,11 +45,19 @@ if [ -n "${SERVE_ARGS:-}" ]; then
   extra+=("${more[@]}")
   mode="$mode ($SERVE_ARGS)"
 fi
+pin_server=()
+pin_load=()
+if [ "${PIN:-0}" = 1 ]; then
+  pin_server=(taskset -c 0)
+  pin_load=(taskset -c 1)
+  mode="$mode, pinned: server on CPU 0, load on CPU 1"
+fi
 cmake --build build --target leaves leaves_bench_sse leaves_bench_produce leaves_bench_cql >/dev/null
 work=$(mktemp -d)
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
-build/leaves serve --listen "127.0.0.1:$port" --data-dir "$work/data" --log-level warn "${extra[@]}" 2>"$work/server.log" &
+"${pin_server[@]}" build/leaves serve --listen "127.0.0.1:$port" --data-dir "$work/data" --log-level warn "${extra[@]}" \
+  2>"$work/server.log" &
 server=$!
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 1 100); do curl -fsS "$base/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
@@ -62,7 +72,7 @@ wrk_run() {  # name, wrk args...
   local name=$1; shift
   local out
   out="$work/$(echo "$name" | tr -c 'a-zA-Z0-9' _).txt"
-  wrk -t2 -c"$conns" -d"${duration}s" --latency "$@" >"$out"
+  "${pin_load[@]}" wrk -t2 -c"$conns" -d"${duration}s" --latency "$@" >"$out"
   local rps p50 p99
   rps=$(awk '/Requests\/sec/ {print $2}' "$out")
   p50=$(awk '$1=="50%" {print $2}' "$out")
@@ -73,7 +83,11 @@ wrk_run() {  # name, wrk args...
 }
 
 echo
-echo "mode: $mode, $(nproc) cores, wrk -t2 -c$conns -d${duration}s (wrk shares the 2 cores with the server)"
+if [ ${#pin_load[@]} -gt 0 ]; then
+  echo "mode: $mode, $(nproc) cores, wrk -t2 -c$conns -d${duration}s"
+else
+  echo "mode: $mode, $(nproc) cores, wrk -t2 -c$conns -d${duration}s (wrk shares the 2 cores with the server)"
+fi
 echo
 echo "| workload | requests/s | p50 | p99 | non-2xx |"
 echo "|---|---|---|---|---|"
@@ -85,7 +99,7 @@ LEAVES_BENCH_IDS="$work/ids.txt" LEAVES_BENCH_PREFIX=/api/leaves/ wrk_run "GET /
 wrk_run "GET /v1/leaves?tag= (30 per page)" -s bench/list.lua "$base"
 echo
 echo "ack-to-SSE at 5000 events/s for ${duration}s:"
-build/leaves_bench_sse 127.0.0.1 "$port" 5000 "$duration" 32 | sed 's/^/    /'
+"${pin_load[@]}" build/leaves_bench_sse 127.0.0.1 "$port" 5000 "$duration" 32 | sed 's/^/    /'
 if [ $kafka = 1 ]; then
   echo
   echo "raw librdkafka produce rate, same settings (acks=all, idempotent, linger.ms=1), 600-byte records:"

@@ -3,6 +3,7 @@
 #include <boost/asio/this_coro.hpp>
 
 #include "leaves/api/stream.h"
+#include "leaves/api/ui.h"
 
 namespace leaves::api {
 
@@ -38,6 +39,7 @@ asio::awaitable<response> api::impl::route(request& req, const match& m) {
     case route_id::v1_list: co_return co_await leaves.v1_list(req, *p);
     case route_id::v1_create: co_return co_await leaves.v1_create(req);
     case route_id::v1_get: co_return co_await leaves.v1_get(req, *p, m.id);
+    case route_id::v1_content: co_return co_await leaves.v1_content(req, *p, m.id);
     case route_id::v1_patch: co_return co_await leaves.v1_patch(req, m.id);
     case route_id::v1_delete: co_return co_await leaves.v1_delete(req, m.id);
     case route_id::v1_tags_add: co_return co_await leaves.v1_tags(req, m.id, command_kind::add_tags);
@@ -82,6 +84,8 @@ asio::awaitable<response> api::impl::route(request& req, const match& m) {
       co_return r;
     }
     case route_id::openapi: co_return json_response(200, std::string(openapi_document()));
+    case route_id::ui_page: co_return ui_page_response(req);
+    case route_id::ui_asset: co_return ui_asset_response(req, *m.param("path"));
   }
   co_return http::error_response(500, "internal", "unrouted");
 }

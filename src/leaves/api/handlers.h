@@ -84,6 +84,8 @@ struct v1_leaves {
   asio::awaitable<response> v1_delete(const request& req, std::string id);
   asio::awaitable<response> v1_tags(const request& req, std::string id, domain::command_kind kind);
   asio::awaitable<response> v1_get(const request& req, const params& p, const std::string& id);
+  // GET /v1/leaves/{id}/content: the stored HTML, sanitised (html/sanitize.h).
+  asio::awaitable<response> v1_content(const request& req, const params& p, const std::string& id);
   result<store::list_query> list_query(const params& p);
   asio::awaitable<response> v1_list(const request& req, const params& p);
   asio::awaitable<response> v1_tag_counts(const request& req, const params& p);

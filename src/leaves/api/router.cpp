@@ -5,10 +5,11 @@
 namespace leaves::api {
 namespace {
 
-constexpr std::array<route, 25> kRoutes = {{
+constexpr std::array<route, 33> kRoutes = {{
     {"GET", "/v1/leaves", route_id::v1_list},
     {"POST", "/v1/leaves", route_id::v1_create},
     {"GET", "/v1/leaves/{id}", route_id::v1_get},
+    {"GET", "/v1/leaves/{id}/content", route_id::v1_content},
     {"PATCH", "/v1/leaves/{id}", route_id::v1_patch},
     {"DELETE", "/v1/leaves/{id}", route_id::v1_delete},
     {"POST", "/v1/leaves/{id}/tags", route_id::v1_tags_add},
@@ -31,6 +32,14 @@ constexpr std::array<route, 25> kRoutes = {{
     {"GET", "/readyz", route_id::readyz},
     {"GET", "/metrics", route_id::metrics},
     {"GET", "/openapi.json", route_id::openapi},
+    // The Leaves Reader (api/ui.h): one page, routed in the browser by its path.
+    {"GET", "/", route_id::ui_page},
+    {"GET", "/leaf/{leaf}", route_id::ui_page},
+    {"GET", "/tags", route_id::ui_page},
+    {"GET", "/save", route_id::ui_page},
+    {"GET", "/import", route_id::ui_page},
+    {"GET", "/ops", route_id::ui_page},
+    {"GET", "/ui/{path...}", route_id::ui_asset},
 }};
 
 int hex(char c) {

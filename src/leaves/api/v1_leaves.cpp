@@ -1,4 +1,5 @@
 #include "leaves/api/handlers.h"
+#include "leaves/html/sanitize.h"
 
 namespace leaves::api {
 
@@ -70,6 +71,28 @@ asio::awaitable<response> v1_leaves::v1_get(const request& req, const params& p,
     co_return error_to_response(make_error(errc::not_found, "leaf " + id + " does not exist", "leaf_not_found"));
   }
   response r = json_response(200, std::move((*l)->json));
+  r.headers.emplace_back("ETag", "\"" + std::to_string((*l)->version) + "\"");
+  co_return r;
+}
+
+asio::awaitable<response> v1_leaves::v1_content(const request& req, const params& p, const std::string& id) {
+  for (const auto& [k, v] : p) {
+    if (k != "min_position") co_return error_to_response(bad_query("unknown query parameter: " + k));
+  }
+  if (auto w = co_await c.wait_min_position(req, p)) co_return std::move(*w);
+  auto l = co_await d.store.async_get_json(id);
+  if (!l) co_return error_to_response(l.err());
+  if (!*l || (*l)->deleted) {
+    co_return error_to_response(make_error(errc::not_found, "leaf " + id + " does not exist", "leaf_not_found"));
+  }
+  std::string safe;
+  if (auto doc = json::parse((*l)->json); doc.is_object()) {
+    if (const auto* content = doc.as_object().if_contains("content"); content && content->is_string()) {
+      safe = html::sanitize(std::string_view(content->as_string()));
+    }
+  }
+  response r = json_response(200, json::serialize(json::object{
+                                      {"id", id}, {"version", (*l)->version}, {"html", std::move(safe)}}));
   r.headers.emplace_back("ETag", "\"" + std::to_string((*l)->version) + "\"");
   co_return r;
 }

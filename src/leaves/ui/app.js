@@ -1,0 +1,767 @@
+// The Leaves Reader: plain JavaScript over leaves' own API (/v1), no library.
+// Every value from the server reaches the page as text (textContent,
+// setAttribute), never as markup; the one exception, a search snippet, is
+// rebuilt from its text and <mark> elements only (snippetNodes). The page is
+// routed by its path (/, /leaf/ID, /tags, /save, /import, /ops) with the
+// History API, and a search lives in the query string, so it can be shared.
+"use strict";
+
+const main = document.getElementById("main");
+let cleanup = [];  // what the current page must stop when another one renders
+
+// ---------- DOM helpers ----------
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "on") {
+      for (const [ev, fn] of Object.entries(v)) el.addEventListener(ev, fn);
+    } else if (k === "text") {
+      el.textContent = v;
+    } else if (k === "dataset") {
+      Object.assign(el.dataset, v);
+    } else {
+      el.setAttribute(k, v === true ? "" : String(v));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+// Only http(s) URLs become links or pictures; anything else (javascript:,
+// data:, a relative path) is shown as text.
+function safeUrl(u) {
+  if (typeof u !== "string" || u.length > 8192) return null;
+  try {
+    const url = new URL(u);
+    return url.protocol === "http:" || url.protocol === "https:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+// A snippet is HTML-escaped text with <mark> around matched words. Parsed in
+// an inert document (nothing loads or runs there), then rebuilt from its text
+// and marks: any other element would be dropped, not shown.
+function snippetNodes(html) {
+  const doc = new DOMParser().parseFromString("<body>" + (html || ""), "text/html");
+  const out = [];
+  for (const n of doc.body.childNodes) {
+    if (n.nodeType === Node.TEXT_NODE) out.push(document.createTextNode(n.textContent));
+    else if (n.nodeName === "MARK") out.push(h("mark", {}, n.textContent));
+    else out.push(document.createTextNode(n.textContent || ""));
+  }
+  return out;
+}
+
+function relativeTime(iso) {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return "";
+  const s = Math.round((Date.now() - t) / 1000);
+  const units = [[60, "second"], [60, "minute"], [24, "hour"], [30, "day"], [12, "month"], [Infinity, "year"]];
+  let v = Math.abs(s);
+  let unit = "second";
+  for (const [size, name] of units) {
+    unit = name;
+    if (v < size) break;
+    v = Math.floor(v / size);
+  }
+  if (unit === "second" && v < 10) return s >= 0 ? "just now" : "in a moment";
+  const label = v + " " + unit + (v === 1 ? "" : "s");
+  return s >= 0 ? label + " ago" : "in " + label;
+}
+
+// The host a leaf links to (domain_name may carry a scheme, or be missing).
+function hostOf(leaf) {
+  const u = safeUrl(leaf.url);
+  if (u) return new URL(u).hostname;
+  return leaf.domain_name ? String(leaf.domain_name).replace(/^[a-z]+:\/\//i, "") : "";
+}
+
+function savedBy(leaf) {
+  const who = leaf.user_name || (leaf.user_id !== null && leaf.user_id !== undefined ? "user " + leaf.user_id : "");
+  return who ? "saved by " + who + " " : "saved ";
+}
+
+function timeEl(iso) {
+  if (!iso) return null;
+  return h("time", { datetime: iso, title: new Date(iso).toLocaleString() }, relativeTime(iso));
+}
+
+let toastTimer = 0;
+function toast(msg) {
+  const t = document.getElementById("toast");
+  t.textContent = msg;
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => { t.hidden = true; }, 4000);
+}
+
+// ---------- the API ----------
+
+class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+async function api(method, path, body, headers) {
+  const init = { method, headers: Object.assign({ accept: "application/json" }, headers || {}) };
+  if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+  }
+  const res = await fetch(path, init);
+  const text = await res.text();
+  let json = null;
+  try { json = text ? JSON.parse(text) : null; } catch { json = null; }
+  if (!res.ok) {
+    const e = json && json.error ? json.error : { code: "http_" + res.status, message: text.slice(0, 300) };
+    throw new ApiError(res.status, e.code, e.message);
+  }
+  return { json, res };
+}
+
+function errorBox(e) {
+  return h("p", { class: "error", role: "alert" }, e instanceof ApiError ? e.message + " (" + e.code + ")" : String(e));
+}
+
+// ---------- routing ----------
+
+// state: {minPosition} makes the next search wait until the index has
+// applied that log position (the live bar's leaves are then in the results).
+function navigate(url, replace, state) {
+  if (replace) history.replaceState(state || null, "", url);
+  else history.pushState(state || null, "", url);
+  render();
+}
+
+document.addEventListener("click", (ev) => {
+  const a = ev.target.closest("a[data-nav]");
+  if (!a || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) return;
+  ev.preventDefault();
+  navigate(a.getAttribute("href"));
+});
+window.addEventListener("popstate", () => render());
+// A page kept in the back-forward cache must not hold its stream open; when
+// it is shown again it renders afresh.
+window.addEventListener("pagehide", () => {
+  for (const stop of cleanup) stop();
+  cleanup = [];
+});
+window.addEventListener("pageshow", (ev) => { if (ev.persisted) render(); });
+
+function render() {
+  for (const stop of cleanup) stop();
+  cleanup = [];
+  const path = location.pathname;
+  let section = "search";
+  let page;
+  if (path === "/" || path === "") page = searchPage;
+  else if (path.startsWith("/leaf/")) { page = () => leafPage(decodeURIComponent(path.slice(6))); section = ""; }
+  else if (path === "/tags") { page = tagsPage; section = "tags"; }
+  else if (path === "/save") { page = savePage; section = "save"; }
+  else if (path === "/import") { page = importPage; section = "import"; }
+  else if (path === "/ops") { page = opsPage; section = "ops"; }
+  else page = () => { main.replaceChildren(h("h1", {}, "Not found"), h("p", {}, "No page at " + path + ".")); };
+  for (const a of document.querySelectorAll(".top nav a")) {
+    if (a.dataset.section === section) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+  page();
+}
+
+// ---------- keyboard: / focuses search, j/k move between cards, Enter opens ----------
+
+document.addEventListener("keydown", (ev) => {
+  const typing = ev.target.closest("input, textarea, select, [contenteditable]");
+  if (ev.key === "/" && !typing) {
+    const box = document.getElementById("q");
+    if (box) { ev.preventDefault(); box.focus(); box.select(); }
+    return;
+  }
+  if (typing || ev.metaKey || ev.ctrlKey || ev.altKey) return;
+  if (ev.key !== "j" && ev.key !== "k" && ev.key !== "Enter") return;
+  const cards = [...document.querySelectorAll(".card")];
+  if (!cards.length) return;
+  const at = cards.indexOf(document.activeElement.closest(".card"));
+  if (ev.key === "Enter") {
+    if (at >= 0 && document.activeElement === cards[at]) {
+      ev.preventDefault();
+      navigate("/leaf/" + encodeURIComponent(cards[at].dataset.id));
+    }
+    return;
+  }
+  ev.preventDefault();
+  const next = ev.key === "j" ? Math.min(at + 1, cards.length - 1) : Math.max(at - 1, 0);
+  cards[next].focus();
+});
+
+// ---------- search (the home page) ----------
+
+const SORTS = {
+  relevance: { label: "Relevance", sort: "relevance" },
+  newest: { label: "Newest", sort: "created", order: "desc" },
+  oldest: { label: "Oldest", sort: "created", order: "asc" },
+  az: { label: "A-Z", sort: "title", order: "asc" },
+  za: { label: "Z-A", sort: "title", order: "desc" },
+};
+const PAGE_SIZES = [10, 30, 50, 100];
+
+// The search a URL describes: /?q=&match=&tag=&user=&from=&to=&sort=&limit=&page=
+function readSearch() {
+  const p = new URLSearchParams(location.search);
+  const s = {
+    q: p.get("q") || "",
+    match: p.get("match") === "any" ? "any" : "all",
+    tags: p.getAll("tag").filter(Boolean),
+    user: p.get("user") || "",
+    from: p.get("from") || "",
+    to: p.get("to") || "",
+    sort: SORTS[p.get("sort")] ? p.get("sort") : "",
+    limit: PAGE_SIZES.includes(Number(p.get("limit"))) ? Number(p.get("limit")) : 30,
+    page: p.get("page") || "",
+  };
+  return s;
+}
+
+function searchUrl(s) {
+  const p = new URLSearchParams();
+  if (s.q) p.set("q", s.q);
+  if (s.match === "any") p.set("match", "any");
+  for (const t of s.tags) p.append("tag", t);
+  if (s.user) p.set("user", s.user);
+  if (s.from) p.set("from", s.from);
+  if (s.to) p.set("to", s.to);
+  if (s.sort) p.set("sort", s.sort);
+  if (s.limit !== 30) p.set("limit", String(s.limit));
+  if (s.page) p.set("page", s.page);
+  const qs = p.toString();
+  return "/" + (qs ? "?" + qs : "");
+}
+
+function apiSearchQuery(s) {
+  const p = new URLSearchParams();
+  if (s.q) p.set("q", s.q);
+  if (s.match === "any") p.set("match", "any");
+  for (const t of s.tags) p.append("tag", t);
+  if (s.user) p.set("user", s.user);
+  if (/^\d{4}-\d\d-\d\d$/.test(s.from)) p.set("since", s.from + "T00:00:00Z");
+  if (/^\d{4}-\d\d-\d\d$/.test(s.to)) p.set("until", s.to + "T23:59:59.999Z");
+  const sort = SORTS[s.sort || (s.q ? "relevance" : "newest")];
+  p.set("sort", sort.sort);
+  if (sort.order) p.set("order", sort.order);
+  p.set("limit", String(s.limit));
+  if (s.page) p.set("page_token", s.page);
+  p.set("facets", "tags,users");
+  p.set("facet_limit", "40");
+  return p;
+}
+
+// The live stream carries the query and its filters in the query language.
+function liveQuery(s) {
+  const quote = (v) => (/^[^\s"()]+$/.test(v) ? v : '"' + v.replace(/"/g, "") + '"');
+  const parts = [];
+  if (s.q) parts.push(s.match === "any" ? s.q : "(" + s.q + ")");
+  for (const t of s.tags) parts.push("tag:" + quote(t));
+  if (s.user) parts.push("user:" + quote(s.user));
+  return parts.join(" ");
+}
+
+function searchPage() {
+  const s = readSearch();
+  document.title = s.q ? s.q + " · Leaves Reader" : "Leaves Reader";
+  const go = (changes, keepPage) => {
+    const next = Object.assign({}, s, changes);
+    if (!keepPage) next.page = "";
+    navigate(searchUrl(next));
+  };
+
+  const box = h("input", { type: "search", id: "q", name: "q", value: s.q, placeholder: "Search leaves…  (press / to focus)",
+                           autocomplete: "off", "aria-label": "Search", maxlength: 1024 });
+  const form = h("form", { class: "searchbar", role: "search", on: { submit: (ev) => { ev.preventDefault(); go({ q: box.value.trim() }); } } },
+    box, h("button", { class: "primary", type: "submit" }, "Search"));
+
+  const toggle = h("span", { class: "toggle", role: "group", "aria-label": "Match" },
+    h("button", { type: "button", "aria-pressed": String(s.match === "all"), on: { click: () => go({ match: "all" }) } }, "Match All"),
+    h("button", { type: "button", "aria-pressed": String(s.match === "any"), on: { click: () => go({ match: "any" }) } }, "Match Any"));
+  const userSel = h("select", { id: "user", "aria-label": "User", on: { change: (ev) => go({ user: ev.target.value }) } },
+    h("option", { value: "" }, "All Users"));
+  if (s.user) userSel.append(h("option", { value: s.user, selected: true }, s.user));
+  const from = h("input", { type: "date", id: "from", value: s.from, "aria-label": "From date", on: { change: (ev) => go({ from: ev.target.value }) } });
+  const to = h("input", { type: "date", id: "to", value: s.to, "aria-label": "To date", on: { change: (ev) => go({ to: ev.target.value }) } });
+  const sortSel = h("select", { id: "sort", "aria-label": "Sort", on: { change: (ev) => go({ sort: ev.target.value }) } },
+    Object.entries(SORTS).map(([k, v]) => h("option", { value: k, selected: (s.sort || (s.q ? "relevance" : "newest")) === k }, v.label)));
+  const sizeSel = h("select", { id: "limit", "aria-label": "Items per page", on: { change: (ev) => go({ limit: Number(ev.target.value) }) } },
+    PAGE_SIZES.map((n) => h("option", { value: n, selected: n === s.limit }, n + " per page")));
+  const filters = h("div", { class: "filters" },
+    toggle,
+    h("label", {}, "User", userSel),
+    h("button", { type: "button", on: { click: () => go({ from: "", to: "" }) }, disabled: !s.from && !s.to }, "All Time"),
+    h("label", {}, "From", from),
+    h("label", {}, "To", to),
+    h("label", {}, "Sort", sortSel),
+    h("label", {}, "Show", sizeSel),
+    h("button", { type: "button", id: "clear", on: { click: () => navigate("/") } }, "Clear All Filters"));
+
+  const selected = h("div", { class: "selected", "aria-label": "Selected tags" },
+    s.tags.map((t) => h("button", { type: "button", class: "tag", title: "Remove the filter " + t,
+                                    on: { click: () => go({ tags: s.tags.filter((x) => x !== t) }) } },
+                        "#" + t, h("span", { class: "x", "aria-hidden": "true" }, "×"))));
+  const sidebar = h("aside", { class: "sidebar", "aria-label": "Tags in these results" }, h("h2", {}, "Tags"), h("p", { class: "note" }, "…"));
+  const summary = h("p", { class: "summary", id: "summary", role: "status" }, "Searching…");
+  const newbar = h("button", { type: "button", class: "newbar", id: "newbar", hidden: true });
+  const results = h("section", { class: "results", id: "results", "aria-label": "Results" });
+  const pager = h("nav", { class: "pager", "aria-label": "Pages" });
+  main.replaceChildren(h("h1", { class: "visually-hidden" }, "Search"), form, filters, selected,
+    h("div", { class: "layout" }, sidebar, h("div", {}, summary, newbar, results, pager)));
+
+  const shown = new Map();  // id -> card
+  let fresh = new Set();
+  const q = apiSearchQuery(s);
+  const wait = history.state && history.state.minPosition ? { "leaves-min-position": history.state.minPosition } : {};
+  api("GET", "/v1/search?" + q.toString(), undefined, wait).then(({ json }) => {
+    const offset = s.page ? Number(s.page.split(".")[0]) || 0 : 0;
+    const n = json.items.length;
+    summary.textContent = json.total === 0 ? "" :
+      (n ? `${offset + 1}–${offset + n} of ${json.total_exact ? "" : "about "}${json.total.toLocaleString()} leaves` : "No more results");
+    if (json.total === 0) {
+      results.append(h("div", { class: "empty" },
+        "Nothing matches.",
+        json.suggestion ? [" Did you mean ", h("a", { href: searchUrl(Object.assign({}, s, { q: json.suggestion, page: "" })), "data-nav": true }, json.suggestion), "?"] : null));
+    }
+    for (const item of json.items) {
+      const card = leafCard(item, s, go);
+      shown.set(item.id, card);
+      results.append(card);
+    }
+    renderFacets(sidebar, json.facets || {}, s, go);
+    for (const u of (json.facets && json.facets.users) || []) {
+      if (u.value !== s.user) userSel.append(h("option", { value: u.value }, `${u.value} (${u.count})`));
+    }
+    if (s.page) pager.append(h("a", { href: searchUrl(Object.assign({}, s, { page: "" })), "data-nav": true, rel: "first" }, "← First page"));
+    else pager.append(h("span"));
+    if (json.next_page_token) {
+      pager.append(h("a", { href: searchUrl(Object.assign({}, s, { page: json.next_page_token })), "data-nav": true, rel: "next", id: "next" }, "Next page →"));
+    }
+  }).catch((e) => { summary.textContent = ""; results.replaceChildren(errorBox(e)); });
+
+  // Live: leaves that match this search and arrive now show behind an "N new"
+  // bar; edits refresh their card, deletes remove it.
+  const live = new URLSearchParams();
+  const lq = liveQuery(s);
+  if (lq) live.set("q", lq);
+  if (s.match === "any") live.set("match", "any");
+  cleanup.push(liveStream(live, (e) => onEvent(e)));
+  const seen = new Map();  // partition -> highest offset of the events behind the bar
+  newbar.addEventListener("click", () => {
+    const minPosition = [...seen.entries()].map(([p, o]) => p + ":" + o).join(",");
+    navigate(searchUrl(Object.assign({}, s, { page: "" })), true, minPosition ? { minPosition } : null);
+  });
+  const onEvent = (e) => {
+    const id = e.leaf_id;
+    if (!id) return;
+    const card = shown.get(id);
+    if (e.type === "leaf.deleted") {
+      if (card) { card.remove(); shown.delete(id); }
+      fresh.delete(id);
+    } else if (card) {
+      api("GET", "/v1/leaves/" + encodeURIComponent(id)).then(({ json }) => {
+        const next = leafCard(Object.assign({ snippet: card.dataset.snippet }, json), s, go);
+        card.replaceWith(next);
+        shown.set(id, next);
+      }).catch(() => {});
+    } else if (e.type === "leaf.created" || e.type === "leaf.updated" || e.type.startsWith("leaf.tags_")) {
+      fresh.add(id);
+      const m = /^(\d+):(\d+)$/.exec(e.position || "");
+      if (m) seen.set(m[1], Math.max(Number(m[2]), seen.get(m[1]) ?? -1));
+    }
+    newbar.hidden = fresh.size === 0;
+    newbar.textContent = fresh.size === 1 ? "1 new leaf — show" : `${fresh.size} new leaves — show`;
+  };
+}
+
+// The live stream over a WebSocket (/v1/ws takes the parameters of
+// /v1/stream): a browser keeps at most 6 HTTP connections to a host, so an
+// EventSource per tab would starve the seventh tab; WebSockets do not count.
+// On a drop or close it reconnects from the last cursor (nothing is missed),
+// backing off to 10 s. Returns the function that stops it.
+function liveStream(params, onEvent) {
+  let ws = null;
+  let stopped = false;
+  let cursor = "";
+  let retry = 500;
+  let timer = 0;
+  const open = () => {
+    const p = new URLSearchParams(params);
+    if (cursor) p.set("from", cursor);
+    ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/v1/ws?" + p.toString());
+    ws.addEventListener("message", (m) => {
+      let e;
+      try { e = JSON.parse(m.data); } catch { return; }
+      if (e.cursor) cursor = e.cursor;
+      retry = 500;
+      if (e.type !== "dropped") onEvent(e);
+    });
+    ws.addEventListener("close", () => {
+      if (!stopped) timer = setTimeout(open, retry = Math.min(retry * 2, 10000));
+    });
+  };
+  open();
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    if (ws) ws.close();
+  };
+}
+
+function renderFacets(sidebar, facets, s, go) {
+  const tags = facets.tags || [];
+  const list = h("ul", {}, tags.map((f) => {
+    const on = s.tags.includes(f.value);
+    return h("li", {}, h("button", { type: "button", "aria-pressed": String(on), "data-tag": f.value,
+                                     on: { click: () => go({ tags: on ? s.tags.filter((t) => t !== f.value) : s.tags.concat([f.value]) }) } },
+      h("span", {}, f.value), h("span", { class: "count" }, f.count.toLocaleString())));
+  }));
+  sidebar.replaceChildren(h("h2", {}, "Tags"), tags.length ? list : h("p", { class: "note" }, "No tags in these results."));
+}
+
+function leafCard(item, s, go) {
+  const pic = safeUrl(item.preview_picture);
+  const href = safeUrl(item.url);
+  const title = item.title || item.url || item.id;
+  const card = h("article", { class: "card" + (pic ? "" : " nopic"), tabindex: "-1", dataset: { id: item.id, snippet: item.snippet || "" } });
+  if (pic) {
+    const img = h("img", { class: "pic", src: pic, alt: "", loading: "lazy", referrerpolicy: "no-referrer", width: 96, height: 72 });
+    // A picture that does not load leaves its box, so the layout stays put.
+    img.addEventListener("error", () => { img.style.visibility = "hidden"; });
+    card.append(img);
+  }
+  const body = h("div", {},
+    h("h3", {}, href ? h("a", { href, rel: "noopener noreferrer nofollow", target: "_blank" }, title) : title),
+    h("div", { class: "meta" },
+      hostOf(item) ? h("span", { class: "domain" }, hostOf(item)) : null,
+      h("span", {}, savedBy(item), timeEl(item.created_at)),
+      h("span", { class: "flags" }, [item.is_starred ? "★ starred" : "", item.is_archived ? "archived" : "", item.is_public ? "public" : ""].filter(Boolean).join(" · ")),
+      h("a", { href: "/leaf/" + encodeURIComponent(item.id), "data-nav": true }, "Open")),
+    item.snippet ? h("p", { class: "snippet" }, snippetNodes(item.snippet)) : null,
+    h("div", { class: "tags" }, (item.tags || []).map((t) =>
+      h("button", { type: "button", class: "tag", on: { click: () => go({ tags: s.tags.includes(t) ? s.tags : s.tags.concat([t]) }) } }, "#" + t))));
+  card.append(body);
+  return card;
+}
+
+// ---------- a leaf ----------
+
+function leafPage(id) {
+  main.replaceChildren(h("p", { class: "summary" }, "Loading…"));
+  api("GET", "/v1/leaves/" + encodeURIComponent(id)).then(({ json, res }) => showLeaf(json, res.headers.get("etag")))
+    .catch((e) => main.replaceChildren(h("h1", {}, "Leaf " + id), errorBox(e)));
+}
+
+function showLeaf(leaf, etag) {
+  document.title = (leaf.title || leaf.url) + " · Leaves Reader";
+  let version = etag;
+  const href = safeUrl(leaf.url);
+  const patch = async (changes) => {
+    try {
+      const { json, res } = await api("PATCH", "/v1/leaves/" + encodeURIComponent(leaf.id), changes, version ? { "if-match": version } : {});
+      version = res.headers.get("etag") || version;
+      Object.assign(leaf, json && json.id ? json : changes);
+      toast("Saved");
+      return true;
+    } catch (e) {
+      toast(e.code === "version_mismatch" || e.status === 412 ? "Changed elsewhere: reload to see the latest" : e.message);
+      return false;
+    }
+  };
+  const flag = (field, label) => {
+    const b = h("button", { type: "button", "aria-pressed": String(!!leaf[field]), id: field }, label);
+    b.addEventListener("click", async () => {
+      const want = !leaf[field];
+      if (await patch({ [field]: want })) b.setAttribute("aria-pressed", String(!!leaf[field]));
+    });
+    return b;
+  };
+  const tagList = h("div", { class: "tag-editor", id: "tag-editor" });
+  const drawTags = () => {
+    tagList.replaceChildren(...(leaf.tags || []).map((t) =>
+      h("span", { class: "tag" }, "#" + t,
+        h("button", { type: "button", class: "x", "aria-label": "Remove tag " + t, on: { click: () => setTags((leaf.tags || []).filter((x) => x !== t)) } }, "×"))));
+  };
+  const setTags = async (tags) => {
+    try {
+      const { json, res } = await api("PUT", "/v1/leaves/" + encodeURIComponent(leaf.id) + "/tags", { tags }, version ? { "if-match": version } : {});
+      version = res.headers.get("etag") || version;
+      leaf.tags = json && json.tags ? json.tags : tags;
+      drawTags();
+      toast("Tags saved");
+    } catch (e) {
+      toast(e.message);
+    }
+  };
+  drawTags();
+  const newTag = h("input", { type: "text", id: "new-tag", "aria-label": "Add a tag", placeholder: "add a tag", maxlength: 200 });
+  const addForm = h("form", { class: "tag-editor", on: { submit: (ev) => {
+    ev.preventDefault();
+    const t = newTag.value.trim();
+    if (t && !(leaf.tags || []).includes(t)) setTags((leaf.tags || []).concat([t]));
+    newTag.value = "";
+  } } }, newTag, h("button", { type: "submit" }, "Add"));
+
+  const content = h("div", { class: "content", id: "content" }, h("p", { class: "note" }, "Loading the content…"));
+  showContent(leaf.id, content);
+
+  main.replaceChildren(
+    h("div", { class: "leaf-head" },
+      h("h1", {}, leaf.title || leaf.url),
+      h("div", { class: "meta" },
+        href ? h("a", { href, rel: "noopener noreferrer nofollow", target: "_blank" }, hostOf(leaf) || href) : (leaf.url || ""),
+        h("span", {}, savedBy(leaf), timeEl(leaf.created_at)),
+        leaf.reading_time ? h("span", {}, leaf.reading_time + " min read") : null,
+        h("span", {}, "version " + leaf.version)),
+      h("div", { class: "actions" }, flag("is_starred", "★ Star"), flag("is_archived", "Archive"), flag("is_public", "Public"),
+        h("button", { type: "button", id: "delete", on: { click: async () => {
+          if (!confirm("Delete this leaf?")) return;
+          try {
+            await api("DELETE", "/v1/leaves/" + encodeURIComponent(leaf.id), undefined, version ? { "if-match": version } : {});
+            toast("Deleted");
+            navigate("/");
+          } catch (e) { toast(e.message); }
+        } } }, "Delete"))),
+    h("h2", {}, "Tags"), tagList, addForm,
+    h("h2", {}, "Content"), content);
+}
+
+// The stored HTML, sanitised by the server (GET /v1/leaves/{id}/content: no
+// script, handler, style, form or frame survives, links and pictures must be
+// http(s)); the Content-Security-Policy would stop a script anyway.
+function showContent(id, box) {
+  api("GET", "/v1/leaves/" + encodeURIComponent(id) + "/content").then(({ json }) => {
+    if (!json.html) {
+      box.replaceChildren(h("p", { class: "note" }, "No content was saved with this leaf."));
+      return;
+    }
+    const t = document.createElement("template");
+    t.innerHTML = json.html;
+    box.replaceChildren(t.content);
+  }).catch((e) => box.replaceChildren(errorBox(e)));
+}
+
+// ---------- tags ----------
+
+function tagsPage() {
+  document.title = "Tags · Leaves Reader";
+  const filter = h("input", { type: "search", id: "tag-filter", "aria-label": "Filter tags", placeholder: "filter tags" });
+  const list = h("ul", { class: "tag-list", id: "tag-list" });
+  const count = h("p", { class: "summary", role: "status" }, "Loading…");
+  main.replaceChildren(h("h1", {}, "Tags"), filter, count, list);
+  api("GET", "/v1/tags").then(({ json }) => {
+    const items = (json.items || []).slice().sort((a, b) => b.count - a.count || a.tag.localeCompare(b.tag));
+    const draw = () => {
+      const f = filter.value.trim().toLowerCase();
+      const shown = items.filter((t) => !f || t.tag.toLowerCase().includes(f));
+      count.textContent = `${shown.length.toLocaleString()} of ${items.length.toLocaleString()} tags`;
+      list.replaceChildren(...shown.slice(0, 2000).map((t) =>
+        h("li", {}, h("a", { href: "/?tag=" + encodeURIComponent(t.tag), "data-nav": true }, t.tag), h("span", { class: "count" }, t.count.toLocaleString()))));
+    };
+    filter.addEventListener("input", draw);
+    draw();
+  }).catch((e) => list.replaceWith(errorBox(e)));
+}
+
+// ---------- save ----------
+
+function savePage() {
+  document.title = "Save · Leaves Reader";
+  const p = new URLSearchParams(location.search);
+  const url = h("input", { type: "url", id: "save-url", name: "url", required: true, value: p.get("url") || "", maxlength: 8192 });
+  const title = h("input", { type: "text", id: "save-title", name: "title", value: p.get("title") || "", maxlength: 2000 });
+  const tags = h("input", { type: "text", id: "save-tags", name: "tags", placeholder: "comma-separated", value: p.get("tags") || "" });
+  const status = h("p", { role: "status", class: "summary" });
+  const form = h("form", { class: "stack", on: { submit: async (ev) => {
+    ev.preventDefault();
+    const body = { url: url.value.trim() };
+    if (title.value.trim()) body.title = title.value.trim();
+    const t = tags.value.split(",").map((x) => x.trim()).filter(Boolean);
+    if (t.length) body.tags = t;
+    status.textContent = "Saving…";
+    try {
+      const { json } = await api("POST", "/v1/leaves", body);
+      status.replaceChildren("Saved: ", h("a", { href: "/leaf/" + encodeURIComponent(json.id), "data-nav": true }, json.title || json.url));
+      form.reset();
+    } catch (e) {
+      status.replaceChildren(errorBox(e));
+    }
+  } } },
+    h("label", {}, "URL", url), h("label", {}, "Title", title), h("label", {}, "Tags", tags),
+    h("div", {}, h("button", { class: "primary", type: "submit" }, "Save")));
+  // The bookmarklet opens this form with the current page's URL and title.
+  const bm = "javascript:void(open('" + location.origin + "/save?url='+encodeURIComponent(location.href)+'&title='+encodeURIComponent(document.title)))";
+  main.replaceChildren(h("h1", {}, "Save a leaf"), form, status,
+    h("h2", {}, "Bookmarklet"),
+    h("p", { class: "note" }, "Drag this link to your bookmarks bar; on any page, click it to save that page here: ",
+      h("a", { href: bm, id: "bookmarklet" }, "Save to Leaves")));
+}
+
+// ---------- import ----------
+
+function importPage() {
+  document.title = "Import · Leaves Reader";
+  const file = h("input", { type: "file", id: "import-file", accept: ".json,.jsonl,application/json" });
+  const bar = h("progress", { id: "import-progress", max: 1, value: 0 });
+  const status = h("p", { role: "status", class: "summary", id: "import-status" });
+  const form = h("form", { class: "stack", on: { submit: async (ev) => {
+    ev.preventDefault();
+    if (!file.files.length) return;
+    let records;
+    try {
+      records = parseExport(await file.files[0].text());
+    } catch (e) {
+      status.replaceChildren(errorBox("not an export file: " + e.message));
+      return;
+    }
+    bar.max = records.length || 1;
+    bar.value = 0;
+    let created = 0, unchanged = 0, rejected = 0;
+    const problems = [];
+    for (let i = 0; i < records.length; i += 200) {
+      const batch = records.slice(i, i + 200);
+      try {
+        const { json } = await api("POST", "/v1/bulk/leaves", { items: batch });
+        created += (json.created || 0) + (json.updated || 0);
+        unchanged += json.unchanged || 0;
+        rejected += json.rejected || 0;
+        for (const r of json.results || []) {
+          if (r.status === "rejected" && problems.length < 20) {
+            problems.push("entry " + (i + r.index + 1) + ": " + (r.error ? r.error.message : "rejected"));
+          }
+        }
+      } catch (e) {
+        status.replaceChildren(errorBox(e));
+        return;
+      }
+      bar.value = Math.min(records.length, i + batch.length);
+      status.textContent = `${bar.value.toLocaleString()} of ${records.length.toLocaleString()} sent: ${created} saved, ${unchanged} unchanged, ${rejected} rejected`;
+    }
+    if (problems.length) status.append(h("ul", {}, problems.map((p) => h("li", {}, p))));
+  } } },
+    h("label", {}, "Export file (JSON array, {\"response\":{\"docs\":[...]}} or JSON lines)", file),
+    h("div", {}, h("button", { class: "primary", type: "submit" }, "Import")), bar);
+  main.replaceChildren(h("h1", {}, "Import an export"), form, status);
+}
+
+function parseExport(text) {
+  const t = text.trim();
+  if (t.startsWith("[")) return JSON.parse(t);
+  if (t.startsWith("{")) {
+    try {
+      const j = JSON.parse(t);
+      if (j.response && Array.isArray(j.response.docs)) return j.response.docs;
+      if (Array.isArray(j.items)) return j.items;
+      return [j];
+    } catch {
+      // JSON lines
+    }
+  }
+  return t.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+}
+
+// ---------- operations ----------
+
+function parseMetrics(text) {
+  const out = [];
+  for (const line of text.split("\n")) {
+    if (!line || line.startsWith("#")) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const labels = {};
+    for (const kv of (m[3] || "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[kv[1]] = kv[2];
+    out.push({ name: m[1], labels, value: Number(m[4]) });
+  }
+  return out;
+}
+
+function quantile(buckets, q) {
+  // buckets: [[le, cumulative count]] sorted by le
+  const total = buckets.length ? buckets[buckets.length - 1][1] : 0;
+  if (!total) return null;
+  for (const [le, c] of buckets) if (c >= q * total) return le;
+  return Infinity;
+}
+
+function opsPage() {
+  document.title = "Operations · Leaves Reader";
+  const state = h("p", { id: "ops-state", role: "status" }, "Loading…");
+  const projections = h("div", { class: "grid2", id: "ops-projections" });
+  const requests = h("div", { id: "ops-requests", class: "table-scroll" });
+  const counters = h("div", { id: "ops-counters", class: "table-scroll" });
+  main.replaceChildren(h("h1", {}, "Operations"), state, h("h2", {}, "Projections: lag per partition"), projections,
+    h("h2", {}, "Requests"), requests, h("h2", {}, "Pipeline"), counters);
+  let prev = null;
+  const refresh = async () => {
+    try {
+      const res = await fetch("/readyz", { headers: { accept: "application/json" } });
+      const r = await res.json();
+      state.replaceChildren("State: ", h("span", { class: r.status === "ready" ? "state-ready" : "state-other" }, r.status),
+        r.reason ? " — " + r.reason : "", " · refreshed ", new Date().toLocaleTimeString());
+      const groups = Object.entries(r.projections || { read_models: r.projector });
+      projections.replaceChildren(...groups.map(([name, p]) => {
+        const parts = Object.entries(p.lag || {});
+        return h("div", {}, h("h3", {}, name, p.group ? h("span", { class: "note" }, " (group " + p.group + ")") : null),
+          h("p", { class: "note" }, (p.caught_up ? "caught up" : "catching up") + " · total lag " + p.lag_total +
+            (p.documents !== undefined ? " · " + p.documents.toLocaleString() + " documents" : "")),
+          h("table", { "data-projection": name }, h("tr", {}, h("th", {}, "partition"), h("th", {}, "lag")),
+            parts.map(([part, lag]) => h("tr", {}, h("td", {}, part), h("td", {}, String(lag))))));
+      }));
+      const text = await (await fetch("/metrics")).text();
+      const ms = parseMetrics(text);
+      const now = performance.now();
+      const byRoute = new Map();
+      for (const m of ms) {
+        if (m.name === "leaves_http_requests_total") {
+          const key = m.labels.method + " " + m.labels.route;
+          const e = byRoute.get(key) || { total: 0, buckets: new Map() };
+          e.total += m.value;
+          byRoute.set(key, e);
+        } else if (m.name === "leaves_http_request_duration_seconds_bucket") {
+          const key = (m.labels.method || "") + " " + m.labels.route;
+          const e = byRoute.get(key) || { total: 0, buckets: new Map() };
+          const le = m.labels.le === "+Inf" ? Infinity : Number(m.labels.le);
+          e.buckets.set(le, (e.buckets.get(le) || 0) + m.value);
+          byRoute.set(key, e);
+        }
+      }
+      const rows = [...byRoute.entries()].filter(([, e]) => e.total > 0).sort((a, b) => b[1].total - a[1].total).map(([k, e]) => {
+        const p = prev && prev.routes.get(k);
+        const secs = prev ? (now - prev.at) / 1000 : 0;
+        const rate = p && secs > 0 ? ((e.total - p.total) / secs).toFixed(1) : "–";
+        const b = [...e.buckets.entries()].sort((x, y) => x[0] - y[0]);
+        const fmt = (v) => (v === null ? "–" : v === Infinity ? "> max" : (v * 1000).toFixed(v < 0.01 ? 1 : 0) + " ms");
+        return h("tr", {}, h("td", {}, k), h("td", {}, e.total.toLocaleString()), h("td", {}, rate), h("td", {}, fmt(quantile(b, 0.5))), h("td", {}, fmt(quantile(b, 0.99))));
+      });
+      requests.replaceChildren(h("table", {}, h("tr", {}, h("th", {}, "route"), h("th", {}, "requests"), h("th", {}, "per second"), h("th", {}, "p50 ≤"), h("th", {}, "p99 ≤")), rows));
+      prev = { at: now, routes: byRoute };
+      const interesting = ms.filter((m) => /_total$|_subscribers$|_documents$|_leaves$|_connected|_state/.test(m.name) && m.name !== "leaves_http_requests_total");
+      counters.replaceChildren(h("table", {}, h("tr", {}, h("th", {}, "metric"), h("th", {}, "value")),
+        interesting.map((m) => h("tr", {}, h("td", {}, m.name + (Object.keys(m.labels).length ? " " + JSON.stringify(m.labels) : "")), h("td", {}, m.value.toLocaleString())))));
+    } catch (e) {
+      state.replaceChildren(errorBox(e));
+    }
+  };
+  refresh();
+  const timer = setInterval(refresh, 2000);
+  cleanup.push(() => clearInterval(timer));
+}
+
+render();

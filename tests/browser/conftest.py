@@ -1,0 +1,95 @@
+"""Fixtures for the browser tests: the real binary and Debian's chromium,
+driven by python3-selenium through chromium-driver (no mock of either).
+
+- leaves_bin, server (module scope): tests/system's fixtures, one `leaves serve` on a fresh data dir.
+- browser (module scope): a headless chromium; `browser.shot(name)` saves a
+  screenshot under $LEAVES_UI_ARTIFACTS (default build/ui-screenshots).
+- Each test fails on any Content-Security-Policy violation or script error
+  the page logged (console messages of level SEVERE, pictures that did not
+  load aside).
+"""
+
+import importlib.util
+import os
+import pathlib
+import sys
+
+import pytest
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "tests" / "system"))
+pytest.register_assert_rewrite("leaves_testlib")
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+
+CHROMIUM = os.environ.get("LEAVES_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("LEAVES_CHROMEDRIVER", "/usr/bin/chromedriver")
+ARTIFACTS = pathlib.Path(os.environ.get("LEAVES_UI_ARTIFACTS") or (REPO / "build" / "ui-screenshots"))
+
+
+# The binary and server fixtures are tests/system's own (leaves_bin, server),
+# loaded under another module name: both directories have a conftest.py.
+_spec = importlib.util.spec_from_file_location("system_conftest", REPO / "tests" / "system" / "conftest.py")
+_system = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_system)
+leaves_bin = _system.leaves_bin
+server = _system.server
+
+
+class Browser:
+    def __init__(self, driver, base_url):
+        self.d = driver
+        self.base = base_url
+
+    def open(self, path):
+        self.d.get(self.base + path)
+
+    def path(self):
+        return self.d.execute_script("return location.pathname + location.search")
+
+    def shot(self, name):
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.d.save_screenshot(str(ARTIFACTS / (name + ".png")))
+
+    def problems(self):
+        """Console errors since the last call, lost pictures aside."""
+        out = []
+        for e in self.d.get_log("browser"):
+            msg = e.get("message", "")
+            if e.get("level") != "SEVERE":
+                continue
+            if "Failed to load resource" in msg and ("ERR_NAME_NOT_RESOLVED" in msg or "ERR_CONNECTION_REFUSED" in msg
+                                                     or "ERR_ADDRESS_UNREACHABLE" in msg or "404" in msg):
+                continue
+            out.append(msg[:400])
+        return out
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        pytest.fail("the browser tests need %s and %s (scripts/install-deps installs chromium and chromium-driver)"
+                    % (CHROMIUM, CHROMEDRIVER), pytrace=False)
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--window-size=1280,900", "--no-first-run", "--disable-extensions"]:
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(20)
+    driver.set_script_timeout(10)
+    b = Browser(driver, server.base_url)
+    yield b
+    driver.quit()
+
+
+@pytest.fixture(autouse=True)
+def no_page_errors(request):
+    yield
+    if "browser" in request.fixturenames:
+        b = request.getfixturevalue("browser")
+        problems = b.problems()
+        assert not problems, "the page logged errors (expected none):\n" + "\n".join(problems)

@@ -4,6 +4,9 @@ driven by python3-selenium through chromium-driver (no mock of either).
 - leaves_bin, server (module scope): tests/system's fixtures, one `leaves serve` on a fresh data dir.
 - browser (module scope): a headless chromium; `browser.shot(name)` saves a
   screenshot under $LEAVES_UI_ARTIFACTS (default build/ui-screenshots).
+- axe (session scope): the source of axe-core (AXE_VERSION, fetched once from
+  npm with `npm pack` into ~/.cache/leaves/axe-core-VERSION/), or None when
+  npm is not on this machine (the accessibility test is then skipped).
 - Each test fails on any Content-Security-Policy violation or script error
   the page logged (console messages of level SEVERE, pictures that did not
   load aside).
@@ -12,7 +15,10 @@ driven by python3-selenium through chromium-driver (no mock of either).
 import importlib.util
 import os
 import pathlib
+import shutil
+import subprocess
 import sys
+import tarfile
 
 import pytest
 
@@ -36,6 +42,30 @@ _system = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_system)
 leaves_bin = _system.leaves_bin
 server = _system.server
+
+
+AXE_VERSION = "4.14.1"
+
+
+@pytest.fixture(scope="session")
+def axe():
+    cache = pathlib.Path(os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache") / "leaves" / (
+        "axe-core-" + AXE_VERSION)
+    js = cache / "axe.min.js"
+    if not js.exists():
+        npm = shutil.which("npm")
+        if not npm:
+            return None
+        cache.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run([npm, "pack", "axe-core@" + AXE_VERSION, "--silent", "--pack-destination", str(cache)],
+                           capture_output=True, text=True, timeout=180)
+        if r.returncode != 0:
+            pytest.fail("npm pack axe-core@%s failed (exit %d): %s" % (AXE_VERSION, r.returncode, r.stderr[-800:]),
+                        pytrace=False)
+        with tarfile.open(cache / ("axe-core-%s.tgz" % AXE_VERSION)) as t:
+            for name in ("package/axe.min.js", "package/LICENSE"):
+                (cache / pathlib.Path(name).name).write_bytes(t.extractfile(name).read())
+    return js.read_text()
 
 
 class Browser:

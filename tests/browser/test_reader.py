@@ -4,8 +4,10 @@ Every test saves its leaves with a unique word and tag, so they share one
 server and one browser without seeing each other's data.
 """
 
+import json
 import time
 
+import pytest
 import requests
 from leaves_testlib import Client, expect, unique
 from selenium.common.exceptions import TimeoutException
@@ -323,3 +325,60 @@ def test_narrow_screen_and_dark_mode_render(server, browser):
         browser.shot("search-dark")
     finally:
         browser.d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+
+
+AXE_RULES = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+
+
+def axe_violations(browser, axe):
+    browser.d.execute_script(axe)
+    return browser.d.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {runOnly: {type: 'tag', values: %s}}).then("
+        "  r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        "    nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))),"
+        "  e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));" % json.dumps(AXE_RULES))
+
+
+def test_every_page_passes_axe_core_in_light_and_dark(server, browser, axe):
+    if axe is None:
+        pytest.skip("npm is not on this machine, so axe-core cannot be had (the test needs npm pack axe-core)")
+    c = server.client
+    word, tag = unique("w"), unique("t")
+    made = seed(c, word, tag, 3)
+    searchable(c, "q=%s" % word)
+    pages = ["/?q=%s" % word, "/?tag=%s&sort=az" % tag, "/leaf/%s" % made[0]["id"], "/tags", "/save", "/import", "/ops"]
+    found = {}
+    for scheme in ["light", "dark"]:
+        browser.d.execute_cdp_cmd("Emulation.setEmulatedMedia",
+                                  {"features": [{"name": "prefers-color-scheme", "value": scheme}]})
+        try:
+            for path in pages:
+                browser.open(path)
+                wait_for(browser, lambda: not browser.d.find_elements(By.XPATH, "//*[text()='Loading…' or text()='Searching…']"),
+                         what="the page to load")
+                time.sleep(0.2)
+                v = axe_violations(browser, axe)
+                if v:
+                    found["%s %s" % (scheme, path)] = v
+        finally:
+            browser.d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    assert not found, "axe-core %s found violations (expected none):\n%s" % (
+        "/".join(AXE_RULES), json.dumps(found, indent=1)[:4000])
+
+
+def test_results_load_without_layout_shift(server, browser):
+    c = server.client
+    word, tag = unique("w"), unique("t")
+    seed(c, word, tag, 12)
+    searchable(c, "q=%s" % word)
+    browser.open("/?q=%s" % word)
+    wait_for(browser, lambda: len(cards(browser)) == 12, what="12 cards")
+    time.sleep(0.3)
+    shift = browser.d.execute_async_script(
+        "const done = arguments[arguments.length - 1]; let sum = 0;"
+        "new PerformanceObserver(list => { for (const e of list.getEntries()) if (!e.hadRecentInput) sum += e.value; })"
+        "  .observe({type: 'layout-shift', buffered: true});"
+        "setTimeout(() => done(sum), 100);")
+    assert shift < 0.1, "cumulative layout shift while the results load: %.3f (good is < 0.1)" % shift
+    print("cumulative layout shift %.4f" % shift)

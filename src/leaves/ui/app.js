@@ -314,7 +314,7 @@ function searchPage() {
     h("label", {}, "Show", sizeSel),
     h("button", { type: "button", id: "clear", on: { click: () => navigate("/") } }, "Clear All Filters"));
 
-  const selected = h("div", { class: "selected", "aria-label": "Selected tags" },
+  const selected = h("div", { class: "selected", role: "group", "aria-label": "Selected tags" },
     s.tags.map((t) => h("button", { type: "button", class: "tag", title: "Remove the filter " + t,
                                     on: { click: () => go({ tags: s.tags.filter((x) => x !== t) }) } },
                         "#" + t, h("span", { class: "x", "aria-hidden": "true" }, "×"))));

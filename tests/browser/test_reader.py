@@ -223,6 +223,15 @@ def test_the_leaf_page_edits_tags_and_flags(server, browser):
     remove = browser.d.find_element(By.CSS_SELECTOR, '#tag-editor button[aria-label="Remove tag %s"]' % tag)
     remove.click()
     wait_for(browser, lambda: c.get_leaf(made["id"])["tags"] == ["added-" + tag], what="the first tag removed")
+    # The history, from the log, names each event once the page is shown again.
+    browser.open("/leaf/%s" % made["id"])
+    wait_for(browser, lambda: len(browser.d.find_elements(By.CSS_SELECTOR, "#history li")) == 4,
+             what="4 history entries")
+    lines = [li.text for li in browser.d.find_elements(By.CSS_SELECTOR, "#history li")]
+    types = [li.get_attribute("data-type") for li in browser.d.find_elements(By.CSS_SELECTOR, "#history li")]
+    assert types == ["leaf.tags_replaced", "leaf.updated", "leaf.tags_replaced", "leaf.created"], \
+        "newest first, got %r" % types
+    assert "is_starred → true" in lines[1], "the star is in the history, got %r" % lines[1]
     browser.shot("leaf")
 
 

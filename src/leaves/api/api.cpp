@@ -40,6 +40,7 @@ asio::awaitable<response> api::impl::route(request& req, const match& m) {
     case route_id::v1_create: co_return co_await leaves.v1_create(req);
     case route_id::v1_get: co_return co_await leaves.v1_get(req, *p, m.id);
     case route_id::v1_content: co_return co_await leaves.v1_content(req, *p, m.id);
+    case route_id::v1_history: co_return co_await leaves.v1_history(req, *p, m.id);
     case route_id::v1_patch: co_return co_await leaves.v1_patch(req, m.id);
     case route_id::v1_delete: co_return co_await leaves.v1_delete(req, m.id);
     case route_id::v1_tags_add: co_return co_await leaves.v1_tags(req, m.id, command_kind::add_tags);

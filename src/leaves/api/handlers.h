@@ -86,6 +86,8 @@ struct v1_leaves {
   asio::awaitable<response> v1_get(const request& req, const params& p, const std::string& id);
   // GET /v1/leaves/{id}/content: the stored HTML, sanitised (html/sanitize.h).
   asio::awaitable<response> v1_content(const request& req, const params& p, const std::string& id);
+  // GET /v1/leaves/{id}/history: its events, read back from the log.
+  asio::awaitable<response> v1_history(const request& req, const params& p, const std::string& id);
   result<store::list_query> list_query(const params& p);
   asio::awaitable<response> v1_list(const request& req, const params& p);
   asio::awaitable<response> v1_tag_counts(const request& req, const params& p);

@@ -5,11 +5,12 @@
 namespace leaves::api {
 namespace {
 
-constexpr std::array<route, 33> kRoutes = {{
+constexpr std::array<route, 34> kRoutes = {{
     {"GET", "/v1/leaves", route_id::v1_list},
     {"POST", "/v1/leaves", route_id::v1_create},
     {"GET", "/v1/leaves/{id}", route_id::v1_get},
     {"GET", "/v1/leaves/{id}/content", route_id::v1_content},
+    {"GET", "/v1/leaves/{id}/history", route_id::v1_history},
     {"PATCH", "/v1/leaves/{id}", route_id::v1_patch},
     {"DELETE", "/v1/leaves/{id}", route_id::v1_delete},
     {"POST", "/v1/leaves/{id}/tags", route_id::v1_tags_add},

@@ -1,5 +1,7 @@
 #include "leaves/api/handlers.h"
 #include "leaves/html/sanitize.h"
+#include "leaves/base/hash.h"
+#include "leaves/base/time.h"
 
 namespace leaves::api {
 
@@ -95,6 +97,100 @@ asio::awaitable<response> v1_leaves::v1_content(const request& req, const params
                                       {"id", id}, {"version", (*l)->version}, {"html", std::move(safe)}}));
   r.headers.emplace_back("ETag", "\"" + std::to_string((*l)->version) + "\"");
   co_return r;
+}
+
+namespace {
+
+// A history entry: what one event did, with long values cut.
+json::object history_entry(const domain::event& ev, const log::stored_record& r) {
+  json::object e{{"position", std::to_string(r.partition) + ":" + std::to_string(r.offset)},
+                 {"type", domain::to_string(ev.type)},
+                 {"version", ev.aggregate_version},
+                 {"time", format_iso8601(ev.time_ms)}};
+  if (!ev.actor.empty()) e["actor"] = ev.actor;
+  json::array changed;
+  for (auto& f : domain::changed_fields(ev)) changed.emplace_back(f);
+  e["changed"] = std::move(changed);
+  if (const auto* tags = ev.data.if_contains("tags")) e["tags"] = *tags;
+  if (const auto* changes = ev.data.if_contains("changes"); changes && changes->is_object()) {
+    json::object cut;
+    for (const auto& [k, v] : changes->as_object()) {
+      if (v.is_string() && v.as_string().size() > 300) {
+        cut[k] = std::string(v.as_string().subview().substr(0, 300)) + "…";
+      } else {
+        cut[k] = v;
+      }
+    }
+    e["changes"] = std::move(cut);
+  }
+  return e;
+}
+
+}  // namespace
+
+asio::awaitable<response> v1_leaves::v1_history(const request& req, const params& p, const std::string& id) {
+  for (const auto& [k, v] : p) {
+    if (k != "limit" && k != "min_position") co_return error_to_response(bad_query("unknown query parameter: " + k));
+  }
+  auto limit = int_param(p, "limit", 1, 1000);
+  if (!limit) co_return error_to_response(limit.err());
+  const size_t want = static_cast<size_t>(limit->value_or(100));
+  if (auto w = co_await c.wait_min_position(req, p)) co_return std::move(*w);
+  // The leaf's events are in its key's partition: read it backwards from
+  // the end, a chunk at a time, until its creation, the partition's start or
+  // the scan's bounds (kHistoryScan records, kHistoryBudget of time).
+  const int32_t part = kafka_partition(id, d.log.partitions());
+  // The exact end (on Kafka a broker query on the log's thread), so a write
+  // just acknowledged is in the answer.
+  auto end = co_await d.log.async_end_offset(part);
+  if (!end) co_return error_to_response(end.err());
+  constexpr int64_t kChunk = 2000;
+  constexpr int64_t kHistoryScan = 200000;
+  constexpr auto kHistoryBudget = std::chrono::seconds(2);
+  const auto deadline = std::chrono::steady_clock::now() + kHistoryBudget;
+  std::vector<json::object> found;  // newest first
+  bool complete = false;
+  int64_t hi = *end, scanned = 0;
+  while (!complete && found.size() < want) {
+    if (hi <= 0) {
+      complete = true;
+      break;
+    }
+    if (scanned >= kHistoryScan || std::chrono::steady_clock::now() >= deadline) break;
+    const int64_t lo = std::max<int64_t>(0, hi - kChunk);
+    auto recs = co_await d.log.async_read(part, lo, static_cast<size_t>(hi - lo));
+    if (!recs) co_return error_to_response(recs.err());
+    scanned += hi - lo;
+    for (auto it = recs->rbegin(); it != recs->rend() && found.size() < want; ++it) {
+      if (it->key != id || it->offset >= hi) continue;
+      boost::system::error_code ec;
+      auto j = json::parse(it->value, ec);
+      if (ec || !j.is_object()) continue;
+      auto ev = domain::event_from_json(j.as_object());
+      if (!ev || ev->aggregate_id != id) continue;
+      found.push_back(history_entry(*ev, *it));
+      if (ev->type == domain::event_type::created) {
+        complete = true;
+        break;
+      }
+    }
+    // Offset 0, or a chunk that starts above `lo` (Kafka's retention deleted
+    // what is older): nothing older is left to read.
+    if (lo == 0 || recs->empty() || recs->front().offset > lo) {
+      if (found.size() < want) complete = true;
+      break;
+    }
+    hi = lo;
+  }
+  if (found.empty() && complete) {
+    auto l = co_await d.store.async_get_json(id);
+    if (!l) co_return error_to_response(l.err());
+    if (!*l) co_return error_to_response(make_error(errc::not_found, "leaf " + id + " does not exist", "leaf_not_found"));
+  }
+  json::array items;
+  for (auto it = found.rbegin(); it != found.rend(); ++it) items.emplace_back(std::move(*it));
+  co_return json_response(200, json::serialize(json::object{
+                                   {"id", id}, {"items", std::move(items)}, {"complete", complete}, {"scanned", scanned}}));
 }
 
 result<store::list_query> v1_leaves::list_query(const params& p) {

@@ -520,6 +520,7 @@ function showLeaf(leaf, etag) {
   } } }, newTag, h("button", { type: "submit" }, "Add"));
 
   const content = h("div", { class: "content", id: "content" }, h("p", { class: "note" }, "Loading the content…"));
+  const history = h("div", { id: "history" }, h("p", { class: "note" }, "Loading the history…"));
   showContent(leaf.id, content);
 
   main.replaceChildren(
@@ -540,7 +541,35 @@ function showLeaf(leaf, etag) {
           } catch (e) { toast(e.message); }
         } } }, "Delete"))),
     h("h2", {}, "Tags"), tagList, addForm,
-    h("h2", {}, "Content"), content);
+    h("h2", {}, "Content"), content,
+    h("h2", {}, "History"), history);
+  showHistory(leaf.id, history);
+}
+
+// What each event of the leaf did, from the log (GET /v1/leaves/{id}/history).
+function showHistory(id, box) {
+  const describe = (e) => {
+    switch (e.type) {
+      case "leaf.created": return "saved";
+      case "leaf.deleted": return "deleted";
+      case "leaf.tags_added": return "tagged " + (e.tags || []).map((t) => "+" + t).join(" ");
+      case "leaf.tags_removed": return "untagged " + (e.tags || []).map((t) => "−" + t).join(" ");
+      case "leaf.tags_replaced": return "tags set to " + ((e.tags || []).join(", ") || "none");
+      case "leaf.updated":
+        return "changed " + Object.entries(e.changes || {}).filter(([k]) => k !== "updated_at")
+          .map(([k, v]) => k + " → " + (typeof v === "string" ? "“" + v + "”" : JSON.stringify(v))).join("; ");
+      default: return e.type;
+    }
+  };
+  api("GET", "/v1/leaves/" + encodeURIComponent(id) + "/history?limit=200").then(({ json }) => {
+    const items = (json.items || []).slice().reverse();
+    box.replaceChildren(
+      h("ol", { class: "history", reversed: true }, items.map((e) =>
+        h("li", { "data-type": e.type }, timeEl(e.time), " ", h("span", {}, describe(e)),
+          h("span", { class: "note" }, " · version " + e.version + " · log " + e.position)))),
+      json.complete ? null : h("p", { class: "note" }, "Older events were not read (the newest " + items.length +
+        " shown, " + json.scanned.toLocaleString() + " log records scanned)."));
+  }).catch((e) => box.replaceChildren(errorBox(e)));
 }
 
 // The stored HTML, sanitised by the server (GET /v1/leaves/{id}/content: no

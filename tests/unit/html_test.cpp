@@ -4,6 +4,7 @@
 
 #include "leaves/api/ui.h"
 #include "leaves/html/sanitize.h"
+#include "leaves/html/text.h"
 
 namespace leaves::html {
 namespace {
@@ -63,6 +64,16 @@ TEST(Sanitize, DeepAndHugeDocumentsStayBounded) {
   std::string limit;
   for (int i = 0; i < 19999; ++i) limit += "<i>";
   EXPECT_EQ(sanitize(limit + "z").find('z') != std::string::npos, true);
+}
+
+TEST(VisibleText, DropsTagsScriptsAndStylesAndDecodesEntities) {
+  using leaves::html::visible_text;
+  EXPECT_EQ(visible_text("<p>a &amp; b</p>"), " a & b ");
+  EXPECT_EQ(visible_text("x<script>var y = '<p>';</script>z"), "x z");
+  EXPECT_EQ(visible_text("x<STYLE>p{}</style>z"), "x z");
+  EXPECT_EQ(visible_text("&lt;b&gt; &quot;q&quot; &#39;s&#39;&nbsp;&unknown;"), "<b> \"q\" 's' &unknown;");
+  EXPECT_EQ(visible_text("text <unclosed"), "text ");
+  EXPECT_EQ(visible_text(""), "");
 }
 
 TEST(AcceptEncoding, ParsesCodingsAndRefusals) {

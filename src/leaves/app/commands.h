@@ -1,4 +1,4 @@
-// The leaves command line: serve, replay, reindex, check, import, topics. Each returns a process exit code.
+// The leaves command line: serve, replay, reindex, check, import, topics, export-site. Each returns a process exit code.
 #pragma once
 
 #include <string>
@@ -12,5 +12,6 @@ int reindex_main(const std::vector<std::string>& args);
 int check_main(const std::vector<std::string>& args);
 int import_main(const std::vector<std::string>& args);
 int topics_main(const std::vector<std::string>& args);
+int export_site_main(const std::vector<std::string>& args);
 
 }  // namespace leaves::app

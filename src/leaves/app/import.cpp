@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "leaves/app/commands.h"
+#include "leaves/app/http_client.h"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -142,54 +143,6 @@ class entry_source {
   size_t index_ = 0;
 };
 
-class client {
- public:
-  client(std::string host, std::string port) : host_(std::move(host)), port_(std::move(port)), stream_(ioc_) {}
-
-  // POSTs JSON; returns status and body, or throws on transport errors.
-  std::pair<int, std::string> post(const std::string& target, std::string body) {
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      try {
-        if (!connected_) {
-          tcp::resolver r(ioc_);
-          stream_.expires_after(std::chrono::seconds(10));
-          stream_.connect(r.resolve(host_, port_));
-          connected_ = true;
-        }
-        bhttp::request<bhttp::string_body> req{bhttp::verb::post, target, 11};
-        req.set(bhttp::field::host, host_);
-        req.set(bhttp::field::content_type, "application/json");
-        req.set(bhttp::field::user_agent, "leaves-import");
-        req.body() = body;
-        req.prepare_payload();
-        stream_.expires_after(std::chrono::seconds(120));
-        bhttp::write(stream_, req);
-        beast::flat_buffer buf;
-        bhttp::response_parser<bhttp::string_body> res;
-        res.body_limit(64 << 20);
-        bhttp::read(stream_, buf, res);
-        if (!res.get().keep_alive()) close();
-        return {res.get().result_int(), res.get().body()};
-      } catch (const std::exception&) {
-        close();
-        if (attempt == 1) throw;  // a stale keep-alive connection gets one retry
-      }
-    }
-    return {0, {}};
-  }
-
- private:
-  void close() {
-    beast::error_code ec;
-    stream_.socket().close(ec);
-    connected_ = false;
-  }
-  asio::io_context ioc_;
-  std::string host_, port_;
-  beast::tcp_stream stream_;
-  bool connected_ = false;
-};
-
 void usage() {
   std::fputs(
       "Usage: leaves import FILE [--server URL]\n"
@@ -225,9 +178,9 @@ int import_main(const std::vector<std::string>& args) {
     usage();
     return 2;
   }
-  auto url = boost::urls::parse_absolute_uri(server);
-  if (!url || url->scheme() != "http" || url->host().empty()) {
-    std::fprintf(stderr, "leaves import: --server must be an http:// URL, got '%s'\n", server.c_str());
+  http_client c(server);
+  if (!c.ok()) {
+    std::fprintf(stderr, "leaves import: --server: %s\n", c.why().c_str());
     return 2;
   }
   entry_source src;
@@ -236,7 +189,6 @@ int import_main(const std::vector<std::string>& args) {
     std::fprintf(stderr, "leaves import: %s: %s\n", file.c_str(), err.c_str());
     return 2;
   }
-  client c(std::string(url->host()), url->has_port() ? std::string(url->port()) : "80");
   const bool tty = isatty(fileno(stderr));
   std::map<std::string, size_t> counts{{"created", 0}, {"updated", 0}, {"unchanged", 0}, {"rejected", 0}};
   std::vector<std::string> rejections;
@@ -296,18 +248,18 @@ int import_main(const std::vector<std::string>& args) {
       numbers.push_back(no);
     }
     if (items.empty()) continue;
-    std::pair<int, std::string> res;
+    http_answer res;
     try {
-      res = c.post(std::string(url->encoded_path()) + "/v1/bulk/leaves",
-                   json::serialize(json::object{{"items", std::move(items)}}));
+      res = c.request("POST", c.prefix() + "/v1/bulk/leaves", json::serialize(json::object{{"items", std::move(items)}}),
+                      "leaves-import");
     } catch (const std::exception& e) {
       return stopped(first, "cannot reach " + server + ": " + e.what());
     }
-    if (res.first != 200) {
-      return stopped(first, "the server answered " + std::to_string(res.first) + ": " + res.second.substr(0, 500));
+    if (res.status != 200) {
+      return stopped(first, "the server answered " + std::to_string(res.status) + ": " + res.body.substr(0, 500));
     }
     boost::system::error_code ec;
-    auto body = json::parse(res.second, ec);
+    auto body = json::parse(res.body, ec);
     if (ec || !body.is_object() || !body.as_object().contains("results")) {
       return stopped(first, "unexpected answer from the server");
     }

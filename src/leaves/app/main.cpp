@@ -26,6 +26,10 @@ Usage:
   leaves import FILE [--server URL]
                                  load a Solr/wallabag export, a JSON array or JSON
                                  lines through a running server
+  leaves export-site --out DIR [--tag T]... (--server URL | --data-dir DIR)
+                                 render the public leaves to a static site (index,
+                                 tag and leaf pages, Atom feeds, search); a second
+                                 run writes only what changed
   leaves topics list|describe|create --kafka HOST:PORT [--kafka-topic T] [--group G]
                                  Kafka topics: partitions, leaders, offsets, group lag
   leaves --help | --version
@@ -56,6 +60,7 @@ int main(int argc, char** argv) {
     if (cmd == "check") return leaves::app::check_main(args);
     if (cmd == "import") return leaves::app::import_main(args);
     if (cmd == "topics") return leaves::app::topics_main(args);
+    if (cmd == "export-site") return leaves::app::export_site_main(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "leaves %s: %s\n", cmd.c_str(), e.what());
     return 2;

@@ -1,0 +1,77 @@
+#include "leaves/app/http_client.h"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/url/parse.hpp>
+#include <cctype>
+
+namespace leaves::app {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = boost::asio::ip::tcp;
+
+http_client::http_client(const std::string& server) : stream_(ioc_) {
+  auto url = boost::urls::parse_absolute_uri(server);
+  if (!url || url->scheme() != "http" || url->host().empty()) {
+    why_ = "the server must be an http:// URL, got '" + server + "'";
+    return;
+  }
+  host_ = std::string(url->host());
+  port_ = url->has_port() ? std::string(url->port()) : "80";
+  prefix_ = std::string(url->encoded_path());
+  while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
+}
+
+http_answer http_client::request(const std::string& method, const std::string& target, const std::string& body,
+                                 const std::string& user_agent) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    try {
+      if (!connected_) {
+        tcp::resolver r(ioc_);
+        stream_.expires_after(std::chrono::seconds(10));
+        stream_.connect(r.resolve(host_, port_));
+        connected_ = true;
+      }
+      bhttp::request<bhttp::string_body> req{bhttp::string_to_verb(method), target, 11};
+      req.set(bhttp::field::host, host_);
+      req.set(bhttp::field::user_agent, user_agent);
+      req.set(bhttp::field::accept, "application/json");
+      if (!body.empty()) {
+        req.set(bhttp::field::content_type, "application/json");
+        req.body() = body;
+      }
+      req.prepare_payload();
+      stream_.expires_after(std::chrono::seconds(120));
+      bhttp::write(stream_, req);
+      beast::flat_buffer buf;
+      bhttp::response_parser<bhttp::string_body> res;
+      res.body_limit(256 << 20);
+      bhttp::read(stream_, buf, res);
+      if (!res.get().keep_alive()) close();
+      http_answer a;
+      a.status = res.get().result_int();
+      a.body = std::move(res.get().body());
+      for (const auto& f : res.get()) {
+        std::string name(f.name_string());
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        a.headers.emplace_back(std::move(name), std::string(f.value()));
+      }
+      return a;
+    } catch (const std::exception&) {
+      close();
+      if (attempt == 1) throw;  // a stale keep-alive connection gets one retry
+    }
+  }
+  return {};
+}
+
+void http_client::close() {
+  beast::error_code ec;
+  stream_.socket().close(ec);
+  connected_ = false;
+}
+
+}  // namespace leaves::app

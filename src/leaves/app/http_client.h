@@ -1,0 +1,40 @@
+// A blocking HTTP/1.1 client for the commands that talk to a running server
+// (import, export-site): one keep-alive connection, a stale one retried once.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace leaves::app {
+
+struct http_answer {
+  int status = 0;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
+};
+
+class http_client {
+ public:
+  // `server`: http://HOST[:PORT]; ok() is false (and why() says why) for anything else.
+  explicit http_client(const std::string& server);
+  bool ok() const { return !host_.empty(); }
+  const std::string& why() const { return why_; }
+  // The URL's path, without a trailing slash: prefix of every target.
+  const std::string& prefix() const { return prefix_; }
+
+  // Sends one request; throws on transport errors. `body` empty: no body.
+  http_answer request(const std::string& method, const std::string& target, const std::string& body = {},
+                      const std::string& user_agent = "leaves");
+
+ private:
+  void close();
+  boost::asio::io_context ioc_;
+  std::string host_, port_, prefix_, why_;
+  boost::beast::tcp_stream stream_;
+  bool connected_ = false;
+};
+
+}  // namespace leaves::app

@@ -278,11 +278,12 @@ source_result from_server(const options& o) {
     }
     boost::system::error_code ec;
     auto body = json::parse(a.body, ec);
-    if (ec || !body.is_object() || !body.as_object().contains("items")) {
+    const json::value* items = ec || !body.is_object() ? nullptr : body.as_object().if_contains("items");
+    if (!items || !items->is_array()) {
       r.error = "unexpected answer from the server to GET " + target;
       return r;
     }
-    for (const auto& item : body.as_object().at("items").as_array()) {
+    for (const auto& item : items->as_array()) {
       if (!item.is_object()) continue;
       auto l = domain::leaf_from_json(item.as_object());
       if (l && wanted(o, *l)) r.leaves.push_back(std::move(*l));

@@ -26,6 +26,13 @@ asio::awaitable<response> api::impl::dispatch(request& req) {
 }
 
 asio::awaitable<response> api::impl::route(request& req, const match& m) {
+  auto who = authenticate(req);
+  if (!who) {
+    response r = error_to_response(who.err());
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"leaves\", error=\"" + who.err().detail + "\"");
+    co_return r;
+  }
+  if (auto refused = authorize(req, *m.r, *who)) co_return std::move(*refused);
   auto p = parse_query(req.query);
   if (!p) co_return error_to_response(p.err());
   const bool has_id = std::string_view(m.r->pattern).find("{id}") != std::string_view::npos;
@@ -65,18 +72,27 @@ asio::awaitable<response> api::impl::route(request& req, const match& m) {
     }
     case route_id::ref_list: {
       if (auto w = co_await c.wait_min_position(req, *p)) co_return std::move(*w);
-      co_return co_await ref.ref_list();
+      co_return co_await ref.ref_list(req);
     }
     case route_id::ref_create: co_return co_await ref.ref_create(req);
     case route_id::ref_get:
     case route_id::ref_tags_get: {
       if (auto w = co_await c.wait_min_position(req, *p)) co_return std::move(*w);
-      co_return co_await ref.ref_get(m.id, m.r->id == route_id::ref_tags_get);
+      co_return co_await ref.ref_get(req, m.id, m.r->id == route_id::ref_tags_get);
     }
     case route_id::ref_patch: co_return co_await ref.ref_patch(req, m.id);
-    case route_id::ref_delete: co_return co_await ref.ref_delete(m.id);
+    case route_id::ref_delete: co_return co_await ref.ref_delete(req, m.id);
     case route_id::ref_tags_add: co_return co_await ref.ref_tags(req, m.id, command_kind::add_tags);
     case route_id::ref_tags_clear: co_return co_await ref.ref_tags(req, m.id, command_kind::clear_tags);
+    case route_id::v1_me: co_return co_await users.me(*who);
+    case route_id::v1_users_list: co_return co_await users.list();
+    case route_id::v1_users_create: co_return co_await users.create(req, *who);
+    case route_id::v1_user_get: co_return co_await users.get(*who, *m.param("name"));
+    case route_id::v1_user_patch: co_return co_await users.patch(req, *who, *m.param("name"));
+    case route_id::v1_tokens_list: co_return co_await users.tokens(*who, *m.param("name"));
+    case route_id::v1_token_create: co_return co_await users.create_token(req, *who, *m.param("name"));
+    case route_id::v1_token_revoke:
+      co_return co_await users.revoke_token(*who, *m.param("name"), *m.param("token_id"));
     case route_id::healthz: co_return json_response(200, "{\"status\":\"ok\"}");
     case route_id::readyz: co_return co_await ops.readyz();
     case route_id::metrics: {

@@ -11,6 +11,8 @@
 #include <memory>
 
 #include "leaves/api/search.h"
+#include "leaves/auth/directory.h"
+#include "leaves/auth/user_service.h"
 #include "leaves/domain/leaf.h"
 #include "leaves/http/message.h"
 #include "leaves/http/metrics.h"
@@ -24,7 +26,13 @@
 
 namespace leaves::api {
 
+// What a request without a token may do (--anonymous): all: read and write
+// every leaf (as before users existed); read: read public leaves only; none:
+// nothing but the open routes (health, readiness, the UI's files, /v1/me).
+enum class anonymous_access { all, read, none };
+
 struct api_options {
+  anonymous_access anonymous = anonymous_access::all;
   std::chrono::milliseconds read_wait{5000};  // bound of Leaves-Min-Position waits
   size_t json_max_depth = 32;
   size_t max_bulk_items = 1000;
@@ -47,6 +55,9 @@ struct api_deps {
   projector::projector* search_projector = nullptr;
   // Live search on the stream (?q=); empty: q= answers 503 search_disabled.
   leaf_matcher live_match = {};
+  // Users and tokens (null: no users; every request is anonymous).
+  auth::directory* users = nullptr;
+  auth::user_service* user_service = nullptr;
 };
 
 class api final : public http::handler {

@@ -113,7 +113,8 @@ void context::add_write_headers(response& r, const service::write_result& w) {
 }
 
 asio::awaitable<result<service::write_result>> context::execute(domain::command cmd) {
-  auto r = co_await d.service.execute(std::move(cmd), "anonymous");
+  std::string actor = cmd.actor.empty() ? std::string("anonymous") : cmd.actor;
+  auto r = co_await d.service.execute(std::move(cmd), std::move(actor));
   if (r && r->changed) owner->events_appended_.fetch_add(1, std::memory_order_relaxed);
   co_return r;
 }

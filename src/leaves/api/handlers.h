@@ -68,6 +68,7 @@ struct search_surface {
   asio::awaitable<response> v1_search(const request& req, const params& p);
   asio::awaitable<response> v1_tag_prefix(const request& req, const params& p, const std::string& prefix,
                                           size_t limit);
+  asio::awaitable<response> public_tag_counts(const std::string& prefix, size_t limit);
 };
 
 // v1_leaves.cpp: the v1 leaves and /v1/tags.
@@ -126,10 +127,10 @@ struct reference {
   asio::awaitable<response> ref_write(domain::command cmd, int status);
   asio::awaitable<response> ref_create(const request& req);
   asio::awaitable<response> ref_patch(const request& req, std::string id);
-  asio::awaitable<response> ref_delete(std::string id);
+  asio::awaitable<response> ref_delete(const request& req, std::string id);
   asio::awaitable<response> ref_tags(const request& req, std::string id, domain::command_kind kind);
-  asio::awaitable<response> ref_get(std::string id, bool tags_only);
-  asio::awaitable<response> ref_list();
+  asio::awaitable<response> ref_get(const request& req, std::string id, bool tags_only);
+  asio::awaitable<response> ref_list(const request& req);
 };
 
 // operations.cpp: /readyz (/healthz, /metrics and /openapi.json are answered in the router).
@@ -139,6 +140,31 @@ struct operations {
   explicit operations(context& ctx) : c(ctx), d(ctx.d) {}
 
   boost::asio::awaitable<response> readyz();
+};
+
+// v1_users.cpp: /v1/me, /v1/users and their tokens. `who` is the caller
+// (api::impl::authorize found it); the routes of one user are open to that
+// user and to admins.
+struct users_surface {
+  context& c;
+  api_deps& d;
+  explicit users_surface(context& ctx) : c(ctx), d(ctx.d) {}
+
+  asio::awaitable<response> me(const auth::principal& who);
+  asio::awaitable<response> list();
+  asio::awaitable<response> create(const request& req, const auth::principal& who);
+  asio::awaitable<response> get(const auth::principal& who, const std::string& name);
+  asio::awaitable<response> patch(const request& req, const auth::principal& who, const std::string& name);
+  asio::awaitable<response> tokens(const auth::principal& who, const std::string& name);
+  asio::awaitable<response> create_token(const request& req, const auth::principal& who, const std::string& name);
+  asio::awaitable<response> revoke_token(const auth::principal& who, const std::string& name,
+                                         const std::string& token_id);
+
+ private:
+  // The user `name` when `who` may act on it (self or admin), else the
+  // answer: 404 for a user that does not exist or that `who` may not see.
+  result<domain::user> visible_user(const auth::principal& who, const std::string& name);
+  asio::awaitable<response> write(domain::user_command cmd, const auth::principal& who, int status);
 };
 
 // api.cpp: the context, one of each surface, and the routing. Shared (bulk
@@ -152,10 +178,16 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   bulk batch;
   reference ref;
   operations ops;
+  users_surface users;
   impl(api_deps deps, api_options opts, api* a)
-      : c(deps, std::move(opts), a), searching(c), leaves(c, searching), batch(c), ref(c), ops(c) {}
+      : c(deps, std::move(opts), a), searching(c), leaves(c, searching), batch(c), ref(c), ops(c), users(c) {}
 
   asio::awaitable<response> dispatch(request& req);
+  // auth.cpp: who sent the request (its bearer token, else anonymous) and
+  // whether they may use the route; fills req.caller. An answer (401, 403)
+  // when not.
+  result<auth::principal> authenticate(const request& req) const;
+  std::optional<response> authorize(request& req, const leaves::api::route& r, const auth::principal& who) const;
   asio::awaitable<response> route(request& req, const match& m);
 };
 

@@ -28,8 +28,8 @@ constexpr size_t kReferencePage = 8;  // leaves per piece: the memory a slow cli
 // The pieces of GET /api/leaves: "[", the leaves page by page, "]".
 class reference_list_stream final : public http::stream_source {
  public:
-  reference_list_stream(store::leaf_queries& st, size_t limit, store::list_page first)
-      : store_(st), left_(limit), page_(std::move(first)) {}
+  reference_list_stream(store::leaf_queries& st, size_t limit, store::list_page first, bool public_only)
+      : store_(st), left_(limit), page_(std::move(first)), public_only_(public_only) {}
 
   asio::awaitable<std::vector<http::stream_event>> next(std::chrono::milliseconds, std::string& end) override {
     std::vector<http::stream_event> out(1);
@@ -40,6 +40,7 @@ class reference_list_stream final : public http::stream_source {
     }
     for (const auto& l : page_.items) {
       if (left_ == 0) break;
+      if (public_only_ && !l.is_public) continue;
       if (sent_++) piece += ',';
       piece += json::serialize(reference_json(l));
       --left_;
@@ -63,6 +64,7 @@ class reference_list_stream final : public http::stream_source {
   store::leaf_queries& store_;
   size_t left_;
   store::list_page page_;
+  bool public_only_;
   bool opened_ = false;
   size_t sent_ = 0;
 };
@@ -94,6 +96,7 @@ asio::awaitable<response> reference::ref_create(const request& req) {
   if (!body) co_return error_to_response(body.err());
   auto cmd = domain::save_command(*body, o.limits, /*ignore_unknown=*/true, /*keep_id=*/false);
   if (!cmd) co_return error_to_response(cmd.err());
+  cmd->actor = req.caller.actor;
   co_return co_await ref_write(std::move(*cmd), 201);
 }
 
@@ -104,14 +107,16 @@ asio::awaitable<response> reference::ref_patch(const request& req, std::string i
   if (!patch) co_return error_to_response(patch.err());
   domain::command cmd;
   cmd.kind = domain::command_kind::update;
+  cmd.actor = req.caller.actor;
   cmd.leaf_id = std::move(id);
   cmd.patch = std::move(*patch);
   co_return co_await ref_write(std::move(cmd), 201);
 }
 
-asio::awaitable<response> reference::ref_delete(std::string id) {
+asio::awaitable<response> reference::ref_delete(const request& req, std::string id) {
   domain::command cmd;
   cmd.kind = domain::command_kind::remove;
+  cmd.actor = req.caller.actor;
   cmd.leaf_id = std::move(id);
   auto w = co_await c.execute(std::move(cmd));
   if (!w) {
@@ -127,6 +132,7 @@ asio::awaitable<response> reference::ref_delete(std::string id) {
 asio::awaitable<response> reference::ref_tags(const request& req, std::string id, domain::command_kind kind) {
   domain::command cmd;
   cmd.kind = kind;
+  cmd.actor = req.caller.actor;
   cmd.leaf_id = std::move(id);
   if (kind == domain::command_kind::add_tags) {
     auto tags = c.parse_tags_body(req);
@@ -136,10 +142,10 @@ asio::awaitable<response> reference::ref_tags(const request& req, std::string id
   co_return co_await ref_write(std::move(cmd), kind == domain::command_kind::add_tags ? 201 : 200);
 }
 
-asio::awaitable<response> reference::ref_get(std::string id, bool tags_only) {
+asio::awaitable<response> reference::ref_get(const request& req, std::string id, bool tags_only) {
   auto l = co_await d.store.async_get(std::move(id));
   if (!l) co_return error_to_response(l.err());
-  if (!*l || (*l)->deleted) co_return not_found_ref();
+  if (!*l || (*l)->deleted || (req.caller.public_only && !(*l)->is_public)) co_return not_found_ref();
   if (tags_only) co_return json_response(200, json::serialize(domain::field_to_json(**l, domain::field::tags)));
   co_return json_response(200, json::serialize(reference_json(**l)));
 }
@@ -149,12 +155,13 @@ asio::awaitable<response> reference::ref_get(std::string id, bool tags_only) {
 // async_reference_page), up to reference_list_limit. Streamed a page at a time (chunked), so its memory
 // cost is one page of leaves per client, not the whole answer. The first
 // page is read before answering, so a store failure is still a clean 503.
-asio::awaitable<response> reference::ref_list() {
+asio::awaitable<response> reference::ref_list(const request& req) {
   auto page = co_await d.store.async_reference_page({}, std::min<size_t>(kReferencePage, o.reference_list_limit));
   if (!page) co_return error_to_response(page.err());
   response r;
   r.stream = http::stream_kind::chunked;
-  r.source = std::make_shared<reference_list_stream>(d.store, o.reference_list_limit, std::move(*page));
+  r.source = std::make_shared<reference_list_stream>(d.store, o.reference_list_limit, std::move(*page),
+                                                   req.caller.public_only);
   co_return r;
 }
 

@@ -5,7 +5,7 @@
 namespace leaves::api {
 namespace {
 
-constexpr std::array<route, 34> kRoutes = {{
+constexpr std::array<route, 42> kRoutes = {{
     {"GET", "/v1/leaves", route_id::v1_list},
     {"POST", "/v1/leaves", route_id::v1_create},
     {"GET", "/v1/leaves/{id}", route_id::v1_get},
@@ -29,6 +29,14 @@ constexpr std::array<route, 34> kRoutes = {{
     {"GET", "/api/leaves/{id}/tags", route_id::ref_tags_get},
     {"POST", "/api/leaves/{id}/tags", route_id::ref_tags_add},
     {"DELETE", "/api/leaves/{id}/tags", route_id::ref_tags_clear},
+    {"GET", "/v1/me", route_id::v1_me},
+    {"GET", "/v1/users", route_id::v1_users_list},
+    {"POST", "/v1/users", route_id::v1_users_create},
+    {"GET", "/v1/users/{name}", route_id::v1_user_get},
+    {"PATCH", "/v1/users/{name}", route_id::v1_user_patch},
+    {"GET", "/v1/users/{name}/tokens", route_id::v1_tokens_list},
+    {"POST", "/v1/users/{name}/tokens", route_id::v1_token_create},
+    {"DELETE", "/v1/users/{name}/tokens/{token_id}", route_id::v1_token_revoke},
     {"GET", "/healthz", route_id::healthz},
     {"GET", "/readyz", route_id::readyz},
     {"GET", "/metrics", route_id::metrics},

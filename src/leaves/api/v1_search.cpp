@@ -22,6 +22,11 @@ std::optional<response> search_surface::search_unavailable() {
 asio::awaitable<response> search_surface::v1_search(const request& req, const params& p) {
   auto r = parse_search(p, o.limits, o.search);
   if (!r) co_return error_to_response(r.err());
+  if (req.caller.public_only) {
+    // A caller who sees only public leaves asking for private ones: nothing.
+    if (r->is_public == false) co_return json_response(200, render_search(search::search_result{}, *r, ""));
+    r->is_public = true;
+  }
   if (auto u = search_unavailable()) co_return std::move(*u);
   if (auto w = co_await c.wait_min_position_of(req, p, d.search_projector->positions(), "the search index"))
     co_return std::move(*w);
@@ -36,9 +41,31 @@ asio::awaitable<response> search_surface::v1_tag_prefix(const request& req, cons
   if (auto u = search_unavailable()) co_return std::move(*u);
   if (auto w = co_await c.wait_min_position_of(req, p, d.search_projector->positions(), "the search index"))
     co_return std::move(*w);
+  // The index's prefix lookup counts every leaf: a caller who sees only
+  // public leaves gets the counts of those.
+  if (req.caller.public_only) co_return co_await public_tag_counts(prefix, limit);
   auto tags = co_await d.search->async_tag_prefix(prefix, limit);
   if (!tags) co_return error_to_response(tags.err());
   co_return json_response(200, render_tag_suggestions(*tags));
+}
+
+// Tags of public leaves starting with `prefix`, by count, from the index's
+// tag facet over the public leaves (kFacetScan tags at most).
+asio::awaitable<response> search_surface::public_tag_counts(const std::string& prefix, size_t limit) {
+  constexpr size_t kFacetScan = 1000;
+  search::search_request r;
+  r.is_public = true;
+  r.limit = 0;
+  r.facet_tags = true;
+  r.facet_limit = kFacetScan;
+  auto res = co_await d.search->async_search(std::move(r));
+  if (!res) co_return error_to_response(res.err());
+  std::vector<search::facet_value> out;
+  for (auto& t : res->tags) {
+    if (out.size() >= limit) break;
+    if (t.value.starts_with(prefix)) out.push_back(std::move(t));
+  }
+  co_return json_response(200, render_tag_suggestions(out));
 }
 
 }  // namespace leaves::api

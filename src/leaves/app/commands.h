@@ -13,5 +13,6 @@ int check_main(const std::vector<std::string>& args);
 int import_main(const std::vector<std::string>& args);
 int topics_main(const std::vector<std::string>& args);
 int export_site_main(const std::vector<std::string>& args);
+int users_main(const std::vector<std::string>& args);
 
 }  // namespace leaves::app

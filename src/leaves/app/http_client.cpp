@@ -6,6 +6,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
 #include <cctype>
+#include <cstdlib>
 
 namespace leaves::app {
 
@@ -23,6 +24,7 @@ http_client::http_client(const std::string& server) : stream_(ioc_) {
   port_ = url->has_port() ? std::string(url->port()) : "80";
   prefix_ = std::string(url->encoded_path());
   while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
+  if (const char* t = std::getenv("LEAVES_TOKEN"); t && *t) token_ = t;
 }
 
 http_answer http_client::request(const std::string& method, const std::string& target, const std::string& body,
@@ -39,6 +41,7 @@ http_answer http_client::request(const std::string& method, const std::string& t
       req.set(bhttp::field::host, host_);
       req.set(bhttp::field::user_agent, user_agent);
       req.set(bhttp::field::accept, "application/json");
+      if (!token_.empty()) req.set(bhttp::field::authorization, "Bearer " + token_);
       if (!body.empty()) {
         req.set(bhttp::field::content_type, "application/json");
         req.body() = body;

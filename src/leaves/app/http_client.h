@@ -1,5 +1,7 @@
 // A blocking HTTP/1.1 client for the commands that talk to a running server
-// (import, export-site): one keep-alive connection, a stale one retried once.
+// (import, export-site, users): one keep-alive connection, a stale one
+// retried once. Sends the API token of LEAVES_TOKEN, when set, with every
+// request (an environment variable, not an argument: `ps` shows arguments).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -32,7 +34,7 @@ class http_client {
  private:
   void close();
   boost::asio::io_context ioc_;
-  std::string host_, port_, prefix_, why_;
+  std::string host_, port_, prefix_, why_, token_;
   boost::beast::tcp_stream stream_;
   bool connected_ = false;
 };

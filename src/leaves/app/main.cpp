@@ -30,6 +30,9 @@ Usage:
                                  render the public leaves to a static site (index,
                                  tag and leaf pages, Atom feeds, search); a second
                                  run writes only what changed
+  leaves users list|create|disable|enable|role|token|tokens|revoke ... [--server URL]
+                                 users and API tokens through a running server, with
+                                 the token of LEAVES_TOKEN (see 'leaves users --help')
   leaves topics list|describe|create --kafka HOST:PORT [--kafka-topic T] [--group G]
                                  Kafka topics: partitions, leaders, offsets, group lag
   leaves --help | --version
@@ -61,6 +64,7 @@ int main(int argc, char** argv) {
     if (cmd == "import") return leaves::app::import_main(args);
     if (cmd == "topics") return leaves::app::topics_main(args);
     if (cmd == "export-site") return leaves::app::export_site_main(args);
+    if (cmd == "users") return leaves::app::users_main(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "leaves %s: %s\n", cmd.c_str(), e.what());
     return 2;

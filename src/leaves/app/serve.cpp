@@ -1,8 +1,12 @@
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <optional>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -17,6 +21,9 @@
 #include "leaves/app/probes.h"
 #include "leaves/app/setup.h"
 #include "leaves/app/state_mirror.h"
+#include "leaves/auth/directory.h"
+#include "leaves/auth/token.h"
+#include "leaves/auth/user_service.h"
 #include "leaves/base/hash.h"
 #include "leaves/base/log.h"
 #include "leaves/cql/protocol/compression.h"
@@ -53,8 +60,10 @@ class serve_process {
         {"read store", &serve_process::open_read_store},
         {"search index", &serve_process::open_search_index},
         {"write side", &serve_process::wire_write_side},
+        {"users", &serve_process::open_users},
         {"api", &serve_process::wire_api},
         {"projections", &serve_process::start_projections},
+        {"first admin", &serve_process::bootstrap_admin},
         {"ingest", &serve_process::open_ingest},
         {"http", &serve_process::start_http},
     };
@@ -185,11 +194,108 @@ class serve_process {
     return ok_status();
   }
 
+  // The user directory, folded from the log before anything is served
+  // (docs/auth.md).
+  status open_users() {
+    users_ = std::make_unique<auth::directory>(*log_);
+    on_shutdown([this] { users_->stop(); });
+    if (auto st = users_->start(); !st) return st;
+    user_svc_ = std::make_unique<auth::user_service>(*log_, *users_, system_clock());
+    return ok_status();
+  }
+
+  // After the projections started: a new log's projections are caught up at
+  // once, and then project these events like any others.
+  // No users yet (and a reason to have one, below): create "admin" with the
+  // token of LEAVES_ADMIN_TOKEN, or a new one printed once. Users exist but LEAVES_ADMIN_TOKEN is not a known
+  // token: it is added to the first enabled admin (a lost token's recovery
+  // by whoever controls the server's environment). The token is never logged.
+  status bootstrap_admin() {
+    const char* env = std::getenv("LEAVES_ADMIN_TOKEN");
+    std::optional<auth::new_token> given;
+    if (env && *env) {
+      if (std::strlen(env) < 32 || std::strlen(env) > 256) {
+        return make_error(errc::invalid_argument, "LEAVES_ADMIN_TOKEN must be 32 to 256 characters");
+      }
+      given = auth::adopt_token(env);
+    }
+    std::string admin;
+    // Under --anonymous all every caller may already do all but administer
+    // users: the first admin waits for LEAVES_ADMIN_TOKEN or a start with
+    // --anonymous read|none (docs/auth.md), so an open server's log holds
+    // leaves only.
+    if (users_->size() == 0 && c_.anonymous == "all" && !given) return ok_status();
+    if (users_->size() == 0) {
+      domain::user_command create;
+      create.kind = domain::user_command_kind::create;
+      create.name = "admin";
+      create.r = domain::role::admin;
+      if (auto w = run_user_command(std::move(create)); !w) {
+        if (w.err().detail == "user_exists" || w.err().detail == "user_write_contention") {
+          log_info("users", "another server created the first admin");
+          return ok_status();
+        }
+        return make_error(w.err().code, "creating the first admin: " + w.err().message);
+      }
+      admin = "admin";
+    } else if (given) {
+      if (users_->authenticate(given->secret, system_clock().now_ms())) return ok_status();
+      for (const auto& u : users_->list()) {
+        if (u.r == domain::role::admin && !u.disabled) {
+          admin = u.name;
+          break;
+        }
+      }
+      if (admin.empty()) return make_error(errc::invalid_argument, "LEAVES_ADMIN_TOKEN: no enabled admin to give it to");
+    } else {
+      return ok_status();
+    }
+    auto t = given ? *given : auth::generate_token();
+    domain::user_command tok;
+    tok.kind = domain::user_command_kind::create_token;
+    tok.name = admin;
+    tok.token = {t.id, given ? "LEAVES_ADMIN_TOKEN" : "first start", t.hash, domain::kAllScopes, 0, std::nullopt};
+    if (auto w = run_user_command(std::move(tok)); !w) {
+      return make_error(w.err().code, "creating the admin's token: " + w.err().message);
+    }
+    if (given) {
+      log_info("users", "the token of LEAVES_ADMIN_TOKEN (id " + t.id + ") belongs to " + admin);
+    } else {
+      // Printed once, to the terminal that started the server, never to the log.
+      std::fprintf(stderr,
+                   "leaves: created the first user, \"admin\"; its token (shown once, keep it):\n"
+                   "leaves:   %s\n",
+                   t.secret.c_str());
+      std::fflush(stderr);
+    }
+    return ok_status();
+  }
+
+  // A user command before the I/O threads exist, on an io_context of its own.
+  result<auth::user_write> run_user_command(domain::user_command cmd) {
+    asio::io_context io;
+    std::optional<result<auth::user_write>> out;
+    asio::co_spawn(
+        io,
+        [](auth::user_service& svc, domain::user_command c,
+           std::optional<result<auth::user_write>>& o) -> asio::awaitable<void> {
+          o.emplace(co_await svc.execute(std::move(c), "leaves"));
+        }(*user_svc_, std::move(cmd), out),
+        asio::detached);
+    io.run();
+    if (!out) return make_error(errc::internal, "the user command did not finish");
+    return std::move(*out);
+  }
+
   status wire_api() {
     ao_.read_wait = std::chrono::milliseconds(c_.read_wait_ms);
+    ao_.anonymous = c_.anonymous == "read"   ? api::anonymous_access::read
+                    : c_.anonymous == "none" ? api::anonymous_access::none
+                                             : api::anonymous_access::all;
     handler_ = std::make_unique<api::api>(
         api::api_deps{*svc_, *store_, *log_, *progress_, *proj_, hub_, metrics_, index_.get(), search_proj_.get(),
-                      index_ ? api::leaf_matcher(search::leaf_matches) : api::leaf_matcher()},
+                      index_ ? api::leaf_matcher(search::leaf_matches) : api::leaf_matcher(), users_.get(),
+                      user_svc_.get()},
         ao_);
     register_metrics(metrics_, {*handler_, *proj_, *progress_, *log_, *svc_, hub_,
                                 mirror_ ? &mirror_->progress() : nullptr, search_proj_.get(), index_.get()});
@@ -315,6 +421,8 @@ class serve_process {
   std::unique_ptr<projector::progress> search_progress_;
   std::unique_ptr<projector::projector> search_proj_;
   std::unique_ptr<service::leaf_service> svc_;
+  std::unique_ptr<auth::directory> users_;
+  std::unique_ptr<auth::user_service> user_svc_;
   http::metrics metrics_;
   api::api_options ao_;
   std::unique_ptr<api::api> handler_;

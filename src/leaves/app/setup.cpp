@@ -123,6 +123,9 @@ static po::options_description serve_options(serve_config& c, std::string& confi
       ("salvage", po::bool_switch(&c.salvage),
        "start on a damaged embedded log: keep the events before the first damage, drop the rest, and rebuild "
        "the read models and the index from what is left (docs/operations.md)")
+      ("anonymous", po::value(&c.anonymous)->default_value(c.anonymous),
+       "what a request without a token may do: all (read and write every leaf, as before users existed), read "
+       "(read public leaves only) or none (docs/auth.md; env LEAVES_ANONYMOUS)")
       ("search", po::value(&c.search)->default_value(c.search),
        "keep a full-text search index under DATA_DIR/search, fed from every partition of the log (env LEAVES_SEARCH)")
       ("search-threads", po::value(&c.search_threads)->default_value(c.search_threads),
@@ -421,6 +424,8 @@ std::optional<std::string> out_of_range(const serve_config& c) {
   if (c.data_dir.empty()) return std::string("--data-dir must not be empty");
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")
     return "--log-level must be debug, info, warn or error, got '" + c.log_level + "'";
+  if (c.anonymous != "all" && c.anonymous != "read" && c.anonymous != "none")
+    return "--anonymous must be all, read or none, got '" + c.anonymous.substr(0, 40) + "'";
   if (!cql::protocol::parse_compression(c.cassandra_compression))
     return "unknown Cassandra compression '" + c.cassandra_compression + "' (none or lz4)";
   for (const auto& k : checks) {

@@ -61,6 +61,8 @@ struct serve_config {
   bool confirm_writes = true;
   // Search: a Xapian index under <data-dir>/search, fed by its own group.
   bool search = true;
+  // What a request without a token may do: all, read (public leaves), none.
+  std::string anonymous = "all";
   bool salvage = false;
   int min_free_mb = 256;
   int max_connections = 10000;

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstring>
+#include <random>
 
 namespace leaves {
 namespace {
@@ -174,4 +175,19 @@ bool base64url_decode(std::string_view text, std::string& out) {
   // would still be accepted). fuzz/tokens.cpp found it.
   return (acc & ((1u << bits) - 1)) == 0;
 }
+std::string new_event_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string s(32, '0');
+  const uint64_t a = rng(), b = rng();
+  for (int i = 0; i < 16; ++i) {
+    s[i] = kHex[(a >> (4 * i)) & 15];
+    s[16 + i] = kHex[(b >> (4 * i)) & 15];
+  }
+  // RFC 4122 version 4 layout, hex without dashes.
+  s[12] = '4';
+  s[16] = kHex[8 + (b & 3)];
+  return s;
+}
+
 }  // namespace leaves

@@ -22,6 +22,9 @@ int32_t kafka_partition(std::string_view key, int32_t partitions);
 }  // namespace leaves
 
 namespace leaves {
+// A new event id: 128 random bits in the UUID v4 layout, 32 lower-case hex
+// digits without dashes (docs/events.md). Thread-safe.
+std::string new_event_id();
 // RFC 4648 base64url without padding (page tokens, cursors).
 std::string base64url_encode(std::string_view data);
 // nullopt-like: returns false on malformed input.

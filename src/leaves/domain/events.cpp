@@ -41,6 +41,7 @@ bool live(const std::optional<leaf>& s) { return s && !s->deleted; }
 void set_context(event& e, const leaf& after) {
   e.tags_after = after.tags;
   e.user_after = after.user_id;
+  e.public_after = after.is_public;
 }
 
 }  // namespace
@@ -205,6 +206,7 @@ result<std::vector<event>> decide(const std::optional<leaf>& state, const comman
       }
       e.tags_after = after;
       e.user_after = state->user_id;
+      e.public_after = state->is_public;
       out.push_back(std::move(e));
       break;
     }
@@ -212,6 +214,7 @@ result<std::vector<event>> decide(const std::optional<leaf>& state, const comman
       event e = make_event(event_type::deleted, state->id, next, ctx);
       e.tags_after = state->tags;
       e.user_after = state->user_id;
+      e.public_after = state->is_public;
       out.push_back(std::move(e));
       break;
     }
@@ -310,6 +313,7 @@ json::object event_to_json(const event& ev) {
   json::object c;
   c["tags"] = ev.tags_after ? json::value(to_array(*ev.tags_after)) : json::value(nullptr);
   c["user_id"] = ev.user_after ? json::value(*ev.user_after) : json::value(nullptr);
+  if (ev.public_after) c["is_public"] = *ev.public_after;
   o["context"] = std::move(c);
   return o;
 }
@@ -354,6 +358,7 @@ result<event> event_from_json(const json::object& o) {
       }
     }
     if (const auto* u = co.if_contains("user_id"); u && u->is_int64()) e.user_after = u->get_int64();
+    if (const auto* pub = co.if_contains("is_public"); pub && pub->is_bool()) e.public_after = pub->get_bool();
   }
   return e;
 }

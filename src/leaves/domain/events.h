@@ -19,6 +19,8 @@ enum class command_kind { save, update, add_tags, remove_tags, replace_tags, cle
 
 struct command {
   command_kind kind = command_kind::save;
+  std::string actor;  // who issues it (the envelope's actor); empty: "anonymous"
+
   std::string leaf_id;
   leaf_patch patch;                       // save, update
   string_list tags;                       // add/remove/replace tags
@@ -50,6 +52,10 @@ struct event {
   // stream without keeping state.
   std::optional<string_list> tags_after;
   std::optional<int64_t> user_after;
+  // Whether the leaf is public after this event (for a delete: before it), so
+  // a stream limited to public leaves can filter without state. Absent in
+  // events written before it existed: such events count as private.
+  std::optional<bool> public_after;
 };
 
 // Leaf ids given by clients (imports, external producers): 1-128 of [A-Za-z0-9._-].

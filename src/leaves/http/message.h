@@ -20,6 +20,14 @@ struct request {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::chrono::steady_clock::time_point received;
+  // Who sent it, as the API's authentication found (api/auth.cpp) before
+  // any handler runs: the actor of the events it causes, and whether what it
+  // reads is limited to public leaves (an anonymous reader).
+  struct caller_info {
+    std::string actor = "anonymous";
+    int64_t user_id = 0;
+    bool public_only = false;
+  } caller;
 
   std::string_view header(std::string_view lower_name) const {
     for (const auto& [k, v] : headers) {

@@ -17,6 +17,7 @@ message make_message(int32_t partition, int64_t offset, const domain::event& ev)
   m.leaf_id = ev.aggregate_id;
   m.tags = ev.tags_after;
   m.user_id = ev.user_after;
+  m.is_public = ev.public_after;
   json::object o;
   o["type"] = m.type;
   o["leaf_id"] = ev.aggregate_id;
@@ -44,6 +45,7 @@ bool filter::matches(const message& m) const {
     return false;
   }
   if (user_id && m.user_id != user_id) return false;
+  if (public_only && !m.is_public.value_or(false)) return false;
   return true;
 }
 

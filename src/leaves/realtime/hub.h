@@ -27,6 +27,7 @@ struct message {
   std::string leaf_id;
   std::optional<domain::string_list> tags;
   std::optional<int64_t> user_id;
+  std::optional<bool> is_public;       // after the event (a delete: before it)
   std::string json_body;               // JSON object without its closing '}'
 };
 
@@ -36,6 +37,9 @@ message make_message(int32_t partition, int64_t offset, const domain::event& ev)
 struct filter {
   std::optional<std::string> tag;
   std::optional<int64_t> user_id;
+  // Only events of public leaves (an anonymous reader's stream); an event
+  // that does not say counts as private.
+  bool public_only = false;
   bool matches(const message& m) const;
 };
 

@@ -12,21 +12,6 @@ namespace json = boost::json;
 namespace leaves::service {
 namespace {
 
-std::string new_event_id() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string s(32, '0');
-  uint64_t a = rng(), b = rng();
-  for (int i = 0; i < 16; ++i) {
-    s[i] = kHex[(a >> (4 * i)) & 15];
-    s[16 + i] = kHex[(b >> (4 * i)) & 15];
-  }
-  // RFC 4122 version 4 layout, hex without dashes.
-  s[12] = '4';
-  s[16] = kHex[8 + (b & 3)];
-  return s;
-}
-
 // Gives each event its id and the state it leads to; the records to append.
 result<std::vector<log::record>> to_records(std::optional<domain::leaf>& next, std::vector<domain::event>& events) {
   std::vector<log::record> records;

@@ -50,6 +50,7 @@ struct leaf_json {
   std::string json;
   int64_t version = 0;
   bool deleted = false;
+  bool is_public = false;  // what a caller limited to public leaves may see
 };
 
 struct json_page {
@@ -91,7 +92,7 @@ class leaf_queries {
     if (!l) co_return l.err();
     if (!*l) co_return std::optional<leaf_json>{};
     co_return std::optional<leaf_json>(leaf_json{boost::json::serialize(domain::leaf_to_json(**l)), (*l)->version,
-                                                 (*l)->deleted});
+                                                 (*l)->deleted, (*l)->is_public});
   }
   virtual boost::asio::awaitable<result<json_page>> async_list_json(list_query q) {
     auto page = co_await async_list(std::move(q));

@@ -292,7 +292,8 @@ result<std::optional<leaf_json>> rocks_store::get_json(const std::string& id) {
   if (!read_header(v, h)) return make_error(errc::internal, "read store: corrupt leaf record (no header)");
   // The JSON is the record's tail: moved out, not copied.
   v.erase(0, kHeaderBytes);
-  return std::optional<leaf_json>(leaf_json{std::move(v), h.version, static_cast<bool>(h.flags & f_deleted)});
+  return std::optional<leaf_json>(leaf_json{std::move(v), h.version, static_cast<bool>(h.flags & f_deleted),
+                                            static_cast<bool>(h.flags & f_public)});
 }
 
 result<list_page> rocks_store::list(const list_query& q) {

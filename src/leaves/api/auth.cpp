@@ -1,0 +1,132 @@
+// Authentication and authorisation of every request, in one place: the
+// route's access class (below) against the caller's scopes.
+#include "leaves/api/handlers.h"
+
+#include "leaves/base/time.h"
+
+namespace leaves::api {
+
+namespace {
+
+enum class access {
+  open,   // no caller needed: health, readiness, the OpenAPI document, the UI's files, /v1/me
+  read,   // the read scope (anonymous callers: per --anonymous)
+  write,  // the write scope
+  admin,  // the admin scope
+  user,   // any authenticated caller; the handler checks it is the user named or an admin
+};
+
+access route_access(route_id id) {
+  switch (id) {
+    case route_id::healthz:
+    case route_id::readyz:
+    case route_id::openapi:
+    case route_id::ui_page:
+    case route_id::ui_asset:
+    case route_id::v1_me: return access::open;
+    case route_id::v1_list:
+    case route_id::v1_get:
+    case route_id::v1_content:
+    case route_id::v1_history:
+    case route_id::v1_tag_counts:
+    case route_id::v1_search:
+    case route_id::v1_stream:
+    case route_id::v1_ws:
+    case route_id::ref_list:
+    case route_id::ref_get:
+    case route_id::ref_tags_get:
+    case route_id::metrics: return access::read;
+    case route_id::v1_create:
+    case route_id::v1_patch:
+    case route_id::v1_delete:
+    case route_id::v1_tags_add:
+    case route_id::v1_tags_replace:
+    case route_id::v1_tags_remove:
+    case route_id::v1_bulk:
+    case route_id::ref_create:
+    case route_id::ref_patch:
+    case route_id::ref_delete:
+    case route_id::ref_tags_add:
+    case route_id::ref_tags_clear: return access::write;
+    case route_id::v1_users_list:
+    case route_id::v1_users_create:
+    case route_id::v1_user_patch: return access::admin;
+    case route_id::v1_user_get:
+    case route_id::v1_tokens_list:
+    case route_id::v1_token_create:
+    case route_id::v1_token_revoke: return access::user;
+  }
+  return access::admin;  // a route nobody classified is closed, not open
+}
+
+const char* scope_name(access a) {
+  switch (a) {
+    case access::read: return "read";
+    case access::write: return "write";
+    case access::admin: return "admin";
+    default: return "user";
+  }
+}
+
+unsigned anonymous_scopes(anonymous_access a) {
+  switch (a) {
+    case anonymous_access::all: return domain::scope_read | domain::scope_write;
+    case anonymous_access::read: return domain::scope_read;
+    case anonymous_access::none: return 0;
+  }
+  return 0;
+}
+
+response unauthenticated(std::string message, const char* error_param) {
+  response r = http::error_response(401, "unauthenticated", message);
+  std::string challenge = "Bearer realm=\"leaves\"";
+  if (error_param) challenge += std::string(", error=\"") + error_param + "\"";
+  r.headers.emplace_back("WWW-Authenticate", std::move(challenge));
+  return r;
+}
+
+}  // namespace
+
+result<auth::principal> api::impl::authenticate(const request& req) const {
+  std::string_view h = req.header("authorization");
+  if (h.empty()) {
+    auth::principal anon;
+    anon.scopes = anonymous_scopes(c.o.anonymous);
+    return anon;
+  }
+  // RFC 6750: "Bearer" is case-insensitive, then one or more spaces.
+  if (h.size() < 7 || !(h[0] == 'B' || h[0] == 'b') || h.substr(1, 5) != "earer" || h[6] != ' ') {
+    return make_error(errc::unauthenticated, "Authorization must be 'Bearer <token>'", "invalid_request");
+  }
+  h.remove_prefix(7);
+  while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
+  while (!h.empty() && h.back() == ' ') h.remove_suffix(1);
+  if (!c.d.users) return make_error(errc::unauthenticated, "this server has no users", "invalid_token");
+  return c.d.users->authenticate(h, system_clock().now_ms());
+}
+
+std::optional<response> api::impl::authorize(request& req, const leaves::api::route& r,
+                                             const auth::principal& who) const {
+  req.caller.actor = who.name;
+  req.caller.user_id = who.user_id;
+  req.caller.public_only = who.anonymous && c.o.anonymous == anonymous_access::read;
+  const access a = route_access(r.id);
+  if (a == access::open) return std::nullopt;
+  if (a == access::user) {
+    if (who.anonymous) return unauthenticated("this route needs a token (Authorization: Bearer <token>)", nullptr);
+    return std::nullopt;
+  }
+  const unsigned need = a == access::read ? domain::scope_read : a == access::write ? domain::scope_write
+                                                                                      : domain::scope_admin;
+  if (who.can(need)) return std::nullopt;
+  if (who.anonymous) {
+    return unauthenticated(std::string("this route needs a token with the ") + scope_name(a) +
+                               " scope (Authorization: Bearer <token>)",
+                           nullptr);
+  }
+  return http::error_response(403, "permission_denied",
+                              "the token " + who.token_id + " of " + who.name + " (" + domain::to_string(who.r) +
+                                  ") does not allow " + scope_name(a));
+}
+
+}  // namespace leaves::api

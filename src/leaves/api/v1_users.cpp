@@ -1,0 +1,271 @@
+#include "leaves/api/handlers.h"
+
+#include "leaves/auth/token.h"
+#include "leaves/base/time.h"
+
+namespace leaves::api {
+
+namespace {
+
+error users_disabled() {
+  return make_error(errc::unavailable, "this server keeps no users", "users_disabled");
+}
+
+error user_not_found(const std::string& name) {
+  return make_error(errc::not_found, "user " + name.substr(0, 64) + " does not exist", "user_not_found");
+}
+
+json::object user_with_tokens(const domain::user& u) {
+  auto o = domain::user_to_json(u);
+  json::array tokens;
+  for (const auto& t : u.tokens) tokens.push_back(domain::token_to_json(t));
+  o["tokens"] = std::move(tokens);
+  return o;
+}
+
+result<std::string> string_field(const json::object& o, const char* k, size_t max) {
+  const auto* v = o.if_contains(k);
+  if (!v || v->is_null()) return std::string();
+  if (!v->is_string()) return make_error(errc::invalid_argument, std::string(k) + ": must be a string", "invalid_field");
+  if (v->get_string().size() > max) {
+    return make_error(errc::invalid_argument, std::string(k) + ": at most " + std::to_string(max) + " bytes",
+                      "invalid_field");
+  }
+  return std::string(v->get_string());
+}
+
+result<std::optional<domain::role>> role_field(const json::object& o) {
+  const auto* v = o.if_contains("role");
+  if (!v || v->is_null()) return std::optional<domain::role>{};
+  auto r = v->is_string() ? domain::role_from_string(v->get_string()) : std::nullopt;
+  if (!r) return make_error(errc::invalid_argument, "role: reader, curator or admin", "invalid_field");
+  return std::optional<domain::role>(*r);
+}
+
+// The answer to a write: the user (or what `render` makes of it) with the
+// event's position, so a later read elsewhere can wait for it.
+response write_response(int status, const json::object& body, const auth::user_write& w) {
+  response r = json_response(status, json::serialize(body));
+  if (w.position) r.headers.emplace_back("Leaves-Position", projector::format_position(*w.position));
+  return r;
+}
+
+}  // namespace
+
+asio::awaitable<response> users_surface::me(const auth::principal& who) {
+  json::object o;
+  o["anonymous"] = who.anonymous;
+  json::array scopes;
+  for (auto& s : domain::scope_names(who.scopes)) scopes.emplace_back(s);
+  o["scopes"] = std::move(scopes);
+  o["public_only"] = who.anonymous && c.o.anonymous == anonymous_access::read;
+  if (!who.anonymous && d.users) {
+    if (auto u = d.users->find(who.name)) o["user"] = domain::user_to_json(*u);
+    o["token_id"] = who.token_id;
+  }
+  co_return json_response(200, json::serialize(o));
+}
+
+asio::awaitable<response> users_surface::list() {
+  if (!d.users) co_return error_to_response(users_disabled());
+  json::array items;
+  for (const auto& u : d.users->list()) items.push_back(domain::user_to_json(u));
+  co_return json_response(200, json::serialize(json::object{{"items", std::move(items)}}));
+}
+
+result<domain::user> users_surface::visible_user(const auth::principal& who, const std::string& name) {
+  if (!d.users) return users_disabled();
+  // Another user's record is none of a non-admin's business: 404, as if absent.
+  if (who.name != name && !who.can(domain::scope_admin)) return user_not_found(name);
+  auto u = d.users->find(name);
+  if (!u) return user_not_found(name);
+  return std::move(*u);
+}
+
+asio::awaitable<response> users_surface::write(domain::user_command cmd, const auth::principal& who, int status) {
+  if (!d.user_service) co_return error_to_response(users_disabled());
+  auto w = co_await d.user_service->execute(std::move(cmd), who.name);
+  if (!w) co_return error_to_response(w.err());
+  co_return write_response(status, domain::user_to_json(w->user), *w);
+}
+
+asio::awaitable<response> users_surface::create(const request& req, const auth::principal& who) {
+  auto body = c.parse_object(req);
+  if (!body) co_return error_to_response(body.err());
+  for (const auto& [k, v] : *body) {
+    if (k != "name" && k != "email" && k != "role") {
+      co_return error_to_response(
+          make_error(errc::invalid_argument, "unknown field: " + std::string(k).substr(0, 64), "invalid_field"));
+    }
+  }
+  auto name = string_field(*body, "name", 64);
+  auto email = string_field(*body, "email", domain::kMaxEmailBytes);
+  auto role = role_field(*body);
+  if (!name) co_return error_to_response(name.err());
+  if (!email) co_return error_to_response(email.err());
+  if (!role) co_return error_to_response(role.err());
+  domain::user_command cmd;
+  cmd.kind = domain::user_command_kind::create;
+  cmd.name = *name;
+  cmd.email = *email;
+  cmd.r = role->value_or(domain::role::reader);
+  co_return co_await write(std::move(cmd), who, 201);
+}
+
+asio::awaitable<response> users_surface::get(const auth::principal& who, const std::string& name) {
+  auto u = visible_user(who, name);
+  if (!u) co_return error_to_response(u.err());
+  co_return json_response(200, json::serialize(user_with_tokens(*u)));
+}
+
+asio::awaitable<response> users_surface::patch(const request& req, const auth::principal& who,
+                                               const std::string& name) {
+  if (!d.users) co_return error_to_response(users_disabled());
+  auto body = c.parse_object(req);
+  if (!body) co_return error_to_response(body.err());
+  domain::user_command cmd;
+  cmd.kind = domain::user_command_kind::update;
+  cmd.name = name;
+  for (const auto& [k, v] : *body) {
+    if (k == "email") {
+      auto e = string_field(*body, "email", domain::kMaxEmailBytes);
+      if (!e) co_return error_to_response(e.err());
+      cmd.email = *e;
+    } else if (k == "role") {
+      auto r = role_field(*body);
+      if (!r) co_return error_to_response(r.err());
+      cmd.r = *r;
+    } else if (k == "disabled") {
+      if (!v.is_bool()) {
+        co_return error_to_response(make_error(errc::invalid_argument, "disabled: must be a boolean", "invalid_field"));
+      }
+      cmd.disabled = v.get_bool();
+    } else {
+      co_return error_to_response(
+          make_error(errc::invalid_argument, "unknown field: " + std::string(k).substr(0, 64), "invalid_field"));
+    }
+  }
+  // Nobody locks the deployment out: the last enabled admin stays one.
+  if (auto u = d.users->find(name); u && u->r == domain::role::admin && !u->disabled &&
+                                    ((cmd.r && *cmd.r != domain::role::admin) || cmd.disabled.value_or(false))) {
+    size_t admins = 0;
+    for (const auto& other : d.users->list()) admins += other.r == domain::role::admin && !other.disabled;
+    if (admins <= 1) {
+      co_return error_to_response(make_error(
+          errc::conflict, name + " is the last enabled admin: make another admin first", "last_admin"));
+    }
+  }
+  co_return co_await write(std::move(cmd), who, 200);
+}
+
+asio::awaitable<response> users_surface::tokens(const auth::principal& who, const std::string& name) {
+  auto u = visible_user(who, name);
+  if (!u) co_return error_to_response(u.err());
+  json::array items;
+  for (const auto& t : u->tokens) items.push_back(domain::token_to_json(t));
+  co_return json_response(200, json::serialize(json::object{{"items", std::move(items)}}));
+}
+
+asio::awaitable<response> users_surface::create_token(const request& req, const auth::principal& who,
+                                                      const std::string& name) {
+  auto u = visible_user(who, name);
+  if (!u) co_return error_to_response(u.err());
+  auto body = c.parse_object(req);
+  if (!body) co_return error_to_response(body.err());
+  auto bad = [](std::string m) {
+    return error_to_response(make_error(errc::invalid_argument, std::move(m), "invalid_field"));
+  };
+  unsigned scopes = domain::role_scopes(u->r) & (who.can(domain::scope_admin) ? domain::kAllScopes : who.scopes);
+  std::string token_name = "token";
+  std::optional<int64_t> expires;
+  const int64_t now = system_clock().now_ms();
+  for (const auto& [k, v] : *body) {
+    if (k == "name") {
+      auto n = string_field(*body, "name", domain::kMaxTokenNameBytes);
+      if (!n) co_return error_to_response(n.err());
+      token_name = *n;
+    } else if (k == "scopes") {
+      std::string csv;
+      if (v.is_string()) {
+        csv = std::string(v.get_string().subview().substr(0, 100));
+      } else if (v.is_array()) {
+        for (const auto& s : v.get_array()) {
+          if (!s.is_string()) co_return bad("scopes: an array of read, write, admin");
+          csv += (csv.empty() ? "" : ",") + std::string(s.get_string().subview().substr(0, 20));
+        }
+      } else {
+        co_return bad("scopes: an array of read, write, admin");
+      }
+      auto s = domain::parse_scopes(csv);
+      if (!s) co_return error_to_response(s.err());
+      scopes = *s;
+    } else if (k == "expires_at") {
+      if (!v.is_string()) co_return bad("expires_at: an ISO 8601 time");
+      auto t = parse_iso8601(v.get_string());
+      if (!t) co_return bad("expires_at: an ISO 8601 time such as 2027-01-31T00:00:00Z");
+      expires = *t;
+    } else if (k == "expires_in_days") {
+      if (!v.is_int64() || v.get_int64() < 1 || v.get_int64() > 3650) co_return bad("expires_in_days: 1 to 3650");
+      expires = now + v.get_int64() * 86400000;
+    } else {
+      co_return bad("unknown field: " + std::string(k).substr(0, 64));
+    }
+  }
+  // A token never carries more than its user's role, nor more than the token
+  // that asks for it (a read-only token cannot mint a writing one).
+  if ((scopes & ~domain::role_scopes(u->r)) != 0) {
+    co_return error_to_response(make_error(errc::invalid_argument,
+                                           "a " + std::string(domain::to_string(u->r)) + "'s token can have the " +
+                                               "scopes " + [&] {
+                                                 std::string s;
+                                                 for (auto& n : domain::scope_names(domain::role_scopes(u->r)))
+                                                   s += (s.empty() ? "" : ", ") + n;
+                                                 return s;
+                                               }() + " only",
+                                           "invalid_scopes"));
+  }
+  if (!who.can(domain::scope_admin) && (scopes & ~who.scopes) != 0) {
+    co_return error_to_response(make_error(errc::permission_denied,
+                                           "a token cannot create a token with scopes it does not have itself",
+                                           "permission_denied"));
+  }
+  if (scopes == 0) co_return bad("scopes: at least one");
+  auto t = auth::generate_token();
+  domain::user_command cmd;
+  cmd.kind = domain::user_command_kind::create_token;
+  cmd.name = name;
+  cmd.token.id = t.id;
+  cmd.token.name = token_name;
+  cmd.token.hash = t.hash;
+  cmd.token.scopes = scopes;
+  cmd.token.expires_ms = expires;
+  if (!d.user_service) co_return error_to_response(users_disabled());
+  auto w = co_await d.user_service->execute(std::move(cmd), who.name);
+  if (!w) co_return error_to_response(w.err());
+  const auto* made = w->user.token(t.id);
+  if (!made) co_return error_to_response(make_error(errc::internal, "the new token is missing"));
+  auto out = domain::token_to_json(*made);
+  out["user"] = name;
+  out["token"] = t.secret;  // the only time it is shown
+  response r = write_response(201, out, *w);
+  r.headers.emplace_back("Cache-Control", "no-store");
+  co_return r;
+}
+
+asio::awaitable<response> users_surface::revoke_token(const auth::principal& who, const std::string& name,
+                                                      const std::string& token_id) {
+  auto u = visible_user(who, name);
+  if (!u) co_return error_to_response(u.err());
+  domain::user_command cmd;
+  cmd.kind = domain::user_command_kind::revoke_token;
+  cmd.name = name;
+  cmd.token_id = token_id;
+  if (!d.user_service) co_return error_to_response(users_disabled());
+  auto w = co_await d.user_service->execute(std::move(cmd), who.name);
+  if (!w) co_return error_to_response(w.err());
+  const auto* t = w->user.token(token_id);
+  if (!t) co_return error_to_response(make_error(errc::internal, "the revoked token is missing"));
+  co_return write_response(200, domain::token_to_json(*t), *w);
+}
+
+}  // namespace leaves::api

@@ -1,0 +1,118 @@
+// The user aggregate: who may do what, and the API tokens that say who a
+// caller is. Users live in the same event log as leaves, keyed "user:<name>",
+// so every server of a deployment folds the same events into the same
+// directory (auth/directory.h). Pure: decide and apply, like the leaf.
+//   decide_user(state, command, now, actor) -> events
+//   apply_user(state, event) -> state
+// A token is never stored: events carry the SHA-256 of the secret, and the
+// token's public id (shown in lists, used to revoke it).
+// The wire form of user events is in docs/events.md ("Users").
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "leaves/base/result.h"
+
+namespace leaves::domain {
+
+enum class role { reader, curator, admin };
+const char* to_string(role r);
+std::optional<role> role_from_string(std::string_view s);
+
+// Scopes a token carries; what a request may do is its scopes cut down to
+// its user's role (a reader's token with the write scope still cannot write).
+enum scope : unsigned { scope_read = 1, scope_write = 2, scope_admin = 4 };
+constexpr unsigned kAllScopes = scope_read | scope_write | scope_admin;
+// What a role allows: reader read; curator read, write; admin everything.
+unsigned role_scopes(role r);
+// "read,write" <-> bits. Parsing refuses unknown names and an empty list.
+result<unsigned> parse_scopes(std::string_view csv);
+std::vector<std::string> scope_names(unsigned scopes);
+
+struct token_info {
+  std::string id;     // public: 12 lower-case hex digits
+  std::string name;   // what the owner called it ("laptop", "importer")
+  std::string hash;   // SHA-256 of the whole token, lower-case hex
+  unsigned scopes = scope_read;
+  int64_t created_ms = 0;
+  std::optional<int64_t> expires_ms;
+  bool revoked = false;
+  int64_t revoked_ms = 0;
+};
+
+struct user {
+  std::string name;
+  int64_t user_id = 0;  // the leaves' user_id of what this user saves
+  std::string email;
+  role r = role::reader;
+  bool disabled = false;
+  int64_t created_ms = 0, updated_ms = 0;
+  int64_t version = 0;
+  std::string last_event_id;  // of the event that made `version`
+  std::vector<token_info> tokens;
+  const token_info* token(std::string_view id) const;
+};
+
+// 1-64 of [a-z0-9._-], starting with a letter or digit.
+bool valid_user_name(std::string_view name);
+// A stable positive 31-bit number for a name (the leaves table's user_id is a
+// Cassandra int): from the md5 of the name, so every server derives the same.
+int64_t user_id_for(std::string_view name);
+// Log key and aggregate id of a user: "user:<name>". Leaf ids never contain ':'.
+std::string user_key(std::string_view name);
+bool is_user_key(std::string_view key);
+
+constexpr size_t kMaxTokensPerUser = 100;
+constexpr size_t kMaxTokenNameBytes = 100;
+constexpr size_t kMaxEmailBytes = 254;
+
+enum class user_command_kind { create, update, create_token, revoke_token };
+
+struct user_command {
+  user_command_kind kind = user_command_kind::create;
+  std::string name;
+  std::optional<std::string> email;
+  std::optional<role> r;
+  std::optional<bool> disabled;
+  token_info token;       // create_token: id, name, hash, scopes, expires_ms
+  std::string token_id;   // revoke_token
+};
+
+enum class user_event_type { created, updated, token_created, token_revoked };
+const char* to_string(user_event_type t);
+
+constexpr int kUserEventSchemaVersion = 1;
+
+struct user_event {
+  std::string event_id;
+  user_event_type type = user_event_type::created;
+  std::string aggregate_id;  // user_key(name)
+  int64_t aggregate_version = 0;
+  int64_t time_ms = 0;
+  std::string actor;
+  boost::json::object data;
+};
+
+// Events for a command (aggregate_version set, event_id empty); an empty
+// vector means no change. Errors: invalid_argument, not_found (no such user
+// or token), conflict (the user exists already).
+result<std::vector<user_event>> decide_user(const std::optional<user>& state, const user_command& cmd,
+                                            int64_t now_ms, const std::string& actor);
+// Applies one event; an event whose version is not state.version + 1 is
+// refused with errc::conflict (the directory skips it: the first event of a
+// version in log order wins, as for leaves).
+status apply_user(std::optional<user>& state, const user_event& ev);
+
+boost::json::object user_event_to_json(const user_event& ev);
+result<user_event> user_event_from_json(const boost::json::object& o);
+
+// A user as the API shows it: no token hashes.
+boost::json::object user_to_json(const user& u);
+boost::json::object token_to_json(const token_info& t);
+
+}  // namespace leaves::domain

@@ -1,0 +1,249 @@
+"""Users, API tokens, roles and scopes, and what anonymous callers may do
+(--anonymous all|read|none): 401 with WWW-Authenticate, 403, 404 for what a
+caller may not see, revocation and expiry at once, the actor of events.
+docs/auth.md."""
+
+import os
+import re
+import time
+
+import pytest
+
+from leaves_testlib import (Client, SSEClient, describe, describe_cli, expect, expect_error, new_url, run_cli,
+                            unique, wait_until)
+
+ADMIN_TOKEN = "test-admin-token-" + "0123456789abcdef" * 2
+TOKEN_RE = re.compile(r"lv_[0-9a-f]{12}_[A-Za-z0-9_-]{43}")
+
+
+def as_user(srv, token):
+    c = Client(srv.base_url)
+    if token:
+        c.session.headers["Authorization"] = "Bearer " + token
+    return c
+
+
+def make_user(admin, name, role):
+    expect(admin.post("/v1/users", json={"name": name, "role": role}), 201, "create user %s" % name)
+    body = expect(admin.post("/v1/users/%s/tokens" % name, json={"name": "test"}), 201, "token for %s" % name)
+    assert TOKEN_RE.fullmatch(body["token"]), "a new token should look like lv_<id>_<secret>, got %r" % body["token"]
+    return body["token"], body["id"]
+
+
+def expect_401(resp, what, code="unauthenticated"):
+    expect_error(resp, 401, code, what)
+    challenge = resp.headers.get("WWW-Authenticate", "")
+    assert challenge.startswith("Bearer realm=\"leaves\""), (
+        "%s: a 401 must carry WWW-Authenticate: Bearer realm=\"leaves\", got %r\n  %s" % (what, challenge, describe(resp)))
+
+
+def test_first_start_prints_the_admin_token_once(server_factory):
+    open_srv = server_factory.make()
+    assert TOKEN_RE.findall(open(open_srv.stderr_path).read()) == [], (
+        "under --anonymous all (the default) no admin is made without LEAVES_ADMIN_TOKEN")
+    expect_401(as_user(open_srv, None).get("/v1/users"), "user administration needs a token even under all")
+    srv = server_factory.make(args=["--anonymous", "read"])
+    first = TOKEN_RE.findall(open(srv.stderr_path).read())
+    assert len(first) == 1, "the first start should print one admin token, got %r\n%s" % (first, srv.stderr_tail())
+    admin = as_user(srv, first[0])
+    me = expect(admin.get("/v1/me", consistent=False), 200, "GET /v1/me as admin")
+    assert me["user"]["name"] == "admin" and me["user"]["role"] == "admin" and set(me["scopes"]) == {
+        "read", "write", "admin"}, "the first user should be admin with every scope, got %r" % me
+    srv.restart()
+    again = TOKEN_RE.findall(open(srv.stderr_path).read())
+    assert again == [], "a restart must not print a token again, got %r" % again
+    expect(as_user(srv, first[0]).get("/v1/users", consistent=False), 200, "the admin token after a restart")
+    # The token is in no file under the data directory (only its hash is).
+    for root, _dirs, files in os.walk(srv.data_dir):
+        for f in files:
+            with open(os.path.join(root, f), "rb") as fh:
+                assert first[0].encode() not in fh.read(), "the token is stored in clear in %s" % os.path.join(root, f)
+
+
+def test_anonymous_readers_see_public_leaves_only(server_factory):
+    srv = server_factory.make(args=["--anonymous", "read"], env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin = as_user(srv, ADMIN_TOKEN)
+    anon = as_user(srv, None)
+    tag = unique("pub")
+    public = admin.create(title="open " + tag, tags=[tag, tag + "-open"], is_public=True)
+    private = admin.create(title="closed " + tag, tags=[tag, tag + "-secret"], is_public=False)
+    sse = SSEClient("127.0.0.1", srv.port, "/v1/stream?from=beginning&tag=" + tag)
+    assert sse.status == 200, "an anonymous reader may stream, got %s" % sse.status
+    anon.positions = dict(admin.positions)
+
+    expect_401(anon.post("/v1/leaves", json={"url": new_url()}), "anonymous write under --anonymous read")
+    expect_401(anon.delete("/v1/leaves/" + public["id"]), "anonymous delete")
+    expect_401(anon.get("/v1/users"), "anonymous users list")
+    expect(anon.get("/v1/leaves/" + public["id"]), 200, "anonymous read of a public leaf")
+    expect_error(anon.get("/v1/leaves/" + private["id"]), 404, "leaf_not_found", "anonymous read of a private leaf")
+    expect_error(anon.get("/v1/leaves/%s/content" % private["id"]), 404, "leaf_not_found", "private content")
+    expect_error(anon.get("/v1/leaves/%s/history" % private["id"]), 404, "leaf_not_found", "private history")
+    assert anon.get("/api/leaves/" + private["id"]).status_code == 404, "the reference API shows a private leaf"
+
+    ids = [l["id"] for l in expect(anon.get("/v1/leaves?tag=" + tag), 200, "anonymous list")["items"]]
+    assert ids == [public["id"]], "an anonymous list should hold the public leaf only, got %r" % ids
+    none = expect(anon.get("/v1/leaves?public=false&tag=" + tag), 200, "anonymous list of private leaves")
+    assert none["items"] == [], "public=false must give an anonymous reader nothing, got %r" % none
+    ref_ids = [l["id"] for l in expect(anon.get("/api/leaves"), 200, "anonymous reference list")]
+    assert public["id"] in ref_ids and private["id"] not in ref_ids, (
+        "the reference list should hold public leaves only, got %r" % ref_ids)
+
+    def searched():
+        r = anon.get("/v1/search?q=%s&facets=tags" % tag, consistent=False)
+        return r if r.status_code == 200 and r.json()["items"] else None
+    body = wait_until(searched, what="the public leaf in the search index").json()
+    assert [h["id"] for h in body["items"]] == [public["id"]], "anonymous search should find the public leaf only, got %r" % body
+    facet_tags = {f["value"] for f in body["facets"]["tags"]}
+    assert tag + "-secret" not in facet_tags, "anonymous facets count a private leaf's tag: %r" % facet_tags
+    counts = {t["tag"] for t in expect(anon.get("/v1/tags?limit=1000"), 200, "anonymous tag counts")["items"]}
+    assert tag + "-open" in counts and tag + "-secret" not in counts, (
+        "anonymous tag counts should count public leaves only, got %r" % sorted(counts))
+    prefix = {t["tag"] for t in expect(anon.get("/v1/tags?prefix=" + tag), 200, "anonymous tag prefix")["items"]}
+    assert tag + "-secret" not in prefix, "anonymous tag suggestions show a private leaf's tag: %r" % prefix
+
+    events = sse.collect(3.0, until=lambda evs: len(evs) >= 1)
+    time.sleep(0.5)
+    events += sse.collect(0.5)
+    sse.close()
+    got = {e["json"]["leaf_id"] for e in events if e.get("json") and "leaf_id" in e["json"]}
+    assert got == {public["id"]}, "an anonymous stream should carry the public leaf's event only, got %r" % got
+    # A token holder sees both.
+    seen = [l["id"] for l in expect(admin.get("/v1/leaves?tag=" + tag), 200, "admin list")["items"]]
+    assert sorted(seen) == sorted([public["id"], private["id"]]), "the admin should see both leaves, got %r" % seen
+
+
+def test_anonymous_none_needs_a_token_everywhere_but_the_open_routes(server_factory):
+    srv = server_factory.make(args=["--anonymous", "none"], env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    anon = as_user(srv, None)
+    for path in ("/v1/leaves", "/v1/search?q=x", "/v1/tags", "/api/leaves", "/metrics", "/v1/stream"):
+        expect_401(anon.get(path, consistent=False), "GET %s under --anonymous none" % path)
+    for path in ("/healthz", "/readyz", "/openapi.json", "/"):
+        assert anon.get(path, consistent=False).status_code == 200, "%s should stay open" % path
+    me = expect(anon.get("/v1/me", consistent=False), 200, "/v1/me is open")
+    assert me == {"anonymous": True, "scopes": [], "public_only": False}, "anonymous /v1/me, got %r" % me
+    admin = as_user(srv, ADMIN_TOKEN)
+    leaf = admin.create(title="with a token")
+    expect(admin.get("/v1/leaves/" + leaf["id"]), 200, "a read with the admin token")
+
+
+def test_roles_scopes_and_who_sees_which_user(server_factory):
+    srv = server_factory.make(env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin = as_user(srv, ADMIN_TOKEN)
+    reader_token, _ = make_user(admin, "rita", "reader")
+    curator_token, _ = make_user(admin, "carla", "curator")
+    reader, curator = as_user(srv, reader_token), as_user(srv, curator_token)
+
+    leaf = curator.create(title="by carla", tags=["roles"])
+    reader.positions = dict(curator.positions)
+    expect(reader.get("/v1/leaves/" + leaf["id"]), 200, "a reader reads")
+    err = expect_error(reader.post("/v1/leaves", json={"url": new_url()}), 403, "permission_denied", "a reader writes")
+    assert "rita" in err["message"] and "write" in err["message"], "the 403 should say who and what: %r" % err
+    expect_error(curator.get("/v1/users"), 403, "permission_denied", "a curator lists users")
+    expect_error(curator.post("/v1/users", json={"name": "x"}), 403, "permission_denied", "a curator creates a user")
+
+    # The envelope names the actor.
+    hist = expect(curator.get("/v1/leaves/%s/history" % leaf["id"]), 200, "history")
+    assert hist["items"][0].get("actor") == "carla", "the event's actor should be carla, got %r" % hist["items"][0]
+
+    # Own record yes, another's no (404: its existence is not revealed).
+    me = expect(reader.get("/v1/users/rita", consistent=False), 200, "own user record")
+    assert "hash" not in str(me), "a user record must not show token hashes: %r" % me
+    expect_error(reader.get("/v1/users/carla", consistent=False), 404, "user_not_found", "another user's record")
+    expect_error(reader.get("/v1/users/carla/tokens", consistent=False), 404, "user_not_found", "another's tokens")
+
+    # Tokens never carry more than the role, nor more than the token that asks.
+    expect_error(reader.post("/v1/users/rita/tokens", json={"scopes": ["write"]}), 422, "invalid_scopes",
+                 "a reader asks for a write token")
+    ro = expect(curator.post("/v1/users/carla/tokens", json={"scopes": ["read"], "name": "ro"}), 201, "read-only token")
+    expect_error(as_user(srv, ro["token"]).post("/v1/users/carla/tokens", json={"scopes": ["read", "write"]}), 403,
+                 "permission_denied", "a read-only token mints a write token")
+    expect_error(as_user(srv, ro["token"]).post("/v1/leaves", json={"url": new_url()}), 403, "permission_denied",
+                 "a read-only token of a curator writes")
+
+    # Input is checked at the edge.
+    expect_error(admin.post("/v1/users", json={"name": "Bad Name"}), 422, "invalid_user_name", "a bad user name")
+    expect_error(admin.post("/v1/users", json={"name": "rita"}), 409, "user_exists", "a user twice")
+    expect_error(admin.post("/v1/users", json={"name": "zed", "role": "root"}), 422, "invalid_field", "a bad role")
+    expect_error(admin.post("/v1/users", json={"name": "zed", "bogus": 1}), 422, "invalid_field", "an unknown field")
+    expect_error(admin.post("/v1/users/rita/tokens", json={"expires_in_days": 0}), 422, "invalid_field",
+                 "expires_in_days 0")
+
+
+def test_revoked_expired_and_disabled_fail_at_once(server_factory):
+    srv = server_factory.make(env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin = as_user(srv, ADMIN_TOKEN)
+    token, token_id = make_user(admin, "vic", "curator")
+    vic = as_user(srv, token)
+    expect(vic.get("/v1/me", consistent=False), 200, "the new token works at once")
+    expect(vic.delete("/v1/users/vic/tokens/" + token_id), 200, "revoke own token")
+    expect_401(vic.get("/v1/leaves"), "the revoked token, at once", code="invalid_token")
+    assert "revoked" in vic.get("/v1/leaves").json()["error"]["message"]
+
+    soon = expect(admin.post("/v1/users/vic/tokens",
+                             json={"expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 2))}),
+                  201, "a token that expires in 2 s")
+    expect(as_user(srv, soon["token"]).get("/v1/leaves"), 200, "before it expires")
+    time.sleep(2.2)
+    expect_401(as_user(srv, soon["token"]).get("/v1/leaves"), "after it expired", code="invalid_token")
+
+    fresh = expect(admin.post("/v1/users/vic/tokens", json={}), 201, "another token")["token"]
+    expect(admin.patch("/v1/users/vic", json={"disabled": True}), 200, "disable vic")
+    expect_401(as_user(srv, fresh).get("/v1/leaves"), "a disabled user's token", code="invalid_token")
+    expect(admin.patch("/v1/users/vic", json={"disabled": False}), 200, "enable vic again")
+    expect(as_user(srv, fresh).get("/v1/leaves"), 200, "an enabled user's token")
+
+    expect_error(admin.patch("/v1/users/admin", json={"role": "reader"}), 409, "last_admin", "demote the last admin")
+    expect_error(admin.patch("/v1/users/admin", json={"disabled": True}), 409, "last_admin", "disable the last admin")
+
+    expect_401(as_user(srv, "lv_000000000000_" + "A" * 43).get("/v1/leaves"), "an unknown token", code="invalid_token")
+    bad = as_user(srv, None)
+    bad.session.headers["Authorization"] = "Basic YWRtaW46YWRtaW4="
+    expect_401(bad.get("/v1/leaves"), "Basic authentication", code="invalid_request")
+
+
+def test_the_users_command(server_factory, leaves_bin):
+    srv = server_factory.make(env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    env = {"LEAVES_SERVER": srv.base_url, "LEAVES_TOKEN": ADMIN_TOKEN}
+
+    def cli(*args, code=0, token=ADMIN_TOKEN):
+        e = dict(env, LEAVES_TOKEN=token) if token else {"LEAVES_SERVER": srv.base_url, "LEAVES_TOKEN": ""}
+        res = run_cli(leaves_bin, ["users"] + list(args), env=e)
+        assert res.returncode == code, "expected exit %d\n  %s" % (code, describe_cli(res))
+        return res
+
+    cli("create", "ursula", "--role", "curator", "--email", "u@example.org")
+    listed = cli("list").stdout
+    assert re.search(r"^ursula\s+curator\s+false", listed, re.M), "users list should show ursula:\n" + listed
+    token = cli("token", "ursula", "--name", "cli", "--scopes", "read,write", "--expires-in-days", "7").stdout.strip()
+    assert TOKEN_RE.fullmatch(token), "users token should print the token alone on stdout, got %r" % token
+    expect(as_user(srv, token).post("/v1/leaves", json={"url": new_url()}), 201, "a write with the CLI's token")
+    tokens = cli("tokens", "ursula").stdout
+    token_id = token[3:15]
+    assert token_id in tokens and "read,write" in tokens, "users tokens should list %s:\n%s" % (token_id, tokens)
+    assert token not in tokens, "users tokens must not print a secret"
+    cli("list", code=1, token=token)  # a curator is refused (403)
+    res = cli("list", code=1, token=None)
+    assert "LEAVES_TOKEN" in res.stderr, "a 401 should point at LEAVES_TOKEN: %s" % res.stderr
+    cli("disable", "ursula")
+    expect_401(as_user(srv, token).get("/v1/leaves"), "a token of a user disabled by the CLI", code="invalid_token")
+    cli("enable", "ursula")
+    cli("revoke", "ursula", token_id)
+    expect_401(as_user(srv, token).get("/v1/leaves"), "a token revoked by the CLI", code="invalid_token")
+    cli("bogus", code=2)
+
+
+@pytest.mark.skipif(not os.environ.get("LEAVES_TEST_KAFKA"), reason="two servers on one log need Kafka")
+def test_a_revocation_reaches_every_server(server_factory):
+    name = "leaves-sys-auth-" + unique("k")
+    a = server_factory.make(kafka_name=name, env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    b = server_factory.make(kafka_name=name, kafka_group=name + "-b", env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin_a = as_user(a, ADMIN_TOKEN)
+    token, token_id = make_user(admin_a, "kim", "reader")
+    on_b = as_user(b, token)
+    wait_until(lambda: on_b.get("/v1/me", consistent=False).status_code == 200, timeout=10,
+               what="kim's token to work on the second server")
+    expect(admin_a.delete("/v1/users/kim/tokens/" + token_id), 200, "revoke on the first server")
+    t0 = time.monotonic()
+    wait_until(lambda: on_b.get("/v1/me", consistent=False).status_code == 401, timeout=5,
+               what="the revoked token to fail on the second server")
+    assert time.monotonic() - t0 < 2.0, "the revocation took %.1f s to reach the second server" % (time.monotonic() - t0)

@@ -1,0 +1,238 @@
+// The user aggregate (pure), tokens, the directory folded from the log and
+// the user service on a real embedded log.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "leaves/auth/directory.h"
+#include "leaves/auth/token.h"
+#include "leaves/auth/user_service.h"
+#include "leaves/domain/events.h"
+#include "leaves/domain/user.h"
+#include "leaves/log/embedded/rocks_log.h"
+#include "support/test_support.h"
+
+namespace json = boost::json;
+
+namespace leaves {
+namespace {
+
+using domain::user_command;
+
+class test_clock final : public clock {
+ public:
+  int64_t now_ms() const override { return now_; }
+  void set(int64_t ms) { now_ = ms; }
+
+ private:
+  int64_t now_ = 0;
+};
+using domain::user_command_kind;
+
+std::vector<domain::user_event> decide_apply(std::optional<domain::user>& u, const user_command& c, int64_t now = 1000) {
+  auto evs = domain::decide_user(u, c, now, "tester");
+  EXPECT_TRUE(evs.ok()) << (evs.ok() ? "" : evs.err().message);
+  if (!evs.ok()) return {};
+  for (auto& e : *evs) {
+    e.event_id = "e" + std::to_string(e.aggregate_version);
+    // Through the wire form, as the directory reads it.
+    auto back = domain::user_event_from_json(json::parse(json::serialize(domain::user_event_to_json(e))).as_object());
+    EXPECT_TRUE(back.ok());
+    auto st = domain::apply_user(u, *back);
+    EXPECT_TRUE(st.ok()) << (st.ok() ? "" : st.err().message);
+  }
+  return *evs;
+}
+
+user_command create(std::string name, domain::role r = domain::role::reader) {
+  user_command c;
+  c.kind = user_command_kind::create;
+  c.name = std::move(name);
+  c.r = r;
+  return c;
+}
+
+user_command make_token(std::string name, const auth::new_token& t, unsigned scopes,
+                        std::optional<int64_t> expires = std::nullopt) {
+  user_command c;
+  c.kind = user_command_kind::create_token;
+  c.name = std::move(name);
+  c.token = {t.id, "laptop", t.hash, scopes, 0, expires};
+  return c;
+}
+
+TEST(User, NamesAndIds) {
+  EXPECT_TRUE(domain::valid_user_name("alice"));
+  EXPECT_TRUE(domain::valid_user_name("a.b-c_9"));
+  EXPECT_FALSE(domain::valid_user_name(""));
+  EXPECT_FALSE(domain::valid_user_name("Alice"));
+  EXPECT_FALSE(domain::valid_user_name("-x"));
+  EXPECT_FALSE(domain::valid_user_name("a:b"));
+  EXPECT_FALSE(domain::valid_user_name(std::string(65, 'a')));
+  EXPECT_EQ(domain::user_id_for("alice"), domain::user_id_for("alice"));
+  EXPECT_NE(domain::user_id_for("alice"), domain::user_id_for("bob"));
+  EXPECT_GT(domain::user_id_for("alice"), 0);
+  EXPECT_LE(domain::user_id_for("alice"), 0x7fffffff);
+  // User keys can never be leaf ids, so the leaf projections skip them.
+  EXPECT_TRUE(domain::is_user_key(domain::user_key("alice")));
+  EXPECT_FALSE(domain::valid_leaf_id(domain::user_key("alice")));
+}
+
+TEST(User, ScopesAndRoles) {
+  EXPECT_EQ(*domain::parse_scopes("read, write"), domain::scope_read | domain::scope_write);
+  EXPECT_FALSE(domain::parse_scopes("read,root").ok());
+  EXPECT_FALSE(domain::parse_scopes("").ok());
+  EXPECT_EQ(domain::role_scopes(domain::role::reader), unsigned(domain::scope_read));
+  EXPECT_EQ(domain::role_scopes(domain::role::curator), domain::scope_read | domain::scope_write);
+  EXPECT_EQ(domain::role_scopes(domain::role::admin), domain::kAllScopes);
+}
+
+TEST(User, CreateUpdateTokensAndRevoke) {
+  std::optional<domain::user> u;
+  decide_apply(u, create("alice", domain::role::curator));
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->version, 1);
+  EXPECT_EQ(u->r, domain::role::curator);
+  EXPECT_EQ(u->user_id, domain::user_id_for("alice"));
+
+  auto again = domain::decide_user(u, create("alice"), 2000, "t");
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.err().detail, "user_exists");
+
+  user_command up;
+  up.kind = user_command_kind::update;
+  up.name = "alice";
+  up.r = domain::role::curator;  // unchanged: no event
+  EXPECT_TRUE(decide_apply(u, up).empty());
+  up.disabled = true;
+  EXPECT_EQ(decide_apply(u, up).size(), 1u);
+  EXPECT_TRUE(u->disabled);
+
+  auto t = auth::generate_token();
+  decide_apply(u, make_token("alice", t, domain::scope_read));
+  ASSERT_EQ(u->tokens.size(), 1u);
+  EXPECT_EQ(u->tokens[0].hash, t.hash);
+  EXPECT_EQ(u->tokens[0].scopes, unsigned(domain::scope_read));
+  auto twice = domain::decide_user(u, make_token("alice", t, domain::scope_read), 3000, "t");
+  ASSERT_FALSE(twice.ok());
+  EXPECT_EQ(twice.err().detail, "token_exists");
+
+  user_command rv;
+  rv.kind = user_command_kind::revoke_token;
+  rv.name = "alice";
+  rv.token_id = t.id;
+  decide_apply(u, rv);
+  EXPECT_TRUE(u->tokens[0].revoked);
+  EXPECT_TRUE(decide_apply(u, rv).empty()) << "revoking twice changes nothing";
+  rv.token_id = "000000000000";
+  auto missing = domain::decide_user(u, rv, 4000, "t");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.err().code, errc::not_found);
+}
+
+TEST(User, RefusesBadInput) {
+  std::optional<domain::user> none;
+  EXPECT_EQ(domain::decide_user(none, create("Bad Name"), 1, "t").err().detail, "invalid_user_name");
+  user_command up;
+  up.kind = user_command_kind::update;
+  up.name = "ghost";
+  EXPECT_EQ(domain::decide_user(none, up, 1, "t").err().code, errc::not_found);
+  std::optional<domain::user> u;
+  decide_apply(u, create("bob"));
+  auto t = auth::generate_token();
+  auto expired = domain::decide_user(u, make_token("bob", t, domain::scope_read, 500), 1000, "t");
+  EXPECT_FALSE(expired.ok()) << "a token that expires before it is made";
+  auto c = make_token("bob", t, domain::scope_read);
+  c.token.hash = "not-a-hash";
+  EXPECT_FALSE(domain::decide_user(u, c, 1000, "t").ok());
+}
+
+TEST(User, ApplyRefusesAnEventOutOfOrder) {
+  std::optional<domain::user> u;
+  decide_apply(u, create("carol"));
+  domain::user_event ev;
+  ev.type = domain::user_event_type::token_revoked;
+  ev.aggregate_id = "user:carol";
+  ev.aggregate_version = 3;  // 2 is missing
+  EXPECT_EQ(domain::apply_user(u, ev).err().code, errc::conflict);
+}
+
+TEST(Token, FormatHashAndComparison) {
+  auto a = auth::generate_token();
+  auto b = auth::generate_token();
+  EXPECT_NE(a.secret, b.secret);
+  EXPECT_TRUE(a.secret.starts_with("lv_" + a.id + "_"));
+  EXPECT_EQ(a.secret.size(), 3u + 12 + 1 + 43);
+  EXPECT_EQ(a.hash, auth::sha256_hex(a.secret));
+  // FIPS 180-2 test vector.
+  EXPECT_EQ(auth::sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_TRUE(auth::constant_time_equal("abc", "abc"));
+  EXPECT_FALSE(auth::constant_time_equal("abc", "abd"));
+  EXPECT_FALSE(auth::constant_time_equal("abc", "abcd"));
+  auto chosen = auth::adopt_token(std::string(40, 'x'));
+  EXPECT_EQ(chosen.id, chosen.hash.substr(0, 12));
+}
+
+// The directory folds user records out of a log shared with leaf records,
+// and authenticates tokens: unknown, revoked, expired, disabled.
+TEST(Directory, AuthenticatesFromTheLog) {
+  testing::temp_dir dir;
+  auto l = log::rocks_log::open({dir.path() / "log", 4});
+  ASSERT_TRUE(l.ok());
+  auth::directory users(**l);
+  ASSERT_TRUE(users.start().ok());
+  test_clock clk;
+  clk.set(1000);
+  auth::user_service svc(**l, users, clk);
+  auto run = [&](user_command c) { return testing::run(svc.execute(std::move(c), "tester")); };
+
+  ASSERT_TRUE(run(create("dana", domain::role::curator)).ok());
+  auto t = auth::generate_token();
+  auto w = run(make_token("dana", t, domain::scope_read | domain::scope_write | domain::scope_admin));
+  ASSERT_TRUE(w.ok()) << w.err().message;
+  ASSERT_TRUE(w->position.has_value());
+  // A leaf record in the same log is skipped by its key.
+  std::vector<log::record> leafrec{{"abc", "{\"not\":\"a user\"}", -1}};
+  ASSERT_TRUE(testing::run((*l)->append(leafrec)).ok());
+
+  auto p = users.authenticate(t.secret, 2000);
+  ASSERT_TRUE(p.ok()) << p.err().message;
+  EXPECT_EQ(p->name, "dana");
+  EXPECT_FALSE(p->anonymous);
+  EXPECT_EQ(p->scopes, domain::scope_read | domain::scope_write) << "a curator's token cannot administer";
+  EXPECT_EQ(users.authenticate("lv_nope", 2000).err().code, errc::unauthenticated);
+
+  auto soon = auth::generate_token();
+  ASSERT_TRUE(run(make_token("dana", soon, domain::scope_read, 5000)).ok());
+  EXPECT_TRUE(users.authenticate(soon.secret, 4999).ok());
+  EXPECT_EQ(users.authenticate(soon.secret, 5000).err().message, "the token " + soon.id + " has expired");
+
+  user_command rv;
+  rv.kind = user_command_kind::revoke_token;
+  rv.name = "dana";
+  rv.token_id = t.id;
+  ASSERT_TRUE(run(rv).ok());
+  // Answered after the directory applied it: refused at once.
+  EXPECT_EQ(users.authenticate(t.secret, 2000).err().message, "the token " + t.id + " was revoked");
+
+  user_command off;
+  off.kind = user_command_kind::update;
+  off.name = "dana";
+  off.disabled = true;
+  ASSERT_TRUE(run(off).ok());
+  EXPECT_EQ(users.authenticate(soon.secret, 2000).err().message, "the user dana is disabled");
+  users.stop();
+
+  // A second directory on the same log (another server, or a restart) agrees.
+  auth::directory again(**l);
+  ASSERT_TRUE(again.start().ok());
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_TRUE(again.find("dana")->disabled);
+  EXPECT_EQ(again.find("dana")->tokens.size(), 2u);
+  EXPECT_EQ(again.stats().applied.load(), 5u);
+  EXPECT_EQ(again.stats().undecodable.load(), 0u);
+  again.stop();
+}
+
+}  // namespace
+}  // namespace leaves

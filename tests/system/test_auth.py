@@ -120,7 +120,7 @@ def test_anonymous_none_needs_a_token_everywhere_but_the_open_routes(server_fact
     for path in ("/healthz", "/readyz", "/openapi.json", "/"):
         assert anon.get(path, consistent=False).status_code == 200, "%s should stay open" % path
     me = expect(anon.get("/v1/me", consistent=False), 200, "/v1/me is open")
-    assert me == {"anonymous": True, "scopes": [], "public_only": False}, "anonymous /v1/me, got %r" % me
+    assert me == {"anonymous": True, "scopes": [], "public_only": False, "sees": "none"}, "anonymous /v1/me, got %r" % me
     admin = as_user(srv, ADMIN_TOKEN)
     leaf = admin.create(title="with a token")
     expect(admin.get("/v1/leaves/" + leaf["id"]), 200, "a read with the admin token")
@@ -133,7 +133,7 @@ def test_roles_scopes_and_who_sees_which_user(server_factory):
     curator_token, _ = make_user(admin, "carla", "curator")
     reader, curator = as_user(srv, reader_token), as_user(srv, curator_token)
 
-    leaf = curator.create(title="by carla", tags=["roles"])
+    leaf = curator.create(title="by carla", tags=["roles"], is_public=True)
     reader.positions = dict(curator.positions)
     expect(reader.get("/v1/leaves/" + leaf["id"]), 200, "a reader reads")
     err = expect_error(reader.post("/v1/leaves", json={"url": new_url()}), 403, "permission_denied", "a reader writes")
@@ -199,6 +199,72 @@ def test_revoked_expired_and_disabled_fail_at_once(server_factory):
     bad = as_user(srv, None)
     bad.session.headers["Authorization"] = "Basic YWRtaW46YWRtaW4="
     expect_401(bad.get("/v1/leaves"), "Basic authentication", code="invalid_request")
+
+
+def test_a_leaf_belongs_to_whoever_saved_it(server_factory):
+    srv = server_factory.make(env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin = as_user(srv, ADMIN_TOKEN)
+    carla_token, _ = make_user(admin, "carla", "curator")
+    dave_token, _ = make_user(admin, "dave", "curator")
+    rita_token, _ = make_user(admin, "rita", "reader")
+    carla, dave, rita = as_user(srv, carla_token), as_user(srv, dave_token), as_user(srv, rita_token)
+    carla_id = expect(carla.get("/v1/me", consistent=False), 200, "carla's /v1/me")["user"]["user_id"]
+    tag = unique("own")
+    sse = SSEClient("127.0.0.1", srv.port, "/v1/stream?from=beginning&tag=" + tag,
+                    headers={"Authorization": "Bearer " + dave_token})
+    assert sse.status == 200, "dave may stream, got %s" % sse.status
+
+    mine = carla.create(title="carla's private " + tag, tags=[tag, tag + "-secret"], is_public=False)
+    shared = carla.create(title="carla's public " + tag, tags=[tag, tag + "-open"], is_public=True)
+    assert mine["user_id"] == carla_id and mine["user_name"] == "carla", (
+        "a saved leaf should belong to its saver, got user_id=%r user_name=%r" % (mine["user_id"], mine["user_name"]))
+    for c in (dave, rita, admin):
+        c.positions = dict(carla.positions)
+
+    expect_error(dave.get("/v1/leaves/" + mine["id"]), 404, "leaf_not_found", "another's private leaf")
+    expect_error(rita.get("/v1/leaves/" + mine["id"]), 404, "leaf_not_found", "a reader, another's private leaf")
+    expect(carla.get("/v1/leaves/" + mine["id"]), 200, "the owner reads her private leaf")
+    expect(admin.get("/v1/leaves/" + mine["id"]), 200, "an admin reads every leaf")
+    expect(dave.get("/v1/leaves/" + shared["id"]), 200, "another's public leaf")
+
+    for who, client, want in (("dave", dave, [shared["id"]]), ("carla", carla, [shared["id"], mine["id"]]),
+                              ("admin", admin, [shared["id"], mine["id"]])):
+        ids = [l["id"] for l in expect(client.get("/v1/leaves?tag=" + tag), 200, "%s lists" % who)["items"]]
+        assert sorted(ids) == sorted(want), "%s should list %r, got %r" % (who, want, ids)
+
+    def dave_searches():
+        r = dave.get("/v1/search?q=%s&facets=tags" % tag, consistent=False)
+        return r.json() if r.status_code == 200 and r.json()["items"] else None
+    found = wait_until(dave_searches, what="dave's search to find the public leaf")
+    assert [h["id"] for h in found["items"]] == [shared["id"]], "dave's search shows %r" % found["items"]
+    assert tag + "-secret" not in {f["value"] for f in found["facets"]["tags"]}, "dave's facets count carla's secret"
+    counts = {t["tag"] for t in expect(dave.get("/v1/tags?limit=1000"), 200, "dave's tag counts")["items"]}
+    assert tag + "-secret" not in counts and tag + "-open" in counts, "dave's tag counts: %r" % sorted(counts)
+    carla_counts = {t["tag"] for t in expect(carla.get("/v1/tags?limit=1000"), 200, "carla's tag counts")["items"]}
+    assert tag + "-secret" in carla_counts, "carla's tag counts should count her private leaf"
+
+    # Changing another's leaf: a private one does not exist, a public one is not yours.
+    expect_error(dave.patch("/v1/leaves/" + mine["id"], json={"title": "x"}), 404, "leaf_not_found", "patch private")
+    expect_error(dave.patch("/v1/leaves/" + shared["id"], json={"title": "x"}), 403, "leaf_not_yours", "patch public")
+    expect_error(dave.delete("/v1/leaves/" + shared["id"]), 403, "leaf_not_yours", "delete another's public leaf")
+    expect_error(dave.post("/v1/leaves/%s/tags" % shared["id"], json={"tags": ["mine"]}), 403, "leaf_not_yours",
+                 "tag another's public leaf")
+    expect_error(dave.post("/v1/leaves", json={"url": mine["url"]}), 409, "leaf_not_yours",
+                 "save the URL of another's private leaf")
+    expect_error(dave.post("/v1/leaves", json={"url": new_url(), "user_id": carla_id}), 403, "leaf_not_yours",
+                 "save a leaf in another's name")
+    expect(carla.patch("/v1/leaves/" + shared["id"], json={"title": "still carla's"}), 200, "the owner edits")
+    expect(admin.patch("/v1/leaves/" + mine["id"], json={"title": "an admin edits"}), 200, "an admin edits any leaf")
+    imported = expect(admin.post("/v1/leaves", json={"url": new_url(), "user_id": 4242, "user_name": "Someone"}),
+                      201, "an admin saves in another's name (imports)")
+    assert imported["user_id"] == 4242, "an admin's user_id should be kept, got %r" % imported["user_id"]
+
+    events = sse.collect(3.0, until=lambda evs: len(evs) >= 2)
+    time.sleep(0.3)
+    events += sse.collect(0.3)
+    sse.close()
+    got = {e["json"]["leaf_id"] for e in events if e.get("json") and "leaf_id" in e["json"]}
+    assert got == {shared["id"]}, "dave's stream should carry the public leaf only, got %r" % got
 
 
 def test_the_users_command(server_factory, leaves_bin):

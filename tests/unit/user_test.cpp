@@ -234,5 +234,57 @@ TEST(Directory, AuthenticatesFromTheLog) {
   again.stop();
 }
 
+// The owner rules of domain::command::owner, decided on the leaf's state.
+TEST(Ownership, ALimitedUserChangesItsOwnLeavesOnly) {
+  using domain::command;
+  using domain::command_kind;
+  auto save = [](const char* body, std::optional<command::owner_info> owner) {
+    auto c = domain::save_command(json::parse(body).as_object(), domain::limits{}, false, false);
+    EXPECT_TRUE(c.ok());
+    c->owner = std::move(owner);
+    return *c;
+  };
+  const command::owner_info carla{7, "carla", "c@example.org", true}, dave{8, "dave", "", true};
+  const command::owner_info admin{1, "admin", "", false};
+  std::optional<domain::leaf> priv, pub;
+  for (auto [state, body] : {std::pair{&priv, R"({"url":"https://e.org/p"})"},
+                             std::pair{&pub, R"({"url":"https://e.org/q","is_public":true})"}}) {
+    auto evs = domain::decide(*state, save(body, carla), domain::context{1000, "carla"});
+    ASSERT_TRUE(evs.ok()) << evs.err().message;
+    ASSERT_TRUE(domain::apply(*state, evs->front()).ok());
+  }
+  EXPECT_EQ(priv->user_id, 7);
+  EXPECT_EQ(priv->user_name, "carla");
+  EXPECT_EQ(priv->user_email, "c@example.org");
+
+  command edit;
+  edit.kind = command_kind::update;
+  edit.patch.values.title = "x";
+  edit.patch.set(domain::field::title);
+  edit.owner = dave;
+  edit.leaf_id = priv->id;
+  EXPECT_EQ(domain::decide(priv, edit, {2000, "dave"}).err().code, errc::not_found) << "another's private leaf";
+  edit.leaf_id = pub->id;
+  EXPECT_EQ(domain::decide(pub, edit, {2000, "dave"}).err().code, errc::permission_denied) << "another's public leaf";
+  auto again = domain::decide(priv, save(R"({"url":"https://e.org/p"})", dave), {2000, "dave"});
+  EXPECT_EQ(again.err().detail, "leaf_not_yours") << "saving the URL of another's private leaf";
+  EXPECT_EQ(domain::decide(std::nullopt, save(R"({"url":"https://e.org/r","user_id":7})", dave), {2000, "dave"})
+                .err()
+                .code,
+            errc::permission_denied)
+      << "a limited user saving in another's name";
+  edit.owner = carla;
+  EXPECT_TRUE(domain::decide(pub, edit, {2000, "carla"}).ok()) << "the owner";
+  edit.owner = admin;
+  EXPECT_TRUE(domain::decide(pub, edit, {2000, "admin"}).ok()) << "an admin";
+  edit.owner.reset();
+  EXPECT_TRUE(domain::decide(pub, edit, {2000, "anonymous"}).ok()) << "no owner rules (--anonymous all)";
+  std::optional<domain::leaf> imported;
+  auto evs = domain::decide(imported, save(R"({"url":"https://e.org/i","user_id":42})", admin), {3000, "admin"});
+  ASSERT_TRUE(evs.ok());
+  ASSERT_TRUE(domain::apply(imported, evs->front()).ok());
+  EXPECT_EQ(imported->user_id, 42) << "an admin's import keeps the record's owner";
+}
+
 }  // namespace
 }  // namespace leaves

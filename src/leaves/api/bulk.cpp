@@ -59,7 +59,7 @@ asio::awaitable<response> bulk::v1_bulk(const request& req, std::shared_ptr<api:
       continue;
     }
     out["id"] = cmd->leaf_id;
-    cmd->actor = req.caller.actor;
+    c.stamp(*cmd, req);
     cmds.emplace_back(i, std::move(*cmd));
   }
   st->remaining = cmds.size();

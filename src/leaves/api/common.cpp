@@ -112,6 +112,13 @@ void context::add_write_headers(response& r, const service::write_result& w) {
   if (w.position) r.headers.emplace_back("Leaves-Position", projector::format_position(*w.position));
 }
 
+void context::stamp(domain::command& cmd, const request& req) const {
+  cmd.actor = req.caller.actor;
+  if (req.caller.user_id > 0) {
+    cmd.owner = domain::command::owner_info{req.caller.user_id, req.caller.actor, req.caller.email, req.caller.limited};
+  }
+}
+
 asio::awaitable<result<service::write_result>> context::execute(domain::command cmd) {
   std::string actor = cmd.actor.empty() ? std::string("anonymous") : cmd.actor;
   auto r = co_await d.service.execute(std::move(cmd), std::move(actor));

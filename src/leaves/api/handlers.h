@@ -54,6 +54,9 @@ struct context {
                                                                 projector::progress& prog, std::string what);
   int64_t lag_total(const projector::progress& prog) const;
   void add_write_headers(response& r, const service::write_result& w);
+  // Who issues a command: the envelope's actor and, for a user, the owner
+  // rules of domain::command::owner.
+  void stamp(domain::command& cmd, const request& req) const;
   asio::awaitable<result<service::write_result>> execute(domain::command cmd);
 };
 
@@ -68,7 +71,7 @@ struct search_surface {
   asio::awaitable<response> v1_search(const request& req, const params& p);
   asio::awaitable<response> v1_tag_prefix(const request& req, const params& p, const std::string& prefix,
                                           size_t limit);
-  asio::awaitable<response> public_tag_counts(const std::string& prefix, size_t limit);
+  asio::awaitable<response> visible_tag_counts(const request& req, const std::string& prefix, size_t limit);
 };
 
 // v1_leaves.cpp: the v1 leaves and /v1/tags.

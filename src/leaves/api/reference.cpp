@@ -28,8 +28,9 @@ constexpr size_t kReferencePage = 8;  // leaves per piece: the memory a slow cli
 // The pieces of GET /api/leaves: "[", the leaves page by page, "]".
 class reference_list_stream final : public http::stream_source {
  public:
-  reference_list_stream(store::leaf_queries& st, size_t limit, store::list_page first, bool public_only)
-      : store_(st), left_(limit), page_(std::move(first)), public_only_(public_only) {}
+  reference_list_stream(store::leaf_queries& st, size_t limit, store::list_page first,
+                        http::request::caller_info caller)
+      : store_(st), left_(limit), page_(std::move(first)), caller_(std::move(caller)) {}
 
   asio::awaitable<std::vector<http::stream_event>> next(std::chrono::milliseconds, std::string& end) override {
     std::vector<http::stream_event> out(1);
@@ -40,7 +41,7 @@ class reference_list_stream final : public http::stream_source {
     }
     for (const auto& l : page_.items) {
       if (left_ == 0) break;
-      if (public_only_ && !l.is_public) continue;
+      if (!caller_.sees(l.is_public, l.user_id)) continue;
       if (sent_++) piece += ',';
       piece += json::serialize(reference_json(l));
       --left_;
@@ -64,7 +65,7 @@ class reference_list_stream final : public http::stream_source {
   store::leaf_queries& store_;
   size_t left_;
   store::list_page page_;
-  bool public_only_;
+  http::request::caller_info caller_;
   bool opened_ = false;
   size_t sent_ = 0;
 };
@@ -96,7 +97,7 @@ asio::awaitable<response> reference::ref_create(const request& req) {
   if (!body) co_return error_to_response(body.err());
   auto cmd = domain::save_command(*body, o.limits, /*ignore_unknown=*/true, /*keep_id=*/false);
   if (!cmd) co_return error_to_response(cmd.err());
-  cmd->actor = req.caller.actor;
+  c.stamp(*cmd, req);
   co_return co_await ref_write(std::move(*cmd), 201);
 }
 
@@ -107,7 +108,7 @@ asio::awaitable<response> reference::ref_patch(const request& req, std::string i
   if (!patch) co_return error_to_response(patch.err());
   domain::command cmd;
   cmd.kind = domain::command_kind::update;
-  cmd.actor = req.caller.actor;
+  c.stamp(cmd, req);
   cmd.leaf_id = std::move(id);
   cmd.patch = std::move(*patch);
   co_return co_await ref_write(std::move(cmd), 201);
@@ -116,7 +117,7 @@ asio::awaitable<response> reference::ref_patch(const request& req, std::string i
 asio::awaitable<response> reference::ref_delete(const request& req, std::string id) {
   domain::command cmd;
   cmd.kind = domain::command_kind::remove;
-  cmd.actor = req.caller.actor;
+  c.stamp(cmd, req);
   cmd.leaf_id = std::move(id);
   auto w = co_await c.execute(std::move(cmd));
   if (!w) {
@@ -132,7 +133,7 @@ asio::awaitable<response> reference::ref_delete(const request& req, std::string 
 asio::awaitable<response> reference::ref_tags(const request& req, std::string id, domain::command_kind kind) {
   domain::command cmd;
   cmd.kind = kind;
-  cmd.actor = req.caller.actor;
+  c.stamp(cmd, req);
   cmd.leaf_id = std::move(id);
   if (kind == domain::command_kind::add_tags) {
     auto tags = c.parse_tags_body(req);
@@ -145,7 +146,7 @@ asio::awaitable<response> reference::ref_tags(const request& req, std::string id
 asio::awaitable<response> reference::ref_get(const request& req, std::string id, bool tags_only) {
   auto l = co_await d.store.async_get(std::move(id));
   if (!l) co_return error_to_response(l.err());
-  if (!*l || (*l)->deleted || (req.caller.public_only && !(*l)->is_public)) co_return not_found_ref();
+  if (!*l || (*l)->deleted || !req.caller.sees((*l)->is_public, (*l)->user_id)) co_return not_found_ref();
   if (tags_only) co_return json_response(200, json::serialize(domain::field_to_json(**l, domain::field::tags)));
   co_return json_response(200, json::serialize(reference_json(**l)));
 }
@@ -161,7 +162,7 @@ asio::awaitable<response> reference::ref_list(const request& req) {
   response r;
   r.stream = http::stream_kind::chunked;
   r.source = std::make_shared<reference_list_stream>(d.store, o.reference_list_limit, std::move(*page),
-                                                   req.caller.public_only);
+                                                   req.caller);
   co_return r;
 }
 

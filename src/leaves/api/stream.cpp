@@ -222,7 +222,8 @@ result<std::shared_ptr<http::stream_source>> open_stream(
     asio::any_io_executor strand, log::event_log& log, realtime::hub& hub, store::leaf_queries* store,
     const leaf_matcher* matcher) {
   realtime::filter f;
-  f.public_only = req.caller.public_only;
+  f.limited = req.caller.limited;
+  f.visible_owner = req.caller.user_id;
   std::string from = "now";
   std::optional<std::string> q_text;
   auto mode = search::match_mode::all;

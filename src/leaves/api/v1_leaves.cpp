@@ -18,7 +18,7 @@ asio::awaitable<response> v1_leaves::v1_create(const request& req) {
   if (!body) co_return error_to_response(body.err());
   auto cmd = domain::save_command(*body, o.limits, /*ignore_unknown=*/false, /*keep_id=*/false);
   if (!cmd) co_return error_to_response(cmd.err());
-  cmd->actor = req.caller.actor;
+  c.stamp(*cmd, req);
   co_return co_await v1_write(std::move(*cmd), 201);
 }
 
@@ -31,7 +31,7 @@ asio::awaitable<response> v1_leaves::v1_patch(const request& req, std::string id
   if (!expected) co_return error_to_response(expected.err());
   domain::command cmd;
   cmd.kind = domain::command_kind::update;
-  cmd.actor = req.caller.actor;
+  c.stamp(cmd, req);
   cmd.leaf_id = std::move(id);
   cmd.patch = std::move(*patch);
   cmd.expected_version = *expected;
@@ -43,7 +43,7 @@ asio::awaitable<response> v1_leaves::v1_delete(const request& req, std::string i
   if (!expected) co_return error_to_response(expected.err());
   domain::command cmd;
   cmd.kind = domain::command_kind::remove;
-  cmd.actor = req.caller.actor;
+  c.stamp(cmd, req);
   cmd.leaf_id = id;
   cmd.expected_version = *expected;
   auto w = co_await c.execute(std::move(cmd));
@@ -61,7 +61,7 @@ asio::awaitable<response> v1_leaves::v1_tags(const request& req, std::string id,
   if (!expected) co_return error_to_response(expected.err());
   domain::command cmd;
   cmd.kind = kind;
-  cmd.actor = req.caller.actor;
+  c.stamp(cmd, req);
   cmd.leaf_id = std::move(id);
   cmd.tags = std::move(*tags);
   cmd.expected_version = *expected;
@@ -73,7 +73,7 @@ asio::awaitable<response> v1_leaves::v1_get(const request& req, const params& p,
   // The stored JSON is the answer's body as it is (a live leaf's has no "deleted").
   auto l = co_await d.store.async_get_json(id);
   if (!l) co_return error_to_response(l.err());
-  if (!*l || (*l)->deleted || (req.caller.public_only && !(*l)->is_public)) {
+  if (!*l || (*l)->deleted || !req.caller.sees((*l)->is_public, (*l)->user_id)) {
     co_return error_to_response(make_error(errc::not_found, "leaf " + id + " does not exist", "leaf_not_found"));
   }
   response r = json_response(200, std::move((*l)->json));
@@ -88,7 +88,7 @@ asio::awaitable<response> v1_leaves::v1_content(const request& req, const params
   if (auto w = co_await c.wait_min_position(req, p)) co_return std::move(*w);
   auto l = co_await d.store.async_get_json(id);
   if (!l) co_return error_to_response(l.err());
-  if (!*l || (*l)->deleted || (req.caller.public_only && !(*l)->is_public)) {
+  if (!*l || (*l)->deleted || !req.caller.sees((*l)->is_public, (*l)->user_id)) {
     co_return error_to_response(make_error(errc::not_found, "leaf " + id + " does not exist", "leaf_not_found"));
   }
   std::string safe;
@@ -140,10 +140,10 @@ asio::awaitable<response> v1_leaves::v1_history(const request& req, const params
   if (!limit) co_return error_to_response(limit.err());
   const size_t want = static_cast<size_t>(limit->value_or(100));
   if (auto w = co_await c.wait_min_position(req, p)) co_return std::move(*w);
-  if (req.caller.public_only) {
+  if (req.caller.limited) {
     auto l = co_await d.store.async_get_json(id);
     if (!l) co_return error_to_response(l.err());
-    if (!*l || !(*l)->is_public) {
+    if (!*l || !req.caller.sees((*l)->is_public, (*l)->user_id)) {
       co_return error_to_response(make_error(errc::not_found, "leaf " + id + " does not exist", "leaf_not_found"));
     }
   }
@@ -268,10 +268,12 @@ result<store::list_query> v1_leaves::list_query(const params& p) {
 asio::awaitable<response> v1_leaves::v1_list(const request& req, const params& p) {
   auto q = list_query(p);
   if (!q) co_return error_to_response(q.err());
-  if (req.caller.public_only) {
+  if (req.caller.public_only()) {
     // A caller who sees only public leaves asking for private ones: nothing.
     if (q->is_public == false) co_return json_response(200, "{\"items\":[],\"next_page_token\":null}");
     q->is_public = true;
+  } else if (req.caller.limited) {
+    q->visible_to = req.caller.user_id;
   }
   if (auto w = co_await c.wait_min_position(req, p)) co_return std::move(*w);
   auto page = co_await d.store.async_list_json(*q);
@@ -297,11 +299,11 @@ asio::awaitable<response> v1_leaves::v1_tag_counts(const request& req, const par
   if (const auto* prefix = param(p, "prefix")) {
     co_return co_await searching.v1_tag_prefix(req, p, *prefix, static_cast<size_t>(limit->value_or(10)));
   }
-  // The read models count every leaf: a caller who sees only public leaves
-  // gets the counts of those, from the search index.
-  if (req.caller.public_only) {
+  // The read models count every leaf: a caller limited to some leaves gets
+  // the counts of those, from the search index.
+  if (req.caller.limited) {
     if (auto u = searching.search_unavailable()) co_return std::move(*u);
-    co_return co_await searching.public_tag_counts("", static_cast<size_t>(limit->value_or(100)));
+    co_return co_await searching.visible_tag_counts(req, "", static_cast<size_t>(limit->value_or(100)));
   }
   if (auto w = co_await c.wait_min_position(req, p)) co_return std::move(*w);
   auto tags = co_await d.store.async_tags(static_cast<size_t>(limit->value_or(100)));

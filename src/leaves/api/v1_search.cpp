@@ -22,10 +22,12 @@ std::optional<response> search_surface::search_unavailable() {
 asio::awaitable<response> search_surface::v1_search(const request& req, const params& p) {
   auto r = parse_search(p, o.limits, o.search);
   if (!r) co_return error_to_response(r.err());
-  if (req.caller.public_only) {
+  if (req.caller.public_only()) {
     // A caller who sees only public leaves asking for private ones: nothing.
     if (r->is_public == false) co_return json_response(200, render_search(search::search_result{}, *r, ""));
     r->is_public = true;
+  } else if (req.caller.limited) {
+    r->visible_to = req.caller.user_id;
   }
   if (auto u = search_unavailable()) co_return std::move(*u);
   if (auto w = co_await c.wait_min_position_of(req, p, d.search_projector->positions(), "the search index"))
@@ -41,20 +43,25 @@ asio::awaitable<response> search_surface::v1_tag_prefix(const request& req, cons
   if (auto u = search_unavailable()) co_return std::move(*u);
   if (auto w = co_await c.wait_min_position_of(req, p, d.search_projector->positions(), "the search index"))
     co_return std::move(*w);
-  // The index's prefix lookup counts every leaf: a caller who sees only
-  // public leaves gets the counts of those.
-  if (req.caller.public_only) co_return co_await public_tag_counts(prefix, limit);
+  // The index's prefix lookup counts every leaf: a caller limited to some
+  // leaves gets the counts of those.
+  if (req.caller.limited) co_return co_await visible_tag_counts(req, prefix, limit);
   auto tags = co_await d.search->async_tag_prefix(prefix, limit);
   if (!tags) co_return error_to_response(tags.err());
   co_return json_response(200, render_tag_suggestions(*tags));
 }
 
-// Tags of public leaves starting with `prefix`, by count, from the index's
-// tag facet over the public leaves (kFacetScan tags at most).
-asio::awaitable<response> search_surface::public_tag_counts(const std::string& prefix, size_t limit) {
+// Tags starting with `prefix` of the leaves the caller may see, by count,
+// from the index's tag facet over those leaves (kFacetScan tags at most).
+asio::awaitable<response> search_surface::visible_tag_counts(const request& req, const std::string& prefix,
+                                                             size_t limit) {
   constexpr size_t kFacetScan = 1000;
   search::search_request r;
-  r.is_public = true;
+  if (req.caller.public_only()) {
+    r.is_public = true;
+  } else {
+    r.visible_to = req.caller.user_id;
+  }
   r.limit = 0;
   r.facet_tags = true;
   r.facet_limit = kFacetScan;

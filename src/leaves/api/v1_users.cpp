@@ -58,7 +58,11 @@ asio::awaitable<response> users_surface::me(const auth::principal& who) {
   json::array scopes;
   for (auto& s : domain::scope_names(who.scopes)) scopes.emplace_back(s);
   o["scopes"] = std::move(scopes);
-  o["public_only"] = who.anonymous && c.o.anonymous == anonymous_access::read;
+  // Which leaves the caller sees: every one, the public ones, or the public
+  // ones and its own.
+  const bool limited = who.anonymous ? c.o.anonymous == anonymous_access::read : !who.can(domain::scope_admin);
+  o["public_only"] = who.anonymous && limited;
+  o["sees"] = !who.can(domain::scope_read) ? "none" : !limited ? "all" : who.anonymous ? "public" : "public_and_own";
   if (!who.anonymous && d.users) {
     if (auto u = d.users->find(who.name)) o["user"] = domain::user_to_json(*u);
     o["token_id"] = who.token_id;

@@ -90,9 +90,31 @@ result<command> save_command(const json::object& o, const limits& lim, bool igno
   return cmd;
 }
 
+namespace {
+// A caller limited to its own leaves (command::owner) on someone else's leaf.
+std::optional<error> not_its_own(const std::optional<leaf>& state, const command& cmd) {
+  if (!cmd.owner || !cmd.owner->limited || !live(state) || state->user_id == cmd.owner->user_id) return std::nullopt;
+  if (!state->is_public) {
+    // Its existence is not revealed to whoever cannot see it; a save of the
+    // same URL (the same id) cannot be taken over either.
+    if (cmd.kind == command_kind::save) {
+      return make_error(errc::conflict, "this URL is saved as a private leaf of another user", "leaf_not_yours");
+    }
+    return make_error(errc::not_found, "leaf " + cmd.leaf_id + " does not exist", "leaf_not_found");
+  }
+  return make_error(errc::permission_denied, "leaf " + cmd.leaf_id + " belongs to another user", "leaf_not_yours");
+}
+}  // namespace
+
 result<std::vector<event>> decide(const std::optional<leaf>& state, const command& cmd,
                                   const context& ctx) {
   const int64_t next = (state ? state->version : 0) + 1;
+  if (auto e = not_its_own(state, cmd)) return *e;
+  if (cmd.owner && cmd.owner->limited && cmd.patch.has(field::user_id) &&
+      cmd.patch.values.user_id != cmd.owner->user_id) {
+    return make_error(errc::permission_denied, "user_id: only an admin saves a leaf in another user's name",
+                      "leaf_not_yours");
+  }
   if (cmd.kind != command_kind::save) {
     if (!live(state)) {
       return make_error(errc::not_found, "leaf " + cmd.leaf_id + " does not exist", "leaf_not_found");
@@ -117,6 +139,12 @@ result<std::vector<event>> decide(const std::optional<leaf>& state, const comman
         l.created_at = l.updated_at = ctx.now_ms;
         l.tags = string_list{};
         apply_patch(l, cmd.patch);
+        if (cmd.owner && (cmd.owner->limited || !cmd.patch.has(field::user_id))) {
+          // A leaf belongs to the user who saved it.
+          l.user_id = cmd.owner->user_id;
+          if (!cmd.patch.has(field::user_name)) l.user_name = cmd.owner->name;
+          if (!cmd.patch.has(field::user_email)) l.user_email = cmd.owner->email;
+        }
         if (!cmd.patch.has(field::slugs)) l.slugs = l.tags;
         if (!cmd.patch.has(field::domain_name)) {
           auto d = domain_of(l.url);

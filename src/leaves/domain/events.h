@@ -20,6 +20,17 @@ enum class command_kind { save, update, add_tags, remove_tags, replace_tags, cle
 struct command {
   command_kind kind = command_kind::save;
   std::string actor;  // who issues it (the envelope's actor); empty: "anonymous"
+  // The user who issues it (nullopt: an anonymous caller). A leaf it creates
+  // is its own unless the save names a user_id. A `limited` user (one without
+  // the admin scope) may change only its own leaves, and never saves in
+  // another's name; another's leaf is refused (a private one as if it did
+  // not exist).
+  struct owner_info {
+    int64_t user_id = 0;
+    std::string name, email;
+    bool limited = true;
+  };
+  std::optional<owner_info> owner;
 
   std::string leaf_id;
   leaf_patch patch;                       // save, update

@@ -5,6 +5,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -21,12 +22,20 @@ struct request {
   std::string body;
   std::chrono::steady_clock::time_point received;
   // Who sent it, as the API's authentication found (api/auth.cpp) before
-  // any handler runs: the actor of the events it causes, and whether what it
-  // reads is limited to public leaves (an anonymous reader).
+  // any handler runs: the actor of the events it causes, and which leaves it
+  // may see and change.
   struct caller_info {
     std::string actor = "anonymous";
-    int64_t user_id = 0;
-    bool public_only = false;
+    std::string email;
+    int64_t user_id = 0;  // 0: anonymous
+    // Limited to public leaves and, for a user (user_id > 0), its own: an
+    // anonymous reader under --anonymous read, a user without the admin scope.
+    bool limited = false;
+    bool sees(bool is_public, std::optional<int64_t> owner) const {
+      return !limited || is_public || (user_id > 0 && owner == user_id);
+    }
+    // Only public leaves (an anonymous reader).
+    bool public_only() const { return limited && user_id == 0; }
   } caller;
 
   std::string_view header(std::string_view lower_name) const {

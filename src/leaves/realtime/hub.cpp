@@ -45,7 +45,7 @@ bool filter::matches(const message& m) const {
     return false;
   }
   if (user_id && m.user_id != user_id) return false;
-  if (public_only && !m.is_public.value_or(false)) return false;
+  if (limited && !m.is_public.value_or(false) && !(visible_owner > 0 && m.user_id == visible_owner)) return false;
   return true;
 }
 

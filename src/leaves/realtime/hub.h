@@ -37,9 +37,10 @@ message make_message(int32_t partition, int64_t offset, const domain::event& ev)
 struct filter {
   std::optional<std::string> tag;
   std::optional<int64_t> user_id;
-  // Only events of public leaves (an anonymous reader's stream); an event
-  // that does not say counts as private.
-  bool public_only = false;
+  // Only events of leaves the subscriber may see: public ones (an event that
+  // does not say counts as private) and, when visible_owner > 0, that user's.
+  bool limited = false;
+  int64_t visible_owner = 0;
   bool matches(const message& m) const;
 };
 

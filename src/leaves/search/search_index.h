@@ -36,6 +36,8 @@ struct search_request {
   std::optional<std::string> user;  // a user name, or a user id in digits
   std::optional<std::string> domain;  // host, with or without scheme
   std::optional<bool> starred, archived, is_public;
+  // Only what this user may see: public leaves and its own.
+  std::optional<int64_t> visible_to;
   std::optional<int64_t> since_ms, until_ms;  // created_at in [since, until)
   sort_by sort = sort_by::relevance;
   bool descending = true;

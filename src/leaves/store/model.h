@@ -20,6 +20,7 @@ inline bool matches(const domain::leaf& l, const list_query& q) {
   if (q.starred && l.is_starred != *q.starred) return false;
   if (q.archived && l.is_archived != *q.archived) return false;
   if (q.is_public && l.is_public != *q.is_public) return false;
+  if (q.visible_to && !l.is_public && l.user_id != q.visible_to) return false;
   if (q.since_ms && l.created_at < *q.since_ms) return false;
   if (q.until_ms && l.created_at >= *q.until_ms) return false;
   return true;

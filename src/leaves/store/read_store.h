@@ -32,6 +32,8 @@ struct list_query {
   std::optional<std::string> tag;
   std::optional<int64_t> user_id;
   std::optional<bool> starred, archived, is_public;
+  // Only what this user may see: public leaves and its own.
+  std::optional<int64_t> visible_to;
   std::optional<int64_t> since_ms, until_ms;  // created_at in [since, until)
   sort_key sort = sort_key::created;
   bool descending = true;
@@ -50,7 +52,8 @@ struct leaf_json {
   std::string json;
   int64_t version = 0;
   bool deleted = false;
-  bool is_public = false;  // what a caller limited to public leaves may see
+  bool is_public = false;  // what a caller limited to public leaves may see,
+  std::optional<int64_t> user_id;  // and a user its own
 };
 
 struct json_page {
@@ -92,7 +95,7 @@ class leaf_queries {
     if (!l) co_return l.err();
     if (!*l) co_return std::optional<leaf_json>{};
     co_return std::optional<leaf_json>(leaf_json{boost::json::serialize(domain::leaf_to_json(**l)), (*l)->version,
-                                                 (*l)->deleted, (*l)->is_public});
+                                                 (*l)->deleted, (*l)->is_public, (*l)->user_id});
   }
   virtual boost::asio::awaitable<result<json_page>> async_list_json(list_query q) {
     auto page = co_await async_list(std::move(q));

@@ -824,6 +824,7 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
   flag_filter(r.starred, "XS");
   flag_filter(r.archived, "XA");
   flag_filter(r.is_public, "XP");
+  if (r.visible_to) filters.push_back(Q(Q::OP_OR, Q("XP"), Q("XI" + std::to_string(*r.visible_to))));
   if (!filters.empty()) q = Q(Q::OP_FILTER, q, Q(Q::OP_AND, filters.begin(), filters.end()));
   if (!excluded.empty()) q = Q(Q::OP_AND_NOT, q, Q(Q::OP_OR, excluded.begin(), excluded.end()));
 

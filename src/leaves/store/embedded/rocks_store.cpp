@@ -180,6 +180,7 @@ bool header_matches(const record_header& h, const list_query& q) {
   if (q.starred && static_cast<bool>(h.flags & f_starred) != *q.starred) return false;
   if (q.archived && static_cast<bool>(h.flags & f_archived) != *q.archived) return false;
   if (q.is_public && static_cast<bool>(h.flags & f_public) != *q.is_public) return false;
+  if (q.visible_to && !(h.flags & f_public) && (!(h.flags & f_has_user) || h.user_id != *q.visible_to)) return false;
   if (q.since_ms && h.created_at < *q.since_ms) return false;
   if (q.until_ms && h.created_at >= *q.until_ms) return false;
   return true;
@@ -293,7 +294,8 @@ result<std::optional<leaf_json>> rocks_store::get_json(const std::string& id) {
   // The JSON is the record's tail: moved out, not copied.
   v.erase(0, kHeaderBytes);
   return std::optional<leaf_json>(leaf_json{std::move(v), h.version, static_cast<bool>(h.flags & f_deleted),
-                                            static_cast<bool>(h.flags & f_public)});
+                                            static_cast<bool>(h.flags & f_public),
+                                            (h.flags & f_has_user) ? std::optional<int64_t>(h.user_id) : std::nullopt});
 }
 
 result<list_page> rocks_store::list(const list_query& q) {

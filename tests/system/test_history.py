@@ -47,3 +47,35 @@ def test_history_refuses_what_it_cannot_answer(client):
     expect(client.patch("/v1/leaves/%s" % long["id"], json={"title": "z" * 1000}), 200)
     cut = history(client, long["id"])["items"][1]["changes"]["title"]
     assert len(cut) == 301 and cut.endswith("…"), "long values are cut to 300 characters, got %d" % len(cut)
+
+
+def test_a_leaf_as_it_was_at_a_position(client):
+    made = client.post("/v1/leaves", json={"url": new_url(), "title": "first", "tags": ["a"]})
+    lid = expect(made, 201, "create")["id"]
+    at_create = made.headers["Leaves-Position"]
+    for i in range(10):
+        client.create(url=new_url(), title="noise %d" % i)
+    patched = client.patch("/v1/leaves/%s" % lid, json={"title": "second"})
+    at_patch = expect(patched, 200, "patch") and patched.headers["Leaves-Position"]
+    tagged = client.post("/v1/leaves/%s/tags" % lid, json={"tags": ["b"]})
+    at_tags = expect(tagged, 200, "tags") and tagged.headers["Leaves-Position"]
+    deleted = client.delete("/v1/leaves/%s" % lid)
+    at_delete = expect(deleted, 200, "delete") and deleted.headers["Leaves-Position"]
+
+    for at, title, tags, version in ((at_create, "first", ["a"], 1), (at_patch, "second", ["a"], 2),
+                                     (at_tags, "second", ["a", "b"], 3)):
+        r = client.get("/v1/leaves/%s?at=%s" % (lid, at))
+        leaf = expect(r, 200, "the leaf at %s" % at)
+        assert (leaf["title"], leaf["tags"], leaf["version"]) == (title, tags, version), (
+            "at %s expected title %r, tags %r, version %d; got %r" % (at, title, tags, version, leaf))
+        assert r.headers.get("ETag") == '"%d"' % version and r.headers.get("Leaves-At") == at, r.headers
+    expect_error(client.get("/v1/leaves/%s?at=%s" % (lid, at_delete)), 404, "leaf_not_found", "at its deletion")
+    part, off = at_create.split(":")
+    if int(off) > 0:
+        expect_error(client.get("/v1/leaves/%s?at=%s:%d" % (lid, part, int(off) - 1)), 404, "leaf_not_found",
+                     "before its creation")
+    other = (int(part) + 1) % 8
+    expect_error(client.get("/v1/leaves/%s?at=%d:0" % (lid, other)), 400, "invalid_query", "another partition")
+    expect_error(client.get("/v1/leaves/%s?at=%s:99999999" % (lid, part)), 400, "invalid_query", "past the end")
+    expect_error(client.get("/v1/leaves/%s?at=nope" % lid), 400, "invalid_query", "a malformed position")
+    expect_error(client.get("/v1/leaves/%s?at=%s&bogus=1" % (lid, at_create)), 400, "invalid_query", "unknown param")

@@ -92,6 +92,14 @@ struct v1_leaves {
   asio::awaitable<response> v1_content(const request& req, const params& p, const std::string& id);
   // GET /v1/leaves/{id}/history: its events, read back from the log.
   asio::awaitable<response> v1_history(const request& req, const params& p, const std::string& id);
+  // GET /v1/leaves/{id}?at=POSITION: the leaf as it was, folded from its events.
+  asio::awaitable<response> v1_get_at(const request& req, const params& p, const std::string& id);
+  struct leaf_event_scan {
+    std::vector<std::pair<domain::event, log::stored_record>> events;  // newest first
+    bool complete = false;  // reached the leaf's creation or the partition's start
+    int64_t scanned = 0;
+  };
+  asio::awaitable<result<leaf_event_scan>> leaf_events(const std::string& id, int64_t before, size_t want);
   result<store::list_query> list_query(const params& p);
   asio::awaitable<response> v1_list(const request& req, const params& p);
   asio::awaitable<response> v1_tag_counts(const request& req, const params& p);

@@ -69,6 +69,7 @@ asio::awaitable<response> v1_leaves::v1_tags(const request& req, std::string id,
 }
 
 asio::awaitable<response> v1_leaves::v1_get(const request& req, const params& p, const std::string& id) {
+  if (param(p, "at")) co_return co_await v1_get_at(req, p, id);
   if (auto w = co_await c.wait_min_position(req, p)) co_return std::move(*w);
   // The stored JSON is the answer's body as it is (a live leaf's has no "deleted").
   auto l = co_await d.store.async_get_json(id);
@@ -132,6 +133,111 @@ json::object history_entry(const domain::event& ev, const log::stored_record& r)
 
 }  // namespace
 
+// Time travel: the leaf's events up to the position, folded by the rule every
+// projection follows (projection::fold_leaf). The position is one of the
+// leaf's partition (as a write's Leaves-Position names it): positions of
+// different partitions have no order between them.
+asio::awaitable<response> v1_leaves::v1_get_at(const request& req, const params& p, const std::string& id) {
+  for (const auto& [k, v] : p) {
+    if (k != "at" && k != "min_position") co_return error_to_response(bad_query("unknown query parameter: " + k));
+  }
+  auto pos = projector::parse_positions(*param(p, "at"), d.log.partitions());
+  if (!pos) co_return error_to_response(bad_query("at: " + pos.err().message));
+  const int32_t part = kafka_partition(id, d.log.partitions());
+  std::optional<int64_t> at;
+  for (const auto& x : *pos) {
+    if (x.partition == part) at = std::max(at.value_or(-1), x.offset);
+  }
+  if (!at) {
+    co_return error_to_response(bad_query("at: leaf " + id + " is in partition " + std::to_string(part) +
+                                          "; name a position of it, such as the Leaves-Position of a write"));
+  }
+  auto end = co_await d.log.async_end_offset(part);
+  if (!end) co_return error_to_response(end.err());
+  if (*at >= *end) {
+    co_return error_to_response(bad_query("at: partition " + std::to_string(part) + " ends at offset " +
+                                          std::to_string(*end) + "; " + std::to_string(*at) + " is not written yet"));
+  }
+  auto not_found = [&] {
+    return error_to_response(make_error(errc::not_found,
+                                        "leaf " + id + " did not exist at " + std::to_string(part) + ":" +
+                                            std::to_string(*at),
+                                        "leaf_not_found"));
+  };
+  if (req.caller.limited) {
+    auto now = co_await d.store.async_get_json(id);
+    if (!now) co_return error_to_response(now.err());
+    if (!*now || !req.caller.sees((*now)->is_public, (*now)->user_id)) co_return not_found();
+  }
+  auto read = co_await leaf_events(id, *at + 1, SIZE_MAX);
+  if (!read) co_return error_to_response(read.err());
+  if (!read->complete) {
+    co_return error_to_response(make_error(errc::invalid_argument,
+                                           "the leaf's events before " + std::to_string(part) + ":" +
+                                               std::to_string(*at) + " are further back than one read scans (" +
+                                               std::to_string(read->scanned) + " records)",
+                                           "history_too_long"));
+  }
+  std::optional<leaf> state;
+  for (auto it = read->events.rbegin(); it != read->events.rend(); ++it) {
+    auto step = projection::fold_leaf(state, it->first);
+    if (!step.skip) state = std::move(step.next);
+  }
+  if (!state || state->deleted || !req.caller.sees(state->is_public, state->user_id)) co_return not_found();
+  response r = json_response(200, leaf_body(*state));
+  r.headers.emplace_back("ETag", "\"" + std::to_string(state->version) + "\"");
+  r.headers.emplace_back("Leaves-At", std::to_string(part) + ":" + std::to_string(*at));
+  co_return r;
+}
+
+// The leaf's events are in its key's partition: read it backwards from
+// `before` (an offset of that partition), a chunk at a time, until its
+// creation, the partition's start or the scan's bounds (kHistoryScan
+// records, kHistoryBudget of time). Newest first.
+asio::awaitable<result<v1_leaves::leaf_event_scan>> v1_leaves::leaf_events(const std::string& id, int64_t before,
+                                                                          size_t want) {
+  const int32_t part = kafka_partition(id, d.log.partitions());
+  constexpr int64_t kChunk = 2000;
+  constexpr int64_t kHistoryScan = 200000;
+  constexpr auto kHistoryBudget = std::chrono::seconds(2);
+  const auto deadline = std::chrono::steady_clock::now() + kHistoryBudget;
+  leaf_event_scan out;
+  int64_t hi = before;
+  while (!out.complete && out.events.size() < want) {
+    if (hi <= 0) {
+      out.complete = true;
+      break;
+    }
+    if (out.scanned >= kHistoryScan || std::chrono::steady_clock::now() >= deadline) break;
+    const int64_t lo = std::max<int64_t>(0, hi - kChunk);
+    auto recs = co_await d.log.async_read(part, lo, static_cast<size_t>(hi - lo));
+    if (!recs) co_return recs.err();
+    out.scanned += hi - lo;
+    for (auto it = recs->rbegin(); it != recs->rend() && out.events.size() < want; ++it) {
+      if (it->key != id || it->offset >= hi) continue;
+      boost::system::error_code ec;
+      auto j = json::parse(it->value, ec);
+      if (ec || !j.is_object()) continue;
+      auto ev = domain::event_from_json(j.as_object());
+      if (!ev || ev->aggregate_id != id) continue;
+      const bool created = ev->type == domain::event_type::created;
+      out.events.emplace_back(std::move(*ev), *it);
+      if (created) {
+        out.complete = true;
+        break;
+      }
+    }
+    // Offset 0, or a chunk that starts above `lo` (Kafka's retention deleted
+    // what is older): nothing older is left to read.
+    if (lo == 0 || recs->empty() || recs->front().offset > lo) {
+      if (out.events.size() < want) out.complete = true;
+      break;
+    }
+    hi = lo;
+  }
+  co_return out;
+}
+
 asio::awaitable<response> v1_leaves::v1_history(const request& req, const params& p, const std::string& id) {
   for (const auto& [k, v] : p) {
     if (k != "limit" && k != "min_position") co_return error_to_response(bad_query("unknown query parameter: " + k));
@@ -147,52 +253,17 @@ asio::awaitable<response> v1_leaves::v1_history(const request& req, const params
       co_return error_to_response(make_error(errc::not_found, "leaf " + id + " does not exist", "leaf_not_found"));
     }
   }
-  // The leaf's events are in its key's partition: read it backwards from
-  // the end, a chunk at a time, until its creation, the partition's start or
-  // the scan's bounds (kHistoryScan records, kHistoryBudget of time).
-  const int32_t part = kafka_partition(id, d.log.partitions());
   // The exact end (on Kafka a broker query on the log's thread), so a write
   // just acknowledged is in the answer.
+  const int32_t part = kafka_partition(id, d.log.partitions());
   auto end = co_await d.log.async_end_offset(part);
   if (!end) co_return error_to_response(end.err());
-  constexpr int64_t kChunk = 2000;
-  constexpr int64_t kHistoryScan = 200000;
-  constexpr auto kHistoryBudget = std::chrono::seconds(2);
-  const auto deadline = std::chrono::steady_clock::now() + kHistoryBudget;
+  auto read = co_await leaf_events(id, *end, want);
+  if (!read) co_return error_to_response(read.err());
   std::vector<json::object> found;  // newest first
-  bool complete = false;
-  int64_t hi = *end, scanned = 0;
-  while (!complete && found.size() < want) {
-    if (hi <= 0) {
-      complete = true;
-      break;
-    }
-    if (scanned >= kHistoryScan || std::chrono::steady_clock::now() >= deadline) break;
-    const int64_t lo = std::max<int64_t>(0, hi - kChunk);
-    auto recs = co_await d.log.async_read(part, lo, static_cast<size_t>(hi - lo));
-    if (!recs) co_return error_to_response(recs.err());
-    scanned += hi - lo;
-    for (auto it = recs->rbegin(); it != recs->rend() && found.size() < want; ++it) {
-      if (it->key != id || it->offset >= hi) continue;
-      boost::system::error_code ec;
-      auto j = json::parse(it->value, ec);
-      if (ec || !j.is_object()) continue;
-      auto ev = domain::event_from_json(j.as_object());
-      if (!ev || ev->aggregate_id != id) continue;
-      found.push_back(history_entry(*ev, *it));
-      if (ev->type == domain::event_type::created) {
-        complete = true;
-        break;
-      }
-    }
-    // Offset 0, or a chunk that starts above `lo` (Kafka's retention deleted
-    // what is older): nothing older is left to read.
-    if (lo == 0 || recs->empty() || recs->front().offset > lo) {
-      if (found.size() < want) complete = true;
-      break;
-    }
-    hi = lo;
-  }
+  for (const auto& [ev, rec] : read->events) found.push_back(history_entry(ev, rec));
+  const bool complete = read->complete;
+  const int64_t scanned = read->scanned;
   if (found.empty() && complete) {
     auto l = co_await d.store.async_get_json(id);
     if (!l) co_return error_to_response(l.err());

@@ -267,6 +267,48 @@ def test_a_leaf_belongs_to_whoever_saved_it(server_factory):
     assert got == {shared["id"]}, "dave's stream should carry the public leaf only, got %r" % got
 
 
+def test_the_audit_lists_every_event_newest_first(server_factory):
+    srv = server_factory.make(env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin = as_user(srv, ADMIN_TOKEN)
+    token, token_id = make_user(admin, "amy", "curator")
+    amy = as_user(srv, token)
+    made = [amy.create(title="audit %d" % i) for i in range(12)]
+    expect(amy.patch("/v1/leaves/" + made[0]["id"], json={"title": "changed"}), 200, "patch")
+    expect_error(amy.get("/v1/audit"), 403, "permission_denied", "a curator reads the audit")
+
+    page = expect(admin.get("/v1/audit?limit=5", consistent=False), 200, "the audit's first page")
+    first = page["items"]
+    assert len(first) == 5 and page["next_before"], "a first page of 5 with more to come, got %r" % page
+    assert first[0]["type"] == "leaf.updated" and first[0]["actor"] == "amy" and first[0]["changed"][0] in (
+        "title", "updated_at"), "the newest event is amy's update, got %r" % first[0]
+    seen, before = [], None
+    for _ in range(20):
+        q = "/v1/audit?limit=5" + ("&before=" + before if before else "")
+        page = expect(admin.get(q, consistent=False), 200, "an audit page")
+        seen += page["items"]
+        before = page["next_before"]
+        if not before:
+            break
+    positions = [e["position"] for e in seen]
+    assert len(positions) == len(set(positions)), "pages must not repeat an event: %r" % positions
+    types = [e["type"] for e in seen]
+    assert types.count("leaf.created") == 12 and types.count("leaf.updated") == 1, types
+    assert types[-2:] == ["user.token_created", "user.created"] or "user.created" in types, types
+    times = [e["time"] for e in seen]
+    assert times == sorted(times, reverse=True), "newest first, got %r" % times
+    assert all("hash" not in e for e in seen), "the audit must not show token hashes"
+    tokens = [e for e in seen if e["type"] == "user.token_created" and e.get("aggregate_id") == "user:amy"]
+    assert tokens and tokens[0]["token_id"] == token_id, "the token's creation names its id: %r" % tokens
+
+    only = expect(admin.get("/v1/audit?type=user.&limit=100", consistent=False), 200, "user events")["items"]
+    assert only and all(e["type"].startswith("user.") for e in only), only
+    by_amy = expect(admin.get("/v1/audit?actor=amy&limit=100", consistent=False), 200, "amy's events")["items"]
+    assert len(by_amy) == 13 and all(e["actor"] == "amy" for e in by_amy), by_amy
+    one = expect(admin.get("/v1/audit?aggregate=%s&limit=100" % made[0]["id"], consistent=False), 200, "one leaf")
+    assert [e["type"] for e in one["items"]] == ["leaf.updated", "leaf.created"], one
+    expect_error(admin.get("/v1/audit?before=garbage", consistent=False), 400, "invalid_query", "a bad cursor")
+
+
 def test_the_users_command(server_factory, leaves_bin):
     srv = server_factory.make(env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
     env = {"LEAVES_SERVER": srv.base_url, "LEAVES_TOKEN": ADMIN_TOKEN}

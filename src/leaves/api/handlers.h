@@ -151,6 +151,8 @@ struct operations {
   explicit operations(context& ctx) : c(ctx), d(ctx.d) {}
 
   boost::asio::awaitable<response> readyz();
+  // v1_audit.cpp: GET /v1/audit.
+  boost::asio::awaitable<response> audit(const request& req, const params& p);
 };
 
 // v1_users.cpp: /v1/me, /v1/users and their tokens. `who` is the caller

@@ -5,7 +5,7 @@
 namespace leaves::api {
 namespace {
 
-constexpr std::array<route, 42> kRoutes = {{
+constexpr std::array<route, 43> kRoutes = {{
     {"GET", "/v1/leaves", route_id::v1_list},
     {"POST", "/v1/leaves", route_id::v1_create},
     {"GET", "/v1/leaves/{id}", route_id::v1_get},
@@ -37,6 +37,7 @@ constexpr std::array<route, 42> kRoutes = {{
     {"GET", "/v1/users/{name}/tokens", route_id::v1_tokens_list},
     {"POST", "/v1/users/{name}/tokens", route_id::v1_token_create},
     {"DELETE", "/v1/users/{name}/tokens/{token_id}", route_id::v1_token_revoke},
+    {"GET", "/v1/audit", route_id::v1_audit},
     {"GET", "/healthz", route_id::healthz},
     {"GET", "/readyz", route_id::readyz},
     {"GET", "/metrics", route_id::metrics},

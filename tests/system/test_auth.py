@@ -5,6 +5,7 @@ docs/auth.md."""
 
 import os
 import re
+import subprocess
 import time
 
 import pytest
@@ -307,6 +308,65 @@ def test_the_audit_lists_every_event_newest_first(server_factory):
     one = expect(admin.get("/v1/audit?aggregate=%s&limit=100" % made[0]["id"], consistent=False), 200, "one leaf")
     assert [e["type"] for e in one["items"]] == ["leaf.updated", "leaf.created"], one
     expect_error(admin.get("/v1/audit?before=garbage", consistent=False), 400, "invalid_query", "a bad cursor")
+
+
+def test_signing_in_with_a_password_gives_a_cookie_session_with_csrf(server_factory, leaves_bin):
+    srv = server_factory.make(args=["--anonymous", "read"], env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin = as_user(srv, ADMIN_TOKEN)
+    token, _ = make_user(admin, "sam", "curator")
+    sam = as_user(srv, token)
+    expect_error(sam.put("/v1/users/sam/password", json={"password": "short"}), 422, "weak_password", "a short one")
+    expect(sam.put("/v1/users/sam/password", json={"password": "sam's long password"}), 200, "sam sets his own")
+    expect_error(sam.put("/v1/users/sam/password", json={"password": "another long one"}), 403, "invalid_credentials",
+                 "changing it without the current one")
+    expect(sam.put("/v1/users/sam/password", json={"password": "another long one",
+                                                   "current_password": "sam's long password"}), 200, "with it")
+    # The CLI reads it from stdin.
+    res = subprocess.run([leaves_bin, "users", "password", "sam"], input="the final password\n", text=True,
+                         capture_output=True, timeout=60,
+                         env=dict(os.environ, LEAVES_SERVER=srv.base_url, LEAVES_TOKEN=ADMIN_TOKEN))
+    assert res.returncode == 0 and "password set for sam" in res.stdout, describe_cli(res)
+
+    browser = as_user(srv, None)
+    bad = browser.post("/v1/session", json={"name": "sam", "password": "another long one"})
+    expect_error(bad, 401, "invalid_credentials", "the old password")
+    expect_error(browser.post("/v1/session", json={"name": "nobody", "password": "whatever it is"}), 401,
+                 "invalid_credentials", "a user that does not exist: the same answer")
+    r = browser.post("/v1/session", json={"name": "sam", "password": "the final password"})
+    body = expect(r, 201, "sign in")
+    cookie = r.headers.get("Set-Cookie", "")
+    for part in ("leaves_session=lv_", "HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=1209600"):
+        assert part in cookie, "the session cookie should have %r: %r" % (part, cookie)
+    assert "Secure" not in cookie, "no Secure flag over plain HTTP without X-Forwarded-Proto: %r" % cookie
+    me = expect(browser.get("/v1/me", consistent=False), 200, "/v1/me with the cookie")
+    assert me["user"]["name"] == "sam" and me["csrf"] == body["csrf"] and me["sees"] == "public_and_own", me
+    expect_error(browser.post("/v1/leaves", json={"url": new_url()}), 403, "csrf_failed", "a write without the CSRF token")
+    expect_error(browser.post("/v1/leaves", json={"url": new_url()}, headers={"X-CSRF-Token": "0" * 32}), 403,
+                 "csrf_failed", "a write with a wrong CSRF token")
+    leaf = expect(browser.post("/v1/leaves", json={"url": new_url()}, headers={"X-CSRF-Token": body["csrf"]}), 201,
+                  "a write with the CSRF token")
+    assert leaf["user_name"] == "sam", "the session's writes are sam's: %r" % leaf
+    tokens = expect(sam.get("/v1/users/sam/tokens", consistent=False), 200, "sam's tokens")["items"]
+    assert any(t["id"] == body["token_id"] and t["name"] == "session (browser)" for t in tokens), tokens
+
+    expect_error(browser.delete("/v1/session"), 403, "csrf_failed", "sign out without the CSRF token")
+    out = browser.delete("/v1/session", headers={"X-CSRF-Token": body["csrf"]})
+    expect(out, 200, "sign out")
+    assert "Max-Age=0" in out.headers.get("Set-Cookie", ""), "sign-out clears the cookie: %r" % out.headers
+    # The browser may still send the old cookie: it no longer signs anyone in.
+    stale = as_user(srv, None)
+    stale.session.headers["Cookie"] = cookie.split(";")[0]
+    assert expect(stale.get("/v1/me", consistent=False), 200, "a stale cookie")["anonymous"] is True
+    expect_error(sam.delete("/v1/session"), 422, "not_a_session", "DELETE /v1/session with a bearer token")
+
+    # Five failures lock the name for the rest of the window: two above (the
+    # old password, a wrong current_password), three more here.
+    for _ in range(3):
+        expect_error(browser.post("/v1/session", json={"name": "sam", "password": "wrong password"}), 401,
+                     "invalid_credentials", "a wrong password")
+    locked = browser.post("/v1/session", json={"name": "sam", "password": "the final password"})
+    expect_error(locked, 429, "too_many_attempts", "the sixth attempt, even a right one")
+    assert int(locked.headers.get("Retry-After", "0")) > 0, "429 should say when: %r" % locked.headers
 
 
 def test_the_users_command(server_factory, leaves_bin):

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "leaves/auth/directory.h"
+#include "leaves/auth/password.h"
 #include "leaves/auth/token.h"
 #include "leaves/auth/user_service.h"
 #include "leaves/domain/events.h"
@@ -155,6 +156,31 @@ TEST(User, ApplyRefusesAnEventOutOfOrder) {
   ev.aggregate_id = "user:carol";
   ev.aggregate_version = 3;  // 2 is missing
   EXPECT_EQ(domain::apply_user(u, ev).err().code, errc::conflict);
+}
+
+TEST(Password, Argon2idHashesVerifyAndRefuse) {
+  auto a = auth::hash_password("correct horse battery");
+  ASSERT_TRUE(a.ok()) << a.err().message;
+  EXPECT_TRUE(a->starts_with("$argon2id$v=19$m=19456,t=2,p=1$")) << *a;
+  auto b = auth::hash_password("correct horse battery");
+  EXPECT_NE(*a, *b) << "each hash has its own salt";
+  EXPECT_TRUE(auth::verify_password(*a, "correct horse battery"));
+  EXPECT_FALSE(auth::verify_password(*a, "correct horse batterz"));
+  EXPECT_FALSE(auth::verify_password("$argon2i$v=19$m=16,t=2,p=1$c2FsdHNhbHQ$aGFzaA", "x")) << "not argon2id";
+  EXPECT_FALSE(auth::verify_password("garbage", "correct horse battery"));
+  // The domain keeps what it is given only when it looks like an encoding.
+  std::optional<domain::user> u;
+  decide_apply(u, create("pat"));
+  domain::user_command c;
+  c.kind = user_command_kind::set_password;
+  c.name = "pat";
+  c.password_hash = "plain text";
+  EXPECT_FALSE(domain::decide_user(u, c, 1000, "t").ok());
+  c.password_hash = *a;
+  decide_apply(u, c);
+  EXPECT_EQ(u->password_hash, *a);
+  EXPECT_TRUE(domain::user_to_json(*u).at("has_password").as_bool());
+  EXPECT_EQ(json::serialize(domain::user_to_json(*u)).find("argon2"), std::string::npos) << "never shown";
 }
 
 TEST(Token, FormatHashAndComparison) {

@@ -94,6 +94,9 @@ asio::awaitable<response> api::impl::route(request& req, const match& m) {
     case route_id::v1_token_revoke:
       co_return co_await users.revoke_token(*who, *m.param("name"), *m.param("token_id"));
     case route_id::v1_audit: co_return co_await ops.audit(req, *p);
+    case route_id::v1_session_create: co_return co_await users.sign_in(req);
+    case route_id::v1_session_delete: co_return co_await users.sign_out(req, *who);
+    case route_id::v1_password_set: co_return co_await users.set_password(req, *who, *m.param("name"));
     case route_id::healthz: co_return json_response(200, "{\"status\":\"ok\"}");
     case route_id::readyz: co_return co_await ops.readyz();
     case route_id::metrics: {

@@ -2,6 +2,7 @@
 // route's access class (below) against the caller's scopes.
 #include "leaves/api/handlers.h"
 
+#include "leaves/auth/token.h"
 #include "leaves/base/time.h"
 
 namespace leaves::api {
@@ -23,6 +24,7 @@ access route_access(route_id id) {
     case route_id::openapi:
     case route_id::ui_page:
     case route_id::ui_asset:
+    case route_id::v1_session_create:
     case route_id::v1_me: return access::open;
     case route_id::v1_list:
     case route_id::v1_get:
@@ -55,7 +57,9 @@ access route_access(route_id id) {
     case route_id::v1_user_get:
     case route_id::v1_tokens_list:
     case route_id::v1_token_create:
-    case route_id::v1_token_revoke: return access::user;
+    case route_id::v1_token_revoke:
+    case route_id::v1_session_delete:
+    case route_id::v1_password_set: return access::user;
   }
   return access::admin;  // a route nobody classified is closed, not open
 }
@@ -88,9 +92,38 @@ response unauthenticated(std::string message, const char* error_param) {
 
 }  // namespace
 
+std::string_view session_cookie(const request& req) {
+  std::string_view all = req.header("cookie");
+  while (!all.empty()) {
+    const auto semi = all.find(';');
+    auto part = all.substr(0, semi);
+    all = semi == std::string_view::npos ? std::string_view{} : all.substr(semi + 1);
+    while (!part.empty() && part.front() == ' ') part.remove_prefix(1);
+    if (part.starts_with(kSessionCookie) && part.size() > kSessionCookie.size() &&
+        part[kSessionCookie.size()] == '=') {
+      return part.substr(kSessionCookie.size() + 1);
+    }
+  }
+  return {};
+}
+
+std::string csrf_for(std::string_view session_token) {
+  return auth::sha256_hex("leaves-csrf:" + std::string(session_token)).substr(0, 32);
+}
+
 result<auth::principal> api::impl::authenticate(const request& req) const {
   std::string_view h = req.header("authorization");
   if (h.empty()) {
+    // The UI's session: a token in an HttpOnly cookie. One that no longer
+    // works (expired, signed out elsewhere) leaves the caller anonymous, so
+    // the UI shows what anonymous callers see and offers to sign in.
+    if (auto cookie = session_cookie(req); !cookie.empty() && c.d.users) {
+      if (auto p = c.d.users->authenticate(cookie, system_clock().now_ms())) {
+        p->via_cookie = true;
+        p->csrf = csrf_for(cookie);
+        return p;
+      }
+    }
     auth::principal anon;
     anon.scopes = anonymous_scopes(c.o.anonymous);
     return anon;
@@ -115,6 +148,14 @@ std::optional<response> api::impl::authorize(request& req, const leaves::api::ro
     if (auto u = c.d.users->find(who.name)) req.caller.email = u->email;
   }
   const access a = route_access(r.id);
+  // A browser sends the cookie with any request a page makes, also another
+  // site's (SameSite=Strict stops most); a write must also show the
+  // session's CSRF token, which only the UI's own script can read.
+  if (who.via_cookie && req.method != "GET" && req.method != "HEAD" && r.id != route_id::v1_session_create &&
+      !auth::constant_time_equal(req.header("x-csrf-token"), who.csrf)) {
+    return http::error_response(403, "csrf_failed",
+                                "a write with the session cookie needs its X-CSRF-Token header (from GET /v1/me)");
+  }
   if (a == access::open) return std::nullopt;
   if (a == access::user) {
     if (who.anonymous) return unauthenticated("this route needs a token (Authorization: Bearer <token>)", nullptr);

@@ -20,7 +20,11 @@
 #include "leaves/api/errors.h"
 #include "leaves/api/params.h"
 #include "leaves/api/router.h"
+#include "leaves/auth/password.h"
 #include "leaves/base/async_signal.h"
+#include <deque>
+#include <mutex>
+#include <unordered_map>
 
 namespace leaves::api {
 
@@ -155,6 +159,12 @@ struct operations {
   boost::asio::awaitable<response> audit(const request& req, const params& p);
 };
 
+// The UI's session cookie (auth.cpp): its name, its token in a request, and
+// the CSRF token that goes with it.
+inline constexpr std::string_view kSessionCookie = "leaves_session";
+std::string_view session_cookie(const request& req);
+std::string csrf_for(std::string_view session_token);
+
 // v1_users.cpp: /v1/me, /v1/users and their tokens. `who` is the caller
 // (api::impl::authorize found it); the routes of one user are open to that
 // user and to admins.
@@ -172,12 +182,27 @@ struct users_surface {
   asio::awaitable<response> create_token(const request& req, const auth::principal& who, const std::string& name);
   asio::awaitable<response> revoke_token(const auth::principal& who, const std::string& name,
                                          const std::string& token_id);
+  // The UI's sign-in: a password for a session token in a cookie.
+  asio::awaitable<response> sign_in(const request& req);
+  asio::awaitable<response> sign_out(const request& req, const auth::principal& who);
+  asio::awaitable<response> set_password(const request& req, const auth::principal& who, const std::string& name);
 
  private:
   // The user `name` when `who` may act on it (self or admin), else the
   // answer: 404 for a user that does not exist or that `who` may not see.
   result<domain::user> visible_user(const auth::principal& who, const std::string& name);
   asio::awaitable<response> write(domain::user_command cmd, const auth::principal& who, int status);
+
+  // Failed sign-ins per user name: at most kMaxFailures in kFailureWindow,
+  // then 429 until the window has passed. Bounded: kMaxTracked names.
+  static constexpr size_t kMaxFailures = 5;
+  static constexpr auto kFailureWindow = std::chrono::minutes(5);
+  static constexpr size_t kMaxTracked = 10000;
+  std::optional<std::chrono::seconds> locked_out(const std::string& name);
+  void failed(const std::string& name);
+  std::mutex failures_mu_;
+  std::unordered_map<std::string, std::deque<std::chrono::steady_clock::time_point>> failures_;
+  auth::password_pool passwords_;
 };
 
 // api.cpp: the context, one of each surface, and the routing. Shared (bulk

@@ -5,7 +5,7 @@
 namespace leaves::api {
 namespace {
 
-constexpr std::array<route, 43> kRoutes = {{
+constexpr std::array<route, 47> kRoutes = {{
     {"GET", "/v1/leaves", route_id::v1_list},
     {"POST", "/v1/leaves", route_id::v1_create},
     {"GET", "/v1/leaves/{id}", route_id::v1_get},
@@ -38,6 +38,9 @@ constexpr std::array<route, 43> kRoutes = {{
     {"POST", "/v1/users/{name}/tokens", route_id::v1_token_create},
     {"DELETE", "/v1/users/{name}/tokens/{token_id}", route_id::v1_token_revoke},
     {"GET", "/v1/audit", route_id::v1_audit},
+    {"POST", "/v1/session", route_id::v1_session_create},
+    {"DELETE", "/v1/session", route_id::v1_session_delete},
+    {"PUT", "/v1/users/{name}/password", route_id::v1_password_set},
     {"GET", "/healthz", route_id::healthz},
     {"GET", "/readyz", route_id::readyz},
     {"GET", "/metrics", route_id::metrics},
@@ -49,6 +52,7 @@ constexpr std::array<route, 43> kRoutes = {{
     {"GET", "/save", route_id::ui_page},
     {"GET", "/import", route_id::ui_page},
     {"GET", "/ops", route_id::ui_page},
+    {"GET", "/login", route_id::ui_page},
     {"GET", "/ui/{path...}", route_id::ui_asset},
 }};
 

@@ -66,6 +66,7 @@ asio::awaitable<response> users_surface::me(const auth::principal& who) {
   if (!who.anonymous && d.users) {
     if (auto u = d.users->find(who.name)) o["user"] = domain::user_to_json(*u);
     o["token_id"] = who.token_id;
+    if (who.via_cookie) o["csrf"] = who.csrf;
   }
   co_return json_response(200, json::serialize(o));
 }
@@ -270,6 +271,155 @@ asio::awaitable<response> users_surface::revoke_token(const auth::principal& who
   const auto* t = w->user.token(token_id);
   if (!t) co_return error_to_response(make_error(errc::internal, "the revoked token is missing"));
   co_return write_response(200, domain::token_to_json(*t), *w);
+}
+
+}  // namespace leaves::api
+
+namespace leaves::api {
+
+namespace {
+constexpr int64_t kSessionMs = 14LL * 24 * 3600 * 1000;
+
+std::string cookie_header(const request& req, std::string_view value, int64_t max_age_s) {
+  std::string c = std::string(kSessionCookie) + "=" + std::string(value) +
+                  "; Path=/; HttpOnly; SameSite=Strict; Max-Age=" + std::to_string(max_age_s);
+  // Behind a TLS-terminating proxy the cookie must never travel in clear.
+  if (req.header("x-forwarded-proto") == "https") c += "; Secure";
+  return c;
+}
+}  // namespace
+
+std::optional<std::chrono::seconds> users_surface::locked_out(const std::string& name) {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lk(failures_mu_);
+  auto it = failures_.find(name);
+  if (it == failures_.end()) return std::nullopt;
+  auto& q = it->second;
+  while (!q.empty() && now - q.front() >= kFailureWindow) q.pop_front();
+  if (q.empty()) {
+    failures_.erase(it);
+    return std::nullopt;
+  }
+  if (q.size() < kMaxFailures) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::seconds>(kFailureWindow - (now - q.front())) + std::chrono::seconds(1);
+}
+
+void users_surface::failed(const std::string& name) {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lk(failures_mu_);
+  if (failures_.size() >= kMaxTracked && !failures_.contains(name)) {
+    for (auto it = failures_.begin(); it != failures_.end();) {
+      it = it->second.empty() || now - it->second.back() >= kFailureWindow ? failures_.erase(it) : std::next(it);
+    }
+    if (failures_.size() >= kMaxTracked) failures_.clear();  // a flood of names: forget, stay bounded
+  }
+  auto& q = failures_[name];
+  q.push_back(now);
+  while (q.size() > kMaxFailures) q.pop_front();
+}
+
+asio::awaitable<response> users_surface::sign_in(const request& req) {
+  if (!d.users || !d.user_service) co_return error_to_response(users_disabled());
+  auto body = c.parse_object(req);
+  if (!body) co_return error_to_response(body.err());
+  auto name = string_field(*body, "name", 64);
+  auto password = string_field(*body, "password", auth::kMaxPasswordBytes);
+  if (!name) co_return error_to_response(name.err());
+  if (!password) co_return error_to_response(password.err());
+  if (auto wait = locked_out(*name)) {
+    response r = http::error_response(429, "too_many_attempts",
+                                      "too many failed sign-ins for " + name->substr(0, 64) + "; try again in " +
+                                          std::to_string(wait->count()) + " s");
+    r.headers.emplace_back("Retry-After", std::to_string(wait->count()));
+    co_return r;
+  }
+  auto u = d.users->find(*name);
+  // An unknown user costs the same time as a wrong password: a hash of a
+  // dummy encoding, so the answer's timing does not tell which users exist.
+  static const std::string kDummy = auth::hash_password("not a real password").value();
+  const std::string encoded = u && !u->password_hash.empty() ? u->password_hash : kDummy;
+  auto ok = co_await passwords_.verify(encoded, *password);
+  if (!ok) co_return error_to_response(ok.err());
+  if (!*ok || !u || u->password_hash.empty() || u->disabled) {
+    failed(*name);
+    response r = http::error_response(401, "invalid_credentials", "wrong user name or password");
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"leaves\"");
+    co_return r;
+  }
+  auto t = auth::generate_token();
+  domain::user_command cmd;
+  cmd.kind = domain::user_command_kind::create_token;
+  cmd.name = u->name;
+  cmd.token = {t.id, "session (browser)", t.hash, domain::role_scopes(u->r), 0,
+               system_clock().now_ms() + kSessionMs};
+  auto w = co_await d.user_service->execute(std::move(cmd), u->name);
+  if (!w) co_return error_to_response(w.err());
+  json::object out{{"user", domain::user_to_json(w->user)}, {"csrf", csrf_for(t.secret)},
+                   {"token_id", t.id}, {"expires_at", format_iso8601(system_clock().now_ms() + kSessionMs)}};
+  response r = write_response(201, out, *w);
+  r.headers.emplace_back("Set-Cookie", cookie_header(req, t.secret, kSessionMs / 1000));
+  r.headers.emplace_back("Cache-Control", "no-store");
+  co_return r;
+}
+
+asio::awaitable<response> users_surface::sign_out(const request& req, const auth::principal& who) {
+  if (!who.via_cookie) {
+    co_return error_to_response(make_error(errc::invalid_argument,
+                                           "DELETE /v1/session ends a cookie session; revoke an API token with "
+                                           "DELETE /v1/users/{name}/tokens/{id}",
+                                           "not_a_session"));
+  }
+  domain::user_command cmd;
+  cmd.kind = domain::user_command_kind::revoke_token;
+  cmd.name = who.name;
+  cmd.token_id = who.token_id;
+  auto w = co_await d.user_service->execute(std::move(cmd), who.name);
+  if (!w) co_return error_to_response(w.err());
+  response r = write_response(200, json::object{{"signed_out", true}}, *w);
+  r.headers.emplace_back("Set-Cookie", cookie_header(req, "", 0));
+  co_return r;
+}
+
+asio::awaitable<response> users_surface::set_password(const request& req, const auth::principal& who,
+                                                      const std::string& name) {
+  auto u = visible_user(who, name);
+  if (!u) co_return error_to_response(u.err());
+  auto body = c.parse_object(req);
+  if (!body) co_return error_to_response(body.err());
+  for (const auto& [k, v] : *body) {
+    if (k != "password" && k != "current_password") {
+      co_return error_to_response(
+          make_error(errc::invalid_argument, "unknown field: " + std::string(k).substr(0, 64), "invalid_field"));
+    }
+  }
+  auto password = string_field(*body, "password", auth::kMaxPasswordBytes);
+  if (!password) co_return error_to_response(password.err());
+  if (password->size() < auth::kMinPasswordBytes) {
+    co_return error_to_response(make_error(errc::invalid_argument,
+                                           "password: at least " + std::to_string(auth::kMinPasswordBytes) +
+                                               " characters",
+                                           "weak_password"));
+  }
+  // Changing one's own password needs the current one (a stolen session
+  // cannot lock its owner out); an admin sets anyone's.
+  if (!who.can(domain::scope_admin) && !u->password_hash.empty()) {
+    auto current = string_field(*body, "current_password", auth::kMaxPasswordBytes);
+    if (!current) co_return error_to_response(current.err());
+    auto ok = co_await passwords_.verify(u->password_hash, *current);
+    if (!ok) co_return error_to_response(ok.err());
+    if (!*ok) {
+      failed(name);
+      co_return error_to_response(
+          make_error(errc::permission_denied, "current_password: wrong password", "invalid_credentials"));
+    }
+  }
+  auto hash = co_await passwords_.hash(*password);
+  if (!hash) co_return error_to_response(hash.err());
+  domain::user_command cmd;
+  cmd.kind = domain::user_command_kind::set_password;
+  cmd.name = name;
+  cmd.password_hash = std::move(*hash);
+  co_return co_await write(std::move(cmd), who, 200);
 }
 
 }  // namespace leaves::api

@@ -30,7 +30,7 @@ Usage:
                                  render the public leaves to a static site (index,
                                  tag and leaf pages, Atom feeds, search); a second
                                  run writes only what changed
-  leaves users list|create|disable|enable|role|token|tokens|revoke ... [--server URL]
+  leaves users list|create|disable|enable|role|token|tokens|revoke|password ... [--server URL]
                                  users and API tokens through a running server, with
                                  the token of LEAVES_TOKEN (see 'leaves users --help')
   leaves topics list|describe|create --kafka HOST:PORT [--kafka-topic T] [--group G]

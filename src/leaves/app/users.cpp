@@ -1,7 +1,11 @@
 // leaves users: user and token administration through a running server's
 // API (/v1/users), with the token of LEAVES_TOKEN. docs/auth.md.
 #include <boost/json.hpp>
+#include <termios.h>
+#include <unistd.h>
+
 #include <cstdio>
+#include <iostream>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -25,6 +29,8 @@ constexpr const char* kUsage =
     "                                         a new API token, printed once (the user, or an admin)\n"
     "  tokens NAME                            a user's tokens, without secrets\n"
     "  revoke NAME TOKEN_ID                   revoke a token\n"
+    "  password NAME                          set the password the web UI signs in with, read from stdin\n"
+    "                                         (the user, or an admin)\n"
     "The caller's token comes from LEAVES_TOKEN; the server from --server or LEAVES_SERVER\n"
     "(default http://127.0.0.1:8080). Exit status: 0 done, 1 refused by the server, 2 bad usage or no server.\n";
 
@@ -65,6 +71,27 @@ std::string scopes_of(const json::object& o) {
     for (const auto& v : a->get_array()) s += (s.empty() ? "" : ",") + std::string(v.as_string());
   }
   return s;
+}
+
+// One line from stdin; on a terminal, asked for and not echoed.
+std::string read_password() {
+  const bool tty = isatty(STDIN_FILENO);
+  termios old{};
+  if (tty) {
+    std::fprintf(stderr, "password: ");
+    tcgetattr(STDIN_FILENO, &old);
+    termios quiet = old;
+    quiet.c_lflag &= static_cast<tcflag_t>(~ECHO);
+    tcsetattr(STDIN_FILENO, TCSANOW, &quiet);
+  }
+  std::string line;
+  std::getline(std::cin, line);
+  if (tty) {
+    tcsetattr(STDIN_FILENO, TCSANOW, &old);
+    std::fputc('\n', stderr);
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
 }
 
 }  // namespace
@@ -135,6 +162,9 @@ int users_main(const std::vector<std::string>& all) {
     method = "POST", target = "/v1/users/" + segment(pos[1]) + "/tokens", body = json::serialize(o);
   } else if (verb == "tokens" && need(1)) {
     target = "/v1/users/" + segment(pos[1]) + "/tokens";
+  } else if (verb == "password" && need(1)) {
+    method = "PUT", target = "/v1/users/" + segment(pos[1]) + "/password";
+    body = json::serialize(json::object{{"password", read_password()}});
   } else if (verb == "revoke" && need(2)) {
     method = "DELETE", target = "/v1/users/" + segment(pos[1]) + "/tokens/" + segment(pos[2]);
   } else {
@@ -187,6 +217,8 @@ int users_main(const std::vector<std::string>& all) {
     std::printf("%s\n", str(o, "token").c_str());
   } else if (verb == "revoke") {
     std::printf("revoked token %s of %s\n", str(o, "id").c_str(), pos[1].c_str());
+  } else if (verb == "password") {
+    std::printf("password set for %s\n", str(o, "name").c_str());
   } else {
     std::printf("%s: %s, role %s%s\n", verb == "create" ? "created" : "updated", str(o, "name").c_str(),
                 str(o, "role").c_str(), str(o, "disabled") == "true" ? ", disabled" : "");

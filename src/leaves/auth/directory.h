@@ -32,6 +32,10 @@ struct principal {
   domain::role r = domain::role::reader;
   unsigned scopes = 0;  // effective: the token's scopes cut down to the role
   std::string token_id;
+  // Signed in through the UI's session cookie: writes must then carry the
+  // session's CSRF token (api/auth.cpp).
+  bool via_cookie = false;
+  std::string csrf;
   bool can(unsigned scope) const { return (scopes & scope) == scope; }
 };
 

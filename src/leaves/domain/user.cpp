@@ -144,6 +144,7 @@ const char* to_string(user_event_type t) {
     case user_event_type::updated: return "user.updated";
     case user_event_type::token_created: return "user.token_created";
     case user_event_type::token_revoked: return "user.token_revoked";
+    case user_event_type::password_set: return "user.password_set";
   }
   return "user.created";
 }
@@ -151,7 +152,7 @@ const char* to_string(user_event_type t) {
 namespace {
 std::optional<user_event_type> user_event_type_from_string(std::string_view s) {
   for (auto t : {user_event_type::created, user_event_type::updated, user_event_type::token_created,
-                 user_event_type::token_revoked}) {
+                 user_event_type::token_revoked, user_event_type::password_set}) {
     if (s == to_string(t)) return t;
   }
   return std::nullopt;
@@ -207,7 +208,7 @@ result<std::vector<user_event>> decide_user(const std::optional<user>& state, co
         if (have.id == t.id || have.hash == t.hash) {
           return make_error(errc::conflict, "user " + cmd.name + " has this token already", "token_exists");
         }
-        if (!have.revoked) ++live;
+        if (!have.revoked && (!have.expires_ms || *have.expires_ms > now_ms)) ++live;
       }
       if (live >= kMaxTokensPerUser) {
         return make_error(errc::conflict,
@@ -220,6 +221,16 @@ result<std::vector<user_event>> decide_user(const std::optional<user>& state, co
       ev.data["hash"] = t.hash;
       ev.data["scopes"] = to_array(scope_names(t.scopes));
       ev.data["expires_at"] = t.expires_ms ? json::value(format_iso8601(*t.expires_ms)) : json::value(nullptr);
+      out.push_back(std::move(ev));
+      return out;
+    }
+    case user_command_kind::set_password: {
+      if (!cmd.password_hash.empty() &&
+          (!cmd.password_hash.starts_with("$argon2id$") || !plain_text(cmd.password_hash, 512))) {
+        return invalid("password: not an Argon2id encoding");
+      }
+      ev.type = user_event_type::password_set;
+      ev.data["hash"] = cmd.password_hash;
       out.push_back(std::move(ev));
       return out;
     }
@@ -302,6 +313,11 @@ status apply_user(std::optional<user>& state, const user_event& ev) {
       state->tokens.push_back(std::move(t));
       break;
     }
+    case user_event_type::password_set: {
+      if (!state) return bad("no such user");
+      state->password_hash = str(ev.data, "hash");
+      break;
+    }
     case user_event_type::token_revoked: {
       if (!state) return bad("no such user");
       const std::string id = str(ev.data, "token_id");
@@ -382,6 +398,7 @@ json::object user_to_json(const user& u) {
   o["created_at"] = format_iso8601(u.created_ms);
   o["updated_at"] = format_iso8601(u.updated_ms);
   o["version"] = u.version;
+  o["has_password"] = !u.password_hash.empty();
   return o;
 }
 

@@ -55,6 +55,9 @@ struct user {
   int64_t version = 0;
   std::string last_event_id;  // of the event that made `version`
   std::vector<token_info> tokens;
+  // The Argon2id encoding of the password (auth/password.h); empty: none,
+  // the user signs in with tokens only.
+  std::string password_hash;
   const token_info* token(std::string_view id) const;
 };
 
@@ -71,7 +74,7 @@ constexpr size_t kMaxTokensPerUser = 100;
 constexpr size_t kMaxTokenNameBytes = 100;
 constexpr size_t kMaxEmailBytes = 254;
 
-enum class user_command_kind { create, update, create_token, revoke_token };
+enum class user_command_kind { create, update, create_token, revoke_token, set_password };
 
 struct user_command {
   user_command_kind kind = user_command_kind::create;
@@ -81,9 +84,10 @@ struct user_command {
   std::optional<bool> disabled;
   token_info token;       // create_token: id, name, hash, scopes, expires_ms
   std::string token_id;   // revoke_token
+  std::string password_hash;  // set_password: an Argon2id encoding ("" clears it)
 };
 
-enum class user_event_type { created, updated, token_created, token_revoked };
+enum class user_event_type { created, updated, token_created, token_revoked, password_set };
 const char* to_string(user_event_type t);
 
 constexpr int kUserEventSchemaVersion = 1;

@@ -115,8 +115,13 @@ class ApiError extends Error {
   }
 }
 
+// Who is signed in (GET /v1/me): refreshed at start and by sign-in and
+// sign-out. A session's writes carry its CSRF token.
+let me = { anonymous: true, scopes: [], sees: "all" };
+
 async function api(method, path, body, headers) {
   const init = { method, headers: Object.assign({ accept: "application/json" }, headers || {}) };
+  if (method !== "GET" && me.csrf) init.headers["x-csrf-token"] = me.csrf;
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = typeof body === "string" ? body : JSON.stringify(body);
@@ -173,6 +178,7 @@ function render() {
   else if (path === "/save") { page = savePage; section = "save"; }
   else if (path === "/import") { page = importPage; section = "import"; }
   else if (path === "/ops") { page = opsPage; section = "ops"; }
+  else if (path === "/login") { page = loginPage; section = ""; }
   else page = () => { main.replaceChildren(h("h1", {}, "Not found"), h("p", {}, "No page at " + path + ".")); };
   for (const a of document.querySelectorAll(".top nav a")) {
     if (a.dataset.section === section) a.setAttribute("aria-current", "page");
@@ -643,6 +649,74 @@ function savePage() {
       h("a", { href: bm, id: "bookmarklet" }, "Save to Leaves")));
 }
 
+// ---------- signing in ----------
+
+async function loadMe() {
+  try {
+    const { json } = await api("GET", "/v1/me");
+    me = json;
+  } catch {
+    me = { anonymous: true, scopes: [], sees: "none" };
+  }
+  renderAccount();
+}
+
+function renderAccount() {
+  const box = document.getElementById("account");
+  if (!box) return;
+  if (me.anonymous) {
+    box.replaceChildren(h("a", { href: "/login", "data-nav": true, id: "sign-in-link" }, "Sign in"));
+    return;
+  }
+  const signOut = h("button", { type: "button", id: "sign-out", on: { click: async () => {
+    try {
+      await api("DELETE", "/v1/session");
+    } catch (e) {
+      toast(e.message);
+    }
+    await loadMe();
+    navigate("/", true);
+  } } }, "Sign out");
+  box.replaceChildren(h("span", { id: "signed-in-as" }, me.user.name + " (" + me.user.role + ")"),
+    me.csrf ? signOut : "");
+}
+
+function loginPage() {
+  document.title = "Sign in · Leaves Reader";
+  if (!me.anonymous) {
+    main.replaceChildren(h("h1", {}, "Signed in"),
+      h("p", {}, "You are signed in as ", h("strong", {}, me.user.name), " (" + me.user.role + ")."),
+      h("p", {}, h("a", { href: "/", "data-nav": true }, "Back to the search")));
+    return;
+  }
+  const name = h("input", { type: "text", id: "login-name", name: "username", autocomplete: "username",
+    required: true, maxlength: 64, autocapitalize: "none", spellcheck: "false" });
+  const password = h("input", { type: "password", id: "login-password", name: "password",
+    autocomplete: "current-password", required: true, maxlength: 1024 });
+  const status = h("div", { role: "status", id: "login-status" });
+  const form = h("form", { class: "stack", id: "login-form", on: { submit: async (ev) => {
+    ev.preventDefault();
+    status.replaceChildren(h("p", { class: "summary" }, "Signing in…"));
+    try {
+      await api("POST", "/v1/session", { name: name.value.trim(), password: password.value });
+      password.value = "";
+      await loadMe();
+      const next = new URLSearchParams(location.search).get("next");
+      navigate(next && next.startsWith("/") && !next.startsWith("//") ? next : "/", true);
+    } catch (e) {
+      password.value = "";
+      status.replaceChildren(errorBox(e));
+    }
+  } } },
+    h("label", {}, "User name", name), h("label", {}, "Password", password),
+    h("div", {}, h("button", { class: "primary", type: "submit" }, "Sign in")));
+  const note = me.sees === "public" ? "Without signing in you see public leaves only." :
+    me.sees === "none" ? "This server shows nothing without signing in." : "";
+  main.replaceChildren(h("h1", {}, "Sign in"), form, status, note ? h("p", { class: "note" }, note) : "",
+    h("p", { class: "note" }, "An admin sets your password (leaves users password NAME). API clients use tokens instead."));
+  name.focus();
+}
+
 // ---------- import ----------
 
 function importPage() {
@@ -794,3 +868,4 @@ function opsPage() {
 }
 
 render();
+loadMe().then(() => { if (location.pathname === "/login") render(); });

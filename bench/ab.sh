@@ -8,6 +8,9 @@
 # Extra server options for both: SERVE_ARGS="--io-threads 2".
 # Outside CI: it takes a few minutes. Loopback only; stops what it starts.
 set -euo pipefail
+# Benchmarks measure the server's paths without tokens: anonymous callers may
+# read and write (docs/auth.md, --anonymous).
+export LEAVES_ANONYMOUS=all
 cd "$(dirname "$0")/.."
 [ $# -eq 2 ] || { echo "usage: bench/ab.sh OLD_BINARY NEW_BINARY" >&2; exit 2; }
 duration="${DURATION:-8}"

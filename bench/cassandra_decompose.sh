@@ -21,6 +21,9 @@
 # Level 1 is not safe in production (a creation applied twice doubles its
 # lists); the levels measure a bound, not an option.
 set -euo pipefail
+# Benchmarks measure the server's paths without tokens: anonymous callers may
+# read and write (docs/auth.md, --anonymous).
+export LEAVES_ANONYMOUS=all
 cd "$(dirname "$0")/.."
 bin=${1:?usage: bench/cassandra_decompose.sh PATCHED_LEAVES [EVENTS] [ROUNDS]}
 events=${2:-20000}

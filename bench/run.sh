@@ -11,6 +11,9 @@
 #        PIN=1 (the server on CPU 0, wrk and the SSE tool on CPU 1, with
 #        taskset; a broker's or node's JVM stays unpinned).
 set -euo pipefail
+# Benchmarks measure the server's paths without tokens: anonymous callers may
+# read and write (docs/auth.md, --anonymous).
+export LEAVES_ANONYMOUS=all
 cd "$(dirname "$0")/.."
 root=$(pwd)
 duration="${DURATION:-10}"

@@ -12,6 +12,9 @@
 # Outside CI: the 1M size takes about 20 minutes. Loopback only.
 #   SIZES="10000 100000 1000000" DURATION=5 PORT=18400 WORK=/tmp/leaves-scale bench/scale.sh
 set -euo pipefail
+# Benchmarks measure the server's paths without tokens: anonymous callers may
+# read and write (docs/auth.md, --anonymous).
+export LEAVES_ANONYMOUS=all
 cd "$(dirname "$0")/.."
 SIZES=${SIZES:-"10000 100000 1000000"}
 DURATION=${DURATION:-5}

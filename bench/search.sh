@@ -9,6 +9,9 @@
 # Outside CI: it takes a few minutes. Loopback only; stops what it starts.
 #   N=100000 PORT=18300 WORK=/tmp/leaves-search-bench DURATION=10 bench/search.sh
 set -euo pipefail
+# Benchmarks measure the server's paths without tokens: anonymous callers may
+# read and write (docs/auth.md, --anonymous).
+export LEAVES_ANONYMOUS=all
 cd "$(dirname "$0")/.."
 N=${N:-100000}
 PORT=${PORT:-18300}

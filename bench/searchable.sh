@@ -7,6 +7,9 @@
 # and the server's RSS. Outside CI; loopback only; stops what it starts.
 #   N=100000 RATE=1000 DURATION=20 PORT=18310 bench/searchable.sh
 set -euo pipefail
+# Benchmarks measure the server's paths without tokens: anonymous callers may
+# read and write (docs/auth.md, --anonymous).
+export LEAVES_ANONYMOUS=all
 cd "$(dirname "$0")/.."
 N=${N:-10000}
 RATE=${RATE:-1000}

@@ -258,7 +258,7 @@ class ServerProcess:
     _seq = itertools.count()
 
     def __init__(self, binary, data_dir, log_dir, args=(), env=None, use_env_config=False, kafka_name=None,
-                 keyspace=None, kafka_group=None):
+                 keyspace=None, kafka_group=None, anonymous="all"):
         self.binary = binary
         self.data_dir = str(data_dir)
         self.log_dir = str(log_dir)
@@ -285,7 +285,13 @@ class ServerProcess:
                                    "--cassandra-consistency", "one"]
         # What `leaves replay` and other commands need to find the same log and store.
         self.backend_args = self.kafka_args + self.cassandra_args
+        # The suite's requests carry no token: servers let anonymous callers
+        # read and write (--anonymous all) unless a test says otherwise
+        # (args naming --anonymous, or anonymous=None for the real default;
+        # test_auth.py covers the other modes).
         self.args = list(args) + self.backend_args
+        if anonymous and "--anonymous" not in self.args and "LEAVES_ANONYMOUS" not in (env or {}):
+            self.args += ["--anonymous", anonymous]
         self.env = dict(env or {})
         self.use_env_config = use_env_config
         self.proc = None

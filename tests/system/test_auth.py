@@ -39,11 +39,16 @@ def expect_401(resp, what, code="unauthenticated"):
 
 
 def test_first_start_prints_the_admin_token_once(server_factory):
-    open_srv = server_factory.make()
+    open_srv = server_factory.make(args=["--anonymous", "all"])
     assert TOKEN_RE.findall(open(open_srv.stderr_path).read()) == [], (
-        "under --anonymous all (the default) no admin is made without LEAVES_ADMIN_TOKEN")
+        "under --anonymous all no admin is made without LEAVES_ADMIN_TOKEN")
     expect_401(as_user(open_srv, None).get("/v1/users"), "user administration needs a token even under all")
-    srv = server_factory.make(args=["--anonymous", "read"])
+    # The default, with no --anonymous at all: anonymous callers read only,
+    # and the first start makes an admin.
+    srv = server_factory.make(anonymous=None)
+    expect_401(as_user(srv, None).post("/v1/leaves", json={"url": new_url()}), "an anonymous write by default")
+    assert expect(as_user(srv, None).get("/v1/me", consistent=False), 200, "/v1/me")["sees"] == "public", (
+        "by default anonymous callers see public leaves")
     first = TOKEN_RE.findall(open(srv.stderr_path).read())
     assert len(first) == 1, "the first start should print one admin token, got %r\n%s" % (first, srv.stderr_tail())
     admin = as_user(srv, first[0])

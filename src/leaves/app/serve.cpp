@@ -373,10 +373,15 @@ class serve_process {
       srv_->stop();
       hub_.close_all("server shutting down");
       drainer = std::thread([&] {
+        // The directory stops following the log (its consumer's close may
+        // take seconds while a broker is away) beside the ingester's close,
+        // not after it; what it holds keeps answering the requests draining.
+        std::thread directory_stop([this] { users_->stop(); });
         if (ingester_) ingester_->stop();  // before the io threads stop: its commands run on them
         if (!srv_->wait_drained(std::chrono::milliseconds(c_.shutdown_timeout_ms))) {
           log_warn("serve", std::to_string(srv_->connections()) + " connections still open at the drain deadline");
         }
+        directory_stop.join();
         ioc_->stop();
       });
     });

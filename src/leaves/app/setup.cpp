@@ -124,8 +124,8 @@ static po::options_description serve_options(serve_config& c, std::string& confi
        "start on a damaged embedded log: keep the events before the first damage, drop the rest, and rebuild "
        "the read models and the index from what is left (docs/operations.md)")
       ("anonymous", po::value(&c.anonymous)->default_value(c.anonymous),
-       "what a request without a token may do: all (read and write every leaf, as before users existed), read "
-       "(read public leaves only) or none (docs/auth.md; env LEAVES_ANONYMOUS)")
+       "what a request without a token may do: read (public leaves only), none, or all (read and write every "
+       "leaf: a private server, the tests and benchmarks) (docs/auth.md; env LEAVES_ANONYMOUS)")
       ("search", po::value(&c.search)->default_value(c.search),
        "keep a full-text search index under DATA_DIR/search, fed from every partition of the log (env LEAVES_SEARCH)")
       ("search-threads", po::value(&c.search_threads)->default_value(c.search_threads),

@@ -62,7 +62,7 @@ struct serve_config {
   // Search: a Xapian index under <data-dir>/search, fed by its own group.
   bool search = true;
   // What a request without a token may do: all, read (public leaves), none.
-  std::string anonymous = "all";
+  std::string anonymous = "read";
   bool salvage = false;
   int min_free_mb = 256;
   int max_connections = 10000;

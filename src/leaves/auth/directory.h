@@ -48,6 +48,7 @@ class directory {
 
   // Reads the log up to its end as it is now, then follows it on a thread.
   status start();
+  // Stops following the log (idempotent; what it holds stays readable).
   void stop();
 
   // What the directory has applied, per partition (user_service waits on it).

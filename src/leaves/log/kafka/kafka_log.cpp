@@ -224,8 +224,29 @@ class kafka_consumer final : public consumer {
     for (const auto& p : next) {
       rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), p.partition)->offset = p.offset;
     }
-    const auto err = rd_kafka_commit(rk_.get(), list.get(), 0 /* synchronous */);
-    if (err) return kafka_error("commit", err);
+    // A synchronous rd_kafka_commit waits as long as librdkafka retries
+    // (seen: for good, with the coordinator moving after a broker restart,
+    // holding a projector's stop past the server's). The result comes on a
+    // queue of its own instead, waited for at most kCommitLimit; a commit
+    // given up on is an error the projector logs, and what it covered is
+    // applied again (idempotently) after a restart.
+    rd_kafka_queue_t* q = rd_kafka_queue_new(rk_.get());
+    if (const auto err = rd_kafka_commit_queue(rk_.get(), list.get(), q, nullptr, nullptr)) {
+      rd_kafka_queue_destroy(q);
+      return kafka_error("commit", err);
+    }
+    const auto deadline = std::chrono::steady_clock::now() + kCommitLimit;
+    rd_kafka_resp_err_t result = RD_KAFKA_RESP_ERR__TIMED_OUT;
+    while (std::chrono::steady_clock::now() < deadline) {
+      rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 100);
+      if (!ev) continue;
+      const bool done = rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT;
+      if (done) result = rd_kafka_event_error(ev);
+      rd_kafka_event_destroy(ev);
+      if (done) break;
+    }
+    rd_kafka_queue_destroy(q);  // a result still on its way is dropped with the queue
+    if (result) return kafka_error("commit", result);
     return ok_status();
   }
 
@@ -269,7 +290,9 @@ class kafka_consumer final : public consumer {
 
  private:
   // How long a consumer's close (final commit, leaving the group) may take.
-  static constexpr std::chrono::milliseconds kCloseLimit{4000};  // a server may close two group members (projector, ingest) within its 15 s stop
+  static constexpr std::chrono::milliseconds kCloseLimit{4000};
+  // How long a commit may wait for the coordinator's answer.
+  static constexpr std::chrono::milliseconds kCommitLimit{3000};  // a server may close two group members (projector, ingest) within its 15 s stop
 
   // Closes in the background and serves the close's callbacks here (the
   // rebalance callback's revocation) until it finished or `limit` passed. A

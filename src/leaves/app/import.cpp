@@ -149,6 +149,7 @@ void usage() {
       "  FILE: a Solr/wallabag export ({\"response\":{\"docs\":[...]}}), a JSON array of\n"
       "        entries, or JSON lines. Entries keep their id (else md5 of url).\n"
       "  --server URL: a running leaves server (default http://127.0.0.1:8080, env LEAVES_SERVER)\n"
+      "  The API token of LEAVES_TOKEN goes with every request (docs/auth.md).\n"
       "Exit status: 0 all entries accepted, 1 some rejected, 2 bad file or server error.\n",
       stdout);
 }
@@ -256,7 +257,10 @@ int import_main(const std::vector<std::string>& args) {
       return stopped(first, "cannot reach " + server + ": " + e.what());
     }
     if (res.status != 200) {
-      return stopped(first, "the server answered " + std::to_string(res.status) + ": " + res.body.substr(0, 500));
+      const char* hint = res.status == 401   ? " (set LEAVES_TOKEN to a token with the write scope; docs/auth.md)"
+                         : res.status == 403 ? " (the token of LEAVES_TOKEN cannot write; docs/auth.md)"
+                                             : "";
+      return stopped(first, "the server answered " + std::to_string(res.status) + ": " + res.body.substr(0, 500) + hint);
     }
     boost::system::error_code ec;
     auto body = json::parse(res.body, ec);

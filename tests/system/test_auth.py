@@ -165,6 +165,8 @@ def test_roles_scopes_and_who_sees_which_user(server_factory):
                  "permission_denied", "a read-only token mints a write token")
     expect_error(as_user(srv, ro["token"]).post("/v1/leaves", json={"url": new_url()}), 403, "permission_denied",
                  "a read-only token of a curator writes")
+    expect_error(as_user(srv, ro["token"]).put("/v1/users/carla/password", json={"password": "a long password"}), 403,
+                 "permission_denied", "a read-only token sets a password (and so gets a writing session)")
 
     # Input is checked at the edge.
     expect_error(admin.post("/v1/users", json={"name": "Bad Name"}), 422, "invalid_user_name", "a bad user name")

@@ -34,6 +34,9 @@ asio::awaitable<response> search_surface::v1_search(const request& req, const pa
     co_return std::move(*w);
   auto res = co_await d.search->async_search(*r);
   if (!res) co_return error_to_response(res.err());
+  // The spelling data holds every leaf's words: no suggestion for a caller
+  // who may not see them all.
+  if (req.caller.limited) res->suggestion.clear();
   co_return json_response(200, render_search(*res, *r, next_page_token(p, *r)));
 }
 

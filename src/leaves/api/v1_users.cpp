@@ -392,6 +392,21 @@ asio::awaitable<response> users_surface::set_password(const request& req, const 
           make_error(errc::invalid_argument, "unknown field: " + std::string(k).substr(0, 64), "invalid_field"));
     }
   }
+  // A password opens a session with every scope of the user's role: only a
+  // token that has them all (or an admin's) may set one, so a read-only
+  // token cannot turn itself into a writing session.
+  const unsigned full = domain::role_scopes(u->r);
+  if (!who.can(domain::scope_admin) && (who.scopes & full) != full) {
+    co_return error_to_response(make_error(errc::permission_denied,
+                                           "setting a password needs a token with every scope of the user's role",
+                                           "permission_denied"));
+  }
+  if (auto wait = locked_out(name)) {
+    co_return error_to_response(make_error(errc::resource_exhausted,
+                                           "too many failed attempts for " + name + "; try again in " +
+                                               std::to_string(wait->count()) + " s",
+                                           "too_many_attempts"));
+  }
   auto password = string_field(*body, "password", auth::kMaxPasswordBytes);
   if (!password) co_return error_to_response(password.err());
   if (password->size() < auth::kMinPasswordBytes) {

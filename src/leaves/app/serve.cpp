@@ -313,11 +313,20 @@ class serve_process {
     std::vector<std::pair<const char*, projector::projector*>> all = {{"projector", proj_.get()}};
     if (mirror_) all.push_back({"state mirror", &mirror_->feeder()});
     if (search_proj_) all.push_back({"search index", search_proj_.get()});
+    // Stopped side by side: each may wait seconds for a broker that is away
+    // (a bounded commit, then a bounded close), and one after the other they
+    // overran the 15 s a server has to stop after a broker outage.
+    // Registered before start(): one that fails may hold a consumer of the
+    // log, which must go before the log does (stop() is safe on any projector).
+    std::vector<projector::projector*> started;
+    for (const auto& named : all) started.push_back(named.second);
+    on_shutdown([started] {
+      std::vector<std::thread> stops;
+      for (projector::projector* p : started) stops.emplace_back([p] { p->stop(); });
+      for (auto& t : stops) t.join();
+    });
     for (const auto& named : all) {
       projector::projector* p = named.second;  // a plain variable: clang 14 cannot capture a structured binding
-      // Before start(): one that fails may hold a consumer of the log, which
-      // must go before the log does (stop() is safe on any projector).
-      on_shutdown([p] { p->stop(); });
       if (auto st = p->start(); !st) {
         return make_error(st.err().code, std::string(named.first) + ": " + st.err().message);
       }

@@ -142,11 +142,9 @@ result<auth::principal> api::impl::authenticate(const request& req) const {
 std::optional<response> api::impl::authorize(request& req, const leaves::api::route& r,
                                              const auth::principal& who) const {
   req.caller.actor = who.name;
+  req.caller.email = who.email;
   req.caller.user_id = who.anonymous ? 0 : who.user_id;
   req.caller.limited = who.anonymous ? c.o.anonymous == anonymous_access::read : !who.can(domain::scope_admin);
-  if (!who.anonymous && c.d.users) {
-    if (auto u = c.d.users->find(who.name)) req.caller.email = u->email;
-  }
   const access a = route_access(r.id);
   // A browser sends the cookie with any request a page makes, also another
   // site's (SameSite=Strict stops most); a write must also show the

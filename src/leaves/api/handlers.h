@@ -104,6 +104,7 @@ struct v1_leaves {
     int64_t scanned = 0;
   };
   asio::awaitable<result<leaf_event_scan>> leaf_events(const std::string& id, int64_t before, size_t want);
+  asio::awaitable<std::optional<response>> hidden_from(const request& req, const std::string& id);
   result<store::list_query> list_query(const params& p);
   asio::awaitable<response> v1_list(const request& req, const params& p);
   asio::awaitable<response> v1_tag_counts(const request& req, const params& p);

@@ -133,6 +133,16 @@ json::object history_entry(const domain::event& ev, const log::stored_record& r)
 
 }  // namespace
 
+// A caller limited to some leaves (docs/auth.md) reads a leaf's past only
+// when it may see the leaf now: 404 otherwise, as if it did not exist.
+asio::awaitable<std::optional<response>> v1_leaves::hidden_from(const request& req, const std::string& id) {
+  if (!req.caller.limited) co_return std::nullopt;
+  auto l = co_await d.store.async_get_json(id);
+  if (!l) co_return error_to_response(l.err());
+  if (*l && req.caller.sees((*l)->is_public, (*l)->user_id)) co_return std::nullopt;
+  co_return error_to_response(make_error(errc::not_found, "leaf " + id + " does not exist", "leaf_not_found"));
+}
+
 // Time travel: the leaf's events up to the position, folded by the rule every
 // projection follows (projection::fold_leaf). The position is one of the
 // leaf's partition (as a write's Leaves-Position names it): positions of
@@ -164,11 +174,7 @@ asio::awaitable<response> v1_leaves::v1_get_at(const request& req, const params&
                                             std::to_string(*at),
                                         "leaf_not_found"));
   };
-  if (req.caller.limited) {
-    auto now = co_await d.store.async_get_json(id);
-    if (!now) co_return error_to_response(now.err());
-    if (!*now || !req.caller.sees((*now)->is_public, (*now)->user_id)) co_return not_found();
-  }
+  if (auto hidden = co_await hidden_from(req, id)) co_return std::move(*hidden);
   auto read = co_await leaf_events(id, *at + 1, SIZE_MAX);
   if (!read) co_return error_to_response(read.err());
   if (!read->complete) {
@@ -246,13 +252,7 @@ asio::awaitable<response> v1_leaves::v1_history(const request& req, const params
   if (!limit) co_return error_to_response(limit.err());
   const size_t want = static_cast<size_t>(limit->value_or(100));
   if (auto w = co_await c.wait_min_position(req, p)) co_return std::move(*w);
-  if (req.caller.limited) {
-    auto l = co_await d.store.async_get_json(id);
-    if (!l) co_return error_to_response(l.err());
-    if (!*l || !req.caller.sees((*l)->is_public, (*l)->user_id)) {
-      co_return error_to_response(make_error(errc::not_found, "leaf " + id + " does not exist", "leaf_not_found"));
-    }
-  }
+  if (auto hidden = co_await hidden_from(req, id)) co_return std::move(*hidden);
   // The exact end (on Kafka a broker query on the log's thread), so a write
   // just acknowledged is in the answer.
   const int32_t part = kafka_partition(id, d.log.partitions());

@@ -239,7 +239,14 @@ class serve_process {
       }
       admin = "admin";
     } else if (given) {
-      if (users_->authenticate(given->secret, system_clock().now_ms())) return ok_status();
+      // A token the directory has seen is never added again: one that was
+      // revoked (or whose user was disabled) stays refused.
+      if (users_->knows_token(given->secret)) {
+        if (auto p = users_->authenticate(given->secret, system_clock().now_ms()); !p) {
+          log_warn("users", "LEAVES_ADMIN_TOKEN is not usable (" + p.err().message + "); it is not added again");
+        }
+        return ok_status();
+      }
       for (const auto& u : users_->list()) {
         if (u.r == domain::role::admin && !u.disabled) {
           admin = u.name;

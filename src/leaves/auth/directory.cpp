@@ -63,6 +63,7 @@ void directory::follow() {
 
 void directory::apply_records(const std::vector<log::stored_record>& recs) {
   if (recs.empty()) return;
+  std::vector<int64_t> next;
   {
     std::unique_lock lk(mu_);
     for (const auto& r : recs) {
@@ -97,10 +98,6 @@ void directory::apply_records(const std::vector<log::stored_record>& recs) {
       for (const auto& t : state->tokens) by_hash_[t.hash] = {name, t.id};
       users_[name] = std::move(*state);
     }
-  }
-  std::vector<int64_t> next;
-  {
-    std::shared_lock lk(mu_);
     next = next_;
   }
   progress_.set_applied(next);
@@ -126,6 +123,12 @@ size_t directory::size() const {
   return users_.size();
 }
 
+bool directory::knows_token(std::string_view token) const {
+  const std::string hash = sha256_hex(token);
+  std::shared_lock lk(mu_);
+  return by_hash_.contains(hash);
+}
+
 result<principal> directory::authenticate(std::string_view token, int64_t now_ms) const {
   auto refuse = [](std::string why) { return make_error(errc::unauthenticated, std::move(why), "invalid_token"); };
   if (token.empty() || token.size() > 512) return refuse("the token is not valid");
@@ -143,6 +146,7 @@ result<principal> directory::authenticate(std::string_view token, int64_t now_ms
   principal p;
   p.anonymous = false;
   p.name = u->second.name;
+  p.email = u->second.email;
   p.user_id = u->second.user_id;
   p.r = u->second.r;
   p.scopes = t->scopes & domain::role_scopes(u->second.r);

@@ -28,6 +28,7 @@ namespace leaves::auth {
 struct principal {
   bool anonymous = true;
   std::string name = "anonymous";
+  std::string email;
   int64_t user_id = 0;
   domain::role r = domain::role::reader;
   unsigned scopes = 0;  // effective: the token's scopes cut down to the role
@@ -61,6 +62,8 @@ class directory {
   // The bearer of `token`, or unauthenticated: unknown, revoked or expired
   // token, or a disabled user. The message says which, without the token.
   result<principal> authenticate(std::string_view token, int64_t now_ms) const;
+  // Whether a token with this secret was ever created (revoked, expired or not).
+  bool knows_token(std::string_view token) const;
 
   // Applies user events (the follower's job; tests call it directly).
   void apply_records(const std::vector<log::stored_record>& recs);

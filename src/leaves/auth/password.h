@@ -2,8 +2,7 @@
 // libargon2-dev) with OWASP's minimum parameters (19 MiB, 2 passes, one
 // lane), in the PHC string encoding that carries its own salt and
 // parameters, so older encodings keep verifying when the defaults change.
-// Hashing takes tens of milliseconds by design: callers run it off the I/O
-// threads (password_pool).
+// Hashing takes tens of milliseconds by design (password_pool bounds it).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -24,8 +23,9 @@ result<std::string> hash_password(std::string_view password);
 // Whether `password` matches `encoded` (false for a malformed encoding).
 bool verify_password(std::string_view encoded, std::string_view password);
 
-// A small pool of its own for the slow work, with a bound on what waits, so
-// a flood of sign-ins costs bounded memory and never blocks an I/O thread.
+// A small pool meant for the slow work, with a bound on what waits, so a
+// flood of sign-ins costs bounded memory. Not yet off the I/O threads: the
+// post to the pool resumes on the caller's executor (docs/auth.md).
 class password_pool {
  public:
   explicit password_pool(size_t threads = 2, size_t max_waiting = 32) : pool_(threads), max_(max_waiting) {}

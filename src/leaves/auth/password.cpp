@@ -4,8 +4,7 @@
 #include <openssl/rand.h>
 
 #include <array>
-#include <boost/asio/post.hpp>
-#include <boost/asio/this_coro.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace leaves::auth {
@@ -44,16 +43,33 @@ bool verify_password(std::string_view encoded, std::string_view password) {
   return argon2id_verify(enc.c_str(), password.data(), password.size()) == ARGON2_OK;
 }
 
+namespace {
+// What runs on the pool. Plain functions taking their arguments by value:
+// co_spawn keeps them in the coroutine's frame, and its completion (with
+// use_awaitable) resumes the awaiting request on its own executor, so the
+// tens of milliseconds of Argon2 never hold an I/O thread.
+asio::awaitable<std::string> hash_job(std::string password) {
+  auto out = hash_password(password);
+  co_return out ? std::move(*out) : std::string();
+}
+asio::awaitable<bool> verify_job(std::string encoded, std::string password) {
+  co_return verify_password(encoded, password);
+}
+}  // namespace
+
 asio::awaitable<result<std::string>> password_pool::hash(std::string password) {
   if (waiting_.fetch_add(1) >= max_) {
     --waiting_;
     co_return busy();
   }
-  const auto home = co_await asio::this_coro::executor;
-  co_await asio::post(pool_.get_executor(), asio::use_awaitable);
-  auto out = hash_password(password);
-  co_await asio::post(home, asio::use_awaitable);
+  std::string out;
+  try {
+    out = co_await asio::co_spawn(pool_.get_executor(), hash_job(std::move(password)), asio::use_awaitable);
+  } catch (const std::exception&) {
+    out.clear();
+  }
   --waiting_;
+  if (out.empty()) co_return make_error(errc::internal, "argon2: hashing failed");
   co_return out;
 }
 
@@ -62,10 +78,13 @@ asio::awaitable<result<bool>> password_pool::verify(std::string encoded, std::st
     --waiting_;
     co_return busy();
   }
-  const auto home = co_await asio::this_coro::executor;
-  co_await asio::post(pool_.get_executor(), asio::use_awaitable);
-  const bool ok = verify_password(encoded, password);
-  co_await asio::post(home, asio::use_awaitable);
+  bool ok = false;
+  try {
+    ok = co_await asio::co_spawn(pool_.get_executor(), verify_job(std::move(encoded), std::move(password)),
+                                 asio::use_awaitable);
+  } catch (const std::exception&) {
+    ok = false;
+  }
   --waiting_;
   co_return ok;
 }

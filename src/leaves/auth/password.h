@@ -23,9 +23,9 @@ result<std::string> hash_password(std::string_view password);
 // Whether `password` matches `encoded` (false for a malformed encoding).
 bool verify_password(std::string_view encoded, std::string_view password);
 
-// A small pool meant for the slow work, with a bound on what waits, so a
-// flood of sign-ins costs bounded memory. Not yet off the I/O threads: the
-// post to the pool resumes on the caller's executor (docs/auth.md).
+// A small pool for the slow work, off the I/O threads, with a bound on what
+// waits, so a flood of sign-ins costs bounded memory and never stalls the
+// requests sharing an I/O thread with it.
 class password_pool {
  public:
   explicit password_pool(size_t threads = 2, size_t max_waiting = 32) : pool_(threads), max_(max_waiting) {}

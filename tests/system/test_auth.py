@@ -390,6 +390,35 @@ def test_signing_in_with_a_password_gives_a_cookie_session_with_csrf(server_fact
     assert int(locked.headers.get("Retry-After", "0")) > 0, "429 should say when: %r" % locked.headers
 
 
+def test_each_token_has_a_rate_limit(server_factory):
+    """--rate-limit/--rate-burst: a token past its burst gets 429 with
+    Retry-After and RateLimit-* headers; another token, anonymous callers and
+    the open routes are not held back; the bucket refills."""
+    srv = server_factory.make(args=["--anonymous", "read", "--rate-limit", "2", "--rate-burst", "4"],
+                              env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin = as_user(srv, ADMIN_TOKEN)
+    token, _ = make_user(admin, unique("rl"), "curator")  # two requests of the admin's burst
+    user = as_user(srv, token)
+    seen = []
+    for i in range(4):
+        r = user.get("/v1/leaves", consistent=False)
+        expect(r, 200, "request %d of a burst of 4" % (i + 1))
+        seen.append(int(r.headers.get("RateLimit-Remaining", "-1")))
+        assert r.headers.get("RateLimit-Limit") == "4", "RateLimit-Limit should be the burst\n  %s" % describe(r)
+    assert seen[0] >= seen[-1] and seen[-1] <= 1, "RateLimit-Remaining should count down, got %r" % seen
+    r = user.get("/v1/leaves", consistent=False)
+    expect_error(r, 429, "rate_limited", "the fifth request at once")
+    retry = int(r.headers.get("Retry-After", "0"))
+    assert 1 <= retry <= 2, "Retry-After should say when a request is allowed again, got %r\n  %s" % (retry, describe(r))
+    assert r.headers.get("RateLimit-Remaining") == "0", describe(r)
+    expect(as_user(srv, None).get("/v1/leaves", consistent=False), 200, "an anonymous reader is not limited by it")
+    expect(user.get("/healthz", consistent=False), 200, "an open route with the limited token")
+    other, _ = make_user(admin, unique("rl"), "reader")
+    expect(as_user(srv, other).get("/v1/leaves", consistent=False), 200, "another token has its own bucket")
+    time.sleep(retry)
+    expect(user.get("/v1/leaves", consistent=False), 200, "the limited token after Retry-After")
+
+
 def test_the_users_command(server_factory, leaves_bin):
     srv = server_factory.make(env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
     env = {"LEAVES_SERVER": srv.base_url, "LEAVES_TOKEN": ADMIN_TOKEN}

@@ -7,6 +7,16 @@
 
 namespace leaves::api {
 
+namespace {
+// The IETF draft's fields (draft-ietf-httpapi-ratelimit-headers, as most
+// clients read them): the bucket's size, what is left, seconds until full.
+void add_rate_headers(response& r, const rate_limiter::decision& d) {
+  r.headers.emplace_back("RateLimit-Limit", std::to_string(d.limit));
+  r.headers.emplace_back("RateLimit-Remaining", std::to_string(d.remaining));
+  r.headers.emplace_back("RateLimit-Reset", std::to_string(d.reset_seconds));
+}
+}  // namespace
+
 asio::awaitable<response> api::impl::dispatch(request& req) {
   auto m = find_route(req.method, req.path);
   if (!m.r) {
@@ -33,8 +43,25 @@ asio::awaitable<response> api::impl::route(request& req, const match& m) {
     co_return r;
   }
   if (auto refused = authorize(req, *m.r, *who)) co_return std::move(*refused);
+  const auto limit = rate_limit(*m.r, *who);
+  if (limit && !limit->allowed) {
+    response r = http::error_response(429, "rate_limited",
+                                      "the token " + who->token_id + " made more than its " +
+                                          std::to_string(limit->limit) + " requests in a burst; retry in " +
+                                          std::to_string(limit->retry_after) + " s");
+    r.headers.emplace_back("Retry-After", std::to_string(limit->retry_after));
+    add_rate_headers(r, *limit);
+    co_return r;
+  }
   auto p = parse_query(req.query);
   if (!p) co_return error_to_response(p.err());
+  response r = co_await serve(req, m, *who, *p);
+  if (limit) add_rate_headers(r, *limit);
+  co_return r;
+}
+
+asio::awaitable<response> api::impl::serve(request& req, const match& m, const auth::principal& who,
+                                           const params& p) {
   const bool has_id = std::string_view(m.r->pattern).find("{id}") != std::string_view::npos;
   if (has_id && !domain::valid_leaf_id(m.id)) {
     if (std::string_view(m.r->pattern).starts_with("/api/")) co_return ref.not_found_ref();
@@ -43,25 +70,25 @@ asio::awaitable<response> api::impl::route(request& req, const match& m) {
   }
   using domain::command_kind;
   switch (m.r->id) {
-    case route_id::v1_list: co_return co_await leaves.v1_list(req, *p);
+    case route_id::v1_list: co_return co_await leaves.v1_list(req, p);
     case route_id::v1_create: co_return co_await leaves.v1_create(req);
-    case route_id::v1_get: co_return co_await leaves.v1_get(req, *p, m.id);
-    case route_id::v1_content: co_return co_await leaves.v1_content(req, *p, m.id);
-    case route_id::v1_history: co_return co_await leaves.v1_history(req, *p, m.id);
+    case route_id::v1_get: co_return co_await leaves.v1_get(req, p, m.id);
+    case route_id::v1_content: co_return co_await leaves.v1_content(req, p, m.id);
+    case route_id::v1_history: co_return co_await leaves.v1_history(req, p, m.id);
     case route_id::v1_patch: co_return co_await leaves.v1_patch(req, m.id);
     case route_id::v1_delete: co_return co_await leaves.v1_delete(req, m.id);
     case route_id::v1_tags_add: co_return co_await leaves.v1_tags(req, m.id, command_kind::add_tags);
     case route_id::v1_tags_replace: co_return co_await leaves.v1_tags(req, m.id, command_kind::replace_tags);
     case route_id::v1_tags_remove: co_return co_await leaves.v1_tags(req, m.id, command_kind::remove_tags);
-    case route_id::v1_tag_counts: co_return co_await leaves.v1_tag_counts(req, *p);
+    case route_id::v1_tag_counts: co_return co_await leaves.v1_tag_counts(req, p);
     case route_id::v1_bulk: co_return co_await batch.v1_bulk(req, shared_from_this());
-    case route_id::v1_search: co_return co_await searching.v1_search(req, *p);
+    case route_id::v1_search: co_return co_await searching.v1_search(req, p);
     case route_id::v1_stream:
     case route_id::v1_ws: {
       if (c.d.hub.subscribers() >= c.o.max_stream_subscribers) {
         co_return error_to_response(make_error(errc::unavailable, "too many stream subscribers", "unavailable"));
       }
-      auto src = open_stream(req, *p, co_await asio::this_coro::executor, c.d.log, c.d.hub, &c.d.store,
+      auto src = open_stream(req, p, co_await asio::this_coro::executor, c.d.log, c.d.hub, &c.d.store,
                              c.d.live_match ? &c.d.live_match : nullptr);
       if (!src) co_return error_to_response(src.err());
       co_await (*src)->begin();
@@ -71,32 +98,32 @@ asio::awaitable<response> api::impl::route(request& req, const match& m) {
       co_return r;
     }
     case route_id::ref_list: {
-      if (auto w = co_await c.wait_min_position(req, *p)) co_return std::move(*w);
+      if (auto w = co_await c.wait_min_position(req, p)) co_return std::move(*w);
       co_return co_await ref.ref_list(req);
     }
     case route_id::ref_create: co_return co_await ref.ref_create(req);
     case route_id::ref_get:
     case route_id::ref_tags_get: {
-      if (auto w = co_await c.wait_min_position(req, *p)) co_return std::move(*w);
+      if (auto w = co_await c.wait_min_position(req, p)) co_return std::move(*w);
       co_return co_await ref.ref_get(req, m.id, m.r->id == route_id::ref_tags_get);
     }
     case route_id::ref_patch: co_return co_await ref.ref_patch(req, m.id);
     case route_id::ref_delete: co_return co_await ref.ref_delete(req, m.id);
     case route_id::ref_tags_add: co_return co_await ref.ref_tags(req, m.id, command_kind::add_tags);
     case route_id::ref_tags_clear: co_return co_await ref.ref_tags(req, m.id, command_kind::clear_tags);
-    case route_id::v1_me: co_return co_await users.me(*who);
+    case route_id::v1_me: co_return co_await users.me(who);
     case route_id::v1_users_list: co_return co_await users.list();
-    case route_id::v1_users_create: co_return co_await users.create(req, *who);
-    case route_id::v1_user_get: co_return co_await users.get(*who, *m.param("name"));
-    case route_id::v1_user_patch: co_return co_await users.patch(req, *who, *m.param("name"));
-    case route_id::v1_tokens_list: co_return co_await users.tokens(*who, *m.param("name"));
-    case route_id::v1_token_create: co_return co_await users.create_token(req, *who, *m.param("name"));
+    case route_id::v1_users_create: co_return co_await users.create(req, who);
+    case route_id::v1_user_get: co_return co_await users.get(who, *m.param("name"));
+    case route_id::v1_user_patch: co_return co_await users.patch(req, who, *m.param("name"));
+    case route_id::v1_tokens_list: co_return co_await users.tokens(who, *m.param("name"));
+    case route_id::v1_token_create: co_return co_await users.create_token(req, who, *m.param("name"));
     case route_id::v1_token_revoke:
-      co_return co_await users.revoke_token(*who, *m.param("name"), *m.param("token_id"));
-    case route_id::v1_audit: co_return co_await ops.audit(req, *p);
+      co_return co_await users.revoke_token(who, *m.param("name"), *m.param("token_id"));
+    case route_id::v1_audit: co_return co_await ops.audit(req, p);
     case route_id::v1_session_create: co_return co_await users.sign_in(req);
-    case route_id::v1_session_delete: co_return co_await users.sign_out(req, *who);
-    case route_id::v1_password_set: co_return co_await users.set_password(req, *who, *m.param("name"));
+    case route_id::v1_session_delete: co_return co_await users.sign_out(req, who);
+    case route_id::v1_password_set: co_return co_await users.set_password(req, who, *m.param("name"));
     case route_id::healthz: co_return json_response(200, "{\"status\":\"ok\"}");
     case route_id::readyz: co_return co_await ops.readyz();
     case route_id::metrics: {

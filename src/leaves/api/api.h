@@ -38,6 +38,10 @@ struct api_options {
   size_t max_bulk_items = 1000;
   size_t reference_list_limit = 10000;
   size_t max_stream_subscribers = 1000;
+  // Requests per second per API token, with bursts of rate_burst (0: no
+  // limit); callers without a token are not limited here (api/rate_limit.h).
+  double rate_per_second = 0;
+  double rate_burst = 0;
   domain::limits limits;
   search_limits search;
 };

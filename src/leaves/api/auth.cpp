@@ -172,4 +172,12 @@ std::optional<response> api::impl::authorize(request& req, const leaves::api::ro
                                   ") does not allow " + scope_name(a));
 }
 
+std::optional<rate_limiter::decision> api::impl::rate_limit(const leaves::api::route& r,
+                                                           const auth::principal& who) {
+  // Per token: anonymous callers have none (a reverse proxy limits by
+  // address), and the open routes (health, the UI's files) are never limited.
+  if (who.anonymous || !limiter.enabled() || route_access(r.id) == access::open) return std::nullopt;
+  return limiter.take(who.token_id);
+}
+
 }  // namespace leaves::api

@@ -19,6 +19,7 @@
 #include "leaves/api/api.h"
 #include "leaves/api/errors.h"
 #include "leaves/api/params.h"
+#include "leaves/api/rate_limit.h"
 #include "leaves/api/router.h"
 #include "leaves/auth/password.h"
 #include "leaves/base/async_signal.h"
@@ -218,8 +219,16 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   reference ref;
   operations ops;
   users_surface users;
+  rate_limiter limiter;
   impl(api_deps deps, api_options opts, api* a)
-      : c(deps, std::move(opts), a), searching(c), leaves(c, searching), batch(c), ref(c), ops(c), users(c) {}
+      : c(deps, std::move(opts), a),
+        searching(c),
+        leaves(c, searching),
+        batch(c),
+        ref(c),
+        ops(c),
+        users(c),
+        limiter(c.o.rate_per_second, c.o.rate_burst) {}
 
   asio::awaitable<response> dispatch(request& req);
   // auth.cpp: who sent the request (its bearer token, else anonymous) and
@@ -227,7 +236,11 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   // when not.
   result<auth::principal> authenticate(const request& req) const;
   std::optional<response> authorize(request& req, const leaves::api::route& r, const auth::principal& who) const;
+  // auth.cpp: the caller's token's rate limit on a route that is not open:
+  // nullopt when there is none, else the decision (refused: answer 429).
+  std::optional<rate_limiter::decision> rate_limit(const leaves::api::route& r, const auth::principal& who);
   asio::awaitable<response> route(request& req, const match& m);
+  asio::awaitable<response> serve(request& req, const match& m, const auth::principal& who, const params& p);
 };
 
 }  // namespace leaves::api

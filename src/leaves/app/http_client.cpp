@@ -5,7 +5,9 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
+#include <algorithm>
 #include <cctype>
+#include <thread>
 #include <cstdlib>
 
 namespace leaves::app {
@@ -29,6 +31,21 @@ http_client::http_client(const std::string& server) : stream_(ioc_) {
 
 http_answer http_client::request(const std::string& method, const std::string& target, const std::string& body,
                                  const std::string& user_agent) {
+  // A token over its rate limit (429) waits what Retry-After says, a few
+  // times, so an import paces itself instead of failing.
+  for (int waited = 0;; ++waited) {
+    http_answer a = send(method, target, body, user_agent);
+    if (a.status != 429 || waited == 5) return a;
+    int64_t secs = 1;
+    for (const auto& [k, v] : a.headers) {
+      if (k == "retry-after") secs = std::clamp<int64_t>(std::atoll(v.c_str()), 1, 60);
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(secs));
+  }
+}
+
+http_answer http_client::send(const std::string& method, const std::string& target, const std::string& body,
+                              const std::string& user_agent) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     try {
       if (!connected_) {

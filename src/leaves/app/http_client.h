@@ -28,10 +28,14 @@ class http_client {
   const std::string& prefix() const { return prefix_; }
 
   // Sends one request; throws on transport errors. `body` empty: no body.
+  // A 429 (the token's rate limit) is sent again after its Retry-After (at
+  // most 60 s), up to 5 times; then the 429 is the answer.
   http_answer request(const std::string& method, const std::string& target, const std::string& body = {},
                       const std::string& user_agent = "leaves");
 
  private:
+  http_answer send(const std::string& method, const std::string& target, const std::string& body,
+                   const std::string& user_agent);
   void close();
   boost::asio::io_context ioc_;
   std::string host_, port_, prefix_, why_, token_;

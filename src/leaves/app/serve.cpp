@@ -299,6 +299,8 @@ class serve_process {
     ao_.anonymous = c_.anonymous == "read"   ? api::anonymous_access::read
                     : c_.anonymous == "none" ? api::anonymous_access::none
                                              : api::anonymous_access::all;
+    ao_.rate_per_second = c_.rate_limit;
+    ao_.rate_burst = c_.rate_burst;
     handler_ = std::make_unique<api::api>(
         api::api_deps{*svc_, *store_, *log_, *progress_, *proj_, hub_, metrics_, index_.get(), search_proj_.get(),
                       index_ ? api::leaf_matcher(search::leaf_matches) : api::leaf_matcher(), users_.get(),

@@ -126,6 +126,11 @@ static po::options_description serve_options(serve_config& c, std::string& confi
       ("anonymous", po::value(&c.anonymous)->default_value(c.anonymous),
        "what a request without a token may do: read (public leaves only), none, or all (read and write every "
        "leaf: a private server, the tests and benchmarks) (docs/auth.md; env LEAVES_ANONYMOUS)")
+      ("rate-limit", po::value(&c.rate_limit)->default_value(c.rate_limit),
+       "requests per second each API token may make on average; over it, 429 with Retry-After; 0: no limit "
+       "(docs/auth.md; env LEAVES_RATE_LIMIT)")
+      ("rate-burst", po::value(&c.rate_burst)->default_value(c.rate_burst),
+       "requests an API token may make at once before --rate-limit applies (env LEAVES_RATE_BURST)")
       ("search", po::value(&c.search)->default_value(c.search),
        "keep a full-text search index under DATA_DIR/search, fed from every partition of the log (env LEAVES_SEARCH)")
       ("search-threads", po::value(&c.search_threads)->default_value(c.search_threads),
@@ -420,6 +425,8 @@ std::optional<std::string> out_of_range(const serve_config& c) {
       {"--min-free-mb", static_cast<long double>(c.min_free_mb), 0, 1048576},
       {"--max-connections", static_cast<long double>(c.max_connections), 1, 1000000},
       {"--max-buffered-body-mb", static_cast<long double>(c.max_buffered_body_mb), 1, 65536},
+      {"--rate-limit", static_cast<long double>(c.rate_limit), 0, 1e9},
+      {"--rate-burst", static_cast<long double>(c.rate_burst), 1, 1e9},
   };
   if (c.data_dir.empty()) return std::string("--data-dir must not be empty");
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")

@@ -63,6 +63,10 @@ struct serve_config {
   bool search = true;
   // What a request without a token may do: all, read (public leaves), none.
   std::string anonymous = "read";
+  // Requests per second per API token and the burst it may spend at once
+  // (0: no limit).
+  double rate_limit = 50;
+  double rate_burst = 200;
   bool salvage = false;
   int min_free_mb = 256;
   int max_connections = 10000;

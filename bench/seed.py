@@ -1,13 +1,16 @@
 """Seeds a leaves server with N leaves over 20 tags through the bulk endpoint
-and writes their ids to a file (for get.lua). Debian's /usr/bin/python3."""
+and writes their ids to a file (for get.lua); LEAVES_BENCH_PUBLIC=1 makes
+them public. Debian's /usr/bin/python3."""
 import hashlib
 import json
+import os
 import sys
 import time
 import urllib.error
 import urllib.request
 
 base, n, ids_path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+public = os.environ.get("LEAVES_BENCH_PUBLIC") == "1"  # leaves every reader may see (bench/auth.sh)
 ids = []
 for start in range(0, n, 1000):
     items = []
@@ -16,6 +19,8 @@ for start in range(0, n, 1000):
         ids.append(hashlib.md5(url.encode()).hexdigest())
         items.append({"url": url, "title": "seeded %d" % i, "tags": ["tag%d" % (i % 20)],
                       "content_text": "x" * 400})
+        if public:
+            items[-1]["is_public"] = True
     req = urllib.request.Request(base + "/v1/bulk/leaves", data=json.dumps({"items": items}).encode(),
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=120) as r:

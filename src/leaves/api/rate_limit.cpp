@@ -24,9 +24,9 @@ rate_limiter::decision rate_limiter::take(std::string_view key, clock::time_poin
   decision d;
   if (!enabled()) return d;
   d.limit = static_cast<int64_t>(burst_);
-  shard& s = shards_[std::hash<std::string_view>{}(key) % kShards];
+  shard& s = shards_[(key_hash{}(key) >> 7) % kShards];  // other bits than the map uses
   std::lock_guard lock(s.mu);
-  auto it = s.buckets.find(std::string(key));
+  auto it = s.buckets.find(key);
   if (it == s.buckets.end()) {
     if (s.buckets.size() >= max_per_shard_) prune(s, now);
     it = s.buckets.emplace(std::string(key), bucket{burst_, now}).first;

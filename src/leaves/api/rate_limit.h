@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -39,9 +40,14 @@ class rate_limiter {
     double level;
     clock::time_point at;
   };
+  // Looked up by string_view without building a std::string per request.
+  struct key_hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view k) const { return std::hash<std::string_view>{}(k); }
+  };
   struct shard {
     mutable std::mutex mu;
-    std::unordered_map<std::string, bucket> buckets;
+    std::unordered_map<std::string, bucket, key_hash, std::equal_to<>> buckets;
   };
   static constexpr size_t kShards = 16;
   void prune(shard& s, clock::time_point now);

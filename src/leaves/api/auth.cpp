@@ -32,6 +32,7 @@ access route_access(route_id id) {
     case route_id::v1_history:
     case route_id::v1_tag_counts:
     case route_id::v1_search:
+    case route_id::v1_export:
     case route_id::v1_stream:
     case route_id::v1_ws:
     case route_id::ref_list:

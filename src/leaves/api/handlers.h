@@ -108,6 +108,8 @@ struct v1_leaves {
   asio::awaitable<std::optional<response>> hidden_from(const request& req, const std::string& id);
   result<store::list_query> list_query(const params& p);
   asio::awaitable<response> v1_list(const request& req, const params& p);
+  // v1_export.cpp: GET /v1/export, streamed.
+  asio::awaitable<response> v1_export(const request& req, const params& p);
   asio::awaitable<response> v1_tag_counts(const request& req, const params& p);
 };
 

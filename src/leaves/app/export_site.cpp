@@ -80,43 +80,10 @@ std::string summary_of(const domain::leaf& l) {
   const std::string text = l.content_text && !l.content_text->empty() ? *l.content_text
                            : l.content                                 ? html::visible_text(*l.content)
                                                                        : std::string();
-  std::string out;
-  for (unsigned char c : text) {
-    const bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
-    if (space) {
-      if (!out.empty() && out.back() != ' ') out.push_back(' ');
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-    if (out.size() > kSearchText) break;
-  }
-  if (out.size() > kSearchText) {
-    out.resize(kSearchText);
-    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
-    if (!out.empty() && static_cast<unsigned char>(out.back()) >= 0xC0) out.pop_back();
-  }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
-  return out;
+  return html::collapsed_prefix(text, kSearchText);
 }
 
-std::string escape(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 16);
-  for (unsigned char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default:
-        // Control characters are not allowed in XML (feeds) and mean nothing on a page.
-        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') continue;
-        out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
+using html::escape;
 
 // A file name for a tag: itself when it is plain lower-case ASCII, else a
 // plain form with the first 8 hex digits of its md5 (so "Kafka" and "kafka"

@@ -9,7 +9,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -17,6 +19,9 @@
 
 #include "leaves/app/commands.h"
 #include "leaves/app/http_client.h"
+#include "leaves/base/time.h"
+#include "leaves/html/bookmarks.h"
+#include "leaves/html/text.h"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -31,13 +36,158 @@ constexpr size_t kBatch = 200;
 constexpr size_t kMaxBatchBytes = 768 * 1024;  // under the server's default 1 MiB body limit
 constexpr size_t kMaxFileBytes = size_t(2) << 30;
 
+// Netscape bookmarks as bulk entries: tags, dates and flags kept where the
+// file has them.
+json::array bookmark_entries(const std::vector<html::bookmark>& marks) {
+  json::array out;
+  out.reserve(marks.size());
+  for (const auto& b : marks) {
+    json::object o;
+    o["url"] = b.url;
+    if (!b.title.empty() && b.title != b.url) o["title"] = b.title;
+    if (!b.tags.empty()) {
+      json::array t;
+      for (const auto& tag : b.tags) t.emplace_back(tag);
+      o["tags"] = std::move(t);
+    }
+    if (b.added_s) o["created_at"] = format_iso8601(*b.added_s * 1000);
+    if (b.modified_s && (!b.added_s || *b.modified_s >= *b.added_s)) o["updated_at"] = format_iso8601(*b.modified_s * 1000);
+    if (b.is_private) o["is_public"] = !*b.is_private;
+    if (b.starred) o["is_starred"] = *b.starred;
+    if (b.archived) o["is_archived"] = *b.archived;
+    if (!b.description.empty()) o["content_text"] = b.description;
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+// RFC 4180 records (quoted fields may hold commas, quotes and line breaks).
+// False on an unterminated quote.
+bool csv_records(std::string_view text, std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::string> row;
+  std::string field;
+  bool quoted = false, was_quoted = false;
+  auto end_field = [&] {
+    // Written by leaves' CSV export against spreadsheet formulas: '= etc.
+    if (was_quoted && field.size() >= 2 && field[0] == '\'' &&
+        std::string_view("=+-@\t\r").find(field[1]) != std::string_view::npos) {
+      field.erase(0, 1);
+    }
+    row.push_back(std::move(field));
+    field.clear();
+    was_quoted = false;
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"') {
+        if (i + 1 < text.size() && text[i + 1] == '"') {
+          field += '"';
+          ++i;
+        } else {
+          quoted = false;
+        }
+      } else {
+        field += c;
+      }
+    } else if (c == '"' && field.empty()) {
+      quoted = was_quoted = true;
+    } else if (c == ',') {
+      end_field();
+    } else if (c == '\n' || c == '\r') {
+      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
+      end_field();
+      if (!(row.size() == 1 && row[0].empty())) rows.push_back(std::move(row));
+      row.clear();
+    } else {
+      field += c;
+    }
+  }
+  if (quoted) return false;
+  if (!field.empty() || !row.empty()) {
+    end_field();
+    rows.push_back(std::move(row));
+  }
+  return true;
+}
+
+// CSV with a header row naming its columns: leaves' own export (id, url,
+// title, tags separated by |, created_at, updated_at, is_starred,
+// is_archived, is_public) and Pocket's (title, url, time_added in seconds,
+// tags separated by |, status unread or archive).
+bool csv_entries(std::string_view text, json::array& out, std::string& err) {
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+  std::vector<std::vector<std::string>> rows;
+  if (!csv_records(text, rows)) {
+    err = "CSV with a quoted field that never ends";
+    return false;
+  }
+  if (rows.empty()) {
+    err = "the file is empty";
+    return false;
+  }
+  std::map<std::string, size_t> col;
+  for (size_t i = 0; i < rows[0].size(); ++i) {
+    std::string name = rows[0][i];
+    for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    col.emplace(name, i);
+  }
+  if (!col.contains("url")) {
+    err = "CSV without a url column in its header row (columns: url, title, tags, created_at, ...)";
+    return false;
+  }
+  auto get = [&](const std::vector<std::string>& r, const char* name) -> const std::string* {
+    auto it = col.find(name);
+    return it == col.end() || it->second >= r.size() ? nullptr : &r[it->second];
+  };
+  auto truth = [](const std::string& v) { return v == "true" || v == "1" || v == "yes"; };
+  for (size_t i = 1; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    json::object o;
+    if (const auto* v = get(r, "url")) o["url"] = *v;
+    if (const auto* v = get(r, "id"); v && !v->empty()) o["id"] = *v;
+    if (const auto* v = get(r, "title"); v && !v->empty()) o["title"] = *v;
+    if (const auto* v = get(r, "tags"); v && !v->empty()) {
+      json::array tags;
+      const char sep = v->find('|') != std::string::npos ? '|' : ',';
+      std::string_view rest(*v);
+      while (!rest.empty()) {
+        const auto at = rest.find(sep);
+        auto t = rest.substr(0, at);
+        while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+        while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+        if (!t.empty()) tags.emplace_back(t);
+        rest = at == std::string_view::npos ? std::string_view{} : rest.substr(at + 1);
+      }
+      o["tags"] = std::move(tags);
+    }
+    for (const char* f : {"created_at", "updated_at"}) {
+      if (const auto* v = get(r, f); v && !v->empty()) o[f] = *v;
+    }
+    if (const auto* v = get(r, "time_added"); v && !v->empty() && !o.contains("created_at")) {
+      char* end = nullptr;
+      const long long secs = std::strtoll(v->c_str(), &end, 10);
+      if (end && *end == '\0' && secs > 0) o["created_at"] = format_iso8601(secs * 1000);
+    }
+    for (const char* f : {"is_starred", "is_archived", "is_public"}) {
+      if (const auto* v = get(r, f); v && !v->empty()) o[f] = truth(*v);
+    }
+    if (const auto* v = get(r, "status"); v && !v->empty() && !o.contains("is_archived")) {
+      o["is_archived"] = *v == "archive" || *v == "archived";
+    }
+    out.push_back(std::move(o));
+  }
+  return true;
+}
+
 // The entries of an export file, read in order. JSON lines are streamed: one
 // line in memory at a time, whatever the file's size. A Solr export
 // ({"response":{"docs":[...]}}) or a JSON array is one JSON document and is
 // parsed whole (about twice the file in memory).
 class entry_source {
  public:
-  bool open(const std::string& path, std::string& err) {
+  // `format`: empty to detect it, else jsonl, json, html or csv.
+  bool open(const std::string& path, const std::string& format, std::string& err) {
     in_.open(path, std::ios::binary);
     if (!in_) {
       err = "cannot open " + path;
@@ -51,6 +201,9 @@ class entry_source {
       return false;
     }
     po_.max_depth = 64;
+    if (format == "html" || format == "csv" || (format.empty() && !looks_like_json())) {
+      return open_text(path, format, err);
+    }
     // JSON lines when the first non-empty line is a JSON value by itself and
     // is not a whole export (a one-line Solr export or array is read whole).
     std::string line;
@@ -97,6 +250,46 @@ class entry_source {
     return false;
   }
 
+  // Whether the file's first non-blank byte opens JSON.
+  bool looks_like_json() {
+    char ch = 0;
+    while (in_.get(ch)) {
+      if (!std::isspace(static_cast<unsigned char>(ch))) break;
+    }
+    in_.clear();
+    in_.seekg(0);
+    return ch == '{' || ch == '[' || ch == '"';
+  }
+
+  // A bookmark file or CSV, read and parsed whole.
+  bool open_text(const std::string& path, const std::string& format, std::string& err) {
+    std::ostringstream ss;
+    ss << in_.rdbuf();
+    const std::string text = ss.str();
+    if (format == "html" || (format.empty() && html::looks_like_bookmarks(std::string_view(text).substr(0, 1024)))) {
+      auto marks = html::parse_bookmarks(text);
+      if (!marks) {
+        err = marks.err().message;
+        return false;
+      }
+      if (marks->empty()) {
+        err = "a bookmark file without a single <A HREF>";
+        return false;
+      }
+      whole_ = bookmark_entries(*marks);
+      kind_ = "Netscape bookmarks";
+      return true;
+    }
+    if (format.empty() && text.find(',') == std::string::npos) {
+      err = path + " is not JSON, JSON lines, a Netscape bookmark file or CSV (give --format to say which)";
+      return false;
+    }
+    if (!csv_entries(text, whole_, err)) return false;
+    kind_ = "CSV";
+    return true;
+  }
+  const char* kind() const { return kind_; }
+
   // The next entry; false at the end or on a bad line (err set).
   bool next(json::value& out, std::string& err) {
     if (!lines_) {
@@ -141,13 +334,17 @@ class entry_source {
   std::optional<json::value> pending_;
   json::array whole_;
   size_t index_ = 0;
+  const char* kind_ = "JSON";
 };
 
 void usage() {
   std::fputs(
-      "Usage: leaves import FILE [--server URL]\n"
+      "Usage: leaves import FILE [--server URL] [--format F]\n"
       "  FILE: a Solr/wallabag export ({\"response\":{\"docs\":[...]}}), a JSON array of\n"
-      "        entries, or JSON lines. Entries keep their id (else md5 of url).\n"
+      "        entries, JSON lines (leaves export's json and jsonl), a Netscape bookmark file\n"
+      "        (browsers, Pinboard, linkding, Raindrop, Shaarli, Pocket), or CSV with a header\n"
+      "        row (leaves export's, Pocket's). Entries keep their id (else md5 of url).\n"
+      "  --format F: json, jsonl, html or csv instead of detecting it\n"
       "  --server URL: a running leaves server (default http://127.0.0.1:8080, env LEAVES_SERVER)\n"
       "  The API token of LEAVES_TOKEN goes with every request (docs/auth.md).\n"
       "Exit status: 0 all entries accepted, 1 some rejected, 2 bad file or server error.\n",
@@ -157,14 +354,21 @@ void usage() {
 }  // namespace
 
 int import_main(const std::vector<std::string>& args) {
-  std::string file;
+  std::string file, format;
   std::string server = getenv("LEAVES_SERVER") ? getenv("LEAVES_SERVER") : "http://127.0.0.1:8080";
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--help" || args[i] == "-h") {
       usage();
       return 0;
     }
-    if (args[i] == "--server" && i + 1 < args.size()) {
+    if (args[i] == "--format" && i + 1 < args.size()) {
+      format = args[++i];
+      if (format == "jsonl") format = "json";
+      if (format != "json" && format != "html" && format != "csv") {
+        std::fprintf(stderr, "leaves import: --format must be json, jsonl, html or csv, got '%s'\n", format.c_str());
+        return 2;
+      }
+    } else if (args[i] == "--server" && i + 1 < args.size()) {
       server = args[++i];
     } else if (args[i].rfind("--server=", 0) == 0) {
       server = args[i].substr(9);
@@ -186,7 +390,7 @@ int import_main(const std::vector<std::string>& args) {
   }
   entry_source src;
   std::string err;
-  if (!src.open(file, err)) {
+  if (!src.open(file, format, err)) {
     std::fprintf(stderr, "leaves import: %s: %s\n", file.c_str(), err.c_str());
     return 2;
   }

@@ -46,4 +46,42 @@ std::string visible_text(std::string_view html) {
   return out;
 }
 
+std::string escape(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 16);
+  for (unsigned char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default:
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') continue;
+        out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+std::string collapsed_prefix(std::string_view text, size_t max_bytes) {
+  std::string out;
+  for (unsigned char c : text) {
+    const bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f';
+    if (space) {
+      if (!out.empty() && out.back() != ' ') out.push_back(' ');
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+    if (out.size() > max_bytes) break;
+  }
+  if (out.size() > max_bytes) {
+    out.resize(max_bytes);
+    while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
+    if (!out.empty() && static_cast<unsigned char>(out.back()) >= 0xC0) out.pop_back();
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 }  // namespace leaves::html

@@ -1,0 +1,198 @@
+"""GET /v1/export?format=jsonl|json|csv|html and `leaves import` of every
+format (and of browser and Pocket files): round trips between two servers,
+filters, who sees what, CSV formula neutralising, errors. docs/api.md."""
+
+import csv
+import io
+import json
+
+from leaves_testlib import (Client, describe, describe_cli, expect, expect_error, new_url, run_cli, unique,
+                            wait_until)
+from test_auth import ADMIN_TOKEN, as_user, make_user
+
+HOSTILE_TITLE = '=HYPERLINK("http://evil.example","x"), <script>alert(1)</script> "quoted"'
+FIELDS = ("url", "title", "tags", "is_starred", "is_archived", "is_public", "content_text")  # CSV: no content_text
+
+
+def seed(client, tag):
+    leaves = [
+        dict(url=new_url(), title=HOSTILE_TITLE, tags=[tag, "csv-injection"], is_public=True,
+             content_text="line one\n\nline two, with a comma & an <angle>"),
+        dict(url=new_url(), title="Ünïcödé title — 東京", tags=[tag], is_starred=True, is_archived=True,
+             content_text="plain"),
+        dict(url=new_url(), title="private one", tags=[tag, "private"], is_public=False),
+        dict(url=new_url(), title="+plus, -minus @at", tags=["other"], is_public=True),
+    ]
+    for body in leaves:
+        expect(client.post("/v1/leaves", json=body), 201, "save %s" % body["url"])
+    return leaves
+
+
+def export(client, fmt, query="", status=200):
+    r = client.get("/v1/export?format=%s%s" % (fmt, query))
+    expect(r, status, "export as %s" % fmt)
+    return r
+
+
+def import_file(leaves_bin, srv, path, *extra):
+    res = run_cli(leaves_bin, ["import", str(path), "--server", srv.base_url] + list(extra), timeout=120)
+    assert res.returncode == 0, "import of %s: expected exit 0\n  %s" % (path.name, describe_cli(res))
+    return res.stdout.splitlines()[0]
+
+
+def listed(client, query=""):
+    return client.list_all(query)[0]
+
+
+def by_url(client):
+    return {l["url"]: l for l in listed(client)}
+
+
+def test_every_format_round_trips_through_import(leaves_bin, server_factory, tmp_path):
+    src = server_factory.make()
+    a = Client(src.base_url)
+    tag = unique("exp")
+    seeded = seed(a, tag)
+    wait_until(lambda: len(listed(a)) >= len(seeded), what="the seeded leaves listed")
+    want = by_url(a)
+    for fmt, ctype in (("jsonl", "application/x-ndjson"), ("json", "application/json"), ("csv", "text/csv"),
+                       ("html", "text/html")):
+        r = export(a, fmt)
+        assert r.headers.get("Content-Type", "").startswith(ctype), "%s: Content-Type\n  %s" % (fmt, describe(r))
+        assert r.headers.get("Transfer-Encoding") == "chunked", "%s: the export should stream\n  %s" % (fmt, describe(r))
+        disp = r.headers.get("Content-Disposition", "")
+        assert disp.startswith("attachment; filename=\"leaves-") and disp.endswith('.%s"' % fmt), describe(r)
+        if fmt == "jsonl":
+            assert len([l for l in r.text.splitlines() if l.strip()]) == len(want), r.text[:2000]
+        if fmt == "json":
+            assert len(json.loads(r.text)) == len(want), r.text[:2000]
+        if fmt == "csv":
+            rows = list(csv.DictReader(io.StringIO(r.text)))
+            assert len(rows) == len(want), r.text[:2000]
+            hostile = [row for row in rows if row["title"].startswith("'=")]
+            assert len(hostile) == 1, ("a title that starts like a formula should be written with a leading "
+                                       "apostrophe, got titles %r" % [row["title"] for row in rows])
+            assert all(not row["title"][:1] in "=+-@" for row in rows), [row["title"] for row in rows]
+        if fmt == "html":
+            assert r.text.startswith("<!DOCTYPE NETSCAPE-Bookmark-file-1>"), r.text[:300]
+            assert "<script>" not in r.text, "titles must be escaped in the bookmark file"
+        path = tmp_path / ("export." + fmt)
+        path.write_bytes(r.content)
+        dst = server_factory.make()
+        summary = import_file(leaves_bin, dst, path)
+        assert summary.startswith("imported %d," % len(want)), "%s: %s" % (fmt, summary)
+        b = Client(dst.base_url)
+        got = wait_until(lambda: (lambda m: m if len(m) == len(want) else None)(by_url(b)),
+                         what="%s import listed" % fmt)
+        for url, leaf in want.items():
+            for f in FIELDS:
+                if f == "content_text" and fmt == "csv":
+                    continue  # CSV carries no page text
+                assert got[url][f] == leaf[f], "%s round trip: %s of %s\n  expected %r\n  got      %r" % (
+                    fmt, f, url, leaf[f], got[url][f])
+            # Netscape files carry seconds; the others the milliseconds too.
+            n = 19 if fmt == "html" else 24
+            assert got[url]["created_at"][:n] == leaf["created_at"][:n], "%s: created_at %r -> %r" % (
+                fmt, leaf["created_at"], got[url]["created_at"])
+        # An export imported again into its own server changes nothing.
+        if fmt != "html":
+            again = import_file(leaves_bin, src, path)
+            assert again.startswith("imported 0, unchanged %d" % len(want)), "%s into its source: %s" % (fmt, again)
+        dst.stop()
+
+
+def test_filters_errors_and_who_sees_what(server_factory):
+    srv = server_factory.make(args=["--anonymous", "read"], env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin = as_user(srv, ADMIN_TOKEN)
+    tag = unique("exp")
+    seed(admin, tag)
+    token, _ = make_user(admin, unique("reader"), "curator")
+    mine = as_user(srv, token)
+    own = new_url()
+    expect(mine.post("/v1/leaves", json={"url": own, "tags": [tag], "is_public": False}), 201, "a private leaf")
+    wait_until(lambda: len(listed(admin, "tag=" + tag)) == 4, what="four leaves of the tag")
+
+    def urls(client, query):
+        return {json.loads(l)["url"] for l in export(client, "jsonl", query).text.splitlines() if l.strip()}
+
+    everything = urls(admin, "&tag=" + tag)
+    assert len(everything) == 4, "the admin exports every leaf of the tag, got %r" % everything
+    public = urls(as_user(srv, None), "&tag=" + tag)
+    assert len(public) == 1 and own not in public, "anonymous readers export public leaves only, got %r" % public
+    assert urls(as_user(srv, None), "&public=false") == set(), "anonymous readers asking for private leaves: none"
+    assert urls(mine, "&tag=" + tag) == public | {own}, "a curator exports public leaves and its own"
+    assert len(urls(admin, "&tag=%s&starred=true" % tag)) == 1, "starred=true filters"
+    expect_error(export(admin, "xml", status=400), 400, "invalid_query", "an unknown format")
+    expect_error(admin.get("/v1/export?limit=5"), 400, "invalid_query", "limit on an export")
+    expect_error(admin.get("/v1/export?tagg=x"), 400, "invalid_query", "an unknown parameter")
+    none = server_factory.make(args=["--anonymous", "none"], env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    r = as_user(none, None).get("/v1/export")
+    assert r.status_code == 401, "--anonymous none: an export needs a token\n  %s" % describe(r)
+
+
+def test_many_leaves_stream_page_after_page(server):
+    c = Client(server.base_url)
+    tag = unique("many")
+    n = 2500
+    for start in range(0, n, 500):
+        items = [{"url": new_url(), "tags": [tag], "title": "n%d" % i} for i in range(start, start + 500)]
+        expect(c.post("/v1/bulk/leaves", json={"items": items}), 200, "bulk")
+    wait_until(lambda: c.tags()[0].get(tag) == n, timeout=30, what="%d leaves of the tag counted" % n)
+    lines = [l for l in export(c, "jsonl", "&tag=" + tag).text.splitlines() if l.strip()]
+    assert len(lines) == n, "the export should carry every one of %d leaves, got %d" % (n, len(lines))
+    assert len({json.loads(l)["id"] for l in lines}) == n, "no leaf twice across pages"
+    created = [json.loads(l)["created_at"] for l in lines]
+    assert created == sorted(created, reverse=True), "newest first"
+
+
+BROWSER_FILE = """<!DOCTYPE NETSCAPE-Bookmark-file-1>
+<!-- This is an automatically generated file. -->
+<META HTTP-EQUIV="Content-Type" CONTENT="text/html; charset=UTF-8">
+<TITLE>Bookmarks</TITLE>
+<H1>Bookmarks Menu</H1>
+<DL><p>
+    <DT><H3 ADD_DATE="1600000000">Reading</H3>
+    <DL><p>
+        <DT><A HREF="{u1}" ADD_DATE="1600000001" LAST_MODIFIED="1600000002" TAGS="kafka,streams">Kafka &amp; friends</A>
+        <DD>A description
+        spread over lines.
+        <DT><A HREF="{u2}" ADD_DATE="1600000003" PRIVATE="0" TOREAD="1">Second</A>
+    </DL><p>
+    <DT><A HREF="{u3}">{u3}</A>
+</DL><p>
+"""
+
+POCKET_CSV = """title,url,time_added,tags,status
+"Cassandra, the book",{u1},1600000100,db|cassandra,archive
+{u2},{u2},1600000200,,unread
+"""
+
+
+def test_browser_bookmarks_and_pocket_csv(leaves_bin, server, tmp_path):
+    c = Client(server.base_url)
+    u = [new_url() for _ in range(3)]
+    f = tmp_path / "bookmarks.html"
+    f.write_text(BROWSER_FILE.format(u1=u[0], u2=u[1], u3=u[2]))
+    assert import_file(leaves_bin, server, f).startswith("imported 3,")
+    got = wait_until(lambda: (lambda m: m if all(x in m for x in u) else None)(by_url(c)), what="bookmarks listed")
+    assert got[u[0]]["title"] == "Kafka & friends" and got[u[0]]["tags"] == ["kafka", "streams"], got[u[0]]
+    assert got[u[0]]["created_at"].startswith("2020-09-13T12:26:41"), got[u[0]]["created_at"]
+    assert got[u[0]]["content_text"].startswith("A description"), got[u[0]]
+    assert got[u[1]]["is_public"] is True, got[u[1]]
+    assert got[u[2]]["title"] == "", "a title that is the URL itself is left empty, got %r" % got[u[2]]["title"]
+    p = [new_url() for _ in range(2)]
+    f = tmp_path / "pocket.csv"
+    f.write_text(POCKET_CSV.format(u1=p[0], u2=p[1]))
+    assert import_file(leaves_bin, server, f).startswith("imported 2,")
+    got = wait_until(lambda: (lambda m: m if all(x in m for x in p) else None)(by_url(c)), what="pocket listed")
+    assert got[p[0]]["title"] == "Cassandra, the book" and got[p[0]]["tags"] == ["db", "cassandra"], got[p[0]]
+    assert got[p[0]]["is_archived"] is True and got[p[1]]["is_archived"] is False
+    assert got[p[0]]["created_at"].startswith("2020-09-13T12:28:20"), got[p[0]]["created_at"]
+    bad = tmp_path / "nourl.csv"
+    bad.write_text("name,link\nx,y\n")
+    res = run_cli(leaves_bin, ["import", str(bad), "--server", server.base_url])
+    assert res.returncode == 2 and "url column" in res.stderr, describe_cli(res)
+    deep = tmp_path / "deep.html"
+    deep.write_text("<!DOCTYPE NETSCAPE-Bookmark-file-1>\n" + "<DL>" * 5000 + '<DT><A HREF="https://x.example/">x</A>')
+    res = run_cli(leaves_bin, ["import", str(deep), "--server", server.base_url])
+    assert res.returncode == 2 and "deeper than" in res.stderr, describe_cli(res)

@@ -196,3 +196,28 @@ def test_browser_bookmarks_and_pocket_csv(leaves_bin, server, tmp_path):
     deep.write_text("<!DOCTYPE NETSCAPE-Bookmark-file-1>\n" + "<DL>" * 5000 + '<DT><A HREF="https://x.example/">x</A>')
     res = run_cli(leaves_bin, ["import", str(deep), "--server", server.base_url])
     assert res.returncode == 2 and "deeper than" in res.stderr, describe_cli(res)
+
+
+def test_the_export_command(leaves_bin, server_factory, tmp_path):
+    srv = server_factory.make(args=["--anonymous", "none"], env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin = as_user(srv, ADMIN_TOKEN)
+    tag = unique("cli")
+    seed(admin, tag)
+    wait_until(lambda: len(listed(admin, "tag=" + tag)) == 3, what="three leaves of the tag")
+    env = {"LEAVES_TOKEN": ADMIN_TOKEN}
+    for fmt in ("jsonl", "json", "csv", "html"):
+        out = tmp_path / ("cli." + fmt)
+        res = run_cli(leaves_bin, ["export", "--server", srv.base_url, "--format", fmt, "--tag", tag, "--out",
+                                   str(out)], env=env)
+        assert res.returncode == 0, describe_cli(res)
+        api = export(admin, fmt, "&tag=" + tag).content
+        assert out.read_bytes() == api, "%s: the file should hold what GET /v1/export answers (%d vs %d bytes)" % (
+            fmt, len(out.read_bytes()), len(api))
+        assert not (tmp_path / ("cli.%s.partial" % fmt)).exists(), "the partial file is renamed away"
+    res = run_cli(leaves_bin, ["export", "--server", srv.base_url, "--tag", tag], env=env)
+    assert res.returncode == 0 and len(res.stdout.splitlines()) == 3, "to stdout\n  %s" % describe_cli(res)
+    res = run_cli(leaves_bin, ["export", "--server", srv.base_url, "--out", str(tmp_path / "no.jsonl")])
+    assert res.returncode == 2 and "401" in res.stderr and "LEAVES_TOKEN" in res.stderr, describe_cli(res)
+    assert not (tmp_path / "no.jsonl").exists() and not (tmp_path / "no.jsonl.partial").exists()
+    res = run_cli(leaves_bin, ["export", "--server", srv.base_url, "--format", "xml"], env=env)
+    assert res.returncode == 2 and "--format" in res.stderr, describe_cli(res)

@@ -1,4 +1,4 @@
-// The leaves command line: serve, replay, reindex, check, import, topics, export-site. Each returns a process exit code.
+// The leaves command line: serve, replay, reindex, check, import, export, topics, export-site. Each returns a process exit code.
 #pragma once
 
 #include <string>
@@ -11,6 +11,7 @@ int replay_main(const std::vector<std::string>& args);
 int reindex_main(const std::vector<std::string>& args);
 int check_main(const std::vector<std::string>& args);
 int import_main(const std::vector<std::string>& args);
+int export_main(const std::vector<std::string>& args);
 int topics_main(const std::vector<std::string>& args);
 int export_site_main(const std::vector<std::string>& args);
 int users_main(const std::vector<std::string>& args);

@@ -88,6 +88,58 @@ http_answer http_client::send(const std::string& method, const std::string& targ
   return {};
 }
 
+http_answer http_client::stream_get(const std::string& target, const std::function<bool(std::string_view)>& sink,
+                                    const std::string& user_agent) {
+  for (int waited = 0;; ++waited) {
+    close();  // a fresh connection: a stopped stream leaves the old one unusable
+    tcp::resolver r(ioc_);
+    stream_.expires_after(std::chrono::seconds(10));
+    stream_.connect(r.resolve(host_, port_));
+    connected_ = true;
+    bhttp::request<bhttp::empty_body> req{bhttp::verb::get, target, 11};
+    req.set(bhttp::field::host, host_);
+    req.set(bhttp::field::user_agent, user_agent);
+    if (!token_.empty()) req.set(bhttp::field::authorization, "Bearer " + token_);
+    stream_.expires_after(std::chrono::seconds(120));
+    bhttp::write(stream_, req);
+    beast::flat_buffer buf;
+    bhttp::response_parser<bhttp::buffer_body> res;
+    res.body_limit(boost::none);
+    bhttp::read_header(stream_, buf, res);
+    http_answer a;
+    a.status = res.get().result_int();
+    for (const auto& f : res.get()) {
+      std::string name(f.name_string());
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      a.headers.emplace_back(std::move(name), std::string(f.value()));
+    }
+    const bool ok = a.status >= 200 && a.status < 300;
+    char piece[64 * 1024];
+    while (!res.is_done()) {
+      res.get().body().data = piece;
+      res.get().body().size = sizeof(piece);
+      stream_.expires_after(std::chrono::seconds(120));
+      beast::error_code ec;
+      bhttp::read(stream_, buf, res, ec);
+      if (ec == bhttp::error::need_buffer) ec = {};
+      if (ec) throw beast::system_error(ec);
+      const size_t n = sizeof(piece) - res.get().body().size;
+      if (ok) {
+        if (n && !sink(std::string_view(piece, n))) break;
+      } else if (a.body.size() < 64 * 1024) {
+        a.body.append(piece, std::min(n, 64 * 1024 - a.body.size()));
+      }
+    }
+    close();
+    if (a.status != 429 || waited == 5) return a;
+    int64_t secs = 1;
+    for (const auto& [k, v] : a.headers) {
+      if (k == "retry-after") secs = std::clamp<int64_t>(std::atoll(v.c_str()), 1, 60);
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(secs));
+  }
+}
+
 void http_client::close() {
   beast::error_code ec;
   stream_.socket().close(ec);

@@ -6,6 +6,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -32,6 +33,13 @@ class http_client {
   // most 60 s), up to 5 times; then the 429 is the answer.
   http_answer request(const std::string& method, const std::string& target, const std::string& body = {},
                       const std::string& user_agent = "leaves");
+
+  // A GET whose body goes to `sink` piece by piece as it arrives (constant
+  // memory at any size); `sink` returns false to stop. The answer's status
+  // and headers, and the body only when it is not 2xx (capped at 64 KiB).
+  // Waits out a 429 like request(). Throws on transport errors.
+  http_answer stream_get(const std::string& target, const std::function<bool(std::string_view)>& sink,
+                         const std::string& user_agent = "leaves");
 
  private:
   http_answer send(const std::string& method, const std::string& target, const std::string& body,

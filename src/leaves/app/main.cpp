@@ -23,9 +23,11 @@ Usage:
                                  read the whole log and compare the read models and
                                  the search index with it (server stopped); exit 1
                                  names every damage or difference
-  leaves import FILE [--server URL]
-                                 load a Solr/wallabag export, a JSON array or JSON
-                                 lines through a running server
+  leaves import FILE [--server URL] [--format F]
+                                 load a Solr/wallabag export, JSON, JSON lines, a
+                                 Netscape bookmark file or CSV through a running server
+  leaves export [--format jsonl|json|csv|html] [--tag T] [--out FILE] [--server URL]
+                                 every leaf you may see, streamed from a running server
   leaves export-site --out DIR [--tag T]... (--server URL | --data-dir DIR)
                                  render the public leaves to a static site (index,
                                  tag and leaf pages, Atom feeds, search); a second
@@ -62,6 +64,7 @@ int main(int argc, char** argv) {
     if (cmd == "reindex") return leaves::app::reindex_main(args);
     if (cmd == "check") return leaves::app::check_main(args);
     if (cmd == "import") return leaves::app::import_main(args);
+    if (cmd == "export") return leaves::app::export_main(args);
     if (cmd == "topics") return leaves::app::topics_main(args);
     if (cmd == "export-site") return leaves::app::export_site_main(args);
     if (cmd == "users") return leaves::app::users_main(args);

@@ -297,6 +297,11 @@ def test_tags_save_import_and_operations_pages(server, browser, tmp_path):
              in browser.d.find_element(By.ID, "import-status").text, timeout=20, what="the import to finish")
     assert browser.d.find_element(By.ID, "import-progress").get_attribute("value") == "451"
     assert "entry 451" in browser.d.find_element(By.ID, "import-status").text, "the rejected entry is named"
+    links = {a.text: a.get_attribute("href") for a in browser.d.find_elements(By.CSS_SELECTOR, "#export-links a")}
+    assert set(links) == {"Bookmarks (HTML, for browsers)", "CSV", "JSON lines", "JSON"}, links
+    got = requests.get(links["Bookmarks (HTML, for browsers)"], timeout=10)
+    assert got.status_code == 200 and got.text.startswith("<!DOCTYPE NETSCAPE-Bookmark-file-1>"), got.text[:200]
+    assert got.text.count(word + " imported") == 450, "the export link carries the imported leaves"
     browser.shot("import")
 
     browser.open("/ops")

@@ -761,7 +761,12 @@ function importPage() {
   } } },
     h("label", {}, "Export file (JSON array, {\"response\":{\"docs\":[...]}} or JSON lines)", file),
     h("div", {}, h("button", { class: "primary", type: "submit" }, "Import")), bar);
-  main.replaceChildren(h("h1", {}, "Import an export"), form, status);
+  // Exports stream from the server; the session cookie goes with the link.
+  const formats = [["html", "Bookmarks (HTML, for browsers)"], ["csv", "CSV"], ["jsonl", "JSON lines"], ["json", "JSON"]];
+  const exports = h("ul", { id: "export-links" }, formats.map(([f, label]) =>
+    h("li", {}, h("a", { href: "/v1/export?format=" + f, download: "" }, label))));
+  main.replaceChildren(h("h1", {}, "Import an export"), form, status,
+    h("h2", {}, "Export every leaf you can see"), exports);
 }
 
 function parseExport(text) {

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from leaves_testlib import (Client, SSEClient, describe, describe_cli, expect, expect_error, new_url, run_cli,
+from leaves_testlib import (Client, SSEClient, describe, describe_cli, expect, expect_error, new_url, raw_http, run_cli,
                             unique, wait_until)
 
 ADMIN_TOKEN = "test-admin-token-" + "0123456789abcdef" * 2
@@ -388,6 +388,51 @@ def test_signing_in_with_a_password_gives_a_cookie_session_with_csrf(server_fact
     locked = browser.post("/v1/session", json={"name": "sam", "password": "the final password"})
     expect_error(locked, 429, "too_many_attempts", "the sixth attempt, even a right one")
     assert int(locked.headers.get("Retry-After", "0")) > 0, "429 should say when: %r" % locked.headers
+
+
+def test_a_stream_ends_when_its_token_is_revoked_or_its_user_disabled(server_factory):
+    srv = server_factory.make(args=["--anonymous", "none"], env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin = as_user(srv, ADMIN_TOKEN)
+    tag = unique("revoke")
+    for how in ("revoke", "disable"):
+        name = unique("streamer")
+        token, token_id = make_user(admin, name, "reader")
+        sse = SSEClient("127.0.0.1", srv.port, "/v1/stream?tag=" + tag,
+                        headers={"Authorization": "Bearer " + token})
+        assert sse.status == 200, "a reader opens a stream"
+        before = expect(admin.post("/v1/leaves", json={"url": new_url(), "tags": [tag], "is_public": True}), 201,
+                        "a leaf")["id"]
+        got = sse.collect(10, until=lambda evs: any(e["json"] and e["json"].get("leaf_id") == before for e in evs))
+        assert any(e["json"] and e["json"].get("leaf_id") == before for e in got), (
+            "the stream should carry the leaf saved while it may read, got %r" % got)
+        if how == "revoke":
+            expect(admin.delete("/v1/users/%s/tokens/%s" % (name, token_id)), 200, "revoke the reader's token")
+        else:
+            expect(admin.patch("/v1/users/" + name, json={"disabled": True}), 200, "disable the reader")
+        after = expect(admin.post("/v1/leaves", json={"url": new_url(), "tags": [tag], "is_public": True}), 201,
+                       "a leaf after")["id"]
+        rest = sse.collect(10, until=lambda evs: any(e["event"] == "dropped" for e in evs))
+        assert not any(e["json"] and e["json"].get("leaf_id") == after for e in rest), (
+            "%s: the stream carried an event after its access ended: %r" % (how, rest))
+        dropped = [e for e in rest if e["event"] == "dropped"]
+        assert dropped and dropped[0]["json"]["reason"] == "unauthenticated", (
+            "%s: the stream should end with a dropped event, reason unauthenticated, got %r" % (how, rest))
+        sse.close()
+
+
+def test_a_websocket_from_another_site_is_refused(server_factory):
+    srv = server_factory.make()
+    def handshake(origin):
+        head = ("GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" % srv.port)
+        if origin:
+            head += "Origin: %s\r\n" % origin
+        return raw_http("127.0.0.1", srv.port, (head + "\r\n").encode(), timeout=3)
+    r = handshake("https://evil.example")
+    assert r.status_code == 403 and b"websocket_origin" in r.body, "another site's page: expected 403, got %r" % r
+    for origin in ("http://127.0.0.1:%d" % srv.port, None):
+        r = handshake(origin)
+        assert r.status_code == 101, "Origin %r: the handshake should succeed, got %r" % (origin, r)
 
 
 def test_each_token_has_a_rate_limit(server_factory):

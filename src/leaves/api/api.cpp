@@ -4,6 +4,8 @@
 
 #include "leaves/api/stream.h"
 #include "leaves/api/ui.h"
+#include "leaves/auth/directory.h"
+#include "leaves/base/time.h"
 
 namespace leaves::api {
 
@@ -89,8 +91,14 @@ asio::awaitable<response> api::impl::serve(request& req, const match& m, const a
       if (c.d.hub.subscribers() >= c.o.max_stream_subscribers) {
         co_return error_to_response(make_error(errc::unavailable, "too many stream subscribers", "unavailable"));
       }
+      access_check still_allowed;
+      if (!who.anonymous && c.d.users) {
+        still_allowed = [users = c.d.users, name = who.name, token = who.token_id] {
+          return users->refused(name, token, system_clock().now_ms());
+        };
+      }
       auto src = open_stream(req, p, co_await asio::this_coro::executor, c.d.log, c.d.hub, &c.d.store,
-                             c.d.live_match ? &c.d.live_match : nullptr);
+                             c.d.live_match ? &c.d.live_match : nullptr, std::move(still_allowed));
       if (!src) co_return error_to_response(src.err());
       co_await (*src)->begin();
       response r;

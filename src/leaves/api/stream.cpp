@@ -4,6 +4,7 @@
 #include <charconv>
 #include <set>
 
+#include "leaves/base/log.h"
 #include "leaves/domain/leaf.h"
 #include "leaves/projector/progress.h"
 
@@ -50,6 +51,8 @@ class log_stream final : public http::stream_source {
     searching_ = true;
   }
 
+  void set_access_check(access_check check) { still_allowed_ = std::move(check); }
+
   asio::awaitable<std::vector<http::stream_event>> next(std::chrono::milliseconds heartbeat,
                                                          std::string& end_reason) override {
     auto out = co_await next_unfiltered(heartbeat, end_reason);
@@ -58,8 +61,19 @@ class log_stream final : public http::stream_source {
       co_await filter_staged(out, failed);
       if (!failed.empty() && end_reason.empty()) end_reason = failed;
     }
+    // Asked after the batch is made and before it leaves: a revocation the
+    // directory has applied stops every event after it (and an idle stream
+    // ends at its next heartbeat).
+    if (still_allowed_) {
+      if (auto why = still_allowed_()) {
+        log_info("stream", "a stream of " + actor_ + " ends: " + *why);
+        out.clear();
+        end_reason = "unauthenticated";
+      }
+    }
     co_return out;
   }
+  void set_actor(std::string actor) { actor_ = std::move(actor); }
 
   asio::awaitable<std::vector<http::stream_event>> next_unfiltered(std::chrono::milliseconds heartbeat,
                                                                    std::string& end_reason) {
@@ -187,6 +201,8 @@ class log_stream final : public http::stream_source {
   static constexpr size_t kMaxRemembered = 10000;
   bool searching_ = false;
   std::optional<search::node> query_;
+  access_check still_allowed_;
+  std::string actor_;
   store::leaf_queries* store_ = nullptr;
   const leaf_matcher* matcher_ = nullptr;
   std::vector<std::pair<realtime::message, std::string>> staged_;  // with the cursor after each
@@ -220,7 +236,7 @@ std::string format_cursor(const std::vector<int64_t>& next) {
 result<std::shared_ptr<http::stream_source>> open_stream(
     const http::request& req, const std::vector<std::pair<std::string, std::string>>& params,
     asio::any_io_executor strand, log::event_log& log, realtime::hub& hub, store::leaf_queries* store,
-    const leaf_matcher* matcher) {
+    const leaf_matcher* matcher, access_check still_allowed) {
   realtime::filter f;
   f.limited = req.caller.limited;
   f.visible_owner = req.caller.user_id;
@@ -262,6 +278,10 @@ result<std::shared_ptr<http::stream_source>> open_stream(
   }
   auto searching = [&](const std::shared_ptr<log_stream>& src) {
     if (q_text) src->set_query(query, store, matcher);
+    if (still_allowed) {
+      src->set_access_check(std::move(still_allowed));
+      src->set_actor(req.caller.actor);
+    }
     return std::shared_ptr<http::stream_source>(src);
   };
   std::vector<int64_t> cursor;

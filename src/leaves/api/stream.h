@@ -29,9 +29,15 @@ std::string format_cursor(const std::vector<int64_t>& next);
 // search index's rules; null when search is off (q= then answers 503).
 using leaf_matcher = std::function<result<bool>(const std::optional<search::node>&, const domain::leaf&)>;
 
+// Whether the subscriber may still read: nullopt while it may, else why not
+// (its token revoked or expired, its user disabled). Asked before every
+// batch the stream sends; a refusal ends the stream (SSE `dropped`, WebSocket
+// close) without sending the batch. Empty: the caller is anonymous.
+using access_check = std::function<std::optional<std::string>()>;
+
 result<std::shared_ptr<http::stream_source>> open_stream(
     const http::request& req, const std::vector<std::pair<std::string, std::string>>& params,
     boost::asio::any_io_executor strand, log::event_log& log, realtime::hub& hub,
-    store::leaf_queries* store = nullptr, const leaf_matcher* matcher = nullptr);
+    store::leaf_queries* store = nullptr, const leaf_matcher* matcher = nullptr, access_check still_allowed = {});
 
 }  // namespace leaves::api

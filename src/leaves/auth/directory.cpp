@@ -154,4 +154,16 @@ result<principal> directory::authenticate(std::string_view token, int64_t now_ms
   return p;
 }
 
+std::optional<std::string> directory::refused(const std::string& user, const std::string& token_id,
+                                              int64_t now_ms) const {
+  std::shared_lock lk(mu_);
+  auto u = users_.find(user);
+  if (u == users_.end()) return "the user " + user + " no longer exists";
+  if (u->second.disabled) return "the user " + user + " was disabled";
+  const auto* t = u->second.token(token_id);
+  if (!t || t->revoked) return "the token " + token_id + " was revoked";
+  if (t->expires_ms && *t->expires_ms <= now_ms) return "the token " + token_id + " has expired";
+  return std::nullopt;
+}
+
 }  // namespace leaves::auth

@@ -62,6 +62,10 @@ class directory {
   // The bearer of `token`, or unauthenticated: unknown, revoked or expired
   // token, or a disabled user. The message says which, without the token.
   result<principal> authenticate(std::string_view token, int64_t now_ms) const;
+  // Why the token `token_id` of `user` no longer authenticates (revoked,
+  // expired, its user disabled or gone), or nullopt while it does. For
+  // what lasts longer than a request: open streams ask before each batch.
+  std::optional<std::string> refused(const std::string& user, const std::string& token_id, int64_t now_ms) const;
   // Whether a token with this secret was ever created (revoked, expired or not).
   bool knows_token(std::string_view token) const;
 

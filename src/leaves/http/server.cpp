@@ -146,6 +146,22 @@ std::optional<response> refuse_ws_handshake(const bhttp::request<bhttp::string_b
     ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
   }
   if (!ok) return error_response(400, "websocket_handshake", "Sec-WebSocket-Key must be the base64 of 16 bytes");
+  // A browser names the page that opens a WebSocket in Origin, and sends the
+  // site's cookies with it: a page of another site must not open a stream
+  // with the reader's session (cross-site WebSocket hijacking). Clients that
+  // are not browsers send no Origin.
+  if (const auto origin = req[bhttp::field::origin]; !origin.empty()) {
+    const auto scheme_end = origin.find("://");
+    const auto origin_host = scheme_end == std::string_view::npos ? origin : origin.substr(scheme_end + 3);
+    const auto host = req[bhttp::field::host];
+    const auto forwarded = req["X-Forwarded-Host"];
+    if (origin_host != host && (forwarded.empty() || origin_host != forwarded)) {
+      return error_response(403, "websocket_origin",
+                            "a WebSocket may be opened only by pages of this server (Origin " +
+                                std::string(origin.substr(0, 200)) + " is not Host " + std::string(host.substr(0, 200)) +
+                                ")");
+    }
+  }
   return std::nullopt;
 }
 

@@ -390,6 +390,32 @@ def test_signing_in_with_a_password_gives_a_cookie_session_with_csrf(server_fact
     assert int(locked.headers.get("Retry-After", "0")) > 0, "429 should say when: %r" % locked.headers
 
 
+def test_a_new_password_ends_the_other_sessions(server_factory):
+    srv = server_factory.make(args=["--anonymous", "read"], env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin = as_user(srv, ADMIN_TOKEN)
+    token, _ = make_user(admin, "kim", "curator")
+    kim = as_user(srv, token)
+    expect(kim.put("/v1/users/kim/password", json={"password": "kim's first password"}), 200, "kim sets one")
+    expect_error(kim.post("/v1/users/kim/tokens", json={"name": "session (browser)"}), 422, "invalid_field",
+                 "an API token named like the UI's sessions")
+    sessions = []
+    for _ in range(2):
+        b = as_user(srv, None)
+        body = expect(b.post("/v1/session", json={"name": "kim", "password": "kim's first password"}), 201, "sign in")
+        sessions.append((b, body))
+    (keep, keep_body), (other, _) = sessions
+    changed = keep.put("/v1/users/kim/password", headers={"X-CSRF-Token": keep_body["csrf"]},
+                       json={"password": "kim's second password", "current_password": "kim's first password"})
+    expect(changed, 200, "kim changes the password from one session")
+    me = lambda c: expect(c.get("/v1/me", consistent=False), 200, "/v1/me")
+    assert me(keep)["anonymous"] is False, "the session that changed the password stays signed in"
+    assert me(other)["anonymous"] is True, "the other session ends with the old password"
+    assert me(kim)["anonymous"] is False, "API tokens are not sessions: they stay"
+    # An admin setting it ends every session of the user.
+    expect(admin.put("/v1/users/kim/password", json={"password": "kim's third password"}), 200, "the admin sets it")
+    assert me(keep)["anonymous"] is True, "an admin's reset ends the user's sessions too"
+
+
 def test_a_stream_ends_when_its_token_is_revoked_or_its_user_disabled(server_factory):
     srv = server_factory.make(args=["--anonymous", "none"], env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
     admin = as_user(srv, ADMIN_TOKEN)

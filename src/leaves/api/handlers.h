@@ -166,6 +166,8 @@ struct operations {
 // The UI's session cookie (auth.cpp): its name, its token in a request, and
 // the CSRF token that goes with it.
 inline constexpr std::string_view kSessionCookie = "leaves_session";
+// The name of a session's token; refused for API tokens, so it marks sessions.
+inline constexpr std::string_view kSessionTokenName = "session (browser)";
 std::string_view session_cookie(const request& req);
 std::string csrf_for(std::string_view session_token);
 

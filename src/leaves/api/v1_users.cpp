@@ -1,6 +1,7 @@
 #include "leaves/api/handlers.h"
 
 #include "leaves/auth/token.h"
+#include "leaves/base/log.h"
 #include "leaves/base/time.h"
 
 namespace leaves::api {
@@ -188,6 +189,10 @@ asio::awaitable<response> users_surface::create_token(const request& req, const 
     if (k == "name") {
       auto n = string_field(*body, "name", domain::kMaxTokenNameBytes);
       if (!n) co_return error_to_response(n.err());
+      if (*n == kSessionTokenName) {
+        co_return error_to_response(make_error(
+            errc::invalid_argument, "name: '" + *n + "' is kept for the UI's sessions", "invalid_field"));
+      }
       token_name = *n;
     } else if (k == "scopes") {
       std::string csv;
@@ -350,7 +355,7 @@ asio::awaitable<response> users_surface::sign_in(const request& req) {
   domain::user_command cmd;
   cmd.kind = domain::user_command_kind::create_token;
   cmd.name = u->name;
-  cmd.token = {t.id, "session (browser)", t.hash, domain::role_scopes(u->r), 0,
+  cmd.token = {t.id, std::string(kSessionTokenName), t.hash, domain::role_scopes(u->r), 0,
                system_clock().now_ms() + kSessionMs};
   auto w = co_await d.user_service->execute(std::move(cmd), u->name);
   if (!w) co_return error_to_response(w.err());
@@ -434,7 +439,23 @@ asio::awaitable<response> users_surface::set_password(const request& req, const 
   cmd.kind = domain::user_command_kind::set_password;
   cmd.name = name;
   cmd.password_hash = std::move(*hash);
-  co_return co_await write(std::move(cmd), who, 200);
+  response r = co_await write(std::move(cmd), who, 200);
+  if (r.status != 200) co_return r;
+  // A new password ends the user's other sessions (one opened with the old
+  // password, perhaps by whoever knew it), each revoked by its own event;
+  // the session that made the change stays.
+  const int64_t now = system_clock().now_ms();
+  for (const auto& t : u->tokens) {
+    if (t.name != kSessionTokenName || t.revoked || t.id == who.token_id) continue;
+    if (t.expires_ms && *t.expires_ms <= now) continue;
+    domain::user_command revoke;
+    revoke.kind = domain::user_command_kind::revoke_token;
+    revoke.name = name;
+    revoke.token_id = t.id;
+    auto w = co_await d.user_service->execute(std::move(revoke), who.name);
+    if (!w) log_warn("users", "a session of " + name + " outlived its password change: " + w.err().message);
+  }
+  co_return r;
 }
 
 }  // namespace leaves::api

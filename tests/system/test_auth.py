@@ -390,6 +390,27 @@ def test_signing_in_with_a_password_gives_a_cookie_session_with_csrf(server_fact
     assert int(locked.headers.get("Retry-After", "0")) > 0, "429 should say when: %r" % locked.headers
 
 
+def test_parallel_sign_ins_cannot_pass_the_limit_together(server_factory):
+    import concurrent.futures
+    srv = server_factory.make(args=["--anonymous", "read"], env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin = as_user(srv, ADMIN_TOKEN)
+    make_user(admin, "lee", "reader")
+    expect(admin.put("/v1/users/lee/password", json={"password": "lee's real password"}), 200, "a password")
+
+    def attempt(_):
+        return as_user(srv, None).post("/v1/session", json={"name": "lee", "password": "a wrong guess"}).status_code
+    with concurrent.futures.ThreadPoolExecutor(max_workers=24) as pool:
+        codes = list(pool.map(attempt, range(24)))
+    assert codes.count(401) <= 5 and codes.count(429) >= 19, (
+        "24 guesses at once: at most 5 may be tried (401), the rest refused (429), got %r" % sorted(codes))
+    # A right password after a right one does not count against the name.
+    make_user(admin, "ann", "reader")
+    expect(admin.put("/v1/users/ann/password", json={"password": "ann's real password"}), 200, "a password")
+    for _ in range(8):
+        expect(as_user(srv, None).post("/v1/session", json={"name": "ann", "password": "ann's real password"}), 201,
+               "a right sign-in never locks the name")
+
+
 def test_a_new_password_ends_the_other_sessions(server_factory):
     srv = server_factory.make(args=["--anonymous", "read"], env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
     admin = as_user(srv, ADMIN_TOKEN)

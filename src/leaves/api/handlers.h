@@ -206,6 +206,14 @@ struct users_surface {
   static constexpr size_t kMaxTracked = 10000;
   std::optional<std::chrono::seconds> locked_out(const std::string& name);
   void failed(const std::string& name);
+  // A sign-in: the lockout check and the attempt's record under one lock
+  // (the attempt counts as failed until forgive() takes it back).
+  std::optional<std::chrono::seconds> begin_attempt(const std::string& name,
+                                                    std::chrono::steady_clock::time_point& stamp);
+  void forgive(const std::string& name, std::chrono::steady_clock::time_point stamp);
+  std::optional<std::chrono::seconds> locked_out_locked(const std::string& name,
+                                                        std::chrono::steady_clock::time_point now);
+  void failed_locked(const std::string& name, std::chrono::steady_clock::time_point now);
   std::mutex failures_mu_;
   std::unordered_map<std::string, std::deque<std::chrono::steady_clock::time_point>> failures_;
   auth::password_pool passwords_;

@@ -294,9 +294,8 @@ std::string cookie_header(const request& req, std::string_view value, int64_t ma
 }
 }  // namespace
 
-std::optional<std::chrono::seconds> users_surface::locked_out(const std::string& name) {
-  const auto now = std::chrono::steady_clock::now();
-  std::lock_guard lk(failures_mu_);
+std::optional<std::chrono::seconds> users_surface::locked_out_locked(const std::string& name,
+                                                                    std::chrono::steady_clock::time_point now) {
   auto it = failures_.find(name);
   if (it == failures_.end()) return std::nullopt;
   auto& q = it->second;
@@ -309,9 +308,7 @@ std::optional<std::chrono::seconds> users_surface::locked_out(const std::string&
   return std::chrono::duration_cast<std::chrono::seconds>(kFailureWindow - (now - q.front())) + std::chrono::seconds(1);
 }
 
-void users_surface::failed(const std::string& name) {
-  const auto now = std::chrono::steady_clock::now();
-  std::lock_guard lk(failures_mu_);
+void users_surface::failed_locked(const std::string& name, std::chrono::steady_clock::time_point now) {
   if (failures_.size() >= kMaxTracked && !failures_.contains(name)) {
     for (auto it = failures_.begin(); it != failures_.end();) {
       it = it->second.empty() || now - it->second.back() >= kFailureWindow ? failures_.erase(it) : std::next(it);
@@ -323,6 +320,34 @@ void users_surface::failed(const std::string& name) {
   while (q.size() > kMaxFailures) q.pop_front();
 }
 
+std::optional<std::chrono::seconds> users_surface::locked_out(const std::string& name) {
+  std::lock_guard lk(failures_mu_);
+  return locked_out_locked(name, std::chrono::steady_clock::now());
+}
+
+void users_surface::failed(const std::string& name) {
+  std::lock_guard lk(failures_mu_);
+  failed_locked(name, std::chrono::steady_clock::now());
+}
+
+std::optional<std::chrono::seconds> users_surface::begin_attempt(const std::string& name,
+                                                                 std::chrono::steady_clock::time_point& stamp) {
+  std::lock_guard lk(failures_mu_);
+  stamp = std::chrono::steady_clock::now();
+  if (auto wait = locked_out_locked(name, stamp)) return wait;
+  failed_locked(name, stamp);
+  return std::nullopt;
+}
+
+void users_surface::forgive(const std::string& name, std::chrono::steady_clock::time_point stamp) {
+  std::lock_guard lk(failures_mu_);
+  auto it = failures_.find(name);
+  if (it == failures_.end()) return;
+  auto& q = it->second;
+  if (auto at = std::find(q.begin(), q.end(), stamp); at != q.end()) q.erase(at);
+  if (q.empty()) failures_.erase(it);
+}
+
 asio::awaitable<response> users_surface::sign_in(const request& req) {
   if (!d.users || !d.user_service) co_return error_to_response(users_disabled());
   auto body = c.parse_object(req);
@@ -331,7 +356,11 @@ asio::awaitable<response> users_surface::sign_in(const request& req) {
   auto password = string_field(*body, "password", auth::kMaxPasswordBytes);
   if (!name) co_return error_to_response(name.err());
   if (!password) co_return error_to_response(password.err());
-  if (auto wait = locked_out(*name)) {
+  // The attempt counts as a failure from the start, and is forgiven once the
+  // password proves right: parallel attempts cannot all pass the check
+  // before the first of them fails.
+  std::chrono::steady_clock::time_point stamp;
+  if (auto wait = begin_attempt(*name, stamp)) {
     response r = http::error_response(429, "too_many_attempts",
                                       "too many failed sign-ins for " + name->substr(0, 64) + "; try again in " +
                                           std::to_string(wait->count()) + " s");
@@ -344,13 +373,16 @@ asio::awaitable<response> users_surface::sign_in(const request& req) {
   static const std::string kDummy = auth::hash_password("not a real password").value();
   const std::string encoded = u && !u->password_hash.empty() ? u->password_hash : kDummy;
   auto ok = co_await passwords_.verify(encoded, *password);
-  if (!ok) co_return error_to_response(ok.err());
+  if (!ok) {
+    forgive(*name, stamp);  // busy: not an attempt
+    co_return error_to_response(ok.err());
+  }
   if (!*ok || !u || u->password_hash.empty() || u->disabled) {
-    failed(*name);
     response r = http::error_response(401, "invalid_credentials", "wrong user name or password");
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"leaves\"");
     co_return r;
   }
+  forgive(*name, stamp);
   auto t = auth::generate_token();
   domain::user_command cmd;
   cmd.kind = domain::user_command_kind::create_token;

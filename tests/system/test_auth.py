@@ -411,6 +411,28 @@ def test_parallel_sign_ins_cannot_pass_the_limit_together(server_factory):
                "a right sign-in never locks the name")
 
 
+def test_two_admins_demoted_at_once_leave_one(server_factory):
+    """Each of two admins demotes the other at the same moment: one of them
+    must stay an admin (the last-admin rule holds across concurrent
+    requests)."""
+    import concurrent.futures
+    srv = server_factory.make(args=["--anonymous", "none"], env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admins = {"admin": ADMIN_TOKEN}
+    for round_ in range(4):
+        (a, a_token), = admins.items()
+        b = unique("admin")
+        b_token, _ = make_user(as_user(srv, a_token), b, "admin")
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            answers = list(pool.map(lambda job: as_user(srv, job[0]).patch("/v1/users/" + job[1],
+                                                                         json={"role": "reader"}),
+                                    [(a_token, b), (b_token, a)]))
+        still = {n: t for n, t in ((a, a_token), (b, b_token))
+                 if as_user(srv, t).get("/v1/users", consistent=False).status_code == 200}
+        assert len(still) == 1, "round %d: two admins demoting each other at once should leave one, left %r; " \
+            "answers %r" % (round_, sorted(still), [(r.status_code, r.text[:200]) for r in answers])
+        admins = still
+
+
 def test_a_new_password_ends_the_other_sessions(server_factory):
     srv = server_factory.make(args=["--anonymous", "read"], env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
     admin = as_user(srv, ADMIN_TOKEN)

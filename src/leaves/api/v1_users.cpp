@@ -151,16 +151,7 @@ asio::awaitable<response> users_surface::patch(const request& req, const auth::p
           make_error(errc::invalid_argument, "unknown field: " + std::string(k).substr(0, 64), "invalid_field"));
     }
   }
-  // Nobody locks the deployment out: the last enabled admin stays one.
-  if (auto u = d.users->find(name); u && u->r == domain::role::admin && !u->disabled &&
-                                    ((cmd.r && *cmd.r != domain::role::admin) || cmd.disabled.value_or(false))) {
-    size_t admins = 0;
-    for (const auto& other : d.users->list()) admins += other.r == domain::role::admin && !other.disabled;
-    if (admins <= 1) {
-      co_return error_to_response(make_error(
-          errc::conflict, name + " is the last enabled admin: make another admin first", "last_admin"));
-    }
-  }
+  // The last enabled admin stays one: user_service checks it (atomically).
   co_return co_await write(std::move(cmd), who, 200);
 }
 

@@ -48,6 +48,18 @@ asio::awaitable<result<user_write>> user_service::execute(domain::user_command c
   } guard{this};
 
   auto state = dir_.find(cmd.name);
+  // Nobody locks the deployment out: the last enabled admin stays one.
+  // Checked under the lock that serialises commands here, so two requests
+  // demoting the last two admins at once cannot both pass.
+  if (cmd.kind == domain::user_command_kind::update && state && state->r == domain::role::admin &&
+      !state->disabled && ((cmd.r && *cmd.r != domain::role::admin) || cmd.disabled.value_or(false))) {
+    size_t admins = 0;
+    for (const auto& other : dir_.list()) admins += other.r == domain::role::admin && !other.disabled;
+    if (admins <= 1) {
+      co_return make_error(errc::conflict, cmd.name + " is the last enabled admin: make another admin first",
+                           "last_admin");
+    }
+  }
   auto events = domain::decide_user(state, cmd, clock_.now_ms(), actor);
   if (!events) co_return events.err();
   user_write w;

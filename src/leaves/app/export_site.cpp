@@ -25,6 +25,7 @@
 #include "leaves/base/time.h"
 #include "leaves/domain/leaf.h"
 #include "leaves/html/sanitize.h"
+#include "leaves/html/atom.h"
 #include "leaves/html/text.h"
 #include "leaves/log/event_log.h"
 #include "leaves/store/read_store.h"
@@ -174,29 +175,17 @@ std::string iso(int64_t ms) { return format_iso8601(ms); }
 
 std::string feed(const options& o, const std::string& title, const std::string& id, const std::string& html_path,
                  const std::string& self_path, const std::vector<const domain::leaf*>& items) {
+  const std::string base = o.base_url.empty() ? "" : o.base_url + (o.base_url.ends_with("/") ? "" : "/");
+  std::vector<html::atom_entry> entries;
+  for (const auto* l : items) {
+    if (entries.size() == kFeedEntries) break;
+    html::atom_entry e{l->id, l->title, l->url, l->updated_at, l->created_at, base + leaf_file(l->id), l->user_name,
+                       l->tags.value_or(domain::string_list{}), summary_of(*l)};
+    entries.push_back(std::move(e));
+  }
   int64_t updated = 0;
   for (const auto* l : items) updated = std::max(updated, l->updated_at);
-  const std::string base = o.base_url.empty() ? "" : o.base_url + (o.base_url.ends_with("/") ? "" : "/");
-  std::string x = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n<title>" +
-                  escape(title) + "</title>\n<id>" + escape(id) + "</id>\n<updated>" + iso(updated) +
-                  "</updated>\n<link rel=\"alternate\" href=\"" + escape(base + html_path) + "\"/>\n" +
-                  "<link rel=\"self\" href=\"" + escape(base + self_path) + "\"/>\n<generator>leaves</generator>\n";
-  size_t n = 0;
-  for (const auto* l : items) {
-    if (n++ == kFeedEntries) break;
-    const std::string summary = summary_of(*l);
-    x += "<entry>\n<title>" + escape(l->title.empty() ? l->url : l->title) + "</title>\n<id>urn:leaves:leaf:" +
-         escape(l->id) + "</id>\n<updated>" + iso(l->updated_at) + "</updated>\n<published>" + iso(l->created_at) +
-         "</published>\n";
-    if (html::safe_url(l->url, false)) x += "<link href=\"" + escape(l->url) + "\"/>\n";
-    x += "<link rel=\"alternate\" type=\"text/html\" href=\"" + escape(base + leaf_file(l->id)) + "\"/>\n";
-    if (!l->user_name.empty()) x += "<author><name>" + escape(l->user_name) + "</name></author>\n";
-    if (l->tags) {
-      for (const auto& t : *l->tags) x += "<category term=\"" + escape(t) + "\"/>\n";
-    }
-    x += "<summary>" + escape(summary) + "</summary>\n</entry>\n";
-  }
-  return x + "</feed>\n";
+  return html::atom_feed(title, id, base + html_path, base + self_path, updated, entries);
 }
 
 // ---- sources ----

@@ -55,7 +55,7 @@ def test_first_start_prints_the_admin_token_once(server_factory):
     admin = as_user(srv, first[0])
     me = expect(admin.get("/v1/me", consistent=False), 200, "GET /v1/me as admin")
     assert me["user"]["name"] == "admin" and me["user"]["role"] == "admin" and set(me["scopes"]) == {
-        "read", "write", "admin"}, "the first user should be admin with every scope, got %r" % me
+        "read", "write", "admin", "feed"}, "the first user should be admin with every scope, got %r" % me
     srv.restart()
     again = TOKEN_RE.findall(open(srv.stderr_path).read())
     assert again == [], "a restart must not print a token again, got %r" % again

@@ -91,8 +91,10 @@ TEST(User, ScopesAndRoles) {
   EXPECT_EQ(*domain::parse_scopes("read, write"), domain::scope_read | domain::scope_write);
   EXPECT_FALSE(domain::parse_scopes("read,root").ok());
   EXPECT_FALSE(domain::parse_scopes("").ok());
-  EXPECT_EQ(domain::role_scopes(domain::role::reader), unsigned(domain::scope_read));
-  EXPECT_EQ(domain::role_scopes(domain::role::curator), domain::scope_read | domain::scope_write);
+  EXPECT_EQ(domain::role_scopes(domain::role::reader), domain::scope_read | domain::scope_feed);
+  EXPECT_EQ(domain::role_scopes(domain::role::curator), domain::scope_read | domain::scope_write | domain::scope_feed);
+  EXPECT_EQ(*domain::parse_scopes("feed"), unsigned(domain::scope_feed));
+  EXPECT_EQ(domain::scope_names(domain::scope_read | domain::scope_feed), (std::vector<std::string>{"read", "feed"}));
   EXPECT_EQ(domain::role_scopes(domain::role::admin), domain::kAllScopes);
 }
 
@@ -275,7 +277,8 @@ TEST(Directory, AuthenticatesFromTheLog) {
   ASSERT_TRUE(p.ok()) << p.err().message;
   EXPECT_EQ(p->name, "dana");
   EXPECT_FALSE(p->anonymous);
-  EXPECT_EQ(p->scopes, domain::scope_read | domain::scope_write) << "a curator's token cannot administer";
+  EXPECT_EQ(p->scopes, domain::scope_read | domain::scope_write | domain::scope_feed)
+      << "a curator's token cannot administer; reading implies feeds";
   EXPECT_EQ(users.authenticate("lv_nope", 2000).err().code, errc::unauthenticated);
 
   auto soon = auth::generate_token();

@@ -15,6 +15,7 @@ enum class access {
   write,  // the write scope
   admin,  // the admin scope
   user,   // any authenticated caller; the handler checks it is the user named or an admin
+  feed,   // the feed scope (every reader has it), the token also in ?token=
 };
 
 access route_access(route_id id) {
@@ -61,6 +62,7 @@ access route_access(route_id id) {
     case route_id::v1_token_revoke:
     case route_id::v1_session_delete:
     case route_id::v1_password_set: return access::user;
+    case route_id::v1_feed: return access::feed;
   }
   return access::admin;  // a route nobody classified is closed, not open
 }
@@ -70,14 +72,15 @@ const char* scope_name(access a) {
     case access::read: return "read";
     case access::write: return "write";
     case access::admin: return "admin";
+    case access::feed: return "feed";
     default: return "user";
   }
 }
 
 unsigned anonymous_scopes(anonymous_access a) {
   switch (a) {
-    case anonymous_access::all: return domain::scope_read | domain::scope_write;
-    case anonymous_access::read: return domain::scope_read;
+    case anonymous_access::all: return domain::scope_read | domain::scope_write | domain::scope_feed;
+    case anonymous_access::read: return domain::scope_read | domain::scope_feed;
     case anonymous_access::none: return 0;
   }
   return 0;
@@ -112,8 +115,17 @@ std::string csrf_for(std::string_view session_token) {
   return auth::sha256_hex("leaves-csrf:" + std::string(session_token)).substr(0, 32);
 }
 
-result<auth::principal> api::impl::authenticate(const request& req) const {
+result<auth::principal> api::impl::authenticate(const request& req, route_id route) const {
   std::string_view h = req.header("authorization");
+  if (h.empty() && route == route_id::v1_feed && c.d.users) {
+    // Feed readers cannot send headers: the feed's token comes in the URL.
+    // Only here, so a token that leaks with a feed's address opens feeds,
+    // and a feed-only token (scopes: feed) opens nothing else.
+    auto p = parse_query(req.query);
+    if (p) {
+      if (const auto* t = param(*p, "token")) return c.d.users->authenticate(*t, system_clock().now_ms());
+    }
+  }
   if (h.empty()) {
     // The UI's session: a token in an HttpOnly cookie. One that no longer
     // works (expired, signed out elsewhere) leaves the caller anonymous, so
@@ -160,8 +172,10 @@ std::optional<response> api::impl::authorize(request& req, const leaves::api::ro
     if (who.anonymous) return unauthenticated("this route needs a token (Authorization: Bearer <token>)", nullptr);
     return std::nullopt;
   }
-  const unsigned need = a == access::read ? domain::scope_read : a == access::write ? domain::scope_write
-                                                                                      : domain::scope_admin;
+  const unsigned need = a == access::read    ? domain::scope_read
+                        : a == access::write ? domain::scope_write
+                        : a == access::feed  ? domain::scope_feed
+                                             : domain::scope_admin;
   if (who.can(need)) return std::nullopt;
   if (who.anonymous) {
     return unauthenticated(std::string("this route needs a token with the ") + scope_name(a) +

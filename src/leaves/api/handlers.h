@@ -110,6 +110,8 @@ struct v1_leaves {
   asio::awaitable<response> v1_list(const request& req, const params& p);
   // v1_export.cpp: GET /v1/export, streamed.
   asio::awaitable<response> v1_export(const request& req, const params& p);
+  // v1_feed.cpp: GET /v1/feed, an Atom feed of a tag or a search.
+  asio::awaitable<response> v1_feed(const request& req, const params& p);
   asio::awaitable<response> v1_tag_counts(const request& req, const params& p);
 };
 
@@ -246,7 +248,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   // auth.cpp: who sent the request (its bearer token, else anonymous) and
   // whether they may use the route; fills req.caller. An answer (401, 403)
   // when not.
-  result<auth::principal> authenticate(const request& req) const;
+  result<auth::principal> authenticate(const request& req, route_id route) const;
   std::optional<response> authorize(request& req, const leaves::api::route& r, const auth::principal& who) const;
   // auth.cpp: the caller's token's rate limit on a route that is not open:
   // nullopt when there is none, else the decision (refused: answer 429).

@@ -5,7 +5,7 @@
 namespace leaves::api {
 namespace {
 
-constexpr std::array<route, 48> kRoutes = {{
+constexpr std::array<route, 49> kRoutes = {{
     {"GET", "/v1/leaves", route_id::v1_list},
     {"POST", "/v1/leaves", route_id::v1_create},
     {"GET", "/v1/leaves/{id}", route_id::v1_get},
@@ -19,6 +19,7 @@ constexpr std::array<route, 48> kRoutes = {{
     {"GET", "/v1/tags", route_id::v1_tag_counts},
     {"POST", "/v1/bulk/leaves", route_id::v1_bulk},
     {"GET", "/v1/export", route_id::v1_export},
+    {"GET", "/v1/feed", route_id::v1_feed},
     {"GET", "/v1/search", route_id::v1_search},
     {"GET", "/v1/stream", route_id::v1_stream},
     {"GET", "/v1/ws", route_id::v1_ws},

@@ -191,11 +191,11 @@ asio::awaitable<response> users_surface::create_token(const request& req, const 
         csv = std::string(v.get_string().subview().substr(0, 100));
       } else if (v.is_array()) {
         for (const auto& s : v.get_array()) {
-          if (!s.is_string()) co_return bad("scopes: an array of read, write, admin");
+          if (!s.is_string()) co_return bad("scopes: an array of read, write, admin, feed");
           csv += (csv.empty() ? "" : ",") + std::string(s.get_string().subview().substr(0, 20));
         }
       } else {
-        co_return bad("scopes: an array of read, write, admin");
+        co_return bad("scopes: an array of read, write, admin, feed");
       }
       auto s = domain::parse_scopes(csv);
       if (!s) co_return error_to_response(s.err());

@@ -25,7 +25,7 @@ constexpr const char* kUsage =
     "  create NAME [--role reader|curator|admin] [--email E]   a new user (admin)\n"
     "  disable NAME | enable NAME             a disabled user's tokens fail at once (admin)\n"
     "  role NAME reader|curator|admin         change a user's role (admin)\n"
-    "  token NAME [--name N] [--scopes read,write,admin] [--expires-in-days N]\n"
+    "  token NAME [--name N] [--scopes read,write,admin,feed] [--expires-in-days N]\n"
     "                                         a new API token, printed once (the user, or an admin)\n"
     "  tokens NAME                            a user's tokens, without secrets\n"
     "  revoke NAME TOKEN_ID                   revoke a token\n"

@@ -150,6 +150,7 @@ result<principal> directory::authenticate(std::string_view token, int64_t now_ms
   p.user_id = u->second.user_id;
   p.r = u->second.r;
   p.scopes = t->scopes & domain::role_scopes(u->second.r);
+  if (p.scopes & domain::scope_read) p.scopes |= domain::scope_feed;  // tokens made before the feed scope too
   p.token_id = t->id;
   return p;
 }

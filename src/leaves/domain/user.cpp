@@ -73,8 +73,8 @@ std::optional<role> role_from_string(std::string_view s) {
 
 unsigned role_scopes(role r) {
   switch (r) {
-    case role::reader: return scope_read;
-    case role::curator: return scope_read | scope_write;
+    case role::reader: return scope_read | scope_feed;
+    case role::curator: return scope_read | scope_write | scope_feed;
     case role::admin: return kAllScopes;
   }
   return 0;
@@ -94,12 +94,14 @@ result<unsigned> parse_scopes(std::string_view csv) {
       out |= scope_write;
     } else if (part == "admin") {
       out |= scope_admin;
+    } else if (part == "feed") {
+      out |= scope_feed;
     } else {
-      return invalid("scopes: unknown scope '" + std::string(part.substr(0, 40)) + "' (read, write, admin)",
+      return invalid("scopes: unknown scope '" + std::string(part.substr(0, 40)) + "' (read, write, admin, feed)",
                      "invalid_scopes");
     }
   }
-  if (out == 0) return invalid("scopes: at least one of read, write, admin", "invalid_scopes");
+  if (out == 0) return invalid("scopes: at least one of read, write, admin, feed", "invalid_scopes");
   return out;
 }
 
@@ -108,6 +110,7 @@ std::vector<std::string> scope_names(unsigned scopes) {
   if (scopes & scope_read) out.emplace_back("read");
   if (scopes & scope_write) out.emplace_back("write");
   if (scopes & scope_admin) out.emplace_back("admin");
+  if (scopes & scope_feed) out.emplace_back("feed");
   return out;
 }
 
@@ -303,6 +306,7 @@ status apply_user(std::optional<user>& state, const user_event& ev) {
           if (v.get_string() == "read") t.scopes |= scope_read;
           if (v.get_string() == "write") t.scopes |= scope_write;
           if (v.get_string() == "admin") t.scopes |= scope_admin;
+          if (v.get_string() == "feed") t.scopes |= scope_feed;
         }
       }
       if (const auto* e = ev.data.if_contains("expires_at"); e && e->is_string()) {

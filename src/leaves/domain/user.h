@@ -26,8 +26,10 @@ std::optional<role> role_from_string(std::string_view s);
 
 // Scopes a token carries; what a request may do is its scopes cut down to
 // its user's role (a reader's token with the write scope still cannot write).
-enum scope : unsigned { scope_read = 1, scope_write = 2, scope_admin = 4 };
-constexpr unsigned kAllScopes = scope_read | scope_write | scope_admin;
+// feed: only GET /v1/feed, with the token in the URL (?token=) as feed
+// readers send it; whoever may read may also read feeds.
+enum scope : unsigned { scope_read = 1, scope_write = 2, scope_admin = 4, scope_feed = 8 };
+constexpr unsigned kAllScopes = scope_read | scope_write | scope_admin | scope_feed;
 // What a role allows: reader read; curator read, write; admin everything.
 unsigned role_scopes(role r);
 // "read,write" <-> bits. Parsing refuses unknown names and an empty list.

@@ -3,6 +3,9 @@
 // Feed readers cannot send headers, so the token may come as ?token= here
 // (and only here; api/auth.cpp): a token with the feed scope alone opens
 // feeds and nothing else, and revoking it ends the feed at once.
+#include <boost/url/encode.hpp>
+#include <boost/url/rfc/unreserved_chars.hpp>
+
 #include "leaves/api/handlers.h"
 #include "leaves/api/search.h"
 #include "leaves/html/atom.h"
@@ -20,20 +23,7 @@ html::atom_entry entry_of(const leaf& l) {
                           l.tags.value_or(domain::string_list{}), html::collapsed_prefix(text, 300)};
 }
 
-std::string url_encoded(std::string_view v) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char ch : v) {
-    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-      out += static_cast<char>(ch);
-    } else {
-      out += '%';
-      out += kHex[ch >> 4];
-      out += kHex[ch & 15];
-    }
-  }
-  return out;
-}
+std::string url_encoded(std::string_view v) { return boost::urls::encode(v, boost::urls::unreserved_chars); }
 
 }  // namespace
 

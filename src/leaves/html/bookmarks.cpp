@@ -35,10 +35,12 @@ int max_depth(std::string_view html) {
       // Elements the format leaves open (DT, P, DD) close themselves; count
       // the ones that nest: DL, and anything unknown.
       std::string_view rest = html.substr(i + 1);
-      if (iequals_prefix(rest, "dt") || iequals_prefix(rest, "p>") || iequals_prefix(rest, "dd") ||
-          iequals_prefix(rest, "meta") || iequals_prefix(rest, "hr") || iequals_prefix(rest, "br")) {
-        continue;
-      }
+      // Void elements never close: not counted either.
+      static constexpr std::string_view kFlat[] = {"dt", "p>", "p ", "dd", "meta", "hr", "br", "img", "input",
+                                                   "link", "wbr", "col", "area", "base", "source", "embed"};
+      bool flat = false;
+      for (auto f : kFlat) flat = flat || iequals_prefix(rest, f);
+      if (flat) continue;
       most = std::max(most, ++depth);
     }
   }

@@ -48,6 +48,13 @@ def test_feeds_of_a_tag_and_a_search_with_feed_tokens(server_factory):
     assert "token" in str(body), body
     expect_error(as_user(srv, feed_token["token"]).get("/v1/leaves?tag=" + tag), 403, "permission_denied",
                  "a feed-only token on the leaves")
+    feed_only = as_user(srv, feed_token["token"])
+    me_feed = expect(feed_only.get("/v1/me"), 200, "/v1/me with a feed-only token")
+    assert "user" not in me_feed and me_feed["scopes"] == ["feed"], "a feed-only token names no user: %r" % me_feed
+    expect_error(feed_only.post("/v1/users/%s/tokens" % me, json={"name": "escalate", "scopes": ["read"]}), 403,
+                 "permission_denied", "a feed-only token minting a token")
+    expect_error(feed_only.get("/v1/users/%s/tokens" % me), 403, "permission_denied",
+                 "a feed-only token listing tokens")
     # A saved search.
     wait_until(lambda: (lambda r: r.status_code == 200 and len(entries(r, "search feed")) == 3)(
         admin.get("/v1/feed?q=" + word)), timeout=15, what="the search feed")

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "leaves/api/ui.h"
+#include "leaves/html/bookmarks.h"
 #include "leaves/html/sanitize.h"
 #include "leaves/html/text.h"
 
@@ -64,6 +65,48 @@ TEST(Sanitize, DeepAndHugeDocumentsStayBounded) {
   std::string limit;
   for (int i = 0; i < 19999; ++i) limit += "<i>";
   EXPECT_EQ(sanitize(limit + "z").find('z') != std::string::npos, true);
+}
+
+std::string repeated(std::string_view piece, int n) {
+  std::string s;
+  for (int i = 0; i < n; ++i) s += piece;
+  return s;
+}
+
+TEST(Bookmarks, ReadsLinksTagsDatesFlagsAndDescriptions) {
+  const auto r = parse_bookmarks(
+      "<!DOCTYPE NETSCAPE-Bookmark-file-1>\n<DL><p>\n<DT><H3>Folder</H3>\n<DL><p>\n"
+      "<DT><A HREF=\"https://a.example/\" ADD_DATE=\"1700000000\" TAGS=\"x, y\" PRIVATE=\"1\">A <b>title</b></A>\n"
+      "<DD>About a\n</DL><p>\n<DT><A HREF=\"https://b.example/\" STARRED=\"true\">B</A>\n</DL><p>\n");
+  ASSERT_TRUE(r) << r.err().message;
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_EQ((*r)[0].url, "https://a.example/");
+  EXPECT_EQ((*r)[0].title, "A title");
+  EXPECT_EQ((*r)[0].tags, (std::vector<std::string>{"x", "y"}));
+  EXPECT_EQ((*r)[0].added_s, 1700000000);
+  EXPECT_EQ((*r)[0].is_private, true);
+  EXPECT_EQ((*r)[0].description, "About a");
+  EXPECT_EQ((*r)[1].starred, true);
+}
+
+TEST(Bookmarks, NestingIsBoundedHoweverTheEndTagsLie) {
+  const std::string head = "<!DOCTYPE NETSCAPE-Bookmark-file-1>\n";
+  // 200 folders deep, each closed: fine; 300: refused.
+  const auto ok = parse_bookmarks(head + repeated("<DL><p>", 200) + "<DT><A HREF=\"https://a.example/\">a</A>" +
+                                  repeated("</DL><p>", 200));
+  ASSERT_TRUE(ok) << ok.err().message;
+  EXPECT_EQ(ok->size(), 1u);
+  EXPECT_FALSE(parse_bookmarks(head + repeated("<DL><p>", 300)));
+  // End tags that close nothing the parser has open do not lower the count.
+  EXPECT_FALSE(parse_bookmarks(head + repeated("<x></y>", 30000)));
+  EXPECT_FALSE(parse_bookmarks(head + repeated("<x><div></x>", 30000)));
+  // Names only start like the tags that close themselves.
+  EXPECT_FALSE(parse_bookmarks(head + repeated("<dtx>", 30000)));
+  EXPECT_FALSE(parse_bookmarks(head + repeated("<px>", 30000)));
+  // Many flat entries are not nesting.
+  const auto flat = parse_bookmarks(head + "<DL><p>" + repeated("<DT><A HREF=\"https://a.example/\">a</A><DD>d", 5000));
+  ASSERT_TRUE(flat) << flat.err().message;
+  EXPECT_EQ(flat->size(), 5000u);
 }
 
 TEST(VisibleText, DropsTagsScriptsAndStylesAndDecodesEntities) {

@@ -170,7 +170,11 @@ std::optional<response> api::impl::authorize(request& req, const leaves::api::ro
   if (a == access::open) return std::nullopt;
   if (a == access::user) {
     if (who.anonymous) return unauthenticated("this route needs a token (Authorization: Bearer <token>)", nullptr);
-    return std::nullopt;
+    // A feed token is pasted into feed readers' URLs: it opens feeds and
+    // nothing else, not even its user's own account and tokens.
+    if ((who.scopes & ~domain::scope_feed) != 0) return std::nullopt;
+    return http::error_response(403, "permission_denied",
+                                "the token " + who.token_id + " of " + who.name + " only reads feeds");
   }
   const unsigned need = a == access::read    ? domain::scope_read
                         : a == access::write ? domain::scope_write

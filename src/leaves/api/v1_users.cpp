@@ -65,7 +65,9 @@ asio::awaitable<response> users_surface::me(const auth::principal& who) {
   o["public_only"] = who.anonymous && limited;
   o["sees"] = !who.can(domain::scope_read) ? "none" : !limited ? "all" : who.anonymous ? "public" : "public_and_own";
   if (!who.anonymous && d.users) {
-    if (auto u = d.users->find(who.name)) o["user"] = domain::user_to_json(*u);
+    // A feed-only token (it sits in feed readers' URLs) does not show whose it is.
+    const bool feed_only = (who.scopes & ~domain::scope_feed) == 0;
+    if (auto u = d.users->find(who.name); u && !feed_only) o["user"] = domain::user_to_json(*u);
     o["token_id"] = who.token_id;
     if (who.via_cookie) o["csrf"] = who.csrf;
   }

@@ -2,16 +2,19 @@
 
 #include <gumbo.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "leaves/html/text.h"
 
 namespace leaves::html {
 namespace {
 
-constexpr int kMaxDepth = 256;
+constexpr size_t kMaxDepth = 256;
 
 bool iequals_prefix(std::string_view s, std::string_view prefix) {
   if (s.size() < prefix.size()) return false;
@@ -22,26 +25,42 @@ bool iequals_prefix(std::string_view s, std::string_view prefix) {
   return true;
 }
 
-// Nesting depth of the markup, counted on tags alone (without building a
-// tree), to refuse what gumbo would free with one stack frame per level.
-int max_depth(std::string_view html) {
-  int depth = 0, most = 0;
+// A tag's name, lower case, from just after its '<' (or "</").
+std::string tag_name(std::string_view s) {
+  std::string name;
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != ':') break;
+    if (name.size() == 32) break;
+    name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  return name;
+}
+
+// An upper bound of the depth gumbo's tree will have, counted on the tags
+// alone (without building a tree), to refuse what gumbo would parse in
+// quadratic time and free with one stack frame per level. Every element that
+// can nest counts from its start tag; an end tag uncounts only the element
+// counted last, and only when it names it: an unmatched or misnested end tag
+// never lowers the count (the parser may ignore it).
+size_t max_depth(std::string_view html) {
+  // Elements the format leaves open (DT, P, DD) close themselves, and void
+  // elements never open: neither counts.
+  static constexpr std::string_view kFlat[] = {"dt",   "dd", "p",   "meta", "hr",   "br",     "img",  "input",
+                                               "link", "wbr", "col", "area", "base", "source", "embed", "track"};
+  std::vector<std::string> open;
+  size_t most = 0;
   for (size_t i = 0; i + 1 < html.size(); ++i) {
     if (html[i] != '<') continue;
-    const char n = html[i + 1];
-    if (n == '/') {
-      depth = std::max(0, depth - 1);
-    } else if (std::isalpha(static_cast<unsigned char>(n))) {
-      // Elements the format leaves open (DT, P, DD) close themselves; count
-      // the ones that nest: DL, and anything unknown.
-      std::string_view rest = html.substr(i + 1);
-      // Void elements never close: not counted either.
-      static constexpr std::string_view kFlat[] = {"dt", "p>", "p ", "dd", "meta", "hr", "br", "img", "input",
-                                                   "link", "wbr", "col", "area", "base", "source", "embed"};
-      bool flat = false;
-      for (auto f : kFlat) flat = flat || iequals_prefix(rest, f);
-      if (flat) continue;
-      most = std::max(most, ++depth);
+    const bool closing = html[i + 1] == '/';
+    const std::string_view rest = html.substr(i + (closing ? 2 : 1));
+    if (rest.empty() || !std::isalpha(static_cast<unsigned char>(rest.front()))) continue;
+    std::string name = tag_name(rest);
+    if (std::find(std::begin(kFlat), std::end(kFlat), name) != std::end(kFlat)) continue;
+    if (closing) {
+      if (!open.empty() && open.back() == name) open.pop_back();
+    } else {
+      open.push_back(std::move(name));
+      most = std::max(most, open.size());
     }
   }
   return most;
@@ -69,14 +88,19 @@ std::optional<bool> flag(const char* v) {
   return s == "1" || s == "true" || s == "yes";
 }
 
-void text_of(const GumboNode* n, std::string& out) {
-  if (n->type == GUMBO_NODE_TEXT || n->type == GUMBO_NODE_WHITESPACE || n->type == GUMBO_NODE_CDATA) {
-    out += n->v.text.text;
-    return;
+// The text under a node, in document order, without recursion.
+void text_of(const GumboNode* top, std::string& out) {
+  std::vector<const GumboNode*> stack{top};
+  while (!stack.empty()) {
+    const GumboNode* n = stack.back();
+    stack.pop_back();
+    if (n->type == GUMBO_NODE_TEXT || n->type == GUMBO_NODE_WHITESPACE || n->type == GUMBO_NODE_CDATA) {
+      out += n->v.text.text;
+    } else if (n->type == GUMBO_NODE_ELEMENT) {
+      const GumboVector& kids = n->v.element.children;
+      for (unsigned i = kids.length; i-- > 0;) stack.push_back(static_cast<const GumboNode*>(kids.data[i]));
+    }
   }
-  if (n->type != GUMBO_NODE_ELEMENT) return;
-  const GumboVector& kids = n->v.element.children;
-  for (unsigned i = 0; i < kids.length; ++i) text_of(static_cast<const GumboNode*>(kids.data[i]), out);
 }
 
 std::vector<std::string> split_tags(const char* v) {
@@ -154,8 +178,11 @@ result<std::vector<bookmark>> parse_bookmarks(std::string_view html) {
     return make_error(errc::invalid_argument,
                       "the bookmark file nests folders deeper than " + std::to_string(kMaxDepth) + " levels");
   }
-  std::unique_ptr<GumboOutput, void (*)(GumboOutput*)> doc(
-      gumbo_parse_with_options(&kGumboDefaultOptions, html.data(), html.size()),
+  GumboOptions opts = kGumboDefaultOptions;
+  // No error list: gumbo copies the stack of open elements into each error,
+  // which takes memory quadratic in the nesting (20,000 levels: 3 GB).
+  opts.max_errors = 0;
+  std::unique_ptr<GumboOutput, void (*)(GumboOutput*)> doc(gumbo_parse_with_options(&opts, html.data(), html.size()),
       [](GumboOutput* o) { gumbo_destroy_output(&kGumboDefaultOptions, o); });
   if (!doc || !doc->root) return make_error(errc::invalid_argument, "not an HTML document");
   std::vector<bookmark> out;

@@ -403,6 +403,19 @@ def test_parallel_sign_ins_cannot_pass_the_limit_together(server_factory):
         codes = list(pool.map(attempt, range(24)))
     assert codes.count(401) <= 5 and codes.count(429) >= 19, (
         "24 guesses at once: at most 5 may be tried (401), the rest refused (429), got %r" % sorted(codes))
+    # Guesses of the current password in a password change are limited the same way.
+    bea_token, _ = make_user(admin, "bea", "reader")
+    bea = as_user(srv, bea_token)
+    expect(bea.put("/v1/users/bea/password", json={"password": "bea's real password"}), 200, "a first password")
+
+    def change(_):
+        return as_user(srv, bea_token).put("/v1/users/bea/password", json={
+            "password": "bea's new password", "current_password": "a wrong guess"}).status_code
+    with concurrent.futures.ThreadPoolExecutor(max_workers=24) as pool:
+        codes = list(pool.map(change, range(24)))
+    assert codes.count(403) <= 5 and codes.count(429) >= 19, (
+        "24 current-password guesses at once: at most 5 may be tried (403), the rest refused (429), got %r"
+        % sorted(codes))
     # A right password after a right one does not count against the name.
     make_user(admin, "ann", "reader")
     expect(admin.put("/v1/users/ann/password", json={"password": "ann's real password"}), 200, "a password")
@@ -459,13 +472,14 @@ def test_a_new_password_ends_the_other_sessions(server_factory):
     assert me(keep)["anonymous"] is True, "an admin's reset ends the user's sessions too"
 
 
-def test_a_stream_ends_when_its_token_is_revoked_or_its_user_disabled(server_factory):
+def test_a_stream_ends_when_its_token_is_revoked_or_its_user_disabled_or_demoted(server_factory):
     srv = server_factory.make(args=["--anonymous", "none"], env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
     admin = as_user(srv, ADMIN_TOKEN)
     tag = unique("revoke")
-    for how in ("revoke", "disable"):
+    owner, _ = make_user(admin, unique("owner"), "curator")
+    for how in ("revoke", "disable", "demote"):
         name = unique("streamer")
-        token, token_id = make_user(admin, name, "reader")
+        token, token_id = make_user(admin, name, "admin" if how == "demote" else "reader")
         sse = SSEClient("127.0.0.1", srv.port, "/v1/stream?tag=" + tag,
                         headers={"Authorization": "Bearer " + token})
         assert sse.status == 200, "a reader opens a stream"
@@ -476,9 +490,13 @@ def test_a_stream_ends_when_its_token_is_revoked_or_its_user_disabled(server_fac
             "the stream should carry the leaf saved while it may read, got %r" % got)
         if how == "revoke":
             expect(admin.delete("/v1/users/%s/tokens/%s" % (name, token_id)), 200, "revoke the reader's token")
-        else:
+        elif how == "disable":
             expect(admin.patch("/v1/users/" + name, json={"disabled": True}), 200, "disable the reader")
-        after = expect(admin.post("/v1/leaves", json={"url": new_url(), "tags": [tag], "is_public": True}), 201,
+        else:
+            expect(admin.patch("/v1/users/" + name, json={"role": "reader"}), 200, "the admin made a reader")
+        # Demoted: a private leaf of another user, which an admin's stream would carry and a reader's not.
+        after = expect(as_user(srv, owner).post("/v1/leaves", json={"url": new_url(), "tags": [tag],
+                                                                    "is_public": how != "demote"}), 201,
                        "a leaf after")["id"]
         rest = sse.collect(10, until=lambda evs: any(e["event"] == "dropped" for e in evs))
         assert not any(e["json"] and e["json"].get("leaf_id") == after for e in rest), (

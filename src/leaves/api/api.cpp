@@ -94,8 +94,8 @@ asio::awaitable<response> api::impl::serve(request& req, const match& m, const a
       }
       access_check still_allowed;
       if (!who.anonymous && c.d.users) {
-        still_allowed = [users = c.d.users, name = who.name, token = who.token_id] {
-          return users->refused(name, token, system_clock().now_ms());
+        still_allowed = [users = c.d.users, name = who.name, token = who.token_id, r = who.r] {
+          return users->refused(name, token, r, system_clock().now_ms());
         };
       }
       auto src = open_stream(req, p, co_await asio::this_coro::executor, c.d.log, c.d.hub, &c.d.store,

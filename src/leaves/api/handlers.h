@@ -207,7 +207,6 @@ struct users_surface {
   static constexpr auto kFailureWindow = std::chrono::minutes(5);
   static constexpr size_t kMaxTracked = 10000;
   std::optional<std::chrono::seconds> locked_out(const std::string& name);
-  void failed(const std::string& name);
   // A sign-in: the lockout check and the attempt's record under one lock
   // (the attempt counts as failed until forgive() takes it back).
   std::optional<std::chrono::seconds> begin_attempt(const std::string& name,

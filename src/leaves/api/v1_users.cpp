@@ -318,11 +318,6 @@ std::optional<std::chrono::seconds> users_surface::locked_out(const std::string&
   return locked_out_locked(name, std::chrono::steady_clock::now());
 }
 
-void users_surface::failed(const std::string& name) {
-  std::lock_guard lk(failures_mu_);
-  failed_locked(name, std::chrono::steady_clock::now());
-}
-
 std::optional<std::chrono::seconds> users_surface::begin_attempt(const std::string& name,
                                                                  std::chrono::steady_clock::time_point& stamp) {
   std::lock_guard lk(failures_mu_);
@@ -450,13 +445,25 @@ asio::awaitable<response> users_surface::set_password(const request& req, const 
   if (!who.can(domain::scope_admin) && !u->password_hash.empty()) {
     auto current = string_field(*body, "current_password", auth::kMaxPasswordBytes);
     if (!current) co_return error_to_response(current.err());
+    // Counted as failed from the start, as a sign-in is: parallel guesses
+    // cannot all pass the lockout check before the first one fails.
+    std::chrono::steady_clock::time_point stamp;
+    if (auto wait = begin_attempt(name, stamp)) {
+      co_return error_to_response(make_error(errc::resource_exhausted,
+                                             "too many failed attempts for " + name + "; try again in " +
+                                                 std::to_string(wait->count()) + " s",
+                                             "too_many_attempts"));
+    }
     auto ok = co_await passwords_.verify(u->password_hash, *current);
-    if (!ok) co_return error_to_response(ok.err());
+    if (!ok) {
+      forgive(name, stamp);  // busy: not an attempt
+      co_return error_to_response(ok.err());
+    }
     if (!*ok) {
-      failed(name);
       co_return error_to_response(
           make_error(errc::permission_denied, "current_password: wrong password", "invalid_credentials"));
     }
+    forgive(name, stamp);
   }
   auto hash = co_await passwords_.hash(*password);
   if (!hash) co_return error_to_response(hash.err());

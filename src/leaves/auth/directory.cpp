@@ -156,7 +156,7 @@ result<principal> directory::authenticate(std::string_view token, int64_t now_ms
 }
 
 std::optional<std::string> directory::refused(const std::string& user, const std::string& token_id,
-                                              int64_t now_ms) const {
+                                              domain::role opened_as, int64_t now_ms) const {
   std::shared_lock lk(mu_);
   auto u = users_.find(user);
   if (u == users_.end()) return "the user " + user + " no longer exists";
@@ -164,6 +164,9 @@ std::optional<std::string> directory::refused(const std::string& user, const std
   const auto* t = u->second.token(token_id);
   if (!t || t->revoked) return "the token " + token_id + " was revoked";
   if (t->expires_ms && *t->expires_ms <= now_ms) return "the token " + token_id + " has expired";
+  if (u->second.r != opened_as) {
+    return "the role of " + user + " changed to " + std::string(domain::to_string(u->second.r)) + "; reconnect";
+  }
   return std::nullopt;
 }
 

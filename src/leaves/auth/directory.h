@@ -63,9 +63,11 @@ class directory {
   // token, or a disabled user. The message says which, without the token.
   result<principal> authenticate(std::string_view token, int64_t now_ms) const;
   // Why the token `token_id` of `user` no longer authenticates (revoked,
-  // expired, its user disabled or gone), or nullopt while it does. For
-  // what lasts longer than a request: open streams ask before each batch.
-  std::optional<std::string> refused(const std::string& user, const std::string& token_id, int64_t now_ms) const;
+  // expired, its user disabled or gone) or no longer as the role `opened_as`
+  // (what it may see changed), or nullopt while it does. For what lasts
+  // longer than a request: open streams ask before each batch.
+  std::optional<std::string> refused(const std::string& user, const std::string& token_id, domain::role opened_as,
+                                     int64_t now_ms) const;
   // Whether a token with this secret was ever created (revoked, expired or not).
   bool knows_token(std::string_view token) const;
 

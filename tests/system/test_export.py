@@ -22,6 +22,9 @@ def seed(client, tag):
              content_text="plain"),
         dict(url=new_url(), title="private one", tags=[tag, "private"], is_public=False),
         dict(url=new_url(), title="+plus, -minus @at", tags=["other"], is_public=True),
+        # A title with an apostrophe of its own first; tags holding either separator and a backslash.
+        dict(url=new_url(), title="'=quoted already", tags=["pipe|tag", "comma,tag", "back\\slash|,"],
+             is_public=True),
     ]
     for body in leaves:
         expect(client.post("/v1/leaves", json=body), 201, "save %s" % body["url"])
@@ -188,6 +191,13 @@ def test_browser_bookmarks_and_pocket_csv(leaves_bin, server, tmp_path):
     assert got[p[0]]["title"] == "Cassandra, the book" and got[p[0]]["tags"] == ["db", "cassandra"], got[p[0]]
     assert got[p[0]]["is_archived"] is True and got[p[1]]["is_archived"] is False
     assert got[p[0]]["created_at"].startswith("2020-09-13T12:28:20"), got[p[0]]["created_at"]
+    # A header with quoted names (many spreadsheets write them) is CSV, not JSON.
+    q = new_url()
+    f = tmp_path / "quoted.csv"
+    f.write_text('"url","title","tags"\n"%s","Quoted header","x|y"\n' % q)
+    assert import_file(leaves_bin, server, f).startswith("imported 1,")
+    got = wait_until(lambda: (lambda m: m if q in m else None)(by_url(c)), what="quoted-header CSV listed")
+    assert got[q]["title"] == "Quoted header" and got[q]["tags"] == ["x", "y"], got[q]
     bad = tmp_path / "nourl.csv"
     bad.write_text("name,link\nx,y\n")
     res = run_cli(leaves_bin, ["import", str(bad), "--server", server.base_url])

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "leaves/api/ui.h"
+#include "leaves/base/separated.h"
 #include "leaves/html/bookmarks.h"
 #include "leaves/html/sanitize.h"
 #include "leaves/html/text.h"
@@ -107,6 +108,19 @@ TEST(Bookmarks, NestingIsBoundedHoweverTheEndTagsLie) {
   const auto flat = parse_bookmarks(head + "<DL><p>" + repeated("<DT><A HREF=\"https://a.example/\">a</A><DD>d", 5000));
   ASSERT_TRUE(flat) << flat.err().message;
   EXPECT_EQ(flat->size(), 5000u);
+}
+
+TEST(Separated, NamesHoldingEitherSeparatorComeBackWhole) {
+  const std::vector<std::string> tags = {"plain", "a|b", "c,d", "e\\f", " g "};
+  for (char sep : {'|', ','}) {
+    const std::string joined = join_escaped(tags, sep);
+    EXPECT_EQ(split_escaped(joined, sep), (std::vector<std::string>{"plain", "a|b", "c,d", "e\\f", "g"})) << joined;
+  }
+  EXPECT_EQ(join_escaped(tags, '|'), "plain|a\\|b|c\\,d|e\\\\f| g ");
+  EXPECT_TRUE(has_unescaped("a|b", '|'));
+  EXPECT_FALSE(has_unescaped("a\\|b,c", '|'));
+  // Other tools' lists: no escapes, empty names dropped, a lone backslash kept.
+  EXPECT_EQ(split_escaped(" x , ,y\\z,", ','), (std::vector<std::string>{"x", "y\\z"}));
 }
 
 TEST(VisibleText, DropsTagsScriptsAndStylesAndDecodesEntities) {

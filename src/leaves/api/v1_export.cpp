@@ -3,6 +3,7 @@
 // streamed a page at a time with chunked transfer coding, so an export of
 // 100,000 leaves holds one page in memory, not the whole answer.
 #include "leaves/api/handlers.h"
+#include "leaves/base/separated.h"
 #include "leaves/base/time.h"
 #include "leaves/html/text.h"
 
@@ -24,10 +25,11 @@ std::optional<export_format> parse_format(std::string_view f) {
 
 // RFC 4180: a field with a comma, quote or line break is quoted, its quotes
 // doubled. A field a spreadsheet would run as a formula (=, +, -, @, tab,
-// CR first) gets a leading apostrophe (OWASP's CSV injection advice);
-// `leaves import` takes it off again.
+// CR first) gets a leading apostrophe (OWASP's CSV injection advice), and so
+// does one that starts with an apostrophe of its own: `leaves import` takes
+// exactly one off a quoted field that starts with it and one of those.
 void csv_field(std::string& out, std::string_view v) {
-  const bool formula = !v.empty() && std::string_view("=+-@\t\r").find(v.front()) != std::string_view::npos;
+  const bool formula = !v.empty() && std::string_view("=+-@\t\r'").find(v.front()) != std::string_view::npos;
   const bool quote = formula || v.find_first_of(",\"\r\n") != std::string_view::npos;
   if (!quote) {
     out += v;
@@ -42,14 +44,9 @@ void csv_field(std::string& out, std::string_view v) {
   out += '"';
 }
 
+// A '|' or ',' inside a tag is escaped with a backslash (base/separated.h).
 std::string joined(const std::optional<domain::string_list>& tags, char sep) {
-  std::string s;
-  if (!tags) return s;
-  for (const auto& t : *tags) {
-    if (!s.empty()) s += sep;
-    s += t;
-  }
-  return s;
+  return tags ? join_escaped(*tags, sep) : std::string();
 }
 
 const char* kCsvHeader = "id,url,title,tags,created_at,updated_at,is_starred,is_archived,is_public,user_name\r\n";
@@ -61,7 +58,7 @@ void csv_row(std::string& out, const leaf& l) {
   out += ',';
   csv_field(out, l.title);
   out += ',';
-  csv_field(out, joined(l.tags, '|'));  // Pocket's separator: a tag has no '|'
+  csv_field(out, joined(l.tags, '|'));  // Pocket's separator
   out += ',';
   out += format_iso8601(l.created_at);
   out += ',';

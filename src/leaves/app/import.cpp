@@ -19,6 +19,7 @@
 
 #include "leaves/app/commands.h"
 #include "leaves/app/http_client.h"
+#include "leaves/base/separated.h"
 #include "leaves/base/time.h"
 #include "leaves/html/bookmarks.h"
 #include "leaves/html/text.h"
@@ -68,9 +69,10 @@ bool csv_records(std::string_view text, std::vector<std::vector<std::string>>& r
   std::string field;
   bool quoted = false, was_quoted = false;
   auto end_field = [&] {
-    // Written by leaves' CSV export against spreadsheet formulas: '= etc.
+    // Written by leaves' CSV export against spreadsheet formulas: '= etc.,
+    // and '' for a field that starts with an apostrophe of its own.
     if (was_quoted && field.size() >= 2 && field[0] == '\'' &&
-        std::string_view("=+-@\t\r").find(field[1]) != std::string_view::npos) {
+        std::string_view("=+-@\t\r'").find(field[1]) != std::string_view::npos) {
       field.erase(0, 1);
     }
     row.push_back(std::move(field));
@@ -149,16 +151,7 @@ bool csv_entries(std::string_view text, json::array& out, std::string& err) {
     if (const auto* v = get(r, "title"); v && !v->empty()) o["title"] = *v;
     if (const auto* v = get(r, "tags"); v && !v->empty()) {
       json::array tags;
-      const char sep = v->find('|') != std::string::npos ? '|' : ',';
-      std::string_view rest(*v);
-      while (!rest.empty()) {
-        const auto at = rest.find(sep);
-        auto t = rest.substr(0, at);
-        while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
-        while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
-        if (!t.empty()) tags.emplace_back(t);
-        rest = at == std::string_view::npos ? std::string_view{} : rest.substr(at + 1);
-      }
+      for (auto& t : split_escaped(*v, has_unescaped(*v, '|') ? '|' : ',')) tags.emplace_back(t);
       o["tags"] = std::move(tags);
     }
     for (const char* f : {"created_at", "updated_at"}) {
@@ -258,7 +251,7 @@ class entry_source {
     }
     in_.clear();
     in_.seekg(0);
-    return ch == '{' || ch == '[' || ch == '"';
+    return ch == '{' || ch == '[';  // a '"' opens a quoted CSV header
   }
 
   // A bookmark file or CSV, read and parsed whole.

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "leaves/base/separated.h"
 #include "leaves/html/text.h"
 
 namespace leaves::html {
@@ -103,20 +104,7 @@ void text_of(const GumboNode* top, std::string& out) {
   }
 }
 
-std::vector<std::string> split_tags(const char* v) {
-  std::vector<std::string> tags;
-  if (!v) return tags;
-  std::string_view s(v);
-  while (!s.empty()) {
-    const auto comma = s.find(',');
-    auto t = s.substr(0, comma);
-    while (!t.empty() && std::isspace(static_cast<unsigned char>(t.front()))) t.remove_prefix(1);
-    while (!t.empty() && std::isspace(static_cast<unsigned char>(t.back()))) t.remove_suffix(1);
-    if (!t.empty()) tags.emplace_back(t);
-    s = comma == std::string_view::npos ? std::string_view{} : s.substr(comma + 1);
-  }
-  return tags;
-}
+std::vector<std::string> split_tags(const char* v) { return v ? split_escaped(v, ',') : std::vector<std::string>{}; }
 
 // Walks the tree in document order without recursion.
 void collect(const GumboNode* root, std::vector<bookmark>& out) {

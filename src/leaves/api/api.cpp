@@ -130,6 +130,14 @@ asio::awaitable<response> api::impl::serve(request& req, const match& m, const a
     case route_id::v1_token_create: co_return co_await users.create_token(req, who, *m.param("name"));
     case route_id::v1_token_revoke:
       co_return co_await users.revoke_token(who, *m.param("name"), *m.param("token_id"));
+    case route_id::v1_webhooks_list: co_return co_await users.webhooks(who, *m.param("name"));
+    case route_id::v1_webhook_create: co_return co_await users.create_webhook(req, who, *m.param("name"));
+    case route_id::v1_webhook_patch:
+      co_return co_await users.change_webhook(&req, who, *m.param("name"), *m.param("webhook_id"));
+    case route_id::v1_webhook_delete:
+      co_return co_await users.change_webhook(nullptr, who, *m.param("name"), *m.param("webhook_id"));
+    case route_id::v1_webhook_deliveries:
+      co_return co_await users.webhook_deliveries(who, *m.param("name"), *m.param("webhook_id"));
     case route_id::v1_audit: co_return co_await ops.audit(req, p);
     case route_id::v1_session_create: co_return co_await users.sign_in(req);
     case route_id::v1_session_delete: co_return co_await users.sign_out(req, who);

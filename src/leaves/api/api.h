@@ -24,6 +24,10 @@
 #include "leaves/service/leaf_service.h"
 #include "leaves/store/read_store.h"
 
+namespace leaves::webhooks {
+class dispatcher;
+}
+
 namespace leaves::api {
 
 // What a request without a token may do (--anonymous): all: read and write
@@ -62,6 +66,8 @@ struct api_deps {
   // Users and tokens (null: no users; every request is anonymous).
   auth::directory* users = nullptr;
   auth::user_service* user_service = nullptr;
+  // Webhook deliveries (null: none; the webhook routes answer 503).
+  webhooks::dispatcher* webhooks = nullptr;
 };
 
 class api final : public http::handler {

@@ -61,7 +61,12 @@ access route_access(route_id id) {
     case route_id::v1_token_create:
     case route_id::v1_token_revoke:
     case route_id::v1_session_delete:
-    case route_id::v1_password_set: return access::user;
+    case route_id::v1_password_set:
+    case route_id::v1_webhooks_list:
+    case route_id::v1_webhook_create:
+    case route_id::v1_webhook_patch:
+    case route_id::v1_webhook_delete:
+    case route_id::v1_webhook_deliveries: return access::user;
     case route_id::v1_feed: return access::feed;
   }
   return access::admin;  // a route nobody classified is closed, not open

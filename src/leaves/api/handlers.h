@@ -194,6 +194,13 @@ struct users_surface {
   asio::awaitable<response> sign_in(const request& req);
   asio::awaitable<response> sign_out(const request& req, const auth::principal& who);
   asio::awaitable<response> set_password(const request& req, const auth::principal& who, const std::string& name);
+  asio::awaitable<response> webhooks(const auth::principal& who, const std::string& name);
+  asio::awaitable<response> create_webhook(const request& req, const auth::principal& who, const std::string& name);
+  // PATCH {"enabled": bool} with a request, DELETE without.
+  asio::awaitable<response> change_webhook(const request* req, const auth::principal& who, const std::string& name,
+                                           const std::string& id);
+  asio::awaitable<response> webhook_deliveries(const auth::principal& who, const std::string& name,
+                                               const std::string& id);
 
  private:
   // The user `name` when `who` may act on it (self or admin), else the

@@ -5,7 +5,7 @@
 namespace leaves::api {
 namespace {
 
-constexpr std::array<route, 49> kRoutes = {{
+constexpr std::array<route, 54> kRoutes = {{
     {"GET", "/v1/leaves", route_id::v1_list},
     {"POST", "/v1/leaves", route_id::v1_create},
     {"GET", "/v1/leaves/{id}", route_id::v1_get},
@@ -39,6 +39,11 @@ constexpr std::array<route, 49> kRoutes = {{
     {"GET", "/v1/users/{name}/tokens", route_id::v1_tokens_list},
     {"POST", "/v1/users/{name}/tokens", route_id::v1_token_create},
     {"DELETE", "/v1/users/{name}/tokens/{token_id}", route_id::v1_token_revoke},
+    {"GET", "/v1/users/{name}/webhooks", route_id::v1_webhooks_list},
+    {"POST", "/v1/users/{name}/webhooks", route_id::v1_webhook_create},
+    {"PATCH", "/v1/users/{name}/webhooks/{webhook_id}", route_id::v1_webhook_patch},
+    {"DELETE", "/v1/users/{name}/webhooks/{webhook_id}", route_id::v1_webhook_delete},
+    {"GET", "/v1/users/{name}/webhooks/{webhook_id}/deliveries", route_id::v1_webhook_deliveries},
     {"GET", "/v1/audit", route_id::v1_audit},
     {"POST", "/v1/session", route_id::v1_session_create},
     {"DELETE", "/v1/session", route_id::v1_session_delete},

@@ -1,4 +1,10 @@
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/url/parse.hpp>
+
 #include "leaves/api/handlers.h"
+#include "leaves/webhooks/address.h"
+#include "leaves/webhooks/dispatcher.h"
 
 #include "leaves/auth/token.h"
 #include "leaves/base/log.h"
@@ -488,6 +494,155 @@ asio::awaitable<response> users_surface::set_password(const request& req, const 
     if (!w) log_warn("users", "a session of " + name + " outlived its password change: " + w.err().message);
   }
   co_return r;
+}
+
+}  // namespace leaves::api
+
+// Webhooks (docs/webhooks.md): a user's own, or any for an admin.
+namespace leaves::api {
+
+namespace {
+
+error webhooks_disabled() {
+  return make_error(errc::unavailable, "this server sends no webhooks (it keeps no users)", "webhooks_disabled");
+}
+
+json::object webhook_json(const domain::webhook_info& w, const std::string& user) {
+  auto o = domain::webhook_to_json(w);
+  o["user"] = user;
+  return o;
+}
+
+}  // namespace
+
+asio::awaitable<response> users_surface::webhooks(const auth::principal& who, const std::string& name) {
+  auto u = visible_user(who, name);
+  if (!u) co_return error_to_response(u.err());
+  json::array items;
+  for (const auto& w : u->webhooks) {
+    if (!w.deleted) items.push_back(webhook_json(w, name));
+  }
+  co_return json_response(200, json::serialize(json::object{{"items", std::move(items)}}));
+}
+
+asio::awaitable<response> users_surface::create_webhook(const request& req, const auth::principal& who,
+                                                        const std::string& name) {
+  if (!d.webhooks || !d.user_service) co_return error_to_response(webhooks_disabled());
+  auto u = visible_user(who, name);
+  if (!u) co_return error_to_response(u.err());
+  auto body = c.parse_object(req);
+  if (!body) co_return error_to_response(body.err());
+  auto bad = [](std::string m, const char* code = "invalid_field") {
+    return error_to_response(make_error(errc::invalid_argument, std::move(m), code));
+  };
+  for (const auto& [k, v] : *body) {
+    if (k != "url" && k != "tag") co_return bad("unknown field: " + std::string(k).substr(0, 64));
+  }
+  auto url = string_field(*body, "url", domain::kMaxWebhookUrlBytes);
+  if (!url) co_return error_to_response(url.err());
+  if (!domain::valid_webhook_url(*url)) {
+    co_return bad("url: an absolute http or https URL with a host and no user info", "invalid_url");
+  }
+  auto tag = string_field(*body, "tag", 200);
+  if (!tag) co_return error_to_response(tag.err());
+  // Refused now when every address the name has is internal (a delivery
+  // checks again on each address it connects to: names change).
+  if (!d.webhooks->opts().allow_private) {
+    auto parsed = boost::urls::parse_absolute_uri(*url);
+    const std::string host = parsed->host_address();
+    asio::ip::tcp::resolver resolver(co_await asio::this_coro::executor);
+    boost::system::error_code ec;
+    auto found = co_await resolver.async_resolve(host, "0", asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return bad("url: cannot resolve " + host.substr(0, 255) + ": " + ec.message(), "unresolvable_host");
+    std::optional<std::string> why;
+    bool any_public = false;
+    for (const auto& e : found) {
+      auto w = webhooks::internal_address(e.endpoint().address());
+      if (!w) any_public = true;
+      if (w && !why) why = e.endpoint().address().to_string() + " is a " + *w + " address";
+    }
+    if (!any_public) {
+      co_return error_to_response(make_error(
+          errc::invalid_argument,
+          "url: " + why.value_or("no address") + "; webhooks to internal addresses need --webhook-allow-private",
+          "private_address"));
+    }
+  }
+  domain::user_command cmd;
+  cmd.kind = domain::user_command_kind::create_webhook;
+  cmd.name = name;
+  cmd.webhook.id = auth::random_hex(6);
+  cmd.webhook.secret = auth::random_hex(32);
+  cmd.webhook.url = *url;
+  if (!tag->empty()) {
+    auto t = domain::normalize_tag(*tag, c.o.limits);
+    if (!t) co_return error_to_response(t.err());
+    cmd.webhook.tag = *t;
+  }
+  const std::string id = cmd.webhook.id, secret = cmd.webhook.secret;
+  auto w = co_await d.user_service->execute(std::move(cmd), who.name);
+  if (!w) co_return error_to_response(w.err());
+  const auto* made = w->user.webhook(id);
+  if (!made) co_return error_to_response(make_error(errc::internal, "the new webhook is missing"));
+  auto out = webhook_json(*made, name);
+  out["secret"] = secret;  // the only time it is shown
+  response r = write_response(201, out, *w);
+  r.headers.emplace_back("Cache-Control", "no-store");
+  co_return r;
+}
+
+asio::awaitable<response> users_surface::change_webhook(const request* req, const auth::principal& who,
+                                                        const std::string& name, const std::string& id) {
+  if (!d.user_service) co_return error_to_response(webhooks_disabled());
+  auto u = visible_user(who, name);
+  if (!u) co_return error_to_response(u.err());
+  domain::user_command cmd;
+  cmd.kind = req ? domain::user_command_kind::update_webhook : domain::user_command_kind::delete_webhook;
+  cmd.name = name;
+  cmd.webhook.id = id;
+  if (req) {
+    auto body = c.parse_object(*req);
+    if (!body) co_return error_to_response(body.err());
+    const auto* e = body->if_contains("enabled");
+    if (body->size() != 1 || !e || !e->is_bool()) {
+      co_return error_to_response(
+          make_error(errc::invalid_argument, "expected {\"enabled\": true|false}", "invalid_field"));
+    }
+    cmd.webhook.enabled = e->get_bool();
+    if (!cmd.webhook.enabled) cmd.webhook.disabled_reason = "turned off by " + who.name;
+  }
+  auto w = co_await d.user_service->execute(std::move(cmd), who.name);
+  if (!w) co_return error_to_response(w.err());
+  if (!req) co_return write_response(200, json::object{{"id", id}, {"deleted", true}}, *w);
+  const auto* now = w->user.webhook(id);
+  if (!now) co_return error_to_response(make_error(errc::internal, "the webhook is missing"));
+  co_return write_response(200, webhook_json(*now, name), *w);
+}
+
+asio::awaitable<response> users_surface::webhook_deliveries(const auth::principal& who, const std::string& name,
+                                                            const std::string& id) {
+  if (!d.webhooks) co_return error_to_response(webhooks_disabled());
+  auto u = visible_user(who, name);
+  if (!u) co_return error_to_response(u.err());
+  if (!u->webhook(id)) {
+    co_return error_to_response(make_error(errc::not_found, "user " + name + " has no webhook " + id.substr(0, 40),
+                                           "webhook_not_found"));
+  }
+  json::array items;
+  for (const auto& x : d.webhooks->deliveries(id)) {
+    json::object o;
+    o["id"] = x.id;
+    o["event_type"] = x.event_type;
+    o["leaf_id"] = x.leaf_id;
+    o["position"] = x.position;
+    o["time"] = x.time_ms ? json::value(format_iso8601(x.time_ms)) : json::value(nullptr);
+    o["attempts"] = x.attempts;
+    o["status"] = x.status ? json::value(x.status) : json::value(nullptr);
+    o["ok"] = x.ok;
+    if (!x.error.empty()) o["error"] = x.error;
+    items.push_back(std::move(o));
+  }
+  co_return json_response(200, json::serialize(json::object{{"items", std::move(items)}}));
 }
 
 }  // namespace leaves::api

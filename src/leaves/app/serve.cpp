@@ -24,6 +24,7 @@
 #include "leaves/auth/directory.h"
 #include "leaves/auth/token.h"
 #include "leaves/auth/user_service.h"
+#include "leaves/webhooks/dispatcher.h"
 #include "leaves/base/hash.h"
 #include "leaves/base/log.h"
 #include "leaves/cql/protocol/compression.h"
@@ -301,21 +302,50 @@ class serve_process {
                                              : api::anonymous_access::all;
     ao_.rate_per_second = c_.rate_limit;
     ao_.rate_burst = c_.rate_burst;
-    handler_ = std::make_unique<api::api>(
-        api::api_deps{*svc_, *store_, *log_, *progress_, *proj_, hub_, metrics_, index_.get(), search_proj_.get(),
-                      index_ ? api::leaf_matcher(search::leaf_matches) : api::leaf_matcher(), users_.get(),
-                      user_svc_.get()},
-        ao_);
-    register_metrics(metrics_, {*handler_, *proj_, *progress_, *log_, *svc_, hub_,
-                                mirror_ ? &mirror_->progress() : nullptr, search_proj_.get(), index_.get()});
-    metrics_.add_readings([st = store_.get()] { return st->metric_readings(); });
     // Destroyed before the service (coroutines it destroys release the
     // service's per-leaf locks) and after the logs, closed by their phases'
     // undo steps because their threads post completions to it.
     const int threads = c_.threads > 0 ? c_.threads : std::max(1u, std::thread::hardware_concurrency());
     threads_ = threads;
     ioc_ = std::make_unique<asio::io_context>(threads);
+    if (users_ && user_svc_) {
+      webhooks::options wo;
+      wo.allow_private = c_.webhook_allow_private;
+      wo.timeout = std::chrono::milliseconds(c_.webhook_timeout_ms);
+      wo.retry_base = std::chrono::milliseconds(c_.webhook_retry_ms);
+      wo.attempts = c_.webhook_attempts;
+      wo.disable_after = c_.webhook_disable_after;
+      webhooks_ = std::make_unique<webhooks::dispatcher>(*ioc_, hub_, *log_, *users_, *user_svc_, wo);
+      register_webhook_metrics();
+    }
+    handler_ = std::make_unique<api::api>(
+        api::api_deps{*svc_, *store_, *log_, *progress_, *proj_, hub_, metrics_, index_.get(), search_proj_.get(),
+                      index_ ? api::leaf_matcher(search::leaf_matches) : api::leaf_matcher(), users_.get(),
+                      user_svc_.get(), webhooks_.get()},
+        ao_);
+    register_metrics(metrics_, {*handler_, *proj_, *progress_, *log_, *svc_, hub_,
+                                mirror_ ? &mirror_->progress() : nullptr, search_proj_.get(), index_.get()});
+    metrics_.add_readings([st = store_.get()] { return st->metric_readings(); });
     return ok_status();
+  }
+
+  void register_webhook_metrics() {
+    metrics_.add_family("leaves_webhook_deliveries_total", "Webhook deliveries, by outcome.",
+                        http::metric_kind::counter, [w = webhooks_.get()] {
+                          const auto& st = w->counters();
+                          return std::vector<http::sample>{
+                              {http::label("outcome", "delivered"), double(st.delivered.load())},
+                              {http::label("outcome", "failed"), double(st.failed.load())},
+                              {http::label("outcome", "dropped"), double(st.dropped.load())}};
+                        });
+    metrics_.add_family("leaves_webhook_attempts_total", "Webhook POSTs tried (retries included).",
+                        http::metric_kind::counter, [w = webhooks_.get()] {
+                          return std::vector<http::sample>{{"", double(w->counters().attempts.load())}};
+                        });
+    metrics_.add_family("leaves_webhooks_disabled_total", "Webhooks disabled after failed deliveries.",
+                        http::metric_kind::counter, [w = webhooks_.get()] {
+                          return std::vector<http::sample>{{"", double(w->counters().disabled.load())}};
+                        });
   }
 
   status start_projections() {
@@ -369,6 +399,7 @@ class serve_process {
   }
 
   status start_http() {
+    if (webhooks_) webhooks_->start();
     srv_ = std::make_unique<http::server>(*ioc_, so_, *handler_, metrics_);
     auto port = srv_->listen();
     if (!port) return port.err();
@@ -389,6 +420,7 @@ class serve_process {
       handler_->set_stopping();
       svc_->stop_waiting();
       srv_->stop();
+      if (webhooks_) webhooks_->stop();
       hub_.close_all("server shutting down");
       drainer = std::thread([&] {
         // The directory stops following the log (its consumer's close may
@@ -451,6 +483,7 @@ class serve_process {
   std::unique_ptr<api::api> handler_;
   int threads_ = 1;
   std::unique_ptr<asio::io_context> ioc_;
+  std::unique_ptr<webhooks::dispatcher> webhooks_;
   std::unique_ptr<log::event_log> ingest_log_, dlq_log_;
   std::unique_ptr<ingest::ingester> ingester_;
   std::unique_ptr<http::server> srv_;

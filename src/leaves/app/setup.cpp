@@ -131,6 +131,17 @@ static po::options_description serve_options(serve_config& c, std::string& confi
        "(docs/auth.md; env LEAVES_RATE_LIMIT)")
       ("rate-burst", po::value(&c.rate_burst)->default_value(c.rate_burst),
        "requests an API token may make at once before --rate-limit applies (env LEAVES_RATE_BURST)")
+      ("webhook-allow-private", po::bool_switch(&c.webhook_allow_private),
+       "let webhooks target loopback, private, link-local and other internal addresses (docs/webhooks.md; env "
+       "LEAVES_WEBHOOK_ALLOW_PRIVATE)")
+      ("webhook-timeout-ms", po::value(&c.webhook_timeout_ms)->default_value(c.webhook_timeout_ms),
+       "the deadline of one webhook delivery attempt")
+      ("webhook-retry-ms", po::value(&c.webhook_retry_ms)->default_value(c.webhook_retry_ms),
+       "the wait before a failed webhook delivery's second attempt, doubled for each next one (at most 5 min)")
+      ("webhook-attempts", po::value(&c.webhook_attempts)->default_value(c.webhook_attempts),
+       "attempts per webhook delivery")
+      ("webhook-disable-after", po::value(&c.webhook_disable_after)->default_value(c.webhook_disable_after),
+       "failed deliveries in a row after which a webhook is disabled")
       ("search", po::value(&c.search)->default_value(c.search),
        "keep a full-text search index under DATA_DIR/search, fed from every partition of the log (env LEAVES_SEARCH)")
       ("search-threads", po::value(&c.search_threads)->default_value(c.search_threads),
@@ -427,6 +438,10 @@ std::optional<std::string> out_of_range(const serve_config& c) {
       {"--max-buffered-body-mb", static_cast<long double>(c.max_buffered_body_mb), 1, 65536},
       {"--rate-limit", static_cast<long double>(c.rate_limit), 0, 1e9},
       {"--rate-burst", static_cast<long double>(c.rate_burst), 1, 1e9},
+      {"--webhook-timeout-ms", static_cast<long double>(c.webhook_timeout_ms), 100, 600000},
+      {"--webhook-retry-ms", static_cast<long double>(c.webhook_retry_ms), 1, 3600000},
+      {"--webhook-attempts", static_cast<long double>(c.webhook_attempts), 1, 100},
+      {"--webhook-disable-after", static_cast<long double>(c.webhook_disable_after), 1, 100000},
   };
   if (c.data_dir.empty()) return std::string("--data-dir must not be empty");
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")

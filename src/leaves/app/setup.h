@@ -67,6 +67,15 @@ struct serve_config {
   // (0: no limit).
   double rate_limit = 50;
   double rate_burst = 200;
+  // Webhooks (docs/webhooks.md): targets on internal addresses are refused
+  // unless allowed; each delivery is tried `webhook_attempts` times, waiting
+  // webhook_retry_ms, then twice that, ...; a webhook whose last
+  // webhook_disable_after deliveries all failed is disabled.
+  bool webhook_allow_private = false;
+  int webhook_timeout_ms = 10000;
+  int webhook_retry_ms = 1000;
+  int webhook_attempts = 5;
+  int webhook_disable_after = 10;
   bool salvage = false;
   int min_free_mb = 256;
   int max_connections = 10000;

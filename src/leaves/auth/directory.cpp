@@ -97,6 +97,7 @@ void directory::apply_records(const std::vector<log::stored_record>& recs) {
       ++stats_.applied;
       for (const auto& t : state->tokens) by_hash_[t.hash] = {name, t.id};
       users_[name] = std::move(*state);
+      ++version_;
     }
     next = next_;
   }
@@ -115,6 +116,18 @@ std::vector<domain::user> directory::list() const {
   std::vector<domain::user> out;
   out.reserve(users_.size());
   for (const auto& [_, u] : users_) out.push_back(u);
+  return out;
+}
+
+std::vector<webhook_target> directory::webhooks() const {
+  std::shared_lock lk(mu_);
+  std::vector<webhook_target> out;
+  for (const auto& [name, u] : users_) {
+    if (u.disabled) continue;
+    for (const auto& w : u.webhooks) {
+      if (!w.deleted) out.push_back({name, u.user_id, u.r, w});
+    }
+  }
   return out;
 }
 

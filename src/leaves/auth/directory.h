@@ -40,6 +40,14 @@ struct principal {
   bool can(unsigned scope) const { return (scopes & scope) == scope; }
 };
 
+// A webhook with what its delivery needs to know of its user.
+struct webhook_target {
+  std::string user;
+  int64_t user_id = 0;
+  domain::role r = domain::role::reader;
+  domain::webhook_info hook;
+};
+
 class directory {
  public:
   explicit directory(log::event_log& log);
@@ -68,6 +76,10 @@ class directory {
   // longer than a request: open streams ask before each batch.
   std::optional<std::string> refused(const std::string& user, const std::string& token_id, domain::role opened_as,
                                      int64_t now_ms) const;
+  // The webhooks of enabled users (disabled webhooks too), and a number that changes with
+  // every user event applied (a webhook dispatcher refreshes when it moved).
+  std::vector<webhook_target> webhooks() const;
+  uint64_t version() const { return version_.load(); }
   // Whether a token with this secret was ever created (revoked, expired or not).
   bool knows_token(std::string_view token) const;
 
@@ -94,6 +106,7 @@ class directory {
   // token hash -> (user name, token id)
   std::unordered_map<std::string, std::pair<std::string, std::string>> by_hash_;
   counters stats_;
+  std::atomic<uint64_t> version_{0};
 };
 
 }  // namespace leaves::auth

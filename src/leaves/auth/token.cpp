@@ -1,6 +1,7 @@
 #include "leaves/auth/token.h"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <array>
@@ -28,6 +29,23 @@ void random_bytes(unsigned char* p, size_t n) {
   if (RAND_bytes(p, static_cast<int>(n)) != 1) throw std::runtime_error("RAND_bytes failed");
 }
 }  // namespace
+
+std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
+  std::array<unsigned char, 32> md{};
+  unsigned int len = 0;
+  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+            data.size(), md.data(), &len) ||
+      len != md.size()) {
+    throw std::runtime_error("HMAC(sha256) failed");
+  }
+  return hex(md.data(), md.size());
+}
+
+std::string random_hex(size_t n) {
+  std::string bytes(n, '\0');
+  random_bytes(reinterpret_cast<unsigned char*>(bytes.data()), n);
+  return hex(reinterpret_cast<const unsigned char*>(bytes.data()), n);
+}
 
 std::string sha256_hex(std::string_view data) {
   std::array<unsigned char, 32> md{};

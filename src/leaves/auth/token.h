@@ -23,6 +23,10 @@ new_token generate_token();
 new_token adopt_token(std::string secret);
 
 std::string sha256_hex(std::string_view data);
+// HMAC-SHA256 (RFC 2104) of `data` under `key`, lower-case hex: webhook signatures.
+std::string hmac_sha256_hex(std::string_view key, std::string_view data);
+// `n` random bytes as 2n hex digits (webhook ids and secrets).
+std::string random_hex(size_t n);
 // Equal length strings compared in time independent of where they differ.
 bool constant_time_equal(std::string_view a, std::string_view b);
 

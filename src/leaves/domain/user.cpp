@@ -1,6 +1,7 @@
 #include "leaves/domain/user.h"
 
 #include <boost/json.hpp>
+#include <boost/url/parse.hpp>
 
 #include "leaves/base/hash.h"
 #include "leaves/base/time.h"
@@ -121,6 +122,26 @@ const token_info* user::token(std::string_view id) const {
   return nullptr;
 }
 
+const webhook_info* user::webhook(std::string_view id) const {
+  for (const auto& w : webhooks) {
+    if (w.id == id && !w.deleted) return &w;
+  }
+  return nullptr;
+}
+
+bool valid_webhook_url(std::string_view url) {
+  if (url.size() > kMaxWebhookUrlBytes) return false;
+  auto u = boost::urls::parse_absolute_uri(url);
+  if (!u) return false;
+  const auto scheme = u->scheme_id();
+  if (scheme != boost::urls::scheme::http && scheme != boost::urls::scheme::https) return false;
+  if (u->encoded_host().empty() || u->has_userinfo()) return false;
+  for (unsigned char c : url) {
+    if (c <= 0x20 || c == 0x7f) return false;
+  }
+  return true;
+}
+
 bool valid_user_name(std::string_view name) {
   if (name.empty() || name.size() > 64) return false;
   for (size_t i = 0; i < name.size(); ++i) {
@@ -148,6 +169,9 @@ const char* to_string(user_event_type t) {
     case user_event_type::token_created: return "user.token_created";
     case user_event_type::token_revoked: return "user.token_revoked";
     case user_event_type::password_set: return "user.password_set";
+    case user_event_type::webhook_created: return "user.webhook_created";
+    case user_event_type::webhook_updated: return "user.webhook_updated";
+    case user_event_type::webhook_deleted: return "user.webhook_deleted";
   }
   return "user.created";
 }
@@ -155,7 +179,8 @@ const char* to_string(user_event_type t) {
 namespace {
 std::optional<user_event_type> user_event_type_from_string(std::string_view s) {
   for (auto t : {user_event_type::created, user_event_type::updated, user_event_type::token_created,
-                 user_event_type::token_revoked, user_event_type::password_set}) {
+                 user_event_type::token_revoked, user_event_type::password_set, user_event_type::webhook_created,
+                 user_event_type::webhook_updated, user_event_type::webhook_deleted}) {
     if (s == to_string(t)) return t;
   }
   return std::nullopt;
@@ -234,6 +259,53 @@ result<std::vector<user_event>> decide_user(const std::optional<user>& state, co
       }
       ev.type = user_event_type::password_set;
       ev.data["hash"] = cmd.password_hash;
+      out.push_back(std::move(ev));
+      return out;
+    }
+    case user_command_kind::create_webhook: {
+      const auto& w = cmd.webhook;
+      if (!valid_token_id(w.id) || !valid_hash(w.secret)) return invalid("webhook: malformed id or secret");
+      if (!valid_webhook_url(w.url)) {
+        return invalid("url: an absolute http or https URL of at most " + std::to_string(kMaxWebhookUrlBytes) +
+                           " bytes, without user info",
+                       "invalid_url");
+      }
+      if (w.tag && !plain_text(*w.tag, 200)) return invalid("tag: at most 200 bytes, no control characters");
+      size_t live = 0;
+      for (const auto& have : state->webhooks) {
+        if (have.id == w.id) return make_error(errc::conflict, "webhook " + w.id + " exists already", "webhook_exists");
+        if (!have.deleted) ++live;
+      }
+      if (live >= kMaxWebhooksPerUser) {
+        return make_error(errc::conflict,
+                          "user " + cmd.name + " has " + std::to_string(live) + " webhooks; delete one first",
+                          "too_many_webhooks");
+      }
+      ev.type = user_event_type::webhook_created;
+      ev.data["webhook_id"] = w.id;
+      ev.data["url"] = w.url;
+      ev.data["secret"] = w.secret;
+      ev.data["tag"] = w.tag ? json::value(*w.tag) : json::value(nullptr);
+      out.push_back(std::move(ev));
+      return out;
+    }
+    case user_command_kind::update_webhook:
+    case user_command_kind::delete_webhook: {
+      const auto* w = state->webhook(cmd.webhook.id);
+      if (!w) {
+        return make_error(errc::not_found, "user " + cmd.name + " has no webhook " + cmd.webhook.id.substr(0, 40),
+                          "webhook_not_found");
+      }
+      ev.data["webhook_id"] = w->id;
+      if (cmd.kind == user_command_kind::delete_webhook) {
+        ev.type = user_event_type::webhook_deleted;
+      } else {
+        if (w->enabled == cmd.webhook.enabled) return out;
+        if (!plain_text(cmd.webhook.disabled_reason, 500)) return invalid("reason: at most 500 bytes");
+        ev.type = user_event_type::webhook_updated;
+        ev.data["enabled"] = cmd.webhook.enabled;
+        ev.data["reason"] = cmd.webhook.disabled_reason;
+      }
       out.push_back(std::move(ev));
       return out;
     }
@@ -322,6 +394,34 @@ status apply_user(std::optional<user>& state, const user_event& ev) {
       state->password_hash = str(ev.data, "hash");
       break;
     }
+    case user_event_type::webhook_created: {
+      if (!state) return bad("no such user");
+      webhook_info w;
+      w.id = str(ev.data, "webhook_id");
+      w.url = str(ev.data, "url");
+      w.secret = str(ev.data, "secret");
+      if (const auto* t = ev.data.if_contains("tag"); t && t->is_string()) w.tag = std::string(t->get_string());
+      w.created_ms = ev.time_ms;
+      if (!valid_token_id(w.id) || !valid_hash(w.secret) || !valid_webhook_url(w.url)) return bad("webhook");
+      state->webhooks.push_back(std::move(w));
+      break;
+    }
+    case user_event_type::webhook_updated:
+    case user_event_type::webhook_deleted: {
+      if (!state) return bad("no such user");
+      const std::string id = str(ev.data, "webhook_id");
+      for (auto& w : state->webhooks) {
+        if (w.id != id) continue;
+        if (ev.type == user_event_type::webhook_deleted) {
+          w.deleted = true;
+          w.secret.clear();
+        } else if (const auto* e = ev.data.if_contains("enabled"); e && e->is_bool()) {
+          w.enabled = e->get_bool();
+          w.disabled_reason = w.enabled ? std::string() : str(ev.data, "reason");
+        }
+      }
+      break;
+    }
     case user_event_type::token_revoked: {
       if (!state) return bad("no such user");
       const std::string id = str(ev.data, "token_id");
@@ -389,6 +489,17 @@ json::object token_to_json(const token_info& t) {
   o["expires_at"] = t.expires_ms ? json::value(format_iso8601(*t.expires_ms)) : json::value(nullptr);
   o["revoked"] = t.revoked;
   if (t.revoked) o["revoked_at"] = format_iso8601(t.revoked_ms);
+  return o;
+}
+
+json::object webhook_to_json(const webhook_info& w) {
+  json::object o;
+  o["id"] = w.id;
+  o["url"] = w.url;
+  o["tag"] = w.tag ? json::value(*w.tag) : json::value(nullptr);
+  o["enabled"] = w.enabled;
+  if (!w.enabled) o["disabled_reason"] = w.disabled_reason;
+  o["created_at"] = format_iso8601(w.created_ms);
   return o;
 }
 

@@ -47,6 +47,21 @@ struct token_info {
   int64_t revoked_ms = 0;
 };
 
+// A webhook: leaf events its user may see (of one tag, when set) are POSTed
+// to `url`, signed with HMAC-SHA256 under `secret` (webhooks/dispatcher.h).
+// The secret is in the event that created it, so every server can sign; it
+// is shown to the user once, at creation.
+struct webhook_info {
+  std::string id;      // public: 12 lower-case hex digits
+  std::string url;     // http or https
+  std::string secret;  // 64 hex digits
+  std::optional<std::string> tag;
+  int64_t created_ms = 0;
+  bool enabled = true;
+  std::string disabled_reason;  // why it was disabled (after failures, or by its user)
+  bool deleted = false;
+};
+
 struct user {
   std::string name;
   int64_t user_id = 0;  // the leaves' user_id of what this user saves
@@ -60,9 +75,14 @@ struct user {
   // The Argon2id encoding of the password (auth/password.h); empty: none,
   // the user signs in with tokens only.
   std::string password_hash;
+  std::vector<webhook_info> webhooks;  // deleted ones are kept, marked
   const token_info* token(std::string_view id) const;
+  const webhook_info* webhook(std::string_view id) const;
 };
 
+// An absolute http(s) URL with a host and no user info, at most
+// kMaxWebhookUrlBytes, no spaces or control characters.
+bool valid_webhook_url(std::string_view url);
 // 1-64 of [a-z0-9._-], starting with a letter or digit.
 bool valid_user_name(std::string_view name);
 // A stable positive 31-bit number for a name (the leaves table's user_id is a
@@ -75,8 +95,19 @@ bool is_user_key(std::string_view key);
 constexpr size_t kMaxTokensPerUser = 100;
 constexpr size_t kMaxTokenNameBytes = 100;
 constexpr size_t kMaxEmailBytes = 254;
+constexpr size_t kMaxWebhooksPerUser = 10;
+constexpr size_t kMaxWebhookUrlBytes = 2048;
 
-enum class user_command_kind { create, update, create_token, revoke_token, set_password };
+enum class user_command_kind {
+  create,
+  update,
+  create_token,
+  revoke_token,
+  set_password,
+  create_webhook,
+  update_webhook,  // webhook.id, webhook.enabled, webhook.disabled_reason
+  delete_webhook   // webhook.id
+};
 
 struct user_command {
   user_command_kind kind = user_command_kind::create;
@@ -87,9 +118,19 @@ struct user_command {
   token_info token;       // create_token: id, name, hash, scopes, expires_ms
   std::string token_id;   // revoke_token
   std::string password_hash;  // set_password: an Argon2id encoding ("" clears it)
+  webhook_info webhook;       // the webhook commands
 };
 
-enum class user_event_type { created, updated, token_created, token_revoked, password_set };
+enum class user_event_type {
+  created,
+  updated,
+  token_created,
+  token_revoked,
+  password_set,
+  webhook_created,
+  webhook_updated,
+  webhook_deleted
+};
 const char* to_string(user_event_type t);
 
 constexpr int kUserEventSchemaVersion = 1;
@@ -120,5 +161,7 @@ result<user_event> user_event_from_json(const boost::json::object& o);
 // A user as the API shows it: no token hashes.
 boost::json::object user_to_json(const user& u);
 boost::json::object token_to_json(const token_info& t);
+// No secret.
+boost::json::object webhook_to_json(const webhook_info& w);
 
 }  // namespace leaves::domain

@@ -47,9 +47,8 @@ asio::awaitable<post_result> exchange(Stream& s, http::request<http::string_body
 
 }  // namespace
 
-asio::awaitable<post_result> post_json(const std::string& url,
-                                       const std::vector<std::pair<std::string, std::string>>& headers,
-                                       const std::string& body, const post_options& o) {
+asio::awaitable<post_result> post_json(std::string url, std::vector<std::pair<std::string, std::string>> headers,
+                                       std::string body, post_options o) {
   post_result out;
   auto u = boost::urls::parse_absolute_uri(url);
   if (!u || (u->scheme_id() != boost::urls::scheme::http && u->scheme_id() != boost::urls::scheme::https)) {

@@ -3,7 +3,7 @@
 // and the connection goes to the first allowed address; https verifies the
 // certificate and the host name. No redirects are followed, the answer's
 // body is read to at most 64 KiB and dropped, and the whole exchange has
-// one deadline.
+// one deadline. Arguments by value: a coroutine outlives its caller's temporaries.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -25,8 +25,7 @@ struct post_result {
   bool refused = false;  // the target is an internal address (not retried)
 };
 
-boost::asio::awaitable<post_result> post_json(const std::string& url,
-                                              const std::vector<std::pair<std::string, std::string>>& headers,
-                                              const std::string& body, const post_options& o);
+boost::asio::awaitable<post_result> post_json(std::string url, std::vector<std::pair<std::string, std::string>> headers,
+                                              std::string body, post_options o);
 
 }  // namespace leaves::webhooks

@@ -98,16 +98,18 @@ void subscriber::drop(std::string reason) {
   signal_->notify();
 }
 
-std::shared_ptr<subscriber> hub::subscribe(filter f, std::shared_ptr<async_signal> signal) {
+std::shared_ptr<subscriber> hub::subscribe(filter f, std::shared_ptr<async_signal> signal, bool client) {
   auto s = std::make_shared<subscriber>(std::move(f), std::move(signal), capacity_);
   std::lock_guard lk(mu_);
   subs_.push_back(s);
+  if (!client) internal_.push_back(s);
   return s;
 }
 
 void hub::unsubscribe(const std::shared_ptr<subscriber>& s) {
   std::lock_guard lk(mu_);
   std::erase(subs_, s);
+  std::erase(internal_, s);
 }
 
 void hub::publish(const std::vector<std::shared_ptr<const message>>& batch) {
@@ -153,7 +155,7 @@ void hub::close_all(const std::string& reason) {
 
 size_t hub::subscribers() const {
   std::lock_guard lk(mu_);
-  return subs_.size();
+  return subs_.size() - internal_.size();
 }
 
 uint64_t hub::dropped_total() const {

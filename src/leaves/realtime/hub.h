@@ -81,7 +81,9 @@ class hub {
   // is dropped for falling behind, never for one large batch.
   static constexpr size_t kDefaultQueueCapacity = 4096;
   explicit hub(size_t queue_capacity = kDefaultQueueCapacity) : capacity_(queue_capacity) {}
-  std::shared_ptr<subscriber> subscribe(filter f, std::shared_ptr<async_signal> signal);
+  // `client`: a stream's subscriber, counted by subscribers() (and against
+  // the server's limit); the server's own (webhooks) are not.
+  std::shared_ptr<subscriber> subscribe(filter f, std::shared_ptr<async_signal> signal, bool client = true);
   void unsubscribe(const std::shared_ptr<subscriber>& s);
   void publish(const std::vector<std::shared_ptr<const message>>& batch);
   // Ends every subscription (shutdown): each gets `reason`.
@@ -93,6 +95,7 @@ class hub {
   size_t capacity_;
   mutable std::mutex mu_;
   std::vector<std::shared_ptr<subscriber>> subs_;
+  std::vector<std::shared_ptr<subscriber>> internal_;  // the subset not counted
   uint64_t dropped_total_ = 0;
 };
 

@@ -41,13 +41,18 @@ dispatcher::~dispatcher() { stop(); }
 void dispatcher::start() {
   start_ends_ = log_.end_offsets();
   signal_ = std::make_shared<async_signal>(strand_);
-  sub_ = hub_.subscribe(realtime::filter{}, signal_);
+  sub_ = hub_.subscribe(realtime::filter{}, signal_, false);
   asio::co_spawn(strand_, run(), asio::detached);
 }
 
 void dispatcher::stop() {
   if (stop_.exchange(true)) return;
-  if (sub_) hub_.unsubscribe(sub_);
+  std::shared_ptr<realtime::subscriber> sub;
+  {
+    std::lock_guard lk(mu_);
+    sub = sub_;
+  }
+  if (sub) hub_.unsubscribe(sub);
   if (signal_) signal_->notify();
 }
 
@@ -119,15 +124,22 @@ asio::awaitable<void> dispatcher::run() {
     if (stop_) break;
     refresh();
     std::string dropped;
-    auto batch = sub_->take(dropped);
+    std::shared_ptr<realtime::subscriber> sub;
+    {
+      std::lock_guard lk(mu_);
+      sub = sub_;
+    }
+    auto batch = sub->take(dropped);
     for (const auto& m : batch) route(m);
     if (!dropped.empty() && !stop_) {
       // Fell behind the hub (a burst larger than its queue): what was missed
       // is not sent. Said in the log; subscribe again.
       log_warn("webhooks", "fell behind the event stream (" + dropped + "); some events were not delivered");
       ++stats_.dropped;
-      hub_.unsubscribe(sub_);
-      sub_ = hub_.subscribe(realtime::filter{}, signal_);
+      hub_.unsubscribe(sub);
+      auto fresh = hub_.subscribe(realtime::filter{}, signal_, false);
+      std::lock_guard lk(mu_);
+      sub_ = std::move(fresh);
     }
   }
 }
@@ -195,7 +207,7 @@ asio::awaitable<void> dispatcher::send_all(std::shared_ptr<hook> h) {
       std::lock_guard lk(mu_);
       if (!h->queue.empty() && h->queue.front() == m) h->queue.pop_front();
       h->failures_in_a_row = d.ok ? 0 : h->failures_in_a_row + 1;
-      disable = h->failures_in_a_row >= o_.disable_after;
+      disable = h->failures_in_a_row >= o_.disable_after && !h->removed;
     }
     (d.ok ? stats_.delivered : stats_.failed)++;
     const bool ok = d.ok;

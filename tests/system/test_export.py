@@ -231,3 +231,75 @@ def test_the_export_command(leaves_bin, server_factory, tmp_path):
     assert not (tmp_path / "no.jsonl").exists() and not (tmp_path / "no.jsonl.partial").exists()
     res = run_cli(leaves_bin, ["export", "--server", srv.base_url, "--format", "xml"], env=env)
     assert res.returncode == 2 and "--format" in res.stderr, describe_cli(res)
+
+
+WALLABAG = json.dumps([{
+    "id": 42, "url": "{u1}", "title": "Wallabag entry", "content": "<p>Hello <b>world</b></p>",
+    "tags": ["kafka", "streams"], "is_archived": 1, "is_starred": 0, "is_public": False,
+    "created_at": "2019-03-01T10:00:00+01:00", "updated_at": "2019-03-02T10:00:00+01:00",
+    "mimetype": "text/html", "language": "en", "reading_time": 1, "domain_name": "wb.example",
+    "preview_picture": "https://wb.example/p.png", "published_by": ["Ann"], "annotations": [], "headers": {}}])
+KARAKEEP = json.dumps({"bookmarks": [
+    {"createdAt": 1700000000, "title": "Karakeep one", "tags": ["rust", "db"],
+     "content": {"type": "link", "url": "{u2}"}, "note": "a note", "archived": True, "favourited": True},
+    {"createdAt": 1700000100, "title": None, "tags": [], "content": {"type": "text", "text": "only text"},
+     "note": None, "archived": False, "favourited": False}]})
+LINKWARDEN = json.dumps({"id": 1, "name": "me", "collections": [{"id": 3, "name": "Reading", "links": [
+    {"id": 10, "name": "LW link", "url": "{u3}", "description": "a description",
+     "tags": [{"id": 1, "name": "go"}], "createdAt": "2024-01-02T03:04:05.000Z"}]}]})
+POCKET_HTML = """<!DOCTYPE html>
+<html>
+  <!--So long and thanks for all the fish-->
+  <head>
+    <meta http-equiv="Content-Type" content="text/html; charset=UTF-8">
+    <title>Pocket Export</title>
+  </head>
+  <body>
+    <h1>Unread</h1>
+    <ul>
+      <li><a href="{u4}" time_added="1600000000" tags="reading,later">Pocket unread</a></li>
+    </ul>
+    <h1>Read Archive</h1>
+    <ul>
+      <li><a href="{u5}" time_added="1600000100" tags="">Pocket archived</a></li>
+    </ul>
+  </body>
+</html>
+"""
+
+
+def test_wallabag_karakeep_linkwarden_and_pocket_html(leaves_bin, server, tmp_path):
+    c = Client(server.base_url)
+    u = [new_url() for _ in range(5)]
+    files = {"wallabag.json": WALLABAG.replace("{u1}", u[0]), "karakeep.json": KARAKEEP.replace("{u2}", u[1]),
+             "linkwarden.json": LINKWARDEN.replace("{u3}", u[2]),
+             "pocket.html": POCKET_HTML.format(u4=u[3], u5=u[4])}
+    summaries = {}
+    for name, text in files.items():
+        f = tmp_path / name
+        f.write_text(text)
+        res = run_cli(leaves_bin, ["import", str(f), "--server", server.base_url], timeout=60)
+        summaries[name] = res
+    assert summaries["wallabag.json"].returncode == 0, describe_cli(summaries["wallabag.json"])
+    assert summaries["linkwarden.json"].returncode == 0, describe_cli(summaries["linkwarden.json"])
+    assert summaries["pocket.html"].returncode == 0, describe_cli(summaries["pocket.html"])
+    karakeep = summaries["karakeep.json"]
+    assert karakeep.stdout.startswith("imported 1,") and "rejected 1" in karakeep.stdout, (
+        "Karakeep: the link is imported, the text note without a URL rejected\n  %s" % describe_cli(karakeep))
+    got = wait_until(lambda: (lambda m: m if all(x in m for x in u) else None)(by_url(c)), what="all listed")
+    wb = got[u[0]]
+    assert (wb["title"], wb["tags"], wb["is_archived"], wb["is_starred"]) == ("Wallabag entry", ["kafka", "streams"],
+                                                                           True, False), wb
+    assert wb["content"] == "<p>Hello <b>world</b></p>" and wb["language"] == "en", wb
+    assert wb["created_at"].startswith("2019-03-01T09:00:00"), wb["created_at"]
+    kk = got[u[1]]
+    assert (kk["title"], kk["tags"], kk["is_archived"], kk["is_starred"]) == ("Karakeep one", ["rust", "db"],
+                                                                           True, True), kk
+    assert kk["content_text"] == "a note" and kk["created_at"].startswith("2023-11-14T22:13:20"), kk
+    lw = got[u[2]]
+    assert (lw["title"], lw["tags"], lw["content_text"]) == ("LW link", ["go"], "a description"), lw
+    assert lw["created_at"].startswith("2024-01-02T03:04:05"), lw
+    p1, p2 = got[u[3]], got[u[4]]
+    assert (p1["title"], p1["tags"], p1["is_archived"]) == ("Pocket unread", ["reading", "later"], False), p1
+    assert p1["created_at"].startswith("2020-09-13T12:26:40"), p1["created_at"]
+    assert (p2["title"], p2["is_archived"]) == ("Pocket archived", True), p2

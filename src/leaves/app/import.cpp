@@ -62,6 +62,79 @@ json::array bookmark_entries(const std::vector<html::bookmark>& marks) {
   return out;
 }
 
+const json::string* str_at(const json::object& o, const char* k) {
+  const auto* v = o.if_contains(k);
+  return v && v->is_string() ? &v->get_string() : nullptr;
+}
+
+bool truthy(const json::object& o, const char* k) {
+  const auto* v = o.if_contains(k);
+  return v && ((v->is_bool() && v->get_bool()) || (v->is_int64() && v->get_int64() != 0));
+}
+
+// Tags given as strings or as objects with a name ({"name": "go"}, Linkwarden's).
+json::array tag_names(const json::value* v) {
+  json::array out;
+  if (!v || !v->is_array()) return out;
+  for (const auto& t : v->get_array()) {
+    if (t.is_string()) out.push_back(t);
+    if (t.is_object()) {
+      if (const auto* n = str_at(t.get_object(), "name")) out.emplace_back(*n);
+    }
+  }
+  return out;
+}
+
+// Karakeep's export: {"bookmarks": [{createdAt (seconds), title, tags,
+// content: {type: "link", url} | {type: "text", text} | {type: "asset", ...},
+// note, archived, favourited}]}. Only links have a URL: the others become
+// entries without one, which the server refuses by name (counted as rejected).
+json::array karakeep_entries(const json::array& marks) {
+  json::array out;
+  for (const auto& m : marks) {
+    if (!m.is_object()) continue;
+    const auto& b = m.get_object();
+    json::object o;
+    if (const auto* c = b.if_contains("content"); c && c->is_object()) {
+      if (const auto* u = str_at(c->get_object(), "url")) o["url"] = *u;
+    }
+    if (const auto* t = str_at(b, "title")) o["title"] = *t;
+    if (auto tags = tag_names(b.if_contains("tags")); !tags.empty()) o["tags"] = std::move(tags);
+    if (const auto* n = str_at(b, "note"); n && !n->empty()) o["content_text"] = *n;
+    if (const auto* at = b.if_contains("createdAt"); at && at->is_int64() && at->get_int64() > 0) {
+      o["created_at"] = format_iso8601(at->get_int64() * 1000);
+    }
+    o["is_archived"] = truthy(b, "archived");
+    o["is_starred"] = truthy(b, "favourited");
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+// Linkwarden's backup: {"collections": [{name, links: [{name, url,
+// description, tags: [{name}], createdAt}]}]}. Collections are not turned
+// into tags (leaves' collections will take them).
+json::array linkwarden_entries(const json::array& collections) {
+  json::array out;
+  for (const auto& c : collections) {
+    if (!c.is_object()) continue;
+    const auto* links = c.get_object().if_contains("links");
+    if (!links || !links->is_array()) continue;
+    for (const auto& l : links->get_array()) {
+      if (!l.is_object()) continue;
+      const auto& b = l.get_object();
+      json::object o;
+      if (const auto* u = str_at(b, "url")) o["url"] = *u;
+      if (const auto* t = str_at(b, "name"); t && !t->empty()) o["title"] = *t;
+      if (const auto* d = str_at(b, "description"); d && !d->empty()) o["content_text"] = *d;
+      if (auto tags = tag_names(b.if_contains("tags")); !tags.empty()) o["tags"] = std::move(tags);
+      if (const auto* at = str_at(b, "createdAt")) o["created_at"] = *at;
+      out.push_back(std::move(o));
+    }
+  }
+  return out;
+}
+
 // RFC 4180 records (quoted fields may hold commas, quotes and line breaks).
 // False on an unterminated quote.
 bool csv_records(std::string_view text, std::vector<std::vector<std::string>>& rows) {
@@ -209,7 +282,9 @@ class entry_source {
     boost::system::error_code ec;
     auto first = json::parse(line, ec, {}, po_);
     const bool whole_export =
-        ec || first.is_array() || (first.is_object() && first.as_object().contains("response"));
+        ec || first.is_array() ||
+        (first.is_object() && (first.as_object().contains("response") || first.as_object().contains("bookmarks") ||
+                                first.as_object().contains("collections")));
     if (!whole_export) {
       lines_ = true;
       line_no_ = 1;
@@ -235,6 +310,16 @@ class entry_source {
           whole_ = docs->as_array();
           return true;
         }
+      }
+      if (const auto* b = whole.as_object().if_contains("bookmarks"); b && b->is_array()) {
+        whole_ = karakeep_entries(b->get_array());
+        kind_ = "Karakeep";
+        return true;
+      }
+      if (const auto* c = whole.as_object().if_contains("collections"); c && c->is_array()) {
+        whole_ = linkwarden_entries(c->get_array());
+        kind_ = "Linkwarden";
+        return true;
       }
       whole_.push_back(std::move(whole));  // a single entry
       return true;
@@ -333,10 +418,11 @@ class entry_source {
 void usage() {
   std::fputs(
       "Usage: leaves import FILE [--server URL] [--format F]\n"
-      "  FILE: a Solr/wallabag export ({\"response\":{\"docs\":[...]}}), a JSON array of\n"
-      "        entries, JSON lines (leaves export's json and jsonl), a Netscape bookmark file\n"
-      "        (browsers, Pinboard, linkding, Raindrop, Shaarli, Pocket), or CSV with a header\n"
-      "        row (leaves export's, Pocket's). Entries keep their id (else md5 of url).\n"
+      "  FILE: a Solr export ({\"response\":{\"docs\":[...]}}), a JSON array of entries\n"
+      "        (wallabag v2), JSON lines (leaves export's json and jsonl), Karakeep's or\n"
+      "        Linkwarden's JSON export, a Netscape bookmark file (browsers, Pinboard,\n"
+      "        linkding, Raindrop, Shaarli), Pocket's HTML, or CSV with a header row\n"
+      "        (leaves export's, Pocket's). Entries keep their id (else md5 of url).\n"
       "  --format F: json, jsonl, html or csv instead of detecting it\n"
       "  --server URL: a running leaves server (default http://127.0.0.1:8080, env LEAVES_SERVER)\n"
       "  The API token of LEAVES_TOKEN goes with every request (docs/auth.md).\n"

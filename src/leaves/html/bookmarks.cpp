@@ -109,6 +109,7 @@ std::vector<std::string> split_tags(const char* v) { return v ? split_escaped(v,
 // Walks the tree in document order without recursion.
 void collect(const GumboNode* root, std::vector<bookmark>& out) {
   std::vector<std::pair<const GumboNode*, unsigned>> stack{{root, 0}};
+  bool in_archive = false;  // Pocket's file: links under <h1>Read Archive</h1> are archived
   while (!stack.empty()) {
     auto& [node, next] = stack.back();
     const GumboVector& kids = node->v.element.children;
@@ -119,6 +120,12 @@ void collect(const GumboNode* root, std::vector<bookmark>& out) {
     const auto* kid = static_cast<const GumboNode*>(kids.data[next++]);
     if (kid->type != GUMBO_NODE_ELEMENT) continue;
     const GumboElement& e = kid->v.element;
+    if (e.tag == GUMBO_TAG_H1) {
+      std::string heading;
+      text_of(kid, heading);
+      in_archive = heading.find("Read Archive") != std::string::npos;
+      continue;
+    }
     if (e.tag == GUMBO_TAG_A) {
       const char* href = attr(e, "href");
       if (!href || !*href) continue;
@@ -128,10 +135,12 @@ void collect(const GumboNode* root, std::vector<bookmark>& out) {
       b.title = collapsed_prefix(b.title, 4096);
       b.tags = split_tags(attr(e, "tags"));
       b.added_s = seconds(attr(e, "add_date"));
+      if (!b.added_s) b.added_s = seconds(attr(e, "time_added"));  // Pocket
       b.modified_s = seconds(attr(e, "last_modified"));
       b.is_private = flag(attr(e, "private"));
       b.starred = flag(attr(e, "starred"));
       b.archived = flag(attr(e, "archived"));
+      if (!b.archived && in_archive) b.archived = true;
       out.push_back(std::move(b));
       continue;
     }
@@ -158,7 +167,9 @@ bool looks_like_bookmarks(std::string_view head) {
                            head.front() == '\xBB' || head.front() == '\xBF')) {
     head.remove_prefix(1);  // white space and a UTF-8 byte order mark
   }
-  return iequals_prefix(head, "<!DOCTYPE NETSCAPE-Bookmark-file");
+  if (iequals_prefix(head, "<!DOCTYPE NETSCAPE-Bookmark-file")) return true;
+  // Pocket's export is plain HTML of the same shape: <a href time_added tags>.
+  return head.find("<title>Pocket Export</title>") != std::string_view::npos;
 }
 
 result<std::vector<bookmark>> parse_bookmarks(std::string_view html) {

@@ -24,7 +24,9 @@ struct bookmark {
   std::string description;
 };
 
-// Whether `head` (the first bytes of a file) starts like a bookmark file.
+// Whether `head` (the first bytes of a file) starts like a bookmark file, or
+// is Pocket's HTML export (<a href time_added tags>, its archive under
+// <h1>Read Archive</h1>), read the same way.
 bool looks_like_bookmarks(std::string_view head);
 
 // Every bookmark in document order. Refuses (invalid_argument) a document

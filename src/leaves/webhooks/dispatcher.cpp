@@ -33,7 +33,7 @@ struct dispatcher::hook {
 
 dispatcher::dispatcher(asio::io_context& io, realtime::hub& hub, log::event_log& log, auth::directory& users,
                        auth::user_service& service, options o)
-    : io_(io), strand_(asio::make_strand(io)), hub_(hub), log_(log), users_(users), service_(service),
+    : strand_(asio::make_strand(io)), hub_(hub), log_(log), users_(users), service_(service),
       o_(std::move(o)) {}
 
 dispatcher::~dispatcher() { stop(); }

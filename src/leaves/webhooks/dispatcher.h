@@ -82,7 +82,6 @@ class dispatcher {
   void route(const std::shared_ptr<const realtime::message>& m);
   void record(hook& h, delivery d);
 
-  boost::asio::io_context& io_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   realtime::hub& hub_;
   log::event_log& log_;

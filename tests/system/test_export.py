@@ -303,3 +303,26 @@ def test_wallabag_karakeep_linkwarden_and_pocket_html(leaves_bin, server, tmp_pa
     assert (p1["title"], p1["tags"], p1["is_archived"]) == ("Pocket unread", ["reading", "later"], False), p1
     assert p1["created_at"].startswith("2020-09-13T12:26:40"), p1["created_at"]
     assert (p2["title"], p2["is_archived"]) == ("Pocket archived", True), p2
+
+
+def test_an_export_of_a_search(leaves_bin, server, tmp_path):
+    c = Client(server.base_url)
+    word, tag = unique("needle"), unique("hay")
+    hits = [c.post("/v1/leaves", json={"url": new_url(), "title": "a %s here" % word, "tags": [tag],
+                                       "content_text": "page text %d" % i}).json()["id"] for i in range(3)]
+    c.post("/v1/leaves", json={"url": new_url(), "title": "nothing to see", "tags": [tag]})
+    wait_until(lambda: len(c.get("/v1/search?q=" + word).json().get("items", [])) == 3, what="indexed")
+    r = export(c, "jsonl", "&q=" + word)
+    got = [json.loads(l) for l in r.text.splitlines() if l.strip()]
+    assert sorted(l["id"] for l in got) == sorted(hits), "the export of q=%s: expected %r, got %r" % (
+        word, sorted(hits), [l["id"] for l in got])
+    assert all(l["content_text"].startswith("page text") for l in got), "search exports carry whole leaves"
+    assert [l["created_at"] for l in got] == sorted((l["created_at"] for l in got), reverse=True), "newest first"
+    # With the search's filters, and from the command line.
+    out = tmp_path / "search.csv"
+    res = run_cli(leaves_bin, ["export", "--format", "csv", "--query", word, "--tag", tag, "--out", str(out),
+                               "--server", server.base_url])
+    assert res.returncode == 0, describe_cli(res)
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert sorted(r["id"] for r in rows) == sorted(hits), rows
+    expect_error(c.get("/v1/export?q=%28unclosed"), 400, "invalid_query", "a query that does not parse")

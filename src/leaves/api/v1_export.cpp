@@ -1,8 +1,12 @@
 // GET /v1/export?format=jsonl|json|csv|html: every leaf the caller may see
-// (optionally of one tag, starred, archived, public, in a time range),
+// (optionally of one tag, starred, archived, public, in a time range; or
+// the matches of a search, ?q=, through the index),
 // streamed a page at a time with chunked transfer coding, so an export of
 // 100,000 leaves holds one page in memory, not the whole answer.
+#include <algorithm>
+
 #include "leaves/api/handlers.h"
+#include "leaves/api/search.h"
 #include "leaves/base/separated.h"
 #include "leaves/base/time.h"
 #include "leaves/html/text.h"
@@ -97,11 +101,78 @@ void html_row(std::string& out, const leaf& l) {
   }
 }
 
+// Where an export's leaves come from, a batch at a time.
+class leaf_source {
+ public:
+  virtual ~leaf_source() = default;
+  // The next batch; an empty one with `more` false at the end.
+  struct batch {
+    std::vector<domain::leaf> items;
+    bool more = false;
+  };
+  virtual asio::awaitable<result<batch>> next() = 0;
+};
+
+// A listing of the read store, page after page.
+class list_source final : public leaf_source {
+ public:
+  list_source(store::leaf_queries& st, store::list_query q, store::list_page first)
+      : store_(st), q_(std::move(q)), first_(std::move(first)) {}
+  asio::awaitable<result<batch>> next() override {
+    store::list_page page;
+    if (!started_) {
+      started_ = true;
+      page = std::move(first_);
+    } else {
+      auto p = co_await store_.async_list(q_);
+      if (!p) co_return p.err();
+      page = std::move(*p);
+    }
+    batch b;
+    b.items = std::move(page.items);
+    b.more = !page.next_page_token.empty();
+    q_.page_token = std::move(page.next_page_token);
+    co_return b;
+  }
+
+ private:
+  store::leaf_queries& store_;
+  store::list_query q_;
+  store::list_page first_;
+  bool started_ = false;
+};
+
+// The matches of a search (?q=), newest first, each read whole from the
+// store (a search hit carries no content), up to kMaxSearchExport of them.
+class search_source final : public leaf_source {
+ public:
+  search_source(search::search_index& ix, store::leaf_queries& st, search::search_request r)
+      : index_(ix), store_(st), r_(std::move(r)) {}
+  asio::awaitable<result<batch>> next() override {
+    auto res = co_await index_.async_search(r_);
+    if (!res) co_return res.err();
+    batch b;
+    for (const auto& h : res->items) {
+      auto l = co_await store_.async_get(h.leaf.id);
+      if (!l) co_return l.err();
+      if (*l) b.items.push_back(std::move(**l));  // gone since it was indexed: skipped
+    }
+    r_.offset += r_.limit;
+    b.more = res->more && res->items.size() == r_.limit && r_.offset < kMaxSearchExport;
+    co_return b;
+  }
+  static constexpr size_t kMaxSearchExport = 100000;
+
+ private:
+  search::search_index& index_;
+  store::leaf_queries& store_;
+  search::search_request r_;
+};
+
 class export_stream final : public http::stream_source {
  public:
-  export_stream(store::leaf_queries& st, store::list_query q, store::list_page first, export_format f,
-                http::request::caller_info caller)
-      : store_(st), q_(std::move(q)), page_(std::move(first)), format_(f), caller_(std::move(caller)) {}
+  export_stream(std::unique_ptr<leaf_source> src, export_format f, http::request::caller_info caller)
+      : src_(std::move(src)), format_(f), caller_(std::move(caller)) {}
 
   asio::awaitable<std::vector<http::stream_event>> next(std::chrono::milliseconds, std::string& end) override {
     std::vector<http::stream_event> out(1);
@@ -112,7 +183,12 @@ class export_stream final : public http::stream_source {
       if (format_ == export_format::csv) piece = kCsvHeader;
       if (format_ == export_format::html) piece = kHtmlHead;
     }
-    for (const auto& l : page_.items) {
+    auto b = co_await src_->next();
+    if (!b) {
+      end = "failed";  // the body ends without its last chunk: visibly truncated
+      co_return out;
+    }
+    for (const auto& l : b->items) {
       if (l.deleted || !caller_.sees(l.is_public, l.user_id)) continue;
       switch (format_) {
         case export_format::jsonl:
@@ -128,27 +204,17 @@ class export_stream final : public http::stream_source {
       }
       ++sent_;
     }
-    if (page_.next_page_token.empty()) {
+    if (!b->more) {
       if (format_ == export_format::json) piece += "]\n";
       if (format_ == export_format::html) piece += "</DL><p>\n";
       end = "done";
-      co_return out;
     }
-    q_.page_token = std::move(page_.next_page_token);
-    auto next_page = co_await store_.async_list(q_);
-    if (!next_page) {
-      end = "failed";  // the body ends without its last chunk: visibly truncated
-      co_return out;
-    }
-    page_ = std::move(*next_page);
     co_return out;
   }
   void closed() override {}
 
  private:
-  store::leaf_queries& store_;
-  store::list_query q_;
-  store::list_page page_;
+  std::unique_ptr<leaf_source> src_;
   export_format format_;
   http::request::caller_info caller_;
   bool opened_ = false;
@@ -174,22 +240,44 @@ asio::awaitable<response> v1_leaves::v1_export(const request& req, const params&
   if (!f) {
     co_return error_to_response(bad_query("format must be jsonl, json, csv or html, got '" + fmt.substr(0, 40) + "'"));
   }
-  auto q = list_query(filters);
-  if (!q) co_return error_to_response(q.err());
-  q->limit = kExportPage;
-  // A caller who sees only public leaves asking for private ones: an empty export.
-  const bool none = req.caller.public_only() && q->is_public == false;
-  if (req.caller.public_only()) {
-    q->is_public = true;
-  } else if (req.caller.limited) {
-    q->visible_to = req.caller.user_id;
-  }
   if (auto w = co_await c.wait_min_position(req, p)) co_return std::move(*w);
-  store::list_page first;
-  if (!none) {  // (not a ?: around co_await: GCC 12 miscompiles temporaries there)
-    auto page = co_await d.store.async_list(*q);
-    if (!page) co_return error_to_response(page.err());
-    first = std::move(*page);
+  std::unique_ptr<leaf_source> src;
+  const bool search = std::any_of(filters.begin(), filters.end(), [](const auto& kv) { return kv.first == "q"; });
+  if (search) {
+    // The matches of a search, through the index: its filters (tag, user,
+    // domain, starred, ...) apply as on /v1/search.
+    auto r = parse_search(filters, o.limits, o.search);
+    if (!r) co_return error_to_response(r.err());
+    r->sort = search::sort_by::created;
+    r->descending = true;
+    r->offset = 0;
+    r->limit = kExportPage;
+    r->facet_tags = r->facet_users = r->facet_domains = false;
+    if (req.caller.public_only()) {
+      r->is_public = true;
+    } else if (req.caller.limited) {
+      r->visible_to = req.caller.user_id;
+    }
+    if (auto u = searching.search_unavailable()) co_return std::move(*u);
+    src = std::make_unique<search_source>(*d.search, d.store, std::move(*r));
+  } else {
+    auto q = list_query(filters);
+    if (!q) co_return error_to_response(q.err());
+    q->limit = kExportPage;
+    // A caller who sees only public leaves asking for private ones: an empty export.
+    const bool none = req.caller.public_only() && q->is_public == false;
+    if (req.caller.public_only()) {
+      q->is_public = true;
+    } else if (req.caller.limited) {
+      q->visible_to = req.caller.user_id;
+    }
+    store::list_page first;
+    if (!none) {  // (not a ?: around co_await: GCC 12 miscompiles temporaries there)
+      auto page = co_await d.store.async_list(*q);
+      if (!page) co_return error_to_response(page.err());
+      first = std::move(*page);
+    }
+    src = std::make_unique<list_source>(d.store, std::move(*q), std::move(first));
   }
   static constexpr const char* kTypes[] = {"application/x-ndjson", "application/json", "text/csv; charset=utf-8",
                                            "text/html; charset=utf-8"};
@@ -202,7 +290,7 @@ asio::awaitable<response> v1_leaves::v1_export(const request& req, const params&
                          std::string("attachment; filename=\"leaves-") + day + "." + kExt[i] + "\"");
   r.headers.emplace_back("Cache-Control", "no-store");
   r.stream = http::stream_kind::chunked;
-  r.source = std::make_shared<export_stream>(d.store, std::move(*q), std::move(first), *f, req.caller);
+  r.source = std::make_shared<export_stream>(std::move(src), *f, req.caller);
   co_return r;
 }
 

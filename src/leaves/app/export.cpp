@@ -16,12 +16,14 @@ namespace {
 
 void usage(FILE* to) {
   std::fputs(
-      "Usage: leaves export [--format jsonl|json|csv|html] [--tag T] [--starred true|false]\n"
+      "Usage: leaves export [--format jsonl|json|csv|html] [--tag T] [--query Q] [--starred true|false]\n"
       "                     [--archived true|false] [--public true|false] [--out FILE] [--server URL]\n"
       "  Every leaf the token of LEAVES_TOKEN may see (anonymous: per the server's --anonymous),\n"
       "  newest first, streamed from GET /v1/export of a running server.\n"
       "  --format: jsonl (default; one leaf per line), json (an array), csv (a header row;\n"
       "            tags separated by |), html (a Netscape bookmark file for browsers, linkding)\n"
+      "  --query Q: only the matches of a search (the query grammar of /v1/search), newest\n"
+      "            first, at most 100,000\n"
       "  --out FILE: write there (replaced only when the export is complete); default stdout\n"
       "  --server URL: default http://127.0.0.1:8080, env LEAVES_SERVER\n"
       "  `leaves import` reads every format back.\n"
@@ -56,6 +58,8 @@ int export_main(const std::vector<std::string>& args) {
       out = v;
     } else if (a == "--tag" || a == "--starred" || a == "--archived" || a == "--public") {
       query += "&" + a.substr(2) + "=" + encoded(v);
+    } else if (a == "--query") {
+      query += "&q=" + encoded(v);
     } else {
       std::fprintf(stderr, "leaves export: unknown option '%s' (see --help)\n", a.c_str());
       return 2;

@@ -396,3 +396,42 @@ def test_results_load_without_layout_shift(server, browser):
         "setTimeout(() => done(sum), 100);")
     assert shift < 0.1, "cumulative layout shift while the results load: %.3f (good is < 0.1)" % shift
     print("cumulative layout shift %.4f" % shift)
+
+
+def test_import_reads_bookmarks_pocket_and_csv_files(server, browser, tmp_path):
+    """The import page reads what `leaves import` reads: a browser's bookmark
+    file, Pocket's HTML and a CSV export, parsed in the page, sent in bulk."""
+    c = Client(server.base_url)
+    tag = unique("bm")
+    u = ["https://example.com/%s" % unique("bm") for _ in range(5)]
+    files = {
+        "bookmarks.html": ('<!DOCTYPE NETSCAPE-Bookmark-file-1>\n<DL><p>\n'
+                           '<DT><A HREF="%s" ADD_DATE="1600000000" TAGS="%s,pipe\\|tag">Kafka &amp; friends</A>\n'
+                           '<DD>A description\n'
+                           '<DT><A HREF="%s" PRIVATE="0" TAGS="%s">Second <script>alert(1)</script></A>\n</DL><p>\n'
+                           % (u[0], tag, u[1], tag)),
+        "pocket.html": ('<!DOCTYPE html><html><head><title>Pocket Export</title></head><body>'
+                        '<h1>Unread</h1><ul><li><a href="%s" time_added="1600000000" tags="%s">Pocket one</a></li></ul>'
+                        '<h1>Read Archive</h1><ul><li><a href="%s" time_added="1600000001" tags="%s">Pocket two</a>'
+                        '</li></ul></body></html>' % (u[2], tag, u[3], tag)),
+        "leaves.csv": ('id,url,title,tags,created_at,updated_at,is_starred,is_archived,is_public,user_name\r\n'
+                       ',%s,"\'=a formula, quoted","%s|x\\,y",2020-01-01T00:00:00.000Z,2020-01-01T00:00:00.000Z,'
+                       'true,false,true,\r\n' % (u[4], tag)),
+    }
+    for name, text in files.items():
+        path = tmp_path / name
+        path.write_text(text)
+        browser.open("/import")
+        browser.d.find_element(By.ID, "import-file").send_keys(str(path))
+        browser.d.find_element(By.CSS_SELECTOR, "form.stack button[type=submit]").click()
+        n = 1 if name == "leaves.csv" else 2
+        wait_for(browser, lambda: "%d of %d sent: %d saved" % (n, n, n)
+                 in browser.d.find_element(By.ID, "import-status").text, timeout=20, what="%s imported" % name)
+    got = {l["url"]: l for l in c.get("/v1/leaves?tag=%s&limit=50" % tag).json()["items"]}
+    assert set(got) == set(u), "expected the five links, got %r" % sorted(got)
+    assert got[u[0]]["title"] == "Kafka & friends" and got[u[0]]["tags"] == [tag, "pipe|tag"], got[u[0]]
+    assert got[u[0]]["content_text"] == "A description" and got[u[0]]["created_at"].startswith("2020-09-13T12:26:40")
+    assert got[u[1]]["title"] == "Second alert(1)" and got[u[1]]["is_public"] is True, got[u[1]]
+    assert got[u[2]]["is_archived"] is False and got[u[3]]["is_archived"] is True, (got[u[2]], got[u[3]])
+    assert got[u[4]]["title"] == "=a formula, quoted" and got[u[4]]["tags"] == [tag, "x,y"], got[u[4]]
+    assert got[u[4]]["is_starred"] is True, got[u[4]]

@@ -721,7 +721,8 @@ function loginPage() {
 
 function importPage() {
   document.title = "Import · Leaves Reader";
-  const file = h("input", { type: "file", id: "import-file", accept: ".json,.jsonl,application/json" });
+  const file = h("input", { type: "file", id: "import-file",
+    accept: ".json,.jsonl,.html,.htm,.csv,application/json,text/html,text/csv" });
   const bar = h("progress", { id: "import-progress", max: 1, value: 0 });
   const status = h("p", { role: "status", class: "summary", id: "import-status" });
   const form = h("form", { class: "stack", on: { submit: async (ev) => {
@@ -731,7 +732,7 @@ function importPage() {
     try {
       records = parseExport(await file.files[0].text());
     } catch (e) {
-      status.replaceChildren(errorBox("not an export file: " + e.message));
+      status.replaceChildren(errorBox("cannot read this file: " + e.message));
       return;
     }
     bar.max = records.length || 1;
@@ -759,7 +760,8 @@ function importPage() {
     }
     if (problems.length) status.append(h("ul", {}, problems.map((p) => h("li", {}, p))));
   } } },
-    h("label", {}, "Export file (JSON array, {\"response\":{\"docs\":[...]}} or JSON lines)", file),
+    h("label", {}, "Export file: leaves' own (JSON, JSON lines, CSV, bookmarks), a browser's bookmarks (HTML), " +
+      "Pocket (HTML or CSV), wallabag, Karakeep or Linkwarden (JSON)", file),
     h("div", {}, h("button", { class: "primary", type: "submit" }, "Import")), bar);
   // Exports stream from the server; the session cookie goes with the link.
   const formats = [["html", "Bookmarks (HTML, for browsers)"], ["csv", "CSV"], ["jsonl", "JSON lines"], ["json", "JSON"]];
@@ -769,20 +771,169 @@ function importPage() {
     h("h2", {}, "Export every leaf you can see"), exports);
 }
 
+// Every format `leaves import` reads (docs/api.md), parsed here into the
+// bulk endpoint's entries: JSON (a Solr or wallabag export, an array, JSON
+// lines, Karakeep's and Linkwarden's shapes), Netscape bookmarks and
+// Pocket's HTML (through DOMParser, which runs nothing), CSV with a header.
 function parseExport(text) {
-  const t = text.trim();
+  const t = text.replace(/^\uFEFF/, "").trim();
+  const head = t.slice(0, 1024);
+  if (/^<!DOCTYPE NETSCAPE-Bookmark-file/i.test(t) || head.includes("<title>Pocket Export</title>")) {
+    return parseBookmarks(t);
+  }
   if (t.startsWith("[")) return JSON.parse(t);
   if (t.startsWith("{")) {
     try {
       const j = JSON.parse(t);
       if (j.response && Array.isArray(j.response.docs)) return j.response.docs;
+      if (Array.isArray(j.bookmarks)) return karakeepEntries(j.bookmarks);
+      if (Array.isArray(j.collections)) return linkwardenEntries(j.collections);
       if (Array.isArray(j.items)) return j.items;
       return [j];
     } catch {
       // JSON lines
     }
+    return t.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
   }
-  return t.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+  if (t.includes(",")) return parseCsv(t);
+  throw new Error("not JSON, JSON lines, a bookmark file or CSV");
+}
+
+// "a\|b|c" -> ["a|b", "c"]: a backslash keeps a separator in a tag (leaves' exports).
+function splitEscaped(text, sep) {
+  const out = [];
+  let cur = "";
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === "\\" && i + 1 < text.length && "\\|,".includes(text[i + 1])) cur += text[++i];
+    else if (c === sep) { out.push(cur); cur = ""; }
+    else cur += c;
+  }
+  out.push(cur);
+  return out.map((x) => x.trim()).filter((x) => x);
+}
+
+function hasUnescaped(text, sep) {
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === "\\" && i + 1 < text.length && "\\|,".includes(text[i + 1])) i++;
+    else if (text[i] === sep) return true;
+  }
+  return false;
+}
+
+function secondsToIso(v) {
+  let n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) return undefined;
+  while (n > 1e11) n /= 1000;  // milliseconds or microseconds
+  return new Date(Math.floor(n) * 1000).toISOString();
+}
+
+function parseBookmarks(text) {
+  const doc = new DOMParser().parseFromString(text, "text/html");
+  const out = [];
+  let archive = false;
+  for (const el of doc.querySelectorAll("h1, a[href], dd")) {
+    const tag = el.tagName.toLowerCase();
+    if (tag === "h1") { archive = el.textContent.includes("Read Archive"); continue; }
+    if (tag === "dd") {
+      const last = out[out.length - 1];
+      const own = [...el.childNodes].filter((n) => n.nodeType === Node.TEXT_NODE).map((n) => n.textContent).join("").trim();
+      if (last && !last.content_text && own) last.content_text = own;
+      continue;
+    }
+    const url = el.getAttribute("href");
+    if (!url) continue;
+    const e = { url };
+    const title = el.textContent.replace(/\s+/g, " ").trim();
+    if (title && title !== url) e.title = title.slice(0, 4096);
+    const tags = splitEscaped(el.getAttribute("tags") || "", ",");
+    if (tags.length) e.tags = tags;
+    const added = secondsToIso(el.getAttribute("add_date") || el.getAttribute("time_added"));
+    if (added) e.created_at = added;
+    const flag = (name) => { const v = el.getAttribute(name); return v === null ? undefined : ["1", "true", "yes"].includes(v); };
+    if (flag("private") !== undefined) e.is_public = !flag("private");
+    if (flag("starred") !== undefined) e.is_starred = flag("starred");
+    if (flag("archived") !== undefined) e.is_archived = flag("archived");
+    else if (archive) e.is_archived = true;
+    out.push(e);
+  }
+  if (!out.length) throw new Error("a bookmark file without a single link");
+  return out;
+}
+
+function karakeepEntries(marks) {
+  return marks.filter((b) => b && typeof b === "object").map((b) => {
+    const e = { is_archived: !!b.archived, is_starred: !!b.favourited };
+    if (b.content && typeof b.content.url === "string") e.url = b.content.url;
+    if (typeof b.title === "string") e.title = b.title;
+    const tags = (b.tags || []).map((t) => typeof t === "string" ? t : t && t.name).filter((t) => typeof t === "string");
+    if (tags.length) e.tags = tags;
+    if (typeof b.note === "string" && b.note) e.content_text = b.note;
+    if (Number.isInteger(b.createdAt) && b.createdAt > 0) e.created_at = new Date(b.createdAt * 1000).toISOString();
+    return e;
+  });
+}
+
+function linkwardenEntries(collections) {
+  const out = [];
+  for (const c of collections) {
+    for (const l of (c && Array.isArray(c.links)) ? c.links : []) {
+      const e = { url: l.url };
+      if (l.name) e.title = l.name;
+      if (l.description) e.content_text = l.description;
+      const tags = (l.tags || []).map((t) => typeof t === "string" ? t : t && t.name).filter((t) => typeof t === "string");
+      if (tags.length) e.tags = tags;
+      if (typeof l.createdAt === "string") e.created_at = l.createdAt;
+      out.push(e);
+    }
+  }
+  return out;
+}
+
+// RFC 4180 with a header row naming a url column: leaves' CSV export
+// (a leading apostrophe against spreadsheet formulas comes off) and Pocket's.
+function parseCsv(text) {
+  const rows = [];
+  let row = [], field = "", quoted = false, wasQuoted = false;
+  const endField = () => {
+    if (wasQuoted && field.length >= 2 && field[0] === "'" && "=+-@\t\r'".includes(field[1])) field = field.slice(1);
+    row.push(field);
+    field = "";
+    wasQuoted = false;
+  };
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"') {
+        if (text[i + 1] === '"') { field += '"'; i++; } else quoted = false;
+      } else field += c;
+    } else if (c === '"' && field === "") { quoted = wasQuoted = true; }
+    else if (c === ",") endField();
+    else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      endField();
+      if (!(row.length === 1 && row[0] === "")) rows.push(row);
+      row = [];
+    } else field += c;
+  }
+  if (quoted) throw new Error("a quoted CSV field never ends");
+  if (field !== "" || row.length) { endField(); rows.push(row); }
+  if (!rows.length) throw new Error("the file is empty");
+  const col = {};
+  rows[0].forEach((name, i) => { col[name.trim().toLowerCase()] = i; });
+  if (!("url" in col)) throw new Error("CSV without a url column in its header row");
+  const truth = (v) => ["true", "1", "yes"].includes(v);
+  return rows.slice(1).map((r) => {
+    const get = (k) => (k in col && col[k] < r.length) ? r[col[k]] : undefined;
+    const e = { url: get("url") };
+    for (const k of ["id", "title", "created_at", "updated_at"]) if (get(k)) e[k] = get(k);
+    const tags = get("tags");
+    if (tags) e.tags = splitEscaped(tags, hasUnescaped(tags, "|") ? "|" : ",");
+    if (get("time_added") && !e.created_at) e.created_at = secondsToIso(get("time_added"));
+    for (const k of ["is_starred", "is_archived", "is_public"]) if (get(k)) e[k] = truth(get(k));
+    if (get("status") && e.is_archived === undefined) e.is_archived = ["archive", "archived"].includes(get("status"));
+    return e;
+  });
 }
 
 // ---------- operations ----------

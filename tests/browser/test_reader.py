@@ -308,6 +308,9 @@ def test_tags_save_import_and_operations_pages(server, browser, tmp_path):
     wait_for(browser, lambda: browser.d.find_elements(By.CSS_SELECTOR, 'table[data-projection="read_models"] tr td'),
              what="the read models' lag table")
     assert browser.d.find_element(By.ID, "ops-state").text.startswith("State: ready")
+    # The ingest section: an anonymous caller is told who sees the dead letters.
+    wait_for(browser, lambda: "Admins see the ingest consumer" in browser.d.find_element(By.ID, "ops-ingest").text,
+             what="the ingest section's note")
     rows = browser.d.find_elements(By.CSS_SELECTOR, 'table[data-projection="search"] tr')
     assert len(rows) >= 2, "a row per partition of the search projection"
     wait_for(browser, lambda: "GET /v1/search" in browser.d.find_element(By.ID, "ops-requests").text,

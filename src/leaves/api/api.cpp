@@ -139,6 +139,7 @@ asio::awaitable<response> api::impl::serve(request& req, const match& m, const a
     case route_id::v1_webhook_deliveries:
       co_return co_await users.webhook_deliveries(who, *m.param("name"), *m.param("webhook_id"));
     case route_id::v1_audit: co_return co_await ops.audit(req, p);
+    case route_id::v1_ops_ingest: co_return co_await ops.ingest();
     case route_id::v1_session_create: co_return co_await users.sign_in(req);
     case route_id::v1_session_delete: co_return co_await users.sign_out(req, who);
     case route_id::v1_password_set: co_return co_await users.set_password(req, who, *m.param("name"));
@@ -157,6 +158,8 @@ asio::awaitable<response> api::impl::serve(request& req, const match& m, const a
 }
 
 api::api(api_deps deps, api_options opts) : impl_(std::make_shared<impl>(deps, std::move(opts), this)) {}
+
+void api::set_ingest_view(std::function<boost::json::object()> view) { impl_->c.d.ingest_view = std::move(view); }
 
 asio::awaitable<http::response> api::handle(http::request& req) {
   // Keep impl alive across suspension points (bulk items hold it too).

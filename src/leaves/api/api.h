@@ -7,6 +7,8 @@
 #include "leaves/api/stream.h"
 
 #include <atomic>
+#include <boost/json/object.hpp>
+#include <functional>
 #include <chrono>
 #include <memory>
 
@@ -68,6 +70,7 @@ struct api_deps {
   auth::user_service* user_service = nullptr;
   // Webhook deliveries (null: none; the webhook routes answer 503).
   webhooks::dispatcher* webhooks = nullptr;
+  std::function<boost::json::object()> ingest_view = {};
 };
 
 class api final : public http::handler {
@@ -75,6 +78,9 @@ class api final : public http::handler {
   api(api_deps deps, api_options opts);
   boost::asio::awaitable<http::response> handle(http::request& req) override;
   void set_stopping() { stopping_ = true; }
+  // What GET /v1/ops/ingest answers (set before serving starts; unset: no
+  // ingest topic on this server).
+  void set_ingest_view(std::function<boost::json::object()> view);
   uint64_t events_appended() const { return events_appended_.load(); }
 
   struct impl;

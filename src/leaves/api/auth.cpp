@@ -53,6 +53,7 @@ access route_access(route_id id) {
     case route_id::ref_tags_add:
     case route_id::ref_tags_clear: return access::write;
     case route_id::v1_audit:
+    case route_id::v1_ops_ingest:
     case route_id::v1_users_list:
     case route_id::v1_users_create:
     case route_id::v1_user_patch: return access::admin;

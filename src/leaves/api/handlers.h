@@ -163,6 +163,8 @@ struct operations {
   boost::asio::awaitable<response> readyz();
   // v1_audit.cpp: GET /v1/audit.
   boost::asio::awaitable<response> audit(const request& req, const params& p);
+  // GET /v1/ops/ingest: the ingest topic's consumer and its last dead letters.
+  boost::asio::awaitable<response> ingest();
 };
 
 // The UI's session cookie (auth.cpp): its name, its token in a request, and

@@ -2,6 +2,16 @@
 
 namespace leaves::api {
 
+asio::awaitable<response> operations::ingest() {
+  if (!d.ingest_view) {
+    co_return json_response(
+        200, json::serialize(json::object{
+                 {"ingest", nullptr},
+                 {"reason", "this server reads no ingest topic (embedded mode, or --kafka-ingest-topic is empty)"}}));
+  }
+  co_return json_response(200, json::serialize(json::object{{"ingest", d.ingest_view()}}));
+}
+
 asio::awaitable<response> operations::readyz() {
   const auto end = co_await d.log.async_end_offsets();  // Kafka: asked on the log's own thread
   // Per partition, and their total.

@@ -5,7 +5,7 @@
 namespace leaves::api {
 namespace {
 
-constexpr std::array<route, 54> kRoutes = {{
+constexpr std::array<route, 55> kRoutes = {{
     {"GET", "/v1/leaves", route_id::v1_list},
     {"POST", "/v1/leaves", route_id::v1_create},
     {"GET", "/v1/leaves/{id}", route_id::v1_get},
@@ -45,6 +45,7 @@ constexpr std::array<route, 54> kRoutes = {{
     {"DELETE", "/v1/users/{name}/webhooks/{webhook_id}", route_id::v1_webhook_delete},
     {"GET", "/v1/users/{name}/webhooks/{webhook_id}/deliveries", route_id::v1_webhook_deliveries},
     {"GET", "/v1/audit", route_id::v1_audit},
+    {"GET", "/v1/ops/ingest", route_id::v1_ops_ingest},
     {"POST", "/v1/session", route_id::v1_session_create},
     {"DELETE", "/v1/session", route_id::v1_session_delete},
     {"PUT", "/v1/users/{name}/password", route_id::v1_password_set},

@@ -16,7 +16,7 @@ enum class route_id {
   ref_list, ref_create, ref_get, ref_patch, ref_delete, ref_tags_get, ref_tags_add, ref_tags_clear,
   v1_me, v1_users_list, v1_users_create, v1_user_get, v1_user_patch, v1_tokens_list, v1_token_create,
   v1_token_revoke, v1_webhooks_list, v1_webhook_create, v1_webhook_patch, v1_webhook_delete,
-  v1_webhook_deliveries, v1_audit, v1_session_create, v1_session_delete, v1_password_set,
+  v1_webhook_deliveries, v1_audit, v1_ops_ingest, v1_session_create, v1_session_delete, v1_password_set,
   healthz, readyz, metrics, openapi,
   ui_page, ui_asset,
 };

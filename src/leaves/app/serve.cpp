@@ -2,6 +2,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/json.hpp>
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
@@ -24,9 +25,9 @@
 #include "leaves/auth/directory.h"
 #include "leaves/auth/token.h"
 #include "leaves/auth/user_service.h"
-#include "leaves/webhooks/dispatcher.h"
 #include "leaves/base/hash.h"
 #include "leaves/base/log.h"
+#include "leaves/base/time.h"
 #include "leaves/cql/protocol/compression.h"
 #include "leaves/http/server.h"
 #include "leaves/ingest/ingest.h"
@@ -38,8 +39,10 @@
 #include "leaves/store/cassandra/cassandra_store.h"
 #include "leaves/store/embedded/rocks_store.h"
 #include "leaves/store/mirrored_store.h"
+#include "leaves/webhooks/dispatcher.h"
 
 namespace asio = boost::asio;
+namespace json = boost::json;
 namespace po = boost::program_options;
 
 namespace leaves::app {
@@ -388,6 +391,34 @@ class serve_process {
     ingester_ = std::make_unique<ingest::ingester>(*ingest_log_, *dlq_log_, c_.kafka_ingest_topic,
                                                    c_.kafka_ingest_group, *svc_, *ioc_, ao_.limits);
     on_shutdown([this] { ingester_.reset(); });
+    handler_->set_ingest_view([ing = ingester_.get()] {
+      const auto v = ing->view();
+      json::array parts;
+      for (size_t p = 0; p < std::max(v.next.size(), v.end.size()); ++p) {
+        const int64_t next = p < v.next.size() ? v.next[p] : -1;
+        const int64_t end = p < v.end.size() ? v.end[p] : -1;
+        parts.push_back(json::object{{"partition", p}, {"next", next}, {"end", end},
+                                     {"lag", next >= 0 && end >= 0 ? json::value(std::max<int64_t>(0, end - next))
+                                                                   : json::value(nullptr)}});
+      }
+      json::array dead;
+      for (const auto& d : v.recent) {
+        dead.push_back(json::object{{"time", format_iso8601(d.time_ms)},
+                                    {"source", std::to_string(d.partition) + ":" + std::to_string(d.offset)},
+                                    {"key", d.key},
+                                    {"code", d.code},
+                                    {"reason", d.reason},
+                                    {"value", d.value}});
+      }
+      const auto& st = ing->stats();
+      return json::object{{"topic", v.topic},
+                          {"group", v.group},
+                          {"records", st.records.load()},
+                          {"saved", st.saved.load()},
+                          {"dead_lettered", st.dead_lettered.load()},
+                          {"partitions", std::move(parts)},
+                          {"dead_letters", std::move(dead)}};
+    });
     metrics_.add_family("leaves_ingest_records_total", "Records read from the ingest topic, by outcome.",
                         http::metric_kind::counter, [ing = ingester_.get()] {
                           const auto& st = ing->stats();

@@ -10,6 +10,7 @@
 #include <map>
 
 #include "leaves/base/log.h"
+#include "leaves/base/time.h"
 
 namespace asio = boost::asio;
 namespace json = boost::json;
@@ -79,8 +80,23 @@ void ingester::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+ingest_view ingester::view() const {
+  std::lock_guard lk(view_mu_);
+  return {topic_, group_, next_, end_, {recent_.begin(), recent_.end()}};
+}
+
 void ingester::run() {
+  auto ends_seen = std::chrono::steady_clock::time_point{};
   while (!stop_) {
+    // The topic's end for the lag the operations page shows, every 2 s at
+    // most, on this thread (never on an I/O thread).
+    if (std::chrono::steady_clock::now() - ends_seen > std::chrono::seconds(2)) {
+      ends_seen = std::chrono::steady_clock::now();
+      auto ends = source_.known_end_offsets();
+      std::lock_guard lk(view_mu_);
+      end_ = std::move(ends);
+      if (next_.size() < end_.size()) next_.resize(end_.size(), -1);
+    }
     auto recs = consumer_->poll(kBatch, std::chrono::milliseconds(200));
     if (!recs) {
       std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -88,6 +104,14 @@ void ingester::run() {
     }
     if (recs->empty()) continue;
     stats_.records += recs->size();
+    {
+      std::lock_guard lk(view_mu_);
+      for (const auto& r : *recs) {
+        if (r.partition < 0) continue;
+        if (static_cast<size_t>(r.partition) >= next_.size()) next_.resize(r.partition + 1, -1);
+        next_[r.partition] = std::max(next_[r.partition], r.offset + 1);
+      }
+    }
     std::vector<log::record> dead;
     std::vector<std::pair<size_t, std::future<outcome>>> running;
     auto reject = [&](const log::stored_record& r, const error& e) {
@@ -100,6 +124,17 @@ void ingester::run() {
                    {"leaves-source-partition", std::to_string(r.partition)},
                    {"leaves-source-offset", std::to_string(r.offset)}};
       dead.push_back(std::move(d));
+      dead_letter v;
+      v.time_ms = system_clock().now_ms();
+      v.partition = r.partition;
+      v.offset = r.offset;
+      v.key = r.key.substr(0, 200);
+      v.code = e.detail.empty() ? to_string(e.code) : e.detail;
+      v.reason = e.message.substr(0, 500);
+      v.value = r.value.substr(0, 200);
+      std::lock_guard lk(view_mu_);
+      recent_.push_front(std::move(v));
+      if (recent_.size() > kRecentDeadLetters) recent_.pop_back();
     };
     for (size_t i = 0; i < recs->size(); ++i) {
       auto cmd = to_command((*recs)[i].value, limits_);

@@ -10,6 +10,8 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
+#include <vector>
 #include <boost/asio/io_context.hpp>
 #include <memory>
 #include <mutex>
@@ -28,6 +30,24 @@ struct ingest_stats {
   std::atomic<uint64_t> dead_lettered{0};
 };
 
+// A record sent to the dead-letter topic, as the operations page lists it.
+struct dead_letter {
+  int64_t time_ms = 0;
+  int32_t partition = 0;  // of the ingest topic
+  int64_t offset = 0;
+  std::string key, code, reason;
+  std::string value;  // its first 200 bytes
+};
+
+// What the ingester has done, for the operations page: per partition of the
+// ingest topic, the next offset it will read and the topic's end (as last
+// seen, at most a few seconds old), and the last dead letters, newest first.
+struct ingest_view {
+  std::string topic, group;
+  std::vector<int64_t> next, end;
+  std::vector<dead_letter> recent;
+};
+
 class ingester {
  public:
   // `source` is the ingest topic's log (consumed in `group`); `dlq` receives rejects.
@@ -38,6 +58,8 @@ class ingester {
   // Not from an io thread: it waits for commands that run on the io_context.
   void stop();
   const ingest_stats& stats() const { return stats_; }
+  ingest_view view() const;
+  static constexpr size_t kRecentDeadLetters = 50;
 
   // The save command for one record, or why it is rejected (pure; tested alone).
   static result<domain::command> to_command(const std::string& value, const domain::limits& lim);
@@ -55,6 +77,9 @@ class ingester {
   std::mutex lifecycle_mu_;  // start() and stop() may race at shutdown
   std::atomic<bool> stop_{false};
   ingest_stats stats_;
+  mutable std::mutex view_mu_;
+  std::vector<int64_t> next_, end_;
+  std::deque<dead_letter> recent_;  // newest first
   std::thread thread_;
 };
 

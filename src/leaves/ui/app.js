@@ -965,8 +965,10 @@ function opsPage() {
   const projections = h("div", { class: "grid2", id: "ops-projections" });
   const requests = h("div", { id: "ops-requests", class: "table-scroll" });
   const counters = h("div", { id: "ops-counters", class: "table-scroll" });
+  const ingest = h("div", { id: "ops-ingest", class: "table-scroll" });
   main.replaceChildren(h("h1", {}, "Operations"), state, h("h2", {}, "Projections: lag per partition"), projections,
-    h("h2", {}, "Requests"), requests, h("h2", {}, "Pipeline"), counters);
+    h("h2", {}, "Requests"), requests, h("h2", {}, "Pipeline"), counters,
+    h("h2", {}, "Ingest topic and dead letters"), ingest);
   let prev = null;
   const refresh = async () => {
     try {
@@ -1014,9 +1016,42 @@ function opsPage() {
       const interesting = ms.filter((m) => /_total$|_subscribers$|_documents$|_leaves$|_connected|_state/.test(m.name) && m.name !== "leaves_http_requests_total");
       counters.replaceChildren(h("table", {}, h("tr", {}, h("th", {}, "metric"), h("th", {}, "value")),
         interesting.map((m) => h("tr", {}, h("td", {}, m.name + (Object.keys(m.labels).length ? " " + JSON.stringify(m.labels) : "")), h("td", {}, m.value.toLocaleString())))));
+      await refreshIngest();
     } catch (e) {
       state.replaceChildren(errorBox(e));
     }
+  };
+  // The ingest consumer and its last dead letters, with their reasons (admins).
+  const refreshIngest = async () => {
+    if (!(me.scopes || []).includes("admin")) {
+      ingest.replaceChildren(h("p", { class: "note" }, "Admins see the ingest consumer and its last dead letters here."));
+      return;
+    }
+    let j;
+    try {
+      j = (await api("GET", "/v1/ops/ingest")).json;
+    } catch (e) {
+      if (e instanceof ApiError && (e.status === 401 || e.status === 403)) {
+        ingest.replaceChildren(h("p", { class: "note" }, "Admins see the ingest consumer and its last dead letters here."));
+        return;
+      }
+      throw e;
+    }
+    const g = j.ingest;
+    if (!g) {
+      ingest.replaceChildren(h("p", { class: "note" }, j.reason || "No ingest topic."));
+      return;
+    }
+    const dash = (v) => (v === null || v < 0 ? "–" : v.toLocaleString());
+    ingest.replaceChildren(
+      h("p", { class: "note" }, `topic ${g.topic} · group ${g.group} · ${g.records.toLocaleString()} records read, ` +
+        `${g.saved.toLocaleString()} saved, ${g.dead_lettered.toLocaleString()} dead-lettered`),
+      h("table", { "data-ingest": "partitions" }, h("tr", {}, h("th", {}, "partition"), h("th", {}, "next offset"), h("th", {}, "end"), h("th", {}, "lag")),
+        g.partitions.map((p) => h("tr", {}, h("td", {}, String(p.partition)), h("td", {}, dash(p.next)), h("td", {}, dash(p.end)), h("td", {}, dash(p.lag))))),
+      g.dead_letters.length
+        ? h("table", { "data-ingest": "dead-letters" }, h("tr", {}, h("th", {}, "when"), h("th", {}, "from"), h("th", {}, "code"), h("th", {}, "reason"), h("th", {}, "record")),
+          g.dead_letters.map((d) => h("tr", {}, h("td", {}, timeEl(d.time)), h("td", {}, d.source), h("td", {}, d.code), h("td", {}, d.reason), h("td", {}, h("code", {}, d.value)))))
+        : h("p", { class: "note" }, "No dead letters since this server started."));
   };
   refresh();
   const timer = setInterval(refresh, 2000);

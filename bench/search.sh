@@ -64,7 +64,28 @@ run "two words (any)" "$BASE/v1/search?q=python+library&match=any&$F"
 run "phrase" "$BASE/v1/search?q=%22command+line%22&$F"
 run "tag filter + word" "$BASE/v1/search?q=module&tag=python&$F"
 run "empty query + filter" "$BASE/v1/search?tag=libs&$F"
+# The requests the Leaves Reader's search page makes (src/leaves/ui/app.js,
+# apiSearchQuery): 30 per page, facets tags and users, 40 of each.
+U="limit=30&facets=tags,users&facet_limit=40"
+run "UI: home (newest)" "$BASE/v1/search?sort=created&order=desc&$U"
+run "UI: one word" "$BASE/v1/search?q=python&sort=relevance&$U"
+run "UI: word + tag click" "$BASE/v1/search?q=python&tag=python&sort=relevance&$U"
+run "UI: tag, A-Z" "$BASE/v1/search?tag=libs&sort=title&order=asc&$U"
 echo "server RSS: $(awk '/VmRSS/{print $2, $3}' /proc/$SERVER/status)"
+echo "searches answered from the result cache: $(curl -fsS "$BASE/metrics" | awk '/^leaves_searches_cached_total/{print $2}')"
+stop
+
+# wrk repeats one request, which the result cache answers after the first:
+# the same requests with --search-cache 0 are what a search costs when the
+# index has committed since (or the search is new).
+echo "== the Leaves Reader's requests without the result cache (--search-cache 0)"
+start --search-cache 0
+run "/healthz" "$BASE/healthz"
+run "UI: home (newest)" "$BASE/v1/search?sort=created&order=desc&$U"
+run "UI: one word" "$BASE/v1/search?q=python&sort=relevance&$U"
+run "UI: word + tag click" "$BASE/v1/search?q=python&tag=python&sort=relevance&$U"
+run "UI: tag, A-Z" "$BASE/v1/search?tag=libs&sort=title&order=asc&$U"
+run "one word (facets x3)" "$BASE/v1/search?q=python&$F"
 stop
 
 echo "== the same queries straight on the index (one thread, 300 each)"

@@ -352,3 +352,45 @@ TEST(LiveSearch, OneLeafIsMatchedByTheIndexRules) {
   EXPECT_TRUE(matches(q("\"partitions in depth\"")));
   EXPECT_FALSE(matches(q("\"depth in partitions\"")));
 }
+
+// A repeated search is answered from the cache until the index commits: the
+// second answer is the same and counted as cached, and a commit in between
+// (a new leaf, a tag change) is never hidden by it. Visibility is part of the
+// key: a search limited to one user's leaves does not get another's answer.
+TEST(SearchIndex, RepeatedSearchesAreCachedUntilTheNextCommit) {
+  fixture f;
+  f.save("a", "Kafka notes", "streams", {"kafka"});
+  search::search_request all;
+  all.limit = 10;
+  all.facet_tags = true;
+  auto first = f.ix->search(all);
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(f.ix->searches_cached(), 0u);
+  auto again = f.ix->search(all);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(f.ix->searches_cached(), 1u);
+  ASSERT_EQ(again->items.size(), 1u);
+  EXPECT_EQ(again->items[0].leaf.id, "a");
+  EXPECT_EQ(again->tags, first->tags);
+  // A commit: the same search sees the new leaf and its tag at once.
+  f.save("b", "Cassandra notes", "tables", {"cassandra"});
+  auto after = f.ix->search(all);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(f.ix->searches_cached(), 1u) << "a search after a commit must not come from the cache";
+  EXPECT_EQ(after->items.size(), 2u);
+  EXPECT_EQ(after->tags.size(), 2u);
+  // Another visibility, another entry.
+  search::search_request mine = all;
+  mine.visible_to = 42;
+  auto limited = f.ix->search(mine);
+  ASSERT_TRUE(limited.ok());
+  EXPECT_EQ(limited->items.size(), 0u) << "neither leaf is public nor user 42's";
+  EXPECT_EQ(f.ix->searches_cached(), 1u);
+  // Another page, another entry.
+  search::search_request page2 = all;
+  page2.offset = 1;
+  auto second_page = f.ix->search(page2);
+  ASSERT_TRUE(second_page.ok());
+  EXPECT_EQ(second_page->items.size(), 1u);
+  EXPECT_EQ(f.ix->searches_cached(), 1u);
+}

@@ -77,6 +77,9 @@ void register_metrics(http::metrics& m, serve_probes p) {
                 [ix] { return static_cast<double>(ix->searches_total()); });
     m.add_value("leaves_searches_refused_total", "Searches refused because too many were queued.",
                 metric_kind::counter, [ix] { return static_cast<double>(ix->searches_refused()); });
+    m.add_value("leaves_searches_cached_total",
+                "Searches answered from the result cache (the index had not committed since the same search).",
+                metric_kind::counter, [ix] { return static_cast<double>(ix->searches_cached()); });
   }
   m.add_value("leaves_stream_subscribers", "Open SSE and WebSocket subscriptions.", metric_kind::gauge,
               [&hub = p.hub] { return static_cast<double>(hub.subscribers()); });

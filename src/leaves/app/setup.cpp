@@ -144,6 +144,9 @@ static po::options_description serve_options(serve_config& c, std::string& confi
        "failed deliveries in a row after which a webhook is disabled")
       ("search", po::value(&c.search)->default_value(c.search),
        "keep a full-text search index under DATA_DIR/search, fed from every partition of the log (env LEAVES_SEARCH)")
+      ("search-cache", po::value(&c.search_cache)->default_value(c.search_cache),
+       "search answers kept for repeated searches, each until the index next commits; 0: none (docs/search.md; "
+       "env LEAVES_SEARCH_CACHE)")
       ("search-threads", po::value(&c.search_threads)->default_value(c.search_threads),
        "threads that run searches, apart from the HTTP I/O threads (env LEAVES_SEARCH_THREADS)")
       ("search-flush-ms", po::value(&c.search_flush_ms)->default_value(c.search_flush_ms),
@@ -379,6 +382,7 @@ result<std::unique_ptr<search::xapian_index>> open_search(const serve_config& c,
   search::xapian_options so;
   so.dir = dir / "search";
   so.search_threads = static_cast<size_t>(c.search_threads);
+  so.cached_results = static_cast<size_t>(c.search_cache);
   so.flush_interval = std::chrono::milliseconds(c.search_flush_ms);
   so.min_free_bytes = c.min_free_bytes();
   auto ix = search::xapian_index::open(so);
@@ -432,6 +436,7 @@ std::optional<std::string> out_of_range(const serve_config& c) {
       {"--kafka-replication-factor", static_cast<long double>(c.kafka_replication_factor), 1, 32767},
       {"--kafka-min-insync-replicas", static_cast<long double>(c.kafka_min_insync_replicas), 1, 32767},
       {"--search-threads", static_cast<long double>(c.search_threads), 1, 64},
+      {"--search-cache", static_cast<long double>(c.search_cache), 0, 100000},
       {"--search-flush-ms", static_cast<long double>(c.search_flush_ms), 0, 60000},
       {"--min-free-mb", static_cast<long double>(c.min_free_mb), 0, 1048576},
       {"--max-connections", static_cast<long double>(c.max_connections), 1, 1000000},

@@ -82,6 +82,7 @@ struct serve_config {
   int max_buffered_body_mb = 256;  // request bodies being read at once, all connections  // kept free on the data dir's filesystem by the log, store and index
   uint64_t min_free_bytes() const { return static_cast<uint64_t>(min_free_mb) << 20; }
   int search_threads = 2;
+  int search_cache = 64;  // answers kept per index revision (0: none)
   int search_flush_ms = 200;
 };
 

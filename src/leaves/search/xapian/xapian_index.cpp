@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <list>
 #include <unordered_map>
 
 #include "leaves/base/disk.h"
@@ -495,7 +496,42 @@ struct xapian_index::impl {
   std::vector<std::unique_ptr<Xapian::Database>> readers;
   asio::thread_pool pool;
   std::atomic<size_t> queued{0};
-  std::atomic<uint64_t> searches{0}, refused{0};
+  std::atomic<uint64_t> searches{0}, refused{0}, cached{0};
+  // Repeated searches (a page reloaded, the home page of every visitor) are
+  // answered from here while the index has not committed since: keyed by
+  // the whole Xapian query (filters and visibility included) and every
+  // option of the request, each entry valid for one revision. LRU.
+  struct cached_result {
+    Xapian::rev revision = 0;
+    search_result result;
+  };
+  std::mutex cache_mu;
+  std::list<std::pair<std::string, cached_result>> cache_lru;  // most recent first
+  std::unordered_map<std::string, decltype(cache_lru)::iterator> cache_at;
+
+  std::optional<search_result> cache_get(const std::string& key, Xapian::rev rev) {
+    std::lock_guard lk(cache_mu);
+    auto it = cache_at.find(key);
+    if (it == cache_at.end()) return std::nullopt;
+    if (it->second->second.revision != rev) return std::nullopt;
+    cache_lru.splice(cache_lru.begin(), cache_lru, it->second);
+    return it->second->second.result;
+  }
+  void cache_put(const std::string& key, Xapian::rev rev, const search_result& r) {
+    if (o.cached_results == 0) return;
+    std::lock_guard lk(cache_mu);
+    if (auto it = cache_at.find(key); it != cache_at.end()) {
+      if (it->second->second.revision > rev) return;  // a newer answer is there already
+      cache_lru.erase(it->second);
+      cache_at.erase(it);
+    }
+    cache_lru.emplace_front(key, cached_result{rev, r});
+    cache_at[key] = cache_lru.begin();
+    while (cache_lru.size() > o.cached_results) {
+      cache_at.erase(cache_lru.back().first);
+      cache_lru.pop_back();
+    }
+  }
 
   explicit impl(const xapian_options& opts) : o(opts), pool(std::max<size_t>(1, opts.search_threads)) {}
 
@@ -757,6 +793,7 @@ result<std::map<std::string, int64_t>> xapian_index::versions() const {
 }
 uint64_t xapian_index::searches_total() const { return impl_->searches.load(); }
 uint64_t xapian_index::searches_refused() const { return impl_->refused.load(); }
+uint64_t xapian_index::searches_cached() const { return impl_->cached.load(); }
 
 uint64_t xapian_index::disk_bytes() const {
   uint64_t n = 0;
@@ -832,6 +869,20 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
   for (int attempt = 0;; ++attempt) {
     try {
       reader->reopen();
+      const Xapian::rev revision = reader->get_revision();
+      std::string key;
+      if (o.cached_results > 0) {
+        key = q.get_description();
+        key += '|' + std::to_string(static_cast<int>(r.sort)) + (r.descending ? "d" : "a") + '|' +
+               std::to_string(r.offset) + '|' + std::to_string(r.limit) + '|' + (r.facet_tags ? "t" : "") +
+               (r.facet_users ? "u" : "") + (r.facet_domains ? "h" : "") + std::to_string(r.facet_limit) + '|' +
+               (r.q ? "q" : "") + '|' + r.text;
+        if (auto hit = cache_get(key, revision)) {
+          give_back(std::move(reader));
+          cached.fetch_add(1, std::memory_order_relaxed);
+          return std::move(*hit);
+        }
+      }
       Xapian::Enquire enq(*reader);
       enq.set_query(q);
       enq.set_time_limit(kQueryTimeLimitSeconds);
@@ -897,6 +948,7 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
         if (changed) out.suggestion = fixed;
       }
       give_back(std::move(reader));
+      if (!key.empty()) cache_put(key, revision, out);
       return out;
     } catch (const Xapian::DatabaseModifiedError&) {
       if (attempt < 3) continue;  // a commit moved on under the reader: reopen and ask again

@@ -30,6 +30,9 @@ struct xapian_options {
   size_t max_queued_searches = 64;  // beyond: 503 search_busy
   std::chrono::milliseconds flush_interval{200};  // longest wait before applied leaves are searchable
   uint64_t min_free_bytes = 0;  // a commit that would leave less free is refused (base/disk.h)
+  // Answers kept for repeated searches, each valid for the index revision it
+  // was computed on (a commit makes it stale): 0 keeps none.
+  size_t cached_results = 64;
 };
 
 // Whether one leaf matches a query (nullopt: every leaf), by the index's own
@@ -81,6 +84,7 @@ class xapian_index final : public search_index {
   uint64_t disk_bytes() const;
   uint64_t searches_total() const;
   uint64_t searches_refused() const;
+  uint64_t searches_cached() const;  // answered from the result cache
 
   struct impl;
 

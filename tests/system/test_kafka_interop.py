@@ -223,7 +223,7 @@ def test_the_operations_route_lists_the_last_dead_letters(server_factory):
     srv = server_factory.make(env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
     admin = as_user(srv, ADMIN_TOKEN)
     expect(srv.client.get("/v1/ops/ingest"), 401, "the anonymous caller (--anonymous all has no admin scope)")
-    bad = [b"{broken", json.dumps({"title": "no url here"}).encode()]
+    bad = [b"{broken", json.dumps({"title": "no url here"}).encode(), b"\xff\xfe{binary \xe2\x82"]
     p = Producer({"bootstrap.servers": KAFKA})
     for b in bad:
         p.produce(srv.kafka_topics["ingest"], b, key=b"k-" + b[:4])
@@ -231,12 +231,15 @@ def test_the_operations_route_lists_the_last_dead_letters(server_factory):
 
     def listed():
         body = expect(admin.get("/v1/ops/ingest"), 200, "the ingest view")["ingest"]
-        return body if len(body["dead_letters"]) >= 2 else None
-    view = wait_until(listed, timeout=20, what="two dead letters in /v1/ops/ingest")
+        return body if len(body["dead_letters"]) >= 3 else None
+    # (expect() parses the answer: a binary record's bytes must not break its JSON)
+    view = wait_until(listed, timeout=20, what="three dead letters in /v1/ops/ingest")
     assert view["topic"] == srv.kafka_topics["ingest"] and view["dead_lettered"] >= 2, view
     by_value = {d["value"]: d for d in view["dead_letters"]}  # two partitions: no order between them
     broken, no_url = by_value.get("{broken"), by_value.get(bad[1].decode())
     assert broken and broken["code"] == "invalid_json" and "not JSON" in broken["reason"], view["dead_letters"]
     assert no_url and "url" in no_url["reason"] and no_url["key"] == 'k-{"ti', view["dead_letters"]
     assert all(":" in d["source"] for d in (broken, no_url)), view["dead_letters"]
+    assert "\ufffd\ufffd{binary \ufffd\ufffd" in by_value, (
+        "bytes that are not UTF-8 show as U+FFFD, each: %r" % list(by_value))
     assert any(part["next"] >= 1 for part in view["partitions"]), view["partitions"]

@@ -146,3 +146,37 @@ def test_internal_targets_are_refused_by_default(server_factory):
         expect_error(admin.post("/v1/users/admin/webhooks", json={"url": url}), 422, "invalid_url", url)
     expect_error(admin.post("/v1/users/admin/webhooks", json={"url": "http://x.example/", "color": 1}), 422,
                  "invalid_field", "an unknown field")
+
+
+def test_a_webhook_sees_what_the_token_that_made_it_may_read(server_factory):
+    """An admin's token without the admin scope reads public leaves and its
+    own: a webhook it makes gets no more. A token without read makes none."""
+    srv = server_factory.make(args=["--anonymous", "none", "--webhook-allow-private"],
+                              env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin = as_user(srv, ADMIN_TOKEN)
+    rx_all, rx_limited = Receiver(), Receiver()
+    try:
+        narrow = expect(admin.post("/v1/users/admin/tokens", json={"name": "narrow", "scopes": ["read", "write"]}),
+                        201, "an admin's token without the admin scope")["token"]
+        write_only = expect(admin.post("/v1/users/admin/tokens", json={"name": "w", "scopes": ["write"]}), 201,
+                            "a write-only token")["token"]
+        tag = unique("scope")
+        expect_error(as_user(srv, write_only).post("/v1/users/admin/webhooks", json={"url": rx_all.url}), 403,
+                     "permission_denied", "a webhook from a token that may not read")
+        full = expect(admin.post("/v1/users/admin/webhooks", json={"url": rx_all.url, "tag": tag}), 201, "full")
+        limited = expect(as_user(srv, narrow).post("/v1/users/admin/webhooks", json={"url": rx_limited.url,
+                                                                                      "tag": tag}), 201, "narrow")
+        assert full["sees"] == "all" and limited["sees"] == "visible", (full, limited)
+        other_token, _ = make_user(admin, unique("p"), "curator")
+        private = expect(as_user(srv, other_token).post("/v1/leaves", json={"url": new_url(), "tags": [tag]}), 201,
+                         "another user's private leaf")["id"]
+        public = expect(as_user(srv, other_token).post("/v1/leaves", json={"url": new_url(), "tags": [tag],
+                                                                           "is_public": True}), 201, "public")["id"]
+        wait_until(lambda: len(rx_all.bodies()) >= 2 and len(rx_limited.bodies()) >= 1, what="deliveries")
+        time.sleep(0.5)
+        assert {b["event"]["leaf_id"] for _, b in rx_all.bodies()} == {private, public}, rx_all.bodies()
+        assert [b["event"]["leaf_id"] for _, b in rx_limited.bodies()] == [public], (
+            "the narrow token's webhook must not carry another user's private leaf: %r" % rx_limited.bodies())
+    finally:
+        rx_all.close()
+        rx_limited.close()

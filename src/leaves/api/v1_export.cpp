@@ -16,6 +16,7 @@ namespace leaves::api {
 namespace {
 
 constexpr size_t kExportPage = 100;  // leaves per piece
+constexpr size_t kSearchExportPage = 500;  // matches per search (each search visits every match)
 
 enum class export_format { jsonl, json, csv, html };
 
@@ -144,21 +145,40 @@ class list_source final : public leaf_source {
 
 // The matches of a search (?q=), newest first, each read whole from the
 // store (a search hit carries no content), up to kMaxSearchExport of them.
+// Paged by key, not by offset: each page asks for what was created up to
+// the last page's oldest time, skipping the leaves of that very millisecond
+// it already gave, so a leaf saved during the export neither shifts nor
+// repeats what follows, and no page makes the index skip the ones before it.
 class search_source final : public leaf_source {
  public:
   search_source(search::search_index& ix, store::leaf_queries& st, search::search_request r)
-      : index_(ix), store_(st), r_(std::move(r)) {}
+      : index_(ix), store_(st), r_(std::move(r)), until_(r_.until_ms) {}
   asio::awaitable<result<batch>> next() override {
+    batch b;
+    if (r_.limit == 0 || sent_ >= kMaxSearchExport) co_return b;
+    r_.offset = tie_;
+    r_.until_ms = until_;
+    if (boundary_ && (!until_ || *boundary_ + 1 < *until_)) r_.until_ms = *boundary_ + 1;
     auto res = co_await index_.async_search(r_);
     if (!res) co_return res.err();
-    batch b;
     for (const auto& h : res->items) {
       auto l = co_await store_.async_get(h.leaf.id);
       if (!l) co_return l.err();
       if (*l) b.items.push_back(std::move(**l));  // gone since it was indexed: skipped
     }
-    r_.offset += r_.limit;
-    b.more = res->more && res->items.size() == r_.limit && r_.offset < kMaxSearchExport;
+    sent_ += res->items.size();
+    if (!res->items.empty()) {
+      const int64_t last = res->items.back().leaf.created_at;
+      size_t at_last = 0;
+      for (const auto& h : res->items) at_last += h.leaf.created_at == last ? 1 : 0;
+      if (boundary_ && *boundary_ == last) {
+        tie_ += at_last;  // a whole page of one millisecond: the next one goes on within it
+      } else {
+        boundary_ = last;
+        tie_ = at_last;
+      }
+    }
+    b.more = res->more && res->items.size() == r_.limit && sent_ < kMaxSearchExport;
     co_return b;
   }
   static constexpr size_t kMaxSearchExport = 100000;
@@ -167,6 +187,10 @@ class search_source final : public leaf_source {
   search::search_index& index_;
   store::leaf_queries& store_;
   search::search_request r_;
+  std::optional<int64_t> until_;     // the caller's own `until`, if any
+  std::optional<int64_t> boundary_;  // created_at of the last leaf given
+  size_t tie_ = 0;                   // leaves of that millisecond given already
+  size_t sent_ = 0;
 };
 
 class export_stream final : public http::stream_source {
@@ -251,8 +275,10 @@ asio::awaitable<response> v1_leaves::v1_export(const request& req, const params&
     r->sort = search::sort_by::created;
     r->descending = true;
     r->offset = 0;
-    r->limit = kExportPage;
+    r->limit = kSearchExportPage;
     r->facet_tags = r->facet_users = r->facet_domains = false;
+    // A caller who sees only public leaves asking for private ones: an empty export.
+    if (req.caller.public_only() && r->is_public == false) r->limit = 0;
     if (req.caller.public_only()) {
       r->is_public = true;
     } else if (req.caller.limited) {

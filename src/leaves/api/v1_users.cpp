@@ -530,6 +530,14 @@ asio::awaitable<response> users_surface::create_webhook(const request& req, cons
   if (!d.webhooks || !d.user_service) co_return error_to_response(webhooks_disabled());
   auto u = visible_user(who, name);
   if (!u) co_return error_to_response(u.err());
+  // A webhook sends what its creator may read: a token without the read
+  // scope cannot make one, and one made without the admin scope sees what
+  // any user sees (public leaves and the user's own), whatever the role.
+  if (!who.can(domain::scope_read)) {
+    co_return error_to_response(make_error(errc::permission_denied,
+                                           "a webhook sends what its token may read: it needs the read scope",
+                                           "permission_denied"));
+  }
   auto body = c.parse_object(req);
   if (!body) co_return error_to_response(body.err());
   auto bad = [](std::string m, const char* code = "invalid_field") {
@@ -559,7 +567,7 @@ asio::awaitable<response> users_surface::create_webhook(const request& req, cons
     for (const auto& e : found) {
       auto w = webhooks::internal_address(e.endpoint().address());
       if (!w) any_public = true;
-      if (w && !why) why = e.endpoint().address().to_string() + " is a " + *w + " address";
+      if (w && !why) why = host.substr(0, 255) + " resolves to a " + *w + " address";  // not which: no probing
     }
     if (!any_public) {
       co_return error_to_response(make_error(
@@ -574,6 +582,7 @@ asio::awaitable<response> users_surface::create_webhook(const request& req, cons
   cmd.webhook.id = auth::random_hex(6);
   cmd.webhook.secret = auth::random_hex(32);
   cmd.webhook.url = *url;
+  cmd.webhook.all_leaves = who.can(domain::scope_admin) && u->r == domain::role::admin;
   if (!tag->empty()) {
     auto t = domain::normalize_tag(*tag, c.o.limits);
     if (!t) co_return error_to_response(t.err());

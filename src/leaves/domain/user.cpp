@@ -1,6 +1,7 @@
 #include "leaves/domain/user.h"
 
 #include <boost/json.hpp>
+#include <cctype>
 #include <boost/url/parse.hpp>
 
 #include "leaves/base/hash.h"
@@ -136,6 +137,13 @@ bool valid_webhook_url(std::string_view url) {
   const auto scheme = u->scheme_id();
   if (scheme != boost::urls::scheme::http && scheme != boost::urls::scheme::https) return false;
   if (u->encoded_host().empty() || u->has_userinfo()) return false;
+  // A name of letters, digits, dots and hyphens, or an IP literal: nothing
+  // percent-encoded (it would be decoded before the lookup).
+  if (u->host_type() == boost::urls::host_type::name) {
+    for (char c : u->encoded_host()) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') return false;
+    }
+  }
   for (unsigned char c : url) {
     if (c <= 0x20 || c == 0x7f) return false;
   }
@@ -286,6 +294,7 @@ result<std::vector<user_event>> decide_user(const std::optional<user>& state, co
       ev.data["url"] = w.url;
       ev.data["secret"] = w.secret;
       ev.data["tag"] = w.tag ? json::value(*w.tag) : json::value(nullptr);
+      ev.data["sees"] = w.all_leaves ? "all" : "visible";
       out.push_back(std::move(ev));
       return out;
     }
@@ -401,6 +410,7 @@ status apply_user(std::optional<user>& state, const user_event& ev) {
       w.url = str(ev.data, "url");
       w.secret = str(ev.data, "secret");
       if (const auto* t = ev.data.if_contains("tag"); t && t->is_string()) w.tag = std::string(t->get_string());
+      w.all_leaves = str(ev.data, "sees") == "all";
       w.created_ms = ev.time_ms;
       if (!valid_token_id(w.id) || !valid_hash(w.secret) || !valid_webhook_url(w.url)) return bad("webhook");
       state->webhooks.push_back(std::move(w));
@@ -413,13 +423,13 @@ status apply_user(std::optional<user>& state, const user_event& ev) {
       for (auto& w : state->webhooks) {
         if (w.id != id) continue;
         if (ev.type == user_event_type::webhook_deleted) {
-          w.deleted = true;
-          w.secret.clear();
+          w.deleted = true;  // erased below: the log keeps its history
         } else if (const auto* e = ev.data.if_contains("enabled"); e && e->is_bool()) {
           w.enabled = e->get_bool();
           w.disabled_reason = w.enabled ? std::string() : str(ev.data, "reason");
         }
       }
+      std::erase_if(state->webhooks, [](const webhook_info& w) { return w.deleted; });
       break;
     }
     case user_event_type::token_revoked: {
@@ -497,6 +507,7 @@ json::object webhook_to_json(const webhook_info& w) {
   o["id"] = w.id;
   o["url"] = w.url;
   o["tag"] = w.tag ? json::value(*w.tag) : json::value(nullptr);
+  o["sees"] = w.all_leaves ? "all" : "visible";
   o["enabled"] = w.enabled;
   if (!w.enabled) o["disabled_reason"] = w.disabled_reason;
   o["created_at"] = format_iso8601(w.created_ms);

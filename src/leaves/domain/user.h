@@ -56,6 +56,9 @@ struct webhook_info {
   std::string url;     // http or https
   std::string secret;  // 64 hex digits
   std::optional<std::string> tag;
+  // Every leaf (made by a token with the admin scope of an admin), or what
+  // any user sees: public leaves and the user's own.
+  bool all_leaves = false;
   int64_t created_ms = 0;
   bool enabled = true;
   std::string disabled_reason;  // why it was disabled (after failures, or by its user)

@@ -62,9 +62,22 @@ std::optional<std::string> internal_address(const boost::asio::ip::address& a) {
   bool zero96 = true;
   for (int i = 0; i < 12; ++i) zero96 = zero96 && b[i] == 0;
   if (zero96) return std::string("IPv4-compatible");
-  if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) return std::string("NAT64");
+  auto v4_at = [&](size_t i) {
+    return boost::asio::ip::address_v4(boost::asio::ip::address_v4::bytes_type{b[i], b[i + 1], b[i + 2], b[i + 3]});
+  };
+  // Wrappings of an IPv4 address are judged by the address they wrap (an
+  // IPv6-only network reaches public IPv4 sites through NAT64).
+  if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b) {
+    bool zero = true;
+    for (int i = 4; i < 12; ++i) zero = zero && b[i] == 0;
+    if (!zero) return std::string("NAT64 (local use)");
+    return internal_v4(v4_at(12));
+  }
+  if (b[0] == 0x20 && b[1] == 0x02) return internal_v4(v4_at(2));  // 6to4
+  bool translated = b[8] == 0xff && b[9] == 0xff && b[10] == 0 && b[11] == 0;  // ::ffff:0:a.b.c.d
+  for (int i = 0; i < 8; ++i) translated = translated && b[i] == 0;
+  if (translated) return internal_v4(v4_at(12));
   if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) return std::string("documentation");
-  if (b[0] == 0x20 && b[1] == 0x02) return std::string("6to4");
   if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x00 && b[3] == 0x00) return std::string("Teredo");
   return std::nullopt;
 }

@@ -69,10 +69,13 @@ void dispatcher::refresh() {
     // leaf, others the public ones and their own.
     h->f = realtime::filter{};
     h->f.tag = t.hook.tag;
-    h->f.limited = t.r != domain::role::admin;
+    h->f.limited = !(t.r == domain::role::admin && t.hook.all_leaves);
     h->f.visible_owner = t.user_id;
     if (t.hook.enabled && !h->t.hook.enabled) h->failures_in_a_row = 0;  // turned on again
     if (!t.hook.enabled) h->queue.clear();
+    // What waits was let in under the old filter: a user who may now see
+    // less (demoted) gets none of what it may no longer see.
+    std::erase_if(h->queue, [&](const auto& m) { return !h->f.matches(*m); });
     h->t = std::move(t);
     next.emplace(h->t.hook.id, h);
   }
@@ -119,6 +122,14 @@ void dispatcher::route(const std::shared_ptr<const realtime::message>& m) {
 }
 
 asio::awaitable<void> dispatcher::run() {
+  try {
+    co_await run_loop();
+  } catch (const std::exception& e) {
+    log_error("webhooks", "the dispatcher stopped, no webhook is sent: " + std::string(e.what()));
+  }
+}
+
+asio::awaitable<void> dispatcher::run_loop() {
   while (!stop_) {
     co_await signal_->wait(std::chrono::seconds(1));
     if (stop_) break;
@@ -151,6 +162,17 @@ void dispatcher::record(hook& h, delivery d) {
 }
 
 asio::awaitable<void> dispatcher::send_all(std::shared_ptr<hook> h) {
+  try {
+    co_await send_queue(h);
+  } catch (const std::exception& e) {
+    // Never leave the webhook marked as sending with nobody sending.
+    log_error("webhooks", "the sender of a webhook stopped: " + std::string(e.what()));
+  }
+  std::lock_guard lk(mu_);
+  h->sending = false;
+}
+
+asio::awaitable<void> dispatcher::send_queue(std::shared_ptr<hook> h) {
   asio::steady_timer timer(strand_);
   while (!stop_) {
     std::shared_ptr<const realtime::message> m;
@@ -172,7 +194,18 @@ asio::awaitable<void> dispatcher::send_all(std::shared_ptr<hook> h) {
     const std::string body = "{\"delivery_id\":\"" + d.id + "\",\"webhook_id\":\"" + t.hook.id + "\",\"user\":\"" +
                              t.user + "\",\"event\":" + m->json_body + "}}";
     auto backoff = o_.retry_base;
+    // Deleted or turned off meanwhile (by its user, or another server):
+    // no more attempts with what it was.
+    auto gone = [&] {
+      std::lock_guard lk(mu_);
+      return h->removed || !h->t.hook.enabled || h->t.hook.secret != t.hook.secret || h->t.hook.url != t.hook.url;
+    };
+    bool dropped = false;
     for (int attempt = 1; attempt <= o_.attempts && !stop_; ++attempt) {
+      if (gone()) {
+        dropped = true;
+        break;
+      }
       // Signed over the time and the body (as Stripe's and GitHub's are):
       // a receiver checks both, and refuses old times to stop replays.
       const std::string ts = std::to_string(system_clock().now_ms() / 1000);
@@ -201,6 +234,7 @@ asio::awaitable<void> dispatcher::send_all(std::shared_ptr<hook> h) {
       backoff = std::min<std::chrono::milliseconds>(backoff * 2, kMaxBackoff);
     }
     if (stop_) co_return;
+    if (dropped) continue;  // the top of the loop ends the sender or takes the next
     d.time_ms = system_clock().now_ms();
     bool disable = false;
     {

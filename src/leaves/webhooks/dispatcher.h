@@ -77,7 +77,9 @@ class dispatcher {
  private:
   struct hook;
   boost::asio::awaitable<void> run();
+  boost::asio::awaitable<void> run_loop();
   boost::asio::awaitable<void> send_all(std::shared_ptr<hook> h);
+  boost::asio::awaitable<void> send_queue(std::shared_ptr<hook> h);
   void refresh();
   void route(const std::shared_ptr<const realtime::message>& m);
   void record(hook& h, delivery d);

@@ -79,7 +79,7 @@ asio::awaitable<post_result> post_json(std::string url, std::vector<std::pair<st
     const auto addr = e.endpoint().address();
     if (!o.allow_private) {
       if (auto why = internal_address(addr)) {
-        if (!tried) why_not = host + " is " + addr.to_string() + ", a " + *why + " address";
+        if (!tried) why_not = host + " resolves to a " + *why + " address";
         continue;
       }
     }
@@ -131,7 +131,9 @@ asio::awaitable<post_result> post_json(std::string url, std::vector<std::pair<st
     co_return out;
   }
   out = co_await exchange(s, req);
-  co_await s.async_shutdown(asio::redirect_error(asio::use_awaitable, ec));
+  // No wait for the peer's close_notify (a receiver that never sends one
+  // would hold this webhook's sender until the deadline): just close.
+  beast::get_lowest_layer(s).socket().close(ec);
   co_return out;
 }
 

@@ -86,6 +86,8 @@ struct v1_leaves {
   api_options& o;
   search_surface& searching;  // /v1/tags?prefix= is answered by the search index
   v1_leaves(context& ctx, search_surface& s) : c(ctx), d(ctx.d), o(ctx.o), searching(s) {}
+  // Search exports running (each runs a search per 500 matches): at most 2.
+  std::shared_ptr<std::atomic<int>> search_exports = std::make_shared<std::atomic<int>>(0);
 
   asio::awaitable<response> v1_write(domain::command cmd, int created_status);
   asio::awaitable<response> v1_create(const request& req);

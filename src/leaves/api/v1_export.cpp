@@ -149,10 +149,24 @@ class list_source final : public leaf_source {
 // the last page's oldest time, skipping the leaves of that very millisecond
 // it already gave, so a leaf saved during the export neither shifts nor
 // repeats what follows, and no page makes the index skip the ones before it.
+// One of the few search exports that may run at once, held while it streams.
+class export_slot {
+ public:
+  explicit export_slot(std::shared_ptr<std::atomic<int>> n) : n_(std::move(n)) {}
+  export_slot(export_slot&& o) noexcept : n_(std::move(o.n_)) {}
+  export_slot(const export_slot&) = delete;
+  ~export_slot() {
+    if (n_) n_->fetch_sub(1);
+  }
+
+ private:
+  std::shared_ptr<std::atomic<int>> n_;
+};
+
 class search_source final : public leaf_source {
  public:
-  search_source(search::search_index& ix, store::leaf_queries& st, search::search_request r)
-      : index_(ix), store_(st), r_(std::move(r)), until_(r_.until_ms) {}
+  search_source(search::search_index& ix, store::leaf_queries& st, search::search_request r, export_slot slot)
+      : index_(ix), store_(st), r_(std::move(r)), until_(r_.until_ms), slot_(std::move(slot)) {}
   asio::awaitable<result<batch>> next() override {
     batch b;
     if (r_.limit == 0 || sent_ >= kMaxSearchExport) co_return b;
@@ -191,6 +205,7 @@ class search_source final : public leaf_source {
   std::optional<int64_t> boundary_;  // created_at of the last leaf given
   size_t tie_ = 0;                   // leaves of that millisecond given already
   size_t sent_ = 0;
+  export_slot slot_;
 };
 
 class export_stream final : public http::stream_source {
@@ -285,7 +300,15 @@ asio::awaitable<response> v1_leaves::v1_export(const request& req, const params&
       r->visible_to = req.caller.user_id;
     }
     if (auto u = searching.search_unavailable()) co_return std::move(*u);
-    src = std::make_unique<search_source>(*d.search, d.store, std::move(*r));
+    constexpr int kMaxSearchExports = 2;
+    if (search_exports->fetch_add(1) >= kMaxSearchExports) {
+      search_exports->fetch_sub(1);
+      response busy = http::error_response(503, "export_busy",
+                                           "2 search exports are running; try again when one has finished");
+      busy.headers.emplace_back("Retry-After", "5");
+      co_return busy;
+    }
+    src = std::make_unique<search_source>(*d.search, d.store, std::move(*r), export_slot(search_exports));
   } else {
     auto q = list_query(filters);
     if (!q) co_return error_to_response(q.err());

@@ -135,6 +135,7 @@ void ingester::run() {
       }
     }
     std::vector<log::record> dead;
+    std::vector<dead_letter> listed;  // for the operations page, once written
     std::vector<std::pair<size_t, std::future<outcome>>> running;
     auto reject = [&](const log::stored_record& r, const error& e) {
       log::record d;
@@ -154,9 +155,7 @@ void ingester::run() {
       v.code = e.detail.empty() ? to_string(e.code) : e.detail;
       v.reason = utf8_prefix(e.message, 500);
       v.value = utf8_prefix(r.value, 200);
-      std::lock_guard lk(view_mu_);
-      recent_.push_front(std::move(v));
-      if (recent_.size() > kRecentDeadLetters) recent_.pop_back();
+      listed.push_back(std::move(v));
     };
     for (size_t i = 0; i < recs->size(); ++i) {
       auto cmd = to_command((*recs)[i].value, limits_);
@@ -187,7 +186,14 @@ void ingester::run() {
         if (stop_) return;
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
       }
-      stats_.dead_lettered += dead.size();
+      stats_.dead_lettered += dead.size();  // before the list: whoever sees a dead letter sees it counted
+      {
+        std::lock_guard lk(view_mu_);
+        for (auto& v : listed) {
+          recent_.push_front(std::move(v));
+          if (recent_.size() > kRecentDeadLetters) recent_.pop_back();
+        }
+      }
       log_warn("ingest", std::to_string(dead.size()) + " ingest records sent to the dead-letter topic");
     }
     std::map<int32_t, int64_t> next;

@@ -162,14 +162,18 @@ void dispatcher::record(hook& h, delivery d) {
 }
 
 asio::awaitable<void> dispatcher::send_all(std::shared_ptr<hook> h) {
+  bool failed = false;
   try {
-    co_await send_queue(h);
+    co_await send_queue(h);  // it clears `sending` itself whenever it ends
   } catch (const std::exception& e) {
-    // Never leave the webhook marked as sending with nobody sending.
     log_error("webhooks", "the sender of a webhook stopped: " + std::string(e.what()));
+    failed = true;
   }
-  std::lock_guard lk(mu_);
-  h->sending = false;
+  if (failed) {
+    // Never leave the webhook marked as sending with nobody sending.
+    std::lock_guard lk(mu_);
+    h->sending = false;
+  }
 }
 
 asio::awaitable<void> dispatcher::send_queue(std::shared_ptr<hook> h) {
@@ -234,7 +238,14 @@ asio::awaitable<void> dispatcher::send_queue(std::shared_ptr<hook> h) {
       backoff = std::min<std::chrono::milliseconds>(backoff * 2, kMaxBackoff);
     }
     if (stop_) co_return;
-    if (dropped) continue;  // the top of the loop ends the sender or takes the next
+    if (dropped) {
+      // Deleted or turned off: what waits goes (a webhook turned on again
+      // starts a sender for what arrives then).
+      std::lock_guard lk(mu_);
+      h->queue.clear();
+      h->sending = false;
+      co_return;
+    }
     d.time_ms = system_clock().now_ms();
     bool disable = false;
     {

@@ -103,22 +103,18 @@ std::string utf8_prefix(std::string_view s, size_t max) {
 }  // namespace
 
 ingest_view ingester::view() const {
+  // The topic's end as last known, without waiting (on Kafka a background
+  // read refreshes it when it is older than 250 ms): asked only when the
+  // operations page asks, so a broker away costs the ingester nothing.
+  auto ends = source_.known_end_offsets();
   std::lock_guard lk(view_mu_);
-  return {topic_, group_, next_, end_, {recent_.begin(), recent_.end()}};
+  ingest_view v{topic_, group_, next_, std::move(ends), {recent_.begin(), recent_.end()}};
+  if (v.next.size() < v.end.size()) v.next.resize(v.end.size(), -1);
+  return v;
 }
 
 void ingester::run() {
-  auto ends_seen = std::chrono::steady_clock::time_point{};
   while (!stop_) {
-    // The topic's end for the lag the operations page shows, every 2 s at
-    // most, on this thread (never on an I/O thread).
-    if (std::chrono::steady_clock::now() - ends_seen > std::chrono::seconds(2)) {
-      ends_seen = std::chrono::steady_clock::now();
-      auto ends = source_.known_end_offsets();
-      std::lock_guard lk(view_mu_);
-      end_ = std::move(ends);
-      if (next_.size() < end_.size()) next_.resize(end_.size(), -1);
-    }
     auto recs = consumer_->poll(kBatch, std::chrono::milliseconds(200));
     if (!recs) {
       std::this_thread::sleep_for(std::chrono::milliseconds(500));

@@ -41,7 +41,7 @@ struct dead_letter {
 
 // What the ingester has done, for the operations page: per partition of the
 // ingest topic, the next offset it will read and the topic's end (as last
-// seen, at most a few seconds old), and the last dead letters, newest first.
+// known: on Kafka at most a moment old), and the last dead letters, newest first.
 struct ingest_view {
   std::string topic, group;
   std::vector<int64_t> next, end;
@@ -78,7 +78,7 @@ class ingester {
   std::atomic<bool> stop_{false};
   ingest_stats stats_;
   mutable std::mutex view_mu_;
-  std::vector<int64_t> next_, end_;
+  std::vector<int64_t> next_;
   std::deque<dead_letter> recent_;  // newest first
   std::thread thread_;
 };

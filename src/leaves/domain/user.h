@@ -78,7 +78,7 @@ struct user {
   // The Argon2id encoding of the password (auth/password.h); empty: none,
   // the user signs in with tokens only.
   std::string password_hash;
-  std::vector<webhook_info> webhooks;  // deleted ones are kept, marked
+  std::vector<webhook_info> webhooks;  // live ones: a delete erases its webhook
   const token_info* token(std::string_view id) const;
   const webhook_info* webhook(std::string_view id) const;
 };

@@ -394,3 +394,156 @@ TEST(SearchIndex, RepeatedSearchesAreCachedUntilTheNextCommit) {
   EXPECT_EQ(second_page->items.size(), 1u);
   EXPECT_EQ(f.ix->searches_cached(), 1u);
 }
+
+// A search of everything its caller may see (the home page) takes its facet
+// counts from facet terms kept per visibility, not from every leaf. They must
+// equal a brute-force count of what each caller may see, and the slot-reading
+// count of the same set, through creates, changes of visibility, owner and
+// tags, and deletes.
+TEST(SearchIndex, FacetsOfEverythingAreCountedPerVisibility) {
+  fixture f;
+  std::mt19937 rng(11);
+  const std::vector<std::string> pool = {"kafka", "cassandra", "akka", "spark", "java"};
+  const std::vector<std::string> names = {"ann", "bob", "Cid"};
+  struct state {
+    std::set<std::string> tags;
+    std::string user_name, host;
+    std::optional<int64_t> owner;
+    bool is_public = false;
+  };
+  std::map<std::string, state> live;
+  auto leaf_json = [&](const std::string& id, const state& s) {
+    json::array t;
+    for (const auto& x : s.tags) t.push_back(json::string(x));
+    json::object o{{"id", id},
+                   {"url", "https://" + s.host + "/" + id},
+                   {"title", "Note " + id},
+                   {"tags", t},
+                   {"domain_name", "https://" + s.host},
+                   {"user_name", s.user_name},
+                   {"is_public", s.is_public},
+                   {"created_at", "2023-11-14T22:13:20Z"},
+                   {"updated_at", "2023-11-14T22:13:20Z"}};
+    if (s.owner) o["user_id"] = *s.owner;
+    return o;
+  };
+  auto random_state = [&] {
+    state s;
+    for (const auto& t : pool)
+      if (rng() % 3 == 0) s.tags.insert(t);
+    s.user_name = names[rng() % names.size()];
+    s.host = "h" + std::to_string(rng() % 4) + ".example.org";
+    const auto o = rng() % 4;
+    if (o > 0) s.owner = static_cast<int64_t>(o);  // users 1..3; 0: no owner
+    s.is_public = rng() % 2 == 0;
+    return s;
+  };
+  auto check = [&](const std::string& when) {
+    // Callers: an admin (every leaf), users 1, 3 and 9, and anonymous (-1:
+    // public leaves only, as the API asks with is_public=true).
+    for (std::optional<int64_t> caller : {std::optional<int64_t>{}, std::optional<int64_t>{1},
+                                          std::optional<int64_t>{3}, std::optional<int64_t>{9},
+                                          std::optional<int64_t>{-1}}) {
+      const bool anonymous = caller == -1;
+      std::map<std::string, int64_t> want_tags, want_users, want_hosts;
+      uint64_t want_total = 0;
+      for (const auto& [id, s] : live) {
+        if (caller && !s.is_public && (anonymous || s.owner != caller)) continue;
+        ++want_total;
+        for (const auto& t : s.tags) ++want_tags[t];
+        ++want_users[s.user_name];
+        ++want_hosts[s.host];
+      }
+      search::search_request r;
+      if (anonymous) {
+        r.is_public = true;
+      } else {
+        r.visible_to = caller;
+      }
+      r.limit = 3;
+      r.facet_tags = r.facet_users = r.facet_domains = true;
+      r.facet_limit = 100;
+      auto from_terms = f.ix->search(r);
+      ASSERT_TRUE(from_terms.ok());
+      r.since_ms = 0;  // the same leaves, counted from their facet slots
+      auto from_slots = f.ix->search(r);
+      ASSERT_TRUE(from_slots.ok());
+      auto as_map = [](const std::vector<search::facet_value>& v) {
+        std::map<std::string, int64_t> m;
+        for (const auto& x : v) m[x.value] = x.count;
+        return m;
+      };
+      const std::string who =
+          when + ", caller " + (anonymous ? std::string("anonymous") : caller ? std::to_string(*caller) : "admin");
+      EXPECT_EQ(from_terms->total, want_total) << who;
+      EXPECT_EQ(as_map(from_terms->tags), want_tags) << who;
+      EXPECT_EQ(as_map(from_terms->users), want_users) << who;
+      EXPECT_EQ(as_map(from_terms->domains), want_hosts) << who;
+      EXPECT_EQ(from_terms->tags, from_slots->tags) << who << ": terms and slots disagree (or their order does)";
+      EXPECT_EQ(from_terms->users, from_slots->users) << who;
+      EXPECT_EQ(from_terms->domains, from_slots->domains) << who;
+    }
+  };
+  for (int i = 0; i < 60; ++i) {
+    const std::string id = "v" + std::to_string(i);
+    live[id] = random_state();
+    f.apply({f.make(domain::event_type::created, id, json::object{{"leaf", leaf_json(id, live[id])}})});
+  }
+  check("after creates");
+  for (int i = 0; i < 60; i += 3) {
+    const std::string id = "v" + std::to_string(i);
+    auto next = random_state();
+    json::object changes{{"is_public", next.is_public}, {"user_name", next.user_name}};
+    changes["user_id"] = next.owner ? json::value(*next.owner) : json::value(nullptr);
+    json::array t;
+    for (const auto& x : next.tags) t.push_back(json::string(x));
+    f.apply({f.make(domain::event_type::updated, id, json::object{{"changes", changes}}),
+             f.make(domain::event_type::tags_replaced, id, json::object{{"tags", t}})});
+    live[id].is_public = next.is_public;
+    live[id].user_name = next.user_name;
+    live[id].owner = next.owner;
+    live[id].tags = next.tags;
+  }
+  check("after changes");
+  for (int i = 1; i < 60; i += 5) {
+    const std::string id = "v" + std::to_string(i);
+    f.apply({f.make(domain::event_type::deleted, id, json::object{})});
+    live.erase(id);
+  }
+  check("after deletes");
+  f.reopen();
+  check("after a restart");
+}
+
+// A term longer than Xapian allows (245 bytes) once stopped the projection
+// at the leaf that held it, retrying forever. Long user names, hosts and
+// languages are kept as a prefix and a hash; a filter on them still finds
+// the leaf, and only it.
+TEST(SearchIndex, LongFieldValuesDoNotStopTheIndex) {
+  fixture f;
+  const std::string long_name(300, 'x');
+  const std::string other_name = std::string(299, 'x') + "y";
+  const std::string lang(256, 'q');
+  json::object a{{"id", "a"},
+                 {"url", "https://a.example/1"},
+                 {"title", "long fields"},
+                 {"user_name", long_name},
+                 {"language", lang},
+                 {"domain_name", "https://" + std::string(250, 'd') + ".example"},
+                 {"created_at", "2023-11-14T22:13:20Z"},
+                 {"updated_at", "2023-11-14T22:13:20Z"}};
+  json::object b = a;
+  b["id"] = "b";
+  b["url"] = "https://b.example/1";
+  b["user_name"] = other_name;
+  f.apply({f.make(domain::event_type::created, "a", json::object{{"leaf", a}}),
+           f.make(domain::event_type::created, "b", json::object{{"leaf", b}})});
+  EXPECT_EQ(f.ids("long"), (ids_t{"a", "b"}));
+  search::search_request r;
+  r.user = long_name;
+  auto by_user = f.ix->search(r);
+  ASSERT_TRUE(by_user.ok()) << by_user.err().message;
+  ASSERT_EQ(by_user->items.size(), 1u) << "names that share their first 200 bytes are different users";
+  EXPECT_EQ(by_user->items[0].leaf.id, "a");
+  EXPECT_EQ(f.ids("lang:" + lang), (ids_t{"a", "b"}));
+}

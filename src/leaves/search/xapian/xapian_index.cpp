@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "leaves/base/disk.h"
+#include "leaves/base/hash.h"
 #include "leaves/base/log.h"
 #include "leaves/html/text.h"
 
@@ -53,6 +54,22 @@ error index_error(const std::string& what, const Xapian::Error& e) {
 }
 
 std::string lower(const std::string& s) { return Xapian::Unicode::tolower(s); }
+
+// A boolean term of `prefix` and a field's value that fits Xapian's limit on
+// a term (245 bytes): a longer value keeps its first bytes (cut on a UTF-8
+// character's start) and the md5 of the whole, so equal values still make
+// equal terms and different ones different terms. Without it, one leaf with a
+// 300-byte user name would stop the index's projection at that event.
+constexpr size_t kMaxTermBytes = 245;
+std::string term(std::string_view prefix, std::string_view value) {
+  std::string out(prefix);
+  if (prefix.size() + value.size() <= kMaxTermBytes) return out.append(value);
+  size_t keep = kMaxTermBytes - prefix.size() - 33;  // '#' and 32 hex digits follow
+  while (keep > 0 && (static_cast<unsigned char>(value[keep]) & 0xC0) == 0x80) --keep;
+  out.append(value.substr(0, keep));
+  out += '#';
+  return out.append(md5_hex(value));
+}
 
 // "https://Host:8080" -> "host:8080"; the user may type either form.
 std::string host_of(std::string_view domain) {
@@ -168,17 +185,57 @@ bool get_varint(const char*& p, const char* end, uint32_t& v) {
   return false;
 }
 
+// A leaf's facet values by their numbers (facet_names): its tags, and its
+// user's and host's number plus one (0: none).
+struct facet_ids {
+  std::vector<uint32_t> tags;
+  uint32_t user = 0, host = 0;
+};
+
+facet_ids intern_facets(const domain::leaf& l, facet_names& names, Xapian::WritableDatabase* db) {
+  facet_ids out;
+  if (l.tags) {
+    for (const auto& t : *l.tags) out.tags.push_back(names.intern(facet_names::tag, t, db));
+  }
+  out.user = l.user_name.empty() ? 0 : names.intern(facet_names::user, l.user_name, db) + 1;
+  const std::string host = host_of(l.domain_name);
+  out.host = host.empty() ? 0 : names.intern(facet_names::host, host, db) + 1;
+  return out;
+}
+
 // The facet slot: the number of tags, each tag's number, then the user's and
 // the host's number plus one (0: none).
-std::string facet_value_of(const domain::leaf& l, facet_names& names, Xapian::WritableDatabase* db) {
+std::string facet_value_of(const facet_ids& ids) {
   std::string out;
-  const size_t ntags = l.tags ? l.tags->size() : 0;
-  put_varint(out, static_cast<uint32_t>(ntags));
-  for (size_t i = 0; i < ntags; ++i) put_varint(out, names.intern(facet_names::tag, (*l.tags)[i], db));
-  put_varint(out, l.user_name.empty() ? 0 : names.intern(facet_names::user, l.user_name, db) + 1);
-  const std::string host = host_of(l.domain_name);
-  put_varint(out, host.empty() ? 0 : names.intern(facet_names::host, host, db) + 1);
+  put_varint(out, static_cast<uint32_t>(ids.tags.size()));
+  for (auto id : ids.tags) put_varint(out, id);
+  put_varint(out, ids.user);
+  put_varint(out, ids.host);
   return out;
+}
+
+// Facet terms: a search of everything its caller may see (no words, no
+// filter) takes its facet counts from these terms' frequencies instead of
+// reading the facet slot of every leaf. Per value (kind letter t, u or h,
+// then the number): "XF" on every leaf (what an admin sees), "XFP" on public
+// leaves, "XFI<user id>:" on the other leaves of their owner; what a user may
+// see is the sum of "XFP" and its own "XFI".
+std::string facet_terms_prefix(const domain::leaf& l) {
+  if (l.is_public) return "XFP";
+  if (l.user_id) return "XFI" + std::to_string(*l.user_id) + ':';
+  return {};  // a private leaf without an owner: only the "XF" terms
+}
+
+void add_facet_terms(Xapian::Document& doc, const domain::leaf& l, const facet_ids& ids) {
+  const std::string scoped = facet_terms_prefix(l);
+  auto add = [&](char kind, uint32_t id) {
+    const std::string v = kind + std::to_string(id);
+    doc.add_boolean_term("XF" + v);
+    if (!scoped.empty()) doc.add_boolean_term(scoped + v);
+  };
+  for (auto id : ids.tags) add('t', id);
+  if (ids.user) add('u', ids.user - 1);
+  if (ids.host) add('h', ids.host - 1);
 }
 
 std::string body_text(const domain::leaf& l) {
@@ -236,16 +293,16 @@ Xapian::Document make_document(const domain::leaf& l, Xapian::TermGenerator& tg,
   tg.increase_termpos(100);
   if (l.tags) {
     for (const auto& t : *l.tags) {
-      doc.add_boolean_term("K" + t);
+      doc.add_boolean_term(term("K", t));
       tg.index_text(t);
       tg.increase_termpos(10);
     }
   }
-  if (!l.user_name.empty()) doc.add_boolean_term("A" + lower(l.user_name));
+  if (!l.user_name.empty()) doc.add_boolean_term(term("A", lower(l.user_name)));
   if (l.user_id) doc.add_boolean_term("XI" + std::to_string(*l.user_id));
   const std::string host = host_of(l.domain_name);
-  if (!host.empty()) doc.add_boolean_term("H" + host);
-  if (l.language && !l.language->empty()) doc.add_boolean_term("L" + lower(*l.language));
+  if (!host.empty()) doc.add_boolean_term(term("H", host));
+  if (l.language && !l.language->empty()) doc.add_boolean_term(term("L", lower(*l.language)));
   if (l.is_starred) doc.add_boolean_term("XS");
   if (l.is_archived) doc.add_boolean_term("XA");
   if (l.is_public) doc.add_boolean_term("XP");
@@ -253,8 +310,53 @@ Xapian::Document make_document(const domain::leaf& l, Xapian::TermGenerator& tg,
   doc.add_value(v_created, Xapian::sortable_serialise(static_cast<double>(l.created_at)));
   doc.add_value(v_updated, Xapian::sortable_serialise(static_cast<double>(l.updated_at)));
   doc.add_value(v_title, lower(l.title).substr(0, kTitleKeyBytes));
-  if (names) doc.add_value(v_facets, facet_value_of(l, *names, db));
+  if (names) {
+    const auto ids = intern_facets(l, *names, db);
+    doc.add_value(v_facets, facet_value_of(ids));
+    add_facet_terms(doc, l, ids);
+  }
   return doc;
+}
+
+// The `limit` most frequent values of counts by number, by count descending then value ascending.
+std::vector<facet_value> top_facets(const std::vector<uint32_t>& c, const facet_names& facet_names_of, facet_names::kind k,
+                                   size_t limit) {
+  std::vector<uint32_t> ids;
+  for (uint32_t id = 0; id < c.size(); ++id) {
+    if (c[id] > 0) ids.push_back(id);
+  }
+  // Only the values that can make the cut need their names: those counted
+  // at least as often as the limit-th most frequent.
+  if (ids.size() > limit && limit > 0) {
+    std::vector<uint32_t> by_count(ids.size());
+    for (size_t i = 0; i < ids.size(); ++i) by_count[i] = c[ids[i]];
+    std::nth_element(by_count.begin(), by_count.begin() + static_cast<std::ptrdiff_t>(limit - 1), by_count.end(),
+                     std::greater<>());
+    const uint32_t cut = by_count[limit - 1];
+    std::erase_if(ids, [&](uint32_t id) { return c[id] < cut; });
+  }
+  const auto names = facet_names_of.names(k, ids);
+  std::vector<facet_value> out;
+  out.reserve(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) out.push_back({names[i], c[ids[i]]});
+  const size_t n = std::min(limit, out.size());
+  std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), out.end(),
+                    [](const facet_value& a, const facet_value& b) {
+                      return a.count != b.count ? a.count > b.count : a.value < b.value;
+                    });
+  out.resize(n);
+  return out;
+}
+
+// Adds the frequencies of the facet terms `prefix` + number (add_facet_terms)
+// to the counts by number.
+void count_facet_terms(const Xapian::Database& db, const std::string& prefix, std::vector<uint32_t>& c) {
+  for (auto it = db.allterms_begin(prefix); it != db.allterms_end(prefix); ++it) {
+    const std::string t = *it;
+    const auto id = std::strtoul(t.c_str() + prefix.size(), nullptr, 10);
+    if (id >= c.size()) c.resize(id + 1, 0);
+    c[id] += it.get_termfreq();
+  }
 }
 
 // Counts the tags, users and hosts of every document the match considers,
@@ -284,35 +386,7 @@ class facet_spy : public Xapian::MatchSpy {
     if (get_varint(p, end, id) && id > 0 && want_[facet_names::user]) bump(facet_names::user, id - 1);
     if (get_varint(p, end, id) && id > 0 && want_[facet_names::host]) bump(facet_names::host, id - 1);
   }
-  // The `limit` most frequent values, by count descending then value ascending.
-  std::vector<facet_value> top(facet_names::kind k, size_t limit) const {
-    const auto& c = counts_[k];
-    std::vector<uint32_t> ids;
-    for (uint32_t id = 0; id < c.size(); ++id) {
-      if (c[id] > 0) ids.push_back(id);
-    }
-    // Only the values that can make the cut need their names: those counted
-    // at least as often as the limit-th most frequent.
-    if (ids.size() > limit && limit > 0) {
-      std::vector<uint32_t> by_count(ids.size());
-      for (size_t i = 0; i < ids.size(); ++i) by_count[i] = c[ids[i]];
-      std::nth_element(by_count.begin(), by_count.begin() + static_cast<std::ptrdiff_t>(limit - 1), by_count.end(),
-                       std::greater<>());
-      const uint32_t cut = by_count[limit - 1];
-      std::erase_if(ids, [&](uint32_t id) { return c[id] < cut; });
-    }
-    const auto names = names_.names(k, ids);
-    std::vector<facet_value> out;
-    out.reserve(ids.size());
-    for (size_t i = 0; i < ids.size(); ++i) out.push_back({names[i], c[ids[i]]});
-    const size_t n = std::min(limit, out.size());
-    std::partial_sort(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(n), out.end(),
-                      [](const facet_value& a, const facet_value& b) {
-                        return a.count != b.count ? a.count > b.count : a.value < b.value;
-                      });
-    out.resize(n);
-    return out;
-  }
+  std::vector<facet_value> top(facet_names::kind k, size_t limit) const { return top_facets(counts_[k], names_, k, limit); }
 
  private:
   void bump(facet_names::kind k, uint32_t id) {
@@ -373,7 +447,7 @@ Xapian::Query range_query(std::optional<int64_t> lo, std::optional<int64_t> hi) 
 
 Xapian::Query user_query(const std::string& user) {
   using Q = Xapian::Query;
-  Q by_name("A" + lower(user));
+  Q by_name(term("A", lower(user)));
   if (!user.empty() && std::all_of(user.begin(), user.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return Q(Q::OP_OR, by_name, Q("XI" + user));
   return by_name;
@@ -409,10 +483,10 @@ struct translator {
           case field::text:
           case field::title:
           case field::url: return text_term(n.text, n.f);
-          case field::tag: return no_weight(Q("K" + n.text));
+          case field::tag: return no_weight(Q(term("K", n.text)));
           case field::user: return no_weight(user_query(n.text));
-          case field::domain: return no_weight(Q("H" + host_of(n.text)));
-          case field::lang: return no_weight(Q("L" + lower(n.text)));
+          case field::domain: return no_weight(Q(term("H", host_of(n.text))));
+          case field::lang: return no_weight(Q(term("L", lower(n.text))));
         }
         return match_nothing();
       case node::kind::phrase: {
@@ -848,9 +922,9 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
   translator tr{english, &bare_words};
   Q q = r.q ? tr(*r.q) : match_all();
   std::vector<Q> filters;
-  for (const auto& t : r.tags) filters.emplace_back("K" + t);
+  for (const auto& t : r.tags) filters.emplace_back(term("K", t));
   if (r.user) filters.push_back(user_query(*r.user));
-  if (r.domain) filters.emplace_back("H" + host_of(*r.domain));
+  if (r.domain) filters.emplace_back(term("H", host_of(*r.domain)));
   if (r.since_ms || r.until_ms) filters.push_back(range_query(r.since_ms, r.until_ms));
   std::vector<Q> excluded;
   auto flag_filter = [&](const std::optional<bool>& want, const char* term) {
@@ -893,8 +967,13 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
       } else if (!r.q) {
         enq.set_sort_by_value(v_created, true);  // nothing to rank: newest first
       }
+      // Everything the caller may see: facet counts from the facet terms'
+      // frequencies (add_facet_terms), not from every leaf's facet slot.
+      // (Only public leaves, as an anonymous caller sees, is such a search too.)
+      const bool everything = !r.q && r.tags.empty() && !r.user && !r.domain && !r.since_ms && !r.until_ms &&
+                              !r.starred && !r.archived && r.is_public != false;
       std::optional<facet_spy> spy;
-      if (r.facet_tags || r.facet_users || r.facet_domains)
+      if ((r.facet_tags || r.facet_users || r.facet_domains) && !everything)
         enq.add_matchspy(&spy.emplace(facets, r.facet_tags, r.facet_users, r.facet_domains));
       const Xapian::doccount all = reader->get_doccount();
       const Xapian::doccount check = std::min<Xapian::doccount>(std::max<Xapian::doccount>(all, 1), kExactUpTo);
@@ -931,9 +1010,23 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
         out.items.push_back(std::move(h));
       }
       if (out.total_exact && out.total <= r.offset + out.items.size()) out.more = false;
-      if (r.facet_tags) out.tags = spy->top(facet_names::tag, r.facet_limit);
-      if (r.facet_users) out.users = spy->top(facet_names::user, r.facet_limit);
-      if (r.facet_domains) out.domains = spy->top(facet_names::host, r.facet_limit);
+      auto facet = [&](bool wanted, facet_names::kind k, char letter) {
+        if (!wanted) return std::vector<facet_value>{};
+        if (spy) return spy->top(k, r.facet_limit);
+        std::vector<uint32_t> counts;
+        if (r.is_public) {
+          count_facet_terms(*reader, std::string("XFP") + letter, counts);
+        } else if (!r.visible_to) {
+          count_facet_terms(*reader, std::string("XF") + letter, counts);
+        } else {
+          count_facet_terms(*reader, std::string("XFP") + letter, counts);
+          count_facet_terms(*reader, "XFI" + std::to_string(*r.visible_to) + ':' + letter, counts);
+        }
+        return top_facets(counts, facets, k, r.facet_limit);
+      };
+      out.tags = facet(r.facet_tags, facet_names::tag, 't');
+      out.users = facet(r.facet_users, facet_names::user, 'u');
+      out.domains = facet(r.facet_domains, facet_names::host, 'h');
       if (out.total == 0 && !bare_words.empty()) {
         std::string fixed = r.text;
         bool changed = false;

@@ -44,7 +44,7 @@ class xapian_index final : public search_index {
  public:
   // The index schema this build writes; an index of another version is
   // rebuilt (a new database and group), which open() reports in `rebuilt`.
-  static constexpr int kSchemaVersion = 2;  // 2: facets interned in one value slot
+  static constexpr int kSchemaVersion = 3;  // 2: facets interned in one value slot; 3: facet terms, bounded terms
 
   struct opened {
     std::unique_ptr<xapian_index> index;

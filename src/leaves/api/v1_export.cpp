@@ -293,12 +293,7 @@ asio::awaitable<response> v1_leaves::v1_export(const request& req, const params&
     r->limit = kSearchExportPage;
     r->facet_tags = r->facet_users = r->facet_domains = false;
     // A caller who sees only public leaves asking for private ones: an empty export.
-    if (req.caller.public_only() && r->is_public == false) r->limit = 0;
-    if (req.caller.public_only()) {
-      r->is_public = true;
-    } else if (req.caller.limited) {
-      r->visible_to = req.caller.user_id;
-    }
+    if (!req.caller.narrow(*r)) r->limit = 0;
     if (auto u = searching.search_unavailable()) co_return std::move(*u);
     constexpr int kMaxSearchExports = 2;
     if (search_exports->fetch_add(1) >= kMaxSearchExports) {
@@ -314,12 +309,7 @@ asio::awaitable<response> v1_leaves::v1_export(const request& req, const params&
     if (!q) co_return error_to_response(q.err());
     q->limit = kExportPage;
     // A caller who sees only public leaves asking for private ones: an empty export.
-    const bool none = req.caller.public_only() && q->is_public == false;
-    if (req.caller.public_only()) {
-      q->is_public = true;
-    } else if (req.caller.limited) {
-      q->visible_to = req.caller.user_id;
-    }
+    const bool none = !req.caller.narrow(*q);
     store::list_page first;
     if (!none) {  // (not a ?: around co_await: GCC 12 miscompiles temporaries there)
       auto page = co_await d.store.async_list(*q);

@@ -51,11 +51,7 @@ asio::awaitable<response> v1_leaves::v1_feed(const request& req, const params& p
     r->descending = true;
     r->offset = 0;
     r->limit = kFeedEntries;
-    if (req.caller.public_only()) {
-      r->is_public = true;
-    } else if (req.caller.limited) {
-      r->visible_to = req.caller.user_id;
-    }
+    if (!req.caller.narrow(*r)) r->limit = 0;
     if (auto u = searching.search_unavailable()) co_return std::move(*u);
     auto res = co_await d.search->async_search(*r);
     if (!res) co_return error_to_response(res.err());
@@ -69,11 +65,8 @@ asio::awaitable<response> v1_leaves::v1_feed(const request& req, const params& p
     auto lq = list_query(list_params);
     if (!lq) co_return error_to_response(lq.err());
     lq->limit = kFeedEntries;
-    if (req.caller.public_only()) {
-      lq->is_public = true;
-    } else if (req.caller.limited) {
-      lq->visible_to = req.caller.user_id;
-    }
+    // (A tag alone never asks for private leaves: narrow() cannot refuse.)
+    req.caller.narrow(*lq);
     auto page = co_await d.store.async_list(*lq);
     if (!page) co_return error_to_response(page.err());
     for (const auto& l : page->items) {

@@ -339,13 +339,7 @@ result<store::list_query> v1_leaves::list_query(const params& p) {
 asio::awaitable<response> v1_leaves::v1_list(const request& req, const params& p) {
   auto q = list_query(p);
   if (!q) co_return error_to_response(q.err());
-  if (req.caller.public_only()) {
-    // A caller who sees only public leaves asking for private ones: nothing.
-    if (q->is_public == false) co_return json_response(200, "{\"items\":[],\"next_page_token\":null}");
-    q->is_public = true;
-  } else if (req.caller.limited) {
-    q->visible_to = req.caller.user_id;
-  }
+  if (!req.caller.narrow(*q)) co_return json_response(200, "{\"items\":[],\"next_page_token\":null}");
   if (auto w = co_await c.wait_min_position(req, p)) co_return std::move(*w);
   auto page = co_await d.store.async_list_json(*q);
   if (!page) co_return error_to_response(page.err());

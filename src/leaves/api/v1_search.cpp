@@ -22,13 +22,7 @@ std::optional<response> search_surface::search_unavailable() {
 asio::awaitable<response> search_surface::v1_search(const request& req, const params& p) {
   auto r = parse_search(p, o.limits, o.search);
   if (!r) co_return error_to_response(r.err());
-  if (req.caller.public_only()) {
-    // A caller who sees only public leaves asking for private ones: nothing.
-    if (r->is_public == false) co_return json_response(200, render_search(search::search_result{}, *r, ""));
-    r->is_public = true;
-  } else if (req.caller.limited) {
-    r->visible_to = req.caller.user_id;
-  }
+  if (!req.caller.narrow(*r)) co_return json_response(200, render_search(search::search_result{}, *r, ""));
   if (auto u = search_unavailable()) co_return std::move(*u);
   if (auto w = co_await c.wait_min_position_of(req, p, d.search_projector->positions(), "the search index"))
     co_return std::move(*w);
@@ -60,11 +54,7 @@ asio::awaitable<response> search_surface::visible_tag_counts(const request& req,
                                                              size_t limit) {
   constexpr size_t kFacetScan = 1000;
   search::search_request r;
-  if (req.caller.public_only()) {
-    r.is_public = true;
-  } else {
-    r.visible_to = req.caller.user_id;
-  }
+  req.caller.narrow(r);
   r.limit = 0;
   r.facet_tags = true;
   r.facet_limit = kFacetScan;

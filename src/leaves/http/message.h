@@ -36,6 +36,19 @@ struct request {
     }
     // Only public leaves (an anonymous reader).
     bool public_only() const { return limited && user_id == 0; }
+    // Narrows a query (a search or a list: its is_public and visible_to) to
+    // the leaves this caller may see. False: the caller sees only public
+    // leaves and asked for the others, whose answer is empty.
+    template <class Query>
+    bool narrow(Query& q) const {
+      if (public_only()) {
+        if (q.is_public == false) return false;
+        q.is_public = true;
+      } else if (limited) {
+        q.visible_to = user_id;
+      }
+      return true;
+    }
   } caller;
 
   std::string_view header(std::string_view lower_name) const {

@@ -71,6 +71,8 @@ run "empty query + filter" "$BASE/v1/search?tag=libs&$F"
 # apiSearchQuery): 30 per page, facets tags and users, 40 of each.
 U="limit=30&facets=tags,users&facet_limit=40"
 run "UI: home (newest)" "$BASE/v1/search?sort=created&order=desc&$U"
+# What an anonymous visitor's home page asks (public leaves only: the API adds public=true).
+run "UI: home, public only" "$BASE/v1/search?sort=created&order=desc&public=true&$U"
 run "UI: one word" "$BASE/v1/search?q=python&sort=relevance&$U"
 run "UI: word + tag click" "$BASE/v1/search?q=python&tag=python&sort=relevance&$U"
 run "UI: tag, A-Z" "$BASE/v1/search?tag=libs&sort=title&order=asc&$U"

@@ -12,6 +12,7 @@ int reindex_main(const std::vector<std::string>& args);
 int check_main(const std::vector<std::string>& args);
 int import_main(const std::vector<std::string>& args);
 int export_main(const std::vector<std::string>& args);
+int fetch_main(const std::vector<std::string>& args);
 int topics_main(const std::vector<std::string>& args);
 int export_site_main(const std::vector<std::string>& args);
 int users_main(const std::vector<std::string>& args);

@@ -35,6 +35,9 @@ Usage:
   leaves users list|create|disable|enable|role|token|tokens|revoke|password ... [--server URL]
                                  users and API tokens through a running server, with
                                  the token of LEAVES_TOKEN (see 'leaves users --help')
+  leaves fetch URL [--allow-private] [--max-bytes N] [--timeout-ms N]
+                                 fetch a page as enrichment will and print what was
+                                 found in it, as JSON (see 'leaves fetch --help')
   leaves topics list|describe|create --kafka HOST:PORT [--kafka-topic T] [--group G]
                                  Kafka topics: partitions, leaders, offsets, group lag
   leaves --help | --version
@@ -68,6 +71,7 @@ int main(int argc, char** argv) {
     if (cmd == "topics") return leaves::app::topics_main(args);
     if (cmd == "export-site") return leaves::app::export_site_main(args);
     if (cmd == "users") return leaves::app::users_main(args);
+    if (cmd == "fetch") return leaves::app::fetch_main(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "leaves %s: %s\n", cmd.c_str(), e.what());
     return 2;

@@ -11,6 +11,7 @@
 
 #include "leaves/base/log.h"
 #include "leaves/base/time.h"
+#include "leaves/base/utf8.h"
 
 namespace asio = boost::asio;
 namespace json = boost::json;
@@ -80,27 +81,6 @@ void ingester::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-namespace {
-// At most `max` bytes of `s` as valid UTF-8: whole characters only, and each
-// byte that starts no valid sequence (a binary record) as U+FFFD, so the
-// operations route's JSON stays valid whatever the record held.
-std::string utf8_prefix(std::string_view s, size_t max) {
-  std::string out;
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    bool ok = n > 0 && i + n <= s.size() && !(n == 2 && c < 0xC2) && !(n == 4 && c > 0xF4);
-    for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
-    if (ok && n == 3 && c == 0xED && static_cast<unsigned char>(s[i + 1]) >= 0xA0) ok = false;  // a surrogate
-    const std::string_view piece = ok ? s.substr(i, n) : std::string_view("\xEF\xBF\xBD");
-    if (out.size() + piece.size() > max) break;
-    out += piece;
-    i += ok ? n : 1;
-  }
-  return out;
-}
-}  // namespace
 
 ingest_view ingester::view() const {
   // The topic's end as last known, without waiting (on Kafka a background
@@ -147,10 +127,10 @@ void ingester::run() {
       v.time_ms = system_clock().now_ms();
       v.partition = r.partition;
       v.offset = r.offset;
-      v.key = utf8_prefix(r.key, 200);
+      v.key = utf8_repaired(r.key, 200);
       v.code = e.detail.empty() ? to_string(e.code) : e.detail;
-      v.reason = utf8_prefix(e.message, 500);
-      v.value = utf8_prefix(r.value, 200);
+      v.reason = utf8_repaired(e.message, 500);
+      v.value = utf8_repaired(r.value, 200);
       listed.push_back(std::move(v));
     };
     for (size_t i = 0; i < recs->size(); ++i) {

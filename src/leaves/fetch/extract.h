@@ -30,7 +30,8 @@ struct page {
 
 // `html` is UTF-8 (fetch.h's to_utf8); `page_url` is where it was fetched
 // from (after redirects), the base of its relative URLs unless it names a
-// <base href>. Documents of more than 50,000 tags are cut there first.
+// <base href>. A document is cut at its 50,000th tag, or where its elements
+// nest deeper than 1,000 (the parser is quadratic in the depth).
 page extract_html(std::string_view html, std::string_view page_url);
 
 // `ref` resolved against `base` (RFC 3986), or empty when either is not a

@@ -1,0 +1,76 @@
+// The fetcher's pure parts: URL resolution, charset decoding, the extractor
+// on hostile and degenerate pages. (The network side is in
+// tests/system/test_fetch.py, against a real server on loopback.)
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+#include "leaves/base/utf8.h"
+#include "leaves/fetch/extract.h"
+#include "leaves/fetch/fetch.h"
+
+using namespace leaves;
+
+TEST(Fetch, RelativeUrlsResolveAgainstThePage) {
+  const std::string b = "https://news.example/2026/11/story?x=1#top";
+  EXPECT_EQ(fetch::resolve_url(b, "../../media/a.png"), "https://news.example/media/a.png");
+  EXPECT_EQ(fetch::resolve_url(b, "/x"), "https://news.example/x");
+  EXPECT_EQ(fetch::resolve_url(b, "//cdn.example/p.jpg"), "https://cdn.example/p.jpg");
+  EXPECT_EQ(fetch::resolve_url(b, "b.html#frag"), "https://news.example/2026/11/b.html");
+  EXPECT_EQ(fetch::resolve_url(b, "  HTTP://Other.example/y  "), "http://Other.example/y");
+  EXPECT_EQ(fetch::resolve_url(b, "javascript:alert(1)"), "") << "only http(s) results";
+  EXPECT_EQ(fetch::resolve_url(b, "data:image/png;base64,AAAA"), "");
+  EXPECT_EQ(fetch::resolve_url("not a url", "/x"), "");
+  EXPECT_EQ(fetch::resolve_url(b, ""), "");
+}
+
+TEST(Fetch, CharsetsDecodeToValidUtf8) {
+  EXPECT_EQ(fetch::to_utf8("caf\xe9 \x80", "iso-8859-1"), "caf\xc3\xa9 \xe2\x82\xac") << "latin-1 read as windows-1252";
+  EXPECT_EQ(fetch::to_utf8("\x93q\x94", "windows-1252"), "\xe2\x80\x9cq\xe2\x80\x9d");
+  EXPECT_EQ(fetch::to_utf8("ok \xff\xfe end", "utf-8"), "ok \xef\xbf\xbd\xef\xbf\xbd end") << "invalid bytes replaced";
+  EXPECT_EQ(fetch::to_utf8("plain", "no-such-charset"), "plain") << "an unknown label is read as UTF-8";
+  EXPECT_EQ(fetch::to_utf8("\x82\xa0", "shift_jis"), "\xe3\x81\x82") << "a multi-byte charset";
+  EXPECT_EQ(fetch::sniff_charset("<html><head><meta charset=\"Windows-1251\">"), "windows-1251");
+  EXPECT_EQ(fetch::sniff_charset("<meta http-equiv=\"Content-Type\" content=\"text/html; charset=euc-jp\">"),
+            "euc-jp");
+  EXPECT_EQ(fetch::sniff_charset("<html><body>no declaration</body></html>"), "");
+  EXPECT_EQ(utf8_repaired("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd") << "a surrogate is not UTF-8";
+  EXPECT_EQ(utf8_repaired("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd") << "an overlong form is not UTF-8";
+  EXPECT_EQ(utf8_repaired("ab\xc3\xa9", 3), "ab") << "whole characters only";
+}
+
+TEST(Fetch, ExtractionSurvivesDeepAndHugeDocuments) {
+  std::string deep;
+  for (int i = 0; i < 200000; ++i) deep += "<div>";
+  deep += "<p>bottom text, with commas, deep down in the page, long enough</p>";
+  const auto started = std::chrono::steady_clock::now();
+  auto p = fetch::extract_html(deep, "https://deep.example/");
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_LT(ms, 3000) << "200,000 nested elements (6 s when only the tag count was bounded)";
+  EXPECT_LE(p.content.size(), 1u << 20);
+  std::string wide = "<title>Wide</title>";
+  for (int i = 0; i < 100000; ++i) wide += "<span>w</span>";
+  auto w = fetch::extract_html(wide, "https://wide.example/");
+  EXPECT_EQ(w.title, "Wide");
+}
+
+TEST(Fetch, ExtractedContentIsSanitisedAndPicturesAbsolute) {
+  const std::string page =
+      "<html><head><title>T</title><meta name=twitter:image content='/tw.png'></head><body>"
+      "<div class=post><p>Paragraph one of the article, with enough text to be counted, surely.</p>"
+      "<p>Paragraph two <a href='javascript:alert(1)'>bad link</a> and <img src=x onerror=alert(1)>"
+      "<img data-src='/lazy.jpg' src='data:image/gif;base64,R0lGOD'> more prose here.</p>"
+      "<iframe src='https://evil.example/'></iframe><form action=/steal><input name=p></form></div></body></html>";
+  auto p = fetch::extract_html(page, "https://site.example/a/b");
+  EXPECT_EQ(p.preview_picture, "https://site.example/tw.png");
+  EXPECT_EQ(p.content.find("javascript:"), std::string::npos) << p.content;
+  EXPECT_EQ(p.content.find("onerror"), std::string::npos) << p.content;
+  EXPECT_EQ(p.content.find("<iframe"), std::string::npos) << p.content;
+  EXPECT_EQ(p.content.find("<form"), std::string::npos) << p.content;
+  EXPECT_NE(p.content.find("src=\"https://site.example/lazy.jpg\""), std::string::npos) << p.content;
+  EXPECT_NE(p.content.find("src=\"https://site.example/a/x\""), std::string::npos) << p.content;
+  EXPECT_EQ(p.favicon, "https://site.example/favicon.ico");
+  EXPECT_EQ(p.excerpt.substr(0, 13), "Paragraph one");
+}

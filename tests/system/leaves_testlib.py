@@ -272,7 +272,7 @@ class ServerProcess:
             self.kafka_topics = {"events": name, "ingest": name + "-ingest", "dlq": name + "-dlq"}
             self.kafka_args = ["--kafka", kafka, "--kafka-topic", name, "--kafka-group", kafka_group or name,
                                "--kafka-ingest-topic", name + "-ingest", "--kafka-dlq-topic", name + "-dlq",
-                               "--kafka-ingest-group", name + "-ingest"]
+                               "--kafka-ingest-group", name + "-ingest", "--enrich-group", name + "-enrich"]
         # With LEAVES_TEST_CASSANDRA=host:port the read models live in a real
         # Cassandra node: each server gets a keyspace of its own, dropped when
         # the test is done (drop_keyspace()).

@@ -174,7 +174,11 @@ def test_json_lines_are_streamed_with_bounded_memory(leaves_bin, server, tmp_pat
     assert res["rc"] == 0, "import of %.0f MB of JSON lines failed: %s %s" % (size_mb, res["out"], res["err"][-500:])
     assert res["out"].startswith("imported 2500,"), res["out"]
     rss_mb = res["rss"] / 1024
-    assert rss_mb < size_mb / 2, "import of a %.0f MB file peaked at %.0f MB RSS: it is not streamed" % (size_mb, rss_mb)
+    # What the binary holds before reading anything (its libraries), measured the same way.
+    base_mb = child_max_rss_kb([leaves_bin, "--version"])["rss"] / 1024
+    grew = rss_mb - base_mb
+    assert grew < size_mb / 4, "import of a %.0f MB file peaked at %.0f MB RSS, %.0f MB over the binary's own %.0f MB: " \
+        "it is not streamed" % (size_mb, rss_mb, grew, base_mb)
 
 
 def test_an_entry_over_the_body_limit_is_rejected_alone(leaves_bin, server, tmp_path):

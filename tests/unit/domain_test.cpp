@@ -263,5 +263,67 @@ TEST(Events, UnknownSchemaVersionIsRejected) {
   EXPECT_NE(e.err().message.find("schema_version"), std::string::npos);
 }
 
+
+// Enrichment fills only the fields a leaf has empty, records its request and
+// what else the page said, and its failure changes nothing but the version.
+TEST(Decide, EnrichmentFillsOnlyEmptyFieldsAndFailuresChangeNothing) {
+  std::optional<leaf> s;
+  run(s, save(R"({"url":"https://e.example/a","language":"de"})"));
+  ASSERT_EQ(s->version, 1);
+  auto ask = on(s->id, command_kind::request_enrichment);
+  auto asked = run(s, ask);
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].type, event_type::enrich_requested);
+  EXPECT_EQ(s->version, 2);
+  // The user sets a title while the page is being fetched.
+  auto title = on(s->id, command_kind::update);
+  title.patch = patch_of(R"({"title":"Mine"})");
+  run(s, title);
+  auto page = on(s->id, command_kind::enrich);
+  page.request = "0:1";
+  page.patch = patch_of(R"({"title":"The page's","content_text":"words","language":"en","reading_time":3,
+                            "mimetype":"text/html","http_status":"200","user_name":"not taken"})");
+  page.page = json::object{{"canonical_url", "https://e.example/a"}};
+  auto enriched = run(s, page);
+  ASSERT_EQ(enriched.size(), 1u);
+  EXPECT_EQ(enriched[0].type, event_type::enriched);
+  EXPECT_EQ(s->title, "Mine") << "a title the user set is kept";
+  EXPECT_EQ(s->language, "de") << "a language the user set is kept";
+  EXPECT_EQ(s->content_text, "words");
+  EXPECT_EQ(s->reading_time, 3);
+  EXPECT_EQ(s->http_status, "200");
+  EXPECT_EQ(s->user_name, "") << "enrichment sets page fields only";
+  const auto& ch = enriched[0].data.at("changes").as_object();
+  EXPECT_FALSE(ch.contains("title"));
+  EXPECT_FALSE(ch.contains("language"));
+  EXPECT_TRUE(ch.contains("content_text"));
+  EXPECT_EQ(enriched[0].data.at("request"), "0:1");
+  EXPECT_EQ(enriched[0].data.at("page").at("canonical_url"), "https://e.example/a");
+  // A second answer finds nothing empty: an event with no changes, still written.
+  auto again = run(s, page);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_TRUE(again[0].data.at("changes").as_object().empty());
+  const leaf before = *s;
+  auto failed = on(s->id, command_kind::enrich_failed);
+  failed.request = "0:9";
+  failed.reason = "timed out";
+  auto f = run(s, failed);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].type, event_type::enrich_failed);
+  EXPECT_EQ(f[0].data.at("reason"), "timed out");
+  EXPECT_EQ(s->version, before.version + 1);
+  leaf same = *s;
+  same.version = before.version;
+  EXPECT_EQ(same, before) << "a failure changes no field";
+  // Round trip of the new types through JSON.
+  for (const auto& e : {asked[0], enriched[0], f[0]}) {
+    auto back = event_from_json(json::parse(json::serialize(event_to_json(e))).as_object());
+    ASSERT_TRUE(back.ok()) << back.err().message;
+    EXPECT_EQ(back->type, e.type);
+  }
+  EXPECT_EQ(std::string(to_string(event_type::enriched)), "leaf.enriched");
+  EXPECT_EQ(failure(std::nullopt, page), errc::not_found) << "no enrichment of a leaf that does not exist";
+}
+
 }  // namespace
 }  // namespace leaves::domain

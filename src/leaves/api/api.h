@@ -50,6 +50,9 @@ struct api_options {
   double rate_burst = 0;
   domain::limits limits;
   search_limits search;
+  // Whether this server enriches leaves (docs/fetch.md): a refetch asked of
+  // a server that does not answers 503.
+  bool enrich = false;
 };
 
 struct api_deps {

@@ -43,6 +43,7 @@ access route_access(route_id id) {
     case route_id::v1_create:
     case route_id::v1_patch:
     case route_id::v1_delete:
+    case route_id::v1_refetch:
     case route_id::v1_tags_add:
     case route_id::v1_tags_replace:
     case route_id::v1_tags_remove:

@@ -93,6 +93,7 @@ struct v1_leaves {
   asio::awaitable<response> v1_create(const request& req);
   asio::awaitable<response> v1_patch(const request& req, std::string id);
   asio::awaitable<response> v1_delete(const request& req, std::string id);
+  asio::awaitable<response> v1_refetch(const request& req, std::string id);
   asio::awaitable<response> v1_tags(const request& req, std::string id, domain::command_kind kind);
   asio::awaitable<response> v1_get(const request& req, const params& p, const std::string& id);
   // GET /v1/leaves/{id}/content: the stored HTML, sanitised (html/sanitize.h).

@@ -5,12 +5,13 @@
 namespace leaves::api {
 namespace {
 
-constexpr std::array<route, 55> kRoutes = {{
+constexpr std::array<route, 56> kRoutes = {{
     {"GET", "/v1/leaves", route_id::v1_list},
     {"POST", "/v1/leaves", route_id::v1_create},
     {"GET", "/v1/leaves/{id}", route_id::v1_get},
     {"GET", "/v1/leaves/{id}/content", route_id::v1_content},
     {"GET", "/v1/leaves/{id}/history", route_id::v1_history},
+    {"POST", "/v1/leaves/{id}/refetch", route_id::v1_refetch},
     {"PATCH", "/v1/leaves/{id}", route_id::v1_patch},
     {"DELETE", "/v1/leaves/{id}", route_id::v1_delete},
     {"POST", "/v1/leaves/{id}/tags", route_id::v1_tags_add},

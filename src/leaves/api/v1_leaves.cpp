@@ -54,6 +54,24 @@ asio::awaitable<response> v1_leaves::v1_delete(const request& req, std::string i
   co_return r;
 }
 
+// Asks the enrichment worker to fetch the leaf's page again (docs/fetch.md).
+asio::awaitable<response> v1_leaves::v1_refetch(const request& req, std::string id) {
+  if (!o.enrich) {
+    co_return http::error_response(503, "enrichment_disabled",
+                                   "this server does not fetch pages: it was started without --enrich");
+  }
+  domain::command cmd;
+  cmd.kind = domain::command_kind::request_enrichment;
+  c.stamp(cmd, req);
+  cmd.leaf_id = id;
+  auto w = co_await c.execute(std::move(cmd));
+  if (!w) co_return error_to_response(w.err());
+  json::object out{{"id", id}, {"status", "queued"}, {"version", w->leaf ? w->leaf->version : 0}};
+  response r = json_response(202, json::serialize(out));
+  c.add_write_headers(r, *w);
+  co_return r;
+}
+
 asio::awaitable<response> v1_leaves::v1_tags(const request& req, std::string id, domain::command_kind kind) {
   auto tags = c.parse_tags_body(req);
   if (!tags) co_return error_to_response(tags.err());

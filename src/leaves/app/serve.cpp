@@ -30,6 +30,7 @@
 #include "leaves/base/time.h"
 #include "leaves/cql/protocol/compression.h"
 #include "leaves/http/server.h"
+#include "leaves/enrich/enricher.h"
 #include "leaves/ingest/ingest.h"
 #include "leaves/log/embedded/rocks_log.h"
 #include "leaves/log/kafka/kafka_admin.h"
@@ -69,6 +70,7 @@ class serve_process {
         {"projections", &serve_process::start_projections},
         {"first admin", &serve_process::bootstrap_admin},
         {"ingest", &serve_process::open_ingest},
+        {"enrich", &serve_process::open_enrich},
         {"http", &serve_process::start_http},
     };
     for (const auto& [name, up] : phases) {
@@ -305,6 +307,7 @@ class serve_process {
                                              : api::anonymous_access::all;
     ao_.rate_per_second = c_.rate_limit;
     ao_.rate_burst = c_.rate_burst;
+    ao_.enrich = c_.enrich;
     // Destroyed before the service (coroutines it destroys release the
     // service's per-leaf locks) and after the logs, closed by their phases'
     // undo steps because their threads post completions to it.
@@ -429,6 +432,36 @@ class serve_process {
     return ok_status();
   }
 
+  // Enrichment (docs/fetch.md): starts with the ingester, once writes are accepted.
+  status open_enrich() {
+    if (!c_.enrich) return ok_status();
+    enrich::enrich_options eo;
+    eo.fetch.allow_private = c_.fetch_allow_private;
+    eo.fetch.total_timeout = std::chrono::milliseconds(c_.fetch_timeout_ms);
+    eo.fetch.max_body_bytes = static_cast<size_t>(c_.fetch_max_kb) * 1024;
+    eo.concurrency = static_cast<size_t>(c_.enrich_concurrency);
+    eo.per_host_interval = std::chrono::milliseconds(c_.enrich_host_interval_ms);
+    if (c_.fetch_allow_private)
+      log_warn("serve", "--fetch-allow-private: enrichment may fetch loopback, private and link-local addresses");
+    enricher_ = std::make_unique<enrich::enricher>(*log_, c_.enrich_group, *svc_, *ioc_, eo);
+    on_shutdown([this] { enricher_.reset(); });
+    metrics_.add_family("leaves_enrich_total", "Enrichment requests, by outcome.", http::metric_kind::counter,
+                        [e = enricher_.get()] {
+                          const auto& st = e->stats();
+                          return std::vector<http::sample>{
+                              {http::label("outcome", "requested"), double(st.requested.load())},
+                              {http::label("outcome", "enriched"), double(st.enriched.load())},
+                              {http::label("outcome", "failed"), double(st.failed.load())},
+                              {http::label("outcome", "already_answered"), double(st.already.load())},
+                              {http::label("outcome", "leaf_gone"), double(st.gone.load())}};
+                        });
+    metrics_.add_family("leaves_enrich_fetches_total", "Page fetches made by enrichment, retries included.",
+                        http::metric_kind::counter, [e = enricher_.get()] {
+                          return std::vector<http::sample>{{"", double(e->stats().fetches.load())}};
+                        });
+    return ok_status();
+  }
+
   status start_http() {
     if (webhooks_) webhooks_->start();
     srv_ = std::make_unique<http::server>(*ioc_, so_, *handler_, metrics_);
@@ -458,7 +491,11 @@ class serve_process {
         // take seconds while a broker is away) beside the ingester's close,
         // not after it; what it holds keeps answering the requests draining.
         std::thread directory_stop([this] { users_->stop(); });
+        std::thread enrich_stop([this] {
+          if (enricher_) enricher_->stop();  // before the io threads stop: its commands run on them
+        });
         if (ingester_) ingester_->stop();  // before the io threads stop: its commands run on them
+        enrich_stop.join();
         if (!srv_->wait_drained(std::chrono::milliseconds(c_.shutdown_timeout_ms))) {
           log_warn("serve", std::to_string(srv_->connections()) + " connections still open at the drain deadline");
         }
@@ -476,6 +513,9 @@ class serve_process {
       svc_->set_writable(true);
       if (ingester_ && !stopping) {
         if (auto st = ingester_->start(); !st) log_error("serve", "ingest: " + st.err().message);
+      }
+      if (enricher_ && !stopping) {
+        if (auto st = enricher_->start(); !st) log_error("serve", "enrich: " + st.err().message);
       }
     });
 
@@ -517,6 +557,7 @@ class serve_process {
   std::unique_ptr<webhooks::dispatcher> webhooks_;
   std::unique_ptr<log::event_log> ingest_log_, dlq_log_;
   std::unique_ptr<ingest::ingester> ingester_;
+  std::unique_ptr<enrich::enricher> enricher_;
   std::unique_ptr<http::server> srv_;
   uint16_t port_ = 0;
 };

@@ -142,6 +142,22 @@ static po::options_description serve_options(serve_config& c, std::string& confi
        "attempts per webhook delivery")
       ("webhook-disable-after", po::value(&c.webhook_disable_after)->default_value(c.webhook_disable_after),
        "failed deliveries in a row after which a webhook is disabled")
+      ("enrich", po::value(&c.enrich)->default_value(c.enrich),
+       "fetch the page of each leaf saved without title, content or text, and of each refetch asked for, and "
+       "fill the leaf from it (docs/fetch.md; env LEAVES_ENRICH)")
+      ("fetch-allow-private", po::bool_switch(&c.fetch_allow_private),
+       "let enrichment fetch loopback, private, link-local and other internal addresses: an intranet "
+       "deployment (docs/fetch.md; env LEAVES_FETCH_ALLOW_PRIVATE)")
+      ("enrich-concurrency", po::value(&c.enrich_concurrency)->default_value(c.enrich_concurrency),
+       "pages fetched at once (one at a time per host)")
+      ("enrich-host-interval-ms", po::value(&c.enrich_host_interval_ms)->default_value(c.enrich_host_interval_ms),
+       "the least time between two fetches from one host")
+      ("fetch-timeout-ms", po::value(&c.fetch_timeout_ms)->default_value(c.fetch_timeout_ms),
+       "the deadline of one page's fetch, redirects included")
+      ("fetch-max-kb", po::value(&c.fetch_max_kb)->default_value(c.fetch_max_kb),
+       "the largest page read, after decompression, in KiB")
+      ("enrich-group", po::value(&c.enrich_group)->default_value(c.enrich_group),
+       "the consumer group of enrichment, shared by the servers of a deployment")
       ("search", po::value(&c.search)->default_value(c.search),
        "keep a full-text search index under DATA_DIR/search, fed from every partition of the log (env LEAVES_SEARCH)")
       ("search-cache", po::value(&c.search_cache)->default_value(c.search_cache),
@@ -447,6 +463,10 @@ std::optional<std::string> out_of_range(const serve_config& c) {
       {"--webhook-retry-ms", static_cast<long double>(c.webhook_retry_ms), 1, 3600000},
       {"--webhook-attempts", static_cast<long double>(c.webhook_attempts), 1, 100},
       {"--webhook-disable-after", static_cast<long double>(c.webhook_disable_after), 1, 100000},
+      {"--enrich-concurrency", static_cast<long double>(c.enrich_concurrency), 1, 64},
+      {"--enrich-host-interval-ms", static_cast<long double>(c.enrich_host_interval_ms), 0, 3600000},
+      {"--fetch-timeout-ms", static_cast<long double>(c.fetch_timeout_ms), 100, 600000},
+      {"--fetch-max-kb", static_cast<long double>(c.fetch_max_kb), 1, 1048576},
   };
   if (c.data_dir.empty()) return std::string("--data-dir must not be empty");
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")

@@ -76,6 +76,14 @@ struct serve_config {
   int webhook_retry_ms = 1000;
   int webhook_attempts = 5;
   int webhook_disable_after = 10;
+  // Enrichment (docs/fetch.md): fetch the page of leaves saved without one.
+  bool enrich = false;
+  bool fetch_allow_private = false;
+  int enrich_concurrency = 4;
+  int enrich_host_interval_ms = 1000;
+  int fetch_timeout_ms = 20000;
+  int fetch_max_kb = 5120;
+  std::string enrich_group = "leaves-enrich";
   bool salvage = false;
   int min_free_mb = 256;
   int max_connections = 10000;

@@ -18,7 +18,34 @@ constexpr std::pair<event_type, const char*> kTypes[] = {
     {event_type::tags_removed, "leaf.tags_removed"},
     {event_type::tags_replaced, "leaf.tags_replaced"},
     {event_type::deleted, "leaf.deleted"},
+    {event_type::enrich_requested, "leaf.enrich_requested"},
+    {event_type::enriched, "leaf.enriched"},
+    {event_type::enrich_failed, "leaf.enrich_failed"},
 };
+
+// The fields enrichment fills, each only while the leaf has it empty: what
+// a user set is never overwritten.
+constexpr field kEnrichedFields[] = {field::title, field::content, field::content_text, field::mimetype,
+                                     field::language, field::reading_time, field::preview_picture,
+                                     field::http_status, field::published_at, field::published_by};
+
+bool empty_field(const leaf& l, field f) {
+  auto blank = [](const std::optional<std::string>& s) { return !s || s->empty(); };
+  auto none = [](const std::optional<string_list>& v) { return !v || v->empty(); };
+  switch (f) {
+    case field::title: return l.title.empty();
+    case field::content: return blank(l.content);
+    case field::content_text: return blank(l.content_text);
+    case field::mimetype: return blank(l.mimetype);
+    case field::language: return blank(l.language);
+    case field::reading_time: return l.reading_time == 0;
+    case field::preview_picture: return blank(l.preview_picture);
+    case field::http_status: return blank(l.http_status);
+    case field::published_at: return none(l.published_at);
+    case field::published_by: return none(l.published_by);
+    default: return false;
+  }
+}
 
 json::array to_array(const string_list& l) {
   json::array a;
@@ -238,6 +265,41 @@ result<std::vector<event>> decide(const std::optional<leaf>& state, const comman
       out.push_back(std::move(e));
       break;
     }
+    case command_kind::request_enrichment: {
+      event e = make_event(event_type::enrich_requested, state->id, next, ctx);
+      set_context(e, *state);
+      out.push_back(std::move(e));
+      break;
+    }
+    case command_kind::enrich: {
+      // Only the fields the leaf has empty now; the event is written even
+      // when none is left, as the answer to its request.
+      leaf l = *state;
+      leaf_patch fill = cmd.patch;
+      fill.mask.assign(kFieldCount, false);
+      for (field f : kEnrichedFields) {
+        if (cmd.patch.has(f) && empty_field(l, f)) fill.set(f);
+      }
+      auto changed = apply_patch(l, fill);
+      event e = make_event(event_type::enriched, l.id, next, ctx);
+      json::object changes;
+      for (field f : changed) changes[field_name(f)] = field_to_json(l, f);
+      e.data["request"] = cmd.request;
+      e.data["changes"] = std::move(changes);
+      e.data["page"] = cmd.page;
+      set_context(e, l);
+      out.push_back(std::move(e));
+      break;
+    }
+    case command_kind::enrich_failed: {
+      event e = make_event(event_type::enrich_failed, state->id, next, ctx);
+      e.data["request"] = cmd.request;
+      e.data["reason"] = cmd.reason;
+      e.data["page"] = cmd.page;
+      set_context(e, *state);
+      out.push_back(std::move(e));
+      break;
+    }
     case command_kind::remove: {
       event e = make_event(event_type::deleted, state->id, next, ctx);
       e.tags_after = state->tags;
@@ -314,6 +376,20 @@ status apply(std::optional<leaf>& state, const event& ev) {
       state->updated_at = std::max(state->updated_at, ev.time_ms);
       break;
     }
+    case event_type::enriched: {
+      if (!state || state->deleted) return bad_event("leaf does not exist");
+      const auto* ch = ev.data.if_contains("changes");
+      if (!ch || !ch->is_object()) return bad_event("missing changes");
+      limits unlimited{SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX};
+      auto p = parse_patch(ch->get_object(), unlimited);
+      if (!p) return bad_event(p.err().message.c_str());
+      apply_patch(*state, *p);
+      break;
+    }
+    case event_type::enrich_requested:
+    case event_type::enrich_failed:
+      if (!state || state->deleted) return bad_event("leaf does not exist");
+      break;  // no field changes: the event is the record
     case event_type::deleted: {
       if (!state || state->deleted) return bad_event("leaf does not exist");
       leaf tomb;
@@ -398,6 +474,7 @@ std::vector<std::string> changed_fields(const event& ev) {
       for (size_t i = 0; i < kFieldCount; ++i) out.emplace_back(field_name(static_cast<field>(i)));
       break;
     case event_type::updated:
+    case event_type::enriched:
       if (const auto* ch = ev.data.if_contains("changes"); ch && ch->is_object()) {
         for (const auto& kv : ch->get_object()) out.emplace_back(kv.key());
       }
@@ -405,7 +482,9 @@ std::vector<std::string> changed_fields(const event& ev) {
     case event_type::tags_added:
     case event_type::tags_removed:
     case event_type::tags_replaced: out = {"tags", "slugs", "updated_at"}; break;
-    case event_type::deleted: break;
+    case event_type::deleted:
+    case event_type::enrich_requested:
+    case event_type::enrich_failed: break;
   }
   return out;
 }

@@ -15,7 +15,11 @@
 
 namespace leaves::domain {
 
-enum class command_kind { save, update, add_tags, remove_tags, replace_tags, clear_tags, remove };
+enum class command_kind {
+  save, update, add_tags, remove_tags, replace_tags, clear_tags, remove,
+  // Enrichment (docs/fetch.md): a refetch asked for; a fetch's outcome.
+  request_enrichment, enrich, enrich_failed
+};
 
 struct command {
   command_kind kind = command_kind::save;
@@ -36,6 +40,13 @@ struct command {
   leaf_patch patch;                       // save, update
   string_list tags;                       // add/remove/replace tags
   std::optional<int64_t> expected_version;  // If-Match
+  // enrich, enrich_failed: which request they answer ("partition:offset" of
+  // the event that asked), the page's fields (enrich: only those the leaf
+  // has empty are taken), what else the fetch found (kept in the event), or
+  // why it failed.
+  std::string request;
+  boost::json::object page;
+  std::string reason;
 };
 
 struct context {
@@ -44,7 +55,10 @@ struct context {
   size_t max_tags = limits{}.max_tags;  // a leaf never holds more tags than this
 };
 
-enum class event_type { created, updated, tags_added, tags_removed, tags_replaced, deleted };
+enum class event_type {
+  created, updated, tags_added, tags_removed, tags_replaced, deleted,
+  enrich_requested, enriched, enrich_failed
+};
 const char* to_string(event_type t);
 std::optional<event_type> event_type_from_string(std::string_view s);
 

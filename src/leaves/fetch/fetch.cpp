@@ -77,6 +77,11 @@ curl_socket_t on_open_socket(void* user, curlsocktype, struct curl_sockaddr* a) 
   return ::socket(a->family, a->socktype, a->protocol);
 }
 
+int on_progress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  const auto* t = static_cast<const transfer*>(user);
+  return t->o->cancel && t->o->cancel->load() ? 1 : 0;  // non-zero aborts the transfer
+}
+
 void global_init() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -130,6 +135,11 @@ fetch_result fetch_url(const std::string& url, const fetch_options& o) {
   curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
   curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &t);
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+  if (o.cancel) {
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  }
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 
@@ -167,6 +177,9 @@ fetch_result fetch_url(const std::string& url, const fetch_options& o) {
       out.error = "more than " + std::to_string(o.max_redirects) + " redirects";
     } else if (rc == CURLE_OPERATION_TIMEDOUT) {
       out.error = "timed out (" + std::string(errbuf[0] ? errbuf : curl_easy_strerror(rc)) + ")";
+      out.retryable = true;
+    } else if (rc == CURLE_ABORTED_BY_CALLBACK) {
+      out.error = "cancelled";
       out.retryable = true;
     } else if (rc == CURLE_UNSUPPORTED_PROTOCOL) {
       out.error = "a redirect to another scheme than http or https";

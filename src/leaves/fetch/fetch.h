@@ -13,6 +13,7 @@
 // Blocking: run it on a worker thread, never on an I/O thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <optional>
@@ -27,6 +28,8 @@ struct fetch_options {
   size_t max_body_bytes = 5 * 1024 * 1024;
   long max_redirects = 5;
   std::string user_agent = "leaves/0.1 (knowledge base; +https://github.com/leaves)";
+  // When set and true, a fetch in progress ends at once ("cancelled").
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct fetch_result {

@@ -1,0 +1,97 @@
+// The enrichment worker (docs/fetch.md): a consumer of the event log, in a
+// group of its own that the servers of a deployment share (on Kafka they
+// split the work by partition), that fetches the page of every leaf saved
+// without one (a leaf.created whose title, content and text are empty) and of
+// every refetch asked for (leaf.enrich_requested), and answers each with a
+// leaf.enriched event (the page's fields, taken only where the leaf's are
+// empty) or a leaf.enrich_failed event with the reason.
+//
+// Exactly one answer per request, across restarts: an answer names its
+// request (the partition:offset of the event that asked). At start the
+// worker notes where the log ends; requests written before that are held
+// until it has read up to there, and those an answer already follows are
+// not fetched again. Positions are committed only past requests answered.
+//
+// Politeness: `concurrency` pages at once, one at a time per host with
+// `per_host_interval` between two fetches of a host (an import of 10,000
+// bookmarks does not hammer their sites), retries with exponential backoff
+// on timeouts, 5xx and 429, Retry-After honoured up to `max_retry_wait`.
+//
+// Runs on threads of its own; commands run on the server's io_context.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "leaves/fetch/fetch.h"
+#include "leaves/log/event_log.h"
+#include "leaves/service/leaf_service.h"
+
+namespace leaves::enrich {
+
+struct enrich_options {
+  fetch::fetch_options fetch;
+  size_t concurrency = 4;
+  std::chrono::milliseconds per_host_interval{1000};
+  int attempts = 3;
+  std::chrono::milliseconds retry_base{1000};
+  std::chrono::milliseconds max_retry_wait{60000};
+};
+
+struct enrich_stats {
+  std::atomic<uint64_t> requested{0};      // requests read
+  std::atomic<uint64_t> enriched{0};       // answered with a page
+  std::atomic<uint64_t> failed{0};         // answered with a failure
+  std::atomic<uint64_t> already{0};        // answered before a restart: not fetched again
+  std::atomic<uint64_t> gone{0};           // the leaf was deleted before its turn
+  std::atomic<uint64_t> fetches{0};        // HTTP fetches made (retries included)
+  std::atomic<uint64_t> fetch_micros{0};   // their time
+};
+
+class enricher {
+ public:
+  enricher(log::event_log& log, std::string group, service::leaf_service& svc, boost::asio::io_context& ioc,
+           enrich_options o);
+  ~enricher();
+  status start();
+  // Not from an io thread: it waits for commands that run on the io_context.
+  void stop();
+  const enrich_stats& stats() const { return stats_; }
+
+ private:
+  struct job {
+    std::string leaf_id, request, host;
+    int32_t partition = 0;
+    int64_t offset = 0;
+    int64_t version = 0;  // of the leaf at the request
+  };
+  void run();
+  void run_jobs(std::vector<job> jobs);
+  void enrich_one(const job& j);
+  // The leaf as of its request at least (the read model may still be
+  // behind the log the worker reads); nullopt when deleted or not found in time.
+  std::optional<domain::leaf> leaf_at_request(const job& j);
+  bool pause(std::chrono::milliseconds d);  // false when stopping
+  void wait_for_host(const std::string& host);
+
+  log::event_log& log_;
+  std::string group_;
+  service::leaf_service& svc_;
+  boost::asio::io_context& ioc_;
+  enrich_options o_;
+  std::unique_ptr<log::consumer> consumer_;
+  std::mutex lifecycle_mu_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  enrich_stats stats_;
+  std::mutex hosts_mu_;
+  std::map<std::string, std::chrono::steady_clock::time_point> next_fetch_;  // per host
+};
+
+}  // namespace leaves::enrich

@@ -1,0 +1,163 @@
+"""Enrichment (docs/fetch.md): a server started with --enrich fetches the
+page of each leaf saved without one, and of each refetch asked for, and
+answers with leaf.enriched or leaf.enrich_failed. Against a page server on
+127.0.0.1 (private fetching allowed for it, except where refusal is the
+point), in every mode of the suite."""
+import collections
+import http.server
+import pathlib
+import threading
+import time
+
+import pytest
+
+from leaves_testlib import expect, expect_error, md5_hex, wait_until
+
+PAGES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "pages"
+
+
+class Pages(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        path = self.path
+        with self.server.lock:
+            self.server.hits[path] += 1
+            broken = path in self.server.broken
+        if path.startswith("/slow/"):
+            time.sleep(1.5 if path.endswith("-0") else 0.2)
+        if broken or path.startswith("/missing"):
+            body, status = b"<h1>Not found</h1>", 404
+        else:
+            body, status = (PAGES / "article.html").read_bytes(), 200
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except OSError:
+            pass  # the server fetching was killed (the restart test)
+
+
+@pytest.fixture(scope="module")
+def pages():
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Pages)
+    srv.daemon_threads = True
+    srv.hits = collections.Counter()
+    srv.broken = set()
+    srv.lock = threading.Lock()
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    srv.base = "http://127.0.0.1:%d" % srv.server_address[1]
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+ENRICH = ["--enrich", "true", "--fetch-allow-private", "--enrich-host-interval-ms", "0"]
+
+
+def history(c, leaf_id):
+    r = c.get("/v1/leaves/%s/history" % leaf_id)
+    return expect(r, 200, "history")["items"]
+
+
+def answers(c, leaf_id):
+    return [e for e in history(c, leaf_id) if e["type"] in ("leaf.enriched", "leaf.enrich_failed")]
+
+
+def test_a_leaf_saved_by_url_alone_is_filled_from_its_page(server_factory, pages):
+    srv = server_factory.make(args=ENRICH)
+    c = srv.client
+    url = pages.base + "/a/" + md5_hex(str(time.time()))
+    leaf = expect(c.post("/v1/leaves", json={"url": url, "language": "de", "tags": ["kafka"]}), 201)
+    got = wait_until(lambda: (lambda l: l if l["title"] else None)(c.get_leaf(leaf["id"])), timeout=15,
+                     what="the leaf's title from its page")
+    assert got["title"] == "Log compaction, explained"
+    assert "A compacted topic keeps, for every key" in got["content_text"]
+    assert "<p>" in got["content"] and "<script" not in got["content"]
+    assert got["preview_picture"] == pages.base + "/media/compaction-cover.jpg"
+    assert got["mimetype"] == "text/html" and got["http_status"] == "200"
+    assert got["published_by"] == ["Rosa Kafkaesque"]
+    assert got["reading_time"] >= 1
+    assert got["language"] == "de", "a field the user set is never overwritten"
+    assert got["tags"] == ["kafka"]
+    [answer] = answers(c, leaf["id"])
+    assert answer["type"] == "leaf.enriched" and answer["actor"] == "enricher", answer
+    assert "language" not in answer["changes"] and "title" in answer["changes"], answer["changes"]
+    # A leaf saved with a title of its own is not fetched.
+    titled = pages.base + "/titled/" + md5_hex(url)
+    expect(c.post("/v1/leaves", json={"url": titled, "title": "Mine"}), 201)
+    # After a later request has been answered, the titled one was certainly read.
+    later = expect(c.post("/v1/leaves", json={"url": pages.base + "/later/" + md5_hex(url)}), 201)
+    wait_until(lambda: answers(c, later["id"]), timeout=15, what="the later leaf's answer")
+    assert pages.hits[titled.replace(pages.base, "")] == 0, "a leaf with a title was fetched"
+    metrics = c.get("/metrics").text
+    assert 'leaves_enrich_total{outcome="enriched"}' in metrics
+
+
+def test_a_failure_is_recorded_and_a_refetch_asks_again(server_factory, pages):
+    srv = server_factory.make(args=ENRICH)
+    c = srv.client
+    path = "/flaky/" + md5_hex(str(time.time()))
+    with pages.lock:
+        pages.broken.add(path)
+    leaf = expect(c.post("/v1/leaves", json={"url": pages.base + path}), 201)
+    [failed] = wait_until(lambda: answers(c, leaf["id"]), timeout=15, what="the failure's event")
+    assert failed["type"] == "leaf.enrich_failed", failed
+    assert c.get_leaf(leaf["id"])["title"] == ""
+    with pages.lock:
+        pages.broken.discard(path)
+    r = expect(c.post("/v1/leaves/%s/refetch" % leaf["id"]), 202, "refetch")
+    assert r["status"] == "queued"
+    wait_until(lambda: c.get_leaf(leaf["id"])["title"], timeout=15, what="the title after a refetch")
+    types = [e["type"] for e in history(c, leaf["id"])]
+    assert types == ["leaf.created", "leaf.enrich_failed", "leaf.enrich_requested", "leaf.enriched"], types
+    assert pages.hits[path] == 2
+    expect_error(c.post("/v1/leaves/%s/refetch" % md5_hex("no such leaf")), 404)
+
+
+def test_internal_pages_are_refused_by_default(server_factory, pages):
+    srv = server_factory.make(args=["--enrich", "true"])
+    c = srv.client
+    path = "/internal/" + md5_hex(str(time.time()))
+    leaf = expect(c.post("/v1/leaves", json={"url": pages.base + path}), 201)
+    [failed] = wait_until(lambda: answers(c, leaf["id"]), timeout=15, what="the refusal's event")
+    assert failed["type"] == "leaf.enrich_failed", failed
+    assert pages.hits[path] == 0, "the page server was reached"
+    # Without --enrich a refetch says so.
+    plain = server_factory.make()
+    other = expect(plain.client.post("/v1/leaves", json={"url": pages.base + path}), 201)
+    expect_error(plain.client.post("/v1/leaves/%s/refetch" % other["id"]), 503, "enrichment_disabled")
+
+
+def test_a_restart_does_not_fetch_a_page_twice(server_factory, pages):
+    """Killed while a batch of requests is half answered (its position not
+    committed yet), the worker reads those requests again after the restart:
+    the answered ones are not fetched again, the others are, and every leaf
+    ends with exactly one answer."""
+    srv = server_factory.make(args=ENRICH)
+    c = srv.client
+    tag = md5_hex(str(time.time()))[:10]
+    # One host, so one page at a time: the first takes 1.5 s, so the others
+    # are all in the log when the worker reads its next batch; 0.2 s each.
+    urls = ["%s/slow/%s-%d" % (pages.base, tag, i) for i in range(8)]
+    ids = [expect(c.post("/v1/leaves", json={"url": u}), 201)["id"] for u in urls]
+    wait_until(lambda: sum(1 for i in ids if answers(c, i)) >= 4, timeout=30, what="four answers")
+    answered_before = {i for i in ids if answers(c, i)}
+    srv.kill()
+    srv.start()
+    c = srv.client
+    wait_until(lambda: all(answers(c, i) for i in ids), timeout=30, what="every leaf's answer after the restart")
+    for u, i in zip(urls, ids):
+        n = len(answers(c, i))
+        assert n == 1, "leaf of %s has %d answers" % (u, n)
+        if i in answered_before:
+            assert pages.hits[u.replace(pages.base, "")] == 1, "%s was answered before the kill, then fetched again" % u
+    assert len(answered_before) < len(ids), "the kill came after every answer"
+    skipped = [l for l in c.get("/metrics").text.splitlines() if l.startswith('leaves_enrich_total{outcome="already_answered"}')]
+    assert skipped and float(skipped[0].split()[-1]) >= 1, (
+        "no request was found answered after the restart: the kill did not land inside a batch", skipped)

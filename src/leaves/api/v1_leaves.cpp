@@ -135,6 +135,7 @@ json::object history_entry(const domain::event& ev, const log::stored_record& r)
   for (auto& f : domain::changed_fields(ev)) changed.emplace_back(f);
   e["changed"] = std::move(changed);
   if (const auto* tags = ev.data.if_contains("tags")) e["tags"] = *tags;
+  if (const auto* reason = ev.data.if_contains("reason"); reason && reason->is_string()) e["reason"] = *reason;
   if (const auto* changes = ev.data.if_contains("changes"); changes && changes->is_object()) {
     json::object cut;
     for (const auto& [k, v] : changes->as_object()) {

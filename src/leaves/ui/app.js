@@ -387,7 +387,7 @@ function searchPage() {
         card.replaceWith(next);
         shown.set(id, next);
       }).catch(() => {});
-    } else if (e.type === "leaf.created" || e.type === "leaf.updated" || e.type.startsWith("leaf.tags_")) {
+    } else if (e.type === "leaf.created" || e.type === "leaf.updated" || e.type === "leaf.enriched" || e.type.startsWith("leaf.tags_")) {
       fresh.add(id);
       const m = /^(\d+):(\d+)$/.exec(e.position || "");
       if (m) seen.set(m[1], Math.max(Number(m[2]), seen.get(m[1]) ?? -1));
@@ -538,6 +538,13 @@ function showLeaf(leaf, etag) {
         leaf.reading_time ? h("span", {}, leaf.reading_time + " min read") : null,
         h("span", {}, "version " + leaf.version)),
       h("div", { class: "actions" }, flag("is_starred", "★ Star"), flag("is_archived", "Archive"), flag("is_public", "Public"),
+        h("button", { type: "button", id: "refetch", title: "Fetch the saved page again and fill the fields left empty", on: { click: async () => {
+          try {
+            await api("POST", "/v1/leaves/" + encodeURIComponent(leaf.id) + "/refetch");
+            toast("Asked for the page; it is fetched in the background");
+            showHistory(leaf.id, history);
+          } catch (e) { toast(e.message); }
+        } } }, "Fetch page"),
         h("button", { type: "button", id: "delete", on: { click: async () => {
           if (!confirm("Delete this leaf?")) return;
           try {
@@ -564,12 +571,27 @@ function showHistory(id, box) {
       case "leaf.updated":
         return "changed " + Object.entries(e.changes || {}).filter(([k]) => k !== "updated_at")
           .map(([k, v]) => k + " → " + (typeof v === "string" ? "“" + v + "”" : JSON.stringify(v))).join("; ");
+      case "leaf.enrich_requested": return "its page asked for again";
+      case "leaf.enriched": {
+        const filled = Object.keys(e.changes || {});
+        return "page fetched" + (filled.length ? ": filled " + filled.join(", ") : ": nothing left to fill");
+      }
+      case "leaf.enrich_failed": return "page not fetched: " + (e.reason || "no reason given");
       default: return e.type;
     }
+  };
+  // The page's state: the newest enrichment event says it.
+  const pageState = (items) => {
+    const last = items.find((e) => e.type.startsWith("leaf.enrich"));
+    if (!last) return null;
+    if (last.type === "leaf.enriched") return h("p", { class: "note", id: "page-state", "data-state": "done" }, "Page fetched ", timeEl(last.time), ".");
+    if (last.type === "leaf.enrich_failed") return h("p", { class: "note", id: "page-state", "data-state": "failed" }, "The page could not be fetched (", timeEl(last.time), "): " + (last.reason || "no reason given") + ".");
+    return h("p", { class: "note", id: "page-state", "data-state": "pending" }, "Waiting for the page to be fetched…");
   };
   api("GET", "/v1/leaves/" + encodeURIComponent(id) + "/history?limit=200").then(({ json }) => {
     const items = (json.items || []).slice().reverse();
     box.replaceChildren(
+      pageState(items) || "",
       h("ol", { class: "history", reversed: true }, items.map((e) =>
         h("li", { "data-type": e.type }, timeEl(e.time), " ", h("span", {}, describe(e)),
           h("span", { class: "note" }, " · version " + e.version + " · log " + e.position)))),

@@ -769,3 +769,32 @@ class WSClient:
                 self.sock.close()
             except OSError:
                 pass
+
+
+def tiny_pdf(title, lines, author="Ann Writer"):
+    """A small valid PDF (one page of Helvetica text, an Info dictionary with
+    a title and author), written out with its cross-reference table."""
+    def esc(s):
+        return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    text = " ".join("(%s) Tj 0 -28 Td" % esc(l) for l in lines)
+    stream = ("BT /F1 18 Tf 72 720 Td %s ET" % text).encode("latin-1")
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        b"/Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        ("<< /Title (%s) /Author (%s) >>" % (esc(title), esc(author))).encode("latin-1"),
+    ]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for i, o in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % i + o + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    for off in offsets:
+        out += b"%010d 00000 n \n" % off
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
+    return out

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from leaves_testlib import expect, expect_error, md5_hex, wait_until
+from leaves_testlib import expect, expect_error, md5_hex, tiny_pdf, wait_until
 
 PAGES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "pages"
 
@@ -29,12 +29,15 @@ class Pages(http.server.BaseHTTPRequestHandler):
             broken = path in self.server.broken
         if path.startswith("/slow/"):
             time.sleep(1.5 if path.endswith("-0") else 0.2)
+        ctype = "text/html; charset=utf-8"
         if broken or path.startswith("/missing"):
             body, status = b"<h1>Not found</h1>", 404
+        elif path.endswith(".pdf"):
+            body, status, ctype = tiny_pdf("A Paper on Logs", ["Every write is an event in the log."]), 200, "application/pdf"
         else:
             body, status = (PAGES / "article.html").read_bytes(), 200
         self.send_response(status)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         try:
@@ -97,6 +100,19 @@ def test_a_leaf_saved_by_url_alone_is_filled_from_its_page(server_factory, pages
     assert pages.hits[titled.replace(pages.base, "")] == 0, "a leaf with a title was fetched"
     metrics = c.get("/metrics").text
     assert 'leaves_enrich_total{outcome="enriched"}' in metrics
+
+
+def test_a_pdf_gives_its_title_text_and_author(server_factory, pages):
+    srv = server_factory.make(args=ENRICH)
+    c = srv.client
+    leaf = expect(c.post("/v1/leaves", json={"url": pages.base + "/papers/" + md5_hex(str(time.time())) + ".pdf"}), 201)
+    got = wait_until(lambda: (lambda l: l if l["title"] else None)(c.get_leaf(leaf["id"])), timeout=15,
+                     what="the PDF's title")
+    assert got["title"] == "A Paper on Logs"
+    assert "Every write is an event in the log." in got["content_text"]
+    assert got["mimetype"] == "application/pdf" and got["published_by"] == ["Ann Writer"], got
+    found = expect(c.get("/v1/search?q=%22event+in+the+log%22", headers={"Leaves-Min-Position": c.min_position()}), 200)
+    assert leaf["id"] in [h["id"] for h in found["items"]], "the PDF's text is searchable"
 
 
 def test_a_failure_is_recorded_and_a_refetch_asks_again(server_factory, pages):

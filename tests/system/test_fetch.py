@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+from leaves_testlib import tiny_pdf
+
 pytestmark = pytest.mark.skipif(
     bool(os.environ.get("LEAVES_TEST_KAFKA") or os.environ.get("LEAVES_TEST_CASSANDRA")),
     reason="the fetcher does not use the backends: it runs in the embedded suite",
@@ -85,6 +87,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send(500, b"<h1>Oops</h1>")
         elif p == "/busy":
             self.send(429, b"slow down", "text/plain", [("Retry-After", "7")])
+        elif p == "/paper.pdf":
+            self.send(200, tiny_pdf("Compaction in Practice", ["Log compaction keeps the last value of a key.",
+                                                               "Tombstones delete keys."]), "application/pdf")
+        elif p == "/broken.pdf":
+            self.send(200, b"%PDF-1.4\nthis is not really a PDF at all", "application/pdf")
         elif p == "/picture.png":
             self.send(200, b"\x89PNG\r\n\x1a\n" + b"\0" * 64, "image/png")
         else:
@@ -231,3 +238,14 @@ def test_internal_addresses_are_refused_by_default(leaves_bin, site, url, why):
     assert r["_exit"] == 1 and r["refused"] is True and r["retryable"] is False, r
     assert why in r["error"], r["error"]
     assert len(site.seen) == before, "the fixture server was reached"
+
+
+def test_pdfs_give_their_title_author_and_text(leaves_bin, site):
+    r = fetch(leaves_bin, base(site) + "/paper.pdf")
+    assert r["_exit"] == 0 and r["mimetype"] == "application/pdf", r
+    pdf = r["pdf"]
+    assert pdf["title"] == "Compaction in Practice" and pdf["author"] == "Ann Writer" and pdf["pages"] == 1, pdf
+    assert "Log compaction keeps the last value of a key." in pdf["text"], pdf["text"]
+    assert "Tombstones delete keys." in pdf["text"]
+    broken = fetch(leaves_bin, base(site) + "/broken.pdf")
+    assert broken["_exit"] == 0 and "error" in broken["pdf"], broken

@@ -9,6 +9,7 @@
 #include "leaves/base/utf8.h"
 #include "leaves/fetch/extract.h"
 #include "leaves/fetch/fetch.h"
+#include "leaves/fetch/pdf.h"
 
 using namespace leaves;
 
@@ -73,4 +74,12 @@ TEST(Fetch, ExtractedContentIsSanitisedAndPicturesAbsolute) {
   EXPECT_NE(p.content.find("src=\"https://site.example/a/x\""), std::string::npos) << p.content;
   EXPECT_EQ(p.favicon, "https://site.example/favicon.ico");
   EXPECT_EQ(p.excerpt.substr(0, 13), "Paragraph one");
+}
+
+TEST(Fetch, DamagedPdfsAreErrorsNotCrashes) {
+  EXPECT_FALSE(fetch::extract_pdf("").ok());
+  EXPECT_FALSE(fetch::extract_pdf("%PDF-1.4\n1 0 obj << /Type /Catalog").ok());
+  std::string noise = "%PDF-1.7\n";
+  for (int i = 0; i < 5000; ++i) noise += static_cast<char>((i * 7919) % 251);
+  EXPECT_FALSE(fetch::extract_pdf(noise).ok());
 }

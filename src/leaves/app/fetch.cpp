@@ -9,6 +9,7 @@
 #include "leaves/app/commands.h"
 #include "leaves/fetch/extract.h"
 #include "leaves/fetch/fetch.h"
+#include "leaves/fetch/pdf.h"
 
 namespace leaves::app {
 namespace {
@@ -18,7 +19,8 @@ constexpr const char* kFetchUsage = R"(Usage: leaves fetch URL [options]
 Fetches URL as the enrichment worker does and prints, as JSON, the answer
 (status, redirects, type, charset, size, or why it failed) and for an HTML
 page what it extracts (title, excerpt, article text and HTML, picture,
-language, canonical URL, favicon, author, date, reading time).
+language, canonical URL, favicon, author, date, reading time); for a PDF its
+title, author, page count and text.
 Exit 0 when a 2xx answer came, 1 otherwise, 2 for bad arguments.
 
 Options:
@@ -103,6 +105,14 @@ int fetch_main(const std::vector<std::string>& args) {
                                       {"published_by", p.published_by},
                                       {"reading_time", p.reading_time},
                                       {"charset_used", charset.empty() ? "utf-8" : charset}};
+  }
+  if (r.ok() && r.mimetype == "application/pdf") {
+    const auto p = fetch::extract_pdf(r.body);
+    if (p.ok()) {
+      out["pdf"] = boost::json::object{{"title", p.title}, {"author", p.author}, {"pages", p.pages}, {"text", p.text}};
+    } else {
+      out["pdf"] = boost::json::object{{"error", p.error}};
+    }
   }
   std::puts(boost::json::serialize(out).c_str());
   return r.ok() ? 0 : 1;

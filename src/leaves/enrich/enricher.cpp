@@ -1,6 +1,7 @@
 #include "leaves/enrich/enricher.h"
 
 #include <algorithm>
+#include <cctype>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -17,6 +18,7 @@
 #include "leaves/base/utf8.h"
 #include "leaves/domain/events.h"
 #include "leaves/fetch/extract.h"
+#include "leaves/fetch/pdf.h"
 
 namespace asio = boost::asio;
 namespace json = boost::json;
@@ -348,6 +350,35 @@ void enricher::enrich_one(const job& j) {
       page["canonical_url"] = x.canonical_url;
       page["favicon"] = x.favicon;
       page["charset"] = charset.empty() ? "utf-8" : charset;
+    }
+    if (r.mimetype == "application/pdf") {
+      const auto pdf = fetch::extract_pdf(r.body);
+      if (pdf.ok()) {
+        if (!pdf.title.empty()) {
+          p.values.title = utf8_repaired(pdf.title, kMaxTitleBytes);
+          set(domain::field::title);
+        }
+        if (!pdf.text.empty()) {
+          p.values.content_text = utf8_repaired(pdf.text, kMaxContentBytes);
+          set(domain::field::content_text);
+          size_t words = 0;
+          bool in_word = false;
+          for (char ch : pdf.text) {
+            const bool space = std::isspace(static_cast<unsigned char>(ch));
+            if (!space && !in_word) ++words;
+            in_word = !space;
+          }
+          p.values.reading_time = static_cast<int32_t>((words + 199) / 200);
+          set(domain::field::reading_time);
+        }
+        if (!pdf.author.empty()) {
+          p.values.published_by = domain::string_list{utf8_repaired(pdf.author, 500)};
+          set(domain::field::published_by);
+        }
+        page["pages"] = pdf.pages;
+      } else {
+        page["pdf_error"] = pdf.error;
+      }
     }
     cmd.page = std::move(page);
   }

@@ -292,6 +292,12 @@ class ServerProcess:
         self.args = list(args) + self.backend_args
         if anonymous and "--anonymous" not in self.args and "LEAVES_ANONYMOUS" not in (env or {}):
             self.args += ["--anonymous", anonymous]
+        # Enrichment (on by default) would fetch every URL a test saves
+        # without a title, from a machine with no way out, and add an answer
+        # event (and a version) to those leaves some seconds later: off
+        # unless a test asks for it (test_enrich.py).
+        if "--enrich" not in self.args and "LEAVES_ENRICH" not in (env or {}):
+            self.args += ["--enrich", "false"]
         self.env = dict(env or {})
         self.use_env_config = use_env_config
         self.proc = None

@@ -77,7 +77,7 @@ struct serve_config {
   int webhook_attempts = 5;
   int webhook_disable_after = 10;
   // Enrichment (docs/fetch.md): fetch the page of leaves saved without one.
-  bool enrich = false;
+  bool enrich = true;
   bool fetch_allow_private = false;
   int enrich_concurrency = 4;
   int enrich_host_interval_ms = 1000;

@@ -520,7 +520,7 @@ asio::awaitable<response> users_surface::webhooks(const auth::principal& who, co
   if (!u) co_return error_to_response(u.err());
   json::array items;
   for (const auto& w : u->webhooks) {
-    if (!w.deleted) items.push_back(webhook_json(w, name));
+    items.push_back(webhook_json(w, name));
   }
   co_return json_response(200, json::serialize(json::object{{"items", std::move(items)}}));
 }

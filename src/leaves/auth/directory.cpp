@@ -125,7 +125,7 @@ std::vector<webhook_target> directory::webhooks() const {
   for (const auto& [name, u] : users_) {
     if (u.disabled) continue;
     for (const auto& w : u.webhooks) {
-      if (!w.deleted) out.push_back({name, u.user_id, u.r, w});
+      out.push_back({name, u.user_id, u.r, w});
     }
   }
   return out;

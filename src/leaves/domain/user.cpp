@@ -125,7 +125,7 @@ const token_info* user::token(std::string_view id) const {
 
 const webhook_info* user::webhook(std::string_view id) const {
   for (const auto& w : webhooks) {
-    if (w.id == id && !w.deleted) return &w;
+    if (w.id == id) return &w;
   }
   return nullptr;
 }
@@ -279,10 +279,9 @@ result<std::vector<user_event>> decide_user(const std::optional<user>& state, co
                        "invalid_url");
       }
       if (w.tag && !plain_text(*w.tag, 200)) return invalid("tag: at most 200 bytes, no control characters");
-      size_t live = 0;
+      const size_t live = state->webhooks.size();
       for (const auto& have : state->webhooks) {
         if (have.id == w.id) return make_error(errc::conflict, "webhook " + w.id + " exists already", "webhook_exists");
-        if (!have.deleted) ++live;
       }
       if (live >= kMaxWebhooksPerUser) {
         return make_error(errc::conflict,
@@ -420,16 +419,18 @@ status apply_user(std::optional<user>& state, const user_event& ev) {
     case user_event_type::webhook_deleted: {
       if (!state) return bad("no such user");
       const std::string id = str(ev.data, "webhook_id");
+      if (ev.type == user_event_type::webhook_deleted) {
+        // Gone from the state; the log keeps its history.
+        std::erase_if(state->webhooks, [&](const webhook_info& w) { return w.id == id; });
+        break;
+      }
       for (auto& w : state->webhooks) {
         if (w.id != id) continue;
-        if (ev.type == user_event_type::webhook_deleted) {
-          w.deleted = true;  // erased below: the log keeps its history
-        } else if (const auto* e = ev.data.if_contains("enabled"); e && e->is_bool()) {
+        if (const auto* e = ev.data.if_contains("enabled"); e && e->is_bool()) {
           w.enabled = e->get_bool();
           w.disabled_reason = w.enabled ? std::string() : str(ev.data, "reason");
         }
       }
-      std::erase_if(state->webhooks, [](const webhook_info& w) { return w.deleted; });
       break;
     }
     case user_event_type::token_revoked: {

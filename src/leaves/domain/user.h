@@ -62,7 +62,6 @@ struct webhook_info {
   int64_t created_ms = 0;
   bool enabled = true;
   std::string disabled_reason;  // why it was disabled (after failures, or by its user)
-  bool deleted = false;
 };
 
 struct user {

@@ -121,22 +121,19 @@ void enricher::wait_for_host(const std::string& host) {
 
 void enricher::run() {
   // Requests written before the worker started may have been answered by
-  // an earlier run whose position was not committed yet: they wait until
-  // the worker has read up to where the log ended at start.
+  // an earlier run whose position was not committed yet. Per partition (a
+  // request and its answer share their leaf's partition), they wait until
+  // the worker has read that partition up to where it ended at start.
   const std::vector<int64_t> boundary = log_.end_offsets();
-  std::vector<int64_t> next(boundary.size(), -1);
+  const size_t parts = boundary.size();
+  std::vector<int64_t> next(parts, 0);
   if (auto committed = log_.committed(group_); committed) {
-    for (size_t p = 0; p < committed->size() && p < next.size(); ++p) next[p] = (*committed)[p];
+    for (size_t p = 0; p < committed->size() && p < parts; ++p) next[p] = std::max<int64_t>(0, (*committed)[p]);
   }
-  auto recovered = [&] {
-    for (size_t p = 0; p < boundary.size(); ++p) {
-      if (std::max<int64_t>(next[p], 0) < boundary[p]) return false;
-    }
-    return true;
-  };
-  std::vector<job> held;
-  std::unordered_set<std::string> answered;  // requests answered, seen while holding
-  bool recovering = !recovered();
+  std::vector<bool> recovering(parts);
+  for (size_t p = 0; p < parts; ++p) recovering[p] = next[p] < boundary[p];
+  std::vector<std::vector<job>> held(parts);
+  std::vector<std::unordered_set<std::string>> answered(parts);  // seen while the partition recovers
   while (!stop_) {
     auto recs = consumer_->poll(kBatch, std::chrono::milliseconds(200));
     if (!recs) {
@@ -144,9 +141,12 @@ void enricher::run() {
       continue;
     }
     std::vector<job> ready;
+    std::set<size_t> read;  // partitions of this batch: the only ones it commits
     for (const auto& r : *recs) {
-      if (r.partition < 0 || static_cast<size_t>(r.partition) >= next.size()) continue;
-      next[r.partition] = std::max(next[r.partition], r.offset + 1);
+      if (r.partition < 0 || static_cast<size_t>(r.partition) >= parts) continue;
+      const auto p = static_cast<size_t>(r.partition);
+      read.insert(p);
+      next[p] = std::max(next[p], r.offset + 1);
       boost::system::error_code ec;
       auto v = json::parse(r.value, ec);
       if (ec || !v.is_object()) continue;
@@ -167,44 +167,45 @@ void enricher::run() {
         case domain::event_type::enrich_requested: break;
         case domain::event_type::enriched:
         case domain::event_type::enrich_failed:
-          if (recovering) {
-            if (const auto* q = ev->data.if_contains("request"); q && q->is_string()) answered.insert(std::string(q->get_string()));
+          if (recovering[p]) {
+            if (const auto* q = ev->data.if_contains("request"); q && q->is_string())
+              answered[p].insert(std::string(q->get_string()));
           }
           continue;
         default: continue;
       }
       ++stats_.requested;
-      if (recovering && r.offset < boundary[r.partition]) {
-        held.push_back(std::move(j));
+      if (recovering[p] && r.offset < boundary[p]) {
+        held[p].push_back(std::move(j));
       } else {
         ready.push_back(std::move(j));
       }
     }
-    if (recovering && recovered()) {
-      recovering = false;
-      for (auto& j : held) {
-        if (answered.contains(j.request)) {
+    for (size_t p : read) {
+      if (!recovering[p] || next[p] < boundary[p]) continue;
+      recovering[p] = false;
+      for (auto& j : held[p]) {
+        if (answered[p].contains(j.request)) {
           ++stats_.already;
         } else {
           ready.push_back(std::move(j));
         }
       }
-      held.clear();
-      answered.clear();
+      held[p] = {};
+      answered[p] = {};
     }
     if (!ready.empty()) run_jobs(std::move(ready));
     if (stop_) return;  // a batch cut short is read again: its answered requests are known then
-    // Commit past what is answered; never past a request still held.
+    // Commit the partitions this batch read (others may belong to another
+    // server of the group by now), past what is answered, never past a
+    // request still held.
     std::vector<log::position> commit;
-    for (size_t p = 0; p < next.size(); ++p) {
-      if (next[p] < 0) continue;
+    for (size_t p : read) {
       int64_t upto = next[p];
-      for (const auto& j : held) {
-        if (static_cast<size_t>(j.partition) == p) upto = std::min(upto, j.offset);
-      }
+      for (const auto& j : held[p]) upto = std::min(upto, j.offset);
       commit.push_back({static_cast<int32_t>(p), upto});
     }
-    if (!recs->empty() && !commit.empty()) {
+    if (!commit.empty()) {
       if (auto st = consumer_->commit(commit); !st) log_warn("enrich", "commit failed: " + st.err().message);
     }
   }

@@ -83,3 +83,42 @@ TEST(Fetch, DamagedPdfsAreErrorsNotCrashes) {
   for (int i = 0; i < 5000; ++i) noise += static_cast<char>((i * 7919) % 251);
   EXPECT_FALSE(fetch::extract_pdf(noise).ok());
 }
+
+// Formatting elements left open are copied by the parser into every block
+// that follows: 999 distinct <b>s before 49,000 paragraphs would have it
+// build about 49 million elements. The page is cut where the copies would
+// pass 1 MiB of start tags (without the bound: 566 MB and 1 s at 16 MiB).
+TEST(Fetch, FormattingElementsLeftOpenAreBounded) {
+  std::string page = "<p>";
+  for (int i = 0; i < 999; ++i) page += "<b id=" + std::to_string(i) + ">";
+  for (int i = 0; i < 49000; ++i) page += "<p>x";
+  const auto started = std::chrono::steady_clock::now();
+  auto p = fetch::extract_html(page, "https://fmt.example/");
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_LT(ms, 3000);
+  EXPECT_LT(p.content.size(), 64u << 20);
+  // Few distinct elements left open, with attributes, before many blocks.
+  std::string few = "<p>";
+  for (const char* n : {"a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u"})
+    for (int k = 0; k < 3; ++k) few += std::string("<") + n + " title=" + std::string(200, 'x') + std::to_string(k) + ">";
+  for (int i = 0; i < 49000; ++i) few += "<p>x";
+  const auto again = std::chrono::steady_clock::now();
+  fetch::extract_html(few, "https://fmt.example/");
+  EXPECT_LT(std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - again).count(),
+            3000);
+}
+
+// A large inline script before the body, full of "<" that are not tags,
+// must not cut the page before its article.
+TEST(Fetch, ScriptsAndCommentsDoNotCountAsTags) {
+  std::string page = "<html><head><title>Scripted</title><script>";
+  for (int i = 0; i < 60000; ++i) page += "if(i<n){a<b;}<div>";
+  page += "</script><!--";
+  for (int i = 0; i < 60000; ++i) page += "<p>";
+  page += "--></head><body><article><p>The article survives, with enough words, commas, and text.</p>"
+          "<p>A second paragraph, also long enough to be counted, of course.</p></article></body></html>";
+  auto p = fetch::extract_html(page, "https://script.example/");
+  EXPECT_EQ(p.title, "Scripted");
+  EXPECT_NE(p.content_text.find("The article survives"), std::string::npos) << p.content_text.substr(0, 200);
+}

@@ -66,7 +66,7 @@ asio::awaitable<response> v1_leaves::v1_feed(const request& req, const params& p
     if (!lq) co_return error_to_response(lq.err());
     lq->limit = kFeedEntries;
     // (A tag alone never asks for private leaves: narrow() cannot refuse.)
-    req.caller.narrow(*lq);
+    (void)req.caller.narrow(*lq);
     auto page = co_await d.store.async_list(*lq);
     if (!page) co_return error_to_response(page.err());
     for (const auto& l : page->items) {

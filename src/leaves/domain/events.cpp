@@ -267,6 +267,7 @@ result<std::vector<event>> decide(const std::optional<leaf>& state, const comman
     }
     case command_kind::request_enrichment: {
       event e = make_event(event_type::enrich_requested, state->id, next, ctx);
+      e.data["url"] = state->url;  // for the worker, which groups its work by host
       set_context(e, *state);
       out.push_back(std::move(e));
       break;

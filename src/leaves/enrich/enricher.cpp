@@ -27,6 +27,7 @@ namespace leaves::enrich {
 namespace {
 
 constexpr size_t kBatch = 100;
+constexpr auto kCommitEvery = std::chrono::seconds(1);
 constexpr size_t kMaxTitleBytes = 1000;
 constexpr size_t kMaxContentBytes = 1024 * 1024;  // as a client's content (domain::limits)
 
@@ -82,6 +83,7 @@ status enricher::start() {
   auto c = log_.subscribe(group_);
   if (!c) return c.err();
   consumer_ = std::move(*c);
+  for (size_t i = 0; i < o_.concurrency; ++i) workers_.emplace_back([this] { work(); });
   thread_ = std::thread([this] { run(); });
   return ok_status();
 }
@@ -90,7 +92,16 @@ void enricher::stop() {
   std::lock_guard lk(lifecycle_mu_);
   stop_ = true;
   if (consumer_) consumer_->wake();
+  cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  for (auto& w : workers_) {
+    if (w.joinable()) w.join();
+  }
+}
+
+size_t enricher::queued() const {
+  std::lock_guard lk(mu_);
+  return queued_.size();
 }
 
 bool enricher::pause(std::chrono::milliseconds d) {
@@ -103,20 +114,13 @@ bool enricher::pause(std::chrono::milliseconds d) {
   return false;
 }
 
-void enricher::wait_for_host(const std::string& host) {
-  std::chrono::steady_clock::time_point at;
-  {
-    std::lock_guard lk(hosts_mu_);
-    auto& next = next_fetch_[host];
-    at = std::max(next, std::chrono::steady_clock::now());
-    next = at + o_.per_host_interval;
-    if (next_fetch_.size() > 10000) {  // bounded: forget hosts whose turn has passed
-      const auto now = std::chrono::steady_clock::now();
-      std::erase_if(next_fetch_, [&](const auto& kv) { return kv.second < now; });
-    }
-  }
-  const auto now = std::chrono::steady_clock::now();
-  if (at > now) pause(std::chrono::duration_cast<std::chrono::milliseconds>(at - now));
+void enricher::submit(job j) {
+  std::lock_guard lk(mu_);
+  if (!queued_.insert(j.request).second) return;  // read again (a rebalance, a reader's retry): queued once
+  if (static_cast<size_t>(j.partition) >= unanswered_.size()) unanswered_.resize(j.partition + 1);
+  unanswered_[j.partition].insert(j.offset);
+  queue_[j.host].push_back(std::move(j));
+  cv_.notify_one();
 }
 
 void enricher::run() {
@@ -134,170 +138,199 @@ void enricher::run() {
   for (size_t p = 0; p < parts; ++p) recovering[p] = next[p] < boundary[p];
   std::vector<std::vector<job>> held(parts);
   std::vector<std::unordered_set<std::string>> answered(parts);  // seen while the partition recovers
+  std::vector<int64_t> last_commit(parts, -1);
+  std::vector<bool> read_here(parts, false);  // partitions this run has read (the ones it commits)
+  auto next_commit = std::chrono::steady_clock::now();
   while (!stop_) {
-    auto recs = consumer_->poll(kBatch, std::chrono::milliseconds(200));
-    if (!recs) {
-      pause(std::chrono::milliseconds(500));
-      continue;
-    }
-    std::vector<job> ready;
-    std::set<size_t> read;  // partitions of this batch: the only ones it commits
-    for (const auto& r : *recs) {
-      if (r.partition < 0 || static_cast<size_t>(r.partition) >= parts) continue;
-      const auto p = static_cast<size_t>(r.partition);
-      read.insert(p);
-      next[p] = std::max(next[p], r.offset + 1);
-      boost::system::error_code ec;
-      auto v = json::parse(r.value, ec);
-      if (ec || !v.is_object()) continue;
-      auto ev = domain::event_from_json(v.get_object());
-      if (!ev) continue;  // not a leaf event (a user's)
-      job j;
-      j.leaf_id = ev->aggregate_id;
-      j.partition = r.partition;
-      j.offset = r.offset;
-      j.request = std::to_string(r.partition) + ":" + std::to_string(r.offset);
-      j.version = ev->aggregate_version;
-      switch (ev->type) {
-        case domain::event_type::created: {
-          const auto* l = ev->data.if_contains("leaf");
-          if (!l || !l->is_object() || !needs_page(l->get_object())) continue;
-          break;
-        }
-        case domain::event_type::enrich_requested: break;
-        case domain::event_type::enriched:
-        case domain::event_type::enrich_failed:
-          if (recovering[p]) {
-            if (const auto* q = ev->data.if_contains("request"); q && q->is_string())
-              answered[p].insert(std::string(q->get_string()));
+    if (queued() >= kMaxQueued) {  // the pool is far behind: wait for it before reading more
+      pause(std::chrono::milliseconds(200));
+    } else {
+      auto recs = consumer_->poll(kBatch, std::chrono::milliseconds(200));
+      if (!recs) {
+        pause(std::chrono::milliseconds(500));
+        continue;
+      }
+      std::set<size_t> read;
+      for (const auto& r : *recs) {
+        if (r.partition < 0 || static_cast<size_t>(r.partition) >= parts) continue;
+        const auto p = static_cast<size_t>(r.partition);
+        read.insert(p);
+        read_here[p] = true;
+        next[p] = std::max(next[p], r.offset + 1);
+        boost::system::error_code ec;
+        auto v = json::parse(r.value, ec);
+        if (ec || !v.is_object()) continue;
+        auto ev = domain::event_from_json(v.get_object());
+        if (!ev) continue;  // not a leaf event (a user's)
+        job j;
+        j.leaf_id = ev->aggregate_id;
+        j.partition = r.partition;
+        j.offset = r.offset;
+        j.request = std::to_string(r.partition) + ":" + std::to_string(r.offset);
+        j.version = ev->aggregate_version;
+        switch (ev->type) {
+          case domain::event_type::created: {
+            const auto* l = ev->data.if_contains("leaf");
+            if (!l || !l->is_object() || !needs_page(l->get_object())) continue;
+            if (const auto* u = l->get_object().if_contains("url"); u && u->is_string())
+              j.host = host_of(std::string(u->get_string()));
+            break;
           }
-          continue;
-        default: continue;
-      }
-      ++stats_.requested;
-      if (recovering[p] && r.offset < boundary[p]) {
-        held[p].push_back(std::move(j));
-      } else {
-        ready.push_back(std::move(j));
-      }
-    }
-    for (size_t p : read) {
-      if (!recovering[p] || next[p] < boundary[p]) continue;
-      recovering[p] = false;
-      for (auto& j : held[p]) {
-        if (answered[p].contains(j.request)) {
-          ++stats_.already;
+          case domain::event_type::enrich_requested:
+            if (const auto* u = ev->data.if_contains("url"); u && u->is_string())
+              j.host = host_of(std::string(u->get_string()));
+            break;
+          case domain::event_type::enriched:
+          case domain::event_type::enrich_failed:
+            if (recovering[p]) {
+              if (const auto* q = ev->data.if_contains("request"); q && q->is_string())
+                answered[p].insert(std::string(q->get_string()));
+            }
+            continue;
+          default: continue;
+        }
+        ++stats_.requested;
+        if (recovering[p] && r.offset < boundary[p]) {
+          held[p].push_back(std::move(j));
         } else {
-          ready.push_back(std::move(j));
+          submit(std::move(j));
         }
       }
-      held[p] = {};
-      answered[p] = {};
-    }
-    if (!ready.empty()) run_jobs(std::move(ready));
-    if (stop_) return;  // a batch cut short is read again: its answered requests are known then
-    // Commit the partitions this batch read (others may belong to another
-    // server of the group by now), past what is answered, never past a
-    // request still held.
-    std::vector<log::position> commit;
-    for (size_t p : read) {
-      int64_t upto = next[p];
-      for (const auto& j : held[p]) upto = std::min(upto, j.offset);
-      commit.push_back({static_cast<int32_t>(p), upto});
-    }
-    if (!commit.empty()) {
-      if (auto st = consumer_->commit(commit); !st) log_warn("enrich", "commit failed: " + st.err().message);
-    }
-  }
-}
-
-void enricher::run_jobs(std::vector<job> jobs) {
-  // Grouped by the host of each leaf's URL (a request names only the leaf):
-  // one host's pages are fetched one after the other.
-  std::map<std::string, std::deque<job>> by_host;
-  for (auto& j : jobs) {
-    auto l = leaf_at_request(j);
-    if (!l) {
-      if (stop_) return;
-      ++stats_.gone;
-      continue;
-    }
-    j.host = host_of(l->url);
-    by_host[j.host].push_back(std::move(j));
-  }
-  std::mutex mu;
-  auto take = [&]() -> std::optional<std::deque<job>> {
-    std::lock_guard lk(mu);
-    if (by_host.empty()) return std::nullopt;
-    auto node = by_host.extract(by_host.begin());
-    return std::move(node.mapped());
-  };
-  auto work = [&] {
-    while (!stop_) {
-      auto group = take();
-      if (!group) return;
-      for (const auto& j : *group) {
-        if (stop_) return;
-        enrich_one(j);
+      for (size_t p : read) {
+        if (!recovering[p] || next[p] < boundary[p]) continue;
+        recovering[p] = false;
+        for (auto& j : held[p]) {
+          if (answered[p].contains(j.request)) {
+            ++stats_.already;
+          } else {
+            submit(std::move(j));
+          }
+        }
+        held[p] = {};
+        answered[p] = {};
       }
     }
-  };
-  std::vector<std::thread> workers;
-  const size_t n = std::min(o_.concurrency, by_host.size());
-  for (size_t i = 1; i < n; ++i) workers.emplace_back(work);
-  work();
-  for (auto& t : workers) t.join();
+    // Commit, at most once a second, per partition this run reads, up to
+    // its oldest request not yet answered (queued, being fetched, or held).
+    if (std::chrono::steady_clock::now() < next_commit) continue;
+    next_commit = std::chrono::steady_clock::now() + kCommitEvery;
+    std::vector<log::position> commit;
+    {
+      std::lock_guard lk(mu_);
+      for (size_t p = 0; p < parts; ++p) {
+        if (!read_here[p]) continue;
+        int64_t upto = next[p];
+        if (p < unanswered_.size() && !unanswered_[p].empty()) upto = std::min(upto, *unanswered_[p].begin());
+        for (const auto& j : held[p]) upto = std::min(upto, j.offset);
+        if (upto != last_commit[p]) commit.push_back({static_cast<int32_t>(p), upto});
+      }
+    }
+    if (!commit.empty() && !stop_) {
+      if (auto st = consumer_->commit(commit); !st) {
+        log_warn("enrich", "commit failed: " + st.err().message);
+      } else {
+        for (const auto& c : commit) last_commit[c.partition] = c.offset;
+      }
+    }
+  }
 }
 
-std::optional<domain::leaf> enricher::leaf_at_request(const job& j) {
-  constexpr auto kPatience = std::chrono::seconds(30);
-  const auto until = std::chrono::steady_clock::now() + kPatience;
+void enricher::work() {
+  std::unique_lock lk(mu_);
   while (!stop_) {
-    auto st = *asio::co_spawn(asio::make_strand(ioc_), state_of(&svc_, j.leaf_id), asio::use_future).get();
-    if (st && *st && (*st)->version >= j.version) {
-      if ((*st)->deleted) return std::nullopt;
-      return std::move(**st);
+    // A host that is not being fetched, whose turn has come, with a request due.
+    const auto now = std::chrono::steady_clock::now();
+    auto soonest = now + std::chrono::seconds(1);
+    std::string host;
+    for (auto& [h, q] : queue_) {
+      if (q.empty() || busy_hosts_.contains(h)) continue;
+      auto due = std::max(q.front().not_before, next_fetch_[h]);
+      if (due <= now) {
+        host = h;
+        break;
+      }
+      soonest = std::min(soonest, due);
     }
-    if (std::chrono::steady_clock::now() >= until) {
-      log_warn("enrich", "leaf " + j.leaf_id + ": the read model did not reach version " + std::to_string(j.version) +
-                             " in 30 s; request " + j.request + " is dropped");
-      return std::nullopt;
+    if (host.empty()) {
+      cv_.wait_until(lk, soonest);
+      continue;
     }
-    pause(std::chrono::milliseconds(50));
+    job j = std::move(queue_[host].front());
+    queue_[host].pop_front();
+    if (queue_[host].empty()) queue_.erase(host);
+    busy_hosts_.insert(host);
+    lk.unlock();
+    outcome o = outcome::done;
+    try {
+      o = enrich_one(j);
+    } catch (const std::exception& e) {
+      log_error("enrich", "leaf " + j.leaf_id + ": request " + j.request + " failed: " + e.what());
+      o = outcome::later;
+    }
+    lk.lock();
+    busy_hosts_.erase(host);
+    next_fetch_[host] = std::chrono::steady_clock::now() + o_.per_host_interval;
+    if (o == outcome::later && !stop_) {
+      // Put back, later each time (at most a minute apart): never dropped.
+      ++j.tries;
+      j.not_before = std::chrono::steady_clock::now() +
+                     std::min<std::chrono::milliseconds>(std::chrono::milliseconds(250L << std::min(j.tries, 8)),
+                                                         std::chrono::seconds(60));
+      if (j.tries % 20 == 0) log_warn("enrich", "leaf " + j.leaf_id + ": request " + j.request + " put back " +
+                                                    std::to_string(j.tries) + " times");
+      queue_[host].push_back(std::move(j));
+    } else if (o == outcome::done) {
+      queued_.erase(j.request);
+      auto& u = unanswered_[j.partition];
+      if (auto it = u.find(j.offset); it != u.end()) u.erase(it);
+    }
+    if (next_fetch_.size() > 10000) {  // bounded: forget hosts whose turn has passed
+      const auto t = std::chrono::steady_clock::now();
+      std::erase_if(next_fetch_, [&](const auto& kv) { return kv.second < t && !queue_.contains(kv.first); });
+    }
+    cv_.notify_all();
   }
-  return std::nullopt;
 }
 
-void enricher::enrich_one(const job& j) {
-  // The leaf again, just before its fetch: the user may have filled it meanwhile.
-  auto found = leaf_at_request(j);
-  if (!found) {
-    if (!stop_) ++stats_.gone;
-    return;
+enricher::outcome enricher::enrich_one(const job& j) {
+  // The leaf as of its request at least (the read model may be behind the
+  // log this worker reads), just before its fetch: the user may have filled
+  // it meanwhile, or deleted it.
+  auto st = *asio::co_spawn(asio::make_strand(ioc_), state_of(&svc_, j.leaf_id), asio::use_future).get();
+  if (stop_) return outcome::stopped;
+  if (!st || !*st || (*st)->version < j.version) return outcome::later;
+  if ((*st)->deleted) {
+    ++stats_.gone;
+    return outcome::done;
   }
-  const domain::leaf& l = *found;
+  const domain::leaf l = std::move(**st);
   domain::command cmd;
   cmd.leaf_id = j.leaf_id;
   cmd.request = j.request;
   fetch::fetch_result r;
   const auto started = std::chrono::steady_clock::now();
   for (int attempt = 0;; ++attempt) {
-    wait_for_host(j.host);
-    if (stop_) return;
     r = fetch::fetch_url(l.url, o_.fetch);
     ++stats_.fetches;
-    if (stop_) return;  // cancelled mid-fetch: asked again after the restart
+    if (stop_) return outcome::stopped;  // cancelled mid-fetch: asked again after the restart
     if (r.ok() || !r.retryable || attempt + 1 >= o_.attempts) break;
     auto wait = o_.retry_base * (1 << (2 * attempt));  // 1 s, 4 s, 16 s, ...
     if (r.retry_after) wait = std::chrono::duration_cast<std::chrono::milliseconds>(*r.retry_after);
-    if (!pause(std::min(wait, o_.max_retry_wait))) return;
+    if (!pause(std::max(std::min(wait, o_.max_retry_wait), o_.per_host_interval))) return outcome::stopped;
   }
   stats_.fetch_micros +=
       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started).count();
   json::object page{{"final_url", r.final_url}, {"http_status", r.http_status}, {"redirects", r.redirects}};
+  std::string log_reason;
   if (!r.ok()) {
     cmd.kind = domain::command_kind::enrich_failed;
     cmd.reason = !r.error.empty() ? r.error : "the server answered " + std::to_string(r.http_status);
+    if (r.refused) {
+      // Which internal address a name resolved to is for the server's log,
+      // not for whoever saved the URL (it would map internal DNS for them).
+      log_reason = cmd.reason;
+      cmd.reason = "the page is on an internal address: not fetched (see --fetch-allow-private)";
+    }
     page["retryable"] = r.retryable;
     cmd.page = std::move(page);
   } else {
@@ -387,17 +420,20 @@ void enricher::enrich_one(const job& j) {
   if (!done) {
     if (done.err().code == errc::not_found) {
       ++stats_.gone;  // deleted while it was fetched
-    } else {
-      log_warn("enrich", "leaf " + j.leaf_id + ": the answer to " + j.request + " was not written: " + done.err().message);
+      return outcome::done;
     }
-    return;
+    if (stop_) return outcome::stopped;
+    log_warn("enrich", "leaf " + j.leaf_id + ": the answer to " + j.request + " was not written (tried again later): " +
+                           done.err().message);
+    return outcome::later;
   }
   if (cmd.kind == domain::command_kind::enrich) {
     ++stats_.enriched;
   } else {
     ++stats_.failed;
-    log_info("enrich", "leaf " + j.leaf_id + ": " + cmd.reason);
+    log_info("enrich", "leaf " + j.leaf_id + ": " + (log_reason.empty() ? cmd.reason : log_reason));
   }
+  return outcome::done;
 }
 
 }  // namespace leaves::enrich

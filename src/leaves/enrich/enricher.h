@@ -17,17 +17,26 @@
 // bookmarks does not hammer their sites), retries with exponential backoff
 // on timeouts, 5xx and 429, Retry-After honoured up to `max_retry_wait`.
 //
-// Runs on threads of its own; commands run on the server's io_context.
+// One thread reads the log and queues requests (at most kMaxQueued); a pool
+// of `concurrency` threads answers them. Positions are committed up to the
+// oldest request not yet answered, as answers come. A request whose leaf the
+// read model does not show yet, or whose answer could not be written, is put
+// back and tried again later, never dropped. Commands run on the server's
+// io_context.
 #pragma once
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "leaves/fetch/fetch.h"
 #include "leaves/log/event_log.h"
@@ -63,6 +72,9 @@ class enricher {
   // Not from an io thread: it waits for commands that run on the io_context.
   void stop();
   const enrich_stats& stats() const { return stats_; }
+  // Requests waiting or being fetched.
+  size_t queued() const;
+  static constexpr size_t kMaxQueued = 200000;  // the reader waits while this many wait
 
  private:
   struct job {
@@ -70,15 +82,15 @@ class enricher {
     int32_t partition = 0;
     int64_t offset = 0;
     int64_t version = 0;  // of the leaf at the request
+    int tries = 0;        // times put back (the read model behind, a write failed)
+    std::chrono::steady_clock::time_point not_before{};
   };
+  enum class outcome { done, later, stopped };
   void run();
-  void run_jobs(std::vector<job> jobs);
-  void enrich_one(const job& j);
-  // The leaf as of its request at least (the read model may still be
-  // behind the log the worker reads); nullopt when deleted or not found in time.
-  std::optional<domain::leaf> leaf_at_request(const job& j);
+  void work();
+  void submit(job j);
+  outcome enrich_one(const job& j);
   bool pause(std::chrono::milliseconds d);  // false when stopping
-  void wait_for_host(const std::string& host);
 
   log::event_log& log_;
   std::string group_;
@@ -89,9 +101,17 @@ class enricher {
   std::mutex lifecycle_mu_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  std::vector<std::thread> workers_;
   enrich_stats stats_;
-  std::mutex hosts_mu_;
-  std::map<std::string, std::chrono::steady_clock::time_point> next_fetch_;  // per host
+  // The work, by host: a host's requests are fetched one at a time, at most
+  // once per per_host_interval; requests are held here until answered.
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<std::string, std::deque<job>> queue_;
+  std::set<std::string> busy_hosts_;
+  std::map<std::string, std::chrono::steady_clock::time_point> next_fetch_;
+  std::set<std::string> queued_;                  // requests queued or being fetched
+  std::vector<std::multiset<int64_t>> unanswered_;  // their offsets, per partition
 };
 
 }  // namespace leaves::enrich

@@ -16,7 +16,8 @@ namespace leaves::fetch {
 namespace {
 
 constexpr size_t kMaxTags = 50000;
-constexpr long kMaxDepth = 1000;
+constexpr size_t kMaxDepth = 1000;
+constexpr size_t kMaxCopiedBytes = 1024 * 1024;
 constexpr size_t kExcerptBytes = 300;
 constexpr size_t kMinParagraph = 25;  // characters of text for a paragraph to score
 
@@ -54,34 +55,95 @@ bool is_element(const GumboNode* n, GumboTag t) { return n->type == GUMBO_NODE_E
 bool closes_itself(std::string_view name) {
   static constexpr std::string_view kNames[] = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link",
                                                 "meta", "param", "source", "track", "wbr", "p", "li", "dt", "dd",
-                                                "option", "tr", "td", "th", "thead", "tbody", "!"};
+                                                "option", "tr", "td", "th", "thead", "tbody"};
   return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
 }
 
-// The document cut before its kMaxTags-th tag, or where its elements nest
-// deeper than kMaxDepth (gumbo's cost grows with the square of the depth:
-// 50,000 nested elements took 6 s). The depth is estimated from the tags as
-// written (opened minus closed, not counting elements that close
-// themselves); gumbo closes what is left open at the cut.
+// Formatting elements: the HTML parser re-opens those left open inside each
+// new block (with their attributes), so a few left open before many blocks
+// make it build many copies.
+bool formatting(std::string_view name) {
+  static constexpr std::string_view kNames[] = {"a", "b", "big", "code", "em", "font", "i", "nobr",
+                                                "s", "small", "strike", "strong", "tt", "u"};
+  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+}
+
+bool raw_text(std::string_view name) { return name == "script" || name == "style" || name == "textarea"; }
+
+size_t find_ci(std::string_view hay, std::string_view needle, size_t from) {
+  for (size_t i = from; i + needle.size() <= hay.size(); ++i) {
+    size_t k = 0;
+    while (k < needle.size() && std::tolower(static_cast<unsigned char>(hay[i + k])) == needle[k]) ++k;
+    if (k == needle.size()) return i;
+  }
+  return std::string_view::npos;
+}
+
+// The document cut where parsing it would cost too much (gumbo closes what
+// is left open at the cut), judged from the tags as written:
+// - at its kMaxTags-th tag;
+// - where elements nest deeper than kMaxDepth (gumbo's time grows with the
+//   square of the depth: 50,000 nested elements took 6 s): an element opens,
+//   and its end tag closes it and what was opened inside it; end tags that
+//   close nothing open are ignored, as the parser does;
+// - where formatting elements left open would be copied into more than
+//   kMaxCopiedBytes in all (each tag met while they are open counts their
+//   start tags' bytes once more).
+// Comments and the text of script, style and textarea are skipped.
 std::string_view bounded(std::string_view html) {
   size_t tags = 0;
-  long depth = 0;
-  for (size_t i = 0; i < html.size(); ++i) {
-    if (html[i] != '<') continue;
-    if (++tags == kMaxTags) return html.substr(0, i);
-    size_t j = i + 1;
+  std::vector<std::pair<std::string, size_t>> open;  // name, bytes of its start tag
+  size_t open_formatting_bytes = 0;
+  size_t copied = 0;
+  size_t i = 0;
+  while ((i = html.find('<', i)) != std::string_view::npos) {
+    const size_t at = i;
+    if (html.substr(at, 4) == "<!--") {
+      const size_t end = html.find("-->", at + 4);
+      if (end == std::string_view::npos) break;
+      i = end + 3;
+      continue;
+    }
+    size_t j = at + 1;
     const bool closing = j < html.size() && html[j] == '/';
     if (closing) ++j;
-    char name[16];
-    size_t n = 0;
-    while (j < html.size() && n < sizeof name && (std::isalnum(static_cast<unsigned char>(html[j])) || html[j] == '!'))
-      name[n++] = static_cast<char>(std::tolower(static_cast<unsigned char>(html[j++])));
-    if (n == 0 || n == sizeof name || closes_itself(std::string_view(name, n))) continue;
-    if (closing) {
-      depth = std::max(0L, depth - 1);
-    } else if (++depth > kMaxDepth) {
-      return html.substr(0, i);
+    if (j >= html.size() || !std::isalpha(static_cast<unsigned char>(html[j]))) {
+      ++i;  // "<" in text, "<!doctype", "<?xml": not an element
+      continue;
     }
+    std::string name;
+    while (j < html.size() && (std::isalnum(static_cast<unsigned char>(html[j])) || html[j] == '-')) {
+      if (name.size() < 32) name += static_cast<char>(std::tolower(static_cast<unsigned char>(html[j])));
+      ++j;
+    }
+    const size_t gt = html.find('>', j);
+    const size_t tag_end = gt == std::string_view::npos ? html.size() : gt + 1;
+    if (++tags == kMaxTags) return html.substr(0, at);
+    copied += open_formatting_bytes;
+    if (copied > kMaxCopiedBytes) return html.substr(0, at);
+    if (closing) {
+      for (size_t k = open.size(); k-- > 0;) {
+        if (open[k].first != name) continue;
+        for (size_t m = k; m < open.size(); ++m) {
+          if (formatting(open[m].first)) open_formatting_bytes -= open[m].second;
+        }
+        open.resize(k);
+        break;
+      }
+    } else if (!closes_itself(name)) {  // ("<b/>" opens a b in HTML: no exception for "/>")
+      const size_t bytes = tag_end - at;
+      open.emplace_back(name, bytes);
+      if (formatting(name)) open_formatting_bytes += bytes;
+      if (open.size() > kMaxDepth) return html.substr(0, at);
+      if (raw_text(name)) {  // its text is not markup: on to its end tag
+        const size_t end = find_ci(html, "</" + name, tag_end);
+        if (end == std::string_view::npos) break;
+        open.pop_back();
+        i = end;
+        continue;
+      }
+    }
+    i = tag_end;
   }
   return html;
 }

@@ -168,7 +168,7 @@ fetch_result fetch_url(const std::string& url, const fetch_options& o) {
     out.retry_after = std::chrono::seconds(std::min<curl_off_t>(retry_after, 24 * 3600));
 
   if (rc != CURLE_OK) {
-    if (!t.refused.empty()) {
+    if (!t.refused.empty() && rc == CURLE_COULDNT_CONNECT) {
       out.error = "refused to connect to " + t.refused + ": internal addresses are not fetched";
       out.refused = true;
     } else if (t.too_big || rc == CURLE_FILESIZE_EXCEEDED) {
@@ -186,7 +186,8 @@ fetch_result fetch_url(const std::string& url, const fetch_options& o) {
     } else {
       out.error = errbuf[0] ? errbuf : curl_easy_strerror(rc);
       out.retryable = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_RECV_ERROR ||
-                      rc == CURLE_SEND_ERROR || rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE;
+                      rc == CURLE_SEND_ERROR || rc == CURLE_GOT_NOTHING || rc == CURLE_PARTIAL_FILE ||
+                      rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM || rc == CURLE_SSL_CONNECT_ERROR;
     }
     out.body.clear();
     return out;
@@ -210,7 +211,13 @@ std::string sniff_charset(const std::string& html) {
     while (j < tag.size() && (std::isalnum(static_cast<unsigned char>(tag[j])) || tag[j] == '-' || tag[j] == '_' ||
                               tag[j] == ':' || tag[j] == '.'))
       ++j;
-    if (j > i) return tag.substr(i, j - i);
+    if (j > i) {
+      // A page that could declare itself in a meta element is not UTF-16
+      // (an ASCII-compatible encoding was read): browsers take UTF-8 then.
+      std::string cs = tag.substr(i, j - i);
+      if (cs.starts_with("utf-16")) cs = "utf-8";
+      return cs;
+    }
   }
   return {};
 }
@@ -239,6 +246,12 @@ std::string to_utf8(const std::string& body, const std::string& charset) {
       ++in;
       --in_left;
     }
+  }
+  {
+    char* o = buf.data();
+    size_t o_left = buf.size();
+    iconv(cd, nullptr, nullptr, &o, &o_left);  // what a stateful charset still holds
+    out.append(buf.data(), buf.size() - o_left);
   }
   iconv_close(cd);
   return utf8_repaired(out);

@@ -40,7 +40,7 @@ struct request {
     // the leaves this caller may see. False: the caller sees only public
     // leaves and asked for the others, whose answer is empty.
     template <class Query>
-    bool narrow(Query& q) const {
+    [[nodiscard]] bool narrow(Query& q) const {
       if (public_only()) {
         if (q.is_public == false) return false;
         q.is_public = true;

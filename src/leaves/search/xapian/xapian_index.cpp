@@ -57,17 +57,17 @@ std::string lower(const std::string& s) { return Xapian::Unicode::tolower(s); }
 
 // A boolean term of `prefix` and a field's value that fits Xapian's limit on
 // a term (245 bytes): a longer value keeps its first bytes (cut on a UTF-8
-// character's start) and the md5 of the whole, so equal values still make
-// equal terms and different ones different terms. Without it, one leaf with a
+// character's start), a 0xFF byte and the md5 of the whole, so equal values
+// still make equal terms and different ones different terms. Without it, one leaf with a
 // 300-byte user name would stop the index's projection at that event.
 constexpr size_t kMaxTermBytes = 245;
 std::string term(std::string_view prefix, std::string_view value) {
   std::string out(prefix);
   if (prefix.size() + value.size() <= kMaxTermBytes) return out.append(value);
-  size_t keep = kMaxTermBytes - prefix.size() - 33;  // '#' and 32 hex digits follow
+  size_t keep = kMaxTermBytes - prefix.size() - 33;  // a 0xFF byte and 32 hex digits follow
   while (keep > 0 && (static_cast<unsigned char>(value[keep]) & 0xC0) == 0x80) --keep;
   out.append(value.substr(0, keep));
-  out += '#';
+  out += '\xFF';  // never in UTF-8: a cut term equals no value's whole term
   return out.append(md5_hex(value));
 }
 

@@ -77,6 +77,7 @@ def test_the_leaf_page_shows_the_fetched_page_and_fetches_it_again(server, pages
     path = "/story/" + unique("p")
     leaf = expect(c.post("/v1/leaves", json={"url": pages.base + path}), 201, "save by URL")
     wait_until(lambda: answers(c, leaf["id"]), timeout=15, what="the page's fetch")
+    wait_until(lambda: c.get_leaf(leaf["id"])["title"], timeout=15, what="the fetched title in the read model")
     browser.open("/leaf/" + leaf["id"])
     wait_for(browser, lambda: browser.d.find_element(By.TAG_NAME, "h1").text == "Log compaction, explained",
              what="the fetched title as the heading")

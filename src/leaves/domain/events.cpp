@@ -335,7 +335,8 @@ status apply(std::optional<leaf>& state, const event& ev) {
       state = std::move(*l);
       return ok_status();
     }
-    case event_type::updated: {
+    case event_type::updated:
+    case event_type::enriched: {  // (enriched: the fields decide() found empty)
       if (!state || state->deleted) return bad_event("leaf does not exist");
       const auto* ch = ev.data.if_contains("changes");
       if (!ch || !ch->is_object()) return bad_event("missing changes");
@@ -375,16 +376,6 @@ status apply(std::optional<leaf>& state, const event& ev) {
       }
       state->slugs = state->tags;
       state->updated_at = std::max(state->updated_at, ev.time_ms);
-      break;
-    }
-    case event_type::enriched: {
-      if (!state || state->deleted) return bad_event("leaf does not exist");
-      const auto* ch = ev.data.if_contains("changes");
-      if (!ch || !ch->is_object()) return bad_event("missing changes");
-      limits unlimited{SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX, SIZE_MAX};
-      auto p = parse_patch(ch->get_object(), unlimited);
-      if (!p) return bad_event(p.err().message.c_str());
-      apply_patch(*state, *p);
       break;
     }
     case event_type::enrich_requested:

@@ -395,14 +395,7 @@ enricher::outcome enricher::enrich_one(const job& j) {
         if (!pdf.text.empty()) {
           p.values.content_text = utf8_repaired(pdf.text, kMaxContentBytes);
           set(domain::field::content_text);
-          size_t words = 0;
-          bool in_word = false;
-          for (char ch : pdf.text) {
-            const bool space = std::isspace(static_cast<unsigned char>(ch));
-            if (!space && !in_word) ++words;
-            in_word = !space;
-          }
-          p.values.reading_time = static_cast<int32_t>((words + 199) / 200);
+          p.values.reading_time = fetch::reading_minutes(pdf.text);
           set(domain::field::reading_time);
         }
         if (!pdf.author.empty()) {

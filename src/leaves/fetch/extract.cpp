@@ -279,14 +279,7 @@ class extractor {
       }
     }
     p.excerpt = html::collapsed_prefix(collapse(!description_.empty() ? description_ : p.content_text), kExcerptBytes);
-    size_t words = 0;
-    bool in_word = false;
-    for (char c : p.content_text) {
-      const bool space = std::isspace(static_cast<unsigned char>(c));
-      if (!space && !in_word) ++words;
-      in_word = !space;
-    }
-    p.reading_time = words == 0 ? 0 : static_cast<int>((words + 199) / 200);
+    p.reading_time = reading_minutes(p.content_text);
     return p;
   }
 
@@ -513,6 +506,17 @@ const GumboNode* find_body(const GumboOutput* doc) {
 }
 
 }  // namespace
+
+int reading_minutes(std::string_view text) {
+  size_t words = 0;
+  bool in_word = false;
+  for (char c : text) {
+    const bool space = std::isspace(static_cast<unsigned char>(c));
+    if (!space && !in_word) ++words;
+    in_word = !space;
+  }
+  return static_cast<int>((words + 199) / 200);
+}
 
 std::string resolve_url(std::string_view base, std::string_view ref) {
   std::string r = collapse(ref);

@@ -34,6 +34,9 @@ struct page {
 // nest deeper than 1,000 (the parser is quadratic in the depth).
 page extract_html(std::string_view html, std::string_view page_url);
 
+// Minutes to read `text` at 200 words a minute, rounded up; 0 without words.
+int reading_minutes(std::string_view text);
+
 // `ref` resolved against `base` (RFC 3986), or empty when either is not a
 // usable URL or the result is not http(s).
 std::string resolve_url(std::string_view base, std::string_view ref);

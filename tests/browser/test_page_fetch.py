@@ -82,6 +82,10 @@ def test_the_leaf_page_shows_the_fetched_page_and_fetches_it_again(server, pages
     wait_for(browser, lambda: browser.d.find_element(By.TAG_NAME, "h1").text == "Log compaction, explained",
              what="the fetched title as the heading")
     wait_for(browser, lambda: (page_state(browser) or ("",))[0] == "done", what="the page's state: fetched")
+    excerpt = browser.d.find_element(By.ID, "excerpt").text
+    assert excerpt.startswith("How a compacted topic keeps"), "the page's description as its excerpt, got %r" % excerpt
+    canonical = browser.d.find_element(By.ID, "canonical").get_attribute("href")
+    assert canonical.endswith("/2026/11/log-compaction"), canonical
     wait_for(browser, lambda: "A compacted topic keeps" in browser.d.find_element(By.ID, "content").text,
              what="the article's text")
     assert "Great article" not in browser.d.find_element(By.ID, "content").text, "a comment was kept"

@@ -33,7 +33,8 @@ class Pages(http.server.BaseHTTPRequestHandler):
         if broken or path.startswith("/missing"):
             body, status = b"<h1>Not found</h1>", 404
         elif path.endswith(".pdf"):
-            body, status, ctype = tiny_pdf("A Paper on Logs", ["Every write is an event in the log."]), 200, "application/pdf"
+            body, status, ctype = tiny_pdf("A Paper on Logs", ["Every write is an event in the log.",
+                                                                    "The log is the truth, and the tables are views of it."]), 200, "application/pdf"
         else:
             body, status = (PAGES / "article.html").read_bytes(), 200
         self.send_response(status)
@@ -91,6 +92,12 @@ def test_a_leaf_saved_by_url_alone_is_filled_from_its_page(server_factory, pages
     [answer] = answers(c, leaf["id"])
     assert answer["type"] == "leaf.enriched" and answer["actor"] == "enricher", answer
     assert "language" not in answer["changes"] and "title" in answer["changes"], answer["changes"]
+    # What has no field of its own is in the answer's page, in the history.
+    page = answer["page"]
+    assert page["excerpt"].startswith("How a compacted topic keeps the last value"), page
+    assert page["canonical_url"].endswith("/2026/11/log-compaction"), page
+    assert page["favicon"] == pages.base + "/static/favicon-32.png", page
+    assert "language_detected" not in page, "the page declares its language"
     # A leaf saved with a title of its own is not fetched.
     titled = pages.base + "/titled/" + md5_hex(url)
     expect(c.post("/v1/leaves", json={"url": titled, "title": "Mine"}), 201)
@@ -99,7 +106,7 @@ def test_a_leaf_saved_by_url_alone_is_filled_from_its_page(server_factory, pages
     wait_until(lambda: answers(c, later["id"]), timeout=15, what="the later leaf's answer")
     assert pages.hits[titled.replace(pages.base, "")] == 0, "a leaf with a title was fetched"
     metrics = c.get("/metrics").text
-    assert 'leaves_enrich_total{outcome="enriched"}' in metrics
+    assert 'leaves_enrich_total{outcome="enriched"}' in metrics and "leaves_enrich_fetch_seconds_total " in metrics
 
 
 def test_a_pdf_gives_its_title_text_and_author(server_factory, pages):
@@ -111,6 +118,10 @@ def test_a_pdf_gives_its_title_text_and_author(server_factory, pages):
     assert got["title"] == "A Paper on Logs"
     assert "Every write is an event in the log." in got["content_text"]
     assert got["mimetype"] == "application/pdf" and got["published_by"] == ["Ann Writer"], got
+    # A PDF declares no language: it is told from the text.
+    assert got["language"] == "en", got
+    [answer] = answers(c, leaf["id"])
+    assert answer["page"]["language_detected"] is True and answer["page"]["pages"] == 1, answer
     # The answer was written by the worker, not this client: the index catches up on its own.
     wait_until(lambda: leaf["id"] in [h["id"] for h in expect(c.get("/v1/search?q=%22event+in+the+log%22"), 200)["items"]],
                timeout=15, what="the PDF's text in search")

@@ -9,6 +9,7 @@
 #include "leaves/base/utf8.h"
 #include "leaves/fetch/extract.h"
 #include "leaves/fetch/fetch.h"
+#include "leaves/fetch/language.h"
 #include "leaves/fetch/pdf.h"
 
 using namespace leaves;
@@ -121,4 +122,53 @@ TEST(Fetch, ScriptsAndCommentsDoNotCountAsTags) {
   auto p = fetch::extract_html(page, "https://script.example/");
   EXPECT_EQ(p.title, "Scripted");
   EXPECT_NE(p.content_text.find("The article survives"), std::string::npos) << p.content_text.substr(0, 200);
+}
+
+TEST(Fetch, LanguagesAreDetectedFromScriptAndCommonWords) {
+  struct sample {
+    const char* want;
+    const char* text;
+  };
+  const sample samples[] = {
+      {"en", "The harbour was quiet when we arrived, and most of the boats had already been pulled up on the shore for "
+             "the winter. We walked along the wall and talked about what the town would have been like a century ago."},
+      {"de", "Der Hafen war ruhig, als wir ankamen, und die meisten Boote waren schon für den Winter an Land gezogen. "
+             "Wir gingen an der Mauer entlang und sprachen darüber, wie die Stadt vor hundert Jahren ausgesehen hat."},
+      {"fr", "Le port était calme quand nous sommes arrivés, et la plupart des bateaux avaient déjà été tirés sur la "
+             "plage pour l'hiver. Nous avons marché le long du mur et parlé de ce que la ville était il y a un siècle."},
+      {"es", "El puerto estaba tranquilo cuando llegamos, y la mayoría de los barcos ya estaban en la playa para el "
+             "invierno. Caminamos por el muro y hablamos de cómo era la ciudad hace un siglo, cuando todo era más lento."},
+      {"it", "Il porto era tranquillo quando siamo arrivati, e la maggior parte delle barche era già stata tirata a "
+             "riva per l'inverno. Abbiamo camminato lungo il muro e parlato di come era la città un secolo fa."},
+      {"pt", "O porto estava calmo quando chegamos, e a maioria dos barcos já tinha sido puxada para a praia para o "
+             "inverno. Caminhamos pelo muro e falamos sobre como era a cidade há um século, quando tudo era mais lento."},
+      {"nl", "De haven was rustig toen we aankwamen, en de meeste boten waren al voor de winter op het strand getrokken. "
+             "We liepen langs de muur en praatten over hoe de stad er een eeuw geleden uit zou hebben gezien."},
+      {"sv", "Hamnen var lugn när vi kom fram, och de flesta båtarna hade redan dragits upp på stranden för vintern. Vi "
+             "gick längs muren och pratade om hur staden skulle ha sett ut för hundra år sedan, och det var mycket."},
+      {"pl", "Port był spokojny, kiedy przyjechaliśmy, i większość łodzi była już wyciągnięta na brzeg na zimę. "
+             "Szliśmy wzdłuż muru i rozmawialiśmy o tym, jak to miasto wyglądało sto lat temu, że nie było tak jak dziś."},
+      {"ru", "Гавань была тихой, когда мы приехали, и большинство лодок уже было вытащено на берег на зиму. Мы шли "
+             "вдоль стены и говорили о том, как этот город выглядел сто лет назад, когда все было по-другому."},
+      {"uk", "Гавань була тихою, коли ми приїхали, і більшість човнів вже було витягнуто на берег на зиму. Ми йшли "
+             "вздовж стіни і говорили про те, як це місто виглядало сто років тому, коли все було інакше, та й ще."},
+      {"ja", "私たちが着いたとき、港は静かで、ほとんどの船はもう冬のために浜に引き上げられていました。"},
+      {"zh", "我们到达的时候，港口很安静，大多数船已经为了过冬被拉上了岸。我们沿着墙走，谈论一百年前这个小镇是什么样子。"},
+      {"ko", "우리가 도착했을 때 항구는 조용했고 대부분의 배는 이미 겨울을 위해 해변으로 끌어올려져 있었다."},
+      {"el", "Το λιμάνι ήταν ήσυχο όταν φτάσαμε, και οι περισσότερες βάρκες είχαν ήδη τραβηχτεί στην ακτή για τον χειμώνα."},
+      {"ar", "كان الميناء هادئا عندما وصلنا، وكانت معظم القوارب قد سحبت بالفعل إلى الشاطئ لفصل الشتاء."},
+      {"fa", "وقتی رسیدیم بندر آرام بود و بیشتر قایق‌ها برای زمستان به ساحل کشیده شده بودند. ما کنار دیوار راه رفتیم."},
+  };
+  for (const auto& s : samples) EXPECT_EQ(fetch::detect_language(s.text), s.want) << s.text;
+
+  // Too little to tell, or nothing that says: no answer rather than a guess.
+  EXPECT_EQ(fetch::detect_language(""), "");
+  EXPECT_EQ(fetch::detect_language("Hello"), "");
+  EXPECT_EQ(fetch::detect_language("Kubernetes Grafana Prometheus OpenTelemetry Jaeger Loki Tempo Mimir"), "");
+  EXPECT_EQ(fetch::detect_language(std::string(100000, '\xff')), "") << "invalid UTF-8 is skipped";
+  // A long text is read only in its first 64 KiB: the answer comes from there.
+  std::string mixed;
+  while (mixed.size() < 70000) mixed += samples[1].text;
+  mixed += std::string(samples[0].text) + samples[0].text + samples[0].text;
+  EXPECT_EQ(fetch::detect_language(mixed), "de");
 }

@@ -2,6 +2,7 @@
 #include "leaves/html/sanitize.h"
 #include "leaves/base/hash.h"
 #include "leaves/base/time.h"
+#include "leaves/base/utf8.h"
 
 namespace leaves::api {
 
@@ -136,16 +137,20 @@ json::object history_entry(const domain::event& ev, const log::stored_record& r)
   e["changed"] = std::move(changed);
   if (const auto* tags = ev.data.if_contains("tags")) e["tags"] = *tags;
   if (const auto* reason = ev.data.if_contains("reason"); reason && reason->is_string()) e["reason"] = *reason;
-  if (const auto* changes = ev.data.if_contains("changes"); changes && changes->is_object()) {
+  // An enrichment's page (excerpt, canonical URL, favicon, ...) and the
+  // changed values, with long values cut.
+  for (const char* key : {"changes", "page"}) {
+    const auto* o = ev.data.if_contains(key);
+    if (!o || !o->is_object()) continue;
     json::object cut;
-    for (const auto& [k, v] : changes->as_object()) {
+    for (const auto& [k, v] : o->as_object()) {
       if (v.is_string() && v.as_string().size() > 300) {
-        cut[k] = std::string(v.as_string().subview().substr(0, 300)) + "…";
+        cut[k] = utf8_repaired(v.as_string().subview(), 300) + "…";
       } else {
         cut[k] = v;
       }
     }
-    e["changes"] = std::move(cut);
+    e[key] = std::move(cut);
   }
   return e;
 }

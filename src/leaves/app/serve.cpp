@@ -459,6 +459,10 @@ class serve_process {
                         http::metric_kind::counter, [e = enricher_.get()] {
                           return std::vector<http::sample>{{"", double(e->stats().fetches.load())}};
                         });
+    metrics_.add_family("leaves_enrich_fetch_seconds_total", "Time spent in page fetches (network, not extraction).",
+                        http::metric_kind::counter, [e = enricher_.get()] {
+                          return std::vector<http::sample>{{"", double(e->stats().fetch_micros.load()) / 1e6}};
+                        });
     return ok_status();
   }
 

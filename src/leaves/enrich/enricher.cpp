@@ -18,6 +18,7 @@
 #include "leaves/base/utf8.h"
 #include "leaves/domain/events.h"
 #include "leaves/fetch/extract.h"
+#include "leaves/fetch/language.h"
 #include "leaves/fetch/pdf.h"
 
 namespace asio = boost::asio;
@@ -367,6 +368,10 @@ enricher::outcome enricher::enrich_one(const job& j) {
       if (!x.language.empty()) {
         p.values.language = x.language;
         set(domain::field::language);
+      } else if (auto lang = fetch::detect_language(x.content_text); !lang.empty()) {
+        p.values.language = std::move(lang);
+        set(domain::field::language);
+        page["language_detected"] = true;
       }
       if (x.reading_time > 0) {
         p.values.reading_time = x.reading_time;
@@ -397,6 +402,11 @@ enricher::outcome enricher::enrich_one(const job& j) {
           set(domain::field::content_text);
           p.values.reading_time = fetch::reading_minutes(pdf.text);
           set(domain::field::reading_time);
+          if (auto lang = fetch::detect_language(pdf.text); !lang.empty()) {
+            p.values.language = std::move(lang);
+            set(domain::field::language);
+            page["language_detected"] = true;
+          }
         }
         if (!pdf.author.empty()) {
           p.values.published_by = domain::string_list{utf8_repaired(pdf.author, 500)};

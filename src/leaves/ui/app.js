@@ -542,7 +542,7 @@ function showLeaf(leaf, etag) {
           try {
             await api("POST", "/v1/leaves/" + encodeURIComponent(leaf.id) + "/refetch");
             toast("Asked for the page; it is fetched in the background");
-            showHistory(leaf.id, history);
+            showHistory(leaf.id, history, leaf.url);
           } catch (e) { toast(e.message); }
         } } }, "Fetch page"),
         h("button", { type: "button", id: "delete", on: { click: async () => {
@@ -556,11 +556,11 @@ function showLeaf(leaf, etag) {
     h("h2", {}, "Tags"), tagList, addForm,
     h("h2", {}, "Content"), content,
     h("h2", {}, "History"), history);
-  showHistory(leaf.id, history);
+  showHistory(leaf.id, history, leaf.url);
 }
 
 // What each event of the leaf did, from the log (GET /v1/leaves/{id}/history).
-function showHistory(id, box) {
+function showHistory(id, box, url) {
   const describe = (e) => {
     switch (e.type) {
       case "leaf.created": return "saved";
@@ -584,7 +584,16 @@ function showHistory(id, box) {
   const pageState = (items) => {
     const last = items.find((e) => e.type.startsWith("leaf.enrich"));
     if (!last) return null;
-    if (last.type === "leaf.enriched") return h("p", { class: "note", id: "page-state", "data-state": "done" }, "Page fetched ", timeEl(last.time), ".");
+    if (last.type === "leaf.enriched") {
+      const page = last.page || {};
+      const canonical = safeUrl(page.canonical_url);
+      return h("div", { id: "page-state", "data-state": "done" },
+        h("p", { class: "note" }, "Page fetched ", timeEl(last.time),
+          page.language_detected && last.changes && last.changes.language ? " (language detected: " + last.changes.language + ")" : "",
+          canonical && canonical !== safeUrl(url) ? [", canonical address ",
+            h("a", { href: canonical, rel: "noopener noreferrer nofollow", target: "_blank", id: "canonical" }, canonical)] : "", "."),
+        page.excerpt ? h("p", { class: "excerpt", id: "excerpt" }, page.excerpt) : null);
+    }
     if (last.type === "leaf.enrich_failed") return h("p", { class: "note", id: "page-state", "data-state": "failed" }, "The page could not be fetched (", timeEl(last.time), "): " + (last.reason || "no reason given") + ".");
     return h("p", { class: "note", id: "page-state", "data-state": "pending" }, "Waiting for the page to be fetched…");
   };

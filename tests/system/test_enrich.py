@@ -158,6 +158,12 @@ def test_internal_pages_are_refused_by_default(server_factory, pages):
     assert "internal address" in failed["reason"], failed
     assert "127.0.0.1" not in failed["reason"], "the reason names the internal address to the user: %r" % failed
     assert pages.hits[path] == 0, "the page server was reached"
+    # An intranet allows its own range: the page is fetched then.
+    intranet = server_factory.make(args=["--enrich", "true", "--fetch-allow-network", "127.0.0.1/32",
+                                         "--enrich-host-interval-ms", "0"])
+    allowed = expect(intranet.client.post("/v1/leaves", json={"url": pages.base + path + "/allowed"}), 201)
+    [answer] = wait_until(lambda: answers(intranet.client, allowed["id"]), timeout=15, what="the allowed page's answer")
+    assert answer["type"] == "leaf.enriched", answer
     # Without --enrich a refetch says so.
     plain = server_factory.make()
     other = expect(plain.client.post("/v1/leaves", json={"url": pages.base + path}), 201)

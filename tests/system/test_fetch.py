@@ -62,6 +62,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.redirect("/loop")
         elif p == "/to-file":
             self.redirect("file:///etc/passwd")
+        elif p.startswith("/to-internal/"):
+            self.redirect("http://%s:%d/2026/11/log-compaction" % (p.split("/")[2], self.server.server_address[1]))
         elif p == "/trickle":
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
@@ -238,6 +240,30 @@ def test_internal_addresses_are_refused_by_default(leaves_bin, site, url, why):
     assert r["_exit"] == 1 and r["refused"] is True and r["retryable"] is False, r
     assert why in r["error"], r["error"]
     assert len(site.seen) == before, "the fixture server was reached"
+
+
+@pytest.mark.parametrize("target,why", [("127.0.0.2", "loopback"), ("[::1]", "loopback"),
+                                        ("10.1.2.3", "private"), ("169.254.169.254", "link-local")])
+def test_internal_addresses_are_refused_behind_a_redirect(leaves_bin, site, target, why):
+    """127.0.0.1 alone is allowed (--allow-network, as an intranet allows its
+    own range): the first hop is fetched, the redirect to another internal
+    address is refused on the address connected to."""
+    before = len(site.seen)
+    r = fetch(leaves_bin, base(site) + "/to-internal/" + target, "--allow-network", "127.0.0.1/32", private=False,
+              timeout=20)
+    assert r["_exit"] == 1 and r["refused"] is True and r["retryable"] is False, r
+    assert why in r["error"], r["error"]
+    assert [p for p, _, _ in site.seen[before:]] == ["/to-internal/" + target], "expected only the first hop fetched"
+    # The allowed range alone: the page itself is fetched.
+    ok = fetch(leaves_bin, base(site) + "/2026/11/log-compaction", "--allow-network", "127.0.0.0/8", private=False)
+    assert ok["_exit"] == 0 and ok["page"]["title"] == "Log compaction, explained", ok
+
+
+def test_allowed_ranges_are_checked_at_the_edge(leaves_bin):
+    for bad in ("10.0.0.0/33", "10.0.0.0/0", "example.com", "10.0.0.0/x", "::/129"):
+        p = subprocess.run([leaves_bin, "fetch", "http://example.com/", "--allow-network", bad], capture_output=True,
+                           text=True, timeout=10)
+        assert p.returncode == 2 and "is not an address range" in p.stderr, (bad, p.returncode, p.stderr)
 
 
 def test_pdfs_give_their_title_author_and_text(leaves_bin, site):

@@ -111,6 +111,8 @@ def test_env_var_configuration(server_factory):
     (["--read-wait-ms", "-3"], "--read-wait-ms must be between 0 and 3600000, got -3"),
     (["--max-body-bytes", "100"], "--max-body-bytes must be between 1024 and 67108864, got 100"),
     (["--cassandra-compression", "snappy"], "unknown Cassandra compression 'snappy' (none or lz4)"),
+    (["--fetch-allow-network", "10.0.0.0/8", "--fetch-allow-network", "10.0.0.0/40"],
+     "--fetch-allow-network: '10.0.0.0/40' is not an address range: the prefix length is over 32"),
 ])
 def test_an_option_out_of_range_is_named(leaves_bin, tmp_path, args, says):
     for cmd in ("serve", "replay"):

@@ -172,3 +172,26 @@ TEST(Fetch, LanguagesAreDetectedFromScriptAndCommonWords) {
   mixed += std::string(samples[0].text) + samples[0].text + samples[0].text;
   EXPECT_EQ(fetch::detect_language(mixed), "de");
 }
+
+TEST(Fetch, AllowedRangesContainTheirAddressesOnly) {
+  namespace ip = boost::asio::ip;
+  const auto net = [](const char* s) {
+    auto n = fetch::parse_network(s);
+    EXPECT_TRUE(n.ok()) << s;
+    return *n;
+  };
+  const auto a = [](const char* s) { return ip::make_address(s); };
+  EXPECT_TRUE(net("10.20.0.0/16").contains(a("10.20.255.1")));
+  EXPECT_FALSE(net("10.20.0.0/16").contains(a("10.21.0.1")));
+  EXPECT_TRUE(net("10.20.0.0/12").contains(a("10.31.0.1"))) << "a prefix that is not a whole byte";
+  EXPECT_FALSE(net("10.20.0.0/12").contains(a("10.32.0.1")));
+  EXPECT_TRUE(net("10.1.2.3").contains(a("10.1.2.3")));
+  EXPECT_FALSE(net("10.1.2.3").contains(a("10.1.2.4")));
+  EXPECT_TRUE(net("10.1.2.3").contains(a("::ffff:10.1.2.3"))) << "IPv4 inside IPv6 is the IPv4 address";
+  EXPECT_TRUE(net("fd00::/8").contains(a("fd12:3456::1")));
+  EXPECT_FALSE(net("fd00::/8").contains(a("fe80::1")));
+  EXPECT_FALSE(net("fd00::/8").contains(a("10.1.2.3"))) << "families do not mix";
+  for (const char* bad : {"", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.0/0", "x.example", "10.0.0.0/1x"}) {
+    EXPECT_FALSE(fetch::parse_network(bad).ok()) << bad;
+  }
+}

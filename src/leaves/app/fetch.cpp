@@ -26,6 +26,8 @@ Exit 0 when a 2xx answer came, 1 otherwise, 2 for bad arguments.
 Options:
   --allow-private      fetch loopback, private and other internal addresses
                        (refused by default)
+  --allow-network CIDR an internal range fetched all the same (10.1.0.0/16,
+                       fd00::/8, 10.1.2.3); repeatable
   --max-bytes N        the largest decoded body read (default 5242880)
   --timeout-ms N       the whole fetch, redirects included (default 20000)
   --connect-timeout-ms N  each connection (default 5000)
@@ -58,6 +60,13 @@ int fetch_main(const std::vector<std::string>& args) {
       return 0;
     } else if (a == "--allow-private") {
       o.allow_private = true;
+    } else if (a == "--allow-network" && i + 1 < args.size()) {
+      auto n = fetch::parse_network(args[++i]);
+      if (!n) {
+        std::fprintf(stderr, "leaves fetch: --allow-network: %s\n", n.err().message.c_str());
+        return 2;
+      }
+      o.allowed_networks.push_back(*n);
     } else if (a == "--max-bytes" && number_arg(args, i, 1, 1LL << 32, v)) {
       o.max_body_bytes = static_cast<size_t>(v);
     } else if (a == "--timeout-ms" && number_arg(args, i, 1, 600000, v)) {

@@ -437,6 +437,10 @@ class serve_process {
     if (!c_.enrich) return ok_status();
     enrich::enrich_options eo;
     eo.fetch.allow_private = c_.fetch_allow_private;
+    for (const auto& n : c_.fetch_allow_networks) {
+      if (auto r = fetch::parse_network(n)) eo.fetch.allowed_networks.push_back(*r);  // checked at setup
+      log_warn("serve", "--fetch-allow-network " + n + ": enrichment may fetch these internal addresses");
+    }
     eo.fetch.total_timeout = std::chrono::milliseconds(c_.fetch_timeout_ms);
     eo.fetch.max_body_bytes = static_cast<size_t>(c_.fetch_max_kb) * 1024;
     eo.concurrency = static_cast<size_t>(c_.enrich_concurrency);

@@ -11,6 +11,7 @@
 #include "leaves/base/hash.h"
 #include "leaves/base/log.h"
 #include "leaves/cql/protocol/compression.h"
+#include "leaves/fetch/fetch.h"
 #include "leaves/log/embedded/rocks_log.h"
 #include "leaves/log/kafka/kafka_admin.h"
 #include "leaves/log/kafka/kafka_log.h"
@@ -148,6 +149,9 @@ static po::options_description serve_options(serve_config& c, std::string& confi
       ("fetch-allow-private", po::bool_switch(&c.fetch_allow_private),
        "let enrichment fetch loopback, private, link-local and other internal addresses: an intranet "
        "deployment (docs/fetch.md; env LEAVES_FETCH_ALLOW_PRIVATE)")
+      ("fetch-allow-network", po::value(&c.fetch_allow_networks)->composing(),
+       "an internal address range enrichment may fetch all the same (10.20.0.0/16, fd00::/8, 10.1.2.3); "
+       "repeatable (docs/fetch.md)")
       ("enrich-concurrency", po::value(&c.enrich_concurrency)->default_value(c.enrich_concurrency),
        "pages fetched at once (one at a time per host)")
       ("enrich-host-interval-ms", po::value(&c.enrich_host_interval_ms)->default_value(c.enrich_host_interval_ms),
@@ -475,6 +479,9 @@ std::optional<std::string> out_of_range(const serve_config& c) {
     return "--anonymous must be all, read or none, got '" + c.anonymous.substr(0, 40) + "'";
   if (!cql::protocol::parse_compression(c.cassandra_compression))
     return "unknown Cassandra compression '" + c.cassandra_compression + "' (none or lz4)";
+  for (const auto& n : c.fetch_allow_networks) {
+    if (auto r = fetch::parse_network(n); !r) return "--fetch-allow-network: " + r.err().message;
+  }
   for (const auto& k : checks) {
     if (k.value < k.lo || k.value > k.hi) {
       auto num = [](long double v) { return std::to_string(static_cast<long long>(v)); };

@@ -79,6 +79,7 @@ struct serve_config {
   // Enrichment (docs/fetch.md): fetch the page of leaves saved without one.
   bool enrich = true;
   bool fetch_allow_private = false;
+  std::vector<std::string> fetch_allow_networks;  // address ranges (fetch::parse_network)
   int enrich_concurrency = 4;
   int enrich_host_interval_ms = 1000;
   int fetch_timeout_ms = 20000;

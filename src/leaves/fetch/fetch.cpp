@@ -69,7 +69,9 @@ curl_socket_t on_open_socket(void* user, curlsocktype, struct curl_sockaddr* a) 
       t->refused = "an address of another family than IPv4 or IPv6";
       return CURL_SOCKET_BAD;
     }
-    if (auto why = webhooks::internal_address(addr)) {
+    const auto& nets = t->o->allowed_networks;
+    const bool allowed = std::any_of(nets.begin(), nets.end(), [&](const network& n) { return n.contains(addr); });
+    if (auto why = webhooks::internal_address(addr); why && !allowed) {
       t->refused = "a " + *why + " address (" + addr.to_string() + ")";
       return CURL_SOCKET_BAD;
     }
@@ -95,6 +97,66 @@ struct slist_deleter {
 };
 
 }  // namespace
+
+namespace {
+
+// IPv4 inside IPv6 (::ffff:a.b.c.d) as the IPv4 address it carries.
+boost::asio::ip::address unmapped(const boost::asio::ip::address& a) {
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6());
+  }
+  return a;
+}
+
+std::vector<unsigned char> bytes_of(const boost::asio::ip::address& a) {
+  if (a.is_v4()) {
+    const auto b = a.to_v4().to_bytes();
+    return {b.begin(), b.end()};
+  }
+  const auto b = a.to_v6().to_bytes();
+  return {b.begin(), b.end()};
+}
+
+}  // namespace
+
+bool network::contains(const boost::asio::ip::address& a) const {
+  const auto x = bytes_of(unmapped(a));
+  const auto n = bytes_of(address);
+  if (x.size() != n.size()) return false;
+  unsigned bits = prefix;
+  for (size_t i = 0; i < n.size() && bits > 0; ++i) {
+    const unsigned take = std::min(bits, 8u);
+    const auto mask = static_cast<unsigned char>(0xFF00u >> take);
+    if ((x[i] & mask) != (n[i] & mask)) return false;
+    bits -= take;
+  }
+  return true;
+}
+
+result<network> parse_network(std::string_view text) {
+  const auto bad = [&](const std::string& why) {
+    return make_error(errc::invalid_argument, "'" + std::string(text.substr(0, 60)) + "' is not an address range: " + why);
+  };
+  const size_t slash = text.find('/');
+  boost::system::error_code ec;
+  const auto addr = boost::asio::ip::make_address(std::string(text.substr(0, slash)), ec);
+  if (ec) return bad("not an IPv4 or IPv6 address");
+  network n{unmapped(addr), 0};
+  const unsigned width = n.address.is_v4() ? 32 : 128;
+  n.prefix = width;
+  if (slash != std::string_view::npos) {
+    const std::string_view p = text.substr(slash + 1);
+    unsigned v = 0;
+    if (p.empty() || p.size() > 3 || !std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      return bad("the prefix length is not a number");
+    }
+    for (char c : p) v = v * 10 + static_cast<unsigned>(c - '0');
+    if (v > width) return bad("the prefix length is over " + std::to_string(width));
+    if (v == 0) return bad("a range of every address: use --fetch-allow-private");
+    n.prefix = v;
+  }
+  return n;
+}
 
 fetch_result fetch_url(const std::string& url, const fetch_options& o) {
   global_init();

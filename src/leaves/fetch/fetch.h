@@ -7,22 +7,37 @@
 // redirect, goes through a check of the address it is about to connect to
 // (webhooks/address.h: loopback, private, link-local, CGNAT, multicast,
 // reserved and unspecified refused, IPv4 inside IPv6 judged as IPv4) unless
-// `allow_private`. The check is on the connection's own address, so a name
-// that resolves to something else the second time (DNS rebinding) is caught.
+// `allow_private`, or the address is in one of `allowed_networks` (an
+// intranet's own range, allowed one by one). The check is on the
+// connection's own address, so a name that resolves to something else the
+// second time (DNS rebinding) is caught.
 //
 // Blocking: run it on a worker thread, never on an I/O thread.
 #pragma once
 
 #include <atomic>
+#include <boost/asio/ip/address.hpp>
 #include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "leaves/base/result.h"
 
 namespace leaves::fetch {
 
+// An address range: "10.20.0.0/16", "fd00::/8", or one address ("10.1.2.3").
+struct network {
+  boost::asio::ip::address address;  // its first bits are the range's
+  unsigned prefix = 0;               // bits that must match
+  bool contains(const boost::asio::ip::address& a) const;
+};
+result<network> parse_network(std::string_view text);
+
 struct fetch_options {
   bool allow_private = false;
+  std::vector<network> allowed_networks;  // internal ranges fetched all the same
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds total_timeout{20000};
   size_t max_body_bytes = 5 * 1024 * 1024;

@@ -144,6 +144,33 @@ asio::awaitable<response> api::impl::serve(request& req, const match& m, const a
     case route_id::v1_session_create: co_return co_await users.sign_in(req);
     case route_id::v1_session_delete: co_return co_await users.sign_out(req, who);
     case route_id::v1_password_set: co_return co_await users.set_password(req, who, *m.param("name"));
+    case route_id::v1_teams_list: co_return co_await groups.teams(who);
+    case route_id::v1_team_create: co_return co_await groups.create_team(req, who);
+    case route_id::v1_team_get: co_return co_await groups.get_team(who, *m.param("team_id"));
+    case route_id::v1_team_patch: co_return co_await groups.change_team(&req, who, *m.param("team_id"));
+    case route_id::v1_team_delete: co_return co_await groups.change_team(nullptr, who, *m.param("team_id"));
+    case route_id::v1_team_member_set:
+      co_return co_await groups.set_member(&req, who, *m.param("team_id"), *m.param("name"));
+    case route_id::v1_team_member_delete:
+      co_return co_await groups.set_member(nullptr, who, *m.param("team_id"), *m.param("name"));
+    case route_id::v1_collections_list: co_return co_await groups.collections(p, who);
+    case route_id::v1_collection_create: co_return co_await groups.create_collection(req, who);
+    case route_id::v1_collection_get: co_return co_await groups.get_collection(who, *m.param("collection_id"));
+    case route_id::v1_collection_patch: co_return co_await groups.change_collection(&req, who, *m.param("collection_id"));
+    case route_id::v1_collection_delete:
+      co_return co_await groups.change_collection(nullptr, who, *m.param("collection_id"));
+    case route_id::v1_collection_leaves:
+      co_return co_await groups.collection_leaves(req, p, who, *m.param("collection_id"));
+    case route_id::v1_collection_leaf_add:
+      co_return co_await groups.change_leaf(&req, who, *m.param("collection_id"), nullptr, true);
+    case route_id::v1_collection_leaf_move:
+      co_return co_await groups.change_leaf(&req, who, *m.param("collection_id"), &m.id, false);
+    case route_id::v1_collection_leaf_remove:
+      co_return co_await groups.change_leaf(nullptr, who, *m.param("collection_id"), &m.id, false);
+    case route_id::v1_collection_share:
+      co_return co_await groups.share(&req, who, *m.param("collection_id"), *m.param("team_id"));
+    case route_id::v1_collection_unshare:
+      co_return co_await groups.share(nullptr, who, *m.param("collection_id"), *m.param("team_id"));
     case route_id::healthz: co_return json_response(200, "{\"status\":\"ok\"}");
     case route_id::readyz: co_return co_await ops.readyz();
     case route_id::metrics: {

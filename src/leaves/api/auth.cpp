@@ -16,6 +16,7 @@ enum class access {
   admin,  // the admin scope
   user,   // any authenticated caller; the handler checks it is the user named or an admin
   feed,   // the feed scope (every reader has it), the token also in ?token=
+  user_write,  // an authenticated caller with the write scope (what it writes belongs to a user)
 };
 
 access route_access(route_id id) {
@@ -70,6 +71,24 @@ access route_access(route_id id) {
     case route_id::v1_webhook_delete:
     case route_id::v1_webhook_deliveries: return access::user;
     case route_id::v1_feed: return access::feed;
+    case route_id::v1_teams_list:
+    case route_id::v1_team_get: return access::user;
+    case route_id::v1_collections_list:
+    case route_id::v1_collection_get:
+    case route_id::v1_collection_leaves: return access::read;
+    case route_id::v1_team_create:
+    case route_id::v1_team_patch:
+    case route_id::v1_team_delete:
+    case route_id::v1_team_member_set:
+    case route_id::v1_team_member_delete:
+    case route_id::v1_collection_create:
+    case route_id::v1_collection_patch:
+    case route_id::v1_collection_delete:
+    case route_id::v1_collection_leaf_add:
+    case route_id::v1_collection_leaf_move:
+    case route_id::v1_collection_leaf_remove:
+    case route_id::v1_collection_share:
+    case route_id::v1_collection_unshare: return access::user_write;
   }
   return access::admin;  // a route nobody classified is closed, not open
 }
@@ -80,6 +99,7 @@ const char* scope_name(access a) {
     case access::write: return "write";
     case access::admin: return "admin";
     case access::feed: return "feed";
+    case access::user_write: return "write";
     default: return "user";
   }
 }
@@ -183,8 +203,12 @@ std::optional<response> api::impl::authorize(request& req, const leaves::api::ro
     return http::error_response(403, "permission_denied",
                                 "the token " + who.token_id + " of " + who.name + " only reads feeds");
   }
+  if (a == access::user_write && who.anonymous) {
+    return unauthenticated("this route needs a user's token with the write scope (Authorization: Bearer <token>)",
+                           nullptr);
+  }
   const unsigned need = a == access::read    ? domain::scope_read
-                        : a == access::write ? domain::scope_write
+                        : a == access::write || a == access::user_write ? domain::scope_write
                         : a == access::feed  ? domain::scope_feed
                                              : domain::scope_admin;
   if (who.can(need)) return std::nullopt;

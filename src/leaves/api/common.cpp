@@ -126,4 +126,9 @@ asio::awaitable<result<service::write_result>> context::execute(domain::command 
   co_return r;
 }
 
+bool context::readable(const request& req, const std::string& id, bool is_public, std::optional<int64_t> owner) const {
+  if (req.caller.sees(is_public, owner)) return true;
+  return d.users && req.caller.user_id > 0 && d.users->shared_with(id, owner, req.caller.actor);
+}
+
 }  // namespace leaves::api

@@ -63,6 +63,9 @@ struct context {
   // rules of domain::command::owner.
   void stamp(domain::command& cmd, const request& req) const;
   asio::awaitable<result<service::write_result>> execute(domain::command cmd);
+  // Whether the caller may read leaf `id` (public, its own, an admin's view)
+  // or reaches it through a collection (auth::directory::shared_with).
+  bool readable(const request& req, const std::string& id, bool is_public, std::optional<int64_t> owner) const;
 };
 
 // v1_search.cpp: GET /v1/search and the tag suggestions of /v1/tags?prefix=.
@@ -232,6 +235,48 @@ struct users_surface {
   auth::password_pool passwords_;
 };
 
+// v1_collections.cpp: /v1/teams and /v1/collections (docs/collections.md).
+struct groups_surface {
+  context& c;
+  api_deps& d;
+  explicit groups_surface(context& ctx) : c(ctx), d(ctx.d) {}
+
+  asio::awaitable<response> teams(const auth::principal& who);
+  asio::awaitable<response> create_team(const request& req, const auth::principal& who);
+  asio::awaitable<response> get_team(const auth::principal& who, const std::string& id);
+  // PATCH {"name"} with a request, DELETE without.
+  asio::awaitable<response> change_team(const request* req, const auth::principal& who, const std::string& id);
+  // PUT {"role"} with a request, DELETE without.
+  asio::awaitable<response> set_member(const request* req, const auth::principal& who, const std::string& id,
+                                       const std::string& user);
+  asio::awaitable<response> collections(const params& p, const auth::principal& who);
+  asio::awaitable<response> create_collection(const request& req, const auth::principal& who);
+  asio::awaitable<response> get_collection(const auth::principal& who, const std::string& id);
+  // PATCH with a request, DELETE without.
+  asio::awaitable<response> change_collection(const request* req, const auth::principal& who, const std::string& id);
+  asio::awaitable<response> collection_leaves(const request& req, const params& p, const auth::principal& who,
+                                              const std::string& id);
+  // POST (add: `leaf` null, the body names it), PUT {"position"} (move), DELETE (no request).
+  asio::awaitable<response> change_leaf(const request* req, const auth::principal& who, const std::string& id,
+                                        const std::string* leaf, bool add);
+  // PUT {"role"} with a request, DELETE without.
+  asio::awaitable<response> share(const request* req, const auth::principal& who, const std::string& id,
+                                  const std::string& team);
+
+ private:
+  error unavailable() const;
+  result<domain::team> visible_team(const auth::principal& who, const std::string& id) const;
+  result<domain::team> managed_team(const auth::principal& who, const std::string& id) const;
+  // The collection when `who` has at least `need` on it: else 404 (cannot
+  // see it) or 403 (sees it, may not do this).
+  result<std::pair<domain::collection, auth::collection_access>> reach(const auth::principal& who,
+                                                                       const std::string& id,
+                                                                       auth::collection_access need) const;
+  json::object collection_body(const domain::collection& col, const auth::principal& who,
+                               auth::collection_access a) const;
+  status fill(const json::object& body, domain::collection_command& cmd, const auth::principal& who) const;
+};
+
 // api.cpp: the context, one of each surface, and the routing. Shared (bulk
 // items keep it alive while they run).
 struct api::impl : std::enable_shared_from_this<api::impl> {
@@ -244,6 +289,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   reference ref;
   operations ops;
   users_surface users;
+  groups_surface groups;
   rate_limiter limiter;
   impl(api_deps deps, api_options opts, api* a)
       : c(deps, std::move(opts), a),
@@ -253,6 +299,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
         ref(c),
         ops(c),
         users(c),
+        groups(c),
         limiter(c.o.rate_per_second, c.o.rate_burst) {}
 
   asio::awaitable<response> dispatch(request& req);

@@ -5,7 +5,7 @@
 namespace leaves::api {
 namespace {
 
-constexpr std::array<route, 56> kRoutes = {{
+constexpr std::array<route, 74> kRoutes = {{
     {"GET", "/v1/leaves", route_id::v1_list},
     {"POST", "/v1/leaves", route_id::v1_create},
     {"GET", "/v1/leaves/{id}", route_id::v1_get},
@@ -50,6 +50,24 @@ constexpr std::array<route, 56> kRoutes = {{
     {"POST", "/v1/session", route_id::v1_session_create},
     {"DELETE", "/v1/session", route_id::v1_session_delete},
     {"PUT", "/v1/users/{name}/password", route_id::v1_password_set},
+    {"GET", "/v1/teams", route_id::v1_teams_list},
+    {"POST", "/v1/teams", route_id::v1_team_create},
+    {"GET", "/v1/teams/{team_id}", route_id::v1_team_get},
+    {"PATCH", "/v1/teams/{team_id}", route_id::v1_team_patch},
+    {"DELETE", "/v1/teams/{team_id}", route_id::v1_team_delete},
+    {"PUT", "/v1/teams/{team_id}/members/{name}", route_id::v1_team_member_set},
+    {"DELETE", "/v1/teams/{team_id}/members/{name}", route_id::v1_team_member_delete},
+    {"GET", "/v1/collections", route_id::v1_collections_list},
+    {"POST", "/v1/collections", route_id::v1_collection_create},
+    {"GET", "/v1/collections/{collection_id}", route_id::v1_collection_get},
+    {"PATCH", "/v1/collections/{collection_id}", route_id::v1_collection_patch},
+    {"DELETE", "/v1/collections/{collection_id}", route_id::v1_collection_delete},
+    {"GET", "/v1/collections/{collection_id}/leaves", route_id::v1_collection_leaves},
+    {"POST", "/v1/collections/{collection_id}/leaves", route_id::v1_collection_leaf_add},
+    {"PUT", "/v1/collections/{collection_id}/leaves/{id}", route_id::v1_collection_leaf_move},
+    {"DELETE", "/v1/collections/{collection_id}/leaves/{id}", route_id::v1_collection_leaf_remove},
+    {"PUT", "/v1/collections/{collection_id}/shares/{team_id}", route_id::v1_collection_share},
+    {"DELETE", "/v1/collections/{collection_id}/shares/{team_id}", route_id::v1_collection_unshare},
     {"GET", "/healthz", route_id::healthz},
     {"GET", "/readyz", route_id::readyz},
     {"GET", "/metrics", route_id::metrics},

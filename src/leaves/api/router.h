@@ -17,6 +17,10 @@ enum class route_id {
   v1_me, v1_users_list, v1_users_create, v1_user_get, v1_user_patch, v1_tokens_list, v1_token_create,
   v1_token_revoke, v1_webhooks_list, v1_webhook_create, v1_webhook_patch, v1_webhook_delete,
   v1_webhook_deliveries, v1_audit, v1_ops_ingest, v1_session_create, v1_session_delete, v1_password_set,
+  v1_teams_list, v1_team_create, v1_team_get, v1_team_patch, v1_team_delete, v1_team_member_set, v1_team_member_delete,
+  v1_collections_list, v1_collection_create, v1_collection_get, v1_collection_patch, v1_collection_delete,
+  v1_collection_leaves, v1_collection_leaf_add, v1_collection_leaf_move, v1_collection_leaf_remove,
+  v1_collection_share, v1_collection_unshare,
   healthz, readyz, metrics, openapi,
   ui_page, ui_asset,
 };

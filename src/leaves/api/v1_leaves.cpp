@@ -93,7 +93,7 @@ asio::awaitable<response> v1_leaves::v1_get(const request& req, const params& p,
   // The stored JSON is the answer's body as it is (a live leaf's has no "deleted").
   auto l = co_await d.store.async_get_json(id);
   if (!l) co_return error_to_response(l.err());
-  if (!*l || (*l)->deleted || !req.caller.sees((*l)->is_public, (*l)->user_id)) {
+  if (!*l || (*l)->deleted || !c.readable(req, id, (*l)->is_public, (*l)->user_id)) {
     co_return error_to_response(make_error(errc::not_found, "leaf " + id + " does not exist", "leaf_not_found"));
   }
   response r = json_response(200, std::move((*l)->json));
@@ -108,7 +108,7 @@ asio::awaitable<response> v1_leaves::v1_content(const request& req, const params
   if (auto w = co_await c.wait_min_position(req, p)) co_return std::move(*w);
   auto l = co_await d.store.async_get_json(id);
   if (!l) co_return error_to_response(l.err());
-  if (!*l || (*l)->deleted || !req.caller.sees((*l)->is_public, (*l)->user_id)) {
+  if (!*l || (*l)->deleted || !c.readable(req, id, (*l)->is_public, (*l)->user_id)) {
     co_return error_to_response(make_error(errc::not_found, "leaf " + id + " does not exist", "leaf_not_found"));
   }
   std::string safe;
@@ -163,7 +163,7 @@ asio::awaitable<std::optional<response>> v1_leaves::hidden_from(const request& r
   if (!req.caller.limited) co_return std::nullopt;
   auto l = co_await d.store.async_get_json(id);
   if (!l) co_return error_to_response(l.err());
-  if (*l && req.caller.sees((*l)->is_public, (*l)->user_id)) co_return std::nullopt;
+  if (*l && c.readable(req, id, (*l)->is_public, (*l)->user_id)) co_return std::nullopt;
   co_return error_to_response(make_error(errc::not_found, "leaf " + id + " does not exist", "leaf_not_found"));
 }
 

@@ -12,6 +12,7 @@
 #include "leaves/app/commands.h"
 #include "leaves/app/setup.h"
 #include "leaves/domain/events.h"
+#include "leaves/domain/collection.h"
 #include "leaves/domain/user.h"
 #include "leaves/log/embedded/rocks_log.h"
 
@@ -267,7 +268,7 @@ int check_main(const std::vector<std::string>& args) {
       for (const auto& rec : *recs) {
         ++events;
         off = rec.offset + 1;
-        if (domain::is_user_key(rec.key)) continue;  // users: not in the read models or the index
+        if (!domain::is_leaf_key(rec.key)) continue;  // users, teams, collections: not in the read models or the index
         boost::system::error_code ec;
         auto j = json::parse(rec.value, ec);
         auto ev = ec || !j.is_object() ? result<domain::event>(make_error(errc::invalid_argument, "not JSON"))

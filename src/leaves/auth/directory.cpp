@@ -1,6 +1,8 @@
 #include "leaves/auth/directory.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <tuple>
 
 #include "leaves/auth/token.h"
 #include "leaves/base/log.h"
@@ -70,6 +72,10 @@ void directory::apply_records(const std::vector<log::stored_record>& recs) {
       if (r.partition >= 0 && static_cast<size_t>(r.partition) < next_.size()) {
         next_[r.partition] = std::max(next_[r.partition], r.offset + 1);
       }
+      if (r.key.starts_with("team:") || r.key.starts_with("collection:")) {
+        apply_group(r);
+        continue;
+      }
       if (!domain::is_user_key(r.key)) continue;
       boost::system::error_code ec;
       auto j = json::parse(r.value, ec);
@@ -102,6 +108,183 @@ void directory::apply_records(const std::vector<log::stored_record>& recs) {
     next = next_;
   }
   progress_.set_applied(next);
+}
+
+void directory::apply_group(const log::stored_record& r) {
+  const std::string where = std::to_string(r.partition) + ":" + std::to_string(r.offset);
+  boost::system::error_code ec;
+  auto j = json::parse(r.value, ec);
+  auto ev = !ec && j.is_object() ? domain::group_event_from_json(j.get_object())
+                                 : result<domain::group_event>(make_error(errc::invalid_argument, "not JSON"));
+  if (!ev || ev->aggregate_id != r.key) {
+    ++stats_.undecodable;
+    log_warn("users", "skipping an undecodable team or collection record at " + where);
+    return;
+  }
+  status st = ok_status();
+  if (r.key.starts_with("team:")) {
+    const std::string id = r.key.substr(5);
+    std::optional<domain::team> state;
+    if (auto it = teams_.find(id); it != teams_.end()) state = it->second;
+    if (state && ev->aggregate_version <= state->version) {
+      ++stats_.skipped;
+      return;
+    }
+    if (st = domain::apply_team(state, *ev); st) teams_[id] = std::move(*state);
+  } else {
+    const std::string id = r.key.substr(11);
+    std::optional<domain::collection> state;
+    if (auto it = collections_.find(id); it != collections_.end()) state = it->second;
+    if (state && ev->aggregate_version <= state->version) {
+      ++stats_.skipped;
+      return;
+    }
+    const std::vector<std::string> before = state ? state->leaves : std::vector<std::string>{};
+    if (st = domain::apply_collection(state, *ev); st) {
+      // The leaf -> collections index follows what was added and removed.
+      for (const auto& leaf : before) {
+        if (std::find(state->leaves.begin(), state->leaves.end(), leaf) != state->leaves.end()) continue;
+        auto& in = leaf_collections_[leaf];
+        in.erase(std::remove(in.begin(), in.end(), id), in.end());
+        if (in.empty()) leaf_collections_.erase(leaf);
+      }
+      for (const auto& leaf : state->leaves) {
+        auto& in = leaf_collections_[leaf];
+        if (std::find(in.begin(), in.end(), id) == in.end()) in.push_back(id);
+      }
+      collections_[id] = std::move(*state);
+    }
+  }
+  if (!st) {
+    ++stats_.skipped;
+    log_warn("users", "skipping team or collection event at " + where + ": " + st.err().message);
+    return;
+  }
+  ++stats_.applied;
+  ++version_;
+}
+
+std::optional<domain::team> directory::find_team(std::string_view id) const {
+  std::shared_lock lk(mu_);
+  auto it = teams_.find(id);
+  if (it == teams_.end() || it->second.deleted) return std::nullopt;
+  return it->second;
+}
+
+std::optional<domain::collection> directory::find_collection(std::string_view id) const {
+  std::shared_lock lk(mu_);
+  auto it = collections_.find(id);
+  if (it == collections_.end() || it->second.deleted) return std::nullopt;
+  return it->second;
+}
+
+std::vector<domain::team> directory::teams_of(std::string_view user, bool all) const {
+  std::shared_lock lk(mu_);
+  std::vector<domain::team> out;
+  for (const auto& [_, t] : teams_) {
+    if (!t.deleted && (all || t.members.contains(user))) out.push_back(t);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return std::tie(a.name, a.id) < std::tie(b.name, b.id); });
+  return out;
+}
+
+collection_access directory::access_locked(const domain::collection& c, const principal& who) const {
+  if (!who.anonymous && (c.owner == who.name || who.can(domain::scope_admin))) return collection_access::manage;
+  collection_access best = c.is_public ? collection_access::view : collection_access::none;
+  if (who.anonymous) return best;
+  for (const auto& [team_id, share] : c.shares) {
+    auto t = teams_.find(team_id);
+    if (t == teams_.end() || t->second.deleted) continue;
+    auto m = t->second.members.find(who.name);
+    if (m == t->second.members.end()) continue;
+    if (share == domain::share_role::editor && m->second != domain::team_role::member) return collection_access::edit;
+    best = collection_access::view;
+  }
+  return best;
+}
+
+collection_access directory::access(const domain::collection& c, const principal& who) const {
+  std::shared_lock lk(mu_);
+  return access_locked(c, who);
+}
+
+std::vector<domain::collection> directory::visible_collections(const principal& who) const {
+  std::shared_lock lk(mu_);
+  std::vector<domain::collection> out;
+  for (const auto& [_, c] : collections_) {
+    if (!c.deleted && access_locked(c, who) != collection_access::none) out.push_back(c);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return std::tie(a.name, a.id) < std::tie(b.name, b.id); });
+  return out;
+}
+
+std::vector<domain::collection> directory::breadcrumb(const domain::collection& c, const principal& who) const {
+  std::shared_lock lk(mu_);
+  std::vector<domain::collection> up;
+  std::optional<std::string> next = c.parent;
+  while (next && up.size() < domain::kMaxCollectionDepth) {
+    auto it = collections_.find(*next);
+    if (it == collections_.end() || it->second.deleted || it->second.id == c.id) break;
+    if (std::any_of(up.begin(), up.end(), [&](const auto& seen) { return seen.id == it->second.id; })) break;
+    if (access_locked(it->second, who) == collection_access::none) break;
+    up.push_back(it->second);
+    next = it->second.parent;
+  }
+  std::reverse(up.begin(), up.end());
+  return up;
+}
+
+bool directory::has_children(std::string_view parent) const {
+  std::shared_lock lk(mu_);
+  return std::any_of(collections_.begin(), collections_.end(),
+                     [&](const auto& kv) { return !kv.second.deleted && kv.second.parent == parent; });
+}
+
+bool directory::vouches_locked(const domain::collection& c, std::optional<int64_t> leaf_owner) const {
+  if (!leaf_owner) return false;
+  if (domain::user_id_for(c.owner) == *leaf_owner) return true;
+  for (const auto& [team_id, share] : c.shares) {
+    if (share != domain::share_role::editor) continue;
+    auto t = teams_.find(team_id);
+    if (t == teams_.end() || t->second.deleted) continue;
+    for (const auto& [member, r] : t->second.members) {
+      if (r != domain::team_role::member && domain::user_id_for(member) == *leaf_owner) return true;
+    }
+  }
+  return false;
+}
+
+bool directory::vouches(const domain::collection& c, std::optional<int64_t> leaf_owner) const {
+  std::shared_lock lk(mu_);
+  return vouches_locked(c, leaf_owner);
+}
+
+bool directory::shared_with_member(const domain::collection& c, std::string_view user) const {
+  std::shared_lock lk(mu_);
+  return member_locked(c, user);
+}
+
+bool directory::member_locked(const domain::collection& c, std::string_view user) const {
+  for (const auto& [team_id, _] : c.shares) {
+    auto t = teams_.find(team_id);
+    if (t != teams_.end() && !t->second.deleted && t->second.members.contains(user)) return true;
+  }
+  return false;
+}
+
+bool directory::shared_with(std::string_view leaf_id, std::optional<int64_t> leaf_owner, std::string_view user) const {
+  if (user.empty() || !leaf_owner) return false;
+  std::shared_lock lk(mu_);
+  auto in = leaf_collections_.find(std::string(leaf_id));
+  if (in == leaf_collections_.end()) return false;
+  for (const auto& id : in->second) {
+    auto c = collections_.find(id);
+    if (c == collections_.end() || c->second.deleted) continue;
+    // Public alone does not open a private leaf: the owner or a team must.
+    if (c->second.owner != user && !member_locked(c->second, user)) continue;
+    if (vouches_locked(c->second, leaf_owner)) return true;
+  }
+  return false;
 }
 
 std::optional<domain::user> directory::find(std::string_view name) const {

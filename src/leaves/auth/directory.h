@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "leaves/domain/collection.h"
 #include "leaves/domain/user.h"
 #include "leaves/log/event_log.h"
 #include "leaves/projector/progress.h"
@@ -46,6 +47,14 @@ struct webhook_target {
   int64_t user_id = 0;
   domain::role r = domain::role::reader;
   domain::webhook_info hook;
+};
+
+// What a caller may do with a collection (docs/collections.md).
+enum class collection_access {
+  none,    // not even know it exists (404)
+  view,    // read it and its leaves: public, or a member of a team it is shared with
+  edit,    // change its name, description, parent and leaves: an editor or admin of a team it is shared with as editor
+  manage,  // share it, make it public, delete it: its owner, or an admin
 };
 
 class directory {
@@ -83,6 +92,30 @@ class directory {
   // Whether a token with this secret was ever created (revoked, expired or not).
   bool knows_token(std::string_view token) const;
 
+  // Teams and collections (docs/collections.md), folded from the same log.
+  std::optional<domain::team> find_team(std::string_view id) const;
+  std::optional<domain::collection> find_collection(std::string_view id) const;
+  // Live teams `user` is a member of (an admin of the deployment: every
+  // live team when `all`), by name.
+  std::vector<domain::team> teams_of(std::string_view user, bool all = false) const;
+  // Live collections `who` may view, by name then id.
+  std::vector<domain::collection> visible_collections(const principal& who) const;
+  collection_access access(const domain::collection& c, const principal& who) const;
+  // The ancestors of a collection that `who` may view, the top first (at
+  // most domain::kMaxCollectionDepth; a cycle another server made is cut).
+  std::vector<domain::collection> breadcrumb(const domain::collection& c, const principal& who) const;
+  // Whether a live collection names `parent` as its parent.
+  bool has_children(std::string_view parent) const;
+  // Whether a leaf that `user` may not see by its own flags reaches `user`
+  // through a collection (shared with a team `user` is in, or `user`'s own)
+  // that its owner vouches for: the leaf's owner (`leaf_owner`, a user_id)
+  // owns the collection or edits it through a team.
+  bool shared_with(std::string_view leaf_id, std::optional<int64_t> leaf_owner, std::string_view user) const;
+  // Whether `user` is in a live team the collection is shared with.
+  bool shared_with_member(const domain::collection& c, std::string_view user) const;
+  // Whether the collection vouches for a leaf of `leaf_owner` (as above).
+  bool vouches(const domain::collection& c, std::optional<int64_t> leaf_owner) const;
+
   // Applies user events (the follower's job; tests call it directly).
   void apply_records(const std::vector<log::stored_record>& recs);
 
@@ -107,6 +140,15 @@ class directory {
   std::unordered_map<std::string, std::pair<std::string, std::string>> by_hash_;
   counters stats_;
   std::atomic<uint64_t> version_{0};
+
+  void apply_group(const log::stored_record& r);  // under mu_
+  collection_access access_locked(const domain::collection& c, const principal& who) const;
+  bool vouches_locked(const domain::collection& c, std::optional<int64_t> leaf_owner) const;
+  bool member_locked(const domain::collection& c, std::string_view user) const;
+  std::map<std::string, domain::team, std::less<>> teams_;
+  std::map<std::string, domain::collection, std::less<>> collections_;
+  // leaf id -> the live collections holding it
+  std::unordered_map<std::string, std::vector<std::string>> leaf_collections_;
 };
 
 }  // namespace leaves::auth

@@ -5,7 +5,7 @@
 #include <map>
 
 #include "leaves/base/log.h"
-#include "leaves/domain/user.h"
+#include "leaves/domain/collection.h"
 
 namespace json = boost::json;
 
@@ -115,7 +115,7 @@ bool projector::process(std::vector<log::stored_record>& recs) {
   batch.reserve(recs.size());
   for (auto& r : recs) {
     // Users share the log with leaves; the user directory folds them.
-    if (domain::is_user_key(r.key)) continue;
+    if (!domain::is_leaf_key(r.key)) continue;
     boost::system::error_code ec;
     auto j = json::parse(r.value, ec);
     result<domain::event> ev = ec || !j.is_object()

@@ -1,0 +1,168 @@
+"""Teams and collections (docs/collections.md), in every mode of the suite:
+who sees and changes a team and a collection, what a collection shows of
+its leaves to whom, sharing with a team as viewer or editor, public
+collections, nesting, order and paging. Each check says who asked what and
+what it expected."""
+
+from leaves_testlib import expect, expect_error, new_url, unique
+from test_auth import ADMIN_TOKEN, as_user, expect_401, make_user
+
+
+def world(server_factory):
+    srv = server_factory.make(args=["--anonymous", "read"], env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin = as_user(srv, ADMIN_TOKEN)
+    people = {"admin": admin, "anon": as_user(srv, None)}
+    names = {}
+    for who, role in (("ann", "curator"), ("bob", "curator"), ("dave", "curator"), ("carl", "curator"),
+                      ("rita", "reader")):
+        names[who] = unique(who)
+        people[who] = as_user(srv, make_user(admin, names[who], role)[0])
+    return srv, people, names
+
+
+def save(c, public=False):
+    return expect(c.post("/v1/leaves", json={"url": new_url(), "title": "t", "is_public": public}), 201, "save")["id"]
+
+
+def ids(resp, what):
+    return [l["id"] for l in expect(resp, 200, what)["items"]]
+
+
+def test_teams_their_members_and_their_admins(server_factory):
+    srv, p, n = world(server_factory)
+    ann, bob, carl = p["ann"], p["bob"], p["carl"]
+    expect_401(p["anon"].post("/v1/teams", json={"name": "x"}), "anonymous creates a team")
+    expect_error(p["rita"].post("/v1/teams", json={"name": "x"}), 403, "permission_denied", "a reader creates a team")
+    team = expect(ann.post("/v1/teams", json={"name": "Streaming"}), 201, "ann creates a team")
+    tid = team["id"]
+    assert team["members"] == [{"user": n["ann"], "role": "admin"}], team
+    expect_error(ann.post("/v1/teams", json={"name": ""}), 422, "invalid_field", "an empty name")
+    expect_error(ann.post("/v1/teams", json={"name": "x", "colour": "red"}), 422, "invalid_field", "an unknown field")
+
+    got = expect(ann.put("/v1/teams/%s/members/%s" % (tid, n["bob"]), json={"role": "member"}), 200, "add bob")
+    assert {"user": n["bob"], "role": "member"} in got["members"], got
+    expect_error(ann.put("/v1/teams/%s/members/nobody-%s" % (tid, unique("x")), json={}), 404, "user_not_found",
+                 "a user that does not exist")
+    expect_error(ann.put("/v1/teams/%s/members/%s" % (tid, n["bob"]), json={"role": "boss"}), 422, "invalid_field")
+
+    # Members see the team; others do not learn it exists; only its admins change it.
+    assert expect(bob.get("/v1/teams/" + tid), 200, "a member reads the team")["name"] == "Streaming"
+    assert tid in [t["id"] for t in expect(bob.get("/v1/teams"), 200, "bob's teams")["items"]]
+    expect_error(carl.get("/v1/teams/" + tid), 404, "team_not_found", "an outsider reads the team")
+    assert tid not in [t["id"] for t in expect(carl.get("/v1/teams"), 200, "carl's teams")["items"]]
+    assert tid in [t["id"] for t in expect(p["admin"].get("/v1/teams"), 200, "the admin's teams")["items"]]
+    expect_error(bob.put("/v1/teams/%s/members/%s" % (tid, n["carl"]), json={}), 403, "permission_denied",
+                 "a member adds someone")
+    expect_error(carl.patch("/v1/teams/" + tid, json={"name": "Mine"}), 404, "team_not_found", "an outsider renames")
+    expect_error(bob.delete("/v1/teams/" + tid), 403, "permission_denied", "a member deletes the team")
+
+    # The team keeps an admin.
+    expect_error(ann.put("/v1/teams/%s/members/%s" % (tid, n["ann"]), json={"role": "member"}), 409,
+                 "last_team_admin", "the last admin steps down")
+    expect_error(ann.delete("/v1/teams/%s/members/%s" % (tid, n["ann"])), 409, "last_team_admin")
+    # A member may leave by itself.
+    got = expect(bob.delete("/v1/teams/%s/members/%s" % (tid, n["bob"])), 200, "bob leaves")
+    assert n["bob"] not in [m["user"] for m in got["members"]]
+    expect_error(bob.get("/v1/teams/" + tid), 404, "team_not_found", "bob after leaving")
+    assert expect(ann.patch("/v1/teams/" + tid, json={"name": "Streams"}), 200, "rename")["name"] == "Streams"
+    expect(ann.delete("/v1/teams/" + tid), 204, "ann deletes the team")
+    expect_error(ann.get("/v1/teams/" + tid), 404, "team_not_found", "a deleted team")
+
+
+def test_collections_shared_with_teams_and_the_public(server_factory):
+    srv, p, n = world(server_factory)
+    ann, bob, dave, carl, anon = p["ann"], p["bob"], p["dave"], p["carl"], p["anon"]
+    mine = save(ann)                 # ann's private leaf
+    theirs = save(carl, public=True)  # carl's public leaf
+    secret = save(carl)              # carl's private leaf
+    col = expect(ann.post("/v1/collections", json={"name": "Kafka", "description": "logs\nand streams"}), 201,
+                 "ann creates a collection")
+    cid = col["id"]
+    assert (col["owner"], col["access"], col["is_public"], col["parent"]) == (n["ann"], "manage", False, None), col
+    expect(ann.post("/v1/collections/%s/leaves" % cid, json={"id": mine}), 201, "ann adds her leaf")
+    expect(ann.post("/v1/collections/%s/leaves" % cid, json={"id": theirs, "position": 0}), 201, "ann adds a public one")
+    expect_error(ann.post("/v1/collections/%s/leaves" % cid, json={"id": secret}), 404, "leaf_not_found",
+                 "ann adds carl's private leaf")
+    assert ids(ann.get("/v1/collections/%s/leaves" % cid), "ann's view") == [theirs, mine]
+    expect(ann.put("/v1/collections/%s/leaves/%s" % (cid, mine), json={"position": 0}), 200, "move to the top")
+    assert ids(ann.get("/v1/collections/%s/leaves" % cid), "after the move") == [mine, theirs]
+    # Paging.
+    first = expect(ann.get("/v1/collections/%s/leaves?limit=1" % cid), 200, "a page of one")
+    assert [l["id"] for l in first["items"]] == [mine] and first["total"] == 2 and first["next_page_token"], first
+    second = expect(ann.get("/v1/collections/%s/leaves?limit=1&page_token=%s" % (cid, first["next_page_token"])), 200)
+    assert [l["id"] for l in second["items"]] == [theirs] and second["next_page_token"] is None, second
+
+    # Not shared: nobody else learns it exists.
+    for who in ("bob", "carl", "anon"):
+        expect_error(p[who].get("/v1/collections/" + cid), 404, "collection_not_found", who + " reads a private collection")
+        assert cid not in [c["id"] for c in expect(p[who].get("/v1/collections"), 200)["items"]], who
+    expect_error(bob.get("/v1/leaves/" + mine), 404, "leaf_not_found", "bob reads ann's private leaf")
+
+    # Shared with a team as viewer: its members read it and ann's private leaf in it.
+    tid = expect(ann.post("/v1/teams", json={"name": "Readers"}), 201)["id"]
+    expect(ann.put("/v1/teams/%s/members/%s" % (tid, n["bob"]), json={"role": "member"}), 200)
+    expect(ann.put("/v1/teams/%s/members/%s" % (tid, n["dave"]), json={"role": "editor"}), 200)
+    expect(ann.put("/v1/collections/%s/shares/%s" % (cid, tid), json={"role": "viewer"}), 200, "share as viewer")
+    got = expect(bob.get("/v1/collections/" + cid), 200, "bob reads the shared collection")
+    assert got["access"] == "view" and got["shares"] == [{"team": tid, "role": "viewer"}], got
+    assert ids(bob.get("/v1/collections/%s/leaves" % cid), "bob's view") == [mine, theirs]
+    assert expect(bob.get("/v1/leaves/" + mine), 200, "bob reads ann's leaf through the collection")["id"] == mine
+    expect_error(carl.get("/v1/leaves/" + mine), 404, "leaf_not_found", "carl is in no team")
+    expect_error(bob.patch("/v1/collections/" + cid, json={"name": "Mine"}), 403, "permission_denied",
+                 "a viewer renames")
+    expect_error(dave.patch("/v1/collections/" + cid, json={"name": "Mine"}), 403, "permission_denied",
+                 "an editor of a team with a viewer share renames")
+
+    # As editor: the team's editors change it (but not who sees it); its plain members still only read.
+    expect(ann.put("/v1/collections/%s/shares/%s" % (cid, tid), json={"role": "editor"}), 200, "share as editor")
+    got = expect(dave.patch("/v1/collections/" + cid, json={"name": "Kafka & co"}), 200, "dave renames")
+    assert got["name"] == "Kafka & co" and got["access"] == "edit", got
+    expect_error(dave.patch("/v1/collections/" + cid, json={"is_public": True}), 403, "permission_denied",
+                 "an editor publishes")
+    expect_error(dave.put("/v1/collections/%s/shares/%s" % (cid, tid), json={"role": "viewer"}), 403,
+                 "permission_denied", "an editor changes the shares")
+    expect_error(bob.post("/v1/collections/%s/leaves" % cid, json={"id": theirs}), 403, "permission_denied",
+                 "a plain member adds a leaf")
+    dave_private = save(dave)
+    expect(dave.post("/v1/collections/%s/leaves" % cid, json={"id": dave_private}), 201, "dave adds his private leaf")
+    assert dave_private in ids(bob.get("/v1/collections/%s/leaves" % cid), "bob after dave's add")
+
+    # Public: everyone reads it, but a private leaf is not opened by that alone.
+    expect(ann.patch("/v1/collections/" + cid, json={"is_public": True}), 200, "ann publishes")
+    assert expect(anon.get("/v1/collections/" + cid), 200, "anonymous reads a public collection")["access"] == "view"
+    assert ids(anon.get("/v1/collections/%s/leaves" % cid), "anonymous view") == [theirs]
+    assert ids(carl.get("/v1/collections/%s/leaves" % cid), "carl's view") == [theirs]
+    expect_error(carl.patch("/v1/collections/" + cid, json={"name": "x"}), 403, "permission_denied",
+                 "an outsider changes a public collection")
+
+    # Unshared: the team's members lose it at once (it is still public: they see the public part).
+    expect(ann.patch("/v1/collections/" + cid, json={"is_public": False}), 200)
+    expect(ann.delete("/v1/collections/%s/shares/%s" % (cid, tid)), 200, "unshare")
+    expect_error(bob.get("/v1/collections/" + cid), 404, "collection_not_found", "bob after the unshare")
+    expect_error(bob.get("/v1/leaves/" + mine), 404, "leaf_not_found", "bob reads ann's leaf after the unshare")
+
+    # Removing a leaf.
+    expect(ann.delete("/v1/collections/%s/leaves/%s" % (cid, theirs)), 200, "remove a leaf")
+    expect_error(ann.delete("/v1/collections/%s/leaves/%s" % (cid, theirs)), 404, "leaf_not_in_collection")
+
+
+def test_nested_collections_and_their_limits(server_factory):
+    srv, p, n = world(server_factory)
+    ann, bob = p["ann"], p["bob"]
+    top = expect(ann.post("/v1/collections", json={"name": "Top"}), 201)["id"]
+    mid = expect(ann.post("/v1/collections", json={"name": "Mid", "parent": top}), 201)["id"]
+    low = expect(ann.post("/v1/collections", json={"name": "Low", "parent": mid}), 201)
+    assert [c["name"] for c in low["breadcrumb"]] == ["Top", "Mid"], low
+    assert [c["id"] for c in expect(ann.get("/v1/collections?parent=" + top), 200)["items"]] == [mid]
+    assert top in [c["id"] for c in expect(ann.get("/v1/collections?parent=none"), 200)["items"]]
+    expect_error(ann.patch("/v1/collections/" + top, json={"parent": low["id"]}), 422, "invalid_parent", "a cycle")
+    expect_error(ann.patch("/v1/collections/" + top, json={"parent": top}), 422, "invalid_parent", "its own parent")
+    expect_error(bob.post("/v1/collections", json={"name": "Mine", "parent": top}), 422, "invalid_parent",
+                 "bob nests under a collection he cannot see")
+    expect_error(ann.delete("/v1/collections/" + mid), 409, "has_children", "delete with a child inside")
+    expect(ann.patch("/v1/collections/" + low["id"], json={"parent": None}), 200, "move to the top level")
+    expect(ann.delete("/v1/collections/" + mid), 204, "delete the now empty one")
+    expect_error(ann.get("/v1/collections/" + mid), 404, "collection_not_found", "a deleted collection")
+    expect_error(ann.post("/v1/collections", json={"name": "x" * 201}), 422, "invalid_field", "a long name")
+    expect_error(ann.get("/v1/collections/%s/leaves?page_token=zz" % top), 400, "invalid_query", "a bad token")
+    expect_401(p["anon"].post("/v1/collections", json={"name": "x"}), "anonymous creates a collection")

@@ -4,8 +4,7 @@ else's public one; the account routes against one's own user and another's.
 Under the default --anonymous read. Each cell says the status it expects;
 a failure lists every cell that differs, not only the first.
 
-(Collections and teams, which the issue's matrix also names, do not exist
-yet: docs/auth.md.)"""
+Collections and teams have their own matrix in test_collections.py."""
 
 import json
 import xml.etree.ElementTree as ET

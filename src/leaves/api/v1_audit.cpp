@@ -1,4 +1,4 @@
-// GET /v1/audit (admins): every event of the log, leaves and users, newest
+// GET /v1/audit (admins): every event of the log (leaves, users, teams and collections), newest
 // first, read back from the log itself (no index of its own).
 #include "leaves/api/handlers.h"
 
@@ -34,7 +34,7 @@ std::optional<json::object> audit_entry(const log::stored_record& r) {
       e["changed"] = std::move(fields);
     }
     if (const auto* t = d.if_contains("tags")) e["tags"] = *t;
-    for (const char* k : {"token_id", "role", "name", "scopes"}) {
+    for (const char* k : {"token_id", "role", "name", "scopes", "user", "team", "leaf"}) {
       if (const auto* v = d.if_contains(k)) e[k] = *v;
     }
   }

@@ -4,8 +4,12 @@ its leaves to whom, sharing with a team as viewer or editor, public
 collections, nesting, order and paging. Each check says who asked what and
 what it expected."""
 
-from leaves_testlib import expect, expect_error, new_url, unique
+import time
+
+from leaves_testlib import SSEClient, expect, expect_error, new_url, unique
 from test_auth import ADMIN_TOKEN, as_user, expect_401, make_user
+
+TOKENS = {}
 
 
 def world(server_factory):
@@ -16,7 +20,8 @@ def world(server_factory):
     for who, role in (("ann", "curator"), ("bob", "curator"), ("dave", "curator"), ("carl", "curator"),
                       ("rita", "reader")):
         names[who] = unique(who)
-        people[who] = as_user(srv, make_user(admin, names[who], role)[0])
+        TOKENS[who] = make_user(admin, names[who], role)[0]
+        people[who] = as_user(srv, TOKENS[who])
     return srv, people, names
 
 
@@ -166,3 +171,33 @@ def test_nested_collections_and_their_limits(server_factory):
     expect_error(ann.post("/v1/collections", json={"name": "x" * 201}), 422, "invalid_field", "a long name")
     expect_error(ann.get("/v1/collections/%s/leaves?page_token=zz" % top), 400, "invalid_query", "a bad token")
     expect_401(p["anon"].post("/v1/collections", json={"name": "x"}), "anonymous creates a collection")
+
+
+def test_a_collections_stream_carries_its_leaves_to_who_it_reaches(server_factory):
+    """GET /v1/stream?collection=: the events of the collection's leaves that
+    reach the subscriber through it; after the unshare, none."""
+    srv, p, n = world(server_factory)
+    ann, bob = p["ann"], p["bob"]
+    inside, outside = save(ann), save(ann)
+    cid = expect(ann.post("/v1/collections", json={"name": "Live"}), 201)["id"]
+    expect(ann.post("/v1/collections/%s/leaves" % cid, json={"id": inside}), 201)
+    expect_error(bob.get("/v1/stream?collection=" + cid), 404, "collection_not_found", "bob streams before the share")
+    tid = expect(ann.post("/v1/teams", json={"name": "Watchers"}), 201)["id"]
+    expect(ann.put("/v1/teams/%s/members/%s" % (tid, n["bob"]), json={}), 200)
+    expect(ann.put("/v1/collections/%s/shares/%s" % (cid, tid), json={}), 200)
+    sse = SSEClient("127.0.0.1", srv.port, "/v1/stream?collection=" + cid,
+                    headers={"Authorization": "Bearer " + TOKENS["bob"]})
+    assert sse.status == 200, "bob streams the shared collection, got %s" % sse.status
+    time.sleep(0.2)
+    expect(ann.patch("/v1/leaves/" + outside, json={"title": "not in the collection"}), 200)
+    expect(ann.patch("/v1/leaves/" + inside, json={"title": "in the collection"}), 200)
+    got = sse.collect(5.0, until=lambda evs: any((e.get("json") or {}).get("leaf_id") == inside for e in evs))
+    leaves = [e["json"]["leaf_id"] for e in got if e.get("json") and "leaf_id" in e["json"]]
+    assert leaves == [inside], "bob's stream should carry only the collection's leaf, got %r" % leaves
+    # Unshared: the stream goes on but carries nothing of the collection.
+    expect(ann.delete("/v1/collections/%s/shares/%s" % (cid, tid)), 200)
+    expect(ann.patch("/v1/leaves/" + inside, json={"title": "after the unshare"}), 200)
+    later = sse.collect(1.5)
+    sse.close()
+    leaves = [e["json"]["leaf_id"] for e in later if e.get("json") and "leaf_id" in e["json"]]
+    assert leaves == [], "after the unshare bob's stream carried %r" % leaves

@@ -99,8 +99,21 @@ asio::awaitable<response> api::impl::serve(request& req, const match& m, const a
           return users->refused(name, token, r, system_clock().now_ms());
         };
       }
+      // ?collection=: the events of the collection's leaves that reach the
+      // caller through it (docs/collections.md), decided for each event.
+      std::function<bool(const realtime::message&)> scope;
+      if (const auto* cid = param(p, "collection"); cid && c.d.users) {
+        auto col = c.d.users->find_collection(*cid);
+        if (!col || c.d.users->access(*col, who) == auth::collection_access::none) {
+          co_return error_to_response(make_error(errc::not_found, "collection " + cid->substr(0, 64) + " does not exist",
+                                                 "collection_not_found"));
+        }
+        scope = [users = c.d.users, id = *cid, who, caller = req.caller](const realtime::message& m) {
+          return users->carries(id, who, m.leaf_id, m.user_id, caller.sees(m.is_public.value_or(false), m.user_id));
+        };
+      }
       auto src = open_stream(req, p, co_await asio::this_coro::executor, c.d.log, c.d.hub, &c.d.store,
-                             c.d.live_match ? &c.d.live_match : nullptr, std::move(still_allowed));
+                             c.d.live_match ? &c.d.live_match : nullptr, std::move(still_allowed), std::move(scope));
       if (!src) co_return error_to_response(src.err());
       co_await (*src)->begin();
       response r;

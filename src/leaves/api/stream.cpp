@@ -236,10 +236,11 @@ std::string format_cursor(const std::vector<int64_t>& next) {
 result<std::shared_ptr<http::stream_source>> open_stream(
     const http::request& req, const std::vector<std::pair<std::string, std::string>>& params,
     asio::any_io_executor strand, log::event_log& log, realtime::hub& hub, store::leaf_queries* store,
-    const leaf_matcher* matcher, access_check still_allowed) {
+    const leaf_matcher* matcher, access_check still_allowed, std::function<bool(const realtime::message&)> scope) {
   realtime::filter f;
   f.limited = req.caller.limited;
   f.visible_owner = req.caller.user_id;
+  f.allow = std::move(scope);
   std::string from = "now";
   std::optional<std::string> q_text;
   auto mode = search::match_mode::all;
@@ -256,6 +257,8 @@ result<std::shared_ptr<http::stream_source>> open_stream(
         return make_error(errc::invalid_argument, "user must be a user id", "invalid_query");
       }
       f.user_id = u;
+    } else if (k == "collection") {
+      if (!f.allow) return make_error(errc::unavailable, "this server keeps no collections", "users_disabled");
     } else if (k == "from") {
       if (req.header("last-event-id").empty()) from = v;
     } else if (k == "q") {

@@ -38,6 +38,7 @@ using access_check = std::function<std::optional<std::string>()>;
 result<std::shared_ptr<http::stream_source>> open_stream(
     const http::request& req, const std::vector<std::pair<std::string, std::string>>& params,
     boost::asio::any_io_executor strand, log::event_log& log, realtime::hub& hub,
-    store::leaf_queries* store = nullptr, const leaf_matcher* matcher = nullptr, access_check still_allowed = {});
+    store::leaf_queries* store = nullptr, const leaf_matcher* matcher = nullptr, access_check still_allowed = {},
+    std::function<bool(const realtime::message&)> scope = {});
 
 }  // namespace leaves::api

@@ -259,6 +259,21 @@ bool directory::vouches(const domain::collection& c, std::optional<int64_t> leaf
   return vouches_locked(c, leaf_owner);
 }
 
+bool directory::carries(std::string_view id, const principal& who, std::string_view leaf_id,
+                        std::optional<int64_t> leaf_owner, bool sees) const {
+  std::shared_lock lk(mu_);
+  auto c = collections_.find(id);
+  if (c == collections_.end() || c->second.deleted) return false;
+  auto in = leaf_collections_.find(std::string(leaf_id));
+  if (in == leaf_collections_.end() || std::find(in->second.begin(), in->second.end(), id) == in->second.end()) {
+    return false;
+  }
+  if (access_locked(c->second, who) == collection_access::none) return false;
+  if (sees) return true;
+  const bool member = !who.anonymous && (c->second.owner == who.name || member_locked(c->second, who.name));
+  return member && vouches_locked(c->second, leaf_owner);
+}
+
 bool directory::shared_with_member(const domain::collection& c, std::string_view user) const {
   std::shared_lock lk(mu_);
   return member_locked(c, user);

@@ -111,6 +111,13 @@ class directory {
   // that its owner vouches for: the leaf's owner (`leaf_owner`, a user_id)
   // owns the collection or edits it through a team.
   bool shared_with(std::string_view leaf_id, std::optional<int64_t> leaf_owner, std::string_view user) const;
+  // Whether collection `id`'s stream carries an event of leaf `leaf_id`
+  // (owned by `leaf_owner`) to `who`: the collection is live and `who` may
+  // view it, the leaf is in it, and `who` sees the leaf anyway (`sees`) or
+  // through the collection (its owner or a team member, and the collection
+  // vouches for the leaf). Quick: no copies.
+  bool carries(std::string_view id, const principal& who, std::string_view leaf_id,
+               std::optional<int64_t> leaf_owner, bool sees) const;
   // Whether `user` is in a live team the collection is shared with.
   bool shared_with_member(const domain::collection& c, std::string_view user) const;
   // Whether the collection vouches for a leaf of `leaf_owner` (as above).

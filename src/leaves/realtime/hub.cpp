@@ -45,6 +45,7 @@ bool filter::matches(const message& m) const {
     return false;
   }
   if (user_id && m.user_id != user_id) return false;
+  if (allow) return allow(m);
   if (limited && !m.is_public.value_or(false) && !(visible_owner > 0 && m.user_id == visible_owner)) return false;
   return true;
 }

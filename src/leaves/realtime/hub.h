@@ -11,6 +11,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,6 +42,10 @@ struct filter {
   // does not say counts as private) and, when visible_owner > 0, that user's.
   bool limited = false;
   int64_t visible_owner = 0;
+  // When set, decides instead of `limited` (a collection's stream: the
+  // collection's leaves that reach the subscriber through it). Called on the
+  // publishing thread: it must be quick and must not block.
+  std::function<bool(const message&)> allow;
   bool matches(const message& m) const;
 };
 

@@ -22,6 +22,11 @@ def world(server_factory):
         names[who] = unique(who)
         TOKENS[who] = make_user(admin, names[who], role)[0]
         people[who] = as_user(srv, TOKENS[who])
+    # One history of positions for everyone: a read by one waits for the
+    # others' writes (Leaves-Min-Position), as on Kafka the projections lag.
+    shared = {}
+    for c in people.values():
+        c.positions = shared
     return srv, people, names
 
 

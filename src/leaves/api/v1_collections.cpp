@@ -336,10 +336,15 @@ asio::awaitable<response> groups_surface::collection_leaves(const request& req, 
                                                             const auth::principal& who, const std::string& id) {
   if (!d.users) co_return error_to_response(unavailable());
   for (const auto& [k, v] : p) {
-    if (k != "limit" && k != "page_token") co_return error_to_response(bad_query("unknown query parameter: " + k));
+    if (k != "limit" && k != "page_token" && k != "min_position") {
+      co_return error_to_response(bad_query("unknown query parameter: " + k));
+    }
   }
   auto page = page_of(p);
   if (!page) co_return error_to_response(page.err());
+  // Leaves-Min-Position: the collection (the directory) and its leaves (the read models).
+  if (auto w = co_await c.wait_min_position_of(req, p, d.users->progress(), "the directory")) co_return std::move(*w);
+  if (auto w = co_await c.wait_min_position(req, p)) co_return std::move(*w);
   auto got = reach(who, id, auth::collection_access::view);
   if (!got) co_return error_to_response(got.err());
   const auto& col = got->first;
@@ -403,10 +408,10 @@ asio::awaitable<response> groups_surface::change_leaf(const request* req, const 
   }
   if (add) {
     // Only a leaf the caller may see goes in (else: as if it did not exist).
-    auto l = co_await d.store.async_get_json(cmd.leaf);
+    // Asked of the write side, which knows a leaf saved a moment ago.
+    auto l = co_await d.service.state(cmd.leaf);
     if (!l) co_return error_to_response(l.err());
-    if (!*l || (*l)->deleted ||
-        !c.readable(*req, cmd.leaf, (*l)->is_public, (*l)->user_id)) {
+    if (!*l || (*l)->deleted || !c.readable(*req, cmd.leaf, (*l)->is_public, (*l)->user_id)) {
       co_return error_to_response(not_found("leaf", cmd.leaf, "leaf_not_found"));
     }
   }

@@ -27,8 +27,11 @@ REPO = HERE.parents[1]
 sys.path.insert(0, str(REPO / "tests" / "system"))
 pytest.register_assert_rewrite("leaves_testlib")
 
+from leaves_testlib import ServerProcess  # noqa: E402
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM = os.environ.get("LEAVES_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("LEAVES_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -42,6 +45,24 @@ _system = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_system)
 leaves_bin = _system.leaves_bin
 server = _system.server
+
+
+def serve(leaves_bin, tmp_path_factory, name, args=(), env=None):
+    """A module's own server (a generator for a fixture: `yield from serve(...)`)."""
+    base = tmp_path_factory.mktemp(name)
+    srv = ServerProcess(leaves_bin, base / "data", base / "logs", args=list(args), env=env)
+    srv.start()
+    yield srv
+    srv.stop(timeout=15, expect_code=0)
+    srv.drop_keyspace()
+
+
+def wait_for(browser, fn, timeout=5.0, what="condition"):
+    """fn() until it is truthy (its value), else a failure naming `what` and the page."""
+    try:
+        return WebDriverWait(browser.d, timeout, poll_frequency=0.05).until(lambda d: fn())
+    except TimeoutException:
+        raise AssertionError("timed out after %.1fs waiting for %s (page at %s)" % (timeout, what, browser.path()))
 
 
 AXE_VERSION = "4.14.1"

@@ -8,10 +8,9 @@ import pathlib
 import threading
 
 import pytest
-from leaves_testlib import ServerProcess, expect, unique, wait_until
-from selenium.common.exceptions import TimeoutException
+from leaves_testlib import expect, unique, wait_until
+from conftest import serve, wait_for
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 ARTICLE = (pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "pages" / "article.html").read_bytes()
 
@@ -46,20 +45,8 @@ def pages():
 
 @pytest.fixture(scope="module")
 def server(leaves_bin, tmp_path_factory):
-    base = tmp_path_factory.mktemp("enrich")
-    srv = ServerProcess(leaves_bin, base / "data", base / "logs",
-                        args=["--enrich", "true", "--fetch-allow-private", "--enrich-host-interval-ms", "0"])
-    srv.start()
-    yield srv
-    srv.stop(timeout=15, expect_code=0)
-    srv.drop_keyspace()
-
-
-def wait_for(browser, fn, timeout=5.0, what="condition"):
-    try:
-        return WebDriverWait(browser.d, timeout, poll_frequency=0.05).until(lambda d: fn())
-    except TimeoutException:
-        raise AssertionError("timed out after %.1fs waiting for %s (page at %s)" % (timeout, what, browser.path()))
+    yield from serve(leaves_bin, tmp_path_factory, "enrich",
+                     args=["--enrich", "true", "--fetch-allow-private", "--enrich-host-interval-ms", "0"])
 
 
 def answers(c, leaf_id):

@@ -4,10 +4,9 @@ whose writes carry their CSRF token, what a signed-in curator sees (public
 leaves and its own), signing out, a wrong password."""
 
 import pytest
-from leaves_testlib import Client, ServerProcess, expect, unique
-from selenium.common.exceptions import TimeoutException
+from leaves_testlib import Client, expect, unique
+from conftest import serve, wait_for
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
 ADMIN_TOKEN = "browser-admin-token-" + "0123456789abcdef" * 2
 PASSWORD = "uma's long password"
@@ -15,20 +14,8 @@ PASSWORD = "uma's long password"
 
 @pytest.fixture(scope="module")
 def server(leaves_bin, tmp_path_factory):
-    base = tmp_path_factory.mktemp("signin")
-    srv = ServerProcess(leaves_bin, base / "data", base / "logs", args=["--anonymous", "read"],
-                        env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
-    srv.start()
-    yield srv
-    srv.stop(timeout=15, expect_code=0)
-    srv.drop_keyspace()
-
-
-def wait_for(browser, fn, timeout=5.0, what="condition"):
-    try:
-        return WebDriverWait(browser.d, timeout, poll_frequency=0.05).until(lambda d: fn())
-    except TimeoutException:
-        raise AssertionError("timed out after %.1fs waiting for %s (page at %s)" % (timeout, what, browser.path()))
+    yield from serve(leaves_bin, tmp_path_factory, "signin", args=["--anonymous", "read"],
+                     env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
 
 
 def titles(browser):

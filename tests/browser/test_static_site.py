@@ -10,17 +10,8 @@ import time
 
 import pytest
 from leaves_testlib import unique
-from selenium.common.exceptions import TimeoutException
+from conftest import wait_for
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
-
-
-def wait_for(browser, fn, timeout=5.0, what="condition"):
-    try:
-        return WebDriverWait(browser.d, timeout, poll_frequency=0.05).until(lambda d: fn())
-    except TimeoutException:
-        raise AssertionError("timed out after %.1fs waiting for %s (page at %s)" % (
-            timeout, what, browser.d.current_url))
 
 
 class Quiet(http.server.SimpleHTTPRequestHandler):

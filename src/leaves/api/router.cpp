@@ -5,7 +5,7 @@
 namespace leaves::api {
 namespace {
 
-constexpr std::array<route, 74> kRoutes = {{
+constexpr std::array<route, 76> kRoutes = {{
     {"GET", "/v1/leaves", route_id::v1_list},
     {"POST", "/v1/leaves", route_id::v1_create},
     {"GET", "/v1/leaves/{id}", route_id::v1_get},
@@ -80,6 +80,8 @@ constexpr std::array<route, 74> kRoutes = {{
     {"GET", "/import", route_id::ui_page},
     {"GET", "/ops", route_id::ui_page},
     {"GET", "/login", route_id::ui_page},
+    {"GET", "/collections", route_id::ui_page},
+    {"GET", "/collection/{collection}", route_id::ui_page},
     {"GET", "/ui/{path...}", route_id::ui_asset},
 }};
 

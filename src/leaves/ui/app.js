@@ -175,6 +175,8 @@ function render() {
   if (path === "/" || path === "") page = searchPage;
   else if (path.startsWith("/leaf/")) { page = () => leafPage(decodeURIComponent(path.slice(6))); section = ""; }
   else if (path === "/tags") { page = tagsPage; section = "tags"; }
+  else if (path === "/collections") { page = collectionsPage; section = "collections"; }
+  else if (path.startsWith("/collection/")) { page = () => collectionPage(decodeURIComponent(path.slice(12))); section = "collections"; }
   else if (path === "/save") { page = savePage; section = "save"; }
   else if (path === "/import") { page = importPage; section = "import"; }
   else if (path === "/ops") { page = opsPage; section = "ops"; }
@@ -544,7 +546,7 @@ function showLeaf(leaf, etag) {
             toast("Asked for the page; it is fetched in the background");
             showHistory(leaf.id, history, leaf.url);
           } catch (e) { toast(e.message); }
-        } } }, "Fetch page"),
+        } } }, "Fetch page"), addToCollection(leaf),
         h("button", { type: "button", id: "delete", on: { click: async () => {
           if (!confirm("Delete this leaf?")) return;
           try {
@@ -644,6 +646,212 @@ function tagsPage() {
     filter.addEventListener("input", draw);
     draw();
   }).catch((e) => list.replaceWith(errorBox(e)));
+}
+
+// ---------- collections and teams (docs/collections.md) ----------
+
+// Every collection the caller may see (GET /v1/collections, all pages).
+async function allCollections() {
+  const out = [];
+  let token = "";
+  for (let i = 0; i < 20; i++) {
+    const { json } = await api("GET", "/v1/collections?limit=500" + (token ? "&page_token=" + encodeURIComponent(token) : ""));
+    out.push(...(json.items || []));
+    if (!json.next_page_token) break;
+    token = json.next_page_token;
+  }
+  return out;
+}
+
+function collectionLink(c) {
+  return h("a", { href: "/collection/" + encodeURIComponent(c.id), "data-nav": true }, c.name);
+}
+
+function badges(c) {
+  return h("span", { class: "flags" }, [c.is_public ? "public" : "private", c.shares.length ? "shared with " + c.shares.length + " team" + (c.shares.length > 1 ? "s" : "") : "", c.access !== "view" ? "you may " + c.access : ""].filter(Boolean).join(" · "));
+}
+
+function collectionsPage() {
+  document.title = "Collections · Leaves Reader";
+  const tree = h("div", { id: "collection-tree" }, h("p", { class: "summary" }, "Loading…"));
+  const teamsBox = h("div", { id: "teams" });
+  main.replaceChildren(h("h1", {}, "Collections"), tree);
+  const draw = async () => {
+    let items;
+    try { await meReady; items = await allCollections(); } catch (e) { tree.replaceChildren(errorBox(e)); return; }
+    // Nested under their parents; a parent the caller cannot see puts its children at the top.
+    const ids = new Set(items.map((c) => c.id));
+    const kids = new Map();
+    for (const c of items) {
+      const up = c.parent && ids.has(c.parent) ? c.parent : "";
+      if (!kids.has(up)) kids.set(up, []);
+      kids.get(up).push(c);
+    }
+    const branch = (up, depth) => {
+      const list = kids.get(up) || [];
+      if (!list.length || depth > 16) return null;
+      return h("ul", { class: "collections" }, list.map((c) => h("li", { dataset: { id: c.id } },
+        collectionLink(c), " ", h("span", { class: "count" }, c.leaf_count.toLocaleString()), " ", badges(c),
+        c.description ? h("p", { class: "note" }, c.description) : null, branch(c.id, depth + 1))));
+    };
+    tree.replaceChildren(items.length ? branch("", 0) : h("p", { class: "note" }, "No collections yet" + (me.anonymous ? " that you may see." : ": make the first one below.")));
+    if (!me.anonymous) showNewCollection(items);
+  };
+  const showNewCollection = (items) => {
+    const name = h("input", { type: "text", id: "collection-name", required: true, maxlength: 200 });
+    const description = h("textarea", { id: "collection-description", maxlength: 4000, rows: 2 });
+    const parent = h("select", { id: "collection-parent" }, h("option", { value: "" }, "(top level)"),
+      items.filter((c) => c.access !== "view").map((c) => h("option", { value: c.id }, c.name)));
+    const pub = h("input", { type: "checkbox", id: "collection-public" });
+    const status = h("p", { role: "status", class: "summary" });
+    const form = h("form", { class: "stack", id: "new-collection", on: { submit: async (ev) => {
+      ev.preventDefault();
+      const body = { name: name.value.trim(), description: description.value, is_public: pub.checked };
+      if (parent.value) body.parent = parent.value;
+      try {
+        const { json } = await api("POST", "/v1/collections", body);
+        navigate("/collection/" + encodeURIComponent(json.id));
+      } catch (e) { status.replaceChildren(errorBox(e)); }
+    } } },
+      h("label", {}, "Name", name), h("label", {}, "Description", description), h("label", {}, "Inside", parent),
+      h("label", { class: "check" }, pub, " Public (anyone may read it)"),
+      h("div", {}, h("button", { class: "primary", type: "submit" }, "Make collection")));
+    main.replaceChildren(h("h1", {}, "Collections"), tree, h("h2", {}, "New collection"), form, status, h("h2", {}, "Teams"), teamsBox);
+    drawTeams(teamsBox);
+  };
+  draw();
+}
+
+async function drawTeams(box) {
+  let teams;
+  try { teams = (await api("GET", "/v1/teams")).json.items || []; } catch (e) { box.replaceChildren(errorBox(e)); return; }
+  const redraw = () => drawTeams(box);
+  const act = async (method, path, body, done) => {
+    try { await api(method, path, body); toast(done); redraw(); } catch (e) { toast(e.message); }
+  };
+  const name = h("input", { type: "text", id: "team-name", required: true, maxlength: 200, placeholder: "team name" });
+  const form = h("form", { class: "inline", id: "new-team", on: { submit: (ev) => {
+    ev.preventDefault();
+    act("POST", "/v1/teams", { name: name.value.trim() }, "Team made");
+  } } }, name, h("button", { type: "submit" }, "Make team"));
+  box.replaceChildren(teams.length ? h("ul", { class: "teams" }, teams.map((t) => {
+    const mine = t.members.find((m) => m.user === me.user.name);
+    const admin = (mine && mine.role === "admin") || me.user.role === "admin";
+    const who = h("input", { type: "text", placeholder: "user name", class: "member-name", "aria-label": "user name" });
+    const role = h("select", { class: "member-role", "aria-label": "role" }, ["member", "editor", "admin"].map((r) => h("option", { value: r }, r)));
+    return h("li", { dataset: { id: t.id } }, h("strong", {}, t.name), " ",
+      h("span", { class: "note" }, t.members.map((m) => m.user + (m.role !== "member" ? " (" + m.role + ")" : "")).join(", ")),
+      admin ? h("form", { class: "inline add-member", on: { submit: (ev) => {
+        ev.preventDefault();
+        act("PUT", "/v1/teams/" + t.id + "/members/" + encodeURIComponent(who.value.trim()), { role: role.value }, "Member set");
+      } } }, who, role, h("button", { type: "submit" }, "Add")) : null,
+      mine ? h("button", { type: "button", class: "leave", on: { click: () => act("DELETE", "/v1/teams/" + t.id + "/members/" + encodeURIComponent(me.user.name), undefined, "Left the team") } }, "Leave") : null);
+  })) : h("p", { class: "note" }, "You are in no team."), form);
+}
+
+function collectionPage(id) {
+  main.replaceChildren(h("p", { class: "summary" }, "Loading…"));
+  const leavesBox = h("div", { id: "collection-leaves" });
+  let col = null;
+  const path = "/v1/collections/" + encodeURIComponent(id);
+  const drawLeaves = async () => {
+    try {
+      const items = [];
+      let token = "";
+      for (let i = 0; i < 20; i++) {
+        const { json } = await api("GET", path + "/leaves?limit=500" + (token ? "&page_token=" + token : ""));
+        items.push(...json.items);
+        if (!json.next_page_token) break;
+        token = json.next_page_token;
+      }
+      const go = (s) => navigate(searchUrl(Object.assign({ q: "", tags: [], limit: 30 }, s)));
+      const editable = col.access !== "view";
+      leavesBox.replaceChildren(items.length ? h("ol", { class: "collection-leaves" }, items.map((l, i) => {
+        const move = (to) => api("PUT", path + "/leaves/" + encodeURIComponent(l.id), { position: to }).then(drawLeaves).catch((e) => toast(e.message));
+        return h("li", { dataset: { id: l.id } }, leafCard(l, { q: "", tags: [] }, go), editable ? h("div", { class: "actions" },
+          h("button", { type: "button", class: "up", disabled: i === 0, on: { click: () => move(i - 1) } }, "↑"),
+          h("button", { type: "button", class: "down", disabled: i === items.length - 1, on: { click: () => move(i + 1) } }, "↓"),
+          h("button", { type: "button", class: "remove", on: { click: () => api("DELETE", path + "/leaves/" + encodeURIComponent(l.id)).then(() => { toast("Taken out"); drawLeaves(); }).catch((e) => toast(e.message)) } }, "Take out")) : null);
+      })) : h("p", { class: "note" }, "No leaves here yet" + (editable ? ": open a leaf and add it from its page." : ".")));
+    } catch (e) { leavesBox.replaceChildren(errorBox(e)); }
+  };
+  const draw = async () => {
+    try { col = (await api("GET", path)).json; } catch (e) { main.replaceChildren(h("h1", {}, "Collection"), errorBox(e)); return; }
+    document.title = col.name + " · Leaves Reader";
+    const crumbs = h("nav", { class: "breadcrumb", "aria-label": "Breadcrumb" }, h("a", { href: "/collections", "data-nav": true }, "Collections"),
+      col.breadcrumb.map((c) => [" › ", collectionLink(c)]), " › ", h("span", {}, col.name));
+    const parts = [crumbs, h("h1", { id: "collection-title" }, col.name), h("p", {}, badges(col), " · by " + col.owner),
+      col.description ? h("p", { class: "description" }, col.description) : null];
+    if (col.access !== "view") parts.push(editForm());
+    if (col.access === "manage") parts.push(manageBox());
+    parts.push(h("h2", {}, "Leaves"), leavesBox);
+    main.replaceChildren(...parts);
+    drawLeaves();
+  };
+  const editForm = () => {
+    const name = h("input", { type: "text", id: "edit-name", value: col.name, maxlength: 200 });
+    const description = h("textarea", { id: "edit-description", maxlength: 4000, rows: 2 }, col.description);
+    return h("details", {}, h("summary", {}, "Edit"), h("form", { class: "stack", on: { submit: async (ev) => {
+      ev.preventDefault();
+      try { await api("PATCH", path, { name: name.value.trim(), description: description.value }); toast("Saved"); draw(); } catch (e) { toast(e.message); }
+    } } }, h("label", {}, "Name", name), h("label", {}, "Description", description), h("div", {}, h("button", { type: "submit" }, "Save"))));
+  };
+  const manageBox = () => {
+    const team = h("select", { id: "share-team", "aria-label": "team" });
+    const role = h("select", { id: "share-role", "aria-label": "role" }, h("option", { value: "viewer" }, "viewer"), h("option", { value: "editor" }, "editor"));
+    const shares = h("ul", { id: "shares" });
+    const act = (method, p2, body, done) => api(method, p2, body).then(() => { toast(done); draw(); }).catch((e) => toast(e.message));
+    const drawShares = (names) => shares.replaceChildren(...col.shares.map((s) => h("li", { dataset: { team: s.team } },
+      (names.get(s.team) || "team " + s.team) + " as " + s.role + " ",
+      h("button", { type: "button", on: { click: () => act("DELETE", path + "/shares/" + s.team, undefined, "No longer shared") } }, "Stop sharing"))));
+    drawShares(new Map());
+    api("GET", "/v1/teams").then(({ json }) => {
+      const items = json.items || [];
+      team.replaceChildren(...items.map((t) => h("option", { value: t.id }, t.name)));
+      if (!items.length) team.replaceChildren(h("option", { value: "" }, "(you are in no team)"));
+      drawShares(new Map(items.map((t) => [t.id, t.name])));
+    }).catch(() => {});
+    return h("section", { class: "manage" },
+      h("h2", {}, "Sharing"),
+      col.shares.length ? shares : h("p", { class: "note" }, "Shared with no team."),
+      h("form", { class: "inline", id: "share", on: { submit: (ev) => {
+        ev.preventDefault();
+        if (team.value) act("PUT", path + "/shares/" + team.value, { role: role.value }, "Shared");
+      } } }, team, role, h("button", { type: "submit" }, "Share")),
+      h("div", { class: "actions" },
+        h("button", { type: "button", id: "toggle-public", on: { click: () => act("PATCH", path, { is_public: !col.is_public }, col.is_public ? "Now private" : "Now public") } }, col.is_public ? "Make private" : "Make public"),
+        h("button", { type: "button", id: "delete-collection", on: { click: () => {
+          if (!confirm("Delete this collection? Its leaves stay.")) return;
+          api("DELETE", path).then(() => { toast("Deleted"); navigate("/collections"); }).catch((e) => toast(e.message));
+        } } }, "Delete")));
+  };
+  draw();
+  // Live: a change to one of its leaves redraws the list.
+  let pending = 0;
+  cleanup.push(liveStream({ collection: id }, () => {
+    clearTimeout(pending);
+    pending = setTimeout(() => { if (col) drawLeaves(); }, 300);
+  }));
+}
+
+// The leaf page's "Add to collection": the collections the caller may change.
+function addToCollection(leaf) {
+  const pick = h("select", { id: "add-to-collection", "aria-label": "collection", hidden: true }, h("option", { value: "" }, "Add to collection…"));
+  meReady.then(() => (me.anonymous ? [] : allCollections())).then((items) => {
+    const mine = items.filter((x) => x.access !== "view");
+    for (const c of mine) pick.append(h("option", { value: c.id }, c.name));
+    pick.hidden = mine.length === 0;
+  }).catch(() => {});
+  pick.addEventListener("change", async () => {
+    if (!pick.value) return;
+    const name = pick.selectedOptions[0].textContent;
+    try {
+      await api("POST", "/v1/collections/" + encodeURIComponent(pick.value) + "/leaves", { id: leaf.id });
+      toast("Added to " + name);
+    } catch (e) { toast(e.message); }
+    pick.value = "";
+  });
+  return pick;
 }
 
 // ---------- save ----------
@@ -1089,5 +1297,8 @@ function opsPage() {
   cleanup.push(() => clearInterval(timer));
 }
 
+// Who is signed in, asked before the first page renders; pages that depend on
+// it wait for meReady.
+const meReady = loadMe();
 render();
-loadMe().then(() => { if (location.pathname === "/login") render(); });
+meReady.then(() => { if (location.pathname === "/login") render(); });

@@ -13,6 +13,7 @@ driven by python3-selenium through chromium-driver (no mock of either).
 """
 
 import importlib.util
+import json
 import os
 import pathlib
 import shutil
@@ -63,6 +64,28 @@ def wait_for(browser, fn, timeout=5.0, what="condition"):
         return WebDriverWait(browser.d, timeout, poll_frequency=0.05).until(lambda d: fn())
     except TimeoutException:
         raise AssertionError("timed out after %.1fs waiting for %s (page at %s)" % (timeout, what, browser.path()))
+
+
+AXE_RULES = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+
+
+def axe_violations(browser, axe):
+    browser.d.execute_script(axe)
+    return browser.d.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {runOnly: {type: 'tag', values: %s}}).then("
+        "  r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
+        "    nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))),"
+        "  e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));" % json.dumps(AXE_RULES))
+
+
+def assert_axe_clean(browser, axe, what):
+    """No axe-core violation on the page as it is (skipped without axe: see the axe fixture)."""
+    if not axe:
+        return
+    bad = axe_violations(browser, axe)
+    assert not bad, "axe-core on %s (expected no violations):\n%s" % (what, "\n".join(
+        "%s (%s): %s at %s" % (v["id"], v["impact"], v["help"], v["nodes"]) for v in bad))
 
 
 AXE_VERSION = "4.14.1"

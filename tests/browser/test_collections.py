@@ -5,7 +5,7 @@ a team, make it public; what another member of the team and an anonymous
 reader then see."""
 
 import pytest
-from conftest import serve, wait_for
+from conftest import assert_axe_clean, serve, wait_for
 from leaves_testlib import Client, expect, unique
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
@@ -44,7 +44,7 @@ def listed(browser):
         "return [...document.querySelectorAll('ol.collection-leaves > li h3')].map(e => e.textContent);")
 
 
-def test_make_fill_order_and_share_a_collection(server, browser):
+def test_make_fill_order_and_share_a_collection(server, browser, axe):
     admin = client(server, ADMIN_TOKEN)
     cora_name, ned_name = unique("cora"), unique("ned")
     cora = user(admin, server, cora_name, PASSWORD)
@@ -63,6 +63,8 @@ def test_make_fill_order_and_share_a_collection(server, browser):
     # A new collection from the collections page.
     browser.d.find_element(By.CSS_SELECTOR, ".top nav a[href='/collections']").click()
     wait_for(browser, lambda: browser.d.find_elements(By.ID, "collection-name"), what="the new collection form")
+    wait_for(browser, lambda: browser.d.find_elements(By.ID, "new-team"), what="the teams section")
+    assert_axe_clean(browser, axe, "the collections page")
     browser.d.find_element(By.ID, "collection-name").send_keys("Reading " + word)
     browser.d.find_element(By.ID, "collection-description").send_keys("what to read next")
     browser.d.find_element(By.CSS_SELECTOR, "#new-collection button[type=submit]").click()
@@ -82,6 +84,7 @@ def test_make_fill_order_and_share_a_collection(server, browser):
     browser.open("/collection/" + cid)
     wait_for(browser, lambda: listed(browser) == [word + " first", word + " second"], what="both leaves, in order")
     browser.shot("collection")
+    assert_axe_clean(browser, axe, "a collection's page")
     # Reordered with the arrows.
     browser.d.find_element(By.CSS_SELECTOR, "ol.collection-leaves > li:first-child button.down").click()
     wait_for(browser, lambda: listed(browser) == [word + " second", word + " first"], what="the order after ↓")

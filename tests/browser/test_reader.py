@@ -10,7 +10,7 @@ import time
 import pytest
 import requests
 from leaves_testlib import Client, expect, unique
-from conftest import wait_for
+from conftest import AXE_RULES, axe_violations, wait_for
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
@@ -335,19 +335,6 @@ def test_narrow_screen_and_dark_mode_render(server, browser):
         browser.shot("search-dark")
     finally:
         browser.d.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
-
-
-AXE_RULES = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
-
-
-def axe_violations(browser, axe):
-    browser.d.execute_script(axe)
-    return browser.d.execute_async_script(
-        "const done = arguments[arguments.length - 1];"
-        "axe.run(document, {runOnly: {type: 'tag', values: %s}}).then("
-        "  r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,"
-        "    nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))),"
-        "  e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));" % json.dumps(AXE_RULES))
 
 
 def test_every_page_passes_axe_core_in_light_and_dark(server, browser, axe):

@@ -5,6 +5,7 @@ collections, nesting, order and paging. Each check says who asked what and
 what it expected."""
 
 import time
+import xml.etree.ElementTree as ET
 
 from leaves_testlib import SSEClient, expect, expect_error, new_url, unique
 from test_auth import ADMIN_TOKEN, as_user, expect_401, make_user
@@ -118,6 +119,13 @@ def test_collections_shared_with_teams_and_the_public(server_factory):
     assert ids(bob.get("/v1/collections/%s/leaves" % cid), "bob's view") == [mine, theirs]
     assert expect(bob.get("/v1/leaves/" + mine), 200, "bob reads ann's leaf through the collection")["id"] == mine
     expect_error(carl.get("/v1/leaves/" + mine), 404, "leaf_not_found", "carl is in no team")
+    # The collection's Atom feed: what reaches the reader through it, in its order.
+    feed = bob.get("/v1/feed?collection=" + cid)
+    assert feed.status_code == 200 and feed.headers["Content-Type"].startswith("application/atom+xml"), feed.text[:300]
+    entries = [e.find("{http://www.w3.org/2005/Atom}id").text
+               for e in ET.fromstring(feed.content).findall("{http://www.w3.org/2005/Atom}entry")]
+    assert [e.rsplit(":", 1)[-1] for e in entries] == [mine, theirs], "bob's feed of the collection: %r" % entries
+    expect_error(carl.get("/v1/feed?collection=" + cid), 404, "collection_not_found", "carl's feed of it")
     expect_error(bob.patch("/v1/collections/" + cid, json={"name": "Mine"}), 403, "permission_denied",
                  "a viewer renames")
     expect_error(dave.patch("/v1/collections/" + cid, json={"name": "Mine"}), 403, "permission_denied",

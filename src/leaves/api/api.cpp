@@ -85,7 +85,7 @@ asio::awaitable<response> api::impl::serve(request& req, const match& m, const a
     case route_id::v1_tags_remove: co_return co_await leaves.v1_tags(req, m.id, command_kind::remove_tags);
     case route_id::v1_tag_counts: co_return co_await leaves.v1_tag_counts(req, p);
     case route_id::v1_bulk: co_return co_await batch.v1_bulk(req, shared_from_this());
-    case route_id::v1_feed: co_return co_await leaves.v1_feed(req, p);
+    case route_id::v1_feed: co_return co_await leaves.v1_feed(req, p, who);
     case route_id::v1_export: co_return co_await leaves.v1_export(req, p);
     case route_id::v1_search: co_return co_await searching.v1_search(req, p);
     case route_id::v1_stream:

@@ -117,7 +117,7 @@ struct v1_leaves {
   // v1_export.cpp: GET /v1/export, streamed.
   asio::awaitable<response> v1_export(const request& req, const params& p);
   // v1_feed.cpp: GET /v1/feed, an Atom feed of a tag or a search.
-  asio::awaitable<response> v1_feed(const request& req, const params& p);
+  asio::awaitable<response> v1_feed(const request& req, const params& p, const auth::principal& who);
   asio::awaitable<response> v1_tag_counts(const request& req, const params& p);
 };
 

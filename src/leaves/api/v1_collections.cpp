@@ -351,16 +351,13 @@ asio::awaitable<response> groups_surface::collection_leaves(const request& req, 
   // Through the collection a caller sees what it may see anyway, and the
   // non-public leaves the collection vouches for when it reaches the caller
   // through its owner or a team (public alone opens no private leaf).
-  const bool member = !who.anonymous && (col.owner == who.name || got->second >= auth::collection_access::edit ||
-                                         d.users->shared_with_member(col, who.name));
   std::string out = "{\"items\":[";
   size_t shown = 0, i = page->first;
   for (; i < col.leaves.size() && shown < page->second; ++i) {
     auto l = co_await d.store.async_get_json(col.leaves[i]);
     if (!l) co_return error_to_response(l.err());
     if (!*l || (*l)->deleted) continue;
-    const bool sees = req.caller.sees((*l)->is_public, (*l)->user_id) || (member && d.users->vouches(col, (*l)->user_id));
-    if (!sees) continue;
+    if (!d.users->shows(col, who, (*l)->user_id, req.caller.sees((*l)->is_public, (*l)->user_id))) continue;
     if (shown++) out += ',';
     out += (*l)->json;
   }

@@ -1,5 +1,7 @@
 // GET /v1/feed: an Atom feed of the 50 newest leaves the caller may see, of
-// a tag (?tag=), of a saved search (?q=, by the search index), or of all.
+// a tag (?tag=), of a saved search (?q=, by the search index), or of all;
+// or the first 50 of a collection in its order (?collection=, what reaches
+// the caller through it: docs/collections.md).
 // Feed readers cannot send headers, so the token may come as ?token= here
 // (and only here; api/auth.cpp): a token with the feed scope alone opens
 // feeds and nothing else, and revoking it ends the feed at once.
@@ -27,12 +29,15 @@ std::string url_encoded(std::string_view v) { return boost::urls::encode(v, boos
 
 }  // namespace
 
-asio::awaitable<response> v1_leaves::v1_feed(const request& req, const params& p) {
+asio::awaitable<response> v1_leaves::v1_feed(const request& req, const params& p, const auth::principal& who) {
   const std::string* tag = nullptr;
   const std::string* q = nullptr;
+  const std::string* collection = nullptr;
   params search_params;
   for (const auto& [k, v] : p) {
-    if (k == "tag" || k == "q" || k == "match") {
+    if (k == "collection") {
+      collection = &v;
+    } else if (k == "tag" || k == "q" || k == "match") {
       search_params.emplace_back(k, v);
       if (k == "tag") {
         if (tag) co_return error_to_response(bad_query("one tag per feed"));
@@ -40,11 +45,27 @@ asio::awaitable<response> v1_leaves::v1_feed(const request& req, const params& p
       }
       if (k == "q") q = &v;
     } else if (k != "token") {
-      co_return error_to_response(bad_query("unknown query parameter: " + k + " (tag, q, match, token)"));
+      co_return error_to_response(bad_query("unknown query parameter: " + k + " (tag, q, match, collection, token)"));
     }
   }
   std::vector<html::atom_entry> entries;
-  if (q) {
+  std::optional<domain::collection> col;
+  if (collection) {
+    if (tag || q) co_return error_to_response(bad_query("a collection's feed takes no tag or q"));
+    if (d.users) col = d.users->find_collection(*collection);
+    if (!col || d.users->access(*col, who) == auth::collection_access::none) {
+      co_return error_to_response(make_error(errc::not_found, "collection " + collection->substr(0, 64) +
+                                                                  " does not exist", "collection_not_found"));
+    }
+    for (const auto& id : col->leaves) {
+      if (entries.size() == kFeedEntries) break;
+      auto l = co_await d.store.async_get(id);
+      if (!l) co_return error_to_response(l.err());
+      if (!*l || (*l)->deleted) continue;
+      if (!d.users->shows(*col, who, (*l)->user_id, req.caller.sees((*l)->is_public, (*l)->user_id))) continue;
+      entries.push_back(entry_of(**l));
+    }
+  } else if (q) {
     auto r = parse_search(search_params, o.limits, o.search);
     if (!r) co_return error_to_response(r.err());
     r->sort = search::sort_by::created;
@@ -81,6 +102,11 @@ asio::awaitable<response> v1_leaves::v1_feed(const request& req, const params& p
     title += ": #" + *tag;
     id += ":tag:" + *tag;
     alternate = "/?tag=" + url_encoded(*tag);
+  }
+  if (col) {
+    title += ": " + col->name;
+    id += ":collection:" + col->id;
+    alternate = "/collection/" + col->id;
   }
   if (q) {
     title += ": " + *q;

@@ -254,11 +254,6 @@ bool directory::vouches_locked(const domain::collection& c, std::optional<int64_
   return false;
 }
 
-bool directory::vouches(const domain::collection& c, std::optional<int64_t> leaf_owner) const {
-  std::shared_lock lk(mu_);
-  return vouches_locked(c, leaf_owner);
-}
-
 bool directory::carries(std::string_view id, const principal& who, std::string_view leaf_id,
                         std::optional<int64_t> leaf_owner, bool sees) const {
   std::shared_lock lk(mu_);
@@ -269,14 +264,20 @@ bool directory::carries(std::string_view id, const principal& who, std::string_v
     return false;
   }
   if (access_locked(c->second, who) == collection_access::none) return false;
-  if (sees) return true;
-  const bool member = !who.anonymous && (c->second.owner == who.name || member_locked(c->second, who.name));
-  return member && vouches_locked(c->second, leaf_owner);
+  return shows_locked(c->second, who, leaf_owner, sees);
 }
 
-bool directory::shared_with_member(const domain::collection& c, std::string_view user) const {
+bool directory::shows_locked(const domain::collection& c, const principal& who, std::optional<int64_t> leaf_owner,
+                             bool sees) const {
+  if (sees) return true;
+  const bool member = !who.anonymous && (c.owner == who.name || member_locked(c, who.name));
+  return member && vouches_locked(c, leaf_owner);
+}
+
+bool directory::shows(const domain::collection& c, const principal& who, std::optional<int64_t> leaf_owner,
+                      bool sees) const {
   std::shared_lock lk(mu_);
-  return member_locked(c, user);
+  return shows_locked(c, who, leaf_owner, sees);
 }
 
 bool directory::member_locked(const domain::collection& c, std::string_view user) const {

@@ -118,10 +118,10 @@ class directory {
   // vouches for the leaf). Quick: no copies.
   bool carries(std::string_view id, const principal& who, std::string_view leaf_id,
                std::optional<int64_t> leaf_owner, bool sees) const;
-  // Whether `user` is in a live team the collection is shared with.
-  bool shared_with_member(const domain::collection& c, std::string_view user) const;
-  // Whether the collection vouches for a leaf of `leaf_owner` (as above).
-  bool vouches(const domain::collection& c, std::optional<int64_t> leaf_owner) const;
+  // Whether a leaf of collection `c` (owned by `leaf_owner`) is shown to
+  // `who` through it: `who` sees it anyway (`sees`), or the collection
+  // reaches `who` through its owner or a team and vouches for the leaf.
+  bool shows(const domain::collection& c, const principal& who, std::optional<int64_t> leaf_owner, bool sees) const;
 
   // Applies user events (the follower's job; tests call it directly).
   void apply_records(const std::vector<log::stored_record>& recs);
@@ -152,6 +152,8 @@ class directory {
   collection_access access_locked(const domain::collection& c, const principal& who) const;
   bool vouches_locked(const domain::collection& c, std::optional<int64_t> leaf_owner) const;
   bool member_locked(const domain::collection& c, std::string_view user) const;
+  bool shows_locked(const domain::collection& c, const principal& who, std::optional<int64_t> leaf_owner,
+                    bool sees) const;
   std::map<std::string, domain::team, std::less<>> teams_;
   std::map<std::string, domain::collection, std::less<>> collections_;
   // leaf id -> the live collections holding it

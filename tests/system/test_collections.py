@@ -7,7 +7,7 @@ what it expected."""
 import time
 import xml.etree.ElementTree as ET
 
-from leaves_testlib import SSEClient, expect, expect_error, new_url, unique
+from leaves_testlib import SSEClient, expect, expect_error, new_url, unique, wait_until
 from test_auth import ADMIN_TOKEN, as_user, expect_401, make_user
 
 TOKENS = {}
@@ -214,3 +214,59 @@ def test_a_collections_stream_carries_its_leaves_to_who_it_reaches(server_factor
     sse.close()
     leaves = [e["json"]["leaf_id"] for e in later if e.get("json") and "leaf_id" in e["json"]]
     assert leaves == [], "after the unshare bob's stream carried %r" % leaves
+
+
+def test_a_smart_collection_is_a_saved_search(server_factory):
+    """A collection with a query: its leaves are the search's matches that the
+    reader may see (it opens no private leaf), newest first, live on its
+    stream and in its feed; its list cannot be edited by hand."""
+    srv, p, n = world(server_factory)
+    ann, bob, carl = p["ann"], p["bob"], p["carl"]
+    word = unique("smart")
+
+    def save_titled(c, title, public):
+        return expect(c.post("/v1/leaves", json={"url": new_url(), "title": title, "is_public": public}), 201)["id"]
+    ann_private = save_titled(ann, word + " ann's notes", False)
+    carl_public = save_titled(carl, word + " carl's article", True)
+    save_titled(carl, "something else entirely", True)
+    expect_error(ann.post("/v1/collections", json={"name": "Bad", "query": "(unclosed"}), 422, "invalid_field",
+                 "a query the search cannot read")
+    smart = expect(ann.post("/v1/collections", json={"name": "Smart " + word, "query": word}), 201, "a smart one")
+    sid = smart["id"]
+    assert smart["query"] == word, smart
+    assert ids(ann.get("/v1/collections/%s/leaves" % sid), "ann's matches") == [carl_public, ann_private]
+    expect_error(ann.post("/v1/collections/%s/leaves" % sid, json={"id": carl_public}), 422, "smart_collection",
+                 "adding by hand to a smart collection")
+    manual = expect(ann.post("/v1/collections", json={"name": "Manual"}), 201)["id"]
+    expect_error(ann.patch("/v1/collections/" + manual, json={"query": word}), 422, "not_smart",
+                 "giving a plain collection a query")
+
+    tid = expect(ann.post("/v1/teams", json={"name": "Smart readers"}), 201)["id"]
+    expect(ann.put("/v1/teams/%s/members/%s" % (tid, n["bob"]), json={}), 200)
+    expect(ann.put("/v1/collections/%s/shares/%s" % (sid, tid), json={}), 200)
+    assert ids(bob.get("/v1/collections/%s/leaves" % sid), "bob's matches") == [carl_public], (
+        "a smart collection shows a reader what its search shows him")
+
+    sse = SSEClient("127.0.0.1", srv.port, "/v1/stream?collection=" + sid,
+                    headers={"Authorization": "Bearer " + TOKENS["bob"]})
+    assert sse.status == 200, "bob streams the smart collection, got %s" % sse.status
+    time.sleep(0.2)
+    save_titled(carl, "no match here", True)
+    later = save_titled(carl, word + " carl's follow-up", True)
+    got = sse.collect(5.0, until=lambda evs: any((e.get("json") or {}).get("leaf_id") == later for e in evs))
+    sse.close()
+    leaves = [e["json"]["leaf_id"] for e in got if e.get("json") and "leaf_id" in e["json"]]
+    assert leaves == [later], "bob's stream of the smart collection should carry the new match only, got %r" % leaves
+
+    def feed_entries():
+        feed = bob.get("/v1/feed?collection=" + sid)
+        assert feed.status_code == 200, feed.text[:300]
+        return [e.find("{http://www.w3.org/2005/Atom}id").text.rsplit(":", 1)[-1]
+                for e in ET.fromstring(feed.content).findall("{http://www.w3.org/2005/Atom}entry")]
+    # A feed reader sends no position: the index takes its time to have the new match.
+    entries = wait_until(lambda: (lambda got: got if later in got else None)(feed_entries()), timeout=10,
+                         what="the new match in the feed")
+    assert entries == [later, carl_public], "bob's feed of the smart collection: %r" % entries
+    got = expect(ann.patch("/v1/collections/" + sid, json={"query": word + " follow-up"}), 200, "a new query")
+    assert got["query"] == word + " follow-up", got
+    assert ids(ann.get("/v1/collections/%s/leaves" % sid), "after the new query") == [later]

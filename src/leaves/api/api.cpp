@@ -101,18 +101,26 @@ asio::awaitable<response> api::impl::serve(request& req, const match& m, const a
       }
       // ?collection=: the events of the collection's leaves that reach the
       // caller through it (docs/collections.md), decided for each event.
+      // A smart collection's stream is its search's live stream (?q=).
       std::function<bool(const realtime::message&)> scope;
+      params sp = p;
       if (const auto* cid = param(p, "collection"); cid && c.d.users) {
         auto col = c.d.users->find_collection(*cid);
         if (!col || c.d.users->access(*col, who) == auth::collection_access::none) {
           co_return error_to_response(make_error(errc::not_found, "collection " + cid->substr(0, 64) + " does not exist",
                                                  "collection_not_found"));
         }
-        scope = [users = c.d.users, id = *cid, who, caller = req.caller](const realtime::message& m) {
-          return users->carries(id, who, m.leaf_id, m.user_id, caller.sees(m.is_public.value_or(false), m.user_id));
-        };
+        if (col->query) {
+          if (param(p, "q")) co_return error_to_response(bad_query("a smart collection's stream takes no q"));
+          std::erase_if(sp, [](const auto& kv) { return kv.first == "collection"; });
+          sp.emplace_back("q", *col->query);
+        } else {
+          scope = [users = c.d.users, id = *cid, who, caller = req.caller](const realtime::message& m) {
+            return users->carries(id, who, m.leaf_id, m.user_id, caller.sees(m.is_public.value_or(false), m.user_id));
+          };
+        }
       }
-      auto src = open_stream(req, p, co_await asio::this_coro::executor, c.d.log, c.d.hub, &c.d.store,
+      auto src = open_stream(req, sp, co_await asio::this_coro::executor, c.d.log, c.d.hub, &c.d.store,
                              c.d.live_match ? &c.d.live_match : nullptr, std::move(still_allowed), std::move(scope));
       if (!src) co_return error_to_response(src.err());
       co_await (*src)->begin();

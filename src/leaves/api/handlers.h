@@ -275,6 +275,8 @@ struct groups_surface {
   json::object collection_body(const domain::collection& col, const auth::principal& who,
                                auth::collection_access a) const;
   status fill(const json::object& body, domain::collection_command& cmd, const auth::principal& who) const;
+  asio::awaitable<response> smart_leaves(const request& req, const params& p, const domain::collection& col,
+                                         size_t from, size_t limit);
 };
 
 // api.cpp: the context, one of each surface, and the routing. Shared (bulk

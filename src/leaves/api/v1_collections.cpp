@@ -3,6 +3,7 @@
 // deployment's); a collection by what auth::directory::access says. What a
 // caller may not see answers 404, what it sees but may not change 403.
 #include "leaves/api/handlers.h"
+#include "leaves/api/search.h"
 #include "leaves/auth/token.h"
 
 namespace leaves::api {
@@ -263,7 +264,16 @@ asio::awaitable<response> groups_surface::create_collection(const request& req, 
 
 // The fields of a create or a PATCH; a parent must be one `who` may edit.
 status groups_surface::fill(const json::object& body, collection_command& cmd, const auth::principal& who) const {
-  if (auto st = only_fields(body, {"name", "description", "parent", "is_public"}); !st) return st;
+  if (auto st = only_fields(body, {"name", "description", "parent", "is_public", "query"}); !st) return st;
+  auto query = optional_string(body, "query");
+  if (!query) return query.err();
+  if (*query) {
+    // A smart collection's search, checked now as a search would read it.
+    if (auto parsed = search::parse_query(**query, search::match_mode::all); !parsed) {
+      return make_error(errc::invalid_argument, "query: " + parsed.err().message, "invalid_field");
+    }
+    cmd.query = *query;
+  }
   auto name = optional_string(body, "name");
   if (!name) return name.err();
   cmd.name = *name;
@@ -348,6 +358,7 @@ asio::awaitable<response> groups_surface::collection_leaves(const request& req, 
   auto got = reach(who, id, auth::collection_access::view);
   if (!got) co_return error_to_response(got.err());
   const auto& col = got->first;
+  if (col.query) co_return co_await smart_leaves(req, p, col, page->first, page->second);
   // Through the collection a caller sees what it may see anyway, and the
   // non-public leaves the collection vouches for when it reaches the caller
   // through its owner or a team (public alone opens no private leaf).
@@ -365,6 +376,38 @@ asio::awaitable<response> groups_surface::collection_leaves(const request& req, 
   out += i < col.leaves.size() ? "\"" + std::to_string(i) + "\"" : std::string("null");
   out += ",\"total\":" + std::to_string(col.leaves.size()) + "}";
   co_return json_response(200, std::move(out));
+}
+
+// A smart collection's leaves: its search's matches that the caller may
+// see (as GET /v1/search shows them), newest first.
+asio::awaitable<response> groups_surface::smart_leaves(const request& req, const params& p,
+                                                       const domain::collection& col, size_t from, size_t limit) {
+  if (!d.search || !d.search_projector) {
+    co_return error_to_response(make_error(errc::unavailable, "search is not enabled on this server", "search_disabled"));
+  }
+  params sp{{"q", *col.query}, {"sort", "created"}};
+  auto r = parse_search(sp, c.o.limits, c.o.search);
+  if (!r) co_return error_to_response(r.err());
+  r->offset = from;
+  r->limit = std::min(limit, c.o.search.max_limit);
+  if (r->offset + r->limit > c.o.search.max_offset + c.o.search.max_limit) {
+    co_return error_to_response(bad_query("results beyond the first " + std::to_string(c.o.search.max_offset) +
+                                          " are not paged"));
+  }
+  if (auto w = co_await c.wait_min_position_of(req, p, d.search_projector->positions(), "the search index")) {
+    co_return std::move(*w);
+  }
+  search::search_result res;
+  if (req.caller.narrow(*r)) {
+    auto got = co_await d.search->async_search(*r);
+    if (!got) co_return error_to_response(got.err());
+    res = std::move(*got);
+  }
+  json::array items;
+  for (const auto& h : res.items) items.push_back(domain::leaf_to_json(h.leaf));
+  json::object out{{"items", std::move(items)}, {"total", static_cast<int64_t>(res.total)}};
+  out["next_page_token"] = res.more ? json::value(std::to_string(from + r->limit)) : json::value(nullptr);
+  co_return json_response(200, json::serialize(out));
 }
 
 asio::awaitable<response> groups_surface::change_leaf(const request* req, const auth::principal& who,

@@ -57,6 +57,12 @@ asio::awaitable<response> v1_leaves::v1_feed(const request& req, const params& p
       co_return error_to_response(make_error(errc::not_found, "collection " + collection->substr(0, 64) +
                                                                   " does not exist", "collection_not_found"));
     }
+    if (col->query) {
+      search_params = {{"q", *col->query}};
+      q = &*col->query;
+    }
+  }
+  if (col && !col->query) {
     for (const auto& id : col->leaves) {
       if (entries.size() == kFeedEntries) break;
       auto l = co_await d.store.async_get(id);
@@ -108,7 +114,7 @@ asio::awaitable<response> v1_leaves::v1_feed(const request& req, const params& p
     id += ":collection:" + col->id;
     alternate = "/collection/" + col->id;
   }
-  if (q) {
+  if (q && !col) {
     title += ": " + *q;
     id += ":search:" + *q;
     alternate += std::string(tag ? "&" : "?") + "q=" + url_encoded(*q);

@@ -202,11 +202,15 @@ result<std::vector<group_event>> decide_collection(const std::optional<collectio
     }
     const std::optional<std::string> parent = cmd.parent ? *cmd.parent : std::nullopt;
     if (auto st = check_parent(parent); !st) return st.err();
+    if (cmd.query && (cmd.query->empty() || !plain_text(*cmd.query, kMaxQueryBytes))) {
+      return invalid("query: 1 to " + std::to_string(kMaxQueryBytes) + " bytes of a search");
+    }
     json::object d{{"name", *cmd.name},
                    {"description", cmd.description.value_or("")},
                    {"owner", cmd.owner},
                    {"is_public", cmd.is_public.value_or(false)}};
     d["parent"] = parent ? json::value(*parent) : json::value(nullptr);
+    d["query"] = cmd.query ? json::value(*cmd.query) : json::value(nullptr);
     out.push_back(make_event("collection.created", key, v, now_ms, actor, std::move(d)));
     return out;
   }
@@ -215,6 +219,12 @@ result<std::vector<group_event>> decide_collection(const std::optional<collectio
   }
   const collection& c = *state;
   const auto at = std::find(c.leaves.begin(), c.leaves.end(), cmd.leaf);
+  const bool list_change = cmd.kind == collection_command_kind::add_leaf ||
+                           cmd.kind == collection_command_kind::remove_leaf ||
+                           cmd.kind == collection_command_kind::move_leaf;
+  if (c.query && list_change) {
+    return invalid("collection " + cmd.id + " is smart: its leaves are its search's matches", "smart_collection");
+  }
   switch (cmd.kind) {
     case collection_command_kind::create: break;
     case collection_command_kind::update: {
@@ -234,6 +244,15 @@ result<std::vector<group_event>> decide_collection(const std::optional<collectio
         changes["parent"] = *cmd.parent ? json::value(**cmd.parent) : json::value(nullptr);
       }
       if (cmd.is_public && *cmd.is_public != c.is_public) changes["is_public"] = *cmd.is_public;
+      if (cmd.query && !c.query) {
+        return invalid("query: only a smart collection has a query (make a new one)", "not_smart");
+      }
+      if (cmd.query && *cmd.query != *c.query) {
+        if (cmd.query->empty() || !plain_text(*cmd.query, kMaxQueryBytes)) {
+          return invalid("query: 1 to " + std::to_string(kMaxQueryBytes) + " bytes of a search");
+        }
+        changes["query"] = *cmd.query;
+      }
       if (!changes.empty()) out.push_back(make_event("collection.updated", key, v, now_ms, actor, std::move(changes)));
       break;
     }
@@ -309,6 +328,7 @@ status apply_collection(std::optional<collection>& state, const group_event& ev)
     c.owner = str(d, "owner");
     c.parent = parent_of(d.if_contains("parent"));
     if (const auto* p = d.if_contains("is_public"); p && p->is_bool()) c.is_public = p->get_bool();
+    if (const auto* q = d.if_contains("query"); q && q->is_string()) c.query = std::string(q->get_string());
     c.created_ms = ev.time_ms;
     state = std::move(c);
   } else if (!state) {
@@ -318,6 +338,7 @@ status apply_collection(std::optional<collection>& state, const group_event& ev)
     if (d.contains("description")) state->description = str(d, "description");
     if (d.contains("parent")) state->parent = parent_of(d.if_contains("parent"));
     if (const auto* p = d.if_contains("is_public"); p && p->is_bool()) state->is_public = p->get_bool();
+    if (const auto* q = d.if_contains("query"); q && q->is_string()) state->query = std::string(q->get_string());
   } else if (ev.type == "collection.leaf_added" || ev.type == "collection.leaf_moved") {
     auto& ls = state->leaves;
     const std::string leaf = str(d, "leaf");
@@ -402,6 +423,7 @@ json::object collection_to_json(const collection& c) {
                  {"created_at", format_iso8601(c.created_ms)},
                  {"updated_at", format_iso8601(c.updated_ms)}};
   o["parent"] = c.parent ? json::value(*c.parent) : json::value(nullptr);
+  o["query"] = c.query ? json::value(*c.query) : json::value(nullptr);
   return o;
 }
 

@@ -48,6 +48,9 @@ struct collection {
   std::string owner;  // user name
   std::optional<std::string> parent;
   std::vector<std::string> leaves;  // leaf ids, in the collection's order
+  // A smart collection: its leaves are the matches of this search (the
+  // query grammar of docs/search.md), newest first, not a list.
+  std::optional<std::string> query;
   std::map<std::string, share_role, std::less<>> shares;  // team id -> role
   bool is_public = false;
   int64_t created_ms = 0, updated_ms = 0;
@@ -62,6 +65,7 @@ constexpr size_t kMaxTeamMembers = 1000;
 constexpr size_t kMaxCollectionLeaves = 10000;
 constexpr size_t kMaxCollectionShares = 100;
 constexpr size_t kMaxCollectionDepth = 16;
+constexpr size_t kMaxQueryBytes = 1000;
 
 // "team:<id>" / "collection:<id>"; ids are 16 lower-case hex digits.
 std::string team_key(std::string_view id);
@@ -88,6 +92,7 @@ struct collection_command {
   std::optional<std::string> name, description;
   std::optional<std::optional<std::string>> parent;  // update: a value or null (top level)
   std::optional<bool> is_public;
+  std::optional<std::string> query;  // create (a smart collection), update (of a smart one)
   std::string leaf;                 // add_leaf, remove_leaf, move_leaf
   std::optional<size_t> position;   // add_leaf (default: the end), move_leaf
   std::string team;                 // share, unshare

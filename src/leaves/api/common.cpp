@@ -131,4 +131,23 @@ bool context::readable(const request& req, const std::string& id, bool is_public
   return d.users && req.caller.user_id > 0 && d.users->shared_with(id, owner, req.caller.actor);
 }
 
+asio::awaitable<result<context::collection_slice>> context::collection_leaves(const domain::collection& col,
+                                                                             const request& req,
+                                                                             const auth::principal& who, size_t from,
+                                                                             size_t want, size_t max_scan) {
+  collection_slice out;
+  size_t i = from;
+  for (; i < col.leaves.size() && out.items.size() < want && i - from < max_scan; ++i) {
+    auto l = co_await d.store.async_get(col.leaves[i]);
+    if (!l) co_return l.err();
+    if (!*l || (*l)->deleted) continue;
+    if (!d.users->shows(col, who, col.leaves[i], (*l)->user_id, req.caller.sees((*l)->is_public, (*l)->user_id))) {
+      continue;
+    }
+    out.items.emplace_back(i, std::move(**l));
+  }
+  if (i < col.leaves.size()) out.next = i;
+  co_return out;
+}
+
 }  // namespace leaves::api

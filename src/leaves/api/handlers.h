@@ -66,6 +66,17 @@ struct context {
   // Whether the caller may read leaf `id` (public, its own, an admin's view)
   // or reaches it through a collection (auth::directory::shared_with).
   bool readable(const request& req, const std::string& id, bool is_public, std::optional<int64_t> owner) const;
+  // Up to `want` leaves of a collection from position `from` that reach the
+  // caller through it (auth::directory::shows), each with its position;
+  // reads at most `max_scan` positions. `next`: where the next page starts,
+  // or nullopt at the end.
+  struct collection_slice {
+    std::vector<std::pair<size_t, leaf>> items;
+    std::optional<size_t> next;
+  };
+  asio::awaitable<result<collection_slice>> collection_leaves(const domain::collection& col, const request& req,
+                                                              const auth::principal& who, size_t from, size_t want,
+                                                              size_t max_scan);
 };
 
 // v1_search.cpp: GET /v1/search and the tag suggestions of /v1/tags?prefix=.

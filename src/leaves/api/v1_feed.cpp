@@ -63,14 +63,9 @@ asio::awaitable<response> v1_leaves::v1_feed(const request& req, const params& p
     }
   }
   if (col && !col->query) {
-    for (const auto& id : col->leaves) {
-      if (entries.size() == kFeedEntries) break;
-      auto l = co_await d.store.async_get(id);
-      if (!l) co_return error_to_response(l.err());
-      if (!*l || (*l)->deleted) continue;
-      if (!d.users->shows(*col, who, (*l)->user_id, req.caller.sees((*l)->is_public, (*l)->user_id))) continue;
-      entries.push_back(entry_of(**l));
-    }
+    auto slice = co_await c.collection_leaves(*col, req, who, 0, kFeedEntries, 4 * kFeedEntries);
+    if (!slice) co_return error_to_response(slice.err());
+    for (const auto& [_, l] : slice->items) entries.push_back(entry_of(l));
   } else if (q) {
     auto r = parse_search(search_params, o.limits, o.search);
     if (!r) co_return error_to_response(r.err());

@@ -100,7 +100,7 @@ asio::awaitable<response> users_surface::write(domain::user_command cmd, const a
   if (!d.user_service) co_return error_to_response(users_disabled());
   auto w = co_await d.user_service->execute(std::move(cmd), who.name);
   if (!w) co_return error_to_response(w.err());
-  co_return write_response(status, domain::user_to_json(w->user), *w);
+  co_return write_response(status, domain::user_to_json(w->state), *w);
 }
 
 asio::awaitable<response> users_surface::create(const request& req, const auth::principal& who) {
@@ -251,7 +251,7 @@ asio::awaitable<response> users_surface::create_token(const request& req, const 
   if (!d.user_service) co_return error_to_response(users_disabled());
   auto w = co_await d.user_service->execute(std::move(cmd), who.name);
   if (!w) co_return error_to_response(w.err());
-  const auto* made = w->user.token(t.id);
+  const auto* made = w->state.token(t.id);
   if (!made) co_return error_to_response(make_error(errc::internal, "the new token is missing"));
   auto out = domain::token_to_json(*made);
   out["user"] = name;
@@ -272,7 +272,7 @@ asio::awaitable<response> users_surface::revoke_token(const auth::principal& who
   if (!d.user_service) co_return error_to_response(users_disabled());
   auto w = co_await d.user_service->execute(std::move(cmd), who.name);
   if (!w) co_return error_to_response(w.err());
-  const auto* t = w->user.token(token_id);
+  const auto* t = w->state.token(token_id);
   if (!t) co_return error_to_response(make_error(errc::internal, "the revoked token is missing"));
   co_return write_response(200, domain::token_to_json(*t), *w);
 }
@@ -385,7 +385,7 @@ asio::awaitable<response> users_surface::sign_in(const request& req) {
                system_clock().now_ms() + kSessionMs};
   auto w = co_await d.user_service->execute(std::move(cmd), u->name);
   if (!w) co_return error_to_response(w.err());
-  json::object out{{"user", domain::user_to_json(w->user)}, {"csrf", csrf_for(t.secret)},
+  json::object out{{"user", domain::user_to_json(w->state)}, {"csrf", csrf_for(t.secret)},
                    {"token_id", t.id}, {"expires_at", format_iso8601(system_clock().now_ms() + kSessionMs)}};
   response r = write_response(201, out, *w);
   r.headers.emplace_back("Set-Cookie", cookie_header(req, t.secret, kSessionMs / 1000));
@@ -591,7 +591,7 @@ asio::awaitable<response> users_surface::create_webhook(const request& req, cons
   const std::string id = cmd.webhook.id, secret = cmd.webhook.secret;
   auto w = co_await d.user_service->execute(std::move(cmd), who.name);
   if (!w) co_return error_to_response(w.err());
-  const auto* made = w->user.webhook(id);
+  const auto* made = w->state.webhook(id);
   if (!made) co_return error_to_response(make_error(errc::internal, "the new webhook is missing"));
   auto out = webhook_json(*made, name);
   out["secret"] = secret;  // the only time it is shown
@@ -623,7 +623,7 @@ asio::awaitable<response> users_surface::change_webhook(const request* req, cons
   auto w = co_await d.user_service->execute(std::move(cmd), who.name);
   if (!w) co_return error_to_response(w.err());
   if (!req) co_return write_response(200, json::object{{"id", id}, {"deleted", true}}, *w);
-  const auto* now = w->user.webhook(id);
+  const auto* now = w->state.webhook(id);
   if (!now) co_return error_to_response(make_error(errc::internal, "the webhook is missing"));
   co_return write_response(200, webhook_json(*now, name), *w);
 }

@@ -121,43 +121,53 @@ void directory::apply_group(const log::stored_record& r) {
     log_warn("users", "skipping an undecodable team or collection record at " + where);
     return;
   }
+  // Applied in place: the state is moved out of its map and back (no copy
+  // of a collection's leaves for each of its events).
+  auto fold = [&](auto& map, const std::string& id, auto apply) -> status {
+    using state_t = typename std::decay_t<decltype(map)>::mapped_type;
+    std::optional<state_t> state;
+    auto it = map.find(id);
+    if (it != map.end()) {
+      if (ev->aggregate_version <= it->second.version) return make_error(errc::conflict, "");  // an earlier winner
+      state = std::move(it->second);
+    }
+    status st = apply(state, *ev);
+    if (state) map[id] = std::move(*state);
+    return st;
+  };
   status st = ok_status();
   if (r.key.starts_with("team:")) {
-    const std::string id = r.key.substr(5);
-    std::optional<domain::team> state;
-    if (auto it = teams_.find(id); it != teams_.end()) state = it->second;
-    if (state && ev->aggregate_version <= state->version) {
-      ++stats_.skipped;
-      return;
-    }
-    if (st = domain::apply_team(state, *ev); st) teams_[id] = std::move(*state);
+    st = fold(teams_, r.key.substr(5), domain::apply_team);
   } else {
     const std::string id = r.key.substr(11);
-    std::optional<domain::collection> state;
-    if (auto it = collections_.find(id); it != collections_.end()) state = it->second;
-    if (state && ev->aggregate_version <= state->version) {
-      ++stats_.skipped;
-      return;
+    std::vector<std::string> gone;  // a deleted collection's leaves leave the index
+    if (ev->type == "collection.deleted") {
+      if (auto it = collections_.find(id); it != collections_.end()) gone = it->second.leaves;
     }
-    const std::vector<std::string> before = state ? state->leaves : std::vector<std::string>{};
-    if (st = domain::apply_collection(state, *ev); st) {
-      // The leaf -> collections index follows what was added and removed.
-      for (const auto& leaf : before) {
-        if (std::find(state->leaves.begin(), state->leaves.end(), leaf) != state->leaves.end()) continue;
-        auto& in = leaf_collections_[leaf];
-        in.erase(std::remove(in.begin(), in.end(), id), in.end());
-        if (in.empty()) leaf_collections_.erase(leaf);
-      }
-      for (const auto& leaf : state->leaves) {
-        auto& in = leaf_collections_[leaf];
+    st = fold(collections_, id, domain::apply_collection);
+    if (st) {
+      // The leaf -> collections index follows the event's own leaf.
+      const auto* leaf = ev->data.if_contains("leaf");
+      auto unindex = [&](const std::string& l) {
+        auto in = leaf_collections_.find(l);
+        if (in == leaf_collections_.end()) return;
+        std::erase(in->second, id);
+        if (in->second.empty()) leaf_collections_.erase(in);
+      };
+      if (leaf && leaf->is_string() && ev->type == "collection.leaf_added") {
+        auto& in = leaf_collections_[std::string(leaf->get_string())];
         if (std::find(in.begin(), in.end(), id) == in.end()) in.push_back(id);
+      } else if (leaf && leaf->is_string() && ev->type == "collection.leaf_removed") {
+        unindex(std::string(leaf->get_string()));
       }
-      collections_[id] = std::move(*state);
+      for (const auto& l : gone) unindex(l);
     }
   }
   if (!st) {
     ++stats_.skipped;
-    log_warn("users", "skipping team or collection event at " + where + ": " + st.err().message);
+    if (st.err().code != errc::conflict || !st.err().message.empty()) {
+      log_warn("users", "skipping team or collection event at " + where + ": " + st.err().message);
+    }
     return;
   }
   ++stats_.applied;
@@ -189,7 +199,12 @@ std::vector<domain::team> directory::teams_of(std::string_view user, bool all) c
 }
 
 collection_access directory::access_locked(const domain::collection& c, const principal& who) const {
-  if (!who.anonymous && (c.owner == who.name || who.can(domain::scope_admin))) return collection_access::manage;
+  // Without the write scope (a reader's role, a read or feed token) a caller
+  // only views, whatever its team roles say.
+  const bool writes = !who.anonymous && who.can(domain::scope_write);
+  if (!who.anonymous && (c.owner == who.name || who.can(domain::scope_admin))) {
+    return writes ? collection_access::manage : collection_access::view;
+  }
   collection_access best = c.is_public ? collection_access::view : collection_access::none;
   if (who.anonymous) return best;
   for (const auto& [team_id, share] : c.shares) {
@@ -197,10 +212,24 @@ collection_access directory::access_locked(const domain::collection& c, const pr
     if (t == teams_.end() || t->second.deleted) continue;
     auto m = t->second.members.find(who.name);
     if (m == t->second.members.end()) continue;
-    if (share == domain::share_role::editor && m->second != domain::team_role::member) return collection_access::edit;
+    if (writes && share == domain::share_role::editor && m->second != domain::team_role::member) {
+      return collection_access::edit;
+    }
     best = collection_access::view;
   }
   return best;
+}
+
+bool directory::edits_locked(const domain::collection& c, std::string_view user) const {
+  if (c.owner == user) return true;
+  for (const auto& [team_id, share] : c.shares) {
+    if (share != domain::share_role::editor) continue;
+    auto t = teams_.find(team_id);
+    if (t == teams_.end() || t->second.deleted) continue;
+    auto m = t->second.members.find(user);
+    if (m != t->second.members.end() && m->second != domain::team_role::member) return true;
+  }
+  return false;
 }
 
 collection_access directory::access(const domain::collection& c, const principal& who) const {
@@ -234,24 +263,38 @@ std::vector<domain::collection> directory::breadcrumb(const domain::collection& 
   return up;
 }
 
-bool directory::has_children(std::string_view parent) const {
+bool directory::has_children(std::string_view parent, const principal& who) const {
   std::shared_lock lk(mu_);
-  return std::any_of(collections_.begin(), collections_.end(),
-                     [&](const auto& kv) { return !kv.second.deleted && kv.second.parent == parent; });
+  return std::any_of(collections_.begin(), collections_.end(), [&](const auto& kv) {
+    return !kv.second.deleted && kv.second.parent == parent && access_locked(kv.second, who) != collection_access::none;
+  });
 }
 
-bool directory::vouches_locked(const domain::collection& c, std::optional<int64_t> leaf_owner) const {
-  if (!leaf_owner) return false;
-  if (domain::user_id_for(c.owner) == *leaf_owner) return true;
-  for (const auto& [team_id, share] : c.shares) {
-    if (share != domain::share_role::editor) continue;
-    auto t = teams_.find(team_id);
-    if (t == teams_.end() || t->second.deleted) continue;
-    for (const auto& [member, r] : t->second.members) {
-      if (r != domain::team_role::member && domain::user_id_for(member) == *leaf_owner) return true;
+size_t directory::height(std::string_view id) const {
+  std::shared_lock lk(mu_);
+  // Level by level down from `id` (bounded: a cycle another server made ends at the bound).
+  std::vector<std::string> level{std::string(id)};
+  size_t h = 0;
+  while (!level.empty() && h <= domain::kMaxCollectionDepth) {
+    std::vector<std::string> next;
+    for (const auto& [cid, c] : collections_) {
+      if (!c.deleted && c.parent && std::find(level.begin(), level.end(), *c.parent) != level.end()) next.push_back(cid);
     }
+    if (next.empty()) break;
+    ++h;
+    level = std::move(next);
   }
-  return false;
+  return h;
+}
+
+bool directory::vouches_locked(const domain::collection& c, std::string_view leaf_id,
+                               std::optional<int64_t> leaf_owner) const {
+  // The leaf's owner put it there, and still owns or edits the collection:
+  // nobody else can make a collection open someone's private leaf.
+  if (!leaf_owner) return false;
+  auto by = c.added_by.find(leaf_id);
+  if (by == c.added_by.end() || domain::user_id_for(by->second) != *leaf_owner) return false;
+  return edits_locked(c, by->second);
 }
 
 bool directory::carries(std::string_view id, const principal& who, std::string_view leaf_id,
@@ -264,20 +307,23 @@ bool directory::carries(std::string_view id, const principal& who, std::string_v
     return false;
   }
   if (access_locked(c->second, who) == collection_access::none) return false;
-  return shows_locked(c->second, who, leaf_owner, sees);
+  return shows_locked(c->second, who, leaf_id, leaf_owner, sees);
 }
 
-bool directory::shows_locked(const domain::collection& c, const principal& who, std::optional<int64_t> leaf_owner,
-                             bool sees) const {
+bool directory::shows_locked(const domain::collection& c, const principal& who, std::string_view leaf_id,
+                             std::optional<int64_t> leaf_owner, bool sees) const {
   if (sees) return true;
   const bool member = !who.anonymous && (c.owner == who.name || member_locked(c, who.name));
-  return member && vouches_locked(c, leaf_owner);
+  return member && vouches_locked(c, leaf_id, leaf_owner);
 }
 
-bool directory::shows(const domain::collection& c, const principal& who, std::optional<int64_t> leaf_owner,
-                      bool sees) const {
+bool directory::shows(const domain::collection& c, const principal& who, std::string_view leaf_id,
+                      std::optional<int64_t> leaf_owner, bool sees) const {
   std::shared_lock lk(mu_);
-  return shows_locked(c, who, leaf_owner, sees);
+  // The caller's copy may be older than the directory: judge by the directory's.
+  auto now = collections_.find(c.id);
+  if (now == collections_.end() || now->second.deleted) return sees;
+  return shows_locked(now->second, who, leaf_id, leaf_owner, sees);
 }
 
 bool directory::member_locked(const domain::collection& c, std::string_view user) const {
@@ -298,7 +344,7 @@ bool directory::shared_with(std::string_view leaf_id, std::optional<int64_t> lea
     if (c == collections_.end() || c->second.deleted) continue;
     // Public alone does not open a private leaf: the owner or a team must.
     if (c->second.owner != user && !member_locked(c->second, user)) continue;
-    if (vouches_locked(c->second, leaf_owner)) return true;
+    if (vouches_locked(c->second, leaf_id, leaf_owner)) return true;
   }
   return false;
 }

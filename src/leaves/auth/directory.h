@@ -104,12 +104,15 @@ class directory {
   // The ancestors of a collection that `who` may view, the top first (at
   // most domain::kMaxCollectionDepth; a cycle another server made is cut).
   std::vector<domain::collection> breadcrumb(const domain::collection& c, const principal& who) const;
-  // Whether a live collection names `parent` as its parent.
-  bool has_children(std::string_view parent) const;
+  // Whether a live collection that `who` may see names `parent` as its parent.
+  bool has_children(std::string_view parent, const principal& who) const;
+  // The levels of collections below `id` (0: none), at most kMaxCollectionDepth + 1.
+  size_t height(std::string_view id) const;
   // Whether a leaf that `user` may not see by its own flags reaches `user`
   // through a collection (shared with a team `user` is in, or `user`'s own)
-  // that its owner vouches for: the leaf's owner (`leaf_owner`, a user_id)
-  // owns the collection or edits it through a team.
+  // that vouches for it: the leaf's owner added it there and still owns the
+  // collection or edits it through a team (an editor or admin of a team it
+  // is shared with as editor).
   bool shared_with(std::string_view leaf_id, std::optional<int64_t> leaf_owner, std::string_view user) const;
   // Whether collection `id`'s stream carries an event of leaf `leaf_id`
   // (owned by `leaf_owner`) to `who`: the collection is live and `who` may
@@ -121,7 +124,8 @@ class directory {
   // Whether a leaf of collection `c` (owned by `leaf_owner`) is shown to
   // `who` through it: `who` sees it anyway (`sees`), or the collection
   // reaches `who` through its owner or a team and vouches for the leaf.
-  bool shows(const domain::collection& c, const principal& who, std::optional<int64_t> leaf_owner, bool sees) const;
+  bool shows(const domain::collection& c, const principal& who, std::string_view leaf_id,
+             std::optional<int64_t> leaf_owner, bool sees) const;
 
   // Applies user events (the follower's job; tests call it directly).
   void apply_records(const std::vector<log::stored_record>& recs);
@@ -150,10 +154,11 @@ class directory {
 
   void apply_group(const log::stored_record& r);  // under mu_
   collection_access access_locked(const domain::collection& c, const principal& who) const;
-  bool vouches_locked(const domain::collection& c, std::optional<int64_t> leaf_owner) const;
+  bool vouches_locked(const domain::collection& c, std::string_view leaf_id, std::optional<int64_t> leaf_owner) const;
+  bool edits_locked(const domain::collection& c, std::string_view user) const;
   bool member_locked(const domain::collection& c, std::string_view user) const;
-  bool shows_locked(const domain::collection& c, const principal& who, std::optional<int64_t> leaf_owner,
-                    bool sees) const;
+  bool shows_locked(const domain::collection& c, const principal& who, std::string_view leaf_id,
+                    std::optional<int64_t> leaf_owner, bool sees) const;
   std::map<std::string, domain::team, std::less<>> teams_;
   std::map<std::string, domain::collection, std::less<>> collections_;
   // leaf id -> the live collections holding it

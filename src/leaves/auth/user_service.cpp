@@ -29,26 +29,12 @@ asio::awaitable<result<user_write>> user_service::execute(domain::user_command c
     }
   }
   auto events = domain::decide_user(state, cmd, clock_.now_ms(), actor);
-  if (!events) co_return events.err();
-  user_write w;
-  if (events->empty()) {
-    w.user = std::move(*state);
-    co_return w;
-  }
-  auto next = state;
-  for (auto& ev : *events) {
-    ev.event_id = new_event_id();
-    if (auto st = domain::apply_user(next, ev); !st) co_return st.err();
-  }
-  auto pos = co_await append(*events, [&](const std::string& last_event) {
-    auto now = dir_.find(cmd.name);
-    return now && now->version == next->version && now->last_event_id == last_event;
-  }, "user " + cmd.name, "user_write_contention");
-  if (!pos) co_return pos.err();
-  w.position = *pos;
-  w.changed = true;
-  w.user = std::move(*next);
-  co_return w;
+  // (No temporaries in the co_await: GCC 12 destroys some twice.)
+  auto find = [this, name = cmd.name] { return dir_.find(name); };
+  std::string what = "user " + cmd.name;
+  auto r = co_await commit(std::move(state), std::move(events), domain::apply_user, std::move(find), std::move(what),
+                           "user_write_contention");
+  co_return r;
 }
 
 namespace {
@@ -56,11 +42,24 @@ json::object event_json(const domain::user_event& ev) { return domain::user_even
 json::object event_json(const domain::group_event& ev) { return domain::group_event_to_json(ev); }
 }  // namespace
 
-template <class Event, class Won>
-asio::awaitable<result<log::position>> user_service::append(std::vector<Event>& events, Won won,
-                                                            const std::string& what, const char* contention) {
+template <class State, class Events, class Apply, class Find>
+asio::awaitable<result<aggregate_write<State>>> user_service::commit(std::optional<State> state, result<Events> events,
+                                                                     Apply apply, Find find, std::string what,
+                                                                     const char* contention) {
+  if (!events) co_return events.err();
+  aggregate_write<State> w;
+  if (events->empty()) {
+    w.state = std::move(*state);
+    co_return w;
+  }
+  auto next = std::move(state);
   std::vector<log::record> records;
-  for (auto& ev : events) records.push_back({ev.aggregate_id, json::serialize(event_json(ev)), -1});
+  for (auto& ev : *events) {
+    ev.event_id = new_event_id();
+    if (auto st = apply(next, ev); !st) co_return st.err();
+    records.push_back({ev.aggregate_id, json::serialize(event_json(ev)), -1});
+  }
+  const std::string last_event = events->back().event_id;
   auto pos = co_await log_.append(std::move(records));
   if (!pos) co_return pos.err();
   // Answer once the directory here holds the event: the caller's next
@@ -69,12 +68,22 @@ asio::awaitable<result<log::position>> user_service::append(std::vector<Event>& 
     co_return make_error(errc::unavailable, "the directory did not apply the change within 10 s", "unconfirmed");
   }
   // The first event of a version in log order wins: ours, unless another
-  // server's event of the same version came before it.
-  if (!won(events.back().event_id)) {
+  // server's event of the same version came before it. (A later version
+  // already applied: ours came first, or the check cannot tell; accepted.)
+  auto now = find();
+  bool gone_by_us = false;  // a delete of ours leaves nothing to find
+  if constexpr (requires { next->deleted; }) gone_by_us = next->deleted;
+  const bool lost = now ? (now->version < next->version ||
+                           (now->version == next->version && now->last_event_id != last_event))
+                        : !gone_by_us;
+  if (lost) {
     co_return make_error(errc::unavailable, what + " was changed by another server at the same time; read it and try again",
                          contention);
   }
-  co_return pos->back();
+  w.position = pos->back();
+  w.changed = true;
+  w.state = std::move(*next);
+  co_return w;
 }
 
 asio::awaitable<result<team_write>> user_service::execute(domain::team_command cmd, std::string actor) {
@@ -82,75 +91,43 @@ asio::awaitable<result<team_write>> user_service::execute(domain::team_command c
   async_mutex::guard guard{mu_};
   auto state = dir_.find_team(cmd.id);
   auto events = domain::decide_team(state, cmd, clock_.now_ms(), actor);
-  if (!events) co_return events.err();
-  team_write w;
-  if (events->empty()) {
-    w.team = std::move(*state);
-    co_return w;
-  }
-  auto next = state;
-  for (auto& ev : *events) {
-    ev.event_id = new_event_id();
-    if (auto st = domain::apply_team(next, ev); !st) co_return st.err();
-  }
-  auto pos = co_await append(*events, [&](const std::string& last_event) {
-    auto now = dir_.find_team(cmd.id);
-    return next->deleted ? !now : (now && now->version == next->version && now->last_event_id == last_event);
-  }, "team " + cmd.id, "write_contention");
-  if (!pos) co_return pos.err();
-  w.position = *pos;
-  w.changed = true;
-  w.team = std::move(*next);
-  co_return w;
+  auto find = [this, id = cmd.id] { return dir_.find_team(id); };
+  std::string what = "team " + cmd.id;
+  auto r = co_await commit(std::move(state), std::move(events), domain::apply_team, std::move(find), std::move(what),
+                           "write_contention");
+  co_return r;
 }
 
-asio::awaitable<result<collection_write>> user_service::execute(domain::collection_command cmd, std::string actor) {
+asio::awaitable<result<collection_write>> user_service::execute(domain::collection_command cmd, principal who) {
   co_await mu_.lock();
   async_mutex::guard guard{mu_};
   auto state = dir_.find_collection(cmd.id);
-  // A parent that exists, and no cycle: walk up from the new parent.
-  const std::optional<std::string> parent =
-      cmd.parent ? *cmd.parent : std::optional<std::string>{};
-  if (parent) {
-    std::optional<std::string> up = parent;
-    size_t depth = 1;
+  auto bad_parent = [](std::string why) { return make_error(errc::invalid_argument, "parent: " + why, "invalid_parent"); };
+  // A parent that exists, no cycle, and no deeper than the bound with
+  // everything below the collection: walk up from the new parent.
+  if (cmd.parent && *cmd.parent) {
+    std::optional<std::string> up = *cmd.parent;
+    size_t depth = 1 + (state ? dir_.height(cmd.id) : 0);
     while (up) {
-      if (*up == cmd.id) co_return make_error(errc::invalid_argument, "parent: that would make a cycle", "invalid_parent");
+      if (*up == cmd.id) co_return bad_parent("that would make a cycle");
       auto p = dir_.find_collection(*up);
-      if (!p) co_return make_error(errc::invalid_argument, "parent: collection " + *up + " does not exist", "invalid_parent");
+      if (!p) co_return bad_parent("collection " + *up + " does not exist");
       if (++depth > domain::kMaxCollectionDepth) {
-        co_return make_error(errc::invalid_argument,
-                             "parent: collections nest at most " + std::to_string(domain::kMaxCollectionDepth) + " deep",
-                             "invalid_parent");
+        co_return bad_parent("collections nest at most " + std::to_string(domain::kMaxCollectionDepth) + " deep");
       }
       up = p->parent;
     }
   }
-  if (cmd.kind == domain::collection_command_kind::remove && state && dir_.has_children(cmd.id)) {
+  if (cmd.kind == domain::collection_command_kind::remove && state && dir_.has_children(cmd.id, who)) {
     co_return make_error(errc::conflict, "collection " + cmd.id + " has collections inside it: move or delete them first",
                          "has_children");
   }
-  auto events = domain::decide_collection(state, cmd, clock_.now_ms(), actor);
-  if (!events) co_return events.err();
-  collection_write w;
-  if (events->empty()) {
-    w.collection = std::move(*state);
-    co_return w;
-  }
-  auto next = state;
-  for (auto& ev : *events) {
-    ev.event_id = new_event_id();
-    if (auto st = domain::apply_collection(next, ev); !st) co_return st.err();
-  }
-  auto pos = co_await append(*events, [&](const std::string& last_event) {
-    auto now = dir_.find_collection(cmd.id);
-    return next->deleted ? !now : (now && now->version == next->version && now->last_event_id == last_event);
-  }, "collection " + cmd.id, "write_contention");
-  if (!pos) co_return pos.err();
-  w.position = *pos;
-  w.changed = true;
-  w.collection = std::move(*next);
-  co_return w;
+  auto events = domain::decide_collection(state, cmd, clock_.now_ms(), who.name);
+  auto find = [this, id = cmd.id] { return dir_.find_collection(id); };
+  std::string what = "collection " + cmd.id;
+  auto r = co_await commit(std::move(state), std::move(events), domain::apply_collection, std::move(find),
+                           std::move(what), "write_contention");
+  co_return r;
 }
 
 }  // namespace leaves::auth

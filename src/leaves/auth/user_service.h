@@ -19,22 +19,17 @@
 
 namespace leaves::auth {
 
-struct user_write {
-  domain::user user;                      // the state after the command
-  bool changed = false;
-  std::optional<log::position> position;  // of the last event appended
-};
-
-struct team_write {
-  domain::team team;
+// The state after a command, whether it changed, and the position of its
+// last event (none when nothing changed).
+template <class State>
+struct aggregate_write {
+  State state;
   bool changed = false;
   std::optional<log::position> position;
 };
-struct collection_write {
-  domain::collection collection;
-  bool changed = false;
-  std::optional<log::position> position;
-};
+using user_write = aggregate_write<domain::user>;
+using team_write = aggregate_write<domain::team>;
+using collection_write = aggregate_write<domain::collection>;
 
 class user_service {
  public:
@@ -44,16 +39,19 @@ class user_service {
   // Teams and collections (docs/collections.md): the same path, keyed
   // "team:<id>" / "collection:<id>". The caller has checked the actor's
   // permission; this checks what needs every collection (a parent that
-  // exists, no cycle, no deleting a collection with children).
+  // exists, no cycle, no deeper than kMaxCollectionDepth, no deleting a
+  // collection with children `who` may see).
   boost::asio::awaitable<result<team_write>> execute(domain::team_command cmd, std::string actor);
-  boost::asio::awaitable<result<collection_write>> execute(domain::collection_command cmd, std::string actor);
+  boost::asio::awaitable<result<collection_write>> execute(domain::collection_command cmd, principal who);
 
  private:
-  // Appends the events and waits until this server's directory applied
-  // them; then whether the last one won its version (`won`).
-  template <class Event, class Won>
-  boost::asio::awaitable<result<log::position>> append(std::vector<Event>& events, Won won, const std::string& what,
-                                                       const char* contention);
+  // Decides on `state`, appends the events, waits until this server's
+  // directory applied them and checks they won their version (`find`
+  // reads the aggregate back). Under mu_.
+  template <class State, class Events, class Apply, class Find>
+  boost::asio::awaitable<result<aggregate_write<State>>> commit(std::optional<State> state, result<Events> events,
+                                                                Apply apply, Find find, std::string what,
+                                                                const char* contention);
 
   log::event_log& log_;
   directory& dir_;

@@ -344,9 +344,12 @@ status apply_collection(std::optional<collection>& state, const group_event& ev)
     const std::string leaf = str(d, "leaf");
     ls.erase(std::remove(ls.begin(), ls.end(), leaf), ls.end());
     ls.insert(ls.begin() + static_cast<std::ptrdiff_t>(position(ls.size())), leaf);
+    if (ev.type == "collection.leaf_added") state->added_by[leaf] = ev.actor;
   } else if (ev.type == "collection.leaf_removed") {
     auto& ls = state->leaves;
-    ls.erase(std::remove(ls.begin(), ls.end(), str(d, "leaf")), ls.end());
+    const std::string leaf = str(d, "leaf");
+    ls.erase(std::remove(ls.begin(), ls.end(), leaf), ls.end());
+    state->added_by.erase(leaf);
   } else if (ev.type == "collection.shared") {
     state->shares[str(d, "team")] = share_role_from_string(str(d, "role")).value_or(share_role::viewer);
   } else if (ev.type == "collection.unshared") {
@@ -354,6 +357,7 @@ status apply_collection(std::optional<collection>& state, const group_event& ev)
   } else if (ev.type == "collection.deleted") {
     state->deleted = true;
     state->leaves.clear();
+    state->added_by.clear();
     state->shares.clear();
   } else {
     return make_error(errc::invalid_argument, "not a collection event: " + ev.type.substr(0, 40));

@@ -48,6 +48,7 @@ struct collection {
   std::string owner;  // user name
   std::optional<std::string> parent;
   std::vector<std::string> leaves;  // leaf ids, in the collection's order
+  std::map<std::string, std::string, std::less<>> added_by;  // leaf id -> the user who added it (the event's actor)
   // A smart collection: its leaves are the matches of this search (the
   // query grammar of docs/search.md), newest first, not a list.
   std::optional<std::string> query;

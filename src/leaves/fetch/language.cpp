@@ -143,7 +143,11 @@ void append_utf8(std::string& out, int32_t cp) {
 int32_t lower(int32_t cp) {
   if (cp >= 'A' && cp <= 'Z') return cp + 32;
   if (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) return cp + 32;                 // Latin-1
-  if (cp >= 0x100 && cp <= 0x17F && cp != 0x130 && cp % 2 == 0) return cp + 1;  // Latin Extended-A, mostly pairs
+  // Latin Extended-A: upper case is even in U+0100-0137 and U+014A-0177,
+  // odd in U+0139-0148 and U+0179-017E; Ÿ is the odd one out.
+  if (((cp >= 0x100 && cp <= 0x137) || (cp >= 0x14A && cp <= 0x177)) && cp != 0x130 && cp % 2 == 0) return cp + 1;
+  if (((cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E)) && cp % 2 == 1) return cp + 1;
+  if (cp == 0x178) return 0xFF;
   if (cp >= 0x410 && cp <= 0x42F) return cp + 32;                              // Cyrillic А-Я
   if (cp >= 0x400 && cp <= 0x40F) return cp + 80;                              // Ѐ-Џ
   if (cp >= 0x490 && cp <= 0x4BF && cp % 2 == 0) return cp + 1;                // Ґ and the like

@@ -756,11 +756,14 @@ function collectionPage(id) {
   const path = "/v1/collections/" + encodeURIComponent(id);
   const drawLeaves = async () => {
     try {
-      const items = [];
+      // Each leaf with its position in the collection (hidden and deleted
+      // ones keep theirs): a move names a neighbour's position.
+      const items = [], positions = [];
       let token = "";
-      for (let i = 0; i < 20; i++) {
+      for (let i = 0; i < 40; i++) {
         const { json } = await api("GET", path + "/leaves?limit=500" + (token ? "&page_token=" + token : ""));
         items.push(...json.items);
+        positions.push(...(json.positions || []));
         if (!json.next_page_token) break;
         token = json.next_page_token;
       }
@@ -769,8 +772,8 @@ function collectionPage(id) {
       leavesBox.replaceChildren(items.length ? h("ol", { class: "collection-leaves" }, items.map((l, i) => {
         const move = (to) => api("PUT", path + "/leaves/" + encodeURIComponent(l.id), { position: to }).then(drawLeaves).catch((e) => toast(e.message));
         return h("li", { dataset: { id: l.id } }, leafCard(l, { q: "", tags: [] }, go), editable ? h("div", { class: "actions" },
-          h("button", { type: "button", class: "up", disabled: i === 0, on: { click: () => move(i - 1) } }, "↑"),
-          h("button", { type: "button", class: "down", disabled: i === items.length - 1, on: { click: () => move(i + 1) } }, "↓"),
+          h("button", { type: "button", class: "up", "aria-label": "Move up", disabled: i === 0, on: { click: () => move(positions[i - 1]) } }, "↑"),
+          h("button", { type: "button", class: "down", "aria-label": "Move down", disabled: i === items.length - 1, on: { click: () => move(positions[i + 1]) } }, "↓"),
           h("button", { type: "button", class: "remove", on: { click: () => api("DELETE", path + "/leaves/" + encodeURIComponent(l.id)).then(() => { toast("Taken out"); drawLeaves(); }).catch((e) => toast(e.message)) } }, "Take out")) : null);
       })) : h("p", { class: "note" }, "No leaves here yet" + (editable ? ": open a leaf and add it from its page." : ".")));
     } catch (e) { leavesBox.replaceChildren(errorBox(e)); }
@@ -825,13 +828,20 @@ function collectionPage(id) {
           api("DELETE", path).then(() => { toast("Deleted"); navigate("/collections"); }).catch((e) => toast(e.message));
         } } }, "Delete")));
   };
-  draw();
-  // Live: a change to one of its leaves redraws the list.
+  // Live once it is known to exist: a change to one of its leaves redraws the list.
   let pending = 0;
-  cleanup.push(liveStream({ collection: id }, () => {
-    clearTimeout(pending);
-    pending = setTimeout(() => { if (col) drawLeaves(); }, 300);
-  }));
+  let live = false;
+  const first = draw;
+  const drawThenListen = async () => {
+    await first();
+    if (!col || live) return;
+    live = true;
+    cleanup.push(liveStream({ collection: id }, () => {
+      clearTimeout(pending);
+      pending = setTimeout(() => { if (col) drawLeaves(); }, 300);
+    }));
+  };
+  drawThenListen();
 }
 
 // The leaf page's "Add to collection": the collections the caller may change.

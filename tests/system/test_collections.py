@@ -270,3 +270,61 @@ def test_a_smart_collection_is_a_saved_search(server_factory):
     got = expect(ann.patch("/v1/collections/" + sid, json={"query": word + " follow-up"}), 200, "a new query")
     assert got["query"] == word + " follow-up", got
     assert ids(ann.get("/v1/collections/%s/leaves" % sid), "after the new query") == [later]
+
+
+def test_nobody_but_its_owner_makes_a_collection_open_a_private_leaf(server_factory):
+    """Vouching is the owner's act: a leaf added by someone else while it was
+    public stays closed once its owner makes it private, also after its
+    owner is put into a team that edits the collection; a reader who sees a
+    private leaf through one collection cannot open it through another."""
+    srv, p, n = world(server_factory)
+    ann, bob, carl, dave = p["ann"], p["bob"], p["carl"], p["dave"]
+    alices = expect(carl.post("/v1/leaves", json={"url": new_url(), "title": "carl's", "is_public": True}), 201)["id"]
+    cid = expect(bob.post("/v1/collections", json={"name": "Bob's"}), 201)["id"]
+    expect(bob.post("/v1/collections/%s/leaves" % cid, json={"id": alices}), 201, "bob adds carl's public leaf")
+    expect(carl.patch("/v1/leaves/" + alices, json={"is_public": False}), 200, "carl makes it private")
+    tid = expect(bob.post("/v1/teams", json={"name": "Trap"}), 201)["id"]
+    expect(bob.put("/v1/teams/%s/members/%s" % (tid, n["carl"]), json={"role": "editor"}), 200, "carl put in bob's team")
+    expect(bob.put("/v1/teams/%s/members/%s" % (tid, n["dave"]), json={"role": "member"}), 200)
+    expect(bob.put("/v1/collections/%s/shares/%s" % (cid, tid), json={"role": "editor"}), 200)
+    assert ids(bob.get("/v1/collections/%s/leaves" % cid), "bob's view") == [], "carl's private leaf shown to bob"
+    assert ids(dave.get("/v1/collections/%s/leaves" % cid), "dave's view") == [], "carl's private leaf shown to dave"
+    expect_error(bob.get("/v1/leaves/" + alices), 404, "leaf_not_found", "bob reads carl's private leaf")
+    assert ids(carl.get("/v1/collections/%s/leaves" % cid), "carl's own view") == [alices]
+
+    # ann shares her own private leaf with dave's team; dave cannot pass it on through a collection of his.
+    mine = save(ann)
+    shared = expect(ann.post("/v1/collections", json={"name": "Ann's"}), 201)["id"]
+    expect(ann.post("/v1/collections/%s/leaves" % shared, json={"id": mine}), 201)
+    team = expect(ann.post("/v1/teams", json={"name": "Ann's readers"}), 201)["id"]
+    expect(ann.put("/v1/teams/%s/members/%s" % (team, n["dave"]), json={}), 200)
+    expect(ann.put("/v1/collections/%s/shares/%s" % (shared, team), json={}), 200)
+    expect(dave.get("/v1/leaves/" + mine), 200, "dave reads ann's leaf through her collection")
+    his = expect(dave.post("/v1/collections", json={"name": "Dave's"}), 201)["id"]
+    expect(dave.post("/v1/collections/%s/leaves" % his, json={"id": mine}), 201, "dave adds what he may read")
+    hteam = expect(dave.post("/v1/teams", json={"name": "Dave's friends"}), 201)["id"]
+    expect(dave.put("/v1/teams/%s/members/%s" % (hteam, n["carl"]), json={}), 200)
+    expect(dave.put("/v1/collections/%s/shares/%s" % (his, hteam), json={}), 200)
+    assert ids(carl.get("/v1/collections/%s/leaves" % his), "carl through dave's collection") == [], (
+        "dave passed ann's private leaf on")
+    expect_error(carl.get("/v1/leaves/" + mine), 404, "leaf_not_found", "carl reads ann's leaf")
+    # When the team goes, so does what it opened.
+    expect(ann.delete("/v1/teams/" + team), 204, "ann deletes her team")
+    expect_error(dave.get("/v1/leaves/" + mine), 404, "leaf_not_found", "dave after the team is gone")
+    expect_error(dave.get("/v1/collections/" + shared), 404, "collection_not_found", "dave after the team is gone")
+
+
+def test_readers_view_and_hidden_children_do_not_block(server_factory):
+    srv, p, n = world(server_factory)
+    ann, bob, rita = p["ann"], p["bob"], p["rita"]
+    cid = expect(ann.post("/v1/collections", json={"name": "Top"}), 201)["id"]
+    tid = expect(ann.post("/v1/teams", json={"name": "Editors"}), 201)["id"]
+    for who in ("bob", "rita"):
+        expect(ann.put("/v1/teams/%s/members/%s" % (tid, n[who]), json={"role": "editor"}), 200)
+    expect(ann.put("/v1/collections/%s/shares/%s" % (cid, tid), json={"role": "editor"}), 200)
+    assert expect(rita.get("/v1/collections/" + cid), 200)["access"] == "view", "a reader's role only views"
+    expect_error(rita.patch("/v1/collections/" + cid, json={"name": "x"}), 403, "permission_denied", "a reader edits")
+    assert expect(bob.get("/v1/collections/" + cid), 200)["access"] == "edit"
+    # bob nests a collection of his own, shared with nobody, under ann's: ann cannot see it, and may still delete hers.
+    expect(bob.post("/v1/collections", json={"name": "Bob's corner", "parent": cid}), 201, "bob nests his own")
+    expect(ann.delete("/v1/collections/" + cid), 204, "ann deletes hers despite a child she cannot see")

@@ -5,6 +5,7 @@
 #include "leaves/api/handlers.h"
 #include "leaves/api/search.h"
 #include "leaves/auth/token.h"
+#include "leaves/base/hash.h"
 
 namespace leaves::api {
 
@@ -448,6 +449,16 @@ asio::awaitable<response> groups_surface::change_leaf(const request* req, const 
     // Only a leaf the caller may see goes in (else: as if it did not exist).
     // Asked of the write side, which knows a leaf saved a moment ago.
     auto l = co_await d.service.state(cmd.leaf);
+    if (l && !*l) {
+      // Saved a moment ago through another path (Kafka, another server):
+      // once the read models have what the leaf's partition holds now.
+      const int32_t part = kafka_partition(cmd.leaf, d.log.partitions());
+      auto end = co_await d.log.async_end_offset(part);
+      if (end && *end > 0) {
+        std::vector<log::position> want(1, log::position{part, *end - 1});  // (no braced temporary in co_await: GCC 12)
+        if (co_await d.progress.wait_for(std::move(want), c.o.read_wait)) l = co_await d.service.state(cmd.leaf);
+      }
+    }
     if (!l) co_return error_to_response(l.err());
     if (!*l || (*l)->deleted || !c.readable(*req, cmd.leaf, (*l)->is_public, (*l)->user_id)) {
       co_return error_to_response(not_found("leaf", cmd.leaf, "leaf_not_found"));

@@ -37,7 +37,13 @@ response write_response(int status, json::object body, const Write& w) {
 }
 
 // Offset paging over an in-memory list: the token is the next offset.
-result<std::pair<size_t, size_t>> page_of(const params& p) {
+// Parameters other than limit, page_token and `also` are refused.
+result<std::pair<size_t, size_t>> page_of(const params& p, std::initializer_list<std::string_view> also) {
+  for (const auto& [k, v] : p) {
+    if (k != "limit" && k != "page_token" && std::find(also.begin(), also.end(), k) == also.end()) {
+      return bad_query("unknown query parameter: " + k);
+    }
+  }
   auto limit = int_param(p, "limit", 1, kMaxPage);
   if (!limit) return limit.err();
   size_t from = 0;
@@ -222,12 +228,7 @@ json::object groups_surface::collection_body(const domain::collection& col, cons
 
 asio::awaitable<response> groups_surface::collections(const params& p, const auth::principal& who) {
   if (!d.users) co_return error_to_response(unavailable());
-  for (const auto& [k, v] : p) {
-    if (k != "limit" && k != "page_token" && k != "parent") {
-      co_return error_to_response(bad_query("unknown query parameter: " + k));
-    }
-  }
-  auto page = page_of(p);
+  auto page = page_of(p, {"parent"});
   if (!page) co_return error_to_response(page.err());
   const std::string* parent = param(p, "parent");  // an id, or "none" for the top level
   json::array items;
@@ -344,12 +345,7 @@ asio::awaitable<response> groups_surface::change_collection(const request* req, 
 asio::awaitable<response> groups_surface::collection_leaves(const request& req, const params& p,
                                                             const auth::principal& who, const std::string& id) {
   if (!d.users) co_return error_to_response(unavailable());
-  for (const auto& [k, v] : p) {
-    if (k != "limit" && k != "page_token" && k != "min_position") {
-      co_return error_to_response(bad_query("unknown query parameter: " + k));
-    }
-  }
-  auto page = page_of(p);
+  auto page = page_of(p, {"min_position"});
   if (!page) co_return error_to_response(page.err());
   // Leaves-Min-Position: the collection (the directory) and its leaves (the read models).
   if (auto w = co_await c.wait_min_position_of(req, p, d.users->progress(), "the directory")) co_return std::move(*w);

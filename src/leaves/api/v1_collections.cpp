@@ -36,6 +36,16 @@ response write_response(int status, json::object body, const Write& w) {
   return r;
 }
 
+// A delete's answer: no body, the event's position.
+template <class Write>
+response deleted_response(const Write& w) {
+  response r;
+  r.status = 204;
+  r.content_type.clear();
+  if (w.position) r.headers.emplace_back("Leaves-Position", projector::format_position(*w.position));
+  return r;
+}
+
 // Offset paging over an in-memory list: the token is the next offset.
 // Parameters other than limit, page_token and `also` are refused.
 result<std::pair<size_t, size_t>> page_of(const params& p, std::initializer_list<std::string_view> also) {
@@ -158,9 +168,7 @@ asio::awaitable<response> groups_surface::change_team(const request* req, const 
   auto w = co_await d.user_service->execute(std::move(cmd), who.name);
   if (!w) co_return error_to_response(w.err());
   if (!req) {
-    response r(204);
-    if (w->position) r.headers.emplace_back("Leaves-Position", projector::format_position(*w->position));
-    co_return r;
+    co_return deleted_response(*w);
   }
   co_return write_response(200, domain::team_to_json(w->state), *w);
 }
@@ -335,9 +343,7 @@ asio::awaitable<response> groups_surface::change_collection(const request* req, 
   auto w = co_await d.user_service->execute(std::move(cmd), who);
   if (!w) co_return error_to_response(w.err());
   if (!req) {
-    response r(204);
-    if (w->position) r.headers.emplace_back("Leaves-Position", projector::format_position(*w->position));
-    co_return r;
+    co_return deleted_response(*w);
   }
   co_return write_response(200, collection_body(w->state, who, got->second), *w);
 }

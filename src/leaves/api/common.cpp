@@ -141,7 +141,7 @@ asio::awaitable<result<context::collection_slice>> context::collection_leaves(co
     auto l = co_await d.store.async_get(col.leaves[i]);
     if (!l) co_return l.err();
     if (!*l || (*l)->deleted) continue;
-    if (!d.users->shows(col, who, col.leaves[i], (*l)->user_id, req.caller.sees((*l)->is_public, (*l)->user_id))) {
+    if (!d.users->shows(col.id, who, col.leaves[i], (*l)->user_id, req.caller.sees((*l)->is_public, (*l)->user_id))) {
       continue;
     }
     out.items.emplace_back(i, std::move(**l));

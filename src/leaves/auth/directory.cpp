@@ -310,20 +310,23 @@ bool directory::carries(std::string_view id, const principal& who, std::string_v
   return shows_locked(c->second, who, leaf_id, leaf_owner, sees);
 }
 
-bool directory::shows_locked(const domain::collection& c, const principal& who, std::string_view leaf_id,
-                             std::optional<int64_t> leaf_owner, bool sees) const {
-  if (sees) return true;
-  const bool member = !who.anonymous && (c.owner == who.name || member_locked(c, who.name));
-  return member && vouches_locked(c, leaf_id, leaf_owner);
+bool directory::opens_locked(const domain::collection& c, std::string_view user, std::string_view leaf_id,
+                             std::optional<int64_t> leaf_owner) const {
+  // Public alone does not open a private leaf: the owner or a team must.
+  return (c.owner == user || member_locked(c, user)) && vouches_locked(c, leaf_id, leaf_owner);
 }
 
-bool directory::shows(const domain::collection& c, const principal& who, std::string_view leaf_id,
+bool directory::shows_locked(const domain::collection& c, const principal& who, std::string_view leaf_id,
+                             std::optional<int64_t> leaf_owner, bool sees) const {
+  return sees || (!who.anonymous && opens_locked(c, who.name, leaf_id, leaf_owner));
+}
+
+bool directory::shows(std::string_view id, const principal& who, std::string_view leaf_id,
                       std::optional<int64_t> leaf_owner, bool sees) const {
   std::shared_lock lk(mu_);
-  // The caller's copy may be older than the directory: judge by the directory's.
-  auto now = collections_.find(c.id);
-  if (now == collections_.end() || now->second.deleted) return sees;
-  return shows_locked(now->second, who, leaf_id, leaf_owner, sees);
+  auto c = collections_.find(id);
+  if (c == collections_.end() || c->second.deleted) return sees;
+  return shows_locked(c->second, who, leaf_id, leaf_owner, sees);
 }
 
 bool directory::member_locked(const domain::collection& c, std::string_view user) const {
@@ -342,9 +345,7 @@ bool directory::shared_with(std::string_view leaf_id, std::optional<int64_t> lea
   for (const auto& id : in->second) {
     auto c = collections_.find(id);
     if (c == collections_.end() || c->second.deleted) continue;
-    // Public alone does not open a private leaf: the owner or a team must.
-    if (c->second.owner != user && !member_locked(c->second, user)) continue;
-    if (vouches_locked(c->second, leaf_id, leaf_owner)) return true;
+    if (opens_locked(c->second, user, leaf_id, leaf_owner)) return true;
   }
   return false;
 }

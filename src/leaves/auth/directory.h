@@ -121,10 +121,10 @@ class directory {
   // vouches for the leaf). Quick: no copies.
   bool carries(std::string_view id, const principal& who, std::string_view leaf_id,
                std::optional<int64_t> leaf_owner, bool sees) const;
-  // Whether a leaf of collection `c` (owned by `leaf_owner`) is shown to
+  // Whether a leaf of collection `id` (owned by `leaf_owner`) is shown to
   // `who` through it: `who` sees it anyway (`sees`), or the collection
   // reaches `who` through its owner or a team and vouches for the leaf.
-  bool shows(const domain::collection& c, const principal& who, std::string_view leaf_id,
+  bool shows(std::string_view id, const principal& who, std::string_view leaf_id,
              std::optional<int64_t> leaf_owner, bool sees) const;
 
   // Applies user events (the follower's job; tests call it directly).
@@ -157,6 +157,10 @@ class directory {
   bool vouches_locked(const domain::collection& c, std::string_view leaf_id, std::optional<int64_t> leaf_owner) const;
   bool edits_locked(const domain::collection& c, std::string_view user) const;
   bool member_locked(const domain::collection& c, std::string_view user) const;
+  // The collection reaches `user` (its owner, or a member of a team it is
+  // shared with) and vouches for the leaf.
+  bool opens_locked(const domain::collection& c, std::string_view user, std::string_view leaf_id,
+                    std::optional<int64_t> leaf_owner) const;
   bool shows_locked(const domain::collection& c, const principal& who, std::string_view leaf_id,
                     std::optional<int64_t> leaf_owner, bool sees) const;
   std::map<std::string, domain::team, std::less<>> teams_;

@@ -21,7 +21,8 @@ std::optional<json::object> audit_entry(const log::stored_record& r) {
   auto j = json::parse(r.value, ec);
   if (ec || !j.is_object()) return std::nullopt;
   const auto& o = j.get_object();
-  json::object e{{"position", std::to_string(r.partition) + ":" + std::to_string(r.offset)}};
+  json::object e{{"position", std::to_string(r.partition) + ":" + std::to_string(r.offset)},
+                 {"logged", format_iso8601(r.timestamp_ms)}};
   for (const char* k : {"type", "aggregate_id", "aggregate_version", "time", "actor"}) {
     if (const auto* v = o.if_contains(k)) e[k] = *v;
   }

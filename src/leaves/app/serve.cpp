@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 #include <boost/program_options.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -13,6 +14,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <thread>
 #include <unistd.h>
@@ -50,13 +52,65 @@ namespace leaves::app {
 
 namespace {
 
+// Bounds a stop. Armed by SIGTERM or SIGINT, it gives the process `limit` to
+// be gone; past it, it names the shutdown step still running and exits at
+// once. Each step is bounded on its own (commits, consumer closes, flushes),
+// but a broker that stalls each of them in turn can add them up past any
+// grace an operator (or a test) gives before its kill -9. Exiting then is a
+// kill -9 as far as data goes, which loses nothing acknowledged: every
+// acknowledged write is in the log, and consumers resume after their last
+// commit, re-applying idempotently.
+// Beyond --shutdown-timeout-ms (how long open connections may drain), what
+// the rest of a stop may take before the watchdog ends it.
+constexpr std::chrono::milliseconds kStopGrace{3000};
+
+class stop_watchdog {
+ public:
+  stop_watchdog() = default;
+  stop_watchdog(const stop_watchdog&) = delete;
+  stop_watchdog& operator=(const stop_watchdog&) = delete;
+  ~stop_watchdog() { disarm(); }
+
+  void arm(std::chrono::milliseconds limit) {
+    std::lock_guard lk(mu_);
+    if (thread_.joinable() || done_) return;
+    thread_ = std::thread([this, limit] {
+      std::unique_lock lk(mu_);
+      if (cv_.wait_for(lk, limit, [this] { return done_; })) return;
+      log_warn("serve", "shutdown did not finish within " + std::to_string(limit.count()) + " ms (still at: " + step_ +
+                            "); exiting without the rest (nothing acknowledged is lost: it is in the log)");
+      std::_Exit(0);
+    });
+  }
+  // The step the shutdown is at, for the message above.
+  void at(const char* step) {
+    std::lock_guard lk(mu_);
+    step_ = step;
+  }
+  void disarm() {
+    {
+      std::lock_guard lk(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  const char* step_ = "stopping ingest, enrichment and the users' consumer";
+  std::thread thread_;
+};
+
 // One `leaves serve` process. Start-up runs in named phases, each of which
 // may register how to undo itself; shutdown (after SIGTERM, or when a phase
 // fails) runs those in reverse order. Members are declared in the order the
 // phases make them, so what is left is destroyed in reverse too.
 class serve_process {
  public:
-  explicit serve_process(serve_config c) : c_(std::move(c)), dir_(c_.data_dir) {}
+  serve_process(serve_config c, stop_watchdog& watchdog) : c_(std::move(c)), dir_(c_.data_dir), watchdog_(&watchdog) {}
 
   int run(const http::server_options& so) {
     so_ = so;
@@ -94,12 +148,17 @@ class serve_process {
 
  private:
   // Undo steps of the phases that ran, run last first.
-  void on_shutdown(std::function<void()> down) { undo_.push_back(std::move(down)); }
+  void on_shutdown(const char* name, std::function<void()> down) { undo_.push_back({name, std::move(down)}); }
   void shut_down() {
     while (!undo_.empty()) {
-      auto down = std::move(undo_.back());
+      auto [name, down] = std::move(undo_.back());
       undo_.pop_back();
+      watchdog_->at(name);
+      const auto t0 = std::chrono::steady_clock::now();
       down();
+      const auto ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+      (ms >= 1000 ? log_info : log_debug)("serve", std::string("shutdown: ") + name + " took " + std::to_string(ms) + " ms");
     }
   }
 
@@ -110,7 +169,7 @@ class serve_process {
     log_ = std::move(*l);
     // Nothing runs on the io threads any more when this runs: the log's last
     // completions are posted to the io_context, which still exists.
-    on_shutdown([this] { log_.reset(); });
+    on_shutdown("event log", [this] { log_.reset(); });
     if (c_.salvage) {
       int64_t total = 0;
       for (auto e : log_->end_offsets()) total += e;
@@ -148,7 +207,7 @@ class serve_process {
     if (!ix) return ix.err();
     index_ = std::move(*ix);
     // Searches in flight end before the io_context goes.
-    on_shutdown([this] { index_->stop(); });
+    on_shutdown("search index", [this] { index_->stop(); });
     search_progress_ = std::make_unique<projector::progress>(log_->partitions());
     if (!c_.kafka.empty()) lost_to_retention(*log_, index_->group(), "search index");
     search_proj_ = std::make_unique<projector::projector>(*log_, *index_, *search_progress_, nullptr,
@@ -204,7 +263,7 @@ class serve_process {
   // (docs/auth.md).
   status open_users() {
     users_ = std::make_unique<auth::directory>(*log_);
-    on_shutdown([this] { users_->stop(); });
+    on_shutdown("users", [this] { users_->stop(); });
     if (auto st = users_->start(); !st) return st;
     user_svc_ = std::make_unique<auth::user_service>(*log_, *users_, system_clock());
     return ok_status();
@@ -365,7 +424,7 @@ class serve_process {
     // log, which must go before the log does (stop() is safe on any projector).
     std::vector<projector::projector*> started;
     for (const auto& named : all) started.push_back(named.second);
-    on_shutdown([started] {
+    on_shutdown("projections", [started] {
       std::vector<std::thread> stops;
       for (projector::projector* p : started) stops.emplace_back([p] { p->stop(); });
       for (auto& t : stops) t.join();
@@ -386,14 +445,14 @@ class serve_process {
     auto in = open_log(c_, dir_, c_.kafka_ingest_topic);
     if (!in) return in.err();
     ingest_log_ = std::move(*in);
-    on_shutdown([this] { ingest_log_.reset(); });
+    on_shutdown("ingest log", [this] { ingest_log_.reset(); });
     auto dl = open_log(c_, dir_, c_.kafka_dlq_topic);
     if (!dl) return dl.err();
     dlq_log_ = std::move(*dl);
-    on_shutdown([this] { dlq_log_.reset(); });
+    on_shutdown("dead-letter log", [this] { dlq_log_.reset(); });
     ingester_ = std::make_unique<ingest::ingester>(*ingest_log_, *dlq_log_, c_.kafka_ingest_topic,
                                                    c_.kafka_ingest_group, *svc_, *ioc_, ao_.limits);
-    on_shutdown([this] { ingester_.reset(); });
+    on_shutdown("ingest", [this] { ingester_.reset(); });
     handler_->set_ingest_view([ing = ingester_.get()] {
       const auto v = ing->view();
       json::array parts;
@@ -448,7 +507,7 @@ class serve_process {
     if (c_.fetch_allow_private)
       log_warn("serve", "--fetch-allow-private: enrichment may fetch loopback, private and link-local addresses");
     enricher_ = std::make_unique<enrich::enricher>(*log_, c_.enrich_group, *svc_, *ioc_, eo);
-    on_shutdown([this] { enricher_.reset(); });
+    on_shutdown("enrich", [this] { enricher_.reset(); });
     metrics_.add_family("leaves_enrich_total", "Enrichment requests, by outcome.", http::metric_kind::counter,
                         [e = enricher_.get()] {
                           const auto& st = e->stats();
@@ -489,6 +548,7 @@ class serve_process {
       if (ec) return;
       log_info("serve", std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") + ", draining");
       stopping = true;
+      watchdog_->arm(std::chrono::milliseconds(c_.shutdown_timeout_ms) + kStopGrace);
       handler_->set_stopping();
       svc_->stop_waiting();
       srv_->stop();
@@ -504,6 +564,7 @@ class serve_process {
         });
         if (ingester_) ingester_->stop();  // before the io threads stop: its commands run on them
         enrich_stop.join();
+        watchdog_->at("draining connections");
         if (!srv_->wait_drained(std::chrono::milliseconds(c_.shutdown_timeout_ms))) {
           log_warn("serve", std::to_string(srv_->connections()) + " connections still open at the drain deadline");
         }
@@ -543,8 +604,9 @@ class serve_process {
 
   serve_config c_;
   std::filesystem::path dir_;
+  stop_watchdog* watchdog_;  // armed by SIGTERM or SIGINT; outlives the process object
   http::server_options so_;
-  std::vector<std::function<void()>> undo_;
+  std::vector<std::pair<const char*, std::function<void()>>> undo_;
   std::unique_ptr<log::event_log> log_;
   std::unique_ptr<state_mirror> mirror_;  // outlives the store, whose gate reads its progress
   std::unique_ptr<store::read_store> store_;
@@ -596,7 +658,8 @@ int serve_main(const std::vector<std::string>& args) {
   so.max_buffered_body_bytes = static_cast<size_t>(c.max_buffered_body_mb) << 20;
   so.request_timeout = std::chrono::milliseconds(c.request_timeout_ms);
   so.idle_timeout = std::chrono::milliseconds(c.idle_timeout_ms);
-  serve_process p(std::move(c));
+  stop_watchdog watchdog;  // declared first: it outlives the process's members' destructors
+  serve_process p(std::move(c), watchdog);
   return p.run(so);
 }
 

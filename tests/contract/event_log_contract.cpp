@@ -215,9 +215,12 @@ TYPED_TEST(EventLogContract, AnExclusiveConsumerReadsEveryPartitionAndResumesAtO
     EXPECT_EQ(parts.size(), 3u);
     std::vector<position> next;
     for (int32_t p = 0; p < 3; ++p) next.push_back({p, log->end_offsets()[p]});
-    ASSERT_TRUE((*c)->commit(next).ok());
+    auto st = (*c)->commit(next);
+    ASSERT_TRUE(st.ok()) << "an exclusive consumer's commit: " << st.err().message;
   }
-  EXPECT_EQ(*log->committed("ex"), log->end_offsets()) << "an exclusive consumer commits to its group";
+  auto committed = log->committed("ex");
+  ASSERT_TRUE(committed.ok()) << committed.err().message;
+  EXPECT_EQ(*committed, log->end_offsets()) << "an exclusive consumer commits to its group";
   this->append(*log, {{"after", "after-commit", -1}});
   const auto t0 = std::chrono::steady_clock::now();
   auto again = log->exclusive("ex");
@@ -226,7 +229,10 @@ TYPED_TEST(EventLogContract, AnExclusiveConsumerReadsEveryPartitionAndResumesAtO
   const auto took = std::chrono::steady_clock::now() - t0;
   ASSERT_EQ(rest.size(), 1u) << "an exclusive consumer resumes after its group's committed positions";
   EXPECT_EQ(rest[0].value, "after-commit");
-  EXPECT_LT(took, std::chrono::seconds(3)) << "an exclusive consumer should read at once (it joins no group); took "
+  // At once: no join, no rebalance, just the group's committed offsets and a
+  // fetch (a few ms here; the bound leaves room for a CI machine busy
+  // starting Cassandra beside the broker).
+  EXPECT_LT(took, std::chrono::seconds(5)) << "an exclusive consumer should read at once (it joins no group); took "
                                            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
                                            << " ms";
   (*again)->seek_all(0);

@@ -350,16 +350,31 @@ TEST_F(CqlClient, ManyRequestsInFlight) {
 }
 
 TEST_F(CqlClient, ATimedOutRequestLeavesTheConnectionUsable) {
+  // A 0 ms deadline and an answer that takes the node some work: the answer
+  // usually comes after the deadline, but an idle node on a fast loopback can
+  // win the race, so the request is tried until one times out (bounded).
+  cql::statement slow;
+  slow.cql = "SELECT * FROM system_schema.columns";
+  slow.timeout = 0ms;
+  int tries = 0;
+  bool timed_out = false;
+  while (!timed_out && tries < 50) {
+    ++tries;
+    auto r = run(s_->execute(slow));
+    if (!r.ok()) {
+      ASSERT_EQ(r.err().kind, cql::error_kind::timeout) << "a 0 ms deadline fails only as a timeout, got " << r.err().describe();
+      timed_out = true;
+    }
+  }
+  ASSERT_TRUE(timed_out) << "none of " << tries << " requests with a 0 ms deadline timed out";
   cql::statement st;
   st.cql = "SELECT release_version FROM system.local";
-  st.timeout = 0ms;
-  auto r = run(s_->execute(st));
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.err().kind, cql::error_kind::timeout) << r.err().describe();
   st.timeout = 5s;
-  r = run(s_->execute(st));
-  ASSERT_TRUE(r.ok()) << r.err().describe();
-  EXPECT_EQ(r->row_count, 1u);
+  for (int i = 0; i < 3; ++i) {  // the late answers are dropped, not taken for these
+    auto r = run(s_->execute(st));
+    ASSERT_TRUE(r.ok()) << r.err().describe();
+    EXPECT_EQ(r->row_count, 1u);
+  }
 }
 
 }  // namespace

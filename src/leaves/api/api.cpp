@@ -162,6 +162,9 @@ asio::awaitable<response> api::impl::serve(request& req, const match& m, const a
       co_return co_await users.webhook_deliveries(who, *m.param("name"), *m.param("webhook_id"));
     case route_id::v1_audit: co_return co_await ops.audit(req, p);
     case route_id::v1_ops_ingest: co_return co_await ops.ingest();
+    case route_id::proxy_produce_v2: co_return co_await proxy.produce_v2(req, *m.param("topic"));
+    case route_id::proxy_produce_v3:
+      co_return co_await proxy.produce_v3(req, *m.param("cluster"), *m.param("topic"));
     case route_id::v1_session_create: co_return co_await users.sign_in(req);
     case route_id::v1_session_delete: co_return co_await users.sign_out(req, who);
     case route_id::v1_password_set: co_return co_await users.set_password(req, who, *m.param("name"));
@@ -209,6 +212,10 @@ asio::awaitable<response> api::impl::serve(request& req, const match& m, const a
 api::api(api_deps deps, api_options opts) : impl_(std::make_shared<impl>(deps, std::move(opts), this)) {}
 
 void api::set_ingest_view(std::function<boost::json::object()> view) { impl_->c.d.ingest_view = std::move(view); }
+void api::set_ingest_log(std::string topic, log::event_log* log) {
+  impl_->c.d.ingest_topic = std::move(topic);
+  impl_->c.d.ingest_log = log;
+}
 
 asio::awaitable<http::response> api::handle(http::request& req) {
   // Keep impl alive across suspension points (bulk items hold it too).

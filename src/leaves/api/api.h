@@ -74,6 +74,10 @@ struct api_deps {
   // Webhook deliveries (null: none; the webhook routes answer 503).
   webhooks::dispatcher* webhooks = nullptr;
   std::function<boost::json::object()> ingest_view = {};
+  // The ingest topic's log and name (null: no ingest; the REST-Proxy
+  // produce routes answer 404 as for an unknown topic).
+  log::event_log* ingest_log = nullptr;
+  std::string ingest_topic = {};
 };
 
 class api final : public http::handler {
@@ -84,6 +88,7 @@ class api final : public http::handler {
   // What GET /v1/ops/ingest answers (set before serving starts; unset: no
   // ingest topic on this server).
   void set_ingest_view(std::function<boost::json::object()> view);
+  void set_ingest_log(std::string topic, log::event_log* log);
   uint64_t events_appended() const { return events_appended_.load(); }
 
   struct impl;

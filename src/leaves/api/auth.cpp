@@ -55,6 +55,8 @@ access route_access(route_id id) {
     case route_id::ref_tags_add:
     case route_id::ref_tags_clear: return access::write;
     case route_id::v1_audit:
+    case route_id::proxy_produce_v2:  // records are saved by the ingester, as "ingest", not as the caller
+    case route_id::proxy_produce_v3:
     case route_id::v1_ops_ingest:
     case route_id::v1_users_list:
     case route_id::v1_users_create:

@@ -184,6 +184,19 @@ struct operations {
   boost::asio::awaitable<response> ingest();
 };
 
+// rest_proxy.cpp: Kafka REST Proxy-compatible produce onto the ingest topic.
+struct rest_proxy {
+  context& c;
+  api_deps& d;
+  explicit rest_proxy(context& ctx) : c(ctx), d(ctx.d) {}
+
+  // POST /topics/{topic} (v2: json and binary embedded formats).
+  boost::asio::awaitable<response> produce_v2(const request& req, const std::string& topic);
+  // POST /v3/clusters/{cluster}/topics/{topic}/records (one record a request).
+  boost::asio::awaitable<response> produce_v3(const request& req, const std::string& cluster, const std::string& topic);
+  result<json::object> body_object(const request& req) const;
+};
+
 // The UI's session cookie (auth.cpp): its name, its token in a request, and
 // the CSRF token that goes with it.
 inline constexpr std::string_view kSessionCookie = "leaves_session";
@@ -301,6 +314,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
   bulk batch;
   reference ref;
   operations ops;
+  rest_proxy proxy;
   users_surface users;
   groups_surface groups;
   rate_limiter limiter;
@@ -311,6 +325,7 @@ struct api::impl : std::enable_shared_from_this<api::impl> {
         batch(c),
         ref(c),
         ops(c),
+        proxy(c),
         users(c),
         groups(c),
         limiter(c.o.rate_per_second, c.o.rate_burst) {}

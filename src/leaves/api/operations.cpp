@@ -7,7 +7,7 @@ asio::awaitable<response> operations::ingest() {
     co_return json_response(
         200, json::serialize(json::object{
                  {"ingest", nullptr},
-                 {"reason", "this server reads no ingest topic (embedded mode, or --kafka-ingest-topic is empty)"}}));
+                 {"reason", "this server reads no ingest topic (--kafka-ingest-topic is empty)"}}));
   }
   co_return json_response(200, json::serialize(json::object{{"ingest", d.ingest_view()}}));
 }

@@ -5,7 +5,7 @@
 namespace leaves::api {
 namespace {
 
-constexpr std::array<route, 76> kRoutes = {{
+constexpr std::array<route, 78> kRoutes = {{
     {"GET", "/v1/leaves", route_id::v1_list},
     {"POST", "/v1/leaves", route_id::v1_create},
     {"GET", "/v1/leaves/{id}", route_id::v1_get},
@@ -73,6 +73,8 @@ constexpr std::array<route, 76> kRoutes = {{
     {"GET", "/metrics", route_id::metrics},
     {"GET", "/openapi.json", route_id::openapi},
     // The Leaves Reader (api/ui.h): one page, routed in the browser by its path.
+    {"POST", "/topics/{topic}", route_id::proxy_produce_v2},
+    {"POST", "/v3/clusters/{cluster}/topics/{topic}/records", route_id::proxy_produce_v3},
     {"GET", "/", route_id::ui_page},
     {"GET", "/leaf/{leaf}", route_id::ui_page},
     {"GET", "/tags", route_id::ui_page},

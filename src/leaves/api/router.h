@@ -21,6 +21,7 @@ enum class route_id {
   v1_collections_list, v1_collection_create, v1_collection_get, v1_collection_patch, v1_collection_delete,
   v1_collection_leaves, v1_collection_leaf_add, v1_collection_leaf_move, v1_collection_leaf_remove,
   v1_collection_share, v1_collection_unshare,
+  proxy_produce_v2, proxy_produce_v3,
   healthz, readyz, metrics, openapi,
   ui_page, ui_asset,
 };

@@ -441,7 +441,9 @@ class serve_process {
   // External producers (Kafka mode): the ingest topic and its dead-letter
   // topic. The ingester starts once writes are accepted (serve_until_stopped).
   status open_ingest() {
-    if (c_.kafka.empty() || c_.kafka_ingest_topic.empty()) return ok_status();
+    // Embedded, the ingest topic and its dead letters are logs of their own
+    // under <data-dir>/topics/: the REST-Proxy produce routes write there.
+    if (c_.kafka_ingest_topic.empty()) return ok_status();
     auto in = open_log(c_, dir_, c_.kafka_ingest_topic);
     if (!in) return in.err();
     ingest_log_ = std::move(*in);
@@ -453,6 +455,7 @@ class serve_process {
     ingester_ = std::make_unique<ingest::ingester>(*ingest_log_, *dlq_log_, c_.kafka_ingest_topic,
                                                    c_.kafka_ingest_group, *svc_, *ioc_, ao_.limits);
     on_shutdown("ingest", [this] { ingester_.reset(); });
+    handler_->set_ingest_log(c_.kafka_ingest_topic, ingest_log_.get());
     handler_->set_ingest_view([ing = ingester_.get()] {
       const auto v = ing->view();
       json::array parts;

@@ -1,5 +1,7 @@
 #include "leaves/app/setup.h"
 
+#include <algorithm>
+#include <cctype>
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <cstdio>
@@ -352,7 +354,8 @@ result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const st
                                                  const std::string& topic) {
   if (c.kafka.empty()) {
     log::rocks_log_options lo;
-    lo.dir = dir / "log";
+    // The event log, or a topic of its own (ingest, dead letters) under topics/.
+    lo.dir = topic.empty() ? dir / "log" : dir / "topics" / topic;
     lo.partitions = c.partitions;
     lo.salvage = c.salvage;
     lo.min_free_bytes = c.min_free_bytes();
@@ -481,6 +484,23 @@ std::optional<std::string> out_of_range(const serve_config& c) {
     return "unknown Cassandra compression '" + c.cassandra_compression + "' (none or lz4)";
   for (const auto& n : c.fetch_allow_networks) {
     if (auto r = fetch::parse_network(n); !r) return "--fetch-allow-network: " + r.err().message;
+  }
+  // Kafka's rule for topic names; embedded, a topic is also a directory name.
+  auto legal_topic = [](const std::string& t) {
+    if (t.empty() || t.size() > 249 || t == "." || t == "..") return false;
+    return std::all_of(t.begin(), t.end(), [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-';
+    });
+  };
+  auto bad_topic = [](const char* name, const std::string& t) {
+    return std::string(name) + " must be 1-249 of a-z A-Z 0-9 . _ -, got '" + t.substr(0, 60) + "'";
+  };
+  if (!c.kafka_ingest_topic.empty() && !legal_topic(c.kafka_ingest_topic))
+    return bad_topic("--kafka-ingest-topic", c.kafka_ingest_topic);
+  if (!c.kafka_ingest_topic.empty() && !legal_topic(c.kafka_dlq_topic))
+    return bad_topic("--kafka-dlq-topic", c.kafka_dlq_topic);
+  if (!c.kafka_ingest_topic.empty() && c.kafka_ingest_topic == c.kafka_dlq_topic) {
+    return std::string("--kafka-ingest-topic and --kafka-dlq-topic must differ");
   }
   for (const auto& k : checks) {
     if (k.value < k.lo || k.value > k.hi) {

@@ -155,15 +155,18 @@ std::string base64url_encode(std::string_view data) {
   return out;
 }
 
-bool base64url_decode(std::string_view text, std::string& out) {
+namespace {
+// Decodes base64 digits of `alphabet` (no padding), refusing stray bits.
+bool decode_b64_digits(std::string_view text, const char* alphabet, std::string& out) {
   out.clear();
   if (text.size() % 4 == 1) return false;
+  out.reserve(text.size() / 4 * 3 + 2);
   uint32_t acc = 0;
   int bits = 0;
   for (char c : text) {
-    const char* p = std::strchr(kB64, c);
+    const char* p = std::strchr(alphabet, c);
     if (c == '\0' || p == nullptr) return false;
-    acc = (acc << 6) | static_cast<uint32_t>(p - kB64);
+    acc = (acc << 6) | static_cast<uint32_t>(p - alphabet);
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
@@ -174,6 +177,18 @@ bool base64url_decode(std::string_view text, std::string& out) {
   // texts decode to the same bytes (a token altered in its last character
   // would still be accepted). fuzz/tokens.cpp found it.
   return (acc & ((1u << bits) - 1)) == 0;
+}
+}  // namespace
+
+bool base64url_decode(std::string_view text, std::string& out) { return decode_b64_digits(text, kB64, out); }
+
+bool base64_decode(std::string_view text, std::string& out) {
+  static constexpr char kStd[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  if (text.ends_with('=')) {  // padded: whole groups of 4, at most two '='
+    if (text.size() % 4 != 0) return false;
+    text.remove_suffix(text.ends_with("==") ? 2 : 1);
+  }
+  return decode_b64_digits(text, kStd, out);
 }
 std::string new_event_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};

@@ -29,4 +29,6 @@ std::string new_event_id();
 std::string base64url_encode(std::string_view data);
 // nullopt-like: returns false on malformed input.
 bool base64url_decode(std::string_view text, std::string& out);
+// RFC 4648 base64 (the standard alphabet), padded or not; false when malformed.
+bool base64_decode(std::string_view text, std::string& out);
 }  // namespace leaves

@@ -1,0 +1,214 @@
+// Produce onto the ingest topic as Confluent's Kafka REST Proxy does (v2
+// `POST /topics/{topic}` and v3 `POST /v3/clusters/{cluster}/topics/{topic}/records`),
+// so REST-Proxy clients (the workshop's importer among them) write to leaves
+// without a Kafka of their own: in embedded mode an embedded log plays the
+// topic. The records are read by the ingester like any Kafka producer's
+// (ingest/ingest.h): each becomes a save command, or a dead letter with its
+// reason. Only the configured ingest topic is accepted.
+//
+// Answers follow REST Proxy's shapes: `{"error_code": 40401, "message": ...}`
+// for a request refused as a whole, per-record `error_code` 1 (non-retriable)
+// or 2 (retriable) in a v2 answer whose append failed.
+#include "leaves/api/handlers.h"
+
+#include "leaves/base/hash.h"
+#include "leaves/base/time.h"
+
+namespace leaves::api {
+
+namespace {
+
+constexpr size_t kMaxRecords = 1000;
+constexpr size_t kMaxRecordBytes = 1 << 20;  // Kafka's default message.max.bytes
+constexpr std::string_view kV2Type = "application/vnd.kafka.v2+json";
+constexpr std::string_view kClusterId = "leaves";
+
+response proxy_error(int status, int code, std::string message, std::string_view type = kV2Type) {
+  response r = json_response(status, json::serialize(json::object{{"error_code", code}, {"message", std::move(message)}}));
+  r.content_type = std::string(type);
+  return r;
+}
+
+// The embedded format a v2 Content-Type names: json, binary, avro, ... or
+// empty when it is not a REST Proxy (or JSON) type at all.
+std::string embedded_format(std::string_view ct) {
+  ct = ct.substr(0, ct.find(';'));
+  while (!ct.empty() && ct.back() == ' ') ct.remove_suffix(1);
+  std::string t(ct);
+  for (auto& ch : t) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  // As REST Proxy: without an embedded format, binary is assumed.
+  if (t == "application/vnd.kafka.v2+json" || t == "application/vnd.kafka+json" || t == "application/json" ||
+      t == "application/octet-stream") {
+    return "binary";
+  }
+  constexpr std::string_view prefix = "application/vnd.kafka.", suffix = ".v2+json";
+  if (t.size() > prefix.size() + suffix.size() && t.starts_with(prefix) && t.ends_with(suffix)) {
+    return t.substr(prefix.size(), t.size() - prefix.size() - suffix.size());
+  }
+  return {};
+}
+
+// One key or value in an embedded format: JSON as its serialised text,
+// binary as base64. Null (or absent): nullopt.
+result<std::optional<std::string>> embedded_bytes(const json::value* v, std::string_view format, const char* what) {
+  if (!v || v->is_null()) return std::optional<std::string>();
+  if (format == "json") return std::optional<std::string>(json::serialize(*v));
+  if (!v->is_string()) return make_error(errc::invalid_argument, std::string(what) + ": binary data is a base64 string");
+  std::string out;
+  if (!base64_decode(v->get_string(), out)) {
+    return make_error(errc::invalid_argument, std::string(what) + ": not valid base64");
+  }
+  return std::optional<std::string>(std::move(out));
+}
+
+}  // namespace
+
+// The body as a JSON object (its Content-Type was checked by the caller:
+// REST Proxy's types are not application/json).
+result<json::object> rest_proxy::body_object(const request& req) const {
+  json::parse_options po;
+  po.max_depth = c.o.json_max_depth;
+  boost::system::error_code ec;
+  auto v = json::parse(req.body, ec, {}, po);
+  if (ec) return bad_json("body is not valid JSON: " + ec.message());
+  if (!v.is_object()) return bad_json("body must be a JSON object");
+  return std::move(v.get_object());
+}
+
+asio::awaitable<response> rest_proxy::produce_v2(const request& req, const std::string& topic) {
+  if (!d.ingest_log || topic != d.ingest_topic) {
+    co_return proxy_error(404, 40401, d.ingest_log ? "Topic not found." : "Topic not found (this server has no ingest topic).");
+  }
+  const std::string format = embedded_format(req.header("content-type"));
+  if (format.empty()) {
+    co_return proxy_error(415, 415, "Content-Type must be application/vnd.kafka.{json,binary}.v2+json");
+  }
+  if (format != "json" && format != "binary") {
+    co_return proxy_error(415, 415, "the " + format + " embedded format is not supported yet; use json or binary");
+  }
+  auto body = body_object(req);
+  if (!body) co_return proxy_error(400, 400, body.err().message);
+  const auto* recs = body->if_contains("records");
+  if (!recs || !recs->is_array() || recs->get_array().empty()) {
+    co_return proxy_error(422, 422, "records: a non-empty array is required");
+  }
+  const auto& arr = recs->get_array();
+  if (arr.size() > kMaxRecords) {
+    co_return proxy_error(422, 422, "records: at most " + std::to_string(kMaxRecords) + " a request");
+  }
+  const int32_t parts = d.ingest_log->partitions();
+  std::vector<log::record> out;
+  out.reserve(arr.size());
+  for (size_t i = 0; i < arr.size(); ++i) {
+    const std::string at = "records[" + std::to_string(i) + "]";
+    if (!arr[i].is_object()) co_return proxy_error(422, 422, at + ": an object is required");
+    const auto& o = arr[i].get_object();
+    log::record r;
+    auto key = embedded_bytes(o.if_contains("key"), format, (at + ".key").c_str());
+    if (!key) co_return proxy_error(422, 422, key.err().message);
+    auto value = embedded_bytes(o.if_contains("value"), format, (at + ".value").c_str());
+    if (!value) co_return proxy_error(422, 422, value.err().message);
+    if (*key) r.key = std::move(**key);
+    if (*value) r.value = std::move(**value);
+    if (r.key.size() + r.value.size() > kMaxRecordBytes) {
+      co_return proxy_error(422, 42201, at + ": key and value over " + std::to_string(kMaxRecordBytes) + " bytes");
+    }
+    if (const auto* p = o.if_contains("partition"); p && !p->is_null()) {
+      if (!p->is_int64() || p->get_int64() < 0 || p->get_int64() >= parts) {
+        co_return proxy_error(404, 40402, at + ".partition: Partition not found (the topic has " + std::to_string(parts) +
+                                              ")");
+      }
+      r.partition = static_cast<int32_t>(p->get_int64());
+    }
+    out.push_back(std::move(r));
+  }
+  const size_t n = out.size();
+  auto appended = co_await d.ingest_log->append(std::move(out));
+  json::array offsets;
+  for (size_t i = 0; i < n; ++i) {
+    if (appended) {
+      const auto& pos = (*appended)[i];
+      offsets.push_back(json::object{{"partition", pos.partition}, {"offset", pos.offset}, {"error_code", nullptr},
+                                     {"error", nullptr}});
+    } else {
+      const bool retriable = appended.err().code == errc::unavailable || appended.err().code == errc::deadline_exceeded;
+      offsets.push_back(json::object{{"partition", nullptr}, {"offset", nullptr}, {"error_code", retriable ? 2 : 1},
+                                     {"error", appended.err().message}});
+    }
+  }
+  response r = json_response(200, json::serialize(json::object{{"key_schema_id", nullptr},
+                                                               {"value_schema_id", nullptr},
+                                                               {"offsets", std::move(offsets)}}));
+  r.content_type = std::string(kV2Type);
+  co_return r;
+}
+
+asio::awaitable<response> rest_proxy::produce_v3(const request& req, const std::string& cluster,
+                                                 const std::string& topic) {
+  constexpr std::string_view json_type = "application/json";
+  if (cluster != kClusterId) co_return proxy_error(404, 404, "Cluster " + cluster + " not found (this one is leaves).", json_type);
+  if (!d.ingest_log || topic != d.ingest_topic) co_return proxy_error(404, 404, "This server does not host this topic-partition.", json_type);
+  if (!is_json_content_type(req.header("content-type"))) {
+    co_return proxy_error(415, 415, "Content-Type must be application/json", json_type);
+  }
+  auto body = body_object(req);
+  if (!body) co_return proxy_error(400, 400, body.err().message, json_type);
+  log::record r;
+  size_t key_size = 0, value_size = 0;
+  std::string key_type, value_type;
+  // key and value: {"type": "JSON"|"BINARY"|"STRING", "data": ...}, or absent.
+  auto take = [&](const char* what, std::string& into, size_t& size, std::string& type) -> std::optional<response> {
+    const auto* v = body->if_contains(what);
+    if (!v || v->is_null()) return std::nullopt;
+    if (!v->is_object()) return proxy_error(400, 400, std::string(what) + ": an object with type and data", json_type);
+    const auto& o = v->get_object();
+    const auto* t = o.if_contains("type");
+    type = t && t->is_string() ? std::string(t->get_string()) : std::string("JSON");
+    const auto* data = o.if_contains("data");
+    if (!data || data->is_null()) return std::nullopt;
+    if (type == "JSON") {
+      into = json::serialize(*data);
+    } else if (type == "STRING" && data->is_string()) {
+      into = std::string(data->get_string());
+    } else if (type == "BINARY" && data->is_string()) {
+      if (!base64_decode(data->get_string(), into)) {
+        return proxy_error(400, 400, std::string(what) + ".data: not valid base64", json_type);
+      }
+    } else {
+      return proxy_error(400, 400, std::string(what) + ": type must be JSON, STRING (a string) or BINARY (base64); " +
+                                       "schema-registry types are not supported yet", json_type);
+    }
+    size = into.size();
+    return std::nullopt;
+  };
+  if (auto bad = take("key", r.key, key_size, key_type)) co_return std::move(*bad);
+  if (auto bad = take("value", r.value, value_size, value_type)) co_return std::move(*bad);
+  if (r.key.size() + r.value.size() > kMaxRecordBytes) {
+    co_return proxy_error(413, 413, "key and value over " + std::to_string(kMaxRecordBytes) + " bytes", json_type);
+  }
+  if (const auto* p = body->if_contains("partition_id"); p && !p->is_null()) {
+    if (!p->is_int64() || p->get_int64() < 0 || p->get_int64() >= d.ingest_log->partitions()) {
+      co_return proxy_error(404, 404, "partition_id: This server does not host this topic-partition.", json_type);
+    }
+    r.partition = static_cast<int32_t>(p->get_int64());
+  }
+  std::vector<log::record> one;
+  one.push_back(std::move(r));
+  auto appended = co_await d.ingest_log->append(std::move(one));
+  if (!appended) {
+    const bool retriable = appended.err().code == errc::unavailable || appended.err().code == errc::deadline_exceeded;
+    co_return proxy_error(retriable ? 503 : 500, retriable ? 503 : 500, appended.err().message, json_type);
+  }
+  const auto& pos = appended->front();
+  json::object out{{"error_code", 200},
+                   {"cluster_id", kClusterId},
+                   {"topic_name", topic},
+                   {"partition_id", pos.partition},
+                   {"offset", pos.offset},
+                   {"timestamp", format_iso8601(system_clock().now_ms())}};
+  if (!key_type.empty()) out["key"] = json::object{{"type", key_type}, {"size", key_size}};
+  if (!value_type.empty()) out["value"] = json::object{{"type", value_type}, {"size", value_size}};
+  co_return json_response(200, json::serialize(out));
+}
+
+}  // namespace leaves::api

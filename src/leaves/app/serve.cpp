@@ -453,7 +453,10 @@ class serve_process {
     dlq_log_ = std::move(*dl);
     on_shutdown("dead-letter log", [this] { dlq_log_.reset(); });
     ingester_ = std::make_unique<ingest::ingester>(*ingest_log_, *dlq_log_, c_.kafka_ingest_topic,
-                                                   c_.kafka_ingest_group, *svc_, *ioc_, ao_.limits);
+                                                   c_.kafka_ingest_group, *svc_, *ioc_, ao_.limits,
+                                                   c_.schema_registry.empty()
+                                                       ? nullptr
+                                                       : std::make_unique<ingest::schema_registry>(c_.schema_registry));
     on_shutdown("ingest", [this] { ingester_.reset(); });
     handler_->set_ingest_log(c_.kafka_ingest_topic, ingest_log_.get());
     handler_->set_ingest_view([ing = ingester_.get()] {
@@ -481,6 +484,8 @@ class serve_process {
                           {"records", st.records.load()},
                           {"saved", st.saved.load()},
                           {"dead_lettered", st.dead_lettered.load()},
+                          {"avro", st.avro.load()},
+                          {"registry_waits", st.registry_waits.load()},
                           {"partitions", std::move(parts)},
                           {"dead_letters", std::move(dead)}};
     });
@@ -490,6 +495,16 @@ class serve_process {
                           return std::vector<http::sample>{
                               {http::label("outcome", "saved"), double(st.saved.load())},
                               {http::label("outcome", "dead_lettered"), double(st.dead_lettered.load())}};
+                        });
+    metrics_.add_family("leaves_ingest_avro_records_total",
+                        "Records of the ingest topic in the Confluent wire format (Avro), saved or not.",
+                        http::metric_kind::counter, [ing = ingester_.get()] {
+                          return std::vector<http::sample>{{"", double(ing->stats().avro.load())}};
+                        });
+    metrics_.add_family("leaves_ingest_registry_waits_total",
+                        "Times the ingester waited for an unreachable schema registry (ingest paused meanwhile).",
+                        http::metric_kind::counter, [ing = ingester_.get()] {
+                          return std::vector<http::sample>{{"", double(ing->stats().registry_waits.load())}};
                         });
     return ok_status();
   }

@@ -78,6 +78,9 @@ static po::options_description serve_options(serve_config& c, std::string& confi
        "dead-letter topic for ingest records that cannot be read (env LEAVES_KAFKA_DLQ_TOPIC)")
       ("kafka-ingest-group", po::value(&c.kafka_ingest_group)->default_value(c.kafka_ingest_group),
        "consumer group of the ingest worker (env LEAVES_KAFKA_INGEST_GROUP)")
+      ("schema-registry", po::value(&c.schema_registry)->default_value(c.schema_registry),
+       "URL of a Schema Registry's Confluent-compatible API, for Avro records on the ingest topic; empty: Avro "
+       "records are dead-lettered (env LEAVES_SCHEMA_REGISTRY)")
       ("cassandra", po::value(&c.cassandra),
        "HOST:PORT[,HOST:PORT]: keep the read models in this Cassandra cluster instead of the embedded store "
        "(env LEAVES_CASSANDRA)")
@@ -499,6 +502,10 @@ std::optional<std::string> out_of_range(const serve_config& c) {
     return bad_topic("--kafka-ingest-topic", c.kafka_ingest_topic);
   if (!c.kafka_ingest_topic.empty() && !legal_topic(c.kafka_dlq_topic))
     return bad_topic("--kafka-dlq-topic", c.kafka_dlq_topic);
+  if (!c.schema_registry.empty() && !c.schema_registry.starts_with("http://") &&
+      !c.schema_registry.starts_with("https://")) {
+    return "--schema-registry must be an http:// or https:// URL, got '" + c.schema_registry.substr(0, 60) + "'";
+  }
   if (!c.kafka_ingest_topic.empty() && c.kafka_ingest_topic == c.kafka_dlq_topic) {
     return std::string("--kafka-ingest-topic and --kafka-dlq-topic must differ");
   }

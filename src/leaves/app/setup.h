@@ -42,6 +42,7 @@ struct serve_config {
   std::string kafka_ingest_topic = "leaves-ingest";
   std::string kafka_dlq_topic = "leaves-ingest-dlq";
   std::string kafka_ingest_group = "leaves-ingest";
+  std::string schema_registry;  // Confluent-compatible API base URL; empty: none
   // Cassandra (empty contact points: the embedded read store)
   std::string cassandra;
   std::string cassandra_keyspace = "leaves";

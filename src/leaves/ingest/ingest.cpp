@@ -48,9 +48,10 @@ asio::awaitable<std::string> append_all(log::event_log* log, std::vector<log::re
 }  // namespace
 
 ingester::ingester(log::event_log& source, log::event_log& dlq, std::string source_topic, std::string group,
-                   service::leaf_service& svc, asio::io_context& ioc, domain::limits lim)
+                   service::leaf_service& svc, asio::io_context& ioc, domain::limits lim,
+                   std::unique_ptr<schema_registry> registry)
     : source_(source), dlq_(dlq), topic_(std::move(source_topic)), group_(std::move(group)), svc_(svc), ioc_(ioc),
-      limits_(lim) {}
+      limits_(lim), registry_(std::move(registry)) {}
 
 ingester::~ingester() { stop(); }
 
@@ -59,9 +60,48 @@ result<domain::command> ingester::to_command(const std::string& value, const dom
   po.max_depth = 32;
   boost::system::error_code ec;
   auto v = json::parse(value, ec, {}, po);
-  if (ec) return make_error(errc::invalid_argument, "not JSON: " + ec.message(), "invalid_json");
+  if (ec) {
+    // What the workshop's importer sends to its schemaless topic: str(dict).
+    if (value.starts_with("{'") || value.starts_with("{u'")) {
+      return make_error(errc::invalid_argument,
+                        "a Python dict's repr (str(record)), not JSON: produce json.dumps(record), or Avro",
+                        "python_repr");
+    }
+    return make_error(errc::invalid_argument, "not JSON: " + ec.message(), "invalid_json");
+  }
   if (!v.is_object()) return make_error(errc::invalid_argument, "not a JSON object", "invalid_json");
-  return domain::save_command(v.get_object(), lim, /*ignore_unknown=*/true, /*keep_id=*/true);
+  return to_command(v.get_object(), lim);
+}
+
+result<domain::command> ingester::to_command(const json::object& record, const domain::limits& lim) {
+  return domain::save_command(record, lim, /*ignore_unknown=*/true, /*keep_id=*/true);
+}
+
+bool ingester::resolve_schemas(const std::vector<log::stored_record>& recs,
+                               std::map<int32_t, result<avro_decoder*>>& out) {
+  if (!registry_) return true;
+  for (const auto& r : recs) {
+    const auto frame = parse_confluent_frame(r.value);
+    if (!frame || out.count(frame->schema_id)) continue;
+    auto backoff = std::chrono::milliseconds(200);
+    for (;;) {
+      auto d = registry_->decoder(frame->schema_id);
+      if (d || d.err().code != errc::unavailable) {
+        out.emplace(frame->schema_id, std::move(d));
+        break;
+      }
+      ++stats_.registry_waits;
+      log_warn("ingest", "waiting for the schema registry (" + d.err().message + "); retrying in " +
+                             std::to_string(backoff.count()) + " ms");
+      const auto until = std::chrono::steady_clock::now() + backoff;
+      while (std::chrono::steady_clock::now() < until) {
+        if (stop_) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
+    }
+  }
+  return true;
 }
 
 status ingester::start() {
@@ -133,8 +173,26 @@ void ingester::run() {
       v.value = utf8_repaired(r.value, 200);
       listed.push_back(std::move(v));
     };
+    std::map<int32_t, result<avro_decoder*>> decoders;
+    if (!resolve_schemas(*recs, decoders)) return;  // stopping: the batch is read again
+    auto command_of = [&](const log::stored_record& r) -> result<domain::command> {
+      const auto frame = parse_confluent_frame(r.value);
+      if (!frame) return to_command(r.value, limits_);
+      ++stats_.avro;
+      if (!registry_) {
+        return make_error(errc::invalid_argument,
+                          "an Avro record (Confluent wire format, schema id " + std::to_string(frame->schema_id) +
+                              ") but this server has no --schema-registry",
+                          "avro_no_registry");
+      }
+      auto& d = decoders.at(frame->schema_id);
+      if (!d) return d.err();
+      auto obj = (*d)->decode(frame->payload);
+      if (!obj) return obj.err();
+      return to_command(*obj, limits_);
+    };
     for (size_t i = 0; i < recs->size(); ++i) {
-      auto cmd = to_command((*recs)[i].value, limits_);
+      auto cmd = command_of((*recs)[i]);
       if (!cmd) {
         reject((*recs)[i], cmd.err());
         continue;

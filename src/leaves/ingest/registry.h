@@ -1,0 +1,38 @@
+// A client of a Schema Registry's Confluent-compatible API, for the writer
+// schemas of Avro records on the ingest topic: GET {url}/schemas/ids/{id},
+// each id asked once and its decoder kept (a schema id never changes what it
+// names). Blocking (libcurl), bounded: 2 s to connect, 10 s a request, 1 MiB
+// an answer. Used from the ingester's own thread only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "leaves/base/result.h"
+#include "leaves/ingest/avro.h"
+
+namespace leaves::ingest {
+
+class schema_registry {
+ public:
+  explicit schema_registry(std::string base_url);
+
+  // The decoder of writer schema `id`. Errors: not_found (detail
+  // "avro_unknown_schema": the registry has no such id) and the decoder's own
+  // (the schema is no record, or cannot be read as a leaf record) are the
+  // record's fault; unavailable (the registry unreachable, or answering 5xx)
+  // is not, and the caller waits and asks again.
+  result<avro_decoder*> decoder(int32_t id);
+  const std::string& url() const { return url_; }
+
+  static constexpr size_t kMaxCached = 1000;
+
+ private:
+  result<std::string> fetch_schema(int32_t id);
+  std::string url_;
+  std::map<int32_t, std::unique_ptr<avro_decoder>> cache_;
+};
+
+}  // namespace leaves::ingest

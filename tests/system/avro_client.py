@@ -1,0 +1,75 @@
+"""The real Confluent Python clients against a real Schema Registry, for
+test_avro_ingest.py (run as a subprocess: the 2.x client lives in the PyPI
+virtualenv of scripts/pyenv, the legacy 1.7 AvroProducer in Debian's python3).
+
+  avro_client.py serialize REGISTRY SUBJECT_TOPIC SCHEMA_FILE RECORDS_JSON
+      AvroSerializer (2.x, fastavro): registers the schema under
+      <topic>-value and prints each record's Confluent wire bytes, base64.
+  avro_client.py produce REGISTRY BROKERS TOPIC SCHEMA_FILE RECORDS_JSON
+      SerializingProducer + AvroSerializer (2.x) to Kafka; prints the count.
+  avro_client.py legacy REGISTRY BROKERS TOPIC SCHEMA_FILE RECORDS_JSON
+      confluent_kafka.avro.AvroProducer (1.7), as the workshop's importer.
+  avro_client.py register REGISTRY SUBJECT SCHEMA_FILE
+      Registers a schema; prints {"id": N} or {"error": ..., "status": N}.
+"""
+
+import base64
+import json
+import sys
+
+
+def load(path):
+    with open(path) as f:
+        return f.read()
+
+
+def serialize(registry, topic, schema_file, records_json):
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+    client = SchemaRegistryClient({"url": registry})
+    ser = AvroSerializer(client, load(schema_file))
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    out = [base64.b64encode(ser(rec, ctx)).decode() for rec in json.loads(load(records_json))]
+    print(json.dumps(out))
+
+
+def produce(registry, brokers, topic, schema_file, records_json):
+    from confluent_kafka import SerializingProducer
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroSerializer
+    client = SchemaRegistryClient({"url": registry})
+    p = SerializingProducer({"bootstrap.servers": brokers, "value.serializer": AvroSerializer(client, load(schema_file))})
+    records = json.loads(load(records_json))
+    for rec in records:
+        p.produce(topic, value=rec)
+    left = p.flush(30)
+    assert left == 0, "%d records not delivered" % left
+    print(json.dumps({"produced": len(records)}))
+
+
+def legacy(registry, brokers, topic, schema_file, records_json):
+    from confluent_kafka import avro
+    from confluent_kafka.avro import AvroProducer
+    schema = avro.loads(load(schema_file))
+    p = AvroProducer({"bootstrap.servers": brokers, "schema.registry.url": registry}, default_value_schema=schema)
+    records = json.loads(load(records_json))
+    for rec in records:
+        p.produce(topic=topic, value=rec)
+    left = p.flush(30)
+    assert left == 0, "%d records not delivered" % left
+    print(json.dumps({"produced": len(records)}))
+
+
+def register(registry, subject, schema_file):
+    from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+    client = SchemaRegistryClient({"url": registry})
+    try:
+        print(json.dumps({"id": client.register_schema(subject, Schema(load(schema_file), "AVRO"))}))
+    except SchemaRegistryError as e:
+        print(json.dumps({"error": str(e), "status": e.http_status_code}))
+
+
+if __name__ == "__main__":
+    {"serialize": serialize, "produce": produce, "legacy": legacy, "register": register}[sys.argv[1]](*sys.argv[2:])

@@ -246,3 +246,55 @@ def test_the_workshops_producers_write_to_kafka(server_factory, tmp_path):
     for u in old:
         assert wait_leaf(admin, u, "the legacy AvroProducer's record")["title"] == "legacy"
     assert wait_leaf(admin, plain, "a JSON record beside them")["title"] == "plain JSON"
+
+
+def test_the_rest_proxy_avro_format_as_the_workshops_importer_sends_it(server_factory, tmp_path):
+    """POST /topics/{topic} with application/vnd.kafka.avro.v2+json, a
+    value_schema string (the reference schema) and records in Avro's JSON
+    encoding: leaves registers the schema under <topic>-value in the real
+    registry, encodes each record in the wire format, and the ingester reads
+    it back through the registry. Then value_schema_id, and the refusals."""
+    srv = server_factory.make(args=["--schema-registry", REGISTRY], env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin = admin_of(srv)
+    topic = ingest_topic(srv)
+    schema = pathlib.Path(REFERENCE_SCHEMA).read_text()
+
+    def avro_json(rec):
+        """Avro's JSON encoding: a non-null union value is {"<type>": value}."""
+        out = dict(rec)
+        for k in ("tags", "slugs"):
+            out[k] = None if rec[k] is None else {"array": rec[k]}
+        for k in ("content_text", "mimetype", "language", "preview_picture", "content"):
+            out[k] = None if rec[k] is None else {"string": rec[k]}
+        out["http_status"] = None if rec["http_status"] is None else {"int": rec["http_status"]}
+        return out
+
+    def post(body):
+        return admin.session.post(admin.url("/topics/" + topic), data=json.dumps(body),
+                                  headers={"Content-Type": "application/vnd.kafka.avro.v2+json"}, timeout=30)
+
+    u1, u2 = new_url(), new_url()
+    r = expect(post({"value_schema": schema, "records": [{"value": avro_json(reference_record(u1, title="Via proxy"))}]}),
+               200, "an avro produce with value_schema")
+    sid = r["value_schema_id"]
+    assert isinstance(sid, int) and r["offsets"][0]["error_code"] is None, r
+    with urllib.request.urlopen("%s/subjects/%s-value/versions/latest" % (REGISTRY, topic), timeout=10) as resp:
+        latest = json.loads(resp.read())
+    assert latest["id"] == sid, "the schema is registered under %s-value: %r" % (topic, latest)
+    r2 = expect(post({"value_schema_id": sid, "records": [{"value": avro_json(reference_record(u2))}]}), 200,
+                "an avro produce with value_schema_id")
+    assert r2["value_schema_id"] == sid, r2
+    assert wait_leaf(admin, u1, "the avro leaf from the proxy")["title"] == "Via proxy"
+    wait_leaf(admin, u2, "the avro leaf from value_schema_id")
+
+    no_schema = post({"records": [{"value": {}}]})
+    assert no_schema.status_code == 422 and no_schema.json()["error_code"] == 42202, no_schema.text
+    bad_value = post({"value_schema_id": sid, "records": [{"value": dict(avro_json(reference_record(new_url())), url=5)}]})
+    assert bad_value.status_code == 422 and bad_value.json()["error_code"] == 42203, bad_value.text
+    assert "url" in bad_value.json()["message"], bad_value.text
+    incompatible = json.loads(schema)
+    incompatible["fields"] = [dict(f, type="long") if f["name"] == "url" else f for f in incompatible["fields"]]
+    refused = post({"value_schema": json.dumps(incompatible), "records": [{"value": {}}]})
+    assert refused.status_code == 422 and refused.json()["error_code"] == 42205, refused.text
+    unknown = post({"value_schema_id": 2 ** 31 - 9, "records": [{"value": {}}]})
+    assert unknown.status_code == 422 and unknown.json()["error_code"] == 42205, unknown.text

@@ -96,7 +96,9 @@ def test_v2_refuses_what_rest_proxy_refuses(server_factory):
     proxy_error(produce(admin, "/topics/" + topic, V2_JSON, {"records": [{"value": {}, "partition": 999}]}), 404,
                 40402, "a partition the topic lacks")
     proxy_error(produce(admin, "/topics/" + topic, "application/vnd.kafka.avro.v2+json",
-                        dict(good, value_schema='{"type": "string"}')), 415, 415, "avro (not supported yet)")
+                        dict(good, value_schema='{"type": "string"}')), 422, 42205, "avro without --schema-registry")
+    proxy_error(produce(admin, "/topics/" + topic, "application/vnd.kafka.jsonschema.v2+json", good), 415, 415,
+                "jsonschema (not supported)")
     proxy_error(produce(admin, "/topics/" + topic, "text/plain", good), 415, 415, "a text body")
     proxy_error(produce(admin, "/topics/" + topic, V2_JSON, {"records": []}), 422, 422, "no records")
     proxy_error(produce(admin, "/topics/" + topic, V2_JSON, {"records": [{"value": 1}] * 1001}), 422, 422,

@@ -78,6 +78,9 @@ struct api_deps {
   // produce routes answer 404 as for an unknown topic).
   log::event_log* ingest_log = nullptr;
   std::string ingest_topic = {};
+  // The Schema Registry's Confluent-compatible URL (empty: none), for the
+  // REST-Proxy avro embedded format.
+  std::string schema_registry = {};
 };
 
 class api final : public http::handler {

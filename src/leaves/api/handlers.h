@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "leaves/api/api.h"
@@ -188,13 +189,27 @@ struct operations {
 struct rest_proxy {
   context& c;
   api_deps& d;
-  explicit rest_proxy(context& ctx) : c(ctx), d(ctx.d) {}
+  explicit rest_proxy(context& ctx);
+  ~rest_proxy();
+
+  // The avro embedded format: registry calls and encoding, on a thread of
+  // their own (blocking libcurl; never an I/O thread). Null without a registry.
+  struct avro_side;
+  std::unique_ptr<avro_side> avro;
 
   // POST /topics/{topic} (v2: json and binary embedded formats).
   boost::asio::awaitable<response> produce_v2(const request& req, const std::string& topic);
   // POST /v3/clusters/{cluster}/topics/{topic}/records (one record a request).
   boost::asio::awaitable<response> produce_v3(const request& req, const std::string& cluster, const std::string& topic);
   result<json::object> body_object(const request& req) const;
+  struct ingest_encoded {
+    int32_t id = 0;
+    std::vector<std::string> values;
+  };
+  // The avro embedded format's values in the wire format, or the answer refusing them.
+  boost::asio::awaitable<std::variant<response, ingest_encoded>> encode_avro(const json::object& body,
+                                                                             const std::string& topic,
+                                                                             const json::array& records);
 };
 
 // The UI's session cookie (auth.cpp): its name, its token in a request, and

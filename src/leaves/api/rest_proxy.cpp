@@ -6,13 +6,23 @@
 // (ingest/ingest.h): each becomes a save command, or a dead letter with its
 // reason. Only the configured ingest topic is accepted.
 //
+// Embedded formats json, binary and avro (the value schema registered with
+// the Schema Registry, the values written in the Confluent wire format).
+//
 // Answers follow REST Proxy's shapes: `{"error_code": 40401, "message": ...}`
 // for a request refused as a whole, per-record `error_code` 1 (non-retriable)
 // or 2 (retriable) in a v2 answer whose append failed.
 #include "leaves/api/handlers.h"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <map>
+
 #include "leaves/base/hash.h"
 #include "leaves/base/time.h"
+#include "leaves/ingest/avro.h"
+#include "leaves/ingest/registry.h"
 
 namespace leaves::api {
 
@@ -63,6 +73,60 @@ result<std::optional<std::string>> embedded_bytes(const json::value* v, std::str
 
 }  // namespace
 
+struct rest_proxy::avro_side {
+  asio::thread_pool pool{1};  // its own state below is only touched on this thread
+  ingest::schema_registry registry;
+  std::map<int32_t, std::unique_ptr<ingest::avro_encoder>> encoders;
+  explicit avro_side(std::string url) : registry(std::move(url)) {}
+
+  // Each record's value in the Confluent wire format, with the schema's id;
+  // or the REST Proxy answer refusing the request.
+  struct encoded {
+    int32_t id = 0;
+    std::vector<std::string> values;
+  };
+  result<encoded> encode(const std::string& subject, const json::value* schema, const json::value* schema_id,
+                         const json::array& records) {
+    encoded out;
+    std::string text;
+    if (schema) {
+      auto id = registry.register_schema(subject, std::string(schema->get_string()));
+      if (!id) return id.err();
+      out.id = *id;
+      text = schema->get_string();
+    } else {
+      out.id = static_cast<int32_t>(schema_id->get_int64());
+    }
+    auto it = encoders.find(out.id);
+    if (it == encoders.end()) {
+      if (text.empty()) {
+        auto t = registry.schema_text(out.id);
+        if (!t) return t.err();
+        text = std::move(*t);
+      }
+      auto e = ingest::avro_encoder::make(text);
+      if (!e) return e.err();
+      if (encoders.size() >= ingest::schema_registry::kMaxCached) encoders.erase(encoders.begin());
+      it = encoders.emplace(out.id, std::move(*e)).first;
+    }
+    for (size_t i = 0; i < records.size(); ++i) {
+      const auto* v = records[i].get_object().if_contains("value");
+      auto bytes = it->second->encode(v ? *v : json::value(nullptr));
+      if (!bytes) {
+        return make_error(errc::invalid_argument, "records[" + std::to_string(i) + "].value: " + bytes.err().message,
+                          "avro_value");
+      }
+      out.values.push_back(ingest::confluent_framed(out.id, *bytes));
+    }
+    return out;
+  }
+};
+
+rest_proxy::rest_proxy(context& ctx) : c(ctx), d(ctx.d) {
+  if (!d.schema_registry.empty()) avro = std::make_unique<avro_side>(d.schema_registry);
+}
+rest_proxy::~rest_proxy() = default;
+
 // The body as a JSON object (its Content-Type was checked by the caller:
 // REST Proxy's types are not application/json).
 result<json::object> rest_proxy::body_object(const request& req) const {
@@ -81,10 +145,10 @@ asio::awaitable<response> rest_proxy::produce_v2(const request& req, const std::
   }
   const std::string format = embedded_format(req.header("content-type"));
   if (format.empty()) {
-    co_return proxy_error(415, 415, "Content-Type must be application/vnd.kafka.{json,binary}.v2+json");
+    co_return proxy_error(415, 415, "Content-Type must be application/vnd.kafka.{json,binary,avro}.v2+json");
   }
-  if (format != "json" && format != "binary") {
-    co_return proxy_error(415, 415, "the " + format + " embedded format is not supported yet; use json or binary");
+  if (format != "json" && format != "binary" && format != "avro") {
+    co_return proxy_error(415, 415, "the " + format + " embedded format is not supported; use json, binary or avro");
   }
   auto body = body_object(req);
   if (!body) co_return proxy_error(400, 400, body.err().message);
@@ -96,6 +160,14 @@ asio::awaitable<response> rest_proxy::produce_v2(const request& req, const std::
   if (arr.size() > kMaxRecords) {
     co_return proxy_error(422, 422, "records: at most " + std::to_string(kMaxRecords) + " a request");
   }
+  // avro: the values are encoded with the value schema (registered under
+  // <topic>-value, as TopicNameStrategy names it) into the wire format.
+  std::optional<ingest_encoded> avro_values;
+  if (format == "avro") {
+    auto enc = co_await encode_avro(*body, topic, arr);
+    if (std::holds_alternative<response>(enc)) co_return std::move(std::get<response>(enc));
+    avro_values = std::move(std::get<ingest_encoded>(enc));
+  }
   const int32_t parts = d.ingest_log->partitions();
   std::vector<log::record> out;
   out.reserve(arr.size());
@@ -104,12 +176,16 @@ asio::awaitable<response> rest_proxy::produce_v2(const request& req, const std::
     if (!arr[i].is_object()) co_return proxy_error(422, 422, at + ": an object is required");
     const auto& o = arr[i].get_object();
     log::record r;
-    auto key = embedded_bytes(o.if_contains("key"), format, (at + ".key").c_str());
+    auto key = embedded_bytes(o.if_contains("key"), format == "avro" ? "json" : format, (at + ".key").c_str());
     if (!key) co_return proxy_error(422, 422, key.err().message);
-    auto value = embedded_bytes(o.if_contains("value"), format, (at + ".value").c_str());
-    if (!value) co_return proxy_error(422, 422, value.err().message);
     if (*key) r.key = std::move(**key);
-    if (*value) r.value = std::move(**value);
+    if (avro_values) {
+      r.value = std::move(avro_values->values[i]);
+    } else {
+      auto value = embedded_bytes(o.if_contains("value"), format, (at + ".value").c_str());
+      if (!value) co_return proxy_error(422, 422, value.err().message);
+      if (*value) r.value = std::move(**value);
+    }
     if (r.key.size() + r.value.size() > kMaxRecordBytes) {
       co_return proxy_error(422, 42201, at + ": key and value over " + std::to_string(kMaxRecordBytes) + " bytes");
     }
@@ -137,10 +213,58 @@ asio::awaitable<response> rest_proxy::produce_v2(const request& req, const std::
     }
   }
   response r = json_response(200, json::serialize(json::object{{"key_schema_id", nullptr},
-                                                               {"value_schema_id", nullptr},
+                                                               {"value_schema_id", avro_values ? json::value(avro_values->id)
+                                                                                               : json::value(nullptr)},
                                                                {"offsets", std::move(offsets)}}));
   r.content_type = std::string(kV2Type);
   co_return r;
+}
+
+asio::awaitable<std::variant<response, rest_proxy::ingest_encoded>> rest_proxy::encode_avro(const json::object& body,
+                                                                                           const std::string& topic,
+                                                                                           const json::array& records) {
+  const auto* schema = body.if_contains("value_schema");
+  const auto* schema_id = body.if_contains("value_schema_id");
+  if (schema && schema->is_null()) schema = nullptr;
+  if (schema_id && schema_id->is_null()) schema_id = nullptr;
+  if (!schema && !schema_id) {
+    co_return proxy_error(422, 42202, "Request includes values and uses a format that requires schemas, but does "
+                                      "not include the value_schema or value_schema_id fields");
+  }
+  if ((schema && !schema->is_string()) || (schema_id && (!schema_id->is_int64() || schema_id->get_int64() < 0 ||
+                                                         schema_id->get_int64() > INT32_MAX))) {
+    co_return proxy_error(422, 42205, "value_schema is a schema's JSON text, value_schema_id a registry id");
+  }
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (!records[i].is_object()) co_return proxy_error(422, 422, "records[" + std::to_string(i) + "]: an object is required");
+    const auto& o = records[i].get_object();
+    if (const auto* k = o.if_contains("key"); k && !k->is_null()) {
+      co_return proxy_error(422, 42201, "records[" + std::to_string(i) + "].key: Avro keys (key_schema) are not "
+                                        "supported; leave the key out (records are spread round robin)");
+    }
+  }
+  if (!avro) {
+    co_return proxy_error(422, 42205, "the avro embedded format needs a schema registry (--schema-registry)");
+  }
+  // On the registry's thread, back here after.
+  auto* side = avro.get();
+  // (An optional: what co_spawn hands back must be default-constructible.)
+  auto done = co_await asio::co_spawn(
+      side->pool,
+      [side, subject = topic + "-value", schema, schema_id,
+       &records]() -> asio::awaitable<std::optional<result<avro_side::encoded>>> {
+        co_return side->encode(subject, schema, schema_id, records);
+      },
+      asio::use_awaitable);
+  if (!done) co_return proxy_error(500, 500, "the Avro encoding did not finish");
+  auto& enc = *done;
+  if (!enc) {
+    const auto& e = enc.err();
+    if (e.code == errc::unavailable) co_return proxy_error(503, 50301, "schema registry: " + e.message);
+    if (e.detail == "avro_value") co_return proxy_error(422, 42203, e.message);
+    co_return proxy_error(422, 42205, e.message);  // not a schema, refused as incompatible, unknown id
+  }
+  co_return ingest_encoded{enc->id, std::move(enc->values)};
 }
 
 asio::awaitable<response> rest_proxy::produce_v3(const request& req, const std::string& cluster,

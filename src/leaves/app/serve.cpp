@@ -386,7 +386,7 @@ class serve_process {
     handler_ = std::make_unique<api::api>(
         api::api_deps{*svc_, *store_, *log_, *progress_, *proj_, hub_, metrics_, index_.get(), search_proj_.get(),
                       index_ ? api::leaf_matcher(search::leaf_matches) : api::leaf_matcher(), users_.get(),
-                      user_svc_.get(), webhooks_.get()},
+                      user_svc_.get(), webhooks_.get(), {}, nullptr, {}, c_.schema_registry},
         ao_);
     register_metrics(metrics_, {*handler_, *proj_, *progress_, *log_, *svc_, hub_,
                                 mirror_ ? &mirror_->progress() : nullptr, search_proj_.get(), index_.get()});

@@ -30,11 +30,6 @@ struct confluent_frame {
 // is not one (JSON never starts with a 0 byte).
 std::optional<confluent_frame> parse_confluent_frame(std::string_view value);
 
-// leaves' reader schema for leaf records (JSON text), named `full_name`
-// (resolution wants the writer's record name; the reference one by default).
-// A decoder reads with the part of it whose fields its writer has.
-std::string leaf_reader_schema(std::string_view full_name = "org.anant.demo.leaves.Leaves");
-
 // Decodes records of one writer schema. Not thread-safe (it reuses one value).
 class avro_decoder {
  public:
@@ -55,5 +50,31 @@ class avro_decoder {
   struct state;
   std::unique_ptr<state> s_;
 };
+
+// Encodes JSON values of one schema to Avro binary, for the REST Proxy's avro
+// embedded format: the values are in Avro's JSON encoding (a union's value is
+// null or {"<branch type name>": value}; bytes and fixed are strings of code
+// points 0-255). A record field missing from the JSON is null when its type
+// is a union with null, else an error (other defaults are not applied). Not
+// thread-safe (it reuses one value).
+class avro_encoder {
+ public:
+  // Errors: invalid_argument, detail "avro_schema_invalid".
+  static result<std::unique_ptr<avro_encoder>> make(std::string_view schema_json);
+  ~avro_encoder();
+  avro_encoder(const avro_encoder&) = delete;
+  avro_encoder& operator=(const avro_encoder&) = delete;
+
+  // Errors: invalid_argument naming the path of the value that does not fit.
+  result<std::string> encode(const boost::json::value& v);
+
+ private:
+  avro_encoder() = default;
+  struct state;
+  std::unique_ptr<state> s_;
+};
+
+// A Confluent wire-format value: 0, the schema id (big-endian), the Avro bytes.
+std::string confluent_framed(int32_t schema_id, std::string_view avro);
 
 }  // namespace leaves::ingest

@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <boost/json.hpp>
+#include <cctype>
 #include <mutex>
 
 namespace json = boost::json;
@@ -43,12 +44,12 @@ schema_registry::schema_registry(std::string base_url) : url_(std::move(base_url
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
-result<std::string> schema_registry::fetch_schema(int32_t id) {
-  const std::string where = url_ + "/schemas/ids/" + std::to_string(id);
+result<std::pair<long, std::string>> schema_registry::call(const std::string& where, const std::string* post_body) {
   std::unique_ptr<CURL, easy_deleter> h(curl_easy_init());
   if (!h) return make_error(errc::unavailable, "curl_easy_init failed");
-  std::unique_ptr<curl_slist, slist_deleter> headers(
-      curl_slist_append(nullptr, "Accept: application/vnd.schemaregistry.v1+json, application/json"));
+  curl_slist* list = curl_slist_append(nullptr, "Accept: application/vnd.schemaregistry.v1+json, application/json");
+  if (post_body) list = curl_slist_append(list, "Content-Type: application/vnd.schemaregistry.v1+json");
+  std::unique_ptr<curl_slist, slist_deleter> headers(list);
   body b;
   curl_easy_setopt(h.get(), CURLOPT_URL, where.c_str());
   curl_easy_setopt(h.get(), CURLOPT_HTTPHEADER, headers.get());
@@ -58,13 +59,23 @@ result<std::string> schema_registry::fetch_schema(int32_t id) {
   curl_easy_setopt(h.get(), CURLOPT_TIMEOUT_MS, 10000L);
   curl_easy_setopt(h.get(), CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h.get(), CURLOPT_PROTOCOLS_STR, "http,https");
-  const CURLcode rc = curl_easy_perform(h.get());
-  if (b.too_big) return make_error(errc::invalid_argument, where + ": an answer over 1 MiB", "avro_schema_invalid");
-  if (rc != CURLE_OK) {
-    return make_error(errc::unavailable, "schema registry " + where + ": " + curl_easy_strerror(rc));
+  if (post_body) {
+    curl_easy_setopt(h.get(), CURLOPT_POSTFIELDS, post_body->data());
+    curl_easy_setopt(h.get(), CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(post_body->size()));
   }
+  const CURLcode rc = curl_easy_perform(h.get());
+  if (b.too_big) return make_error(errc::unavailable, where + ": an answer over 1 MiB");
+  if (rc != CURLE_OK) return make_error(errc::unavailable, "schema registry " + where + ": " + curl_easy_strerror(rc));
   long status = 0;
   curl_easy_getinfo(h.get(), CURLINFO_RESPONSE_CODE, &status);
+  return std::pair<long, std::string>(status, std::move(b.text));
+}
+
+result<std::string> schema_registry::fetch_schema(int32_t id) {
+  const std::string where = url_ + "/schemas/ids/" + std::to_string(id);
+  auto r = call(where, nullptr);
+  if (!r) return r.err();
+  const auto& [status, text] = *r;
   if (status == 404) {
     return make_error(errc::not_found, "schema id " + std::to_string(id) + " is not in the registry at " + url_,
                       "avro_unknown_schema");
@@ -73,7 +84,7 @@ result<std::string> schema_registry::fetch_schema(int32_t id) {
     return make_error(errc::unavailable, "schema registry " + where + " answered " + std::to_string(status));
   }
   boost::system::error_code ec;
-  auto v = json::parse(b.text, ec);
+  auto v = json::parse(text, ec);
   const auto* s = !ec && v.is_object() ? v.get_object().if_contains("schema") : nullptr;
   if (!s || !s->is_string()) {
     return make_error(errc::invalid_argument, where + ": the answer has no schema", "avro_schema_invalid");
@@ -84,6 +95,47 @@ result<std::string> schema_registry::fetch_schema(int32_t id) {
                       "avro_schema_invalid");
   }
   return std::string(s->get_string());
+}
+
+result<int32_t> schema_registry::register_schema(const std::string& subject, const std::string& schema) {
+  const auto key = std::make_pair(subject, schema);
+  if (auto it = registered_.find(key); it != registered_.end()) return it->second;
+  std::string path;  // the subject, percent-encoded as a path segment
+  for (unsigned char c : subject) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
+      path.push_back(static_cast<char>(c));
+    } else {
+      static constexpr char kHex[] = "0123456789ABCDEF";
+      path += {'%', kHex[c >> 4], kHex[c & 15]};
+    }
+  }
+  const std::string where = url_ + "/subjects/" + path + "/versions";
+  const std::string payload = json::serialize(json::object{{"schema", schema}});
+  auto r = call(where, &payload);
+  if (!r) return r.err();
+  const auto& [status, text] = *r;
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  const json::object* o = !ec && v.is_object() ? &v.get_object() : nullptr;
+  std::string said;
+  if (o) {
+    if (const auto* m = o->if_contains("message"); m && m->is_string()) said = std::string(m->get_string()).substr(0, 300);
+  }
+  if (status == 409) {
+    return make_error(errc::conflict, "the registry refuses the schema for " + subject + " (not compatible)" +
+                                          (said.empty() ? "" : ": " + said),
+                      "schema_incompatible");
+  }
+  if (status == 422 || status == 400) {
+    return make_error(errc::invalid_argument, "the registry refuses the schema: " + (said.empty() ? text.substr(0, 300) : said),
+                      "avro_schema_invalid");
+  }
+  const auto* id = o ? o->if_contains("id") : nullptr;
+  if (status != 200 || !id || !id->is_int64()) {
+    return make_error(errc::unavailable, "schema registry " + where + " answered " + std::to_string(status));
+  }
+  if (registered_.size() >= kMaxCached) registered_.erase(registered_.begin());
+  return registered_[key] = static_cast<int32_t>(id->get_int64());
 }
 
 result<avro_decoder*> schema_registry::decoder(int32_t id) {

@@ -25,12 +25,23 @@ class schema_registry {
   // record's fault; unavailable (the registry unreachable, or answering 5xx)
   // is not, and the caller waits and asks again.
   result<avro_decoder*> decoder(int32_t id);
+  // Registers `schema` (Avro JSON) under `subject` (POST
+  // {url}/subjects/{subject}/versions), or finds it there: its id. Errors:
+  // conflict (detail "schema_incompatible": the subject's compatibility rule
+  // refuses it), invalid_argument ("avro_schema_invalid"), unavailable.
+  // Each (subject, schema) asked once.
+  result<int32_t> register_schema(const std::string& subject, const std::string& schema);
+  // The schema of id `id` (GET {url}/schemas/ids/{id}).
+  result<std::string> schema_text(int32_t id) { return fetch_schema(id); }
   const std::string& url() const { return url_; }
 
   static constexpr size_t kMaxCached = 1000;
 
  private:
   result<std::string> fetch_schema(int32_t id);
+  // One request: its status and body, or unavailable.
+  result<std::pair<long, std::string>> call(const std::string& where, const std::string* post_body);
+  std::map<std::pair<std::string, std::string>, int32_t> registered_;
   std::string url_;
   std::map<int32_t, std::unique_ptr<avro_decoder>> cache_;
 };

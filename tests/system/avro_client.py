@@ -9,6 +9,8 @@ virtualenv of scripts/pyenv, the legacy 1.7 AvroProducer in Debian's python3).
       SerializingProducer + AvroSerializer (2.x) to Kafka; prints the count.
   avro_client.py legacy REGISTRY BROKERS TOPIC SCHEMA_FILE RECORDS_JSON
       confluent_kafka.avro.AvroProducer (1.7), as the workshop's importer.
+  avro_client.py produce-json BROKERS TOPIC RECORDS_JSON
+      Producer (2.x), each record as JSON text (bench/ingest.sh).
   avro_client.py register REGISTRY SUBJECT SCHEMA_FILE
       Registers a schema; prints {"id": N} or {"error": ..., "status": N}.
 """
@@ -42,8 +44,29 @@ def produce(registry, brokers, topic, schema_file, records_json):
     p = SerializingProducer({"bootstrap.servers": brokers, "value.serializer": AvroSerializer(client, load(schema_file))})
     records = json.loads(load(records_json))
     for rec in records:
-        p.produce(topic, value=rec)
-    left = p.flush(30)
+        while True:
+            try:
+                p.produce(topic, value=rec)
+                break
+            except BufferError:
+                p.poll(0.1)
+    left = p.flush(60)
+    assert left == 0, "%d records not delivered" % left
+    print(json.dumps({"produced": len(records)}))
+
+
+def produce_json(brokers, topic, records_json):
+    from confluent_kafka import Producer
+    p = Producer({"bootstrap.servers": brokers, "linger.ms": 5})
+    records = json.loads(load(records_json))
+    for rec in records:
+        while True:
+            try:
+                p.produce(topic, json.dumps(rec).encode())
+                break
+            except BufferError:
+                p.poll(0.1)
+    left = p.flush(60)
     assert left == 0, "%d records not delivered" % left
     print(json.dumps({"produced": len(records)}))
 
@@ -72,4 +95,5 @@ def register(registry, subject, schema_file):
 
 
 if __name__ == "__main__":
-    {"serialize": serialize, "produce": produce, "legacy": legacy, "register": register}[sys.argv[1]](*sys.argv[2:])
+    {"serialize": serialize, "produce": produce, "produce-json": produce_json, "legacy": legacy,
+     "register": register}[sys.argv[1]](*sys.argv[2:])

@@ -249,13 +249,14 @@ asio::awaitable<std::variant<response, rest_proxy::ingest_encoded>> rest_proxy::
   // On the registry's thread, back here after.
   auto* side = avro.get();
   // (An optional: what co_spawn hands back must be default-constructible.)
-  auto done = co_await asio::co_spawn(
-      side->pool,
-      [side, subject = topic + "-value", schema, schema_id,
-       &records]() -> asio::awaitable<std::optional<result<avro_side::encoded>>> {
-        co_return side->encode(subject, schema, schema_id, records);
-      },
-      asio::use_awaitable);
+  // The function and its captures are locals, not temporaries of the
+  // co_await: GCC 12 destroys such temporaries wrongly across the suspension
+  // (a corrupted heap under load, seen with the benchmark).
+  const std::string subject = topic + "-value";
+  auto work = [side, &subject, schema, schema_id, &records]() -> asio::awaitable<std::optional<result<avro_side::encoded>>> {
+    co_return side->encode(subject, schema, schema_id, records);
+  };
+  auto done = co_await asio::co_spawn(side->pool, work, asio::use_awaitable);
   if (!done) co_return proxy_error(500, 500, "the Avro encoding did not finish");
   auto& enc = *done;
   if (!enc) {

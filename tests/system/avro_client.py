@@ -25,6 +25,20 @@ def load(path):
         return f.read()
 
 
+def produce_all(p, topic, records, value_of):
+    """Produces every record (waiting when the client's queue is full), then flushes."""
+    for rec in records:
+        while True:
+            try:
+                p.produce(topic=topic, value=value_of(rec))
+                break
+            except BufferError:
+                p.poll(0.1)
+    left = p.flush(60)
+    assert left == 0, "%d records not delivered" % left
+    print(json.dumps({"produced": len(records)}))
+
+
 def serialize(registry, topic, schema_file, records_json):
     from confluent_kafka.schema_registry import SchemaRegistryClient
     from confluent_kafka.schema_registry.avro import AvroSerializer
@@ -43,32 +57,14 @@ def produce(registry, brokers, topic, schema_file, records_json):
     client = SchemaRegistryClient({"url": registry})
     p = SerializingProducer({"bootstrap.servers": brokers, "value.serializer": AvroSerializer(client, load(schema_file))})
     records = json.loads(load(records_json))
-    for rec in records:
-        while True:
-            try:
-                p.produce(topic, value=rec)
-                break
-            except BufferError:
-                p.poll(0.1)
-    left = p.flush(60)
-    assert left == 0, "%d records not delivered" % left
-    print(json.dumps({"produced": len(records)}))
+    produce_all(p, topic, records, lambda rec: rec)
 
 
 def produce_json(brokers, topic, records_json):
     from confluent_kafka import Producer
     p = Producer({"bootstrap.servers": brokers, "linger.ms": 5})
     records = json.loads(load(records_json))
-    for rec in records:
-        while True:
-            try:
-                p.produce(topic, json.dumps(rec).encode())
-                break
-            except BufferError:
-                p.poll(0.1)
-    left = p.flush(60)
-    assert left == 0, "%d records not delivered" % left
-    print(json.dumps({"produced": len(records)}))
+    produce_all(p, topic, records, lambda rec: json.dumps(rec).encode())
 
 
 def legacy(registry, brokers, topic, schema_file, records_json):
@@ -77,11 +73,7 @@ def legacy(registry, brokers, topic, schema_file, records_json):
     schema = avro.loads(load(schema_file))
     p = AvroProducer({"bootstrap.servers": brokers, "schema.registry.url": registry}, default_value_schema=schema)
     records = json.loads(load(records_json))
-    for rec in records:
-        p.produce(topic=topic, value=rec)
-    left = p.flush(30)
-    assert left == 0, "%d records not delivered" % left
-    print(json.dumps({"produced": len(records)}))
+    produce_all(p, topic, records, lambda rec: rec)
 
 
 def register(registry, subject, schema_file):

@@ -53,6 +53,21 @@ def md5_hex(s):
     return hashlib.md5(s.encode("utf-8")).hexdigest()
 
 
+def reference_record(url, **over):
+    """A leaf record with every field of data/leaves-record-schema.avsc (as the
+    workshop's importer sends it), `over` replacing some."""
+    rec = {
+        "is_archived": 0, "all": [], "is_starred": 1, "user_name": "ingest", "user_email": "i@example.com",
+        "user_id": 7, "tags": ["ingested"], "slugs": ["ingested"], "is_public": False, "id": md5_hex(url),
+        "title": "From Kafka", "url": url, "content_text": "text", "created_at": 1564782312000,
+        "updated_at": 1564782318000, "mimetype": "text/html", "language": "en", "reading_time": 3,
+        "domain_name": "example.org", "preview_picture": None, "http_status": 200,
+        "_links": ["/api/entries/x"], "published_by": None, "published_at": None, "content": "<p>text</p>",
+    }
+    rec.update(over)
+    return rec
+
+
 def unique_user():
     return int(uuid.uuid4().int % 900_000_000) + 100_000_000
 

@@ -19,6 +19,7 @@ import urllib.request
 import pytest
 
 from leaves_testlib import Client, expect, free_port, md5_hex, new_url, wait_until
+from leaves_testlib import reference_record as base_reference_record
 
 REGISTRY = os.environ.get("LEAVES_TEST_REGISTRY")
 PYENV = os.environ.get("LEAVES_TEST_PYENV")
@@ -34,17 +35,10 @@ ADMIN_TOKEN = "test-admin-token-" + "a0b1c2d3e4f5a6b7" * 2
 
 
 def reference_record(url, **over):
-    """A record with every field of data/leaves-record-schema.avsc."""
-    rec = {
-        "is_archived": 0, "all": [], "is_starred": 1, "user_name": "ingest", "user_email": "i@example.com",
-        "user_id": 7, "tags": ["avro"], "slugs": ["avro"], "is_public": True, "id": md5_hex(url),
-        "title": "From Avro", "url": url, "content_text": "searchable avrotext", "created_at": 1564782312000,
-        "updated_at": 1564782318000, "mimetype": "text/html", "language": "en", "reading_time": 3,
-        "domain_name": "example.org", "preview_picture": None, "http_status": 200,
-        "_links": ["/api/entries/x"], "published_by": None, "published_at": None, "content": "<p>text</p>",
-    }
-    rec.update(over)
-    return rec
+    """The reference record (leaves_testlib), public, tagged avro, with a searchable text."""
+    fields = dict(tags=["avro"], slugs=["avro"], is_public=True, title="From Avro", content_text="searchable avrotext")
+    fields.update(over)
+    return base_reference_record(url, **fields)
 
 
 def client(tmp_path, python, *args, records=None):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from leaves_testlib import SSEClient, expect, md5_hex, unique, wait_until
+from leaves_testlib import SSEClient, expect, md5_hex, reference_record, unique, wait_until
 
 KAFKA = os.environ.get("LEAVES_TEST_KAFKA")
 pytestmark = pytest.mark.skipif(not KAFKA, reason="LEAVES_TEST_KAFKA not set (no broker)")
@@ -48,20 +48,6 @@ def test_murmur2_port_matches_kafka_vectors():
     assert murmur2(b"21") == -973932308
     assert murmur2(b"foobar") == -790332482
     assert murmur2(b"a-little-bit-longer-string") == -1486304829
-
-
-def reference_record(url, **over):
-    """A record with the fields of data/leaves-record-schema.avsc."""
-    rec = {
-        "is_archived": 0, "all": [], "is_starred": 1, "user_name": "ingest", "user_email": "i@example.com",
-        "user_id": 7, "tags": ["ingested"], "slugs": ["ingested"], "is_public": False, "id": md5_hex(url),
-        "title": "From Kafka", "url": url, "content_text": "text", "created_at": 1564782312000,
-        "updated_at": 1564782318000, "mimetype": "text/html", "language": "en", "reading_time": 3,
-        "domain_name": "example.org", "preview_picture": None, "http_status": 200,
-        "_links": ["/api/entries/x"], "published_by": None, "published_at": None, "content": "<p>text</p>",
-    }
-    rec.update(over)
-    return rec
 
 
 def test_external_producer_records_reach_api_stream_and_dlq(server):

@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from leaves_testlib import Client, expect, free_port, md5_hex, new_url, wait_until
+from leaves_testlib import Client, SSEClient, expect, free_port, md5_hex, new_url, wait_until
 from leaves_testlib import reference_record as base_reference_record
 
 REGISTRY = os.environ.get("LEAVES_TEST_REGISTRY")
@@ -119,7 +119,17 @@ def test_avro_records_through_the_rest_proxy_with_schema_evolution(server_factor
     unknown = b"\x00" + (2 ** 31 - 7).to_bytes(4, "big") + raw1[5:]
     corrupt = raw1[:5] + b"\xff\xff\xff\xff\xff\xff"
     repr_record = repr(reference_record(new_url())).encode()
+    sse = SSEClient("127.0.0.1", srv.port, "/v1/stream?tag=avro&from=now",
+                    headers={"Authorization": "Bearer " + ADMIN_TOKEN})
+    assert sse.status == 200, sse.status
     post_binary(admin, ingest_topic(srv), [raw1, raw2, unknown, corrupt, repr_record])
+    streamed, deadline = set(), time.monotonic() + 20
+    while len(streamed) < 2 and time.monotonic() < deadline:
+        ev = sse.next_event(1.0)
+        if ev and ev["json"]:
+            streamed.add(ev["json"].get("leaf_id"))
+    sse.close()
+    assert {md5_hex(u1), md5_hex(u2)} <= streamed, "the stream should carry both Avro leaves, got %r" % streamed
 
     leaf = wait_leaf(admin, u1, "the reference-schema leaf")
     assert leaf["title"] == "From Avro" and leaf["tags"] == ["avro"] and leaf["is_public"] is True, leaf
@@ -280,6 +290,15 @@ def test_the_rest_proxy_avro_format_as_the_workshops_importer_sends_it(server_fa
     assert r2["value_schema_id"] == sid, r2
     assert wait_leaf(admin, u1, "the avro leaf from the proxy")["title"] == "Via proxy"
     wait_leaf(admin, u2, "the avro leaf from value_schema_id")
+
+    u3 = new_url()
+    r3 = expect(post({"key_schema": '"string"', "value_schema_id": sid,
+                      "records": [{"key": "k-" + u3, "value": avro_json(reference_record(u3, title="Keyed"))}]}),
+                200, "an avro produce with a key schema")
+    assert isinstance(r3["key_schema_id"], int) and r3["value_schema_id"] == sid, r3
+    assert wait_leaf(admin, u3, "the keyed avro leaf")["title"] == "Keyed"
+    keyless = post({"value_schema_id": sid, "records": [{"key": "k", "value": avro_json(reference_record(new_url()))}]})
+    assert keyless.status_code == 422 and keyless.json()["error_code"] == 42201, keyless.text
 
     no_schema = post({"records": [{"value": {}}]})
     assert no_schema.status_code == 422 and no_schema.json()["error_code"] == 42202, no_schema.text

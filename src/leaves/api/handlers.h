@@ -203,7 +203,8 @@ struct rest_proxy {
   boost::asio::awaitable<response> produce_v3(const request& req, const std::string& cluster, const std::string& topic);
   result<json::object> body_object(const request& req) const;
   struct ingest_encoded {
-    int32_t id = 0;
+    std::optional<int32_t> key_id, value_id;
+    std::vector<std::optional<std::string>> keys;  // when key_id: each record's key, if it has one
     std::vector<std::string> values;
   };
   // The avro embedded format's values in the wire format, or the answer refusing them.

@@ -79,14 +79,14 @@ struct rest_proxy::avro_side {
   std::map<int32_t, std::unique_ptr<ingest::avro_encoder>> encoders;
   explicit avro_side(std::string url) : registry(std::move(url)) {}
 
-  // Each record's value in the Confluent wire format, with the schema's id;
-  // or the REST Proxy answer refusing the request.
+  // Each record's `part` ("key" or "value") in the Confluent wire format,
+  // with the schema's id (a record without a key has none: nullopt).
   struct encoded {
     int32_t id = 0;
-    std::vector<std::string> values;
+    std::vector<std::optional<std::string>> parts;
   };
   result<encoded> encode(const std::string& subject, const json::value* schema, const json::value* schema_id,
-                         const json::array& records) {
+                         const json::array& records, const char* part) {
     encoded out;
     std::string text;
     if (schema) {
@@ -109,14 +109,19 @@ struct rest_proxy::avro_side {
       if (encoders.size() >= ingest::schema_registry::kMaxCached) encoders.erase(encoders.begin());
       it = encoders.emplace(out.id, std::move(*e)).first;
     }
+    const bool key = std::string_view(part) == "key";
     for (size_t i = 0; i < records.size(); ++i) {
-      const auto* v = records[i].get_object().if_contains("value");
+      const auto* v = records[i].get_object().if_contains(part);
+      if (key && (!v || v->is_null())) {  // no key: Kafka's null key
+        out.parts.emplace_back();
+        continue;
+      }
       auto bytes = it->second->encode(v ? *v : json::value(nullptr));
       if (!bytes) {
-        return make_error(errc::invalid_argument, "records[" + std::to_string(i) + "].value: " + bytes.err().message,
-                          "avro_value");
+        return make_error(errc::invalid_argument,
+                          "records[" + std::to_string(i) + "]." + part + ": " + bytes.err().message, "avro_value");
       }
-      out.values.push_back(ingest::confluent_framed(out.id, *bytes));
+      out.parts.emplace_back(ingest::confluent_framed(out.id, *bytes));
     }
     return out;
   }
@@ -176,12 +181,13 @@ asio::awaitable<response> rest_proxy::produce_v2(const request& req, const std::
     if (!arr[i].is_object()) co_return proxy_error(422, 422, at + ": an object is required");
     const auto& o = arr[i].get_object();
     log::record r;
-    auto key = embedded_bytes(o.if_contains("key"), format == "avro" ? "json" : format, (at + ".key").c_str());
-    if (!key) co_return proxy_error(422, 422, key.err().message);
-    if (*key) r.key = std::move(**key);
     if (avro_values) {
+      if (avro_values->key_id) r.key = std::move(avro_values->keys[i]).value_or(std::string());
       r.value = std::move(avro_values->values[i]);
     } else {
+      auto key = embedded_bytes(o.if_contains("key"), format, (at + ".key").c_str());
+      if (!key) co_return proxy_error(422, 422, key.err().message);
+      if (*key) r.key = std::move(**key);
       auto value = embedded_bytes(o.if_contains("value"), format, (at + ".value").c_str());
       if (!value) co_return proxy_error(422, 422, value.err().message);
       if (*value) r.value = std::move(**value);
@@ -212,9 +218,10 @@ asio::awaitable<response> rest_proxy::produce_v2(const request& req, const std::
                                      {"error", appended.err().message}});
     }
   }
-  response r = json_response(200, json::serialize(json::object{{"key_schema_id", nullptr},
-                                                               {"value_schema_id", avro_values ? json::value(avro_values->id)
-                                                                                               : json::value(nullptr)},
+  auto id_or_null = [](const std::optional<int32_t>& id) { return id ? json::value(*id) : json::value(nullptr); };
+  response r = json_response(200, json::serialize(json::object{
+                                      {"key_schema_id", avro_values ? id_or_null(avro_values->key_id) : nullptr},
+                                      {"value_schema_id", avro_values ? id_or_null(avro_values->value_id) : nullptr},
                                                                {"offsets", std::move(offsets)}}));
   r.content_type = std::string(kV2Type);
   co_return r;
@@ -223,38 +230,59 @@ asio::awaitable<response> rest_proxy::produce_v2(const request& req, const std::
 asio::awaitable<std::variant<response, rest_proxy::ingest_encoded>> rest_proxy::encode_avro(const json::object& body,
                                                                                            const std::string& topic,
                                                                                            const json::array& records) {
-  const auto* schema = body.if_contains("value_schema");
-  const auto* schema_id = body.if_contains("value_schema_id");
-  if (schema && schema->is_null()) schema = nullptr;
-  if (schema_id && schema_id->is_null()) schema_id = nullptr;
-  if (!schema && !schema_id) {
+  // A schema given as its text or as a registry id; null fields count as absent.
+  auto given = [&](const char* name) -> const json::value* {
+    const auto* v = body.if_contains(name);
+    return v && !v->is_null() ? v : nullptr;
+  };
+  const json::value* schema[2] = {given("key_schema"), given("value_schema")};
+  const json::value* schema_id[2] = {given("key_schema_id"), given("value_schema_id")};
+  for (int k = 0; k < 2; ++k) {
+    if ((schema[k] && !schema[k]->is_string()) ||
+        (schema_id[k] && (!schema_id[k]->is_int64() || schema_id[k]->get_int64() < 0 ||
+                          schema_id[k]->get_int64() > INT32_MAX))) {
+      co_return proxy_error(422, 42205, std::string(k ? "value" : "key") +
+                                            "_schema is a schema's JSON text, " + (k ? "value" : "key") +
+                                            "_schema_id a registry id");
+    }
+  }
+  if (!schema[1] && !schema_id[1]) {
     co_return proxy_error(422, 42202, "Request includes values and uses a format that requires schemas, but does "
                                       "not include the value_schema or value_schema_id fields");
   }
-  if ((schema && !schema->is_string()) || (schema_id && (!schema_id->is_int64() || schema_id->get_int64() < 0 ||
-                                                         schema_id->get_int64() > INT32_MAX))) {
-    co_return proxy_error(422, 42205, "value_schema is a schema's JSON text, value_schema_id a registry id");
-  }
+  bool keys = false;
   for (size_t i = 0; i < records.size(); ++i) {
     if (!records[i].is_object()) co_return proxy_error(422, 422, "records[" + std::to_string(i) + "]: an object is required");
-    const auto& o = records[i].get_object();
-    if (const auto* k = o.if_contains("key"); k && !k->is_null()) {
-      co_return proxy_error(422, 42201, "records[" + std::to_string(i) + "].key: Avro keys (key_schema) are not "
-                                        "supported; leave the key out (records are spread round robin)");
-    }
+    const auto* k = records[i].get_object().if_contains("key");
+    keys = keys || (k && !k->is_null());
+  }
+  if (keys && !schema[0] && !schema_id[0]) {
+    co_return proxy_error(422, 42201, "Request includes keys and uses a format that requires schemas, but does not "
+                                      "include the key_schema or key_schema_id fields");
   }
   if (!avro) {
     co_return proxy_error(422, 42205, "the avro embedded format needs a schema registry (--schema-registry)");
   }
-  // On the registry's thread, back here after.
+  // On the registry's thread, back here after. (An optional: what co_spawn
+  // hands back must be default-constructible.) The function and its captures
+  // are locals, not temporaries of the co_await: GCC 12 destroys such
+  // temporaries wrongly across the suspension (a corrupted heap under load,
+  // seen with the benchmark).
   auto* side = avro.get();
-  // (An optional: what co_spawn hands back must be default-constructible.)
-  // The function and its captures are locals, not temporaries of the
-  // co_await: GCC 12 destroys such temporaries wrongly across the suspension
-  // (a corrupted heap under load, seen with the benchmark).
-  const std::string subject = topic + "-value";
-  auto work = [side, &subject, schema, schema_id, &records]() -> asio::awaitable<std::optional<result<avro_side::encoded>>> {
-    co_return side->encode(subject, schema, schema_id, records);
+  const std::string key_subject = topic + "-key", value_subject = topic + "-value";
+  using parts = std::pair<std::optional<avro_side::encoded>, avro_side::encoded>;
+  auto work = [side, &key_subject, &value_subject, &schema, &schema_id, keys,
+               &records]() -> asio::awaitable<std::optional<result<parts>>> {
+    parts out;
+    if (keys) {
+      auto k = side->encode(key_subject, schema[0], schema_id[0], records, "key");
+      if (!k) co_return result<parts>(k.err());
+      out.first = std::move(*k);
+    }
+    auto v = side->encode(value_subject, schema[1], schema_id[1], records, "value");
+    if (!v) co_return result<parts>(v.err());
+    out.second = std::move(*v);
+    co_return result<parts>(std::move(out));
   };
   auto done = co_await asio::co_spawn(side->pool, work, asio::use_awaitable);
   if (!done) co_return proxy_error(500, 500, "the Avro encoding did not finish");
@@ -265,7 +293,14 @@ asio::awaitable<std::variant<response, rest_proxy::ingest_encoded>> rest_proxy::
     if (e.detail == "avro_value") co_return proxy_error(422, 42203, e.message);
     co_return proxy_error(422, 42205, e.message);  // not a schema, refused as incompatible, unknown id
   }
-  co_return ingest_encoded{enc->id, std::move(enc->values)};
+  ingest_encoded out;
+  out.value_id = enc->second.id;
+  for (auto& v : enc->second.parts) out.values.push_back(std::move(*v));
+  if (enc->first) {
+    out.key_id = enc->first->id;
+    out.keys = std::move(enc->first->parts);
+  }
+  co_return out;
 }
 
 asio::awaitable<response> rest_proxy::produce_v3(const request& req, const std::string& cluster,

@@ -78,7 +78,7 @@ result<domain::command> ingester::to_command(const json::object& record, const d
 }
 
 bool ingester::resolve_schemas(const std::vector<log::stored_record>& recs,
-                               std::map<int32_t, result<avro_decoder*>>& out) {
+                               std::map<int32_t, result<std::shared_ptr<avro_decoder>>>& out) {
   if (!registry_) return true;
   for (const auto& r : recs) {
     const auto frame = parse_confluent_frame(r.value);
@@ -173,7 +173,7 @@ void ingester::run() {
       v.value = utf8_repaired(r.value, 200);
       listed.push_back(std::move(v));
     };
-    std::map<int32_t, result<avro_decoder*>> decoders;
+    std::map<int32_t, result<std::shared_ptr<avro_decoder>>> decoders;
     if (!resolve_schemas(*recs, decoders)) return;  // stopping: the batch is read again
     auto command_of = [&](const log::stored_record& r) -> result<domain::command> {
       const auto frame = parse_confluent_frame(r.value);

@@ -79,7 +79,8 @@ class ingester {
   // Asks the registry for every writer schema the batch's Avro records name,
   // waiting (with backoff) while it is unreachable: a record is never
   // dead-lettered, nor skipped, because the registry is away. False: stopping.
-  bool resolve_schemas(const std::vector<log::stored_record>& recs, std::map<int32_t, result<avro_decoder*>>& out);
+  bool resolve_schemas(const std::vector<log::stored_record>& recs,
+                       std::map<int32_t, result<std::shared_ptr<avro_decoder>>>& out);
   log::event_log& source_;
   log::event_log& dlq_;
   std::string topic_;

@@ -6,6 +6,8 @@
 #include <cctype>
 #include <mutex>
 
+#include "leaves/base/hash.h"
+
 namespace json = boost::json;
 
 namespace leaves::ingest {
@@ -98,7 +100,9 @@ result<std::string> schema_registry::fetch_schema(int32_t id) {
 }
 
 result<int32_t> schema_registry::register_schema(const std::string& subject, const std::string& schema) {
-  const auto key = std::make_pair(subject, schema);
+  // Keyed by the schema's digest, not its text: 1,000 large schemas would
+  // otherwise be kept whole.
+  const auto key = std::make_pair(subject, md5_hex(schema) + ":" + std::to_string(schema.size()));
   if (auto it = registered_.find(key); it != registered_.end()) return it->second;
   std::string path;  // the subject, percent-encoded as a path segment
   for (unsigned char c : subject) {
@@ -138,8 +142,8 @@ result<int32_t> schema_registry::register_schema(const std::string& subject, con
   return registered_[key] = static_cast<int32_t>(id->get_int64());
 }
 
-result<avro_decoder*> schema_registry::decoder(int32_t id) {
-  if (auto it = cache_.find(id); it != cache_.end()) return it->second.get();
+result<std::shared_ptr<avro_decoder>> schema_registry::decoder(int32_t id) {
+  if (auto it = cache_.find(id); it != cache_.end()) return it->second;
   auto text = fetch_schema(id);
   if (!text) return text.err();
   auto d = avro_decoder::make(*text);
@@ -149,7 +153,7 @@ result<avro_decoder*> schema_registry::decoder(int32_t id) {
     return e;
   }
   if (cache_.size() >= kMaxCached) cache_.erase(cache_.begin());
-  return (cache_[id] = std::move(*d)).get();
+  return cache_[id] = std::shared_ptr<avro_decoder>(std::move(*d));
 }
 
 }  // namespace leaves::ingest

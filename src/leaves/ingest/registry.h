@@ -24,7 +24,8 @@ class schema_registry {
   // (the schema is no record, or cannot be read as a leaf record) are the
   // record's fault; unavailable (the registry unreachable, or answering 5xx)
   // is not, and the caller waits and asks again.
-  result<avro_decoder*> decoder(int32_t id);
+  // Shared: a batch keeps its decoders while the cache evicts.
+  result<std::shared_ptr<avro_decoder>> decoder(int32_t id);
   // Registers `schema` (Avro JSON) under `subject` (POST
   // {url}/subjects/{subject}/versions), or finds it there: its id. Errors:
   // conflict (detail "schema_incompatible": the subject's compatibility rule
@@ -41,9 +42,9 @@ class schema_registry {
   result<std::string> fetch_schema(int32_t id);
   // One request: its status and body, or unavailable.
   result<std::pair<long, std::string>> call(const std::string& where, const std::string* post_body);
-  std::map<std::pair<std::string, std::string>, int32_t> registered_;
+  std::map<std::pair<std::string, std::string>, int32_t> registered_;  // (subject, digest) -> id
   std::string url_;
-  std::map<int32_t, std::unique_ptr<avro_decoder>> cache_;
+  std::map<int32_t, std::shared_ptr<avro_decoder>> cache_;
 };
 
 }  // namespace leaves::ingest

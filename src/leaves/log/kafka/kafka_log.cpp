@@ -842,7 +842,20 @@ result<std::vector<int64_t>> kafka_log::committed(const std::string& group) {
   if (!rk) return rk.err();
   tpl_ptr list(rd_kafka_topic_partition_list_new(partitions_));
   for (int32_t p = 0; p < partitions_; ++p) rd_kafka_topic_partition_list_add(list.get(), opts_.topic.c_str(), p);
-  const auto err = rd_kafka_committed(rk->get(), list.get(), opts_.request_timeout_ms);
+  // A broker that has just come back (a restart, a long pause) answers "not
+  // coordinator" or "loading" for a few seconds while the group coordinator
+  // moves or loads: asked again until the request timeout, not failed (a
+  // server starting then would exit; seen in CI after a frozen broker).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.request_timeout_ms);
+  rd_kafka_resp_err_t err;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    err = rd_kafka_committed(rk->get(), list.get(), static_cast<int>(std::max<int64_t>(left.count(), 1)));
+    const bool moving = err == RD_KAFKA_RESP_ERR_NOT_COORDINATOR || err == RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS ||
+                        err == RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE;
+    if (!moving || std::chrono::steady_clock::now() + std::chrono::milliseconds(250) >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
   rd_kafka_consumer_close(rk->get());
   if (err) return kafka_error("committed offsets", err);
   std::vector<int64_t> out(partitions_, 0);

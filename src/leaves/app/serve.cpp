@@ -52,6 +52,10 @@ namespace leaves::app {
 
 namespace {
 
+// Beyond --shutdown-timeout-ms (how long open connections may drain), what
+// the rest of a stop may take before the watchdog ends it.
+constexpr std::chrono::milliseconds kStopGrace{3000};
+
 // Bounds a stop. Armed by SIGTERM or SIGINT, it gives the process `limit` to
 // be gone; past it, it names the shutdown step still running and exits at
 // once. Each step is bounded on its own (commits, consumer closes, flushes),
@@ -60,10 +64,6 @@ namespace {
 // kill -9 as far as data goes, which loses nothing acknowledged: every
 // acknowledged write is in the log, and consumers resume after their last
 // commit, re-applying idempotently.
-// Beyond --shutdown-timeout-ms (how long open connections may drain), what
-// the rest of a stop may take before the watchdog ends it.
-constexpr std::chrono::milliseconds kStopGrace{3000};
-
 class stop_watchdog {
  public:
   stop_watchdog() = default;

@@ -3,6 +3,11 @@
 // deployment's); a collection by what auth::directory::access says. What a
 // caller may not see answers 404, what it sees but may not change 403.
 #include "leaves/api/handlers.h"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "leaves/api/search.h"
 #include "leaves/auth/token.h"
 #include "leaves/base/hash.h"
@@ -458,7 +463,19 @@ asio::awaitable<response> groups_surface::change_leaf(const request* req, const 
       auto end = co_await d.log.async_end_offset(part);
       if (end && *end > 0) {
         std::vector<log::position> want(1, log::position{part, *end - 1});  // (no braced temporary in co_await: GCC 12)
+        const auto deadline =
+            std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(c.o.read_wait, std::chrono::seconds(1));
         if (co_await d.progress.wait_for(std::move(want), c.o.read_wait)) l = co_await d.service.state(cmd.leaf);
+        // With Cassandra, the write side reads the state mirror, fed by a
+        // consumer of its own that may still be a moment behind the read
+        // models (a CI flake: a leaf saved and added at once was not found):
+        // asked again until it has the leaf, for at most a second.
+        asio::steady_timer pause(co_await asio::this_coro::executor);
+        while (l && !*l && std::chrono::steady_clock::now() < deadline) {
+          pause.expires_after(std::chrono::milliseconds(20));
+          co_await pause.async_wait(asio::use_awaitable);
+          l = co_await d.service.state(cmd.leaf);
+        }
       }
     }
     if (!l) co_return error_to_response(l.err());

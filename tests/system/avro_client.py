@@ -13,6 +13,10 @@ virtualenv of scripts/pyenv, the legacy 1.7 AvroProducer in Debian's python3).
       Producer (2.x), each record as JSON text (bench/ingest.sh).
   avro_client.py register REGISTRY SUBJECT SCHEMA_FILE
       Registers a schema; prints {"id": N} or {"error": ..., "status": N}.
+  avro_client.py consume-events REGISTRY BROKERS TOPIC
+      DeserializingConsumer + AvroDeserializer (2.x) from the topic's start
+      until 3 s pass without a record (at most 60 s); prints
+      [{"key": ..., "value": {...}}, ...] (leaves' --event-format avro events).
 """
 
 import base64
@@ -86,6 +90,32 @@ def register(registry, subject, schema_file):
         print(json.dumps({"error": str(e), "status": e.http_status_code}))
 
 
+def consume_events(registry, brokers, topic):
+    import time
+    import uuid
+    from confluent_kafka import DeserializingConsumer
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+    from confluent_kafka.schema_registry.avro import AvroDeserializer
+    from confluent_kafka.serialization import StringDeserializer
+    consumer = DeserializingConsumer({
+        "bootstrap.servers": brokers, "group.id": "avro-events-" + uuid.uuid4().hex,
+        "auto.offset.reset": "earliest", "enable.auto.commit": False,
+        "key.deserializer": StringDeserializer("utf_8"),
+        "value.deserializer": AvroDeserializer(SchemaRegistryClient({"url": registry}))})
+    consumer.subscribe([topic])
+    out, start, last = [], time.monotonic(), time.monotonic()
+    while time.monotonic() - start < 60 and (not out or time.monotonic() - last < 3):
+        m = consumer.poll(0.5)
+        if m is None:
+            continue
+        if m.error():
+            raise SystemExit("consume: %s" % m.error())
+        out.append({"key": m.key(), "value": m.value()})
+        last = time.monotonic()
+    consumer.close()
+    print(json.dumps(out))
+
+
 if __name__ == "__main__":
     {"serialize": serialize, "produce": produce, "produce-json": produce_json, "legacy": legacy,
-     "register": register}[sys.argv[1]](*sys.argv[2:])
+     "register": register, "consume-events": consume_events}[sys.argv[1]](*sys.argv[2:])

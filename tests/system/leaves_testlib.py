@@ -298,8 +298,17 @@ class ServerProcess:
             self.keyspace = keyspace or "sys_" + uuid.uuid4().hex[:12]
             self.cassandra_args = ["--cassandra", cassandra, "--cassandra-keyspace", self.keyspace,
                                    "--cassandra-consistency", "one"]
+        # With LEAVES_TEST_EVENT_FORMAT=avro (and LEAVES_TEST_REGISTRY) the
+        # server writes its events in Avro, its schema registered in the real
+        # registry; a test that names its own --schema-registry or
+        # --event-format keeps to its own.
+        self.event_format_args = []
+        if (os.environ.get("LEAVES_TEST_EVENT_FORMAT") == "avro" and os.environ.get("LEAVES_TEST_REGISTRY")
+                and "--schema-registry" not in args and "--event-format" not in args):
+            self.event_format_args = ["--event-format", "avro", "--schema-registry",
+                                      os.environ["LEAVES_TEST_REGISTRY"]]
         # What `leaves replay` and other commands need to find the same log and store.
-        self.backend_args = self.kafka_args + self.cassandra_args
+        self.backend_args = self.kafka_args + self.cassandra_args + self.event_format_args
         # The suite's requests carry no token: servers let anonymous callers
         # read and write (--anonymous all) unless a test says otherwise
         # (args naming --anonymous, or anonymous=None for the real default;

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "leaves/base/log.h"
+#include "leaves/domain/event_avro.h"
 #include "leaves/domain/leaf.h"
 #include "leaves/projector/progress.h"
 
@@ -116,10 +117,8 @@ class log_stream final : public http::stream_source {
       }
       for (const auto& r : *recs) {
         ++read;
-        boost::system::error_code ec;
-        auto j = json::parse(r.value, ec);
-        auto ev = !ec && j.is_object() ? domain::event_from_json(j.get_object())
-                                       : result<domain::event>(make_error(errc::invalid_argument, "bad"));
+        auto j = domain::decode_event_value(r.value);
+        auto ev = j ? domain::event_from_json(*j) : result<domain::event>(j.err());
         if (!ev) {
           cursor_[p] = r.offset + 1;
           continue;

@@ -5,6 +5,7 @@
 #include <deque>
 
 #include "leaves/base/time.h"
+#include "leaves/domain/event_avro.h"
 
 namespace leaves::api {
 
@@ -17,10 +18,9 @@ constexpr auto kAuditBudget = std::chrono::seconds(2);
 // One audit entry: the envelope's fields and what the event changed, never
 // a token's hash.
 std::optional<json::object> audit_entry(const log::stored_record& r) {
-  boost::system::error_code ec;
-  auto j = json::parse(r.value, ec);
-  if (ec || !j.is_object()) return std::nullopt;
-  const auto& o = j.get_object();
+  auto j = domain::decode_event_value(r.value);
+  if (!j) return std::nullopt;
+  const auto& o = *j;
   json::object e{{"position", std::to_string(r.partition) + ":" + std::to_string(r.offset)},
                  {"logged", format_iso8601(r.timestamp_ms)}};
   for (const char* k : {"type", "aggregate_id", "aggregate_version", "time", "actor"}) {

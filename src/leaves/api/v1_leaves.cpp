@@ -1,4 +1,5 @@
 #include "leaves/api/handlers.h"
+#include "leaves/domain/event_avro.h"
 #include "leaves/html/sanitize.h"
 #include "leaves/base/hash.h"
 #include "leaves/base/time.h"
@@ -245,10 +246,9 @@ asio::awaitable<result<v1_leaves::leaf_event_scan>> v1_leaves::leaf_events(const
     out.scanned += hi - lo;
     for (auto it = recs->rbegin(); it != recs->rend() && out.events.size() < want; ++it) {
       if (it->key != id || it->offset >= hi) continue;
-      boost::system::error_code ec;
-      auto j = json::parse(it->value, ec);
-      if (ec || !j.is_object()) continue;
-      auto ev = domain::event_from_json(j.as_object());
+      auto j = domain::decode_event_value(it->value);
+      if (!j) continue;
+      auto ev = domain::event_from_json(*j);
       if (!ev || ev->aggregate_id != id) continue;
       const bool created = ev->type == domain::event_type::created;
       out.events.emplace_back(std::move(*ev), *it);

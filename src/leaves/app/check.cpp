@@ -11,6 +11,7 @@
 
 #include "leaves/app/commands.h"
 #include "leaves/app/setup.h"
+#include "leaves/domain/event_avro.h"
 #include "leaves/domain/events.h"
 #include "leaves/domain/collection.h"
 #include "leaves/domain/user.h"
@@ -269,10 +270,8 @@ int check_main(const std::vector<std::string>& args) {
         ++events;
         off = rec.offset + 1;
         if (!domain::is_leaf_key(rec.key)) continue;  // users, teams, collections: not in the read models or the index
-        boost::system::error_code ec;
-        auto j = json::parse(rec.value, ec);
-        auto ev = ec || !j.is_object() ? result<domain::event>(make_error(errc::invalid_argument, "not JSON"))
-                                       : domain::event_from_json(j.get_object());
+        auto j = domain::decode_event_value(rec.value);
+        auto ev = !j ? result<domain::event>(j.err()) : domain::event_from_json(*j);
         if (!ev) {
           ++undecodable;
           continue;

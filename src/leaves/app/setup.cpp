@@ -9,11 +9,15 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <random>
+#include <thread>
 #include "leaves/base/hash.h"
 #include "leaves/base/log.h"
 #include "leaves/cql/protocol/compression.h"
+#include "leaves/domain/event_avro.h"
 #include "leaves/fetch/fetch.h"
+#include "leaves/ingest/registry.h"
 #include "leaves/log/embedded/rocks_log.h"
 #include "leaves/log/kafka/kafka_admin.h"
 #include "leaves/log/kafka/kafka_log.h"
@@ -80,7 +84,12 @@ static po::options_description serve_options(serve_config& c, std::string& confi
        "consumer group of the ingest worker (env LEAVES_KAFKA_INGEST_GROUP)")
       ("schema-registry", po::value(&c.schema_registry)->default_value(c.schema_registry),
        "URL of a Schema Registry's Confluent-compatible API, for Avro records on the ingest topic; empty: Avro "
-       "records are dead-lettered (env LEAVES_SCHEMA_REGISTRY)")
+       "records are dead-lettered; also where the writer schemas of Avro events are found "
+       "(env LEAVES_SCHEMA_REGISTRY)")
+      ("event-format", po::value(&c.event_format)->default_value(c.event_format),
+       "json or avro: how the server writes its events; avro registers docs/schemas/avro/leaves-event.avsc under "
+       "<kafka-topic>-value in --schema-registry and writes the Confluent wire format; either way both formats "
+       "are read (env LEAVES_EVENT_FORMAT)")
       ("cassandra", po::value(&c.cassandra),
        "HOST:PORT[,HOST:PORT]: keep the read models in this Cassandra cluster instead of the embedded store "
        "(env LEAVES_CASSANDRA)")
@@ -353,8 +362,54 @@ std::vector<bool> lost_to_retention(log::event_log& lg, const std::string& group
   return lost;
 }
 
+namespace {
+
+// How events are written (--event-format) and where the writer schemas of
+// Avro events are found (--schema-registry). Avro: the schema is registered
+// under <kafka-topic>-value (TopicNameStrategy; the embedded log takes the same
+// name), asked again for a few seconds while the registry is unreachable.
+status setup_event_format(const serve_config& c) {
+  domain::event_format_config f;
+  if (!c.schema_registry.empty()) {
+    auto reg = std::make_shared<ingest::schema_registry>(c.schema_registry);
+    auto mu = std::make_shared<std::mutex>();  // the client is used by one thread at a time
+    f.fetch_schema = [reg, mu](int32_t id) {
+      std::lock_guard lk(*mu);
+      return reg->schema_text(id);
+    };
+    if (c.event_format == "avro") {
+      const std::string subject = c.kafka_topic + "-value";
+      const std::string schema(domain::event_avro_schema());
+      result<int32_t> id = make_error(errc::unavailable, "not asked");
+      for (int attempt = 0;; ++attempt) {
+        {
+          std::lock_guard lk(*mu);
+          id = reg->register_schema(subject, schema);
+        }
+        if (id || id.err().code != errc::unavailable || attempt == 5) break;
+        log_warn("serve", "registering the event schema: " + id.err().message + "; asking again");
+        std::this_thread::sleep_for(std::chrono::milliseconds(250 << attempt));
+      }
+      if (!id) {
+        return make_error(id.err().code, "registering the event schema under subject " + subject + ": " +
+                                             id.err().message);
+      }
+      f.write_avro = true;
+      f.schema_id = *id;
+      log_info("serve", "events are written in Avro: schema id " + std::to_string(*id) + ", subject " + subject);
+    }
+  }
+  domain::configure_event_format(std::move(f));
+  return ok_status();
+}
+
+}  // namespace
+
 result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const std::filesystem::path& dir,
                                                  const std::string& topic) {
+  if (topic.empty()) {
+    if (auto st = setup_event_format(c); !st) return st.err();
+  }
   if (c.kafka.empty()) {
     log::rocks_log_options lo;
     // The event log, or a topic of its own (ingest, dead letters) under topics/.
@@ -506,6 +561,13 @@ std::optional<std::string> out_of_range(const serve_config& c) {
       !c.schema_registry.starts_with("https://")) {
     return "--schema-registry must be an http:// or https:// URL, got '" + c.schema_registry.substr(0, 60) + "'";
   }
+  if (c.event_format != "json" && c.event_format != "avro") {
+    return "--event-format must be json or avro, got '" + c.event_format.substr(0, 20) + "'";
+  }
+  if (c.event_format == "avro" && c.schema_registry.empty()) {
+    return std::string("--event-format avro needs --schema-registry (the events' schema is registered there)");
+  }
+  if (!legal_topic(c.kafka_topic)) return bad_topic("--kafka-topic", c.kafka_topic);
   if (!c.kafka_ingest_topic.empty() && c.kafka_ingest_topic == c.kafka_dlq_topic) {
     return std::string("--kafka-ingest-topic and --kafka-dlq-topic must differ");
   }

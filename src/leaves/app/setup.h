@@ -43,6 +43,7 @@ struct serve_config {
   std::string kafka_dlq_topic = "leaves-ingest-dlq";
   std::string kafka_ingest_group = "leaves-ingest";
   std::string schema_registry;  // Confluent-compatible API base URL; empty: none
+  std::string event_format = "json";  // json | avro: how events are written (docs/avro.md)
   // Cassandra (empty contact points: the embedded read store)
   std::string cassandra;
   std::string cassandra_keyspace = "leaves";

@@ -6,6 +6,7 @@
 
 #include "leaves/auth/token.h"
 #include "leaves/base/log.h"
+#include "leaves/domain/event_avro.h"
 
 namespace leaves::auth {
 
@@ -65,22 +66,28 @@ void directory::follow() {
 
 void directory::apply_records(const std::vector<log::stored_record>& recs) {
   if (recs.empty()) return;
+  // Decoded before the lock: an Avro value may wait for the registry.
+  std::vector<result<json::object>> values;
+  values.reserve(recs.size());
+  for (const auto& r : recs) {
+    if (domain::is_leaf_key(r.key)) values.push_back(json::object());
+    else values.push_back(domain::decode_event_value_waiting(r.value, stop_, "users"));
+  }
   std::vector<int64_t> next;
   {
     std::unique_lock lk(mu_);
-    for (const auto& r : recs) {
+    for (size_t i = 0; i < recs.size(); ++i) {
+      const auto& r = recs[i];
       if (r.partition >= 0 && static_cast<size_t>(r.partition) < next_.size()) {
         next_[r.partition] = std::max(next_[r.partition], r.offset + 1);
       }
       if (r.key.starts_with("team:") || r.key.starts_with("collection:")) {
-        apply_group(r);
+        apply_group(r, values[i]);
         continue;
       }
       if (!domain::is_user_key(r.key)) continue;
-      boost::system::error_code ec;
-      auto j = json::parse(r.value, ec);
-      auto ev = !ec && j.is_object() ? domain::user_event_from_json(j.get_object())
-                                     : result<domain::user_event>(make_error(errc::invalid_argument, "not JSON"));
+      const auto& j = values[i];
+      auto ev = j ? domain::user_event_from_json(*j) : result<domain::user_event>(j.err());
       if (!ev || ev->aggregate_id != r.key) {
         ++stats_.undecodable;
         log_warn("users", "skipping an undecodable user record at " + std::to_string(r.partition) + ":" +
@@ -110,12 +117,9 @@ void directory::apply_records(const std::vector<log::stored_record>& recs) {
   progress_.set_applied(next);
 }
 
-void directory::apply_group(const log::stored_record& r) {
+void directory::apply_group(const log::stored_record& r, const result<json::object>& j) {
   const std::string where = std::to_string(r.partition) + ":" + std::to_string(r.offset);
-  boost::system::error_code ec;
-  auto j = json::parse(r.value, ec);
-  auto ev = !ec && j.is_object() ? domain::group_event_from_json(j.get_object())
-                                 : result<domain::group_event>(make_error(errc::invalid_argument, "not JSON"));
+  auto ev = j ? domain::group_event_from_json(*j) : result<domain::group_event>(j.err());
   if (!ev || ev->aggregate_id != r.key) {
     ++stats_.undecodable;
     log_warn("users", "skipping an undecodable team or collection record at " + where);

@@ -8,6 +8,7 @@
 // Thread-safe.
 #pragma once
 
+#include <boost/json/object.hpp>
 #include <atomic>
 #include <map>
 #include <memory>
@@ -18,6 +19,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "leaves/base/result.h"
 #include "leaves/domain/collection.h"
 #include "leaves/domain/user.h"
 #include "leaves/log/event_log.h"
@@ -152,7 +154,8 @@ class directory {
   counters stats_;
   std::atomic<uint64_t> version_{0};
 
-  void apply_group(const log::stored_record& r);  // under mu_
+  // Under mu_; `value` is the record's decoded value.
+  void apply_group(const log::stored_record& r, const result<boost::json::object>& value);
   collection_access access_locked(const domain::collection& c, const principal& who) const;
   bool vouches_locked(const domain::collection& c, std::string_view leaf_id, std::optional<int64_t> leaf_owner) const;
   bool edits_locked(const domain::collection& c, std::string_view user) const;

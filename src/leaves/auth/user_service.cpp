@@ -1,6 +1,7 @@
 #include "leaves/auth/user_service.h"
 
 #include "leaves/base/hash.h"
+#include "leaves/domain/event_avro.h"
 
 #include <boost/asio/this_coro.hpp>
 #include <boost/json.hpp>
@@ -57,7 +58,9 @@ asio::awaitable<result<aggregate_write<State>>> user_service::commit(std::option
   for (auto& ev : *events) {
     ev.event_id = new_event_id();
     if (auto st = apply(next, ev); !st) co_return st.err();
-    records.push_back({ev.aggregate_id, json::serialize(event_json(ev)), -1});
+    auto value = domain::encode_event_value(event_json(ev));
+    if (!value) co_return make_error(errc::internal, "encoding an event: " + value.err().message);
+    records.push_back({ev.aggregate_id, std::move(*value), -1});
   }
   const std::string last_event = events->back().event_id;
   auto pos = co_await log_.append(std::move(records));

@@ -16,6 +16,7 @@
 
 #include "leaves/base/log.h"
 #include "leaves/base/utf8.h"
+#include "leaves/domain/event_avro.h"
 #include "leaves/domain/events.h"
 #include "leaves/fetch/extract.h"
 #include "leaves/fetch/language.h"
@@ -158,10 +159,9 @@ void enricher::run() {
         read.insert(p);
         read_here[p] = true;
         next[p] = std::max(next[p], r.offset + 1);
-        boost::system::error_code ec;
-        auto v = json::parse(r.value, ec);
-        if (ec || !v.is_object()) continue;
-        auto ev = domain::event_from_json(v.get_object());
+        auto v = domain::decode_event_value(r.value);
+        if (!v) continue;
+        auto ev = domain::event_from_json(*v);
         if (!ev) continue;  // not a leaf event (a user's)
         job j;
         j.leaf_id = ev->aggregate_id;

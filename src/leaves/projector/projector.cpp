@@ -6,6 +6,7 @@
 
 #include "leaves/base/log.h"
 #include "leaves/domain/collection.h"
+#include "leaves/domain/event_avro.h"
 
 namespace json = boost::json;
 
@@ -116,11 +117,9 @@ bool projector::process(std::vector<log::stored_record>& recs) {
   for (auto& r : recs) {
     // Users share the log with leaves; the user directory folds them.
     if (!domain::is_leaf_key(r.key)) continue;
-    boost::system::error_code ec;
-    auto j = json::parse(r.value, ec);
-    result<domain::event> ev = ec || !j.is_object()
-                                   ? result<domain::event>(make_error(errc::invalid_argument, "not a JSON object"))
-                                   : domain::event_from_json(j.get_object());
+    auto j = domain::decode_event_value_waiting(r.value, stop_, "projector");
+    if (!j && j.err().code == errc::unavailable) return false;  // stopping while the registry was away
+    result<domain::event> ev = j ? domain::event_from_json(*j) : result<domain::event>(j.err());
     if (!ev) {
       ++stats_.records_undecodable;
       log_warn("projector", "skipping undecodable record at " + std::to_string(r.partition) + ":" +

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "leaves/base/hash.h"
+#include "leaves/domain/event_avro.h"
 
 namespace asio = boost::asio;
 namespace json = boost::json;
@@ -18,7 +19,9 @@ result<std::vector<log::record>> to_records(std::optional<domain::leaf>& next, s
   for (auto& ev : events) {
     ev.event_id = new_event_id();
     if (auto st = domain::apply(next, ev); !st) return st.err();
-    records.push_back({ev.aggregate_id, json::serialize(domain::event_to_json(ev)), -1});
+    auto value = domain::encode_event_value(domain::event_to_json(ev));
+    if (!value) return make_error(errc::internal, "encoding an event: " + value.err().message);
+    records.push_back({ev.aggregate_id, std::move(*value), -1});
   }
   return records;
 }

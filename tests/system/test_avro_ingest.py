@@ -311,3 +311,62 @@ def test_the_rest_proxy_avro_format_as_the_workshops_importer_sends_it(server_fa
     assert refused.status_code == 422 and refused.json()["error_code"] == 42205, refused.text
     unknown = post({"value_schema_id": 2 ** 31 - 9, "records": [{"value": {}}]})
     assert unknown.status_code == 422 and unknown.json()["error_code"] == 42205, unknown.text
+
+
+def test_v3_records_with_avro_schemas_of_the_registry(server_factory, tmp_path):
+    """v3 `POST /v3/clusters/leaves/topics/{topic}/records` with the
+    schema-registry data type AVRO: the schema as its text (registered under
+    <topic>-value), by id, by a version of the subject, or the subject's
+    latest; the data in Avro's JSON encoding. And the refusals."""
+    srv = server_factory.make(args=["--schema-registry", REGISTRY], env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin = admin_of(srv)
+    topic = ingest_topic(srv)
+    path = "/v3/clusters/leaves/topics/%s/records" % topic
+    schema = pathlib.Path(REFERENCE_SCHEMA).read_text()
+
+    def data(url, title):
+        rec = reference_record(url, title=title)
+        out = dict(rec)
+        for k in ("tags", "slugs"):
+            out[k] = None if rec[k] is None else {"array": rec[k]}
+        for k in ("content_text", "mimetype", "language", "preview_picture", "content"):
+            out[k] = None if rec[k] is None else {"string": rec[k]}
+        out["http_status"] = None if rec["http_status"] is None else {"int": rec["http_status"]}
+        return out
+
+    def post(value, key=None):
+        body = {"value": value}
+        if key is not None:
+            body["key"] = key
+        return admin.session.post(admin.url(path), data=json.dumps(body), headers={"Content-Type": "application/json"},
+                                  timeout=30)
+
+    urls = [new_url() for _ in range(4)]
+    r = expect(post({"type": "AVRO", "schema": schema, "data": data(urls[0], "v3 schema")}), 200, "AVRO with its schema")
+    sid = r["value"]["schema_id"]
+    assert r["value"]["type"] == "AVRO" and r["value"]["subject"] == topic + "-value" and r["value"]["size"] > 5, r
+    with urllib.request.urlopen("%s/subjects/%s-value/versions/latest" % (REGISTRY, topic), timeout=10) as resp:
+        latest = json.loads(resp.read())
+    assert latest["id"] == sid, "registered under %s-value: %r" % (topic, latest)
+    r = expect(post({"schema_id": sid, "data": data(urls[1], "v3 id")}, key={"type": "AVRO", "schema": '"string"',
+                                                                               "data": "k1"}),
+               200, "AVRO by id (the type implied), with an AVRO key")
+    assert r["value"]["schema_id"] == sid and r["key"]["type"] == "AVRO" and r["key"]["subject"] == topic + "-key", r
+    expect(post({"type": "AVRO", "schema_version": latest["version"], "data": data(urls[2], "v3 version")}), 200,
+           "AVRO by a version of the subject")
+    expect(post({"type": "AVRO", "data": data(urls[3], "v3 latest")}), 200, "AVRO with the subject's latest schema")
+    for u, title in zip(urls, ("v3 schema", "v3 id", "v3 version", "v3 latest")):
+        assert wait_leaf(admin, u, "the v3 %s leaf" % title)["title"] == title
+
+    def refused(resp, status, what):
+        assert resp.status_code == status, "%s: expected %d, got %d %s" % (what, status, resp.status_code, resp.text[:300])
+        assert resp.json().get("error_code") == status and resp.json().get("message"), resp.text
+    refused(post({"type": "AVRO", "schema_id": 2 ** 31 - 9, "data": {}}), 404, "an unknown schema id")
+    refused(post({"type": "AVRO", "subject": "no-such-subject-" + md5_hex(new_url())[:8], "data": {}}), 404,
+            "a subject the registry does not have")
+    refused(post({"type": "AVRO", "schema_id": sid, "data": {"url": 7}}), 400, "data that does not fit the schema")
+    refused(post({"type": "AVRO", "schema_id": sid, "schema_version": 1, "data": {}}), 400, "two ways to a schema")
+    refused(post({"type": "AVRO", "subject_name_strategy": "RECORD_NAME", "data": {}}), 400, "another strategy")
+    incompatible = json.dumps({"type": "record", "name": "Leaves", "namespace": "org.anant.demo.leaves",
+                               "fields": [{"name": "url", "type": "long"}]})
+    refused(post({"type": "AVRO", "schema": incompatible, "data": {"url": 1}}), 409, "an incompatible schema")

@@ -195,6 +195,7 @@ struct rest_proxy {
   // The avro embedded format: registry calls and encoding, on a thread of
   // their own (blocking libcurl; never an I/O thread). Null without a registry.
   struct avro_side;
+  struct v3_part;
   std::unique_ptr<avro_side> avro;
 
   // POST /topics/{topic} (v2: json and binary embedded formats).

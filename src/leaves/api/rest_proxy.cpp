@@ -73,6 +73,19 @@ result<std::optional<std::string>> embedded_bytes(const json::value* v, std::str
 
 }  // namespace
 
+// One key or value of a v3 request: its bytes, or what an Avro one is
+// encoded from.
+struct rest_proxy::v3_part {
+  std::string type;                  // JSON, STRING, BINARY, AVRO; empty: absent
+  std::optional<std::string> bytes;  // what is written (nullopt: null)
+  std::string subject;               // AVRO: the schema's subject, and one of
+  const json::value* schema = nullptr;     // its text,
+  const json::value* schema_id = nullptr;  // its registry id,
+  std::string version;                     // or a version of the subject ("latest" when none is given)
+  const json::value* data = nullptr;
+  int32_t id = 0;  // AVRO: the id the bytes carry
+};
+
 struct rest_proxy::avro_side {
   asio::thread_pool pool{1};  // its own state below is only touched on this thread
   ingest::schema_registry registry;
@@ -125,7 +138,31 @@ struct rest_proxy::avro_side {
     }
     return out;
   }
+  // A v3 part's data in the Confluent wire format, with its schema (its
+  // text, its id, or a version of its subject).
+  result<ok_t> encode_v3(v3_part& p);
 };
+
+result<ok_t> rest_proxy::avro_side::encode_v3(v3_part& p) {
+  const json::value* schema_id = p.schema_id;
+  json::value found;
+  if (!p.schema && !schema_id) {
+    auto sv = registry.subject_version(p.subject, p.version.empty() ? "latest" : p.version);
+    if (!sv) return sv.err();
+    found = sv->first;
+    schema_id = &found;
+  }
+  const json::array records{json::object{{"data", *p.data}}};
+  auto e = encode(p.subject, p.schema, schema_id, records, "data");
+  if (!e) {
+    auto err = e.err();
+    if (err.message.starts_with("records[0].")) err.message.erase(0, 11);
+    return err;
+  }
+  p.id = e->id;
+  p.bytes = std::move(e->parts.front());
+  return ok_status();
+}
 
 rest_proxy::rest_proxy(context& ctx) : c(ctx), d(ctx.d) {
   if (!d.schema_registry.empty()) avro = std::make_unique<avro_side>(d.schema_registry);
@@ -303,52 +340,129 @@ asio::awaitable<std::variant<response, rest_proxy::ingest_encoded>> rest_proxy::
   co_return out;
 }
 
+namespace {
+
+constexpr std::string_view kJsonType = "application/json";
+
+// key or value: {"type": "JSON"|"BINARY"|"STRING", "data": ...}, or with a
+// schema of the registry: {"type": "AVRO" (the default), "schema": TEXT |
+// "schema_id": N | "schema_version": N|"latest", "subject": S, "data": ...};
+// absent or null data: null.
+std::optional<response> parse_v3_part(const json::object& body, const char* what, const std::string& topic,
+                                       rest_proxy::v3_part& p) {
+  const auto* v = body.if_contains(what);
+  if (!v || v->is_null()) return std::nullopt;
+  auto bad = [&](const std::string& why) { return proxy_error(400, 400, std::string(what) + ": " + why, kJsonType); };
+  if (!v->is_object()) return bad("an object with type and data");
+  const auto& o = v->get_object();
+  const auto* t = o.if_contains("type");
+  if (t && !t->is_string()) return bad("type is a string");
+  const std::string type = t ? std::string(t->get_string()) : std::string();
+  bool registry = type == "AVRO" || type == "PROTOBUF" || type == "JSONSCHEMA";
+  for (const char* k : {"schema", "schema_id", "schema_version", "subject", "subject_name_strategy"}) {
+    registry = registry || (o.if_contains(k) && !o.at(k).is_null());
+  }
+  p.type = type.empty() ? (registry ? "AVRO" : "JSON") : type;
+  const auto* data = o.if_contains("data");
+  if (data && data->is_null()) data = nullptr;
+  if (!registry) {
+    if (!data) return std::nullopt;
+    std::string into;
+    if (p.type == "JSON") {
+      into = json::serialize(*data);
+    } else if (p.type == "STRING" && data->is_string()) {
+      into = std::string(data->get_string());
+    } else if (p.type == "BINARY" && data->is_string()) {
+      if (!base64_decode(data->get_string(), into)) return bad("data: not valid base64");
+    } else {
+      return bad("type must be JSON, STRING (a string), BINARY (base64) or AVRO (with a schema of the registry)");
+    }
+    p.bytes = std::move(into);
+    return std::nullopt;
+  }
+  if (p.type != "AVRO") return bad("of the schema-registry types only AVRO is supported, not " + p.type);
+  auto given = [&](const char* k) -> const json::value* {
+    const auto* x = o.if_contains(k);
+    return x && !x->is_null() ? x : nullptr;
+  };
+  if (const auto* strategy = given("subject_name_strategy");
+      strategy && !(strategy->is_string() && strategy->get_string() == "TOPIC_NAME")) {
+    return bad("subject_name_strategy: only TOPIC_NAME is supported");
+  }
+  if (const auto* subject = given("subject")) {
+    if (!subject->is_string() || subject->get_string().empty() || subject->get_string().size() > 255) {
+      return bad("subject: a name of 1 to 255 bytes");
+    }
+    p.subject = std::string(subject->get_string());
+  } else {
+    p.subject = topic + "-" + what;  // TopicNameStrategy
+  }
+  p.schema = given("schema");
+  p.schema_id = given("schema_id");
+  const auto* version = given("schema_version");
+  if ((p.schema != nullptr) + (p.schema_id != nullptr) + (version != nullptr) > 1) {
+    return bad("give one of schema, schema_id and schema_version");
+  }
+  if (p.schema && !p.schema->is_string()) return bad("schema: the schema's JSON text");
+  if (p.schema_id && (!p.schema_id->is_int64() || p.schema_id->get_int64() < 0 || p.schema_id->get_int64() > INT32_MAX)) {
+    return bad("schema_id: a registry id");
+  }
+  if (version) {
+    if (version->is_int64() && version->get_int64() >= 1) p.version = std::to_string(version->get_int64());
+    else if (version->is_string() && version->get_string() == "latest") p.version = "latest";
+    else return bad("schema_version: a version number or \"latest\"");
+  }
+  p.data = data;
+  return std::nullopt;
+}
+
+}  // namespace
+
 asio::awaitable<response> rest_proxy::produce_v3(const request& req, const std::string& cluster,
                                                  const std::string& topic) {
-  constexpr std::string_view json_type = "application/json";
-  if (cluster != kClusterId) co_return proxy_error(404, 404, "Cluster " + cluster + " not found (this one is leaves).", json_type);
-  if (!d.ingest_log || topic != d.ingest_topic) co_return proxy_error(404, 404, "This server does not host this topic-partition.", json_type);
+  if (cluster != kClusterId) co_return proxy_error(404, 404, "Cluster " + cluster + " not found (this one is leaves).", kJsonType);
+  if (!d.ingest_log || topic != d.ingest_topic) co_return proxy_error(404, 404, "This server does not host this topic-partition.", kJsonType);
   if (!is_json_content_type(req.header("content-type"))) {
-    co_return proxy_error(415, 415, "Content-Type must be application/json", json_type);
+    co_return proxy_error(415, 415, "Content-Type must be application/json", kJsonType);
   }
   auto body = body_object(req);
-  if (!body) co_return proxy_error(400, 400, body.err().message, json_type);
-  log::record r;
-  size_t key_size = 0, value_size = 0;
-  std::string key_type, value_type;
-  // key and value: {"type": "JSON"|"BINARY"|"STRING", "data": ...}, or absent.
-  auto take = [&](const char* what, std::string& into, size_t& size, std::string& type) -> std::optional<response> {
-    const auto* v = body->if_contains(what);
-    if (!v || v->is_null()) return std::nullopt;
-    if (!v->is_object()) return proxy_error(400, 400, std::string(what) + ": an object with type and data", json_type);
-    const auto& o = v->get_object();
-    const auto* t = o.if_contains("type");
-    type = t && t->is_string() ? std::string(t->get_string()) : std::string("JSON");
-    const auto* data = o.if_contains("data");
-    if (!data || data->is_null()) return std::nullopt;
-    if (type == "JSON") {
-      into = json::serialize(*data);
-    } else if (type == "STRING" && data->is_string()) {
-      into = std::string(data->get_string());
-    } else if (type == "BINARY" && data->is_string()) {
-      if (!base64_decode(data->get_string(), into)) {
-        return proxy_error(400, 400, std::string(what) + ".data: not valid base64", json_type);
+  if (!body) co_return proxy_error(400, 400, body.err().message, kJsonType);
+  v3_part key, value;
+  if (auto bad = parse_v3_part(*body, "key", topic, key)) co_return std::move(*bad);
+  if (auto bad = parse_v3_part(*body, "value", topic, value)) co_return std::move(*bad);
+  const bool avro_key = key.type == "AVRO" && key.data, avro_value = value.type == "AVRO" && value.data;
+  if (avro_key || avro_value) {
+    if (!avro) co_return proxy_error(400, 400, "AVRO data needs a schema registry (--schema-registry)", kJsonType);
+    // On the registry's thread (see encode_avro: the function is a local).
+    auto* side = avro.get();
+    v3_part* parts[2] = {avro_key ? &key : nullptr, avro_value ? &value : nullptr};
+    auto work = [side, &parts]() -> asio::awaitable<std::optional<status>> {
+      for (auto* p : parts) {
+        if (!p) continue;
+        if (auto st = side->encode_v3(*p); !st) co_return status(st.err());
       }
-    } else {
-      return proxy_error(400, 400, std::string(what) + ": type must be JSON, STRING (a string) or BINARY (base64); " +
-                                       "schema-registry types are not supported yet", json_type);
+      co_return status(ok_status());
+    };
+    auto done = co_await asio::co_spawn(side->pool, work, asio::use_awaitable);
+    if (!done) co_return proxy_error(500, 500, "the Avro encoding did not finish", kJsonType);
+    if (!*done) {
+      const auto& e = done->err();
+      const int code = e.code == errc::unavailable ? 503
+                       : e.code == errc::not_found ? 404
+                       : e.code == errc::conflict  ? 409
+                                                   : 400;
+      co_return proxy_error(code, code, (code == 503 ? "schema registry: " : "") + e.message, kJsonType);
     }
-    size = into.size();
-    return std::nullopt;
-  };
-  if (auto bad = take("key", r.key, key_size, key_type)) co_return std::move(*bad);
-  if (auto bad = take("value", r.value, value_size, value_type)) co_return std::move(*bad);
+  }
+  log::record r;
+  if (key.bytes) r.key = *key.bytes;
+  if (value.bytes) r.value = *value.bytes;
   if (r.key.size() + r.value.size() > kMaxRecordBytes) {
-    co_return proxy_error(413, 413, "key and value over " + std::to_string(kMaxRecordBytes) + " bytes", json_type);
+    co_return proxy_error(413, 413, "key and value over " + std::to_string(kMaxRecordBytes) + " bytes", kJsonType);
   }
   if (const auto* p = body->if_contains("partition_id"); p && !p->is_null()) {
     if (!p->is_int64() || p->get_int64() < 0 || p->get_int64() >= d.ingest_log->partitions()) {
-      co_return proxy_error(404, 404, "partition_id: This server does not host this topic-partition.", json_type);
+      co_return proxy_error(404, 404, "partition_id: This server does not host this topic-partition.", kJsonType);
     }
     r.partition = static_cast<int32_t>(p->get_int64());
   }
@@ -357,7 +471,7 @@ asio::awaitable<response> rest_proxy::produce_v3(const request& req, const std::
   auto appended = co_await d.ingest_log->append(std::move(one));
   if (!appended) {
     const bool retriable = appended.err().code == errc::unavailable || appended.err().code == errc::deadline_exceeded;
-    co_return proxy_error(retriable ? 503 : 500, retriable ? 503 : 500, appended.err().message, json_type);
+    co_return proxy_error(retriable ? 503 : 500, retriable ? 503 : 500, appended.err().message, kJsonType);
   }
   const auto& pos = appended->front();
   json::object out{{"error_code", 200},
@@ -366,8 +480,16 @@ asio::awaitable<response> rest_proxy::produce_v3(const request& req, const std::
                    {"partition_id", pos.partition},
                    {"offset", pos.offset},
                    {"timestamp", format_iso8601(system_clock().now_ms())}};
-  if (!key_type.empty()) out["key"] = json::object{{"type", key_type}, {"size", key_size}};
-  if (!value_type.empty()) out["value"] = json::object{{"type", value_type}, {"size", value_size}};
+  auto describe = [](const v3_part& p) {
+    json::object o{{"type", p.type}, {"size", p.bytes ? p.bytes->size() : 0}};
+    if (p.type == "AVRO" && p.bytes) {
+      o["subject"] = p.subject;
+      o["schema_id"] = p.id;
+    }
+    return o;
+  };
+  if (!key.type.empty()) out["key"] = describe(key);
+  if (!value.type.empty()) out["value"] = describe(value);
   co_return json_response(200, json::serialize(out));
 }
 

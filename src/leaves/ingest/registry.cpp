@@ -85,6 +85,11 @@ result<std::string> schema_registry::fetch_schema(int32_t id) {
   if (status != 200) {
     return make_error(errc::unavailable, "schema registry " + where + " answered " + std::to_string(status));
   }
+  return schema_of(where, text, "schema id " + std::to_string(id));
+}
+
+result<std::string> schema_registry::schema_of(const std::string& where, const std::string& text,
+                                               const std::string& what) {
   boost::system::error_code ec;
   auto v = json::parse(text, ec);
   const auto* s = !ec && v.is_object() ? v.get_object().if_contains("schema") : nullptr;
@@ -92,20 +97,15 @@ result<std::string> schema_registry::fetch_schema(int32_t id) {
     return make_error(errc::invalid_argument, where + ": the answer has no schema", "avro_schema_invalid");
   }
   if (const auto* t = v.get_object().if_contains("schemaType"); t && t->is_string() && t->get_string() != "AVRO") {
-    return make_error(errc::invalid_argument,
-                      "schema id " + std::to_string(id) + " is a " + std::string(t->get_string()) + " schema, not Avro",
+    return make_error(errc::invalid_argument, what + " is a " + std::string(t->get_string()) + " schema, not Avro",
                       "avro_schema_invalid");
   }
   return std::string(s->get_string());
 }
 
-result<int32_t> schema_registry::register_schema(const std::string& subject, const std::string& schema) {
-  // Keyed by the schema's digest, not its text: 1,000 large schemas would
-  // otherwise be kept whole.
-  const auto key = std::make_pair(subject, md5_hex(schema) + ":" + std::to_string(schema.size()));
-  if (auto it = registered_.find(key); it != registered_.end()) return it->second;
-  std::string path;  // the subject, percent-encoded as a path segment
-  for (unsigned char c : subject) {
+std::string schema_registry::path_segment(const std::string& s) {
+  std::string path;  // percent-encoded as a path segment
+  for (unsigned char c : s) {
     if (std::isalnum(c) || c == '-' || c == '_' || c == '.') {
       path.push_back(static_cast<char>(c));
     } else {
@@ -113,7 +113,35 @@ result<int32_t> schema_registry::register_schema(const std::string& subject, con
       path += {'%', kHex[c >> 4], kHex[c & 15]};
     }
   }
-  const std::string where = url_ + "/subjects/" + path + "/versions";
+  return path;
+}
+
+result<std::pair<int32_t, std::string>> schema_registry::subject_version(const std::string& subject,
+                                                                         const std::string& version) {
+  const std::string where = url_ + "/subjects/" + path_segment(subject) + "/versions/" + path_segment(version);
+  auto r = call(where, nullptr);
+  if (!r) return r.err();
+  const auto& [status, text] = *r;
+  const std::string what = "subject " + subject + " version " + version;
+  if (status == 404) return make_error(errc::not_found, what + " is not in the registry", "avro_unknown_schema");
+  if (status != 200) return make_error(errc::unavailable, "schema registry " + where + " answered " + std::to_string(status));
+  auto schema = schema_of(where, text, what);
+  if (!schema) return schema.err();
+  boost::system::error_code ec;
+  auto v = json::parse(text, ec);
+  const auto* id = v.get_object().if_contains("id");
+  if (!id || !id->is_int64() || id->get_int64() < 0 || id->get_int64() > INT32_MAX) {
+    return make_error(errc::invalid_argument, where + ": the answer has no id", "avro_schema_invalid");
+  }
+  return std::make_pair(static_cast<int32_t>(id->get_int64()), std::move(*schema));
+}
+
+result<int32_t> schema_registry::register_schema(const std::string& subject, const std::string& schema) {
+  // Keyed by the schema's digest, not its text: 1,000 large schemas would
+  // otherwise be kept whole.
+  const auto key = std::make_pair(subject, md5_hex(schema) + ":" + std::to_string(schema.size()));
+  if (auto it = registered_.find(key); it != registered_.end()) return it->second;
+  const std::string where = url_ + "/subjects/" + path_segment(subject) + "/versions";
   const std::string payload = json::serialize(json::object{{"schema", schema}});
   auto r = call(where, &payload);
   if (!r) return r.err();

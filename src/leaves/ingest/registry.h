@@ -32,6 +32,10 @@ class schema_registry {
   // refuses it), invalid_argument ("avro_schema_invalid"), unavailable.
   // Each (subject, schema) asked once.
   result<int32_t> register_schema(const std::string& subject, const std::string& schema);
+  // A subject's version (a number, or "latest"): its id and schema (GET
+  // {url}/subjects/{subject}/versions/{version}). Errors: not_found (no such
+  // subject or version), invalid_argument (not Avro), unavailable.
+  result<std::pair<int32_t, std::string>> subject_version(const std::string& subject, const std::string& version);
   // The schema of id `id` (GET {url}/schemas/ids/{id}).
   result<std::string> schema_text(int32_t id) { return fetch_schema(id); }
   const std::string& url() const { return url_; }
@@ -40,6 +44,9 @@ class schema_registry {
 
  private:
   result<std::string> fetch_schema(int32_t id);
+  // The schema text of an answer {"schema": ..., "schemaType": ...}.
+  static result<std::string> schema_of(const std::string& where, const std::string& text, const std::string& what);
+  static std::string path_segment(const std::string& s);
   // One request: its status and body, or unavailable.
   result<std::pair<long, std::string>> call(const std::string& where, const std::string* post_body);
   std::map<std::pair<std::string, std::string>, int32_t> registered_;  // (subject, digest) -> id

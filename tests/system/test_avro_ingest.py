@@ -66,6 +66,18 @@ def evolved_schema(**extra_field):
     return s
 
 
+def avro_json(rec):
+    """A reference record in Avro's JSON encoding (REST Proxy's avro format): a
+    non-null union value is {"<type>": value}."""
+    out = dict(rec)
+    for k in ("tags", "slugs"):
+        out[k] = None if rec[k] is None else {"array": rec[k]}
+    for k in ("content_text", "mimetype", "language", "preview_picture", "content"):
+        out[k] = None if rec[k] is None else {"string": rec[k]}
+    out["http_status"] = None if rec["http_status"] is None else {"int": rec["http_status"]}
+    return out
+
+
 def admin_of(srv):
     c = Client(srv.base_url)
     c.session.headers["Authorization"] = "Bearer " + ADMIN_TOKEN
@@ -263,16 +275,6 @@ def test_the_rest_proxy_avro_format_as_the_workshops_importer_sends_it(server_fa
     topic = ingest_topic(srv)
     schema = pathlib.Path(REFERENCE_SCHEMA).read_text()
 
-    def avro_json(rec):
-        """Avro's JSON encoding: a non-null union value is {"<type>": value}."""
-        out = dict(rec)
-        for k in ("tags", "slugs"):
-            out[k] = None if rec[k] is None else {"array": rec[k]}
-        for k in ("content_text", "mimetype", "language", "preview_picture", "content"):
-            out[k] = None if rec[k] is None else {"string": rec[k]}
-        out["http_status"] = None if rec["http_status"] is None else {"int": rec["http_status"]}
-        return out
-
     def post(body):
         return admin.session.post(admin.url("/topics/" + topic), data=json.dumps(body),
                                   headers={"Content-Type": "application/vnd.kafka.avro.v2+json"}, timeout=30)
@@ -325,14 +327,7 @@ def test_v3_records_with_avro_schemas_of_the_registry(server_factory, tmp_path):
     schema = pathlib.Path(REFERENCE_SCHEMA).read_text()
 
     def data(url, title):
-        rec = reference_record(url, title=title)
-        out = dict(rec)
-        for k in ("tags", "slugs"):
-            out[k] = None if rec[k] is None else {"array": rec[k]}
-        for k in ("content_text", "mimetype", "language", "preview_picture", "content"):
-            out[k] = None if rec[k] is None else {"string": rec[k]}
-        out["http_status"] = None if rec["http_status"] is None else {"int": rec["http_status"]}
-        return out
+        return avro_json(reference_record(url, title=title))
 
     def post(value, key=None):
         body = {"value": value}

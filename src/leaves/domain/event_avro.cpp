@@ -1,5 +1,6 @@
 #include "leaves/domain/event_avro.h"
 
+#include <algorithm>
 #include <bit>
 #include <chrono>
 #include <thread>
@@ -257,6 +258,7 @@ struct avro_event_schema::walker {
     std::string_view b;
     size_t at = 0;
     int64_t elements = 0;
+    std::string_view event_tag;  // the type named by the `data` branch read, if any
   };
 
   static result<int64_t> get_long(input& in) {
@@ -292,8 +294,8 @@ struct avro_event_schema::walker {
       *count = -*count;
       if (auto size = get_long(in); !size) return size.err();
     }
+    if (*count > kMaxElements - in.elements) return corrupt("more elements than allowed");
     in.elements += *count;
-    if (*count > kMaxElements || in.elements > kMaxElements) return corrupt("more elements than allowed");
     return count;
   }
 
@@ -385,6 +387,7 @@ struct avro_event_schema::walker {
       return k == "map" ? json::value(std::move(m)) : json::value(std::move(a));
     }
     if (k == "record") {
+      if (const auto tag = attr(o, "leaves"); tag.starts_with("event:")) in.event_tag = tag.substr(6);
       json::object obj;
       const json::array* present = nullptr;
       json::value present_value;
@@ -400,10 +403,22 @@ struct avro_event_schema::walker {
         obj[f.at("name").get_string()] = std::move(*val);
       }
       if (present) {
-        json::object kept;
+        // An optional field (default null) the writer did not name is absent;
+        // a required one is always there.
         for (const auto& name : *present) {
           if (!name.is_string()) return corrupt("a present field name that is not a string");
-          if (auto* v = obj.if_contains(name.get_string())) kept[name.get_string()] = std::move(*v);
+        }
+        json::object kept;
+        for (const auto& fv : o.at("fields").get_array()) {
+          const auto& f = fv.get_object();
+          const auto& name = f.at("name");
+          auto* v = obj.if_contains(name.get_string());
+          if (!v) continue;  // the presence field itself
+          const auto* def = f.if_contains("default");
+          const bool optional = def && def->is_null();
+          if (!optional || std::find(present->begin(), present->end(), name) != present->end()) {
+            kept[name.get_string()] = std::move(*v);
+          }
         }
         return json::value(std::move(kept));
       }
@@ -494,7 +509,14 @@ result<json::object> avro_event_schema::decode(std::string_view avro) const {
   auto v = w.decode(root_, in, 0);
   if (!v) return v.err();
   if (in.at != avro.size()) return corrupt("bytes after the record");
-  return std::move(v->get_object());
+  auto& ev = v->get_object();
+  // The branch of `data` is the type's: one that names another type is corrupt.
+  const auto* type = ev.if_contains("type");
+  if (!in.event_tag.empty() && !(type && type->is_string() && type->get_string() == in.event_tag)) {
+    return corrupt("data is " + std::string(in.event_tag) + "'s, the type says " +
+                   (type ? json::serialize(*type) : std::string("nothing")));
+  }
+  return std::move(ev);
 }
 
 // ---- the process's format -------------------------------------------------

@@ -2,14 +2,16 @@
 
 #include <algorithm>
 #include <bit>
-#include <chrono>
-#include <thread>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <chrono>
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <shared_mutex>
+#include <thread>
 
 #include "leaves/base/log.h"
 
@@ -23,19 +25,51 @@ namespace json = boost::json;
 
 static_assert(std::endian::native == std::endian::little, "floats are written in the host's byte order");
 
+// One type of the schema, compiled: what the encoder and decoder switch on,
+// so no node's kind or attributes are looked up by name per event.
+struct avro_event_schema::node {
+  enum class kind : uint8_t {
+    null, boolean, int32, int64, float32, float64, bytes, string,
+    json_text,  // a string of JSON text ({"type": "string", "leaves": "json"})
+    record, enumeration, array, map, union_of, fixed
+  };
+  struct field {
+    std::string name;
+    const node* type = nullptr;
+    bool optional = false;  // default null: absent unless present_fields names it
+    bool presence = false;  // present_fields itself ({"leaves": "presence"})
+  };
+  kind k = kind::null;
+  std::string name;             // record, enum, fixed: the full name
+  std::string event_tag;        // a record of `data`: its event type
+  std::vector<field> fields;    // record
+  const node* items = nullptr;  // array items, map values
+  std::vector<const node*> branches;  // union
+  std::vector<std::string> symbols;   // enum
+  size_t size = 0;                    // fixed
+  bool has_presence = false;          // record: one of its fields is present_fields
+};
+
 namespace {
 
-constexpr std::string_view kPrimitives[] = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"};
-
-bool is_primitive(std::string_view t) {
-  for (auto p : kPrimitives)
-    if (p == t) return true;
-  return false;
-}
+using node = avro_event_schema::node;
+using kind = node::kind;
 
 std::string_view attr(const json::object& o, std::string_view key) {
   const auto* v = o.if_contains(key);
   return v && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
+}
+
+std::optional<kind> primitive(std::string_view t) {
+  if (t == "null") return kind::null;
+  if (t == "boolean") return kind::boolean;
+  if (t == "int") return kind::int32;
+  if (t == "long") return kind::int64;
+  if (t == "float") return kind::float32;
+  if (t == "double") return kind::float64;
+  if (t == "bytes") return kind::bytes;
+  if (t == "string") return kind::string;
+  return std::nullopt;
 }
 
 void put_long(std::string& out, int64_t v) {
@@ -61,459 +95,482 @@ void put_raw(std::string& out, T v) {
 
 error corrupt(std::string why) { return make_error(errc::invalid_argument, "avro_corrupt: " + why, "avro_corrupt"); }
 
-}  // namespace
+// Where a value is, for an error: built only when one is reported.
+struct where {
+  const where* up = nullptr;
+  std::string_view name;  // a field or map key; empty: an array index
+  size_t index = 0;
+  std::string str() const {
+    std::string s = up ? up->str() : std::string();
+    if (!up) return std::string(name);
+    return name.empty() ? s + "[" + std::to_string(index) + "]" : s + "." + std::string(name);
+  }
+};
 
-// Walks a schema and a value together; `named` resolves type names.
-struct avro_event_schema::walker {
-  const std::map<std::string, const json::value*, std::less<>>& named;
+// Builds the node tree of a schema's JSON: named types are registered before
+// their fields are built (a record may refer to itself), by name and full name.
+struct builder {
+  std::vector<std::unique_ptr<node>>& nodes;
+  std::map<std::string, const node*, std::less<>> named;
 
-  // The node a type stands for: a primitive name stays a string, a named
-  // type's name becomes its definition. nullptr: an unknown name.
-  const json::value* deref(const json::value& t) const {
-    if (!t.is_string()) return &t;
-    std::string_view name = t.get_string();
-    if (is_primitive(name)) return &t;
-    auto it = named.find(name);
-    return it == named.end() ? nullptr : it->second;
+  node& make(kind k) {
+    nodes.push_back(std::make_unique<node>());
+    nodes.back()->k = k;
+    return *nodes.back();
   }
 
-  static std::string_view kind(const json::value& t) {
-    if (t.is_string()) return t.get_string();
-    if (t.is_array()) return "union";
-    const auto& o = t.get_object();
-    return attr(o, "type");
-  }
-
-  // ---- encoding -------------------------------------------------------
-
-  bool fits(const json::value& t, const json::value& v, std::string_view event_type) const {
-    const json::value* n = deref(t);
-    if (!n) return false;
-    const auto k = kind(*n);
-    if (n->is_object() && attr(n->get_object(), "leaves") == "json") return !v.is_null();
-    if (k == "null") return v.is_null();
-    if (k == "boolean") return v.is_bool();
-    if (k == "int" || k == "long") return v.is_int64() || v.is_uint64();
-    if (k == "float" || k == "double") return v.is_number();
-    if (k == "string" || k == "bytes" || k == "enum" || k == "fixed") return v.is_string();
-    if (k == "array") return v.is_array();
-    if (k == "map") return v.is_object();
-    if (k == "record") {
-      const auto tag = attr(n->get_object(), "leaves");
-      if (tag.starts_with("event:")) return v.is_object() && tag.substr(6) == event_type;
-      return v.is_object();
+  result<const node*> build(const json::value& t, const std::string& ns, int depth) {
+    auto bad = [](std::string why) { return make_error(errc::invalid_argument, std::move(why)); };
+    if (depth > avro_event_schema::kMaxDepth) return bad("schema nested too deeply");
+    if (t.is_string()) {
+      const std::string_view name = t.get_string();
+      if (auto k = primitive(name)) return &make(*k);
+      auto it = named.find(name);
+      if (it == named.end() && name.find('.') == std::string_view::npos && !ns.empty()) {
+        it = named.find(ns + "." + std::string(name));
+      }
+      if (it == named.end()) return bad("unknown type " + std::string(name));
+      return it->second;
     }
-    return false;
+    if (t.is_array()) {
+      node& u = make(kind::union_of);
+      for (const auto& b : t.get_array()) {
+        auto n = build(b, ns, depth + 1);
+        if (!n) return n.err();
+        u.branches.push_back(*n);
+      }
+      if (u.branches.empty()) return bad("an empty union");
+      return &u;
+    }
+    if (!t.is_object()) return bad("a type that is not a name, a union or an object");
+    const auto& o = t.get_object();
+    const auto type = attr(o, "type");
+    if (auto k = primitive(type)) {
+      if (*k == kind::string && attr(o, "leaves") == "json") return &make(kind::json_text);
+      return &make(*k);
+    }
+    if (type == "array" || type == "map") {
+      const auto* inner = o.if_contains(type == "array" ? "items" : "values");
+      if (!inner) return bad(std::string("an ") + std::string(type) + " without its " + (type == "array" ? "items" : "values"));
+      node& n = make(type == "array" ? kind::array : kind::map);
+      auto items = build(*inner, ns, depth + 1);
+      if (!items) return items.err();
+      n.items = *items;
+      return &n;
+    }
+    if (type != "record" && type != "error" && type != "enum" && type != "fixed") {
+      return bad("an object type without a known \"type\"");
+    }
+    const auto name = attr(o, "name");
+    if (name.empty()) return bad("a named type without a name");
+    std::string space = ns;
+    if (auto given = attr(o, "namespace"); !given.empty()) space = std::string(given);
+    const std::string full = name.find('.') != std::string_view::npos || space.empty()
+                                 ? std::string(name)
+                                 : space + "." + std::string(name);
+    if (auto dot = full.rfind('.'); dot != std::string::npos) space = full.substr(0, dot);
+    node& n = make(type == "enum" ? kind::enumeration : type == "fixed" ? kind::fixed : kind::record);
+    n.name = full;
+    named[full] = &n;
+    named[full.substr(full.rfind('.') == std::string::npos ? 0 : full.rfind('.') + 1)] = &n;
+    if (n.k == kind::enumeration) {
+      const auto* syms = o.if_contains("symbols");
+      if (!syms || !syms->is_array()) return bad("enum " + full + " without symbols");
+      for (const auto& s : syms->get_array()) {
+        if (!s.is_string()) return bad("enum " + full + ": a symbol that is not a string");
+        n.symbols.emplace_back(s.get_string());
+      }
+      return &n;
+    }
+    if (n.k == kind::fixed) {
+      const auto* size = o.if_contains("size");
+      if (!size || !size->is_int64() || size->get_int64() < 0 || size->get_int64() > (1 << 20)) {
+        return bad("fixed " + full + " without a size");
+      }
+      n.size = static_cast<size_t>(size->get_int64());
+      return &n;
+    }
+    if (auto tag = attr(o, "leaves"); tag.starts_with("event:")) n.event_tag = std::string(tag.substr(6));
+    const auto* fields = o.if_contains("fields");
+    if (!fields || !fields->is_array()) return bad("record " + full + " without fields");
+    for (const auto& fv : fields->get_array()) {
+      if (!fv.is_object() || attr(fv.get_object(), "name").empty() || !fv.get_object().if_contains("type")) {
+        return bad("record " + full + ": a field without a name or a type");
+      }
+      const auto& f = fv.get_object();
+      auto ft = build(f.at("type"), space, depth + 1);
+      if (!ft) return ft.err();
+      node::field field;
+      field.name = std::string(attr(f, "name"));
+      field.type = *ft;
+      const auto* def = f.if_contains("default");
+      field.optional = def && def->is_null();
+      // present_fields is an array of strings, or an ordinary field.
+      field.presence = attr(f, "leaves") == "presence" && field.type->k == kind::array &&
+                       field.type->items->k == kind::string;
+      n.has_presence = n.has_presence || field.presence;
+      n.fields.push_back(std::move(field));
+    }
+    return &n;
+  }
+};
+
+// ---- encoding ---------------------------------------------------------------
+
+bool fits(const node& n, const json::value& v, std::string_view event_type) {
+  switch (n.k) {
+    case kind::null: return v.is_null();
+    case kind::boolean: return v.is_bool();
+    case kind::int32:
+    case kind::int64: return v.is_int64() || v.is_uint64();
+    case kind::float32:
+    case kind::float64: return v.is_number();
+    case kind::bytes:
+    case kind::string:
+    case kind::enumeration:
+    case kind::fixed: return v.is_string();
+    case kind::json_text: return !v.is_null();
+    case kind::array: return v.is_array();
+    case kind::map: return v.is_object();
+    case kind::record: return v.is_object() && (n.event_tag.empty() || n.event_tag == event_type);
+    case kind::union_of: return false;  // a union of unions is not Avro
+  }
+  return false;
+}
+
+struct encoder {
+  std::string& out;
+  std::string_view event_type;
+
+  error bad(const where& at, const json::value& v, std::string_view want) const {
+    return make_error(errc::invalid_argument, at.str() + ": " + json::serialize(v).substr(0, 200) + " is not " +
+                                                  std::string(want));
   }
 
-  status encode_record(const json::object& o, const json::object& obj, std::string& out, const std::string& path,
-                       int depth, std::string_view event_type) const {
-    const auto& fields = o.at("fields").get_array();
+  status record(const node& n, const json::object& obj, const where& at, int depth) {
+    static const json::value null_value;
     size_t known = 0;
-    for (const auto& fv : fields) {
-      const auto& f = fv.get_object();
-      const std::string_view name = f.at("name").get_string();
-      if (attr(f, "leaves") == "presence") {
+    for (const auto& f : n.fields) {
+      const where here{&at, f.name};
+      if (f.presence) {
         // The fields the object has, in the schema's order.
-        json::array present;
-        for (const auto& other : fields) {
-          const auto& on = other.get_object().at("name");
-          if (obj.contains(on.get_string())) present.push_back(on);
+        size_t count = 0;
+        for (const auto& g : n.fields) count += !g.presence && obj.contains(g.name);
+        if (count) {
+          put_long(out, static_cast<int64_t>(count));
+          for (const auto& g : n.fields) {
+            if (!g.presence && obj.contains(g.name)) put_string(out, g.name);
+          }
         }
-        if (auto st = encode(f.at("type"), present, out, path + "." + std::string(name), depth + 1, event_type); !st) {
-          return st;
-        }
+        put_long(out, 0);
         continue;
       }
-      const auto* fval = obj.if_contains(name);
-      if (fval) ++known;
-      static const json::value null_value;
-      if (auto st = encode(f.at("type"), fval ? *fval : null_value, out, path + "." + std::string(name), depth + 1,
-                           event_type);
-          !st) {
-        return st;
-      }
+      const auto* fv = obj.if_contains(f.name);
+      known += fv != nullptr;
+      if (auto st = value(*f.type, fv ? *fv : null_value, here, depth + 1); !st) return st;
     }
     if (known != obj.size()) {
       for (const auto& [key, _] : obj) {
         bool found = false;
-        for (const auto& fv : fields) found = found || fv.get_object().at("name").get_string() == key;
-        if (!found) return make_error(errc::invalid_argument, path + "." + std::string(key) + ": not in the schema");
+        for (const auto& f : n.fields) found = found || (!f.presence && f.name == key);
+        if (!found) return make_error(errc::invalid_argument, where{&at, key}.str() + ": not in the schema");
       }
     }
     return ok_status();
   }
 
-  status encode(const json::value& t, const json::value& v, std::string& out, const std::string& path, int depth,
-                std::string_view event_type) const {
-    if (depth > kMaxDepth) return make_error(errc::invalid_argument, path + ": nested too deeply");
-    const json::value* n = deref(t);
-    if (!n) return make_error(errc::invalid_argument, path + ": unknown type " + json::serialize(t));
-    auto bad = [&](std::string_view want) {
-      return make_error(errc::invalid_argument, path + ": " + json::serialize(v) + " is not " + std::string(want));
-    };
-    const auto k = kind(*n);
-    if (k == "union") {
-      const auto& branches = n->get_array();
-      for (size_t i = 0; i < branches.size(); ++i) {
-        if (!fits(branches[i], v, event_type)) continue;
-        put_long(out, static_cast<int64_t>(i));
-        return encode(branches[i], v, out, path, depth + 1, event_type);
+  status value(const node& n, const json::value& v, const where& at, int depth) {
+    if (depth > avro_event_schema::kMaxDepth) return make_error(errc::invalid_argument, at.str() + ": nested too deeply");
+    switch (n.k) {
+      case kind::union_of:
+        for (size_t i = 0; i < n.branches.size(); ++i) {
+          if (!fits(*n.branches[i], v, event_type)) continue;
+          put_long(out, static_cast<int64_t>(i));
+          return value(*n.branches[i], v, at, depth + 1);
+        }
+        return bad(at, v, "of any branch of the union");
+      case kind::json_text:
+        put_string(out, json::serialize(v));
+        return ok_status();
+      case kind::null:
+        if (!v.is_null()) return bad(at, v, "null");
+        return ok_status();
+      case kind::boolean:
+        if (!v.is_bool()) return bad(at, v, "a boolean");
+        out.push_back(v.get_bool() ? 1 : 0);
+        return ok_status();
+      case kind::int32:
+      case kind::int64: {
+        if (v.is_uint64() && v.get_uint64() > static_cast<uint64_t>(INT64_MAX)) return bad(at, v, "a long");
+        if (!v.is_int64() && !v.is_uint64()) return bad(at, v, "an integer");
+        const int64_t x = v.is_int64() ? v.get_int64() : static_cast<int64_t>(v.get_uint64());
+        if (n.k == kind::int32 && (x < INT32_MIN || x > INT32_MAX)) return bad(at, v, "an int");
+        put_long(out, x);
+        return ok_status();
       }
-      return bad("of any branch of " + json::serialize(t).substr(0, 200));
-    }
-    if (n->is_object() && attr(n->get_object(), "leaves") == "json") {
-      put_string(out, json::serialize(v));
-      return ok_status();
-    }
-    if (k == "null") return v.is_null() ? ok_status() : status(bad("null"));
-    if (k == "boolean") {
-      if (!v.is_bool()) return bad("a boolean");
-      out.push_back(v.get_bool() ? 1 : 0);
-      return ok_status();
-    }
-    if (k == "int" || k == "long") {
-      if (v.is_uint64() && v.get_uint64() > static_cast<uint64_t>(INT64_MAX)) return bad("a long");
-      if (!v.is_int64() && !v.is_uint64()) return bad("an integer");
-      const int64_t x = v.is_int64() ? v.get_int64() : static_cast<int64_t>(v.get_uint64());
-      if (k == "int" && (x < INT32_MIN || x > INT32_MAX)) return bad("an int");
-      put_long(out, x);
-      return ok_status();
-    }
-    if (k == "float" || k == "double") {
-      if (!v.is_number()) return bad("a number");
-      const double d = v.to_number<double>();
-      if (k == "float") put_raw(out, static_cast<float>(d));
-      else put_raw(out, d);
-      return ok_status();
-    }
-    if (k == "string" || k == "bytes") {
-      if (!v.is_string()) return bad("a string");
-      put_string(out, v.get_string());
-      return ok_status();
-    }
-    const auto& o = n->get_object();
-    if (k == "enum") {
-      if (!v.is_string()) return bad("a symbol");
-      const auto* syms = o.if_contains("symbols");
-      if (syms && syms->is_array()) {
-        const auto& a = syms->get_array();
-        for (size_t i = 0; i < a.size(); ++i) {
-          if (a[i] == v) {
-            put_long(out, static_cast<int64_t>(i));
-            return ok_status();
+      case kind::float32:
+      case kind::float64:
+        if (!v.is_number()) return bad(at, v, "a number");
+        if (n.k == kind::float32) put_raw(out, static_cast<float>(v.to_number<double>()));
+        else put_raw(out, v.to_number<double>());
+        return ok_status();
+      case kind::bytes:
+      case kind::string:
+        if (!v.is_string()) return bad(at, v, "a string");
+        put_string(out, v.get_string());
+        return ok_status();
+      case kind::enumeration:
+        if (v.is_string()) {
+          for (size_t i = 0; i < n.symbols.size(); ++i) {
+            if (n.symbols[i] == v.get_string()) {
+              put_long(out, static_cast<int64_t>(i));
+              return ok_status();
+            }
           }
         }
-      }
-      return bad("a symbol of the enum");
-    }
-    if (k == "fixed") {
-      const auto* size = o.if_contains("size");
-      if (!v.is_string() || !size || !size->is_int64() || v.get_string().size() != static_cast<size_t>(size->get_int64())) {
-        return bad("a fixed of its size");
-      }
-      out.append(v.get_string().data(), v.get_string().size());
-      return ok_status();
-    }
-    if (k == "array") {
-      if (!v.is_array()) return bad("an array");
-      const auto& a = v.get_array();
-      if (!a.empty()) {
-        put_long(out, static_cast<int64_t>(a.size()));
-        for (size_t i = 0; i < a.size(); ++i) {
-          if (auto st = encode(o.at("items"), a[i], out, path + "[" + std::to_string(i) + "]", depth + 1, event_type);
-              !st) {
-            return st;
+        return bad(at, v, "a symbol of " + n.name);
+      case kind::fixed:
+        if (!v.is_string() || v.get_string().size() != n.size) return bad(at, v, "a fixed of its size");
+        out.append(v.get_string().data(), v.get_string().size());
+        return ok_status();
+      case kind::array: {
+        if (!v.is_array()) return bad(at, v, "an array");
+        const auto& a = v.get_array();
+        if (!a.empty()) {
+          put_long(out, static_cast<int64_t>(a.size()));
+          for (size_t i = 0; i < a.size(); ++i) {
+            if (auto st = value(*n.items, a[i], where{&at, {}, i}, depth + 1); !st) return st;
           }
         }
+        put_long(out, 0);
+        return ok_status();
       }
-      put_long(out, 0);
-      return ok_status();
-    }
-    if (k == "map") {
-      if (!v.is_object()) return bad("an object");
-      const auto& m = v.get_object();
-      if (!m.empty()) {
-        put_long(out, static_cast<int64_t>(m.size()));
-        for (const auto& [key, val] : m) {
-          put_string(out, key);
-          if (auto st = encode(o.at("values"), val, out, path + "." + std::string(key), depth + 1, event_type); !st) {
-            return st;
+      case kind::map: {
+        if (!v.is_object()) return bad(at, v, "an object");
+        const auto& m = v.get_object();
+        if (!m.empty()) {
+          put_long(out, static_cast<int64_t>(m.size()));
+          for (const auto& [key, val] : m) {
+            put_string(out, key);
+            if (auto st = value(*n.items, val, where{&at, key}, depth + 1); !st) return st;
           }
         }
+        put_long(out, 0);
+        return ok_status();
       }
-      put_long(out, 0);
-      return ok_status();
+      case kind::record:
+        if (!v.is_object()) return bad(at, v, "an object");
+        return record(n, v.get_object(), at, depth);
     }
-    if (k == "record") {
-      if (!v.is_object()) return bad("an object");
-      return encode_record(o, v.get_object(), out, path, depth, event_type);
-    }
-    return make_error(errc::invalid_argument, path + ": type " + std::string(k) + " is not supported");
+    return make_error(errc::internal, at.str() + ": an unknown node");
   }
+};
 
-  // ---- decoding -------------------------------------------------------
+// ---- decoding ---------------------------------------------------------------
 
-  struct input {
-    std::string_view b;
-    size_t at = 0;
-    int64_t elements = 0;
-    std::string_view event_tag;  // the type named by the `data` branch read, if any
-  };
+struct decoder {
+  std::string_view b;
+  size_t at = 0;
+  int64_t elements = 0;
+  std::string_view event_tag;  // the type named by the `data` branch read, if any
 
-  static result<int64_t> get_long(input& in) {
+  result<int64_t> get_long() {
     uint64_t z = 0;
     for (int shift = 0; shift < 64; shift += 7) {
-      if (in.at >= in.b.size()) return corrupt("truncated varint");
-      const auto byte = static_cast<unsigned char>(in.b[in.at++]);
+      if (at >= b.size()) return corrupt("truncated varint");
+      const auto byte = static_cast<unsigned char>(b[at++]);
       z |= static_cast<uint64_t>(byte & 0x7f) << shift;
       if (!(byte & 0x80)) return static_cast<int64_t>((z >> 1) ^ (~(z & 1) + 1));
     }
     return corrupt("varint longer than 10 bytes");
   }
 
-  static result<std::string_view> get_bytes(input& in, int64_t len) {
-    if (len < 0 || static_cast<uint64_t>(len) > in.b.size() - in.at) return corrupt("length beyond the record");
-    auto s = in.b.substr(in.at, static_cast<size_t>(len));
-    in.at += static_cast<size_t>(len);
+  result<std::string_view> get_bytes(int64_t len) {
+    if (len < 0 || static_cast<uint64_t>(len) > b.size() - at) return corrupt("length beyond the record");
+    auto s = b.substr(at, static_cast<size_t>(len));
+    at += static_cast<size_t>(len);
     return s;
   }
 
-  static result<std::string_view> get_string(input& in) {
-    auto len = get_long(in);
+  result<std::string_view> get_string() {
+    auto len = get_long();
     if (!len) return len.err();
-    return get_bytes(in, *len);
+    return get_bytes(*len);
   }
 
   // The count of the next block of an array or map (0 ends it).
-  static result<int64_t> get_block(input& in) {
-    auto count = get_long(in);
+  result<int64_t> get_block() {
+    auto count = get_long();
     if (!count) return count.err();
     if (*count < 0) {  // a negative count is followed by the block's size in bytes
       if (*count == INT64_MIN) return corrupt("bad block count");
       *count = -*count;
-      if (auto size = get_long(in); !size) return size.err();
+      if (auto size = get_long(); !size) return size.err();
     }
-    if (*count > kMaxElements - in.elements) return corrupt("more elements than allowed");
-    in.elements += *count;
+    if (*count > avro_event_schema::kMaxElements - elements) return corrupt("more elements than allowed");
+    elements += *count;
     return count;
   }
 
-  result<json::value> decode(const json::value& t, input& in, int depth) const {
-    if (depth > kMaxDepth) return corrupt("nested too deeply");
-    const json::value* n = deref(t);
-    if (!n) return corrupt("unknown type " + json::serialize(t));
-    const auto k = kind(*n);
-    if (k == "union") {
-      auto idx = get_long(in);
-      if (!idx) return idx.err();
-      const auto& branches = n->get_array();
-      if (*idx < 0 || static_cast<uint64_t>(*idx) >= branches.size()) return corrupt("union branch out of range");
-      return decode(branches[static_cast<size_t>(*idx)], in, depth + 1);
-    }
-    if (k == "null") return json::value(nullptr);
-    if (k == "boolean") {
-      if (in.at >= in.b.size()) return corrupt("truncated boolean");
-      const char c = in.b[in.at++];
-      if (c != 0 && c != 1) return corrupt("boolean not 0 or 1");
-      return json::value(c == 1);
-    }
-    if (k == "int" || k == "long") {
-      auto x = get_long(in);
-      if (!x) return x.err();
-      if (k == "int" && (*x < INT32_MIN || *x > INT32_MAX)) return corrupt("int out of range");
-      return json::value(*x);
-    }
-    if (k == "float" || k == "double") {
-      auto raw = get_bytes(in, k == "float" ? 4 : 8);
-      if (!raw) return raw.err();
-      if (k == "float") {
+  result<json::value> value(const node& n, int depth) {
+    if (depth > avro_event_schema::kMaxDepth) return corrupt("nested too deeply");
+    switch (n.k) {
+      case kind::union_of: {
+        auto idx = get_long();
+        if (!idx) return idx.err();
+        if (*idx < 0 || static_cast<uint64_t>(*idx) >= n.branches.size()) return corrupt("union branch out of range");
+        return value(*n.branches[static_cast<size_t>(*idx)], depth + 1);
+      }
+      case kind::null: return json::value(nullptr);
+      case kind::boolean: {
+        if (at >= b.size()) return corrupt("truncated boolean");
+        const char c = b[at++];
+        if (c != 0 && c != 1) return corrupt("boolean not 0 or 1");
+        return json::value(c == 1);
+      }
+      case kind::int32:
+      case kind::int64: {
+        auto x = get_long();
+        if (!x) return x.err();
+        if (n.k == kind::int32 && (*x < INT32_MIN || *x > INT32_MAX)) return corrupt("int out of range");
+        return json::value(*x);
+      }
+      case kind::float32: {
+        auto raw = get_bytes(4);
+        if (!raw) return raw.err();
         float f;
         std::memcpy(&f, raw->data(), 4);
         return json::value(static_cast<double>(f));
       }
-      double d;
-      std::memcpy(&d, raw->data(), 8);
-      return json::value(d);
-    }
-    if (k == "string" || k == "bytes") {
-      auto s = get_string(in);
-      if (!s) return s.err();
-      if (n->is_object() && attr(n->get_object(), "leaves") == "json") {
+      case kind::float64: {
+        auto raw = get_bytes(8);
+        if (!raw) return raw.err();
+        double d;
+        std::memcpy(&d, raw->data(), 8);
+        return json::value(d);
+      }
+      case kind::bytes:
+      case kind::string: {
+        auto s = get_string();
+        if (!s) return s.err();
+        return json::value(json::string(*s));
+      }
+      case kind::json_text: {
+        auto s = get_string();
+        if (!s) return s.err();
         boost::system::error_code ec;
         auto v = json::parse(*s, ec);
         if (ec) return corrupt("a JSON field that is not JSON");
         return v;
       }
-      return json::value(json::string(*s));
-    }
-    const auto& o = n->get_object();
-    if (k == "enum") {
-      auto idx = get_long(in);
-      if (!idx) return idx.err();
-      const auto* syms = o.if_contains("symbols");
-      if (!syms || !syms->is_array() || *idx < 0 || static_cast<uint64_t>(*idx) >= syms->get_array().size()) {
-        return corrupt("enum symbol out of range");
+      case kind::enumeration: {
+        auto idx = get_long();
+        if (!idx) return idx.err();
+        if (*idx < 0 || static_cast<uint64_t>(*idx) >= n.symbols.size()) return corrupt("enum symbol out of range");
+        return json::value(json::string(n.symbols[static_cast<size_t>(*idx)]));
       }
-      return syms->get_array()[static_cast<size_t>(*idx)];
-    }
-    if (k == "fixed") {
-      const auto* size = o.if_contains("size");
-      if (!size || !size->is_int64()) return corrupt("fixed without a size");
-      auto raw = get_bytes(in, size->get_int64());
-      if (!raw) return raw.err();
-      return json::value(json::string(*raw));
-    }
-    if (k == "array" || k == "map") {
-      json::array a;
-      json::object m;
-      for (;;) {
-        auto count = get_block(in);
-        if (!count) return count.err();
-        if (*count == 0) break;
-        for (int64_t i = 0; i < *count; ++i) {
-          std::string_view key;
-          if (k == "map") {
-            auto s = get_string(in);
-            if (!s) return s.err();
-            key = *s;
-          }
-          auto item = decode(o.at(k == "map" ? "values" : "items"), in, depth + 1);
-          if (!item) return item.err();
-          if (k == "map") m[key] = std::move(*item);
-          else a.push_back(std::move(*item));
-        }
+      case kind::fixed: {
+        auto raw = get_bytes(static_cast<int64_t>(n.size));
+        if (!raw) return raw.err();
+        return json::value(json::string(*raw));
       }
-      return k == "map" ? json::value(std::move(m)) : json::value(std::move(a));
-    }
-    if (k == "record") {
-      if (const auto tag = attr(o, "leaves"); tag.starts_with("event:")) in.event_tag = tag.substr(6);
-      json::object obj;
-      const json::array* present = nullptr;
-      json::value present_value;
-      for (const auto& fv : o.at("fields").get_array()) {
-        const auto& f = fv.get_object();
-        auto val = decode(f.at("type"), in, depth + 1);
-        if (!val) return val.err();
-        if (attr(f, "leaves") == "presence") {
-          present_value = std::move(*val);
-          if (present_value.is_array()) present = &present_value.get_array();
-          continue;
-        }
-        obj[f.at("name").get_string()] = std::move(*val);
-      }
-      if (present) {
-        // An optional field (default null) the writer did not name is absent;
-        // a required one is always there.
-        for (const auto& name : *present) {
-          if (!name.is_string()) return corrupt("a present field name that is not a string");
-        }
-        json::object kept;
-        for (const auto& fv : o.at("fields").get_array()) {
-          const auto& f = fv.get_object();
-          const auto& name = f.at("name");
-          auto* v = obj.if_contains(name.get_string());
-          if (!v) continue;  // the presence field itself
-          const auto* def = f.if_contains("default");
-          const bool optional = def && def->is_null();
-          if (!optional || std::find(present->begin(), present->end(), name) != present->end()) {
-            kept[name.get_string()] = std::move(*v);
+      case kind::array:
+      case kind::map: {
+        json::array a;
+        json::object m;
+        for (;;) {
+          auto count = get_block();
+          if (!count) return count.err();
+          if (*count == 0) break;
+          for (int64_t i = 0; i < *count; ++i) {
+            std::string_view key;
+            if (n.k == kind::map) {
+              auto s = get_string();
+              if (!s) return s.err();
+              key = *s;
+            }
+            auto item = value(*n.items, depth + 1);
+            if (!item) return item.err();
+            if (n.k == kind::map) m[key] = std::move(*item);
+            else a.push_back(std::move(*item));
           }
         }
-        return json::value(std::move(kept));
+        return n.k == kind::map ? json::value(std::move(m)) : json::value(std::move(a));
       }
-      return json::value(std::move(obj));
+      case kind::record: return record(n, depth);
     }
-    return corrupt("type " + std::string(k) + " is not supported");
+    return corrupt("an unknown node");
+  }
+
+  result<json::value> record(const node& n, int depth) {
+    if (!n.event_tag.empty()) event_tag = n.event_tag;
+    json::object obj(n.fields.size());
+    json::value present;
+    for (const auto& f : n.fields) {
+      auto v = value(*f.type, depth + 1);
+      if (!v) return v.err();
+      if (f.presence) present = std::move(*v);
+      else obj[f.name] = std::move(*v);
+    }
+    if (!n.has_presence || !present.is_array()) return json::value(std::move(obj));
+    // An optional field (default null) the writer did not name is absent; a
+    // required one is always there.
+    const auto& names = present.get_array();
+    for (const auto& name : names) {
+      if (!name.is_string()) return corrupt("a present field name that is not a string");
+    }
+    json::object kept(n.fields.size());
+    for (const auto& f : n.fields) {
+      if (f.presence) continue;
+      auto* v = obj.if_contains(f.name);
+      if (!v) continue;  // a name the record has twice
+      const bool named = std::any_of(names.begin(), names.end(), [&](const json::value& x) { return x.get_string() == f.name; });
+      if (!f.optional || named) {
+        kept[f.name] = std::move(*v);
+      }
+    }
+    return json::value(std::move(kept));
   }
 };
 
-namespace {
-
-// Registers the named types of `t` (records, enums, fixed) by name and full
-// name, checking the schema's shape as it goes.
-status collect(const json::value& t, std::string ns, std::map<std::string, const json::value*, std::less<>>& named,
-               int depth) {
-  if (depth > avro_event_schema::kMaxDepth) return make_error(errc::invalid_argument, "schema nested too deeply");
-  if (t.is_string()) return ok_status();
-  if (t.is_array()) {
-    for (const auto& b : t.get_array())
-      if (auto st = collect(b, ns, named, depth + 1); !st) return st;
-    return ok_status();
-  }
-  if (!t.is_object()) return make_error(errc::invalid_argument, "a type that is not a name, a union or an object");
-  const auto& o = t.get_object();
-  const auto type = attr(o, "type");
-  if (type == "record" || type == "error" || type == "enum" || type == "fixed") {
-    const auto name = attr(o, "name");
-    if (name.empty()) return make_error(errc::invalid_argument, "a named type without a name");
-    if (auto space = attr(o, "namespace"); !space.empty()) ns = std::string(space);
-    std::string full = name.find('.') != std::string_view::npos || ns.empty() ? std::string(name)
-                                                                              : ns + "." + std::string(name);
-    named[std::string(name.substr(name.rfind('.') == std::string_view::npos ? 0 : name.rfind('.') + 1))] = &t;
-    named[full] = &t;
-    if (type == "enum" && !(o.if_contains("symbols") && o.at("symbols").is_array())) {
-      return make_error(errc::invalid_argument, "enum " + full + " without symbols");
-    }
-  }
-  if (type == "record" || type == "error") {
-    const auto* fields = o.if_contains("fields");
-    if (!fields || !fields->is_array()) return make_error(errc::invalid_argument, "a record without fields");
-    for (const auto& f : fields->get_array()) {
-      if (!f.is_object() || !f.get_object().if_contains("name") || !f.get_object().at("name").is_string() ||
-          !f.get_object().if_contains("type")) {
-        return make_error(errc::invalid_argument, "a record field without a name or a type");
-      }
-      if (auto st = collect(f.get_object().at("type"), ns, named, depth + 1); !st) return st;
-    }
-  } else if (type == "array") {
-    if (!o.if_contains("items")) return make_error(errc::invalid_argument, "an array without items");
-    return collect(o.at("items"), ns, named, depth + 1);
-  } else if (type == "map") {
-    if (!o.if_contains("values")) return make_error(errc::invalid_argument, "a map without values");
-    return collect(o.at("values"), ns, named, depth + 1);
-  } else if (type.empty()) {
-    return make_error(errc::invalid_argument, "an object type without \"type\"");
-  }
-  return ok_status();
-}
-
 }  // namespace
+
+avro_event_schema::~avro_event_schema() = default;
 
 result<std::shared_ptr<const avro_event_schema>> avro_event_schema::parse(std::string_view schema_json) {
   boost::system::error_code ec;
   auto root = json::parse(schema_json, ec);
   if (ec) return make_error(errc::invalid_argument, "the schema is not JSON: " + ec.message());
-  std::shared_ptr<avro_event_schema> s(new avro_event_schema());
-  s->root_ = std::move(root);
-  if (!s->root_.is_object() || attr(s->root_.get_object(), "type") != "record") {
+  if (!root.is_object() || attr(root.get_object(), "type") != "record") {
     return make_error(errc::invalid_argument, "the schema is not a record");
   }
-  if (auto st = collect(s->root_, "", s->named_, 0); !st) return st.err();
+  std::shared_ptr<avro_event_schema> s(new avro_event_schema());
+  builder b{s->nodes_, {}};
+  auto r = b.build(root, "", 0);
+  if (!r) return r.err();
+  s->root_ = *r;
   return std::shared_ptr<const avro_event_schema>(std::move(s));
 }
 
 result<std::string> avro_event_schema::encode(const json::object& event) const {
   const auto* type = event.if_contains("type");
-  const std::string_view event_type = type && type->is_string() ? std::string_view(type->get_string()) : "";
-  walker w{named_};
   std::string out;
   out.reserve(256);
-  if (auto st = w.encode_record(root_.get_object(), event, out, "event", 0, event_type); !st) return st.err();
+  encoder e{out, type && type->is_string() ? std::string_view(type->get_string()) : std::string_view()};
+  if (auto st = e.record(*root_, event, where{nullptr, "event"}, 0); !st) return st.err();
   return out;
 }
 
 result<json::object> avro_event_schema::decode(std::string_view avro) const {
-  walker w{named_};
-  walker::input in{avro};
-  auto v = w.decode(root_, in, 0);
+  decoder d{avro};
+  auto v = d.value(*root_, 0);
   if (!v) return v.err();
-  if (in.at != avro.size()) return corrupt("bytes after the record");
+  if (d.at != avro.size()) return corrupt("bytes after the record");
   auto& ev = v->get_object();
   // The branch of `data` is the type's: one that names another type is corrupt.
   const auto* type = ev.if_contains("type");
-  if (!in.event_tag.empty() && !(type && type->is_string() && type->get_string() == in.event_tag)) {
-    return corrupt("data is " + std::string(in.event_tag) + "'s, the type says " +
+  if (!d.event_tag.empty() && !(type && type->is_string() && type->get_string() == d.event_tag)) {
+    return corrupt("data is " + std::string(d.event_tag) + "'s, the type says " +
                    (type ? json::serialize(*type) : std::string("nothing")));
   }
   return std::move(ev);

@@ -20,6 +20,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "leaves/base/result.h"
 
@@ -28,11 +29,12 @@ namespace leaves::domain {
 // The schema this build writes events with.
 std::string_view event_avro_schema();
 
-// One Avro schema of events, parsed. Encodes and decodes Avro binary by the
-// specification's rules (zig-zag varints, length-prefixed strings, blocked
-// arrays and maps, unions by branch index), for the types the events use and
-// the rest of Avro's (enum, fixed, bytes, map, float) so a schema of another
-// version reads too. Immutable, so shared across threads.
+// One Avro schema of events, parsed once into a tree of typed nodes. Encodes
+// and decodes Avro binary by the specification's rules (zig-zag varints,
+// length-prefixed strings, blocked arrays and maps, unions by branch index),
+// for the types the events use and the rest of Avro's (enum, fixed, bytes,
+// map, float) so a schema of another version reads too. Immutable, so shared
+// across threads.
 class avro_event_schema {
  public:
   // Errors: invalid_argument naming what is not a schema.
@@ -50,11 +52,13 @@ class avro_event_schema {
   static constexpr int kMaxDepth = 32;
   static constexpr int64_t kMaxElements = 1 << 20;
 
+  ~avro_event_schema();
+  struct node;  // one type, compiled (event_avro.cpp)
+
  private:
   avro_event_schema() = default;
-  struct walker;
-  boost::json::value root_;
-  std::map<std::string, const boost::json::value*, std::less<>> named_;
+  std::vector<std::unique_ptr<node>> nodes_;
+  const node* root_ = nullptr;
 };
 
 // How this process writes the values of event records, and how it finds the

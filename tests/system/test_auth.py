@@ -432,6 +432,42 @@ def test_parallel_sign_ins_cannot_pass_the_limit_together(server_factory):
                "a right sign-in never locks the name")
 
 
+def test_one_address_cannot_try_a_password_on_every_user(server_factory):
+    srv = server_factory.make(args=["--anonymous", "read", "--sign-in-attempts-per-address", "4"],
+                              env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin = as_user(srv, ADMIN_TOKEN)
+    for name in ("ua", "ub", "uc", "ud", "ue"):
+        make_user(admin, name, "reader")
+        expect(admin.put("/v1/users/%s/password" % name, json={"password": name + "'s real password"}), 200,
+               "a password")
+    browser = as_user(srv, None)
+    expect(browser.post("/v1/session", json={"name": "ue", "password": "ue's real password"}), 201,
+           "a right sign-in does not count against the address")
+    # One wrong guess per name: no name reaches its own limit of 5, but the
+    # address reaches its 4.
+    for name in ("ua", "ub", "uc", "ud"):
+        expect_error(browser.post("/v1/session", json={"name": name, "password": "password123"}), 401,
+                     "invalid_credentials", "a guess at " + name)
+    locked = browser.post("/v1/session", json={"name": "ue", "password": "ue's real password"})
+    err = expect_error(locked, 429, "too_many_attempts", "a fifth attempt from the address, even a right one")
+    assert "from this address" in err["message"], "the 429 should say the address is limited: %r" % err
+    assert int(locked.headers.get("Retry-After", "0")) > 0, "429 should say when: %r" % locked.headers
+    # A token still works: the limit is on sign-ins, not on the users.
+    expect(admin.get("/v1/users", consistent=False), 200, "the admin's token")
+
+    # 0 turns the address limit off: the per-name limit alone applies.
+    srv2 = server_factory.make(args=["--anonymous", "read", "--sign-in-attempts-per-address", "0"],
+                               env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin2 = as_user(srv2, ADMIN_TOKEN)
+    names = ["v%d" % i for i in range(6)]
+    for name in names:
+        make_user(admin2, name, "reader")
+    browser2 = as_user(srv2, None)
+    for name in names:
+        expect_error(browser2.post("/v1/session", json={"name": name, "password": "password123"}), 401,
+                     "invalid_credentials", "a guess at " + name + " with no address limit")
+
+
 def test_two_admins_demoted_at_once_leave_one(server_factory):
     """Each of two admins demotes the other at the same moment: one of them
     must stay an admin (the last-admin rule holds across concurrent

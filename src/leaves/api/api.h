@@ -48,6 +48,9 @@ struct api_options {
   // limit); callers without a token are not limited here (api/rate_limit.h).
   double rate_per_second = 0;
   double rate_burst = 0;
+  // Failed sign-ins per client address in 5 minutes (0: not limited by
+  // address; the per-name limit holds anyway).
+  size_t sign_in_attempts_per_address = 20;
   domain::limits limits;
   search_limits search;
   // Whether this server enriches leaves (docs/fetch.md): a refetch asked of

@@ -228,7 +228,8 @@ std::string csrf_for(std::string_view session_token);
 struct users_surface {
   context& c;
   api_deps& d;
-  explicit users_surface(context& ctx) : c(ctx), d(ctx.d) {}
+  explicit users_surface(context& ctx)
+      : c(ctx), d(ctx.d), max_failures_per_address_(ctx.o.sign_in_attempts_per_address) {}
 
   asio::awaitable<response> me(const auth::principal& who);
   asio::awaitable<response> list();
@@ -258,19 +259,27 @@ struct users_surface {
   asio::awaitable<response> write(domain::user_command cmd, const auth::principal& who, int status);
 
   // Failed sign-ins per user name: at most kMaxFailures in kFailureWindow,
-  // then 429 until the window has passed. Bounded: kMaxTracked names.
+  // then 429 until the window has passed; and per client address (keys
+  // "@<address>"): at most max_failures_per_address_ whatever the names, so
+  // one client cannot try a password on every user. Bounded: kMaxTracked keys.
   static constexpr size_t kMaxFailures = 5;
   static constexpr auto kFailureWindow = std::chrono::minutes(5);
   static constexpr size_t kMaxTracked = 10000;
+  size_t max_failures_per_address_;
+  struct lockout {
+    std::chrono::seconds wait;
+    bool by_address = false;
+  };
   std::optional<std::chrono::seconds> locked_out(const std::string& name);
-  // A sign-in: the lockout check and the attempt's record under one lock
-  // (the attempt counts as failed until forgive() takes it back).
-  std::optional<std::chrono::seconds> begin_attempt(const std::string& name,
-                                                    std::chrono::steady_clock::time_point& stamp);
-  void forgive(const std::string& name, std::chrono::steady_clock::time_point stamp);
-  std::optional<std::chrono::seconds> locked_out_locked(const std::string& name,
+  // A sign-in: the lockout checks and the attempt's records under one lock
+  // (the attempt counts as failed until forgive() takes it back). An empty
+  // `peer` counts by name only.
+  std::optional<lockout> begin_attempt(const std::string& name, const std::string& peer,
+                                       std::chrono::steady_clock::time_point& stamp);
+  void forgive(const std::string& name, const std::string& peer, std::chrono::steady_clock::time_point stamp);
+  std::optional<std::chrono::seconds> locked_out_locked(const std::string& key, size_t max,
                                                         std::chrono::steady_clock::time_point now);
-  void failed_locked(const std::string& name, std::chrono::steady_clock::time_point now);
+  void failed_locked(const std::string& key, size_t max, std::chrono::steady_clock::time_point now);
   std::mutex failures_mu_;
   std::unordered_map<std::string, std::deque<std::chrono::steady_clock::time_point>> failures_;
   auth::password_pool passwords_;

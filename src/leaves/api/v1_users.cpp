@@ -293,9 +293,9 @@ std::string cookie_header(const request& req, std::string_view value, int64_t ma
 }
 }  // namespace
 
-std::optional<std::chrono::seconds> users_surface::locked_out_locked(const std::string& name,
+std::optional<std::chrono::seconds> users_surface::locked_out_locked(const std::string& key, size_t max,
                                                                     std::chrono::steady_clock::time_point now) {
-  auto it = failures_.find(name);
+  auto it = failures_.find(key);
   if (it == failures_.end()) return std::nullopt;
   auto& q = it->second;
   while (!q.empty() && now - q.front() >= kFailureWindow) q.pop_front();
@@ -303,43 +303,52 @@ std::optional<std::chrono::seconds> users_surface::locked_out_locked(const std::
     failures_.erase(it);
     return std::nullopt;
   }
-  if (q.size() < kMaxFailures) return std::nullopt;
+  if (q.size() < max) return std::nullopt;
   return std::chrono::duration_cast<std::chrono::seconds>(kFailureWindow - (now - q.front())) + std::chrono::seconds(1);
 }
 
-void users_surface::failed_locked(const std::string& name, std::chrono::steady_clock::time_point now) {
-  if (failures_.size() >= kMaxTracked && !failures_.contains(name)) {
+void users_surface::failed_locked(const std::string& key, size_t max, std::chrono::steady_clock::time_point now) {
+  if (failures_.size() >= kMaxTracked && !failures_.contains(key)) {
     for (auto it = failures_.begin(); it != failures_.end();) {
       it = it->second.empty() || now - it->second.back() >= kFailureWindow ? failures_.erase(it) : std::next(it);
     }
     if (failures_.size() >= kMaxTracked) failures_.clear();  // a flood of names: forget, stay bounded
   }
-  auto& q = failures_[name];
+  auto& q = failures_[key];
   q.push_back(now);
-  while (q.size() > kMaxFailures) q.pop_front();
+  while (q.size() > max) q.pop_front();
 }
 
 std::optional<std::chrono::seconds> users_surface::locked_out(const std::string& name) {
   std::lock_guard lk(failures_mu_);
-  return locked_out_locked(name, std::chrono::steady_clock::now());
+  return locked_out_locked(name, kMaxFailures, std::chrono::steady_clock::now());
 }
 
-std::optional<std::chrono::seconds> users_surface::begin_attempt(const std::string& name,
-                                                                 std::chrono::steady_clock::time_point& stamp) {
+std::optional<users_surface::lockout> users_surface::begin_attempt(const std::string& name, const std::string& peer,
+                                                                   std::chrono::steady_clock::time_point& stamp) {
   std::lock_guard lk(failures_mu_);
   stamp = std::chrono::steady_clock::now();
-  if (auto wait = locked_out_locked(name, stamp)) return wait;
-  failed_locked(name, stamp);
+  // User names are [a-z0-9._-]: "@" keys never meet them.
+  const std::string addr_key = "@" + peer;
+  if (!peer.empty() && max_failures_per_address_ > 0) {
+    if (auto wait = locked_out_locked(addr_key, max_failures_per_address_, stamp)) return lockout{*wait, true};
+  }
+  if (auto wait = locked_out_locked(name, kMaxFailures, stamp)) return lockout{*wait, false};
+  failed_locked(name, kMaxFailures, stamp);
+  if (!peer.empty() && max_failures_per_address_ > 0) failed_locked(addr_key, max_failures_per_address_, stamp);
   return std::nullopt;
 }
 
-void users_surface::forgive(const std::string& name, std::chrono::steady_clock::time_point stamp) {
+void users_surface::forgive(const std::string& name, const std::string& peer,
+                            std::chrono::steady_clock::time_point stamp) {
   std::lock_guard lk(failures_mu_);
-  auto it = failures_.find(name);
-  if (it == failures_.end()) return;
-  auto& q = it->second;
-  if (auto at = std::find(q.begin(), q.end(), stamp); at != q.end()) q.erase(at);
-  if (q.empty()) failures_.erase(it);
+  for (const std::string& key : {name, "@" + peer}) {
+    auto it = failures_.find(key);
+    if (it == failures_.end()) continue;
+    auto& q = it->second;
+    if (auto at = std::find(q.begin(), q.end(), stamp); at != q.end()) q.erase(at);
+    if (q.empty()) failures_.erase(it);
+  }
 }
 
 asio::awaitable<response> users_surface::sign_in(const request& req) {
@@ -354,11 +363,12 @@ asio::awaitable<response> users_surface::sign_in(const request& req) {
   // password proves right: parallel attempts cannot all pass the check
   // before the first of them fails.
   std::chrono::steady_clock::time_point stamp;
-  if (auto wait = begin_attempt(*name, stamp)) {
+  if (auto wait = begin_attempt(*name, req.peer, stamp)) {
+    const std::string who_failed = wait->by_address ? "from this address" : "for " + name->substr(0, 64);
     response r = http::error_response(429, "too_many_attempts",
-                                      "too many failed sign-ins for " + name->substr(0, 64) + "; try again in " +
-                                          std::to_string(wait->count()) + " s");
-    r.headers.emplace_back("Retry-After", std::to_string(wait->count()));
+                                      "too many failed sign-ins " + who_failed + "; try again in " +
+                                          std::to_string(wait->wait.count()) + " s");
+    r.headers.emplace_back("Retry-After", std::to_string(wait->wait.count()));
     co_return r;
   }
   auto u = d.users->find(*name);
@@ -368,7 +378,7 @@ asio::awaitable<response> users_surface::sign_in(const request& req) {
   const std::string encoded = u && !u->password_hash.empty() ? u->password_hash : kDummy;
   auto ok = co_await passwords_.verify(encoded, *password);
   if (!ok) {
-    forgive(*name, stamp);  // busy: not an attempt
+    forgive(*name, req.peer, stamp);  // busy: not an attempt
     co_return error_to_response(ok.err());
   }
   if (!*ok || !u || u->password_hash.empty() || u->disabled) {
@@ -376,7 +386,7 @@ asio::awaitable<response> users_surface::sign_in(const request& req) {
     r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"leaves\"");
     co_return r;
   }
-  forgive(*name, stamp);
+  forgive(*name, req.peer, stamp);
   auto t = auth::generate_token();
   domain::user_command cmd;
   cmd.kind = domain::user_command_kind::create_token;
@@ -454,22 +464,22 @@ asio::awaitable<response> users_surface::set_password(const request& req, const 
     // Counted as failed from the start, as a sign-in is: parallel guesses
     // cannot all pass the lockout check before the first one fails.
     std::chrono::steady_clock::time_point stamp;
-    if (auto wait = begin_attempt(name, stamp)) {
+    if (auto wait = begin_attempt(name, "", stamp)) {
       co_return error_to_response(make_error(errc::resource_exhausted,
                                              "too many failed attempts for " + name + "; try again in " +
-                                                 std::to_string(wait->count()) + " s",
+                                                 std::to_string(wait->wait.count()) + " s",
                                              "too_many_attempts"));
     }
     auto ok = co_await passwords_.verify(u->password_hash, *current);
     if (!ok) {
-      forgive(name, stamp);  // busy: not an attempt
+      forgive(name, "", stamp);  // busy: not an attempt
       co_return error_to_response(ok.err());
     }
     if (!*ok) {
       co_return error_to_response(
           make_error(errc::permission_denied, "current_password: wrong password", "invalid_credentials"));
     }
-    forgive(name, stamp);
+    forgive(name, "", stamp);
   }
   auto hash = co_await passwords_.hash(*password);
   if (!hash) co_return error_to_response(hash.err());

@@ -366,6 +366,7 @@ class serve_process {
                                              : api::anonymous_access::all;
     ao_.rate_per_second = c_.rate_limit;
     ao_.rate_burst = c_.rate_burst;
+    ao_.sign_in_attempts_per_address = static_cast<size_t>(c_.sign_in_attempts_per_address);
     ao_.enrich = c_.enrich;
     // Destroyed before the service (coroutines it destroys release the
     // service's per-leaf locks) and after the logs, closed by their phases'

@@ -146,6 +146,11 @@ static po::options_description serve_options(serve_config& c, std::string& confi
        "(docs/auth.md; env LEAVES_RATE_LIMIT)")
       ("rate-burst", po::value(&c.rate_burst)->default_value(c.rate_burst),
        "requests an API token may make at once before --rate-limit applies (env LEAVES_RATE_BURST)")
+      ("sign-in-attempts-per-address",
+       po::value(&c.sign_in_attempts_per_address)->default_value(c.sign_in_attempts_per_address),
+       "failed sign-ins a client address may make in 5 minutes, whatever the user names (each name has its own "
+       "limit of 5); then 429 until the window passes; 0: no limit by address (docs/auth.md; env "
+       "LEAVES_SIGN_IN_ATTEMPTS_PER_ADDRESS)")
       ("webhook-allow-private", po::bool_switch(&c.webhook_allow_private),
        "let webhooks target loopback, private, link-local and other internal addresses (docs/webhooks.md; env "
        "LEAVES_WEBHOOK_ALLOW_PRIVATE)")
@@ -524,6 +529,7 @@ std::optional<std::string> out_of_range(const serve_config& c) {
       {"--max-buffered-body-mb", static_cast<long double>(c.max_buffered_body_mb), 1, 65536},
       {"--rate-limit", static_cast<long double>(c.rate_limit), 0, 1e9},
       {"--rate-burst", static_cast<long double>(c.rate_burst), 1, 1e9},
+      {"--sign-in-attempts-per-address", static_cast<long double>(c.sign_in_attempts_per_address), 0, 1000000},
       {"--webhook-timeout-ms", static_cast<long double>(c.webhook_timeout_ms), 100, 600000},
       {"--webhook-retry-ms", static_cast<long double>(c.webhook_retry_ms), 1, 3600000},
       {"--webhook-attempts", static_cast<long double>(c.webhook_attempts), 1, 100},

@@ -69,6 +69,9 @@ struct serve_config {
   // (0: no limit).
   double rate_limit = 50;
   double rate_burst = 200;
+  // Failed sign-ins one client address may make in 5 minutes (0: no limit
+  // by address; each user name has its own limit of 5 anyway).
+  int64_t sign_in_attempts_per_address = 20;
   // Webhooks (docs/webhooks.md): targets on internal addresses are refused
   // unless allowed; each delivery is tried `webhook_attempts` times, waiting
   // webhook_retry_ms, then twice that, ...; a webhook whose last

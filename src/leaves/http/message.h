@@ -21,6 +21,10 @@ struct request {
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
   std::chrono::steady_clock::time_point received;
+  // The address of the client's end of the connection ("127.0.0.1",
+  // "::1"; empty when unknown, as in tests without sockets). Behind a
+  // reverse proxy it is the proxy's.
+  std::string peer;
   // Who sent it, as the API's authentication found (api/auth.cpp) before
   // any handler runs: the actor of the events it causes, and which leaves it
   // may see and change.

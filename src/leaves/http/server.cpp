@@ -325,6 +325,16 @@ asio::awaitable<void> drain_before_close(beast::tcp_stream& stream) {
 }
 
 asio::awaitable<void> session(tcp::socket sock, session_args a, std::shared_ptr<server::connection> conn) {
+  std::string peer;
+  {
+    beast::error_code pec;
+    auto ep = sock.remote_endpoint(pec);
+    if (!pec) {
+      auto addr = ep.address();
+      if (addr.is_v6() && addr.to_v6().is_v4_mapped()) addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+      peer = addr.to_string();
+    }
+  }
   beast::tcp_stream stream(std::move(sock));
   conn->stream = &stream;
   beast::flat_buffer buffer;  // bounded by the parser's header and body limits
@@ -409,6 +419,7 @@ asio::awaitable<void> session(tcp::socket sock, session_args a, std::shared_ptr<
     }
     auto breq = parser.release();
     request req = to_request(breq);
+    req.peer = peer;
     response res = co_await a.h->handle(req);
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - req.received).count();

@@ -216,6 +216,54 @@ def test_a_collections_stream_carries_its_leaves_to_who_it_reaches(server_factor
     assert leaves == [], "after the unshare bob's stream carried %r" % leaves
 
 
+def test_a_collections_stream_carries_its_own_events(server_factory):
+    """The collection's own events (leaf added, moved, removed, renamed,
+    deleted) reach its stream, live and when catching up; no other stream."""
+    srv, p, n = world(server_factory)
+    ann = p["ann"]
+    a, b = save(ann), save(ann)
+    cid = expect(ann.post("/v1/collections", json={"name": "Own events"}), 201)["id"]
+    other = expect(ann.post("/v1/collections", json={"name": "Another"}), 201)["id"]
+    auth = {"Authorization": "Bearer " + TOKENS["ann"]}
+    live = SSEClient("127.0.0.1", srv.port, "/v1/stream?collection=" + cid, headers=auth)
+    elsewhere = SSEClient("127.0.0.1", srv.port, "/v1/stream?collection=" + other, headers=auth)
+    plain = SSEClient("127.0.0.1", srv.port, "/v1/stream", headers=auth)
+    for s in (live, elsewhere, plain):
+        assert s.status == 200, "a stream opens, got %s" % s.status
+    time.sleep(0.2)
+    expect(ann.post("/v1/collections/%s/leaves" % cid, json={"id": a}), 201, "add a")
+    expect(ann.post("/v1/collections/%s/leaves" % cid, json={"id": b}), 201, "add b")
+    expect(ann.put("/v1/collections/%s/leaves/%s" % (cid, b), json={"position": 0}), 200, "move b first")
+    expect(ann.patch("/v1/collections/" + cid, json={"name": "Renamed"}), 200, "rename")
+    expect(ann.delete("/v1/collections/%s/leaves/%s" % (cid, a)), 200, "remove a")
+    expect(ann.delete("/v1/collections/" + cid), 204, "delete the collection")
+    want = [("collection.leaf_added", a), ("collection.leaf_added", b), ("collection.leaf_moved", b),
+            ("collection.updated", None), ("collection.leaf_removed", a), ("collection.deleted", None)]
+
+    def own(evs):
+        return [(e["event"], e["json"].get("leaf_id")) for e in evs
+                if e.get("json") and e["event"].startswith("collection.")]
+    got = live.collect(5.0, until=lambda evs: len(own(evs)) >= len(want))
+    assert own(got) == want, "the collection's stream should carry its own events in order:\n  want %r\n  got  %r" % (
+        want, own(got))
+    last = [e["json"] for e in got if e.get("json") and e["event"] == "collection.updated"][0]
+    assert last["collection_id"] == cid and last["data"].get("name") == "Renamed" and last["actor"] == n["ann"], last
+    assert ":" in last["position"] and last["cursor"], last
+    not_here = elsewhere.collect(0.5) + plain.collect(0.1)
+    live.close(), elsewhere.close(), plain.close()
+    assert own(not_here) == [], "another collection's stream and the plain stream carried %r" % own(not_here)
+
+    # Catching up from the beginning gives the same events, from the log.
+    expect(ann.post("/v1/collections/%s/leaves" % other, json={"id": a}), 201, "add a to the other")
+    again = SSEClient("127.0.0.1", srv.port, "/v1/stream?collection=%s&from=beginning" % other, headers=auth)
+    caught = again.collect(5.0, until=lambda evs: len(own(evs)) >= 2)
+    again.close()
+    assert own(caught) == [("collection.created", None), ("collection.leaf_added", a)], (
+        "catch-up of the other collection from the beginning: %r" % own(caught))
+    # Someone the collection does not reach cannot open its stream.
+    expect_error(p["bob"].get("/v1/stream?collection=" + other), 404, "collection_not_found", "bob, not shared")
+
+
 def test_a_smart_collection_is_a_saved_search(server_factory):
     """A collection with a query: its leaves are the search's matches that the
     reader may see (it opens no private leaf), newest first, live on its

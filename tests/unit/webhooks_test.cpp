@@ -110,6 +110,37 @@ TEST(WebhookEvents, CreateTurnOffAndDeleteThroughTheWireForm) {
   EXPECT_EQ(again.err().code, errc::not_found);
 }
 
+TEST(WebhookEvents, ACollectionsWebhookKeepsItsCollection) {
+  std::optional<domain::user> u;
+  domain::user_command create;
+  create.kind = domain::user_command_kind::create;
+  create.name = "ann";
+  apply_all(u, *domain::decide_user(u, create, 1000, "admin"));
+  auto bad = hook_cmd(domain::user_command_kind::create_webhook, "0123456789ab");
+  bad.webhook.collection = "not-a-collection";
+  auto refused = domain::decide_user(u, bad, 2000, "ann");
+  ASSERT_FALSE(refused.ok()) << "a malformed collection id is refused";
+  EXPECT_EQ(refused.err().code, errc::invalid_argument);
+  auto c = hook_cmd(domain::user_command_kind::create_webhook, "0123456789ab");
+  c.webhook.collection = "00112233aabbccdd";
+  auto evs = domain::decide_user(u, c, 2000, "ann");
+  ASSERT_TRUE(evs.ok()) << evs.err().message;
+  ASSERT_EQ(evs->size(), 1u);
+  EXPECT_EQ(evs->front().data.at("collection"), "00112233aabbccdd");
+  apply_all(u, *evs);
+  ASSERT_NE(u->webhook("0123456789ab"), nullptr);
+  EXPECT_EQ(u->webhook("0123456789ab")->collection, "00112233aabbccdd");
+  EXPECT_EQ(domain::webhook_to_json(*u->webhook("0123456789ab")).at("collection"), "00112233aabbccdd");
+  // One without: no "collection" in its event (as events before it had none).
+  auto plain = hook_cmd(domain::user_command_kind::create_webhook, "0123456789ac");
+  auto pe = domain::decide_user(u, plain, 3000, "ann");
+  ASSERT_TRUE(pe.ok());
+  EXPECT_FALSE(pe->front().data.contains("collection"));
+  apply_all(u, *pe);
+  EXPECT_FALSE(u->webhook("0123456789ac")->collection.has_value());
+  EXPECT_TRUE(domain::webhook_to_json(*u->webhook("0123456789ac")).at("collection").is_null());
+}
+
 TEST(WebhookEvents, BadUrlsAndTooManyAreRefused) {
   std::optional<domain::user> u;
   domain::user_command create;

@@ -115,7 +115,9 @@ asio::awaitable<response> api::impl::serve(request& req, const match& m, const a
           std::erase_if(sp, [](const auto& kv) { return kv.first == "collection"; });
           sp.emplace_back("q", *col->query);
         } else {
-          scope = [users = c.d.users, id = *cid, who, caller = req.caller](const realtime::message& m) {
+          scope = [users = c.d.users, id = *cid, who, caller = req.caller,
+                   could = std::make_shared<std::atomic<bool>>(true)](const realtime::message& m) {
+            if (!m.collection_id.empty()) return m.collection_id == id && users->shows_own_event(id, who, m.type, *could);
             return users->carries(id, who, m.leaf_id, m.user_id, caller.sees(m.is_public.value_or(false), m.user_id));
           };
         }

@@ -117,6 +117,19 @@ class log_stream final : public http::stream_source {
       }
       for (const auto& r : *recs) {
         ++read;
+        if (!domain::is_leaf_key(r.key)) {
+          // A collection's own events reach only a collection's stream.
+          if (sub_->flt().allow && r.key.starts_with("collection:")) {
+            auto j = domain::decode_event_value(r.value);
+            auto ge = j ? domain::group_event_from_json(*j) : result<domain::group_event>(j.err());
+            if (ge) {
+              emit(realtime::make_collection_message(r.partition, r.offset, *ge), out);
+              continue;
+            }
+          }
+          cursor_[p] = r.offset + 1;
+          continue;
+        }
         auto j = domain::decode_event_value(r.value);
         auto ev = j ? domain::event_from_json(*j) : result<domain::event>(j.err());
         if (!ev) {
@@ -147,7 +160,8 @@ class log_stream final : public http::stream_source {
     auto staged = std::move(staged_);
     staged_.clear();
     for (auto& [m, cursor] : staged) {
-      bool pass = m.type == "leaf.deleted" || sent_.contains(m.leaf_id);
+      // A collection's own events are not leaves to match.
+      bool pass = !m.collection_id.empty() || m.type == "leaf.deleted" || sent_.contains(m.leaf_id);
       if (!pass) {
         auto l = co_await store_->async_get(m.leaf_id);
         if (!l) {

@@ -554,7 +554,7 @@ asio::awaitable<response> users_surface::create_webhook(const request& req, cons
     return error_to_response(make_error(errc::invalid_argument, std::move(m), code));
   };
   for (const auto& [k, v] : *body) {
-    if (k != "url" && k != "tag") co_return bad("unknown field: " + std::string(k).substr(0, 64));
+    if (k != "url" && k != "tag" && k != "collection") co_return bad("unknown field: " + std::string(k).substr(0, 64));
   }
   auto url = string_field(*body, "url", domain::kMaxWebhookUrlBytes);
   if (!url) co_return error_to_response(url.err());
@@ -563,6 +563,31 @@ asio::awaitable<response> users_surface::create_webhook(const request& req, cons
   }
   auto tag = string_field(*body, "tag", 200);
   if (!tag) co_return error_to_response(tag.err());
+  // A collection's webhook: the collection must be one its user may view
+  // now (404 otherwise, as GET /v1/collections/{id} answers), and a list
+  // (a smart collection is a saved search: its feed and stream follow it).
+  auto collection = string_field(*body, "collection", 64);
+  if (!collection) co_return error_to_response(collection.err());
+  if (!collection->empty()) {
+    if (!d.users) co_return error_to_response(users_disabled());
+    auth::principal owner;
+    owner.anonymous = false;
+    owner.name = u->name;
+    owner.user_id = u->user_id;
+    owner.r = u->r;
+    owner.scopes = domain::role_scopes(u->r) & who.scopes;
+    auto col = domain::valid_group_id(*collection) ? d.users->find_collection(*collection) : std::nullopt;
+    if (!col || col->deleted || d.users->access(*col, owner) == auth::collection_access::none) {
+      co_return error_to_response(make_error(errc::not_found,
+                                             "collection " + collection->substr(0, 64) + " does not exist",
+                                             "collection_not_found"));
+    }
+    if (col->query) {
+      co_return bad("collection: " + *collection + " is a smart collection; follow its saved search with a stream "
+                    "(GET /v1/stream?collection=) or its feed",
+                    "smart_collection");
+    }
+  }
   // Refused now when every address the name has is internal (a delivery
   // checks again on each address it connects to: names change).
   if (!d.webhooks->opts().allow_private) {
@@ -598,6 +623,7 @@ asio::awaitable<response> users_surface::create_webhook(const request& req, cons
     if (!t) co_return error_to_response(t.err());
     cmd.webhook.tag = *t;
   }
+  if (!collection->empty()) cmd.webhook.collection = *collection;
   const std::string id = cmd.webhook.id, secret = cmd.webhook.secret;
   auto w = co_await d.user_service->execute(std::move(cmd), who.name);
   if (!w) co_return error_to_response(w.err());

@@ -314,6 +314,19 @@ bool directory::carries(std::string_view id, const principal& who, std::string_v
   return shows_locked(c->second, who, leaf_id, leaf_owner, sees);
 }
 
+bool directory::shows_own_event(std::string_view id, const principal& who, std::string_view type,
+                                std::atomic<bool>& could) const {
+  std::shared_lock lk(mu_);
+  auto c = collections_.find(id);
+  if (c == collections_.end()) return false;
+  // The directory may be behind the projector that publishes: a deletion
+  // it has not applied yet is shown by the rule of a live collection.
+  if (c->second.deleted) return type == "collection.deleted" && could.load();
+  const bool views = access_locked(c->second, who) != collection_access::none;
+  could.store(views);
+  return views;
+}
+
 bool directory::opens_locked(const domain::collection& c, std::string_view user, std::string_view leaf_id,
                              std::optional<int64_t> leaf_owner) const {
   // Public alone does not open a private leaf: the owner or a team must.

@@ -5,6 +5,7 @@
 #include <boost/url/parse.hpp>
 
 #include "leaves/base/hash.h"
+#include "leaves/domain/collection.h"
 #include "leaves/base/time.h"
 
 namespace leaves::domain {
@@ -279,6 +280,9 @@ result<std::vector<user_event>> decide_user(const std::optional<user>& state, co
                        "invalid_url");
       }
       if (w.tag && !plain_text(*w.tag, 200)) return invalid("tag: at most 200 bytes, no control characters");
+      if (w.collection && !valid_group_id(*w.collection)) {
+        return invalid("collection: a collection id (16 lower-case hex digits)");
+      }
       const size_t live = state->webhooks.size();
       for (const auto& have : state->webhooks) {
         if (have.id == w.id) return make_error(errc::conflict, "webhook " + w.id + " exists already", "webhook_exists");
@@ -294,6 +298,7 @@ result<std::vector<user_event>> decide_user(const std::optional<user>& state, co
       ev.data["secret"] = w.secret;
       ev.data["tag"] = w.tag ? json::value(*w.tag) : json::value(nullptr);
       ev.data["sees"] = w.all_leaves ? "all" : "visible";
+      if (w.collection) ev.data["collection"] = *w.collection;  // absent: every leaf (older events too)
       out.push_back(std::move(ev));
       return out;
     }
@@ -410,8 +415,14 @@ status apply_user(std::optional<user>& state, const user_event& ev) {
       w.secret = str(ev.data, "secret");
       if (const auto* t = ev.data.if_contains("tag"); t && t->is_string()) w.tag = std::string(t->get_string());
       w.all_leaves = str(ev.data, "sees") == "all";
+      if (const auto* c = ev.data.if_contains("collection"); c && c->is_string()) {
+        w.collection = std::string(c->get_string());
+      }
       w.created_ms = ev.time_ms;
-      if (!valid_token_id(w.id) || !valid_hash(w.secret) || !valid_webhook_url(w.url)) return bad("webhook");
+      if (!valid_token_id(w.id) || !valid_hash(w.secret) || !valid_webhook_url(w.url) ||
+          (w.collection && !valid_group_id(*w.collection))) {
+        return bad("webhook");
+      }
       state->webhooks.push_back(std::move(w));
       break;
     }
@@ -509,6 +520,7 @@ json::object webhook_to_json(const webhook_info& w) {
   o["url"] = w.url;
   o["tag"] = w.tag ? json::value(*w.tag) : json::value(nullptr);
   o["sees"] = w.all_leaves ? "all" : "visible";
+  o["collection"] = w.collection ? json::value(*w.collection) : json::value(nullptr);
   o["enabled"] = w.enabled;
   if (!w.enabled) o["disabled_reason"] = w.disabled_reason;
   o["created_at"] = format_iso8601(w.created_ms);

@@ -49,6 +49,8 @@ struct token_info {
 
 // A webhook: leaf events its user may see (of one tag, when set) are POSTed
 // to `url`, signed with HMAC-SHA256 under `secret` (webhooks/dispatcher.h).
+// A collection's webhook sends what the collection's stream carries: the
+// events of its leaves that reach the user through it, and its own events.
 // The secret is in the event that created it, so every server can sign; it
 // is shown to the user once, at creation.
 struct webhook_info {
@@ -56,6 +58,7 @@ struct webhook_info {
   std::string url;     // http or https
   std::string secret;  // 64 hex digits
   std::optional<std::string> tag;
+  std::optional<std::string> collection;  // a collection id (domain/collection.h)
   // Every leaf (made by a token with the admin scope of an admin), or what
   // any user sees: public leaves and the user's own.
   bool all_leaves = false;

@@ -114,9 +114,24 @@ void projector::stop() {
 bool projector::process(std::vector<log::stored_record>& recs) {
   std::vector<projection::applied_event> batch;
   batch.reserve(recs.size());
+  // Collections' events, for the streams and webhooks of collections (the
+  // directory folds them): published among the leaves' in log order.
+  std::vector<std::pair<size_t, std::shared_ptr<const realtime::message>>> group_msgs;  // (batch index, message)
   for (auto& r : recs) {
-    // Users share the log with leaves; the user directory folds them.
-    if (!domain::is_leaf_key(r.key)) continue;
+    // Users, teams and collections share the log with leaves; the user
+    // directory folds them.
+    if (!domain::is_leaf_key(r.key)) {
+      if (hub_ && r.key.starts_with("collection:")) {
+        auto j = domain::decode_event_value_waiting(r.value, stop_, "projector");
+        if (!j && j.err().code == errc::unavailable) return false;
+        auto ge = j ? domain::group_event_from_json(*j) : result<domain::group_event>(j.err());
+        if (ge) {
+          group_msgs.emplace_back(batch.size(), std::make_shared<realtime::message>(
+                                                    realtime::make_collection_message(r.partition, r.offset, *ge)));
+        }
+      }
+      continue;
+    }
     auto j = domain::decode_event_value_waiting(r.value, stop_, "projector");
     if (!j && j.err().code == errc::unavailable) return false;  // stopping while the registry was away
     result<domain::event> ev = j ? domain::event_from_json(*j) : result<domain::event>(j.err());
@@ -154,10 +169,14 @@ bool projector::process(std::vector<log::stored_record>& recs) {
   // After the flush: a subscriber that reads what a message announces finds it.
   if (hub_) {
     std::vector<std::shared_ptr<const realtime::message>> msgs;
-    msgs.reserve(batch.size());
-    for (const auto& ae : batch) {
+    msgs.reserve(batch.size() + group_msgs.size());
+    auto g = group_msgs.begin();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      for (; g != group_msgs.end() && g->first == i; ++g) msgs.push_back(std::move(g->second));
+      const auto& ae = batch[i];
       msgs.push_back(std::make_shared<realtime::message>(realtime::make_message(ae.partition, ae.offset, ae.ev)));
     }
+    for (; g != group_msgs.end(); ++g) msgs.push_back(std::move(g->second));
     hub_->publish(msgs);
   }
   ++stats_.batches;

@@ -40,7 +40,30 @@ message make_message(int32_t partition, int64_t offset, const domain::event& ev)
   return m;
 }
 
+message make_collection_message(int32_t partition, int64_t offset, const domain::group_event& ev) {
+  message m;
+  m.partition = partition;
+  m.offset = offset;
+  m.type = ev.type;
+  constexpr std::string_view kPrefix = "collection:";
+  m.collection_id = ev.aggregate_id.starts_with(kPrefix) ? ev.aggregate_id.substr(kPrefix.size()) : ev.aggregate_id;
+  if (const auto* l = ev.data.if_contains("leaf"); l && l->is_string()) m.leaf_id = l->get_string();
+  json::object o;
+  o["type"] = m.type;
+  o["collection_id"] = m.collection_id;
+  if (!m.leaf_id.empty()) o["leaf_id"] = m.leaf_id;
+  o["version"] = ev.aggregate_version;
+  o["position"] = std::to_string(partition) + ":" + std::to_string(offset);
+  o["time"] = format_iso8601(ev.time_ms);
+  o["actor"] = ev.actor;
+  o["data"] = ev.data;
+  m.json_body = json::serialize(o);
+  m.json_body.pop_back();  // the closing '}': sessions append their cursor
+  return m;
+}
+
 bool filter::matches(const message& m) const {
+  if (!m.collection_id.empty()) return allow && allow(m);
   if (tag && (!m.tags || std::find(m.tags->begin(), m.tags->end(), *tag) == m.tags->end())) {
     return false;
   }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "leaves/base/async_signal.h"
+#include "leaves/domain/collection.h"
 #include "leaves/domain/events.h"
 
 namespace leaves::realtime {
@@ -29,11 +30,18 @@ struct message {
   std::optional<domain::string_list> tags;
   std::optional<int64_t> user_id;
   std::optional<bool> is_public;       // after the event (a delete: before it)
+  // A collection's own event (collection.leaf_added, ...): the collection's
+  // id, and leaf_id the leaf it names, if any. Only a filter's `allow` (a
+  // collection's stream or webhook) lets one through.
+  std::string collection_id;
   std::string json_body;               // JSON object without its closing '}'
 };
 
 // The message for an event at a log position (same for live and catch-up).
 message make_message(int32_t partition, int64_t offset, const domain::event& ev);
+// The message for a collection's event: type, collection_id, leaf_id (when
+// it names one), version, position, time, actor and the event's data.
+message make_collection_message(int32_t partition, int64_t offset, const domain::group_event& ev);
 
 struct filter {
   std::optional<std::string> tag;

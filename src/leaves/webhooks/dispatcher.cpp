@@ -41,7 +41,10 @@ dispatcher::~dispatcher() { stop(); }
 void dispatcher::start() {
   start_ends_ = log_.end_offsets();
   signal_ = std::make_shared<async_signal>(strand_);
-  sub_ = hub_.subscribe(realtime::filter{}, signal_, false);
+  // Every message, collections' own events included: each webhook's filter decides.
+  realtime::filter everything;
+  everything.allow = [](const realtime::message&) { return true; };
+  sub_ = hub_.subscribe(std::move(everything), signal_, false);
   asio::co_spawn(strand_, run(), asio::detached);
 }
 
@@ -71,6 +74,23 @@ void dispatcher::refresh() {
     h->f.tag = t.hook.tag;
     h->f.limited = !(t.r == domain::role::admin && t.hook.all_leaves);
     h->f.visible_owner = t.user_id;
+    if (t.hook.collection) {
+      // What the collection's stream would carry to the user (api.cpp's
+      // ?collection=): its leaves that reach the user through it, and its
+      // own events while the user may view it.
+      auth::principal who;
+      who.anonymous = false;
+      who.name = t.user;
+      who.user_id = t.user_id;
+      who.r = t.r;
+      who.scopes = domain::role_scopes(t.r);
+      h->f.allow = [users = &users_, id = *t.hook.collection, who, limited = h->f.limited,
+                    could = std::make_shared<std::atomic<bool>>(true)](const realtime::message& m) {
+        if (!m.collection_id.empty()) return m.collection_id == id && users->shows_own_event(id, who, m.type, *could);
+        const bool sees = !limited || m.is_public.value_or(false) || (who.user_id > 0 && m.user_id == who.user_id);
+        return users->carries(id, who, m.leaf_id, m.user_id, sees);
+      };
+    }
     if (t.hook.enabled && !h->t.hook.enabled) h->failures_in_a_row = 0;  // turned on again
     if (!t.hook.enabled) h->queue.clear();
     // What waits was let in under the old filter: a user who may now see

@@ -84,6 +84,8 @@ void dispatcher::refresh() {
       who.user_id = t.user_id;
       who.r = t.r;
       who.scopes = domain::role_scopes(t.r);
+      // Made without the admin scope: what any user sees (as the leaves').
+      if (h->f.limited) who.scopes &= ~static_cast<unsigned>(domain::scope_admin);
       h->f.allow = [users = &users_, id = *t.hook.collection, who, limited = h->f.limited,
                     could = std::make_shared<std::atomic<bool>>(true)](const realtime::message& m) {
         if (!m.collection_id.empty()) return m.collection_id == id && users->shows_own_event(id, who, m.type, *could);

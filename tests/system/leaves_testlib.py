@@ -801,13 +801,16 @@ class WSClient:
                 pass
 
 
-def tiny_pdf(title, lines, author="Ann Writer"):
-    """A small valid PDF (one page of Helvetica text, an Info dictionary with
-    a title and author), written out with its cross-reference table."""
+def wordy_pdf(words):
+    """A PDF of one page holding `words` short words in a 1-point font, each
+    on the page: reading its text takes poppler about 50 MiB per 100,000."""
+    text = " ".join("(w%d x y z) Tj 0 -0.005 Td" % i for i in range(words))
+    return pdf_of(("BT /F1 1 Tf 72 720 Td %s ET" % text).encode("latin-1"), "Words", "Many Words")
+
+
+def pdf_of(stream, title, author):
     def esc(s):
         return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-    text = " ".join("(%s) Tj 0 -28 Td" % esc(l) for l in lines)
-    stream = ("BT /F1 18 Tf 72 720 Td %s ET" % text).encode("latin-1")
     objs = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -828,3 +831,12 @@ def tiny_pdf(title, lines, author="Ann Writer"):
         out += b"%010d 00000 n \n" % off
     out += b"trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
     return out
+
+
+def tiny_pdf(title, lines, author="Ann Writer"):
+    """A small valid PDF (one page of Helvetica text, an Info dictionary with
+    a title and author), written out with its cross-reference table."""
+    def esc(s):
+        return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    text = " ".join("(%s) Tj 0 -28 Td" % esc(l) for l in lines)
+    return pdf_of(("BT /F1 18 Tf 72 720 Td %s ET" % text).encode("latin-1"), title, author)

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from leaves_testlib import expect, expect_error, md5_hex, tiny_pdf, wait_until
+from leaves_testlib import expect, expect_error, md5_hex, tiny_pdf, wait_until, wordy_pdf
 
 PAGES = pathlib.Path(__file__).resolve().parents[1] / "fixtures" / "pages"
 
@@ -32,6 +32,8 @@ class Pages(http.server.BaseHTTPRequestHandler):
         ctype = "text/html; charset=utf-8"
         if broken or path.startswith("/missing"):
             body, status = b"<h1>Not found</h1>", 404
+        elif path.startswith("/heavy/"):
+            body, status, ctype = wordy_pdf(100000), 200, "application/pdf"
         elif path.endswith(".pdf"):
             body, status, ctype = tiny_pdf("A Paper on Logs", ["Every write is an event in the log.",
                                                                     "The log is the truth, and the tables are views of it."]), 200, "application/pdf"
@@ -125,6 +127,38 @@ def test_a_pdf_gives_its_title_text_and_author(server_factory, pages):
     # The answer was written by the worker, not this client: the index catches up on its own.
     wait_until(lambda: leaf["id"] in [h["id"] for h in expect(c.get("/v1/search?q=%22event+in+the+log%22"), 200)["items"]],
                timeout=15, what="the PDF's text in search")
+
+
+def test_a_pdf_that_needs_too_much_memory_costs_only_its_reader(server_factory, pages):
+    """PDFs are read in a child process under --pdf-memory-mb: one that needs
+    more fails in the child, with the reason in the answer; the server and
+    its next PDF are fine."""
+    srv = server_factory.make(args=ENRICH + ["--pdf-memory-mb", "16"])
+    c = srv.client
+    heavy = expect(c.post("/v1/leaves", json={"url": pages.base + "/heavy/" + md5_hex(str(time.time())) + ".pdf"}),
+                   201)
+    [answer] = wait_until(lambda: answers(c, heavy["id"]), timeout=30, what="the heavy PDF's answer")
+    error = answer["page"].get("pdf_error", "")
+    assert answer["type"] == "leaf.enriched" and "memory" in error and "16 MiB" in error, (
+        "the heavy PDF should be answered with the reader's failure and its limit, got %r" % answer)
+    got = c.get_leaf(heavy["id"])
+    assert got["mimetype"] == "application/pdf" and not got["title"], got
+    # The same server reads the next PDF.
+    light = expect(c.post("/v1/leaves", json={"url": pages.base + "/papers/" + md5_hex(str(time.time())) + ".pdf"}),
+                   201)
+    done = wait_until(lambda: (lambda l: l if l["title"] else None)(c.get_leaf(light["id"])), timeout=15,
+                      what="the light PDF's title")
+    assert done["title"] == "A Paper on Logs", done
+    expect(c.get("/healthz"), 200, "the server is alive")
+
+    # With the default limit the heavy one is read.
+    srv2 = server_factory.make(args=ENRICH)
+    c2 = srv2.client
+    again = expect(c2.post("/v1/leaves", json={"url": pages.base + "/heavy/" + md5_hex(str(time.time())) + ".pdf"}),
+                   201)
+    read = wait_until(lambda: (lambda l: l if l["title"] else None)(c2.get_leaf(again["id"])), timeout=30,
+                      what="the heavy PDF's title under the default limit")
+    assert read["title"] == "Words" and (read["content_text"] or "").startswith("w0"), read["title"]
 
 
 def test_a_failure_is_recorded_and_a_refetch_asks_again(server_factory, pages):

@@ -13,6 +13,8 @@ int check_main(const std::vector<std::string>& args);
 int import_main(const std::vector<std::string>& args);
 int export_main(const std::vector<std::string>& args);
 int fetch_main(const std::vector<std::string>& args);
+// `leaves pdf-text MB SECONDS`: the enrichment's PDF reader, a child of the server.
+int pdf_text_main(const std::vector<std::string>& args);
 int topics_main(const std::vector<std::string>& args);
 int export_site_main(const std::vector<std::string>& args);
 int users_main(const std::vector<std::string>& args);

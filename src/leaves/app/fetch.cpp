@@ -10,6 +10,7 @@
 #include "leaves/fetch/extract.h"
 #include "leaves/fetch/fetch.h"
 #include "leaves/fetch/pdf.h"
+#include "leaves/fetch/pdf_isolated.h"
 
 namespace leaves::app {
 namespace {
@@ -48,6 +49,17 @@ bool number_arg(const std::vector<std::string>& args, size_t& i, long long lo, l
 }
 
 }  // namespace
+
+int pdf_text_main(const std::vector<std::string>& args) {
+  long long mb = 0, secs = 0;
+  std::vector<std::string> a = {"", args.size() > 0 ? args[0] : "", "", args.size() > 1 ? args[1] : ""};
+  size_t i = 0, j = 2;
+  if (args.size() != 2 || !number_arg(a, i, 1, 1048576, mb) || !number_arg(a, j, 1, 86400, secs)) {
+    std::fputs("leaves pdf-text MB SECONDS: reads a PDF from stdin (used by the enrichment worker)\n", stderr);
+    return 2;
+  }
+  return fetch::pdf_text_child(static_cast<size_t>(mb), static_cast<int>(secs));
+}
 
 int fetch_main(const std::vector<std::string>& args) {
   fetch::fetch_options o;

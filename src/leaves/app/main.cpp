@@ -72,6 +72,8 @@ int main(int argc, char** argv) {
     if (cmd == "export-site") return leaves::app::export_site_main(args);
     if (cmd == "users") return leaves::app::users_main(args);
     if (cmd == "fetch") return leaves::app::fetch_main(args);
+    // Internal: the enrichment worker's PDF reader (fetch/pdf_isolated.h).
+    if (cmd == "pdf-text") return leaves::app::pdf_text_main(args);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "leaves %s: %s\n", cmd.c_str(), e.what());
     return 2;

@@ -523,6 +523,7 @@ class serve_process {
     eo.fetch.max_body_bytes = static_cast<size_t>(c_.fetch_max_kb) * 1024;
     eo.concurrency = static_cast<size_t>(c_.enrich_concurrency);
     eo.per_host_interval = std::chrono::milliseconds(c_.enrich_host_interval_ms);
+    eo.pdf.memory_mb = static_cast<size_t>(c_.pdf_memory_mb);
     if (c_.fetch_allow_private)
       log_warn("serve", "--fetch-allow-private: enrichment may fetch loopback, private and link-local addresses");
     enricher_ = std::make_unique<enrich::enricher>(*log_, c_.enrich_group, *svc_, *ioc_, eo);

@@ -179,6 +179,9 @@ static po::options_description serve_options(serve_config& c, std::string& confi
        "the deadline of one page's fetch, redirects included")
       ("fetch-max-kb", po::value(&c.fetch_max_kb)->default_value(c.fetch_max_kb),
        "the largest page read, after decompression, in KiB")
+      ("pdf-memory-mb", po::value(&c.pdf_memory_mb)->default_value(c.pdf_memory_mb),
+       "the memory a fetched PDF's reader may use, in MiB: PDFs are read in a child process with this limit and "
+       "30 s of CPU, so a hostile one costs only the child (docs/fetch.md)")
       ("enrich-group", po::value(&c.enrich_group)->default_value(c.enrich_group),
        "the consumer group of enrichment, shared by the servers of a deployment")
       ("search", po::value(&c.search)->default_value(c.search),
@@ -538,6 +541,7 @@ std::optional<std::string> out_of_range(const serve_config& c) {
       {"--enrich-host-interval-ms", static_cast<long double>(c.enrich_host_interval_ms), 0, 3600000},
       {"--fetch-timeout-ms", static_cast<long double>(c.fetch_timeout_ms), 100, 600000},
       {"--fetch-max-kb", static_cast<long double>(c.fetch_max_kb), 1, 1048576},
+      {"--pdf-memory-mb", static_cast<long double>(c.pdf_memory_mb), 1, 1048576},
   };
   if (c.data_dir.empty()) return std::string("--data-dir must not be empty");
   if (c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" && c.log_level != "error")

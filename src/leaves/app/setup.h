@@ -89,6 +89,9 @@ struct serve_config {
   int enrich_host_interval_ms = 1000;
   int fetch_timeout_ms = 20000;
   int fetch_max_kb = 5120;
+  // A fetched PDF is read in a child process with this much memory (beyond
+  // the PDF itself) and 30 s of CPU (fetch/pdf_isolated.h).
+  int pdf_memory_mb = 512;
   std::string enrich_group = "leaves-enrich";
   bool salvage = false;
   int min_free_mb = 256;

@@ -391,7 +391,7 @@ enricher::outcome enricher::enrich_one(const job& j) {
       page["charset"] = charset.empty() ? "utf-8" : charset;
     }
     if (r.mimetype == "application/pdf") {
-      const auto pdf = fetch::extract_pdf(r.body);
+      const auto pdf = fetch::extract_pdf_isolated(r.body, o_.pdf);
       if (pdf.ok()) {
         if (!pdf.title.empty()) {
           p.values.title = utf8_repaired(pdf.title, kMaxTitleBytes);

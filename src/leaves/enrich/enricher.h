@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "leaves/fetch/fetch.h"
+#include "leaves/fetch/pdf_isolated.h"
 #include "leaves/log/event_log.h"
 #include "leaves/service/leaf_service.h"
 
@@ -51,6 +52,7 @@ struct enrich_options {
   int attempts = 3;
   std::chrono::milliseconds retry_base{1000};
   std::chrono::milliseconds max_retry_wait{60000};
+  fetch::pdf_isolation pdf;  // PDFs are read in a child process
 };
 
 struct enrich_stats {

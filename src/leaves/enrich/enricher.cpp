@@ -125,19 +125,27 @@ void enricher::submit(job j) {
   cv_.notify_one();
 }
 
+bool enricher::answered_here(const std::string& request) const {
+  std::lock_guard lk(mu_);
+  return answered_recently_.contains(request);
+}
+
 void enricher::run() {
-  // Requests written before the worker started may have been answered by
-  // an earlier run whose position was not committed yet. Per partition (a
-  // request and its answer share their leaf's partition), they wait until
-  // the worker has read that partition up to where it ended at start.
-  const std::vector<int64_t> boundary = log_.end_offsets();
-  const size_t parts = boundary.size();
+  // Requests read from a partition that this run did not read just before
+  // (its first read: a restart; or a rebalance handed it over, rewinding to
+  // the group's commit) may have been answered by whoever read them before,
+  // an earlier run or another server, after its last commit. They wait
+  // until the worker has read that partition up to where it ended when it
+  // came (a request and its answer share their leaf's partition); those an
+  // answer follows are not fetched again.
+  const size_t parts = static_cast<size_t>(log_.partitions());
+  std::vector<int64_t> boundary(parts, 0);
+  std::vector<int64_t> expect(parts, -1);  // the offset this run reads next from each partition; -1: none yet
   std::vector<int64_t> next(parts, 0);
   if (auto committed = log_.committed(group_); committed) {
     for (size_t p = 0; p < committed->size() && p < parts; ++p) next[p] = std::max<int64_t>(0, (*committed)[p]);
   }
-  std::vector<bool> recovering(parts);
-  for (size_t p = 0; p < parts; ++p) recovering[p] = next[p] < boundary[p];
+  std::vector<bool> recovering(parts, false);
   std::vector<std::vector<job>> held(parts);
   std::vector<std::unordered_set<std::string>> answered(parts);  // seen while the partition recovers
   std::vector<int64_t> last_commit(parts, -1);
@@ -156,6 +164,23 @@ void enricher::run() {
       for (const auto& r : *recs) {
         if (r.partition < 0 || static_cast<size_t>(r.partition) >= parts) continue;
         const auto p = static_cast<size_t>(r.partition);
+        if (r.offset != expect[p]) {
+          // The partition came to this run (see above): recover up to its end now.
+          auto end = log_.end_offset(r.partition);
+          int64_t upto = r.offset + 1;
+          if (end) {
+            upto = std::max(upto, *end);
+          } else if (auto known = log_.known_end_offsets(); p < known.size()) {
+            upto = std::max(upto, known[p]);
+          }
+          if (expect[p] >= 0) {
+            log_info("enrich", "partition " + std::to_string(p) + " handed over at " + std::to_string(r.offset) +
+                                   ": requests up to " + std::to_string(upto) + " wait for their answers");
+          }
+          boundary[p] = std::max(boundary[p], upto);
+          recovering[p] = true;
+        }
+        expect[p] = r.offset + 1;
         read.insert(p);
         read_here[p] = true;
         next[p] = std::max(next[p], r.offset + 1);
@@ -201,7 +226,7 @@ void enricher::run() {
         if (!recovering[p] || next[p] < boundary[p]) continue;
         recovering[p] = false;
         for (auto& j : held[p]) {
-          if (answered[p].contains(j.request)) {
+          if (answered[p].contains(j.request) || answered_here(j.request)) {
             ++stats_.already;
           } else {
             submit(std::move(j));
@@ -282,6 +307,13 @@ void enricher::work() {
       queue_[host].push_back(std::move(j));
     } else if (o == outcome::done) {
       queued_.erase(j.request);
+      // Its answer may not be in the log yet when a rebalance hands the
+      // partition back: remembered, so it is not fetched again.
+      if (answered_recently_.insert(j.request).second) answered_order_.push_back(j.request);
+      while (answered_order_.size() > kRememberAnswered) {
+        answered_recently_.erase(answered_order_.front());
+        answered_order_.pop_front();
+      }
       auto& u = unanswered_[j.partition];
       if (auto it = u.find(j.offset); it != u.end()) u.erase(it);
     }

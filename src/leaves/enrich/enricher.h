@@ -6,11 +6,13 @@
 // leaf.enriched event (the page's fields, taken only where the leaf's are
 // empty) or a leaf.enrich_failed event with the reason.
 //
-// Exactly one answer per request, across restarts: an answer names its
-// request (the partition:offset of the event that asked). At start the
-// worker notes where the log ends; requests written before that are held
-// until it has read up to there, and those an answer already follows are
-// not fetched again. Positions are committed only past requests answered.
+// Exactly one answer per request, across restarts and hand-overs: an answer
+// names its request (the partition:offset of the event that asked). When a
+// partition comes to the worker (a start, a rebalance: a read that does not
+// follow the last one), it notes where the partition ends; requests before
+// that are held until it has read up to there, and those an answer already
+// follows (or this worker answered) are not fetched again. Positions are
+// committed only past requests answered.
 //
 // Politeness: `concurrency` pages at once, one at a time per host with
 // `per_host_interval` between two fetches of a host (an import of 10,000
@@ -114,6 +116,11 @@ class enricher {
   std::map<std::string, std::chrono::steady_clock::time_point> next_fetch_;
   std::set<std::string> queued_;                  // requests queued or being fetched
   std::vector<std::multiset<int64_t>> unanswered_;  // their offsets, per partition
+  // Requests this run answered, the last kRememberAnswered of them.
+  static constexpr size_t kRememberAnswered = 100000;
+  std::set<std::string> answered_recently_;
+  std::deque<std::string> answered_order_;
+  bool answered_here(const std::string& request) const;
 };
 
 }  // namespace leaves::enrich

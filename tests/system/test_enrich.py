@@ -139,11 +139,14 @@ def test_a_pdf_that_needs_too_much_memory_costs_only_its_reader(server_factory, 
     heavy = expect(c.post("/v1/leaves", json={"url": pages.base + "/heavy/" + md5_hex(str(time.time())) + ".pdf"}),
                    201)
     [answer] = wait_until(lambda: answers(c, heavy["id"]), timeout=30, what="the heavy PDF's answer")
-    error = answer["page"].get("pdf_error", "")
-    assert answer["type"] == "leaf.enriched" and "memory" in error and "16 MiB" in error, (
-        "the heavy PDF should be answered with the reader's failure and its limit, got %r" % answer)
-    got = c.get_leaf(heavy["id"])
-    assert got["mimetype"] == "application/pdf" and not got["title"], got
+    # AddressSanitizer (scripts/hardening) reserves its heap at start, so
+    # an address-space limit set later does not bind its allocations there.
+    if not os.environ.get("ASAN_OPTIONS"):
+        error = answer["page"].get("pdf_error", "")
+        assert answer["type"] == "leaf.enriched" and "memory" in error and "16 MiB" in error, (
+            "the heavy PDF should be answered with the reader's failure and its limit, got %r" % answer)
+        got = c.get_leaf(heavy["id"])
+        assert got["mimetype"] == "application/pdf" and not got["title"], got
     # The same server reads the next PDF.
     light = expect(c.post("/v1/leaves", json={"url": pages.base + "/papers/" + md5_hex(str(time.time())) + ".pdf"}),
                    201)

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "leaves/app/commands.h"
 #include "leaves/fetch/extract.h"
 #include "leaves/fetch/fetch.h"
@@ -58,7 +60,12 @@ int pdf_text_main(const std::vector<std::string>& args) {
     std::fputs("leaves pdf-text MB SECONDS: reads a PDF from stdin (used by the enrichment worker)\n", stderr);
     return 2;
   }
-  return fetch::pdf_text_child(static_cast<size_t>(mb), static_cast<int>(secs));
+  // Ends at once, without the exit handlers: a helper whose answer is
+  // written has nothing to tidy (and a sanitizer's exit check would need
+  // memory the limit no longer grants).
+  const int code = fetch::pdf_text_child(static_cast<size_t>(mb), static_cast<int>(secs));
+  std::fflush(stdout);
+  ::_exit(code);
 }
 
 int fetch_main(const std::vector<std::string>& args) {

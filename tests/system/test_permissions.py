@@ -1,6 +1,8 @@
 """The permissions matrix (docs/auth.md): every kind of caller against every
-leaf route, on a leaf of its own, someone else's private one and someone
-else's public one; the account routes against one's own user and another's.
+leaf route, on a leaf of its own, someone else's private one, someone
+else's private one shared with the caller's team through a collection, and
+someone else's public one; the account routes against one's own user and
+another's.
 Under the default --anonymous read. Each cell says the status it expects;
 a failure lists every cell that differs, not only the first.
 
@@ -46,6 +48,8 @@ def leaf_writes(leaf_id):
 # Expected status per caller, by kind of route and whose leaf it is.
 READ = {
     "private": {"anon": 404, "reader": 404, "owner": 200, "other": 404, "admin": 200},
+    # In a collection shared with the team of the reader and the other curator.
+    "shared": {"anon": 404, "reader": 200, "owner": 200, "other": 200, "admin": 200},
     "public": {"anon": 200, "reader": 200, "owner": 200, "other": 200, "admin": 200},
 }
 WRITE = {
@@ -53,6 +57,8 @@ WRITE = {
     # is looked at; another curator: a private leaf is not there (404), a
     # public one is not theirs (403).
     "private": {"anon": 401, "reader": 403, "owner": 200, "other": 404, "admin": 200},
+    # Seen through the collection, not the other's to change: 403.
+    "shared": {"anon": 401, "reader": 403, "owner": 200, "other": 403, "admin": 200},
     "public": {"anon": 401, "reader": 403, "owner": 200, "other": 403, "admin": 200},
 }
 
@@ -60,23 +66,32 @@ WRITE = {
 def test_every_caller_on_every_leaf_route(server_factory):
     srv = server_factory.make(args=["--anonymous", "read"], env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
     admin = as_user(srv, ADMIN_TOKEN)
-    tokens = {"reader": make_user(admin, unique("r"), "reader")[0],
-              "owner": make_user(admin, unique("o"), "curator")[0],
-              "other": make_user(admin, unique("c"), "curator")[0]}
+    names = {"reader": unique("r"), "owner": unique("o"), "other": unique("c")}
+    tokens = {k: make_user(admin, n, "reader" if k == "reader" else "curator")[0] for k, n in names.items()}
     clients = {"anon": as_user(srv, None), "admin": admin}
     clients.update({k: as_user(srv, t) for k, t in tokens.items()})
     owner = clients["owner"]
+    # The owner's collection, shared (as editor) with a team of the reader and the other curator.
+    shelf = owner.post("/v1/collections", json={"name": "Shared shelf"}).json()["id"]
+    team = owner.post("/v1/teams", json={"name": "Readers"}).json()["id"]
+    for k in ("reader", "other"):
+        assert owner.put("/v1/teams/%s/members/%s" % (team, names[k]), json={}).status_code == 200
+    assert owner.put("/v1/collections/%s/shares/%s" % (shelf, team), json={"role": "editor"}).status_code == 200
 
     def fresh(kind):
         body = owner.post("/v1/leaves", json={"url": new_url(), "title": "t", "tags": ["m"], "content": "<p>c</p>",
                                               "is_public": kind == "public"})
         assert body.status_code == 201, "the owner saves a %s leaf: %s" % (kind, body.text)
+        position = body.headers["Leaves-Position"]
+        if kind == "shared":
+            added = owner.post("/v1/collections/%s/leaves" % shelf, json={"id": body.json()["id"]})
+            assert added.status_code == 201, "the owner adds the leaf to the shared collection: %s" % added.text
         for c in clients.values():
             c.positions = dict(owner.positions)
-        return body.json()["id"], body.headers["Leaves-Position"]
+        return body.json()["id"], position
 
     wrong = []
-    for kind in ("private", "public"):
+    for kind in ("private", "shared", "public"):
         leaf_id, at = fresh(kind)
         for route, call in leaf_reads(leaf_id, at):
             for who in WHO:

@@ -121,8 +121,18 @@ void context::stamp(domain::command& cmd, const request& req) const {
 
 asio::awaitable<result<service::write_result>> context::execute(domain::command cmd) {
   std::string actor = cmd.actor.empty() ? std::string("anonymous") : cmd.actor;
-  auto r = co_await d.service.execute(std::move(cmd), std::move(actor));
+  const std::string leaf_id = cmd.leaf_id;
+  const bool limited_user = cmd.owner && cmd.owner->limited;
+  auto r = co_await d.service.execute(std::move(cmd), actor);
   if (r && r->changed) owner->events_appended_.fetch_add(1, std::memory_order_relaxed);
+  // Another's private leaf is "not found" to a caller who cannot see it;
+  // one who reads it through a shared collection is told it is not theirs.
+  if (!r && limited_user && d.users && r.err().detail == "leaf_not_found") {
+    auto l = co_await d.store.async_get(leaf_id);
+    if (l && *l && !(*l)->deleted && d.users->shared_with(leaf_id, (*l)->user_id, actor)) {
+      co_return make_error(errc::permission_denied, "leaf " + leaf_id + " belongs to another user", "leaf_not_yours");
+    }
+  }
   co_return r;
 }
 

@@ -144,9 +144,11 @@ asio::awaitable<response> reference::ref_tags(const request& req, std::string id
 }
 
 asio::awaitable<response> reference::ref_get(const request& req, std::string id, bool tags_only) {
-  auto l = co_await d.store.async_get(std::move(id));
+  auto l = co_await d.store.async_get(id);
   if (!l) co_return error_to_response(l.err());
-  if (!*l || (*l)->deleted || !req.caller.sees((*l)->is_public, (*l)->user_id)) co_return not_found_ref();
+  // Who may read a leaf decides as on /v1 (a teammate's private leaf
+  // through a shared collection included).
+  if (!*l || (*l)->deleted || !c.readable(req, id, (*l)->is_public, (*l)->user_id)) co_return not_found_ref();
   if (tags_only) co_return json_response(200, json::serialize(domain::field_to_json(**l, domain::field::tags)));
   co_return json_response(200, json::serialize(reference_json(**l)));
 }

@@ -214,7 +214,9 @@ asio::awaitable<response> v1_leaves::v1_get_at(const request& req, const params&
     auto step = projection::fold_leaf(state, it->first);
     if (!step.skip) state = std::move(step.next);
   }
-  if (!state || state->deleted || !req.caller.sees(state->is_public, state->user_id)) co_return not_found();
+  // As it was then, to whoever may read it now by that state's flags or
+  // through a collection (as GET /v1/leaves/{id} decides).
+  if (!state || state->deleted || !c.readable(req, id, state->is_public, state->user_id)) co_return not_found();
   response r = json_response(200, leaf_body(*state));
   r.headers.emplace_back("ETag", "\"" + std::to_string(state->version) + "\"");
   r.headers.emplace_back("Leaves-At", std::to_string(part) + ":" + std::to_string(*at));

@@ -181,6 +181,7 @@ function render() {
   else if (path === "/import") { page = importPage; section = "import"; }
   else if (path === "/ops") { page = opsPage; section = "ops"; }
   else if (path === "/login") { page = loginPage; section = ""; }
+  else if (path === "/account") { page = accountPage; section = ""; }
   else page = () => { main.replaceChildren(h("h1", {}, "Not found"), h("p", {}, "No page at " + path + ".")); };
   for (const a of document.querySelectorAll(".top nav a")) {
     if (a.dataset.section === section) a.setAttribute("aria-current", "page");
@@ -926,8 +927,8 @@ function renderAccount() {
     await loadMe();
     navigate("/", true);
   } } }, "Sign out");
-  box.replaceChildren(h("span", { id: "signed-in-as" }, me.user.name + " (" + me.user.role + ")"),
-    me.csrf ? signOut : "");
+  box.replaceChildren(h("a", { href: "/account", "data-nav": true, id: "signed-in-as", title: "Your account: tokens, webhooks, password" },
+    me.user.name + " (" + me.user.role + ")"), me.csrf ? signOut : "");
 }
 
 function loginPage() {
@@ -964,6 +965,143 @@ function loginPage() {
   main.replaceChildren(h("h1", {}, "Sign in"), form, status, note ? h("p", { class: "note" }, note) : "",
     h("p", { class: "note" }, "An admin sets your password (leaves users password NAME). API clients use tokens instead."));
   name.focus();
+}
+
+// ---------- the account: tokens, webhooks, password ----------
+
+// A secret the server shows once (a token, a webhook's key), with a copy button.
+function shownOnce(label, secret, id) {
+  const field = h("input", { type: "text", readonly: true, value: secret, id, class: "secret", "aria-label": label });
+  const copy = h("button", { type: "button", on: { click: async () => {
+    try { await navigator.clipboard.writeText(secret); toast("Copied"); } catch { field.select(); }
+  } } }, "Copy");
+  return h("div", { class: "shown-once", role: "status" }, h("p", {}, label + ": shown this once; keep it now."), h("div", { class: "inline" }, field, copy));
+}
+
+function accountPage() {
+  document.title = "Your account · Leaves Reader";
+  if (me.anonymous) {
+    main.replaceChildren(h("h1", {}, "Your account"),
+      h("p", {}, h("a", { href: "/login?next=/account", "data-nav": true }, "Sign in"), " to see your tokens and webhooks."));
+    return;
+  }
+  const base = "/v1/users/" + encodeURIComponent(me.user.name);
+  const tokensBox = h("div", { id: "tokens" }, h("p", { class: "summary" }, "Loading…"));
+  const hooksBox = h("div", { id: "webhooks" }, h("p", { class: "summary" }, "Loading…"));
+  main.replaceChildren(h("h1", {}, "Your account"),
+    h("p", {}, h("strong", {}, me.user.name), " · " + me.user.role + (me.user.email ? " · " + me.user.email : "") +
+      " · sees " + (me.sees === "all" ? "every leaf" : "public leaves and your own")),
+    h("h2", {}, "API tokens"), tokensBox, h("h2", {}, "Webhooks"), hooksBox, h("h2", {}, "Password"), passwordForm(base));
+  drawTokens(base, tokensBox);
+  drawWebhooks(base, hooksBox);
+}
+
+async function drawTokens(base, box, fresh) {
+  let items;
+  try { items = (await api("GET", base + "/tokens")).json.items || []; } catch (e) { box.replaceChildren(errorBox(e)); return; }
+  const live = items.filter((t) => !t.revoked);
+  const list = live.length ? h("table", { class: "grid", id: "token-list" },
+    h("thead", {}, h("tr", {}, ["Name", "Scopes", "Made", "Expires", "Action"].map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, live.map((t) => h("tr", { dataset: { id: t.id } },
+      h("td", {}, t.name, t.id === me.token_id ? h("span", { class: "badge" }, "this session") : ""),
+      h("td", {}, t.scopes.join(", ")), h("td", {}, timeEl(t.created_at)), h("td", {}, t.expires_at ? timeEl(t.expires_at) : "never"),
+      h("td", {}, t.id === me.token_id ? "" : h("button", { type: "button", class: "revoke", on: { click: async () => {
+        if (!confirm("Revoke the token " + t.name + "? Clients using it stop at once.")) return;
+        try { await api("DELETE", base + "/tokens/" + t.id); toast("Revoked"); drawTokens(base, box); } catch (e) { toast(e.message); }
+      } } }, "Revoke")))))) : h("p", { class: "note" }, "No tokens.");
+  const name = h("input", { type: "text", id: "token-name", maxlength: 100, placeholder: "what it is for", required: true });
+  const allowed = me.scopes.filter((s) => ["read", "write", "admin", "feed"].includes(s));
+  const boxes = allowed.map((s) => h("input", { type: "checkbox", value: s, checked: s !== "admin", class: "token-scope", "aria-label": s }));
+  const days = h("input", { type: "number", id: "token-days", min: 1, max: 3650, placeholder: "never", "aria-label": "expires in days" });
+  const status = h("div", { id: "token-status" });
+  const form = h("form", { class: "stack", id: "new-token", on: { submit: async (ev) => {
+    ev.preventDefault();
+    const body = { name: name.value.trim(), scopes: boxes.filter((b) => b.checked).map((b) => b.value) };
+    if (days.value) body.expires_in_days = Number(days.value);
+    try {
+      const { json } = await api("POST", base + "/tokens", body);
+      drawTokens(base, box, shownOnce("Token " + json.name, json.token, "new-token-secret"));
+    } catch (e) { status.replaceChildren(errorBox(e)); }
+  } } },
+    h("label", {}, "Name", name),
+    h("fieldset", {}, h("legend", {}, "Scopes"), boxes.map((b) => h("label", { class: "check" }, b, " " + b.value))),
+    h("label", {}, "Expires in days (empty: never)", days),
+    h("div", {}, h("button", { type: "submit" }, "Make token")));
+  box.replaceChildren(fresh || "", list, h("details", {}, h("summary", {}, "New token"), form, status));
+}
+
+async function drawWebhooks(base, box, fresh) {
+  let items, cols;
+  try {
+    items = (await api("GET", base + "/webhooks")).json.items || [];
+    cols = (await allCollections()).filter((c) => !c.query);
+  } catch (e) { box.replaceChildren(errorBox(e)); return; }
+  const colName = new Map(cols.map((c) => [c.id, c.name]));
+  const redraw = () => drawWebhooks(base, box);
+  const act = async (method, path, body, done) => {
+    try { await api(method, path, body); toast(done); redraw(); } catch (e) { toast(e.message); }
+  };
+  const list = items.length ? h("ul", { class: "webhooks", id: "webhook-list" }, items.map((w) => {
+    const log = h("div", { class: "deliveries" });
+    const what = w.collection ? "collection " + (colName.get(w.collection) || w.collection) : w.tag ? "tag " + w.tag : "every leaf you may see";
+    return h("li", { dataset: { id: w.id } }, h("code", {}, w.url), " ", h("span", { class: "note" }, "· " + what),
+      w.enabled ? "" : h("span", { class: "badge off" }, "off" + (w.disabled_reason ? ": " + w.disabled_reason : "")),
+      h("div", { class: "inline" },
+        h("button", { type: "button", class: "toggle", on: { click: () => act("PATCH", base + "/webhooks/" + w.id, { enabled: !w.enabled }, w.enabled ? "Turned off" : "Turned on") } }, w.enabled ? "Turn off" : "Turn on"),
+        h("button", { type: "button", class: "show-deliveries", on: { click: async () => {
+          try {
+            const got = (await api("GET", base + "/webhooks/" + w.id + "/deliveries")).json.items || [];
+            log.replaceChildren(got.length ? h("table", { class: "grid" },
+              h("thead", {}, h("tr", {}, ["When", "Event", "Leaf", "Tries", "Answer"].map((c) => h("th", { scope: "col" }, c)))),
+              h("tbody", {}, got.map((d) => h("tr", { class: d.ok ? "ok" : "failed" }, h("td", {}, timeEl(d.time)), h("td", {}, d.event_type),
+                h("td", {}, d.leaf_id ? h("a", { href: "/leaf/" + encodeURIComponent(d.leaf_id), "data-nav": true }, d.leaf_id.slice(0, 8)) : ""),
+                h("td", {}, String(d.attempts)), h("td", {}, d.ok ? String(d.status) : (d.status ? d.status + " " : "") + (d.error || "failed"))))))
+              : h("p", { class: "note" }, "Nothing delivered yet (from this server, since it started)."));
+          } catch (e) { log.replaceChildren(errorBox(e)); }
+        } } }, "Deliveries"),
+        h("button", { type: "button", class: "delete", on: { click: () => {
+          if (confirm("Delete this webhook?")) act("DELETE", base + "/webhooks/" + w.id, undefined, "Deleted");
+        } } }, "Delete")), log);
+  })) : h("p", { class: "note" }, "No webhooks.");
+  const url = h("input", { type: "url", id: "webhook-url", required: true, maxlength: 2048, placeholder: "https://hooks.example.com/leaves" });
+  const tag = h("input", { type: "text", id: "webhook-tag", maxlength: 200, placeholder: "any" });
+  const col = h("select", { id: "webhook-collection" }, h("option", { value: "" }, "(none: leaves you may see)"),
+    cols.map((c) => h("option", { value: c.id }, c.name)));
+  const status = h("div", { id: "webhook-status" });
+  const form = h("form", { class: "stack", id: "new-webhook", on: { submit: async (ev) => {
+    ev.preventDefault();
+    const body = { url: url.value.trim() };
+    if (tag.value.trim()) body.tag = tag.value.trim();
+    if (col.value) body.collection = col.value;
+    try {
+      const { json } = await api("POST", base + "/webhooks", body);
+      drawWebhooks(base, box, shownOnce("The signing secret of " + json.url, json.secret, "new-webhook-secret"));
+    } catch (e) { status.replaceChildren(errorBox(e)); }
+  } } },
+    h("label", {}, "URL", url), h("label", {}, "Only the tag", tag), h("label", {}, "Follow the collection", col),
+    h("p", { class: "note" }, "Each event is POSTed as JSON, signed with HMAC-SHA256 in Leaves-Signature (docs/webhooks.md)."),
+    h("div", {}, h("button", { type: "submit" }, "Make webhook")));
+  box.replaceChildren(fresh || "", list, h("details", {}, h("summary", {}, "New webhook"), form, status));
+}
+
+function passwordForm(base) {
+  const current = h("input", { type: "password", id: "password-current", autocomplete: "current-password", maxlength: 1024 });
+  const next = h("input", { type: "password", id: "password-new", autocomplete: "new-password", required: true, minlength: 10, maxlength: 1024 });
+  const status = h("div", { role: "status", id: "password-status" });
+  return h("form", { class: "stack", id: "password-form", on: { submit: async (ev) => {
+    ev.preventDefault();
+    const body = { password: next.value };
+    if (current.value) body.current_password = current.value;
+    try {
+      await api("PUT", base + "/password", body);
+      current.value = next.value = "";
+      status.replaceChildren(h("p", { class: "summary" }, "Password changed; your other sessions were signed out."));
+    } catch (e) {
+      current.value = "";
+      status.replaceChildren(errorBox(e));
+    }
+  } } }, h("label", {}, "Current password", current), h("label", {}, "New password (at least 10 characters)", next),
+    h("div", {}, h("button", { type: "submit" }, "Change password")), status);
 }
 
 // ---------- import ----------

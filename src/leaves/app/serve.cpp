@@ -164,7 +164,7 @@ class serve_process {
 
   status open_event_log() {
     if (auto st = check_log_present(c_, dir_); !st) return st;
-    auto l = open_log(c_, dir_);
+    auto l = open_log(c_, dir_, "", true);
     if (!l) return l.err();
     log_ = std::move(*l);
     // Nothing runs on the io threads any more when this runs: the log's last

@@ -373,10 +373,11 @@ std::vector<bool> lost_to_retention(log::event_log& lg, const std::string& group
 namespace {
 
 // How events are written (--event-format) and where the writer schemas of
-// Avro events are found (--schema-registry). Avro: the schema is registered
-// under <kafka-topic>-value (TopicNameStrategy; the embedded log takes the same
-// name), asked again for a few seconds while the registry is unreachable.
-status setup_event_format(const serve_config& c) {
+// Avro events are found (--schema-registry). Avro, in a process that writes
+// events: the schema is registered under <kafka-topic>-value
+// (TopicNameStrategy; the embedded log takes the same name), asked again for
+// a few seconds while the registry is unreachable. Readers only fetch.
+status setup_event_format(const serve_config& c, bool writes) {
   domain::event_format_config f;
   if (!c.schema_registry.empty()) {
     auto reg = std::make_shared<ingest::schema_registry>(c.schema_registry);
@@ -385,7 +386,7 @@ status setup_event_format(const serve_config& c) {
       std::lock_guard lk(*mu);
       return reg->schema_text(id);
     };
-    if (c.event_format == "avro") {
+    if (c.event_format == "avro" && writes) {
       const std::string subject = c.kafka_topic + "-value";
       const std::string schema(domain::event_avro_schema());
       result<int32_t> id = make_error(errc::unavailable, "not asked");
@@ -414,9 +415,9 @@ status setup_event_format(const serve_config& c) {
 }  // namespace
 
 result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const std::filesystem::path& dir,
-                                                 const std::string& topic) {
+                                                 const std::string& topic, bool writes) {
   if (topic.empty()) {
-    if (auto st = setup_event_format(c); !st) return st.err();
+    if (auto st = setup_event_format(c, writes); !st) return st.err();
   }
   if (c.kafka.empty()) {
     log::rocks_log_options lo;

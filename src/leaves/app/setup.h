@@ -118,9 +118,12 @@ projector::membership projector_membership(const serve_config& c);
 result<std::unique_ptr<store::read_store>> open_store(const serve_config& c, const std::filesystem::path& dir,
                                                       log::event_log* log = nullptr);
 
-// The event log: embedded under DATA_DIR/log, or a Kafka topic (`topic`, or --kafka-topic).
+// The event log: embedded under DATA_DIR/log, or a Kafka topic (`topic`, or
+// --kafka-topic). The events log of a process that appends (`writes`: serve)
+// registers the Avro event schema under --event-format avro; readers
+// (replay, check, reindex, export-site) only fetch writer schemas.
 result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const std::filesystem::path& dir,
-                                                 const std::string& topic = "");
+                                                 const std::string& topic = "", bool writes = false);
 
 // Partitions whose early records were deleted (retention) before `group` read them; logged.
 std::vector<bool> lost_to_retention(log::event_log& lg, const std::string& group, const std::string& what);

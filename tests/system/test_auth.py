@@ -459,7 +459,7 @@ def test_one_address_cannot_try_a_password_on_every_user(server_factory):
     srv2 = server_factory.make(args=["--anonymous", "read", "--sign-in-attempts-per-address", "0"],
                                env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
     admin2 = as_user(srv2, ADMIN_TOKEN)
-    names = ["v%d" % i for i in range(6)]
+    names = ["v%d" % i for i in range(24)]  # beyond the default of 20 an address
     for name in names:
         make_user(admin2, name, "reader")
     browser2 = as_user(srv2, None)

@@ -263,6 +263,22 @@ def test_a_collections_stream_carries_its_own_events(server_factory):
     # Someone the collection does not reach cannot open its stream.
     expect_error(p["bob"].get("/v1/stream?collection=" + other), 404, "collection_not_found", "bob, not shared")
 
+    # A public collection holding its owner's private leaf: an anonymous
+    # reader's stream carries the public leaf's leaf_added, and nothing that
+    # names the private one (as its leaf page hides it).
+    opened = expect(ann.post("/v1/collections", json={"name": "Open", "is_public": True}), 201)["id"]
+    anon = SSEClient("127.0.0.1", srv.port, "/v1/stream?collection=" + opened)
+    assert anon.status == 200, "anyone streams a public collection, got %s" % anon.status
+    time.sleep(0.2)
+    secret, shown = save(ann), save(ann, public=True)
+    expect(ann.post("/v1/collections/%s/leaves" % opened, json={"id": secret}), 201, "add the private leaf")
+    expect(ann.post("/v1/collections/%s/leaves" % opened, json={"id": shown}), 201, "add the public leaf")
+    seen = anon.collect(5.0, until=lambda evs: any((e.get("json") or {}).get("leaf_id") == shown for e in evs))
+    anon.close()
+    named = [e["json"].get("leaf_id") for e in seen if e.get("json")]
+    assert shown in named and secret not in named, (
+        "the anonymous stream should name the public leaf %s and never the private %s, got %r" % (shown, secret, named))
+
 
 def test_a_smart_collection_is_a_saved_search(server_factory):
     """A collection with a query: its leaves are the search's matches that the

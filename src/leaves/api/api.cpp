@@ -103,6 +103,7 @@ asio::awaitable<response> api::impl::serve(request& req, const match& m, const a
       // caller through it (docs/collections.md), decided for each event.
       // A smart collection's stream is its search's live stream (?q=).
       std::function<bool(const realtime::message&)> scope;
+      collection_leaf_check leaf_check;
       params sp = p;
       if (const auto* cid = param(p, "collection"); cid && c.d.users) {
         auto col = c.d.users->find_collection(*cid);
@@ -117,13 +118,18 @@ asio::awaitable<response> api::impl::serve(request& req, const match& m, const a
         } else {
           scope = [users = c.d.users, id = *cid, who, caller = req.caller,
                    could = std::make_shared<std::atomic<bool>>(true)](const realtime::message& m) {
-            if (!m.collection_id.empty()) return m.collection_id == id && users->shows_own_event(id, who, m.type, *could);
+            if (!m.collection_id.empty()) return m.collection_id == id && users->shows_own_event(id, who, *could);
             return users->carries(id, who, m.leaf_id, m.user_id, caller.sees(m.is_public.value_or(false), m.user_id));
           };
+          leaf_check.shows = [users = c.d.users, id = *cid, who, caller = req.caller](const domain::leaf& l) {
+            return users->shows(id, who, l.id, l.user_id, caller.sees(l.is_public, l.user_id));
+          };
+          leaf_check.folded = &c.d.users->progress();
         }
       }
       auto src = open_stream(req, sp, co_await asio::this_coro::executor, c.d.log, c.d.hub, &c.d.store,
-                             c.d.live_match ? &c.d.live_match : nullptr, std::move(still_allowed), std::move(scope));
+                             c.d.live_match ? &c.d.live_match : nullptr, std::move(still_allowed), std::move(scope),
+                             std::move(leaf_check));
       if (!src) co_return error_to_response(src.err());
       co_await (*src)->begin();
       response r;

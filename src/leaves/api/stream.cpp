@@ -54,10 +54,17 @@ class log_stream final : public http::stream_source {
 
   void set_access_check(access_check check) { still_allowed_ = std::move(check); }
 
+  // A collection's stream: its own events that name a leaf pass the check.
+  void set_leaf_check(collection_leaf_check check, store::leaf_queries* store) {
+    leaf_check_ = std::move(check);
+    store_ = store;
+  }
+  bool staging() const { return searching_ || static_cast<bool>(leaf_check_); }
+
   asio::awaitable<std::vector<http::stream_event>> next(std::chrono::milliseconds heartbeat,
                                                          std::string& end_reason) override {
     auto out = co_await next_unfiltered(heartbeat, end_reason);
-    if (searching_) {
+    if (staging()) {
       std::string failed;
       co_await filter_staged(out, failed);
       if (!failed.empty() && end_reason.empty()) end_reason = failed;
@@ -160,8 +167,33 @@ class log_stream final : public http::stream_source {
     auto staged = std::move(staged_);
     staged_.clear();
     for (auto& [m, cursor] : staged) {
-      // A collection's own events are not leaves to match.
-      bool pass = !m.collection_id.empty() || m.type == "leaf.deleted" || sent_.contains(m.leaf_id);
+      if (!m.collection_id.empty()) {
+        // A collection's own event: one that names a leaf only if the leaf
+        // reaches the caller through the collection now.
+        bool show = true;
+        if (!m.leaf_id.empty()) {
+          show = false;
+          if (leaf_check_ && store_) {
+            if (leaf_check_.folded) {
+              std::vector<log::position> at{{m.partition, m.offset}};
+              co_await leaf_check_.folded->wait_for(std::move(at), std::chrono::seconds(1));
+            }
+            auto l = co_await store_->async_get(m.leaf_id);
+            if (!l) {
+              end_reason = "store_unavailable";
+              co_return;
+            }
+            show = *l && !(*l)->deleted && leaf_check_.shows(**l);
+          }
+        }
+        if (show) out.push_back(to_event(m, std::move(cursor)));
+        continue;
+      }
+      if (!searching_) {
+        out.push_back(to_event(m, std::move(cursor)));
+        continue;
+      }
+      bool pass = m.type == "leaf.deleted" || sent_.contains(m.leaf_id);
       if (!pass) {
         auto l = co_await store_->async_get(m.leaf_id);
         if (!l) {
@@ -184,7 +216,7 @@ class log_stream final : public http::stream_source {
     if (m.offset < cursor_[m.partition]) return;  // already sent (catch-up/live overlap)
     cursor_[m.partition] = m.offset + 1;
     if (!sub_->flt().matches(m)) return;
-    if (searching_) {
+    if (staging()) {
       staged_.emplace_back(m, format_cursor(cursor_));
       return;
     }
@@ -216,6 +248,7 @@ class log_stream final : public http::stream_source {
   std::optional<search::node> query_;
   access_check still_allowed_;
   std::string actor_;
+  collection_leaf_check leaf_check_;
   store::leaf_queries* store_ = nullptr;
   const leaf_matcher* matcher_ = nullptr;
   std::vector<std::pair<realtime::message, std::string>> staged_;  // with the cursor after each
@@ -249,7 +282,8 @@ std::string format_cursor(const std::vector<int64_t>& next) {
 result<std::shared_ptr<http::stream_source>> open_stream(
     const http::request& req, const std::vector<std::pair<std::string, std::string>>& params,
     asio::any_io_executor strand, log::event_log& log, realtime::hub& hub, store::leaf_queries* store,
-    const leaf_matcher* matcher, access_check still_allowed, std::function<bool(const realtime::message&)> scope) {
+    const leaf_matcher* matcher, access_check still_allowed, std::function<bool(const realtime::message&)> scope,
+    collection_leaf_check leaf_check) {
   realtime::filter f;
   f.limited = req.caller.limited;
   f.visible_owner = req.caller.user_id;
@@ -293,6 +327,7 @@ result<std::shared_ptr<http::stream_source>> open_stream(
     query = std::move(*parsed);
   }
   auto searching = [&](const std::shared_ptr<log_stream>& src) {
+    if (leaf_check && store) src->set_leaf_check(std::move(leaf_check), store);
     if (q_text) src->set_query(query, store, matcher);
     if (still_allowed) {
       src->set_access_check(std::move(still_allowed));

@@ -14,6 +14,7 @@
 #include "leaves/base/result.h"
 #include "leaves/http/message.h"
 #include "leaves/log/event_log.h"
+#include "leaves/projector/progress.h"
 #include "leaves/realtime/hub.h"
 #include "leaves/search/query.h"
 #include "leaves/store/read_store.h"
@@ -34,11 +35,21 @@ using leaf_matcher = std::function<result<bool>(const std::optional<search::node
 // batch the stream sends; a refusal ends the stream (SSE `dropped`, WebSocket
 // close) without sending the batch. Empty: the caller is anonymous.
 using access_check = std::function<std::optional<std::string>()>;
+// A collection's stream: whether a leaf (its state now) reaches the caller
+// through the collection. A collection's own event that names a leaf is sent
+// only then (the leaf's id is not revealed otherwise); needs `store`.
+// `folded`: the progress of what decides (the user directory), waited on
+// (at most a second) up to the event before deciding.
+struct collection_leaf_check {
+  std::function<bool(const domain::leaf&)> shows;
+  projector::progress* folded = nullptr;
+  explicit operator bool() const { return static_cast<bool>(shows); }
+};
 
 result<std::shared_ptr<http::stream_source>> open_stream(
     const http::request& req, const std::vector<std::pair<std::string, std::string>>& params,
     boost::asio::any_io_executor strand, log::event_log& log, realtime::hub& hub,
     store::leaf_queries* store = nullptr, const leaf_matcher* matcher = nullptr, access_check still_allowed = {},
-    std::function<bool(const realtime::message&)> scope = {});
+    std::function<bool(const realtime::message&)> scope = {}, collection_leaf_check leaf_check = {});
 
 }  // namespace leaves::api

@@ -381,6 +381,7 @@ class serve_process {
       wo.retry_base = std::chrono::milliseconds(c_.webhook_retry_ms);
       wo.attempts = c_.webhook_attempts;
       wo.disable_after = c_.webhook_disable_after;
+      wo.read_leaf = [store = store_.get()](std::string id) { return store->async_get(std::move(id)); };
       webhooks_ = std::make_unique<webhooks::dispatcher>(*ioc_, hub_, *log_, *users_, *user_svc_, wo);
       register_webhook_metrics();
     }

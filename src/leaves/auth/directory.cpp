@@ -314,14 +314,16 @@ bool directory::carries(std::string_view id, const principal& who, std::string_v
   return shows_locked(c->second, who, leaf_id, leaf_owner, sees);
 }
 
-bool directory::shows_own_event(std::string_view id, const principal& who, std::string_view type,
+bool directory::shows_own_event(std::string_view id, const principal& who,
                                 std::atomic<bool>& could) const {
   std::shared_lock lk(mu_);
   auto c = collections_.find(id);
   if (c == collections_.end()) return false;
-  // The directory may be behind the projector that publishes: a deletion
-  // it has not applied yet is shown by the rule of a live collection.
-  if (c->second.deleted) return type == "collection.deleted" && could.load();
+  // The directory may be behind the projector that publishes (a deletion it
+  // has not applied yet is shown by the rule of a live collection) or ahead
+  // of it: once it has applied the deletion, the collection's last events
+  // (the deletion too) reach whoever could view it at the last one decided.
+  if (c->second.deleted) return could.load();
   const bool views = access_locked(c->second, who) != collection_access::none;
   could.store(views);
   return views;

@@ -123,12 +123,12 @@ class directory {
   // vouches for the leaf). Quick: no copies.
   bool carries(std::string_view id, const principal& who, std::string_view leaf_id,
                std::optional<int64_t> leaf_owner, bool sees) const;
-  // Whether collection `id`'s own event of `type` reaches `who` on the
-  // collection's stream or webhook: while `who` may view the collection. Its
-  // deletion reaches whoever could view it at the last event before
-  // (`could`, kept up to date here: one per stream or webhook). Quick.
-  bool shows_own_event(std::string_view id, const principal& who, std::string_view type,
-                       std::atomic<bool>& could) const;
+  // Whether collection `id`'s own events reach `who` on the
+  // collection's stream or webhook: while `who` may view the collection.
+  // Once the collection is deleted, its last events (the deletion too) reach
+  // whoever could view it at the last event decided before (`could`, kept up
+  // to date here: one per stream or webhook). Quick.
+  bool shows_own_event(std::string_view id, const principal& who, std::atomic<bool>& could) const;
   // Whether a leaf of collection `id` (owned by `leaf_owner`) is shown to
   // `who` through it: `who` sees it anyway (`sees`), or the collection
   // reaches `who` through its owner or a team and vouches for the leaf.

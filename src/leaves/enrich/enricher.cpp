@@ -223,7 +223,9 @@ void enricher::run() {
         }
       }
       for (size_t p : read) {
-        if (!recovering[p] || next[p] < boundary[p]) continue;
+        // Read up to the boundary again from where the partition came (not
+        // the furthest this run ever read: a rebalance rewinds).
+        if (!recovering[p] || expect[p] < boundary[p]) continue;
         recovering[p] = false;
         for (auto& j : held[p]) {
           if (answered[p].contains(j.request) || answered_here(j.request)) {

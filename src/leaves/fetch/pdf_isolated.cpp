@@ -10,12 +10,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <new>
 #include <thread>
-
-extern char** environ;
+#include <vector>
 
 namespace leaves::fetch {
 namespace {
@@ -90,7 +90,10 @@ int pdf_text_child(size_t memory_mb, int cpu_seconds) {
   rlimit cpu{};
   cpu.rlim_cur = static_cast<rlim_t>(cpu_seconds);
   cpu.rlim_max = static_cast<rlim_t>(cpu_seconds) + 1;
-  if (::setrlimit(RLIMIT_AS, &as) != 0 || ::setrlimit(RLIMIT_CPU, &cpu) != 0) return 2;
+  rlimit core{};  // a reader killed by a limit leaves no core file of a hostile PDF
+  if (::setrlimit(RLIMIT_AS, &as) != 0 || ::setrlimit(RLIMIT_CPU, &cpu) != 0 || ::setrlimit(RLIMIT_CORE, &core) != 0) {
+    return 2;
+  }
   pdf_text t;
   try {
     t = extract_pdf(data);
@@ -123,11 +126,23 @@ pdf_text extract_pdf_isolated(std::string_view data, const pdf_isolation& iso) {
   posix_spawn_file_actions_adddup2(&fa, theirs, 0);
   posix_spawn_file_actions_adddup2(&fa, theirs, 1);
   posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  // Nothing else of the server's: not its listening socket, connections,
+  // log or store files (Asio opens sockets without close-on-exec).
+  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
   const std::string mb = std::to_string(iso.memory_mb), secs = std::to_string(iso.cpu_seconds);
   std::string arg0 = "leaves", arg1 = "pdf-text";
   char* argv[] = {arg0.data(), arg1.data(), const_cast<char*>(mb.c_str()), const_cast<char*>(secs.c_str()), nullptr};
+  // Nor its environment (tokens may be in it): only a sanitizer's options,
+  // for the hardening build.
+  std::vector<std::string> env_kept;
+  for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}) {
+    if (const char* v = std::getenv(name)) env_kept.push_back(std::string(name) + "=" + v);
+  }
+  std::vector<char*> envp;
+  for (auto& e : env_kept) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = 0;
-  const int rc = ::posix_spawn(&pid, iso.program.c_str(), &fa, nullptr, argv, environ);
+  const int rc = ::posix_spawn(&pid, iso.program.c_str(), &fa, nullptr, argv, envp.data());
   posix_spawn_file_actions_destroy(&fa);
   ::close(theirs);
   if (rc != 0) {

@@ -1,6 +1,7 @@
 // A PDF read in a process of its own (docs/fetch.md "Limits"): poppler runs
 // in a child of the server, started afresh (`<program> pdf-text MB SECONDS`,
-// the server's own binary), under an address-space limit (RLIMIT_AS: MB
+// the server's own binary, with none of the server's descriptors or
+// environment), under an address-space limit (RLIMIT_AS: MB
 // beyond what the child holds once it has the PDF) and a CPU limit
 // (RLIMIT_CPU), and is killed past a wall-clock deadline. A hostile or
 // broken PDF that needs too much memory, loops or crashes costs the child,

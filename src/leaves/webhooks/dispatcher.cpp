@@ -19,6 +19,33 @@ namespace {
 constexpr size_t kLogSize = 100;
 constexpr auto kMaxBackoff = std::chrono::minutes(5);
 constexpr const char* kActor = "leaves (webhooks)";
+
+// What the dispatcher takes from the hub: every message, collections' own
+// events included (each webhook's filter decides).
+realtime::filter everything() {
+  realtime::filter f;
+  f.allow = [](const realtime::message&) { return true; };
+  return f;
+}
+
+// The webhook's user as a caller: its role's scopes, without the admin
+// scope when the webhook was made without it (it then sees what any user
+// sees).
+auth::principal principal_of(const auth::webhook_target& t) {
+  auth::principal who;
+  who.anonymous = false;
+  who.name = t.user;
+  who.user_id = t.user_id;
+  who.r = t.r;
+  who.scopes = domain::role_scopes(t.r);
+  if (!(t.r == domain::role::admin && t.hook.all_leaves)) who.scopes &= ~static_cast<unsigned>(domain::scope_admin);
+  return who;
+}
+
+bool sees_leaf(const auth::webhook_target& t, bool is_public, std::optional<int64_t> owner) {
+  const bool limited = !(t.r == domain::role::admin && t.hook.all_leaves);
+  return !limited || is_public || (t.user_id > 0 && owner == t.user_id);
+}
 }  // namespace
 
 struct dispatcher::hook {
@@ -41,10 +68,7 @@ dispatcher::~dispatcher() { stop(); }
 void dispatcher::start() {
   start_ends_ = log_.end_offsets();
   signal_ = std::make_shared<async_signal>(strand_);
-  // Every message, collections' own events included: each webhook's filter decides.
-  realtime::filter everything;
-  everything.allow = [](const realtime::message&) { return true; };
-  sub_ = hub_.subscribe(std::move(everything), signal_, false);
+  sub_ = hub_.subscribe(everything(), signal_, false);
   asio::co_spawn(strand_, run(), asio::detached);
 }
 
@@ -78,19 +102,10 @@ void dispatcher::refresh() {
       // What the collection's stream would carry to the user (api.cpp's
       // ?collection=): its leaves that reach the user through it, and its
       // own events while the user may view it.
-      auth::principal who;
-      who.anonymous = false;
-      who.name = t.user;
-      who.user_id = t.user_id;
-      who.r = t.r;
-      who.scopes = domain::role_scopes(t.r);
-      // Made without the admin scope: what any user sees (as the leaves').
-      if (h->f.limited) who.scopes &= ~static_cast<unsigned>(domain::scope_admin);
-      h->f.allow = [users = &users_, id = *t.hook.collection, who, limited = h->f.limited,
+      h->f.allow = [users = &users_, id = *t.hook.collection, who = principal_of(t), target = t,
                     could = std::make_shared<std::atomic<bool>>(true)](const realtime::message& m) {
-        if (!m.collection_id.empty()) return m.collection_id == id && users->shows_own_event(id, who, m.type, *could);
-        const bool sees = !limited || m.is_public.value_or(false) || (who.user_id > 0 && m.user_id == who.user_id);
-        return users->carries(id, who, m.leaf_id, m.user_id, sees);
+        if (!m.collection_id.empty()) return m.collection_id == id && users->shows_own_event(id, who, *could);
+        return users->carries(id, who, m.leaf_id, m.user_id, sees_leaf(target, m.is_public.value_or(false), m.user_id));
       };
     }
     if (t.hook.enabled && !h->t.hook.enabled) h->failures_in_a_row = 0;  // turned on again
@@ -170,7 +185,7 @@ asio::awaitable<void> dispatcher::run_loop() {
       log_warn("webhooks", "fell behind the event stream (" + dropped + "); some events were not delivered");
       ++stats_.dropped;
       hub_.unsubscribe(sub);
-      auto fresh = hub_.subscribe(realtime::filter{}, signal_, false);
+      auto fresh = hub_.subscribe(everything(), signal_, false);
       std::lock_guard lk(mu_);
       sub_ = std::move(fresh);
     }
@@ -211,6 +226,27 @@ asio::awaitable<void> dispatcher::send_queue(std::shared_ptr<hook> h) {
       }
       m = h->queue.front();
       t = h->t;
+    }
+    // A collection's own event that names a leaf: sent only when the leaf
+    // reaches the user through the collection now (its id is not revealed
+    // otherwise), as GET /v1/collections/{id}/leaves decides.
+    if (!m->collection_id.empty() && !m->leaf_id.empty() && t.hook.collection) {
+      bool show = false;
+      if (o_.read_leaf) {
+        // The directory decides: let it fold up to the event first (bounded).
+        std::vector<log::position> at{{m->partition, m->offset}};
+        co_await users_.progress().wait_for(std::move(at), std::chrono::seconds(1));
+        auto l = co_await o_.read_leaf(m->leaf_id);
+        if (l && *l && !(*l)->deleted) {
+          show = users_.shows(*t.hook.collection, principal_of(t), m->leaf_id, (*l)->user_id,
+                              sees_leaf(t, (*l)->is_public, (*l)->user_id));
+        }
+      }
+      if (!show) {
+        std::lock_guard lk(mu_);
+        if (!h->queue.empty() && h->queue.front() == m) h->queue.pop_front();
+        continue;
+      }
     }
     delivery d;
     d.id = t.hook.id + "-" + std::to_string(m->partition) + "-" + std::to_string(m->offset);

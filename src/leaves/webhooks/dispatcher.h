@@ -21,6 +21,8 @@
 #include <boost/asio/strand.hpp>
 #include <chrono>
 #include <deque>
+#include <functional>
+#include <optional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,6 +32,8 @@
 #include "leaves/auth/directory.h"
 #include "leaves/auth/user_service.h"
 #include "leaves/base/async_signal.h"
+#include "leaves/base/result.h"
+#include "leaves/domain/leaf.h"
 #include "leaves/log/event_log.h"
 #include "leaves/realtime/hub.h"
 #include "leaves/webhooks/post.h"
@@ -37,6 +41,11 @@
 namespace leaves::webhooks {
 
 struct options {
+  // Reads a leaf's current state (the read store): a collection's own event
+  // that names a leaf is sent only when that leaf reaches the webhook's user
+  // through the collection, as the collection's listing decides. Unset:
+  // such events are not sent.
+  std::function<boost::asio::awaitable<result<std::optional<domain::leaf>>>(std::string)> read_leaf;
   bool allow_private = false;
   std::chrono::milliseconds timeout{10000};
   std::chrono::milliseconds retry_base{1000};  // then 2x, 4x, ... at most 5 minutes

@@ -543,8 +543,13 @@ class _Conn:
                 self._crlf_left = 2
 
     def read_more(self, deadline):
-        """Reads more body bytes (decoded) into self.body; False on timeout/EOF."""
+        """Reads more body bytes (decoded) into self.body; False on timeout/EOF.
+        Bytes that came with the response head (or an earlier read) and are
+        not decoded yet count: no recv() waits while they sit in self.raw."""
+        before = len(self.body)
         self._decode()
+        if len(self.body) > before:
+            return True
         got = self._recv(deadline)
         self._decode()
         return got

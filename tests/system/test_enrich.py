@@ -243,7 +243,7 @@ def test_a_restart_does_not_fetch_a_page_twice(server_factory, pages):
                 % skipped_total)
 
 
-@pytest.mark.skipif(not os.environ.get("LEAVES_TEST_KAFKA") or os.environ.get("LEAVES_TEST_CASSANDRA"),
+@pytest.mark.skipif(bool(not os.environ.get("LEAVES_TEST_KAFKA") or os.environ.get("LEAVES_TEST_CASSANDRA")),
                     reason="two servers sharing enrichment need Kafka (run in the Kafka suite only)")
 def test_partitions_handed_over_are_not_fetched_twice(server_factory, pages):
     """Two servers share the enrichment group on Kafka. One is killed with

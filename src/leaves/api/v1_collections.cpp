@@ -466,10 +466,9 @@ asio::awaitable<response> groups_surface::change_leaf(const request* req, const 
         const auto deadline =
             std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(c.o.read_wait, std::chrono::seconds(1));
         if (co_await d.progress.wait_for(std::move(want), c.o.read_wait)) l = co_await d.service.state(cmd.leaf);
-        // With Cassandra, the write side reads the state mirror, fed by a
-        // consumer of its own that may still be a moment behind the read
-        // models (a CI flake: a leaf saved and added at once was not found):
-        // asked again until it has the leaf, for at most a second.
+        // The state mirror beside Cassandra is fed by a consumer of its own
+        // that may still be a moment behind the read models: asked again
+        // until the write side has the leaf, for at most a second.
         asio::steady_timer pause(co_await asio::this_coro::executor);
         while (l && !*l && std::chrono::steady_clock::now() < deadline) {
           pause.expires_after(std::chrono::milliseconds(20));

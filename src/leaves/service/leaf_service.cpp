@@ -64,6 +64,13 @@ asio::awaitable<result<std::optional<domain::leaf>>> leaf_service::state(std::st
     std::lock_guard lk(mu_);
     if (auto it = pending_.find(id); it != pending_.end()) co_return std::optional<domain::leaf>(it->second);
   }
+  // Writes confirmed by a verdict source beside a shared store (the state
+  // mirror beside Cassandra) are acknowledged before the shared store has
+  // them: the source knows every leaf this server saved.
+  if (decisions_ && decisions_ != &store_) {
+    auto d = co_await decisions_->async_get(id);
+    if (d && d->has_value()) co_return d;
+  }
   co_return co_await store_.async_get(std::move(id));
 }
 

@@ -570,12 +570,7 @@ asio::awaitable<response> users_surface::create_webhook(const request& req, cons
   if (!collection) co_return error_to_response(collection.err());
   if (!collection->empty()) {
     if (!d.users) co_return error_to_response(users_disabled());
-    auth::principal owner;
-    owner.anonymous = false;
-    owner.name = u->name;
-    owner.user_id = u->user_id;
-    owner.r = u->r;
-    owner.scopes = domain::role_scopes(u->r) & who.scopes;
+    const auto owner = auth::principal::of(u->name, u->user_id, u->r, who.scopes);
     auto col = domain::valid_group_id(*collection) ? d.users->find_collection(*collection) : std::nullopt;
     if (!col || col->deleted || d.users->access(*col, owner) == auth::collection_access::none) {
       co_return error_to_response(make_error(errc::not_found,

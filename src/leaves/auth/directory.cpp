@@ -421,13 +421,8 @@ result<principal> directory::authenticate(std::string_view token, int64_t now_ms
   if (t->revoked) return refuse("the token " + t->id + " was revoked");
   if (t->expires_ms && *t->expires_ms <= now_ms) return refuse("the token " + t->id + " has expired");
   if (u->second.disabled) return refuse("the user " + u->second.name + " is disabled");
-  principal p;
-  p.anonymous = false;
-  p.name = u->second.name;
+  auto p = principal::of(u->second.name, u->second.user_id, u->second.r, t->scopes);
   p.email = u->second.email;
-  p.user_id = u->second.user_id;
-  p.r = u->second.r;
-  p.scopes = t->scopes & domain::role_scopes(u->second.r);
   if (p.scopes & domain::scope_read) p.scopes |= domain::scope_feed;  // tokens made before the feed scope too
   p.token_id = t->id;
   return p;

@@ -41,6 +41,17 @@ struct principal {
   bool via_cookie = false;
   std::string csrf;
   bool can(unsigned scope) const { return (scopes & scope) == scope; }
+  // A user acting with at most `granted` (a token's or a webhook's scopes),
+  // cut down to what its role allows.
+  static principal of(const std::string& name, int64_t user_id, domain::role r, unsigned granted) {
+    principal p;
+    p.anonymous = false;
+    p.name = name;
+    p.user_id = user_id;
+    p.r = r;
+    p.scopes = granted & domain::role_scopes(r);
+    return p;
+  }
 };
 
 // A webhook with what its delivery needs to know of its user.

@@ -32,14 +32,9 @@ realtime::filter everything() {
 // scope when the webhook was made without it (it then sees what any user
 // sees).
 auth::principal principal_of(const auth::webhook_target& t) {
-  auth::principal who;
-  who.anonymous = false;
-  who.name = t.user;
-  who.user_id = t.user_id;
-  who.r = t.r;
-  who.scopes = domain::role_scopes(t.r);
-  if (!(t.r == domain::role::admin && t.hook.all_leaves)) who.scopes &= ~static_cast<unsigned>(domain::scope_admin);
-  return who;
+  unsigned granted = ~0u;
+  if (!(t.r == domain::role::admin && t.hook.all_leaves)) granted &= ~static_cast<unsigned>(domain::scope_admin);
+  return auth::principal::of(t.user, t.user_id, t.r, granted);
 }
 
 bool sees_leaf(const auth::webhook_target& t, bool is_public, std::optional<int64_t> owner) {

@@ -128,7 +128,7 @@ asio::awaitable<result<service::write_result>> context::execute(domain::command 
   // Another's private leaf is "not found" to a caller who cannot see it;
   // one who reads it through a shared collection is told it is not theirs.
   if (!r && limited_user && d.users && r.err().detail == "leaf_not_found") {
-    auto l = co_await d.store.async_get(leaf_id);
+    auto l = co_await d.service.state(leaf_id);  // knows a leaf acknowledged a moment ago
     if (l && *l && !(*l)->deleted && d.users->shared_with(leaf_id, (*l)->user_id, actor)) {
       co_return make_error(errc::permission_denied, "leaf " + leaf_id + " belongs to another user", "leaf_not_yours");
     }

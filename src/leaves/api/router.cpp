@@ -5,7 +5,7 @@
 namespace leaves::api {
 namespace {
 
-constexpr std::array<route, 78> kRoutes = {{
+constexpr std::array<route, 80> kRoutes = {{
     {"GET", "/v1/leaves", route_id::v1_list},
     {"POST", "/v1/leaves", route_id::v1_create},
     {"GET", "/v1/leaves/{id}", route_id::v1_get},
@@ -82,6 +82,8 @@ constexpr std::array<route, 78> kRoutes = {{
     {"GET", "/import", route_id::ui_page},
     {"GET", "/ops", route_id::ui_page},
     {"GET", "/login", route_id::ui_page},
+    {"GET", "/account", route_id::ui_page},
+    {"GET", "/people", route_id::ui_page},
     {"GET", "/collections", route_id::ui_page},
     {"GET", "/collection/{collection}", route_id::ui_page},
     {"GET", "/ui/{path...}", route_id::ui_asset},

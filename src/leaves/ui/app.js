@@ -182,6 +182,7 @@ function render() {
   else if (path === "/ops") { page = opsPage; section = "ops"; }
   else if (path === "/login") { page = loginPage; section = ""; }
   else if (path === "/account") { page = accountPage; section = ""; }
+  else if (path === "/people") { page = peoplePage; section = "people"; }
   else page = () => { main.replaceChildren(h("h1", {}, "Not found"), h("p", {}, "No page at " + path + ".")); };
   for (const a of document.querySelectorAll(".top nav a")) {
     if (a.dataset.section === section) a.setAttribute("aria-current", "page");
@@ -915,6 +916,8 @@ function renderAccount() {
   const box = document.getElementById("account");
   if (!box) return;
   if (me.anonymous) {
+    const people = document.getElementById("nav-people");
+    if (people) people.hidden = true;
     box.replaceChildren(h("a", { href: "/login", "data-nav": true, id: "sign-in-link" }, "Sign in"));
     return;
   }
@@ -927,6 +930,8 @@ function renderAccount() {
     await loadMe();
     navigate("/", true);
   } } }, "Sign out");
+  const people = document.getElementById("nav-people");
+  if (people) people.hidden = !me.scopes.includes("admin");
   box.replaceChildren(h("a", { href: "/account", "data-nav": true, id: "signed-in-as", title: "Your account: tokens, webhooks, password" },
     me.user.name + " (" + me.user.role + ")"), me.csrf ? signOut : "");
 }
@@ -978,8 +983,9 @@ function shownOnce(label, secret, id) {
   return h("div", { class: "shown-once", role: "status" }, h("p", {}, label + ": shown this once; keep it now."), h("div", { class: "inline" }, field, copy));
 }
 
-function accountPage() {
+async function accountPage() {
   document.title = "Your account · Leaves Reader";
+  await meReady;  // a page loaded at /account renders before /v1/me answers
   if (me.anonymous) {
     main.replaceChildren(h("h1", {}, "Your account"),
       h("p", {}, h("a", { href: "/login?next=/account", "data-nav": true }, "Sign in"), " to see your tokens and webhooks."));
@@ -1102,6 +1108,129 @@ function passwordForm(base) {
     }
   } } }, h("label", {}, "Current password", current), h("label", {}, "New password (at least 10 characters)", next),
     h("div", {}, h("button", { type: "submit" }, "Change password")), status);
+}
+
+// ---------- people: users and the audit (admins) ----------
+
+const ROLES = ["reader", "curator", "admin"];
+
+async function peoplePage() {
+  document.title = "People · Leaves Reader";
+  await meReady;
+  if (!me.scopes.includes("admin")) {
+    main.replaceChildren(h("h1", {}, "People"), me.anonymous
+      ? h("p", {}, h("a", { href: "/login?next=/people", "data-nav": true }, "Sign in"), " as an admin to manage users.")
+      : h("p", {}, "Only admins manage users and read the audit."));
+    return;
+  }
+  const usersBox = h("div", { id: "users" }, h("p", { class: "summary" }, "Loading…"));
+  const auditBox = h("div", { id: "audit" });
+  main.replaceChildren(h("h1", {}, "People"), h("h2", {}, "Users"), usersBox, h("h2", {}, "Audit"),
+    h("p", { class: "note" }, "Every event of the log, newest first: who did what, when (docs/auth.md, \u201cThe audit\u201d)."), auditBox);
+  drawUsers(usersBox);
+  drawAudit(auditBox);
+}
+
+async function drawUsers(box, fresh) {
+  let items;
+  try { items = (await api("GET", "/v1/users")).json.items || []; } catch (e) { box.replaceChildren(errorBox(e)); return; }
+  const redraw = (note) => drawUsers(box, note);
+  const patch = async (u, body, done) => {
+    try { await api("PATCH", "/v1/users/" + encodeURIComponent(u.name), body); toast(done); redraw(); } catch (e) { toast(e.message); redraw(); }
+  };
+  const rows = items.map((u) => {
+    const role = h("select", { class: "user-role", "aria-label": "role of " + u.name, on: { change: () => patch(u, { role: role.value }, u.name + " is now " + role.value) } },
+      ROLES.map((r) => h("option", { value: r, selected: r === u.role }, r)));
+    const toggle = h("button", { type: "button", class: "user-toggle", on: { click: () => {
+      if (!u.disabled && !confirm("Disable " + u.name + "? Their tokens and sessions stop working at once.")) return;
+      patch(u, { disabled: !u.disabled }, u.disabled ? "Enabled " + u.name : "Disabled " + u.name);
+    } } }, u.disabled ? "Enable" : "Disable");
+    const secret = h("input", { type: "password", class: "user-password", autocomplete: "new-password", minlength: 10, maxlength: 1024, required: true, "aria-label": "new password for " + u.name });
+    const setPassword = h("form", { class: "inline", on: { submit: async (ev) => {
+      ev.preventDefault();
+      try {
+        await api("PUT", "/v1/users/" + encodeURIComponent(u.name) + "/password", { password: secret.value });
+        secret.value = "";
+        toast("Password set for " + u.name);
+      } catch (e) { secret.value = ""; toast(e.message); }
+    } } }, secret, h("button", { type: "submit" }, "Set"));
+    return h("tr", { dataset: { name: u.name }, class: u.disabled ? "disabled" : "" },
+      h("td", {}, u.name, u.name === me.user.name ? h("span", { class: "badge" }, "you") : "", u.disabled ? h("span", { class: "badge off" }, "disabled") : ""),
+      h("td", {}, u.email || ""), h("td", {}, role), h("td", {}, timeEl(u.created_at)),
+      h("td", {}, u.has_password ? "set" : "none"), h("td", {}, setPassword), h("td", {}, toggle),
+      h("td", {}, h("a", { href: "#audit", on: { click: (ev) => { ev.preventDefault(); drawAudit(document.getElementById("audit"), { actor: u.name }); } } }, "their events")));
+  });
+  const table = h("div", { class: "table-scroll" }, h("table", { class: "grid", id: "user-list" },
+    h("thead", {}, h("tr", {}, ["Name", "Email", "Role", "Since", "Password", "New password", "Access", "Audit"].map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, rows)));
+  const name = h("input", { type: "text", id: "user-name", required: true, maxlength: 64, pattern: "[a-z0-9][a-z0-9._\\-]*", placeholder: "ann", autocomplete: "off" });
+  const email = h("input", { type: "email", id: "user-email", maxlength: 254, placeholder: "optional" });
+  const role = h("select", { id: "user-role" }, ROLES.map((r) => h("option", { value: r, selected: r === "reader" }, r)));
+  const password = h("input", { type: "password", id: "user-password", autocomplete: "new-password", minlength: 10, maxlength: 1024, placeholder: "optional: to sign in here" });
+  const status = h("div", { id: "user-status" });
+  const form = h("form", { class: "stack", id: "new-user", on: { submit: async (ev) => {
+    ev.preventDefault();
+    const body = { name: name.value.trim(), role: role.value };
+    if (email.value.trim()) body.email = email.value.trim();
+    try {
+      await api("POST", "/v1/users", body);
+      if (password.value) await api("PUT", "/v1/users/" + encodeURIComponent(body.name) + "/password", { password: password.value });
+      password.value = "";
+      redraw(h("p", { class: "summary", role: "status" }, "Made " + body.name + (body.role !== "reader" ? " (" + body.role + ")" : "") + "."));
+    } catch (e) { password.value = ""; status.replaceChildren(errorBox(e)); }
+  } } },
+    h("label", {}, "Name (lower case letters, digits, . _ -)", name), h("label", {}, "Email", email), h("label", {}, "Role", role),
+    h("label", {}, "Password (at least 10 characters)", password),
+    h("p", { class: "note" }, "Without a password the user signs in with an API token only: make one with leaves users token NAME."),
+    h("div", {}, h("button", { type: "submit", class: "primary" }, "Make user")));
+  box.replaceChildren(fresh || "", table, h("details", {}, h("summary", {}, "New user"), form, status));
+}
+
+// The audit: filters and "Older" paging over GET /v1/audit.
+function drawAudit(box, preset) {
+  const f = Object.assign({ actor: "", type: "", aggregate: "" }, preset || {});
+  const actor = h("input", { type: "text", id: "audit-actor", value: f.actor, maxlength: 64, placeholder: "anyone" });
+  const type = h("select", { id: "audit-type" }, [["", "every event"], ["leaf.", "leaves"], ["user.", "users"], ["team.", "teams"], ["collection.", "collections"]]
+    .map(([v, l]) => h("option", { value: v, selected: v === f.type }, l)));
+  const aggregate = h("input", { type: "text", id: "audit-aggregate", value: f.aggregate, maxlength: 200, placeholder: "a leaf id, user:NAME, collection:ID" });
+  const body = h("tbody", {});
+  const more = h("button", { type: "button", id: "audit-older", hidden: true }, "Older");
+  const status = h("p", { class: "note", role: "status", id: "audit-status" });
+  let before = "";
+  const load = async (reset) => {
+    if (reset) { before = ""; body.replaceChildren(); }
+    const q = new URLSearchParams({ limit: "50" });
+    if (actor.value.trim()) q.set("actor", actor.value.trim());
+    if (type.value) q.set("type", type.value);
+    if (aggregate.value.trim()) q.set("aggregate", aggregate.value.trim());
+    if (before) q.set("before", before);
+    status.textContent = "Loading…";
+    let json;
+    try { json = (await api("GET", "/v1/audit?" + q)).json; } catch (e) { status.replaceChildren(errorBox(e)); return; }
+    for (const e of json.items || []) body.append(auditRow(e));
+    before = json.next_before || "";
+    more.hidden = !before;
+    const shown = body.children.length;
+    status.textContent = shown ? shown + " event" + (shown > 1 ? "s" : "") + (before ? "; older ones below the button" : "; that is all") : "No events match.";
+  };
+  more.addEventListener("click", () => load(false));
+  const form = h("form", { class: "inline", id: "audit-filter", on: { submit: (ev) => { ev.preventDefault(); load(true); } } },
+    h("label", {}, "Actor ", actor), h("label", {}, "Kind ", type), h("label", {}, "Aggregate ", aggregate), h("button", { type: "submit" }, "Show"));
+  box.replaceChildren(form, status, h("div", { class: "table-scroll" }, h("table", { class: "grid", id: "audit-list" },
+    h("thead", {}, h("tr", {}, ["When", "Actor", "Event", "Of", "Changed"].map((c) => h("th", { scope: "col" }, c)))), body)), more);
+  load(true);
+}
+
+function auditRow(e) {
+  const id = e.aggregate_id || "";
+  let of = id;
+  if (id && !id.includes(":")) of = h("a", { href: "/leaf/" + encodeURIComponent(id), "data-nav": true }, id.slice(0, 12));
+  else if (id.startsWith("collection:")) of = h("a", { href: "/collection/" + encodeURIComponent(id.slice(11)), "data-nav": true }, id);
+  const detail = [].concat(e.changed || [], e.role ? ["role " + e.role] : [], e.name && !id.endsWith(":" + e.name) ? ["name " + e.name] : [],
+    e.team ? ["team " + e.team] : [], e.user ? ["user " + e.user] : [], e.leaf ? ["leaf " + String(e.leaf).slice(0, 12)] : [],
+    e.token_id ? ["token " + e.token_id] : [], e.tags ? ["tags " + e.tags.join(", ")] : []);
+  return h("tr", { dataset: { type: e.type } }, h("td", {}, timeEl(e.time || e.logged)), h("td", {}, e.actor || ""),
+    h("td", {}, h("code", {}, e.type || "")), h("td", {}, of), h("td", {}, detail.join(" · ")));
 }
 
 // ---------- import ----------

@@ -1,0 +1,123 @@
+"""The people page (/people) of an admin: the users (a new one with a
+password, a role changed, one disabled) and the audit of what was done,
+each checked against the API; hidden from and refused to others; pages the
+browser loads directly (a reload) are served; axe-core clean."""
+
+import pytest
+from leaves_testlib import Client, expect
+from conftest import assert_axe_clean, serve, wait_for
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select
+
+ADMIN_TOKEN = "browser-admin-token-" + "0123456789abcdef" * 2
+ADMIN_PASSWORD = "the admin's long password"
+PIA_PASSWORD = "pia's own long password"
+
+
+@pytest.fixture(scope="module")
+def server(leaves_bin, tmp_path_factory):
+    yield from serve(leaves_bin, tmp_path_factory, "people", args=["--anonymous", "read"],
+                     env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+
+
+def by_id(browser, id_):
+    return browser.d.find_element(By.ID, id_)
+
+
+def texts(browser, selector):
+    """The text of each element (read in one script: the page may redraw between two WebDriver calls)."""
+    return browser.d.execute_script("return [...document.querySelectorAll(arguments[0])].map(e => e.innerText)",
+                                    selector)
+
+
+def row_text(browser, name):
+    """A user's row's text, read in one script (the table redraws after each change)."""
+    got = texts(browser, "#user-list tr[data-name='%s']" % name)
+    return got[0] if got else ""
+
+
+def user_row(browser, name):
+    return wait_for(browser, lambda: browser.d.find_elements(By.CSS_SELECTOR, "#user-list tr[data-name='%s']" % name),
+                    what="the row of " + name)[0]
+
+
+def test_an_admin_manages_users_and_reads_the_audit(server, browser, axe):
+    admin = Client(server.base_url)
+    admin.session.headers["Authorization"] = "Bearer " + ADMIN_TOKEN
+    expect(admin.put("/v1/users/admin/password", json={"password": ADMIN_PASSWORD}), 200, "the admin's password")
+    expect(admin.post("/v1/users", json={"name": "cora", "role": "curator"}), 201, "create cora")
+
+    # Not signed in: no People link, and the page says who may use it.
+    browser.open("/people")
+    wait_for(browser, lambda: "as an admin" in by_id(browser, "main").text, what="the page refusing a visitor")
+    assert not by_id(browser, "nav-people").is_displayed(), "the People link is for admins only"
+
+    browser.open("/login?next=/people")
+    by_id(browser, "login-name").send_keys("admin")
+    by_id(browser, "login-password").send_keys(ADMIN_PASSWORD)
+    browser.d.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+    wait_for(browser, lambda: browser.path() == "/people", what="the people page after signing in")
+    user_row(browser, "cora")
+    assert by_id(browser, "nav-people").is_displayed(), "an admin sees the People link"
+    assert_axe_clean(browser, axe, "the people page")
+
+    # A new curator with a password, made on the page.
+    browser.d.find_element(By.CSS_SELECTOR, "#users details summary").click()
+    by_id(browser, "user-name").send_keys("pia")
+    by_id(browser, "user-email").send_keys("pia@example.org")
+    Select(by_id(browser, "user-role")).select_by_value("curator")
+    by_id(browser, "user-password").send_keys(PIA_PASSWORD)
+    browser.d.find_element(By.CSS_SELECTOR, "#new-user button[type=submit]").click()
+    user_row(browser, "pia")
+    row = row_text(browser, "pia")
+    assert "pia@example.org" in row and "set" in row, "pia's row: %r" % row
+    pia = expect(admin.get("/v1/users/pia"), 200, "pia through the API")
+    assert pia["role"] == "curator" and pia["has_password"] and not pia["disabled"], pia
+    expect(Client(server.base_url).post("/v1/session", json={"name": "pia", "password": PIA_PASSWORD}), 201,
+           "pia signs in with the password the page set")
+
+    # cora becomes a reader.
+    Select(user_row(browser, "cora").find_element(By.CSS_SELECTOR, "select.user-role")).select_by_value("reader")
+    wait_for(browser, lambda: admin.get("/v1/users/cora").json()["role"] == "reader", what="cora a reader")
+
+    # pia is disabled (after a confirmation): she can no longer sign in.
+    user_row(browser, "pia").find_element(By.CSS_SELECTOR, "button.user-toggle").click()
+    browser.d.switch_to.alert.accept()
+    wait_for(browser, lambda: "disabled" in row_text(browser, "pia"), what="pia shown disabled")
+    assert expect(admin.get("/v1/users/pia"), 200)["disabled"] is True
+    assert Client(server.base_url).post("/v1/session", json={"name": "pia", "password": PIA_PASSWORD}).status_code == 401, (
+        "a disabled user must not sign in")
+
+    # The audit: what the admin did to users, newest first.
+    Select(by_id(browser, "audit-type")).select_by_value("user.")
+    by_id(browser, "audit-actor").send_keys("admin")
+    browser.d.find_element(By.CSS_SELECTOR, "#audit-filter button[type=submit]").click()
+    want = ["user.updated", "user.updated", "user.password_set", "user.created"]  # pia off, cora reader, pia's password, pia made
+    got = wait_for(browser, lambda: (lambda t: t if t[:4] == want else None)(
+        browser.d.execute_script("return [...document.querySelectorAll('#audit-list tbody tr')].map(r => r.dataset.type)")),
+        what="the admin's user events newest first")
+    rows = texts(browser, "#audit-list tbody tr")
+    assert "user:pia" in rows[0] and "disabled" in rows[0], "the newest event disables pia: %r" % rows[:2]
+    assert "user:cora" in rows[1] and "role" in rows[1], "then cora's role: %r" % rows[:2]
+    assert all(t.startswith("user.") for t in got), got
+    assert_axe_clean(browser, axe, "the people page with the audit filtered")
+
+    # A reload of the page, and of the account page, is served (not 404).
+    browser.open("/people")
+    user_row(browser, "pia")
+    browser.open("/account")
+    wait_for(browser, lambda: browser.d.find_elements(By.CSS_SELECTOR, "#token-list tbody tr"), what="the account page")
+    browser.shot("people")
+
+
+def test_the_people_routes_are_admin_only(server):
+    expect(Client(server.base_url).get("/people", consistent=False), 200, "the page itself is the UI's one page")
+    admin = Client(server.base_url)
+    admin.session.headers["Authorization"] = "Bearer " + ADMIN_TOKEN
+    expect(admin.post("/v1/users", json={"name": "rob", "role": "curator"}), 201)
+    token = expect(admin.post("/v1/users/rob/tokens", json={"name": "t"}), 201)["token"]
+    rob = Client(server.base_url)
+    rob.session.headers["Authorization"] = "Bearer " + token
+    for path in ("/v1/users", "/v1/audit"):
+        r = rob.get(path, consistent=False)
+        assert r.status_code == 403, "a curator reads %s: expected 403, got %s %s" % (path, r.status_code, r.text[:200])

@@ -101,13 +101,13 @@ def test_an_admin_manages_users_and_reads_the_audit(server, browser, axe):
     assert "user:cora" in rows[1] and "role" in rows[1], "then cora's role: %r" % rows[:2]
     assert all(t.startswith("user.") for t in got), got
     assert_axe_clean(browser, axe, "the people page with the audit filtered")
+    browser.shot("people")
 
     # A reload of the page, and of the account page, is served (not 404).
     browser.open("/people")
     user_row(browser, "pia")
     browser.open("/account")
     wait_for(browser, lambda: browser.d.find_elements(By.CSS_SELECTOR, "#token-list tbody tr"), what="the account page")
-    browser.shot("people")
 
 
 def test_the_people_routes_are_admin_only(server):

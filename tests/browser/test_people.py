@@ -7,7 +7,8 @@ import pytest
 from leaves_testlib import Client, expect
 from conftest import assert_axe_clean, serve, wait_for
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 ADMIN_TOKEN = "browser-admin-token-" + "0123456789abcdef" * 2
 ADMIN_PASSWORD = "the admin's long password"
@@ -76,13 +77,24 @@ def test_an_admin_manages_users_and_reads_the_audit(server, browser, axe):
     expect(Client(server.base_url).post("/v1/session", json={"name": "pia", "password": PIA_PASSWORD}), 201,
            "pia signs in with the password the page set")
 
-    # cora becomes a reader.
-    Select(user_row(browser, "cora").find_element(By.CSS_SELECTOR, "select.user-role")).select_by_value("reader")
-    wait_for(browser, lambda: admin.get("/v1/users/cora").json()["role"] == "reader", what="cora a reader")
+    # The admin cannot demote or disable itself here.
+    assert browser.d.execute_script(
+        "const r = document.querySelector(\"#user-list tr[data-name='admin']\");"
+        "return r.querySelector('select.user-role').disabled && r.querySelector('button.user-toggle').disabled"), (
+        "the admin's own role and access controls should be disabled")
+
+    # cora becomes a reader: pick, then Save (the table is drawn again).
+    row = user_row(browser, "cora")
+    Select(row.find_element(By.CSS_SELECTOR, "select.user-role")).select_by_value("reader")
+    row.find_element(By.CSS_SELECTOR, "button.user-role-save").click()
+    wait_for(browser, lambda: browser.d.execute_script(
+        "const s = document.querySelector(\"#user-list tr[data-name='cora'] select.user-role\");"
+        "return s && s.value === 'reader' && document.activeElement === s"), what="cora's row redrawn as a reader, focus kept")
+    assert expect(admin.get("/v1/users/cora"), 200)["role"] == "reader"
 
     # pia is disabled (after a confirmation): she can no longer sign in.
     user_row(browser, "pia").find_element(By.CSS_SELECTOR, "button.user-toggle").click()
-    browser.d.switch_to.alert.accept()
+    WebDriverWait(browser.d, 5).until(EC.alert_is_present()).accept()
     wait_for(browser, lambda: "disabled" in row_text(browser, "pia"), what="pia shown disabled")
     assert expect(admin.get("/v1/users/pia"), 200)["disabled"] is True
     assert Client(server.base_url).post("/v1/session", json={"name": "pia", "password": PIA_PASSWORD}).status_code == 401, (

@@ -36,7 +36,9 @@ std::optional<json::object> audit_entry(const log::stored_record& r) {
     }
     if (const auto* t = d.if_contains("tags")) e["tags"] = *t;
     for (const char* k : {"token_id", "role", "name", "scopes", "user", "team", "leaf"}) {
-      if (const auto* v = d.if_contains(k)) e[k] = *v;
+      // (A leaf.created's "leaf" is the whole leaf, content and all: its id
+      // is the aggregate's; a collection's names the leaf by id.)
+      if (const auto* v = d.if_contains(k); v && !v->is_object()) e[k] = *v;
     }
   }
   return e;

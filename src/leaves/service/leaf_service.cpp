@@ -64,14 +64,16 @@ asio::awaitable<result<std::optional<domain::leaf>>> leaf_service::state(std::st
     std::lock_guard lk(mu_);
     if (auto it = pending_.find(id); it != pending_.end()) co_return std::optional<domain::leaf>(it->second);
   }
+  auto shared = co_await store_.async_get(id);
   // Writes confirmed by a verdict source beside a shared store (the state
   // mirror beside Cassandra) are acknowledged before the shared store has
-  // them: the source knows every leaf this server saved.
+  // them, and the source may lag the shared store for other servers'
+  // writes: the later version of the two.
   if (decisions_ && decisions_ != &store_) {
-    auto d = co_await decisions_->async_get(id);
-    if (d && d->has_value()) co_return d;
+    auto d = co_await decisions_->async_get(std::move(id));
+    if (d && d->has_value() && (!shared || !shared->has_value() || (**d).version > (**shared).version)) co_return d;
   }
-  co_return co_await store_.async_get(std::move(id));
+  co_return shared;
 }
 
 asio::awaitable<result<write_result>> leaf_service::execute(domain::command cmd, std::string actor) {

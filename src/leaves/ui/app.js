@@ -1125,26 +1125,34 @@ async function peoplePage() {
   }
   const usersBox = h("div", { id: "users" }, h("p", { class: "summary" }, "Loading…"));
   const auditBox = h("div", { id: "audit" });
-  main.replaceChildren(h("h1", {}, "People"), h("h2", {}, "Users"), usersBox, h("h2", {}, "Audit"),
+  main.replaceChildren(h("h1", {}, "People"), h("h2", {}, "Users"), usersBox, h("h2", { id: "audit-heading", tabindex: "-1" }, "Audit"),
     h("p", { class: "note" }, "Every event of the log, newest first: who did what, when (docs/auth.md, \u201cThe audit\u201d)."), auditBox);
   drawUsers(usersBox);
   drawAudit(auditBox);
 }
 
-async function drawUsers(box, fresh) {
+async function drawUsers(box, fresh, focus) {
   let items;
   try { items = (await api("GET", "/v1/users")).json.items || []; } catch (e) { box.replaceChildren(errorBox(e)); return; }
-  const redraw = (note) => drawUsers(box, note);
-  const patch = async (u, body, done) => {
-    try { await api("PATCH", "/v1/users/" + encodeURIComponent(u.name), body); toast(done); redraw(); } catch (e) { toast(e.message); redraw(); }
+  // After a change the table is drawn again: keyboard focus goes back to
+  // the control that made it.
+  const redraw = (note, again) => drawUsers(box, note, again);
+  const patch = async (u, body, done, again) => {
+    try { await api("PATCH", "/v1/users/" + encodeURIComponent(u.name), body); toast(done); } catch (e) { toast(e.message); }
+    redraw(undefined, again);
   };
   const rows = items.map((u) => {
-    const role = h("select", { class: "user-role", "aria-label": "role of " + u.name, on: { change: () => patch(u, { role: role.value }, u.name + " is now " + role.value) } },
+    const self = u.name === me.user.name;  // no demoting or disabling oneself here
+    const role = h("select", { class: "user-role", "aria-label": "role of " + u.name, disabled: self },
       ROLES.map((r) => h("option", { value: r, selected: r === u.role }, r)));
-    const toggle = h("button", { type: "button", class: "user-toggle", on: { click: () => {
-      if (!u.disabled && !confirm("Disable " + u.name + "? Their tokens and sessions stop working at once.")) return;
-      patch(u, { disabled: !u.disabled }, u.disabled ? "Enabled " + u.name : "Disabled " + u.name);
-    } } }, u.disabled ? "Enable" : "Disable");
+    const apply = h("button", { type: "button", class: "user-role-save", disabled: true, "aria-label": "save the role of " + u.name,
+      on: { click: () => patch(u, { role: role.value }, u.name + " is now " + role.value, { name: u.name, control: "select.user-role" }) } }, "Save");
+    role.addEventListener("change", () => { apply.disabled = role.value === u.role; });
+    const toggle = h("button", { type: "button", class: "user-toggle", disabled: self, "aria-label": (u.disabled ? "enable " : "disable ") + u.name,
+      title: self ? "You cannot disable yourself here" : null, on: { click: () => {
+        if (!u.disabled && !confirm("Disable " + u.name + "? Their tokens and sessions stop working at once.")) return;
+        patch(u, { disabled: !u.disabled }, u.disabled ? "Enabled " + u.name : "Disabled " + u.name, { name: u.name, control: "button.user-toggle" });
+      } } }, u.disabled ? "Enable" : "Disable");
     const secret = h("input", { type: "password", class: "user-password", autocomplete: "new-password", minlength: 10, maxlength: 1024, required: true, "aria-label": "new password for " + u.name });
     const setPassword = h("form", { class: "inline", on: { submit: async (ev) => {
       ev.preventDefault();
@@ -1153,12 +1161,18 @@ async function drawUsers(box, fresh) {
         secret.value = "";
         toast("Password set for " + u.name);
       } catch (e) { secret.value = ""; toast(e.message); }
-    } } }, secret, h("button", { type: "submit" }, "Set"));
+    } } }, secret, h("button", { type: "submit", "aria-label": "set the password of " + u.name }, "Set"));
+    const events = h("a", { href: "#audit-heading", "aria-label": "events of " + u.name, on: { click: (ev) => {
+      ev.preventDefault();
+      drawAudit(document.getElementById("audit"), { actor: u.name });
+      const heading = document.getElementById("audit-heading");
+      heading.scrollIntoView();
+      heading.focus();
+    } } }, "events");
     return h("tr", { dataset: { name: u.name }, class: u.disabled ? "disabled" : "" },
-      h("td", {}, u.name, u.name === me.user.name ? h("span", { class: "badge" }, "you") : "", u.disabled ? h("span", { class: "badge off" }, "disabled") : ""),
-      h("td", {}, u.email || ""), h("td", {}, role), h("td", {}, timeEl(u.created_at)),
-      h("td", {}, u.has_password ? "set" : "none"), h("td", {}, setPassword), h("td", {}, toggle),
-      h("td", {}, h("a", { href: "#audit", on: { click: (ev) => { ev.preventDefault(); drawAudit(document.getElementById("audit"), { actor: u.name }); } } }, "their events")));
+      h("th", { scope: "row" }, u.name, self ? h("span", { class: "badge" }, "you") : "", u.disabled ? h("span", { class: "badge off" }, "disabled") : ""),
+      h("td", {}, u.email || ""), h("td", {}, h("div", { class: "inline" }, role, apply)), h("td", {}, timeEl(u.created_at)),
+      h("td", {}, u.has_password ? "set" : "none"), h("td", {}, setPassword), h("td", {}, toggle), h("td", {}, events));
   });
   const table = h("div", { class: "table-scroll" }, h("table", { class: "grid", id: "user-list" },
     h("thead", {}, h("tr", {}, ["Name", "Email", "Role", "Since", "Password", "New password", "Access", "Audit"].map((c) => h("th", { scope: "col" }, c)))),
@@ -1174,19 +1188,30 @@ async function drawUsers(box, fresh) {
     if (email.value.trim()) body.email = email.value.trim();
     try {
       await api("POST", "/v1/users", body);
-      if (password.value) await api("PUT", "/v1/users/" + encodeURIComponent(body.name) + "/password", { password: password.value });
-      password.value = "";
-      redraw(h("p", { class: "summary", role: "status" }, "Made " + body.name + (body.role !== "reader" ? " (" + body.role + ")" : "") + "."));
-    } catch (e) { password.value = ""; status.replaceChildren(errorBox(e)); }
+    } catch (e) { password.value = ""; status.replaceChildren(errorBox(e)); return; }
+    let made = "Made " + body.name + (body.role !== "reader" ? " (" + body.role + ")" : "") + ".";
+    if (password.value) {
+      // The user exists from here on: a refused password is said, not lost.
+      try { await api("PUT", "/v1/users/" + encodeURIComponent(body.name) + "/password", { password: password.value }); } catch (e) {
+        made += " The password was not set: " + e.message + " (set one in the user's row).";
+      }
+    }
+    password.value = "";
+    redraw(h("p", { class: "summary", role: "status" }, made));
   } } },
     h("label", {}, "Name (lower case letters, digits, . _ -)", name), h("label", {}, "Email", email), h("label", {}, "Role", role),
     h("label", {}, "Password (at least 10 characters)", password),
     h("p", { class: "note" }, "Without a password the user signs in with an API token only: make one with leaves users token NAME."),
     h("div", {}, h("button", { type: "submit", class: "primary" }, "Make user")));
   box.replaceChildren(fresh || "", table, h("details", {}, h("summary", {}, "New user"), form, status));
+  if (focus && focus.name) {
+    const again = box.querySelector("#user-list tr[data-name='" + CSS.escape(focus.name) + "'] " + focus.control);
+    if (again && !again.disabled) again.focus();
+  }
 }
 
-// The audit: filters and "Older" paging over GET /v1/audit.
+// The audit: filters and "Older" paging over GET /v1/audit. Only the last
+// load asked counts (a slow answer to an earlier one is dropped).
 function drawAudit(box, preset) {
   const f = Object.assign({ actor: "", type: "", aggregate: "" }, preset || {});
   const actor = h("input", { type: "text", id: "audit-actor", value: f.actor, maxlength: 64, placeholder: "anyone" });
@@ -1195,9 +1220,13 @@ function drawAudit(box, preset) {
   const aggregate = h("input", { type: "text", id: "audit-aggregate", value: f.aggregate, maxlength: 200, placeholder: "a leaf id, user:NAME, collection:ID" });
   const body = h("tbody", {});
   const more = h("button", { type: "button", id: "audit-older", hidden: true }, "Older");
+  const show = h("button", { type: "submit" }, "Show");
   const status = h("p", { class: "note", role: "status", id: "audit-status" });
+  const problem = h("div", { id: "audit-error" });
   let before = "";
+  let asked = 0;
   const load = async (reset) => {
+    const mine = ++asked;
     if (reset) { before = ""; body.replaceChildren(); }
     const q = new URLSearchParams({ limit: "50" });
     if (actor.value.trim()) q.set("actor", actor.value.trim());
@@ -1205,18 +1234,29 @@ function drawAudit(box, preset) {
     if (aggregate.value.trim()) q.set("aggregate", aggregate.value.trim());
     if (before) q.set("before", before);
     status.textContent = "Loading…";
+    problem.replaceChildren();
+    more.disabled = true;
     let json;
-    try { json = (await api("GET", "/v1/audit?" + q)).json; } catch (e) { status.replaceChildren(errorBox(e)); return; }
+    try { json = (await api("GET", "/v1/audit?" + q)).json; } catch (e) {
+      if (mine !== asked) return;
+      status.textContent = "";
+      problem.replaceChildren(errorBox(e));
+      more.hidden = true;
+      return;
+    }
+    if (mine !== asked) return;
     for (const e of json.items || []) body.append(auditRow(e));
     before = json.next_before || "";
     more.hidden = !before;
+    more.disabled = false;
     const shown = body.children.length;
-    status.textContent = shown ? shown + " event" + (shown > 1 ? "s" : "") + (before ? "; older ones below the button" : "; that is all") : "No events match.";
+    status.textContent = shown ? shown + " event" + (shown > 1 ? "s" : "") + (before ? "; Older reads further back" : "; that is all")
+      : before ? "None among the events read so far; Older reads further back." : "No events match.";
   };
   more.addEventListener("click", () => load(false));
   const form = h("form", { class: "inline", id: "audit-filter", on: { submit: (ev) => { ev.preventDefault(); load(true); } } },
-    h("label", {}, "Actor ", actor), h("label", {}, "Kind ", type), h("label", {}, "Aggregate ", aggregate), h("button", { type: "submit" }, "Show"));
-  box.replaceChildren(form, status, h("div", { class: "table-scroll" }, h("table", { class: "grid", id: "audit-list" },
+    h("label", {}, "Actor ", actor), h("label", {}, "Kind ", type), h("label", {}, "Aggregate ", aggregate), show);
+  box.replaceChildren(form, status, problem, h("div", { class: "table-scroll" }, h("table", { class: "grid", id: "audit-list" },
     h("thead", {}, h("tr", {}, ["When", "Actor", "Event", "Of", "Changed"].map((c) => h("th", { scope: "col" }, c)))), body)), more);
   load(true);
 }
@@ -1226,9 +1266,10 @@ function auditRow(e) {
   let of = id;
   if (id && !id.includes(":")) of = h("a", { href: "/leaf/" + encodeURIComponent(id), "data-nav": true }, id.slice(0, 12));
   else if (id.startsWith("collection:")) of = h("a", { href: "/collection/" + encodeURIComponent(id.slice(11)), "data-nav": true }, id);
-  const detail = [].concat(e.changed || [], e.role ? ["role " + e.role] : [], e.name && !id.endsWith(":" + e.name) ? ["name " + e.name] : [],
-    e.team ? ["team " + e.team] : [], e.user ? ["user " + e.user] : [], e.leaf ? ["leaf " + String(e.leaf).slice(0, 12)] : [],
-    e.token_id ? ["token " + e.token_id] : [], e.tags ? ["tags " + e.tags.join(", ")] : []);
+  const text = (v) => (typeof v === "string" ? v : "");
+  const detail = [].concat(e.changed || [], text(e.role) ? ["role " + e.role] : [], text(e.name) && !id.endsWith(":" + e.name) ? ["name " + e.name] : [],
+    text(e.team) ? ["team " + e.team] : [], text(e.user) ? ["user " + e.user] : [], text(e.leaf) ? ["leaf " + e.leaf.slice(0, 12)] : [],
+    text(e.token_id) ? ["token " + e.token_id] : [], Array.isArray(e.tags) ? ["tags " + e.tags.join(", ")] : []);
   return h("tr", { dataset: { type: e.type } }, h("td", {}, timeEl(e.time || e.logged)), h("td", {}, e.actor || ""),
     h("td", {}, h("code", {}, e.type || "")), h("td", {}, of), h("td", {}, detail.join(" · ")));
 }

@@ -10,8 +10,9 @@ def t(pid):
     f = open("/proc/%s/stat" % pid).read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / tck
 def total():
-    f = open("/proc/stat").readline().split()[1:]
-    return sum(int(x) for x in f) / tck, int(f[3]) / tck
+    # user nice system idle iowait irq softirq steal (guest time is in user)
+    f = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
+    return sum(f) / tck, (f[3] + f[4]) / tck
 a = {n: t(p) for n, p in procs}; A, Ai = total()
 time.sleep(secs)
 b = {n: t(p) for n, p in procs}; B, Bi = total()

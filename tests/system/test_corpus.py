@@ -259,7 +259,10 @@ def test_import_then_list_search_and_facets_agree_with_the_file(corpus, leaves_b
 
     wait_until(lambda: search("limit=1")["total"] == len(entries), timeout=30,
                what="the search index to hold all %d imported leaves" % len(entries))
-    items, _ = c.list_all("limit=100")
+    # The read models are a projection of their own, which may be behind the
+    # index (on Cassandra, by seconds under load): the list waits for them.
+    items = wait_until(lambda: (lambda got: got if len(got) >= len(entries) else None)(c.list_all("limit=100")[0]),
+                       timeout=30, what="the read models to list all %d imported leaves" % len(entries))
     assert sorted(it["url"] for it in items) == sorted(e["url"] for e in entries), (
         "GET /v1/leaves: expected the %d urls of the file, got %d items" % (len(entries), len(items)))
 

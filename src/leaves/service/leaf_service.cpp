@@ -64,16 +64,17 @@ asio::awaitable<result<std::optional<domain::leaf>>> leaf_service::state(std::st
     std::lock_guard lk(mu_);
     if (auto it = pending_.find(id); it != pending_.end()) co_return std::optional<domain::leaf>(it->second);
   }
-  auto shared = co_await store_.async_get(id);
   // Writes confirmed by a verdict source beside a shared store (the state
   // mirror beside Cassandra) are acknowledged before the shared store has
-  // them, and the source may lag the shared store for other servers'
-  // writes: the later version of the two.
+  // them: the source knows every leaf this server saved. (It may lag the
+  // shared store for other servers' writes. Answering the later version of
+  // the two made a leaf just saved and added to a collection 404 on every
+  // run of test_permissions on Kafka + Cassandra: not understood yet.)
   if (decisions_ && decisions_ != &store_) {
-    auto d = co_await decisions_->async_get(std::move(id));
-    if (d && d->has_value() && (!shared || !shared->has_value() || (**d).version > (**shared).version)) co_return d;
+    auto d = co_await decisions_->async_get(id);
+    if (d && d->has_value()) co_return d;
   }
-  co_return shared;
+  co_return co_await store_.async_get(std::move(id));
 }
 
 asio::awaitable<result<write_result>> leaf_service::execute(domain::command cmd, std::string actor) {

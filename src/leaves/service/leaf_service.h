@@ -62,8 +62,8 @@ class leaf_service {
 
   boost::asio::awaitable<result<write_result>> execute(domain::command cmd, std::string actor);
 
-  // The aggregate as the write side sees it (cache, else the later of the
-  // store's and the verdict source's versions). Not for queries.
+  // The aggregate as the write side sees it (cache, else the verdict source
+  // when it has the leaf, else store). Not for queries.
   boost::asio::awaitable<result<std::optional<domain::leaf>>> state(std::string id);
 
   // Projector callback: forget cached states the store now has.

@@ -32,6 +32,7 @@ from leaves_testlib import ServerProcess  # noqa: E402
 from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 CHROMIUM = os.environ.get("LEAVES_CHROMIUM", "/usr/bin/chromium")
@@ -64,6 +65,16 @@ def wait_for(browser, fn, timeout=5.0, what="condition"):
         return WebDriverWait(browser.d, timeout, poll_frequency=0.05).until(lambda d: fn())
     except TimeoutException:
         raise AssertionError("timed out after %.1fs waiting for %s (page at %s)" % (timeout, what, browser.path()))
+
+
+def by_id(browser, id_):
+    return browser.d.find_element(By.ID, id_)
+
+
+def texts(browser, selector):
+    """The text of each element (read in one script: the page may redraw between two WebDriver calls)."""
+    return browser.d.execute_script("return [...document.querySelectorAll(arguments[0])].map(e => e.innerText)",
+                                    selector)
 
 
 AXE_RULES = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]

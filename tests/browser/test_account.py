@@ -8,7 +8,7 @@ import threading
 
 import pytest
 from leaves_testlib import Client, expect, new_url, unique
-from conftest import assert_axe_clean, serve, wait_for
+from conftest import assert_axe_clean, by_id, serve, texts, wait_for
 from selenium.webdriver.common.by import By
 
 ADMIN_TOKEN = "browser-admin-token-" + "fedcba9876543210" * 2
@@ -39,16 +39,6 @@ class Receiver:
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = "http://127.0.0.1:%d/hook" % self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-
-def by_id(browser, id_):
-    return browser.d.find_element(By.ID, id_)
-
-
-def texts(browser, selector):
-    """The text of each element (read in one script: the page may redraw between two WebDriver calls)."""
-    return browser.d.execute_script("return [...document.querySelectorAll(arguments[0])].map(e => e.innerText)",
-                                    selector)
 
 
 def test_tokens_webhooks_and_password_on_the_account_page(server, browser, axe):

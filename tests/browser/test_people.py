@@ -5,7 +5,7 @@ browser loads directly (a reload) are served; axe-core clean."""
 
 import pytest
 from leaves_testlib import Client, expect
-from conftest import assert_axe_clean, serve, wait_for
+from conftest import assert_axe_clean, by_id, serve, texts, wait_for
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -19,16 +19,6 @@ PIA_PASSWORD = "pia's own long password"
 def server(leaves_bin, tmp_path_factory):
     yield from serve(leaves_bin, tmp_path_factory, "people", args=["--anonymous", "read"],
                      env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
-
-
-def by_id(browser, id_):
-    return browser.d.find_element(By.ID, id_)
-
-
-def texts(browser, selector):
-    """The text of each element (read in one script: the page may redraw between two WebDriver calls)."""
-    return browser.d.execute_script("return [...document.querySelectorAll(arguments[0])].map(e => e.innerText)",
-                                    selector)
 
 
 def row_text(browser, name):

@@ -137,6 +137,10 @@ def test_the_python_avro_deserializer_reads_every_event_type_off_kafka(server_fa
         token = expect(admin.post("/v1/users/ava/tokens", json={"name": "t"}), 201)
         expect(admin.delete("/v1/users/ava/tokens/" + token["id"]), 200)
         expect(admin.put("/v1/users/ava/password", json={"password": "ava's long password"}), 200)
+        # A reader's own star on another's public leaf.
+        shown = expect(admin.post("/v1/leaves", json={"url": new_url(), "title": "p", "is_public": True}), 201)["id"]
+        reader = as_token(srv, expect(admin.post("/v1/users/ava/tokens", json={"name": "m"}), 201)["token"])
+        expect(reader.put("/v1/leaves/%s/marks" % shown, json={"is_starred": True}), 200)
         hook = expect(admin.post("/v1/users/admin/webhooks", json={"url": base + "/hook"}), 201)["id"]
         expect(admin.patch("/v1/users/admin/webhooks/" + hook, json={"enabled": False}), 200)
         expect(admin.delete("/v1/users/admin/webhooks/" + hook), 200)
@@ -182,3 +186,6 @@ def test_the_python_avro_deserializer_reads_every_event_type_off_kafka(server_fa
     [ava] = [r["value"] for r in records if r["value"]["type"] == "user.created" and r["key"] == "user:ava"]
     assert ava["data"]["name"] == "ava" and ava["data"]["role"] == "curator" and ava["context"] is None, ava
     assert by_type["collection.leaf_moved"]["data"]["position"] == 0, by_type["collection.leaf_moved"]
+    marked = by_type["user.leaf_marked"]
+    assert marked["aggregate_id"] == "user:ava", marked
+    assert marked["data"] == {"leaf": shown, "starred": True, "archived": False}, marked

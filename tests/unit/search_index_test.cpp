@@ -519,6 +519,51 @@ TEST(SearchIndex, FacetsOfEverythingAreCountedPerVisibility) {
 // at the leaf that held it, retrying forever. Long user names, hosts and
 // languages are kept as a prefix and a hash; a filter on them still finds
 // the leaf, and only it.
+// is:starred and starred= as one user sees them: the flag on its own leaves
+// and on leaves of nobody, its marks on the others'.
+TEST(SearchIndex, StarredIsTheReadersOwnWithMarks) {
+  fixture f;
+  auto put = [&](const char* id, std::optional<int64_t> owner, bool starred) {
+    json::object leaf{{"id", id},
+                      {"url", std::string("https://e.org/") + id},
+                      {"title", std::string("kafka note ") + id},
+                      {"is_starred", starred},
+                      {"created_at", "2023-11-14T22:13:20Z"},
+                      {"updated_at", "2023-11-14T22:13:20Z"}};
+    if (owner) leaf["user_id"] = *owner;
+    f.apply({f.make(domain::event_type::created, id, json::object{{"leaf", leaf}})});
+  };
+  put("mine", 1, true);
+  put("theirs", 2, true);
+  put("marked", 2, false);
+  put("nobodys", std::nullopt, true);
+  put("plain", 1, false);
+  auto run = [&](const std::string& q, std::optional<bool> starred, std::optional<domain::marks_view> marks) {
+    search::search_request r;
+    if (!q.empty()) r.q = *search::parse_query(q, search::match_mode::all);
+    r.starred = starred;
+    r.marks = std::move(marks);
+    r.limit = 100;
+    auto res = f.ix->search(r);
+    EXPECT_TRUE(res.ok()) << (res.ok() ? "" : res.err().message);
+    ids_t out;
+    if (res.ok())
+      for (const auto& h : res->items) out.insert(h.leaf.id);
+    return out;
+  };
+  EXPECT_EQ(run("is:starred", std::nullopt, std::nullopt), (ids_t{"mine", "theirs", "nobodys"}));
+  auto m = std::make_shared<std::unordered_map<std::string, uint8_t>>();
+  (*m)["marked"] = domain::mark_starred;
+  (*m)["theirs"] = domain::mark_archived;  // archived, not starred
+  const domain::marks_view ones{1, m};
+  EXPECT_EQ(run("is:starred", std::nullopt, ones), (ids_t{"mine", "marked", "nobodys"}));
+  EXPECT_EQ(run("kafka", true, ones), (ids_t{"mine", "marked", "nobodys"}));
+  EXPECT_EQ(run("", false, ones), (ids_t{"theirs", "plain"}));
+  EXPECT_EQ(run("kafka -is:starred", std::nullopt, ones), (ids_t{"theirs", "plain"}));
+  EXPECT_EQ(run("is:starred", std::nullopt, domain::marks_view{2, nullptr}), (ids_t{"theirs", "nobodys"}))
+      << "user 2 has no marks: its own star only, and the unowned leaf's";
+}
+
 TEST(SearchIndex, LongFieldValuesDoNotStopTheIndex) {
   fixture f;
   const std::string long_name(300, 'x');

@@ -19,6 +19,7 @@
 #include "leaves/domain/events.h"
 #include "leaves/domain/user.h"
 #include "leaves/log/embedded/rocks_log.h"
+#include "leaves/store/model.h"
 #include "support/test_support.h"
 
 namespace json = boost::json;
@@ -363,6 +364,153 @@ TEST(Ownership, ALimitedUserChangesItsOwnLeavesOnly) {
   ASSERT_TRUE(evs.ok());
   ASSERT_TRUE(domain::apply(imported, evs->front()).ok());
   EXPECT_EQ(imported->user_id, 42) << "an admin's import keeps the record's owner";
+}
+
+// Starred and archived of another user's leaf: the user's own marks.
+TEST(Marks, DecidedAsTheFullStateAfterAndBounded) {
+  std::optional<domain::user> u;
+  decide_apply(u, create("ben"));
+  user_command m;
+  m.kind = user_command_kind::mark_leaf;
+  m.name = "ben";
+  m.mark.leaf_id = "leaf-1";
+  m.mark.starred = true;
+  auto evs = decide_apply(u, m);
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(evs[0].type, domain::user_event_type::leaf_marked);
+  EXPECT_EQ(json::serialize(evs[0].data), R"({"leaf":"leaf-1","starred":true,"archived":false})");
+  EXPECT_EQ(u->version, 2);
+
+  // Archiving keeps the star: each event carries both, as they are after it.
+  m.mark.before = domain::mark_starred;
+  m.mark.starred.reset();
+  m.mark.archived = true;
+  evs = decide_apply(u, m);
+  ASSERT_EQ(evs.size(), 1u);
+  EXPECT_EQ(json::serialize(evs[0].data), R"({"leaf":"leaf-1","starred":true,"archived":true})");
+
+  // As it is already: no event.
+  m.mark.before = domain::mark_starred | domain::mark_archived;
+  auto same = domain::decide_user(u, m, 1000, "tester");
+  ASSERT_TRUE(same.ok());
+  EXPECT_TRUE(same->empty());
+
+  // A new mark past the bound is refused; changing one already kept is not.
+  m.mark.before = 0;
+  m.mark.marked = domain::kMaxMarksPerUser;
+  auto full = domain::decide_user(u, m, 1000, "tester");
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.err().code, errc::conflict);
+  EXPECT_EQ(full.err().detail, "too_many_marks");
+  m.mark.before = domain::mark_starred;
+  EXPECT_TRUE(domain::decide_user(u, m, 1000, "tester").ok());
+
+  m.mark.leaf_id = "no spaces/here";
+  EXPECT_EQ(domain::decide_user(u, m, 1000, "tester").err().code, errc::invalid_argument);
+}
+
+TEST(Marks, TheDirectoryFoldsThemAndSnapshotsStayAsTheyWere) {
+  testing::temp_dir dir;
+  auto l = log::rocks_log::open({dir.path() / "log", 4});
+  ASSERT_TRUE(l.ok());
+  auth::directory users(**l);
+  ASSERT_TRUE(users.start().ok());
+  test_clock clk;
+  clk.set(1000);
+  auth::user_service svc(**l, users, clk);
+  auto run = [&](user_command c) { return testing::run(svc.execute(std::move(c), "tester")); };
+  auto mark = [&](const char* user, const char* leaf, std::optional<bool> s, std::optional<bool> a) {
+    user_command m;
+    m.kind = user_command_kind::mark_leaf;
+    m.name = user;
+    m.mark.leaf_id = leaf;
+    m.mark.starred = s;
+    m.mark.archived = a;
+    return run(std::move(m));
+  };
+  ASSERT_TRUE(run(create("ben")).ok());
+  ASSERT_TRUE(run(create("eve")).ok());
+  ASSERT_TRUE(mark("ben", "a", true, std::nullopt).ok());
+  ASSERT_TRUE(mark("ben", "b", std::nullopt, true).ok());
+  EXPECT_EQ(users.mark("ben", "a"), domain::mark_starred);
+  EXPECT_EQ(users.mark("ben", "b"), domain::mark_archived);
+  EXPECT_EQ(users.mark("eve", "a"), 0) << "marks are each user's own";
+  EXPECT_EQ(users.marks_of("eve"), nullptr);
+
+  auto snap = users.marks_of("ben");
+  ASSERT_NE(snap, nullptr);
+  ASSERT_TRUE(mark("ben", "a", false, std::nullopt).ok());  // unstarred: forgotten
+  EXPECT_EQ(users.mark("ben", "a"), 0);
+  EXPECT_EQ(users.marked("ben"), 1u);
+  EXPECT_EQ(snap->size(), 2u) << "a snapshot handed out does not change under its reader";
+  EXPECT_EQ(snap->at("a"), domain::mark_starred);
+
+  // The service asks the directory what the mark is now: no event when unchanged.
+  auto w = mark("ben", "b", std::nullopt, true);
+  ASSERT_TRUE(w.ok());
+  EXPECT_FALSE(w->position.has_value());
+  users.stop();
+
+  auth::directory again(**l);  // a restart folds the same marks from the log
+  ASSERT_TRUE(again.start().ok());
+  EXPECT_EQ(again.mark("ben", "a"), 0);
+  EXPECT_EQ(again.mark("ben", "b"), domain::mark_archived);
+  EXPECT_EQ(again.marked("ben"), 1u);
+  again.stop();
+}
+
+TEST(Marks, AStoredLeafIsShownWithItsReadersMarksWithoutParsing) {
+  domain::leaf l;
+  l.id = "x-1";
+  l.url = "https://e.org/\"is_starred\":true";
+  l.title = "title with \"is_archived\":true inside";
+  l.user_id = 7;
+  l.is_starred = true;
+  std::string j = json::serialize(domain::leaf_to_json(l));
+  auto p = domain::peek_leaf_json(j);
+  ASSERT_TRUE(p.has_value()) << j;
+  EXPECT_EQ(p->id, "x-1");
+  EXPECT_EQ(p->user_id, 7);
+  EXPECT_TRUE(p->is_starred);
+  EXPECT_FALSE(p->is_archived);
+  ASSERT_TRUE(domain::set_leaf_json_flags(j, false, true));
+  auto back = domain::leaf_from_json(json::parse(j).as_object());
+  ASSERT_TRUE(back.ok()) << back.err().message;
+  EXPECT_FALSE(back->is_starred);
+  EXPECT_TRUE(back->is_archived);
+  EXPECT_EQ(back->url, l.url) << "a value that looks like a key is left alone";
+  EXPECT_EQ(back->title, l.title);
+
+  l.user_id.reset();
+  auto unowned = domain::peek_leaf_json(json::serialize(domain::leaf_to_json(l)));
+  ASSERT_TRUE(unowned.has_value());
+  EXPECT_FALSE(unowned->user_id.has_value());
+  EXPECT_FALSE(domain::peek_leaf_json("{\"url\":\"x\"}").has_value());
+}
+
+TEST(Marks, ListFiltersSeeTheFlagOnOwnLeavesAndMarksOnOthers) {
+  auto leaf = [](const char* id, std::optional<int64_t> owner, bool starred) {
+    domain::leaf l;
+    l.id = id;
+    l.user_id = owner;
+    l.is_starred = starred;
+    return l;
+  };
+  const auto mine = leaf("mine", 1, true), theirs = leaf("theirs", 2, true), marked = leaf("marked", 2, false),
+             nobodys = leaf("nobodys", std::nullopt, true);
+  store::list_query q;
+  q.starred = true;
+  EXPECT_TRUE(store::matches(theirs, q)) << "without a view: the leaf's own flag";
+  auto m = std::make_shared<std::unordered_map<std::string, uint8_t>>();
+  (*m)["marked"] = domain::mark_starred;
+  q.marks = domain::marks_view{1, m};
+  EXPECT_TRUE(store::matches(mine, q));
+  EXPECT_FALSE(store::matches(theirs, q)) << "the owner's star is not the reader's";
+  EXPECT_TRUE(store::matches(marked, q));
+  EXPECT_TRUE(store::matches(nobodys, q));
+  q.starred = false;
+  EXPECT_TRUE(store::matches(theirs, q));
+  EXPECT_FALSE(store::matches(marked, q));
 }
 
 }  // namespace

@@ -80,6 +80,7 @@ asio::awaitable<response> api::impl::serve(request& req, const match& m, const a
     case route_id::v1_patch: co_return co_await leaves.v1_patch(req, m.id);
     case route_id::v1_delete: co_return co_await leaves.v1_delete(req, m.id);
     case route_id::v1_refetch: co_return co_await leaves.v1_refetch(req, m.id);
+    case route_id::v1_marks: co_return co_await leaves.v1_marks(req, m.id);
     case route_id::v1_tags_add: co_return co_await leaves.v1_tags(req, m.id, command_kind::add_tags);
     case route_id::v1_tags_replace: co_return co_await leaves.v1_tags(req, m.id, command_kind::replace_tags);
     case route_id::v1_tags_remove: co_return co_await leaves.v1_tags(req, m.id, command_kind::remove_tags);

@@ -71,7 +71,8 @@ access route_access(route_id id) {
     case route_id::v1_webhook_create:
     case route_id::v1_webhook_patch:
     case route_id::v1_webhook_delete:
-    case route_id::v1_webhook_deliveries: return access::user;
+    case route_id::v1_webhook_deliveries:
+    case route_id::v1_marks: return access::user;
     case route_id::v1_feed: return access::feed;
     case route_id::v1_teams_list:
     case route_id::v1_team_get: return access::user;

@@ -141,6 +141,27 @@ bool context::readable(const request& req, const std::string& id, bool is_public
   return d.users && req.caller.user_id > 0 && d.users->shared_with(id, owner, req.caller.actor);
 }
 
+std::optional<domain::marks_view> context::marks_view(const request::caller_info& who) const {
+  if (!d.users || who.user_id <= 0) return std::nullopt;
+  return domain::marks_view{who.user_id, d.users->marks_of(who.actor)};
+}
+
+void context::show_marks(const request::caller_info& who, leaf& l) const {
+  if (!d.users || who.user_id <= 0 || !l.user_id || *l.user_id == who.user_id) return;
+  const uint8_t m = d.users->mark(who.actor, l.id);
+  l.is_starred = m & domain::mark_starred;
+  l.is_archived = m & domain::mark_archived;
+}
+
+void context::show_marks(const request::caller_info& who, std::string& json) const {
+  if (!d.users || who.user_id <= 0) return;
+  auto p = domain::peek_leaf_json(json);
+  if (!p || !p->user_id || *p->user_id == who.user_id) return;
+  const uint8_t m = d.users->mark(who.actor, std::string(p->id));
+  const bool starred = m & domain::mark_starred, archived = m & domain::mark_archived;
+  if (starred != p->is_starred || archived != p->is_archived) domain::set_leaf_json_flags(json, starred, archived);
+}
+
 asio::awaitable<result<context::collection_slice>> context::collection_leaves(const domain::collection& col,
                                                                              const request& req,
                                                                              const auth::principal& who, size_t from,
@@ -154,6 +175,7 @@ asio::awaitable<result<context::collection_slice>> context::collection_leaves(co
     if (!d.users->shows(col.id, who, col.leaves[i], (*l)->user_id, req.caller.sees((*l)->is_public, (*l)->user_id))) {
       continue;
     }
+    show_marks(req.caller, **l);
     out.items.emplace_back(i, std::move(**l));
   }
   if (i < col.leaves.size()) out.next = i;

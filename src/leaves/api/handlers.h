@@ -67,6 +67,13 @@ struct context {
   // Whether the caller may read leaf `id` (public, its own, an admin's view)
   // or reaches it through a collection (auth::directory::shared_with).
   bool readable(const request& req, const std::string& id, bool is_public, std::optional<int64_t> owner) const;
+  // Starred and archived are each user's own on the leaves of others
+  // (docs/auth.md): what a list or search filters by for the caller (unset:
+  // no user, the leaves' own flags), and a leaf shown to the caller with
+  // its own (as an object, or as stored JSON, rewritten only when they differ).
+  std::optional<domain::marks_view> marks_view(const request::caller_info& who) const;
+  void show_marks(const request::caller_info& who, leaf& l) const;
+  void show_marks(const request::caller_info& who, std::string& json) const;
   // Up to `want` leaves of a collection from position `from` that reach the
   // caller through it (auth::directory::shows), each with its position;
   // reads at most `max_scan` positions. `next`: where the next page starts,
@@ -107,6 +114,11 @@ struct v1_leaves {
   asio::awaitable<response> v1_write(domain::command cmd, int created_status);
   asio::awaitable<response> v1_create(const request& req);
   asio::awaitable<response> v1_patch(const request& req, std::string id);
+  // PUT /v1/leaves/{id}/marks: the caller's own starred and archived.
+  asio::awaitable<response> v1_marks(const request& req, std::string id);
+  // Sets the caller's marks of another user's leaf `l`; answers `l` as the caller sees it.
+  asio::awaitable<response> mark(const request& req, leaf l, std::optional<bool> starred,
+                                 std::optional<bool> archived);
   asio::awaitable<response> v1_delete(const request& req, std::string id);
   asio::awaitable<response> v1_refetch(const request& req, std::string id);
   asio::awaitable<response> v1_tags(const request& req, std::string id, domain::command_kind kind);

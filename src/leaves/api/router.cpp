@@ -5,7 +5,7 @@
 namespace leaves::api {
 namespace {
 
-constexpr std::array<route, 80> kRoutes = {{
+constexpr std::array<route, 81> kRoutes = {{
     {"GET", "/v1/leaves", route_id::v1_list},
     {"POST", "/v1/leaves", route_id::v1_create},
     {"GET", "/v1/leaves/{id}", route_id::v1_get},
@@ -13,6 +13,7 @@ constexpr std::array<route, 80> kRoutes = {{
     {"GET", "/v1/leaves/{id}/history", route_id::v1_history},
     {"POST", "/v1/leaves/{id}/refetch", route_id::v1_refetch},
     {"PATCH", "/v1/leaves/{id}", route_id::v1_patch},
+    {"PUT", "/v1/leaves/{id}/marks", route_id::v1_marks},
     {"DELETE", "/v1/leaves/{id}", route_id::v1_delete},
     {"POST", "/v1/leaves/{id}/tags", route_id::v1_tags_add},
     {"PUT", "/v1/leaves/{id}/tags", route_id::v1_tags_replace},

@@ -11,7 +11,7 @@
 namespace leaves::api {
 
 enum class route_id {
-  v1_list, v1_create, v1_get, v1_content, v1_history, v1_refetch, v1_patch, v1_delete, v1_tags_add, v1_tags_replace, v1_tags_remove,
+  v1_list, v1_create, v1_get, v1_content, v1_history, v1_refetch, v1_patch, v1_marks, v1_delete, v1_tags_add, v1_tags_replace, v1_tags_remove,
   v1_tag_counts, v1_bulk, v1_export, v1_feed, v1_search, v1_stream, v1_ws,
   ref_list, ref_create, ref_get, ref_patch, ref_delete, ref_tags_get, ref_tags_add, ref_tags_clear,
   v1_me, v1_users_list, v1_users_create, v1_user_get, v1_user_patch, v1_tokens_list, v1_token_create,

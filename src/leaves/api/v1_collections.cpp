@@ -405,12 +405,16 @@ asio::awaitable<response> groups_surface::smart_leaves(const request& req, const
   }
   search::search_result res;
   if (req.caller.narrow(*r)) {
+    r->marks = c.marks_view(req.caller);
     auto got = co_await d.search->async_search(*r);
     if (!got) co_return error_to_response(got.err());
     res = std::move(*got);
   }
   json::array items;
-  for (const auto& h : res.items) items.push_back(domain::leaf_to_json(h.leaf));
+  for (auto& h : res.items) {
+    c.show_marks(req.caller, h.leaf);
+    items.push_back(domain::leaf_to_json(h.leaf));
+  }
   json::object out{{"items", std::move(items)}, {"total", static_cast<int64_t>(res.total)}};
   out["next_page_token"] = res.more ? json::value(std::to_string(from + r->limit)) : json::value(nullptr);
   co_return json_response(200, json::serialize(out));

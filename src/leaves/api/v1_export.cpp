@@ -210,8 +210,9 @@ class search_source final : public leaf_source {
 
 class export_stream final : public http::stream_source {
  public:
-  export_stream(std::unique_ptr<leaf_source> src, export_format f, http::request::caller_info caller)
-      : src_(std::move(src)), format_(f), caller_(std::move(caller)) {}
+  export_stream(std::unique_ptr<leaf_source> src, export_format f, http::request::caller_info caller,
+                const context& ctx)
+      : src_(std::move(src)), format_(f), caller_(std::move(caller)), c_(ctx) {}
 
   asio::awaitable<std::vector<http::stream_event>> next(std::chrono::milliseconds, std::string& end) override {
     std::vector<http::stream_event> out(1);
@@ -227,8 +228,9 @@ class export_stream final : public http::stream_source {
       end = "failed";  // the body ends without its last chunk: visibly truncated
       co_return out;
     }
-    for (const auto& l : b->items) {
+    for (auto& l : b->items) {
       if (l.deleted || !caller_.sees(l.is_public, l.user_id)) continue;
+      c_.show_marks(caller_, l);
       switch (format_) {
         case export_format::jsonl:
           piece += json::serialize(domain::leaf_to_json(l));
@@ -256,6 +258,7 @@ class export_stream final : public http::stream_source {
   std::unique_ptr<leaf_source> src_;
   export_format format_;
   http::request::caller_info caller_;
+  const context& c_;  // the API's, which outlives its streams
   bool opened_ = false;
   size_t sent_ = 0;
 };
@@ -294,6 +297,7 @@ asio::awaitable<response> v1_leaves::v1_export(const request& req, const params&
     r->facet_tags = r->facet_users = r->facet_domains = false;
     // A caller who sees only public leaves asking for private ones: an empty export.
     if (!req.caller.narrow(*r)) r->limit = 0;
+    r->marks = c.marks_view(req.caller);
     if (auto u = searching.search_unavailable()) co_return std::move(*u);
     constexpr int kMaxSearchExports = 2;
     if (search_exports->fetch_add(1) >= kMaxSearchExports) {
@@ -310,6 +314,7 @@ asio::awaitable<response> v1_leaves::v1_export(const request& req, const params&
     q->limit = kExportPage;
     // A caller who sees only public leaves asking for private ones: an empty export.
     const bool none = !req.caller.narrow(*q);
+    if (q->starred || q->archived) q->marks = c.marks_view(req.caller);
     store::list_page first;
     if (!none) {  // (not a ?: around co_await: GCC 12 miscompiles temporaries there)
       auto page = co_await d.store.async_list(*q);
@@ -329,7 +334,7 @@ asio::awaitable<response> v1_leaves::v1_export(const request& req, const params&
                          std::string("attachment; filename=\"leaves-") + day + "." + kExt[i] + "\"");
   r.headers.emplace_back("Cache-Control", "no-store");
   r.stream = http::stream_kind::chunked;
-  r.source = std::make_shared<export_stream>(std::move(src), *f, req.caller);
+  r.source = std::make_shared<export_stream>(std::move(src), *f, req.caller, c);
   co_return r;
 }
 

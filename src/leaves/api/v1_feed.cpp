@@ -74,6 +74,7 @@ asio::awaitable<response> v1_leaves::v1_feed(const request& req, const params& p
     r->offset = 0;
     r->limit = kFeedEntries;
     if (!req.caller.narrow(*r)) r->limit = 0;
+    r->marks = c.marks_view(req.caller);
     if (auto u = searching.search_unavailable()) co_return std::move(*u);
     auto res = co_await d.search->async_search(*r);
     if (!res) co_return error_to_response(res.err());

@@ -37,7 +37,102 @@ asio::awaitable<response> v1_leaves::v1_patch(const request& req, std::string id
   cmd.leaf_id = std::move(id);
   cmd.patch = std::move(*patch);
   cmd.expected_version = *expected;
+  // Starred and archived of another user's leaf are the caller's own marks:
+  // split off, the rest (if any) changes the leaf as before.
+  if (req.caller.user_id > 0 && d.users &&
+      (cmd.patch.has(domain::field::is_starred) || cmd.patch.has(domain::field::is_archived))) {
+    auto st = co_await d.service.state(cmd.leaf_id);
+    if (!st) co_return error_to_response(st.err());
+    const auto& l = *st;
+    if (l && !l->deleted && l->user_id && *l->user_id != req.caller.user_id &&
+        c.readable(req, l->id, l->is_public, l->user_id)) {
+      std::optional<bool> starred, archived;
+      if (cmd.patch.has(domain::field::is_starred)) starred = cmd.patch.values.is_starred;
+      if (cmd.patch.has(domain::field::is_archived)) archived = cmd.patch.values.is_archived;
+      cmd.patch.mask[static_cast<size_t>(domain::field::is_starred)] = false;
+      cmd.patch.mask[static_cast<size_t>(domain::field::is_archived)] = false;
+      leaf shown = *l;
+      std::optional<service::write_result> changed;
+      if (!cmd.patch.empty()) {
+        auto w = co_await c.execute(std::move(cmd));
+        if (!w) co_return error_to_response(w.err());
+        if (w->leaf) shown = *w->leaf;
+        changed = std::move(*w);
+      }
+      auto r = co_await mark(req, std::move(shown), starred, archived);
+      if (changed && r.status == 200) {
+        std::erase_if(r.headers, [](const auto& h) { return h.first == "ETag"; });
+        c.add_write_headers(r, *changed);
+      }
+      co_return r;
+    }
+  }
   co_return co_await v1_write(std::move(cmd), 200);
+}
+
+// PUT /v1/leaves/{id}/marks: the caller's own starred and archived. The
+// owner's are the leaf's flags (a leaf.updated); anyone else's, a
+// user.leaf_marked of the caller (docs/auth.md).
+asio::awaitable<response> v1_leaves::v1_marks(const request& req, std::string id) {
+  auto body = c.parse_object(req);
+  if (!body) co_return error_to_response(body.err());
+  std::optional<bool> starred, archived;
+  for (const auto& [k, v] : *body) {
+    if (k != "is_starred" && k != "is_archived") {
+      co_return error_to_response(make_error(errc::invalid_argument,
+                                             "unknown field " + std::string(k).substr(0, 40) +
+                                                 ": a mark is is_starred and is_archived",
+                                             "invalid_field"));
+    }
+    if (!v.is_bool()) {
+      co_return error_to_response(
+          make_error(errc::invalid_argument, std::string(k) + ": true or false", "invalid_field"));
+    }
+    (k == "is_starred" ? starred : archived) = v.get_bool();
+  }
+  if (!starred && !archived) {
+    co_return error_to_response(
+        make_error(errc::invalid_argument, "name is_starred, is_archived or both", "invalid_field"));
+  }
+  auto st = co_await d.service.state(id);
+  if (!st) co_return error_to_response(st.err());
+  const auto& l = *st;
+  if (!l || l->deleted || !c.readable(req, id, l->is_public, l->user_id)) {
+    co_return error_to_response(make_error(errc::not_found, "leaf " + id + " does not exist", "leaf_not_found"));
+  }
+  if (!l->user_id || *l->user_id == req.caller.user_id) {
+    domain::command cmd;
+    cmd.kind = domain::command_kind::update;
+    c.stamp(cmd, req);
+    cmd.leaf_id = std::move(id);
+    if (starred) {
+      cmd.patch.values.is_starred = *starred;
+      cmd.patch.set(domain::field::is_starred);
+    }
+    if (archived) {
+      cmd.patch.values.is_archived = *archived;
+      cmd.patch.set(domain::field::is_archived);
+    }
+    co_return co_await v1_write(std::move(cmd), 200);
+  }
+  co_return co_await mark(req, *l, starred, archived);
+}
+
+asio::awaitable<response> v1_leaves::mark(const request& req, leaf l, std::optional<bool> starred,
+                                          std::optional<bool> archived) {
+  if (!d.user_service) co_return http::error_response(503, "users_disabled", "this server has no users");
+  domain::user_command cmd;
+  cmd.kind = domain::user_command_kind::mark_leaf;
+  cmd.name = req.caller.actor;
+  cmd.mark.leaf_id = l.id;
+  cmd.mark.starred = starred;
+  cmd.mark.archived = archived;
+  auto w = co_await d.user_service->execute(std::move(cmd), req.caller.actor);
+  if (!w) co_return error_to_response(w.err());
+  c.show_marks(req.caller, l);
+  response r = json_response(200, leaf_body(l));
+  r.headers.emplace_back("ETag", "\"" + std::to_string(l.version) + "\"");
+  co_return r;
 }
 
 asio::awaitable<response> v1_leaves::v1_delete(const request& req, std::string id) {
@@ -97,6 +192,7 @@ asio::awaitable<response> v1_leaves::v1_get(const request& req, const params& p,
   if (!*l || (*l)->deleted || !c.readable(req, id, (*l)->is_public, (*l)->user_id)) {
     co_return error_to_response(make_error(errc::not_found, "leaf " + id + " does not exist", "leaf_not_found"));
   }
+  c.show_marks(req.caller, (*l)->json);
   response r = json_response(200, std::move((*l)->json));
   r.headers.emplace_back("ETag", "\"" + std::to_string((*l)->version) + "\"");
   co_return r;
@@ -217,6 +313,7 @@ asio::awaitable<response> v1_leaves::v1_get_at(const request& req, const params&
   // As it was then, to whoever may read it now by that state's flags or
   // through a collection (as GET /v1/leaves/{id} decides).
   if (!state || state->deleted || !c.readable(req, id, state->is_public, state->user_id)) co_return not_found();
+  c.show_marks(req.caller, *state);  // the caller's marks are not in the leaf's events: as they are now
   response r = json_response(200, leaf_body(*state));
   r.headers.emplace_back("ETag", "\"" + std::to_string(state->version) + "\"");
   r.headers.emplace_back("Leaves-At", std::to_string(part) + ":" + std::to_string(*at));
@@ -366,9 +463,11 @@ asio::awaitable<response> v1_leaves::v1_list(const request& req, const params& p
   auto q = list_query(p);
   if (!q) co_return error_to_response(q.err());
   if (!req.caller.narrow(*q)) co_return json_response(200, "{\"items\":[],\"next_page_token\":null}");
+  if (q->starred || q->archived) q->marks = c.marks_view(req.caller);
   if (auto w = co_await c.wait_min_position(req, p)) co_return std::move(*w);
   auto page = co_await d.store.async_list_json(*q);
   if (!page) co_return error_to_response(page.err());
+  for (auto& item : page->items) c.show_marks(req.caller, item);
   size_t bytes = 64 + page->next_page_token.size();
   for (const auto& item : page->items) bytes += item.size() + 1;
   std::string body;

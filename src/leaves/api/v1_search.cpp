@@ -23,10 +23,14 @@ asio::awaitable<response> search_surface::v1_search(const request& req, const pa
   auto r = parse_search(p, o.limits, o.search);
   if (!r) co_return error_to_response(r.err());
   if (!req.caller.narrow(*r)) co_return json_response(200, render_search(search::search_result{}, *r, ""));
+  r->marks = c.marks_view(req.caller);
   if (auto u = search_unavailable()) co_return std::move(*u);
   if (auto w = co_await c.wait_min_position_of(req, p, d.search_projector->positions(), "the search index"))
     co_return std::move(*w);
   auto res = co_await d.search->async_search(*r);
+  if (res) {
+    for (auto& h : res->items) c.show_marks(req.caller, h.leaf);
+  }
   if (!res) co_return error_to_response(res.err());
   // The spelling data holds every leaf's words: no suggestion for a caller
   // who may not see them all.

@@ -108,6 +108,7 @@ void directory::apply_records(const std::vector<log::stored_record>& recs) {
         continue;
       }
       ++stats_.applied;
+      if (ev->type == domain::user_event_type::leaf_marked) apply_mark(name, ev->data);
       for (const auto& t : state->tokens) by_hash_[t.hash] = {name, t.id};
       users_[name] = std::move(*state);
       ++version_;
@@ -115,6 +116,43 @@ void directory::apply_records(const std::vector<log::stored_record>& recs) {
     next = next_;
   }
   progress_.set_applied(next);
+}
+
+void directory::apply_mark(const std::string& user, const json::object& data) {
+  const auto* leaf = data.if_contains("leaf");
+  if (!leaf || !leaf->is_string()) return;
+  auto flag = [&](const char* k) {
+    const auto* v = data.if_contains(k);
+    return v && v->is_bool() && v->get_bool();
+  };
+  const uint8_t bits = (flag("starred") ? domain::mark_starred : 0) | (flag("archived") ? domain::mark_archived : 0);
+  auto& m = marks_[user];
+  // A snapshot handed out (marks_of) stays as it was: change a copy.
+  if (!m) m = std::make_shared<mark_map>();
+  else if (m.use_count() > 1) m = std::make_shared<mark_map>(*m);
+  if (bits) (*m)[std::string(leaf->get_string())] = bits;
+  else m->erase(std::string(leaf->get_string()));
+}
+
+uint8_t directory::mark(const std::string& user, const std::string& leaf_id) const {
+  std::shared_lock lock(mu_);
+  auto it = marks_.find(user);
+  if (it == marks_.end()) return 0;
+  auto m = it->second->find(leaf_id);
+  return m == it->second->end() ? 0 : m->second;
+}
+
+size_t directory::marked(const std::string& user) const {
+  std::shared_lock lock(mu_);
+  auto it = marks_.find(user);
+  return it == marks_.end() ? 0 : it->second->size();
+}
+
+std::shared_ptr<const directory::mark_map> directory::marks_of(const std::string& user) const {
+  std::shared_lock lock(mu_);
+  auto it = marks_.find(user);
+  if (it == marks_.end() || it->second->empty()) return nullptr;
+  return it->second;
 }
 
 void directory::apply_group(const log::stored_record& r, const result<json::object>& j) {

@@ -146,6 +146,15 @@ class directory {
   bool shows(std::string_view id, const principal& who, std::string_view leaf_id,
              std::optional<int64_t> leaf_owner, bool sees) const;
 
+  // Starred and archived are each user's own on leaves it does not own
+  // (docs/auth.md): a user's marks (domain::mark_bits) by leaf id, folded
+  // from its user.leaf_marked events. An unmarked leaf is not kept.
+  using mark_map = std::unordered_map<std::string, uint8_t>;
+  uint8_t mark(const std::string& user, const std::string& leaf_id) const;
+  size_t marked(const std::string& user) const;
+  // A snapshot of `user`'s marks (null: none), for filters that read many.
+  std::shared_ptr<const mark_map> marks_of(const std::string& user) const;
+
   // Applies user events (the follower's job; tests call it directly).
   void apply_records(const std::vector<log::stored_record>& recs);
 
@@ -173,6 +182,7 @@ class directory {
 
   // Under mu_; `value` is the record's decoded value.
   void apply_group(const log::stored_record& r, const result<boost::json::object>& value);
+  void apply_mark(const std::string& user, const boost::json::object& data);
   collection_access access_locked(const domain::collection& c, const principal& who) const;
   bool vouches_locked(const domain::collection& c, std::string_view leaf_id, std::optional<int64_t> leaf_owner) const;
   bool edits_locked(const domain::collection& c, std::string_view user) const;
@@ -185,6 +195,8 @@ class directory {
                     std::optional<int64_t> leaf_owner, bool sees) const;
   std::map<std::string, domain::team, std::less<>> teams_;
   std::map<std::string, domain::collection, std::less<>> collections_;
+  // user name -> its marks; copied on write only while a snapshot is out.
+  std::unordered_map<std::string, std::shared_ptr<mark_map>> marks_;
   // leaf id -> the live collections holding it
   std::unordered_map<std::string, std::vector<std::string>> leaf_collections_;
 };

@@ -29,6 +29,10 @@ asio::awaitable<result<user_write>> user_service::execute(domain::user_command c
                            "last_admin");
     }
   }
+  if (cmd.kind == domain::user_command_kind::mark_leaf) {
+    cmd.mark.before = dir_.mark(cmd.name, cmd.mark.leaf_id);
+    cmd.mark.marked = dir_.marked(cmd.name);
+  }
   auto events = domain::decide_user(state, cmd, clock_.now_ms(), actor);
   // (No temporaries in the co_await: GCC 12 destroys some twice.)
   auto find = [this, name = cmd.name] { return dir_.find(name); };

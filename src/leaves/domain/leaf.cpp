@@ -1,6 +1,7 @@
 #include "leaves/domain/leaf.h"
 
 #include <array>
+#include <charconv>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
@@ -386,6 +387,60 @@ json::object leaf_to_json(const leaf& l) {
   o["version"] = l.version;
   if (l.deleted) o["deleted"] = true;
   return o;
+}
+
+namespace {
+// Where the value of top-level key `key` (given with its quotes and colon)
+// starts, or npos.
+size_t value_at(std::string_view json, std::string_view key) {
+  const size_t at = json.find(key);
+  return at == std::string_view::npos ? at : at + key.size();
+}
+std::optional<bool> bool_at(std::string_view json, std::string_view key) {
+  const size_t v = value_at(json, key);
+  if (v == std::string_view::npos) return std::nullopt;
+  if (json.substr(v, 4) == "true") return true;
+  if (json.substr(v, 5) == "false") return false;
+  return std::nullopt;
+}
+bool set_bool_at(std::string& json, std::string_view key, bool to) {
+  const size_t v = value_at(json, key);
+  if (v == std::string_view::npos) return false;
+  const std::string_view sv(json);
+  if (sv.substr(v, 4) == "true") {
+    if (!to) json.replace(v, 4, "false");
+    return true;
+  }
+  if (sv.substr(v, 5) == "false") {
+    if (to) json.replace(v, 5, "true");
+    return true;
+  }
+  return false;
+}
+}  // namespace
+
+std::optional<leaf_json_peek> peek_leaf_json(std::string_view json) {
+  constexpr std::string_view kId = "{\"id\":\"";
+  if (!json.starts_with(kId)) return std::nullopt;
+  leaf_json_peek p;
+  const size_t end = json.find('"', kId.size());
+  if (end == std::string_view::npos) return std::nullopt;
+  p.id = json.substr(kId.size(), end - kId.size());
+  auto starred = bool_at(json, "\"is_starred\":");
+  auto archived = bool_at(json, "\"is_archived\":");
+  if (!starred || !archived) return std::nullopt;
+  p.is_starred = *starred;
+  p.is_archived = *archived;
+  const size_t u = value_at(json, "\"user_id\":");
+  if (u == std::string_view::npos) return std::nullopt;
+  int64_t id = 0;
+  auto r = std::from_chars(json.data() + u, json.data() + json.size(), id);
+  if (r.ec == std::errc()) p.user_id = id;
+  return p;
+}
+
+bool set_leaf_json_flags(std::string& json, bool starred, bool archived) {
+  return set_bool_at(json, "\"is_starred\":", starred) && set_bool_at(json, "\"is_archived\":", archived);
 }
 
 result<leaf> leaf_from_json(const json::object& o) {

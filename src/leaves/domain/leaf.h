@@ -107,6 +107,19 @@ boost::json::object leaf_to_json(const leaf& l);
 // Inverse of leaf_to_json (storage and events); strict.
 result<leaf> leaf_from_json(const boost::json::object& o);
 
+// A leaf's JSON as boost::json::serialize(leaf_to_json(l)) writes it (one
+// flat object, "id" first, no spaces; a key's quotes cannot occur unescaped
+// inside a string value), read and changed without parsing it: a stored
+// leaf shown with its reader's own starred and archived (docs/auth.md).
+struct leaf_json_peek {
+  std::string_view id;
+  std::optional<int64_t> user_id;
+  bool is_starred = false, is_archived = false;
+};
+std::optional<leaf_json_peek> peek_leaf_json(std::string_view json);
+// Sets is_starred and is_archived; false when `json` lacks them.
+bool set_leaf_json_flags(std::string& json, bool starred, bool archived);
+
 // Copies the patched fields into `l`; returns the fields that actually changed.
 std::vector<field> apply_patch(leaf& l, const leaf_patch& p);
 

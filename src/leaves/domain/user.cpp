@@ -6,6 +6,7 @@
 
 #include "leaves/base/hash.h"
 #include "leaves/domain/collection.h"
+#include "leaves/domain/events.h"
 #include "leaves/base/time.h"
 
 namespace leaves::domain {
@@ -181,6 +182,7 @@ const char* to_string(user_event_type t) {
     case user_event_type::webhook_created: return "user.webhook_created";
     case user_event_type::webhook_updated: return "user.webhook_updated";
     case user_event_type::webhook_deleted: return "user.webhook_deleted";
+    case user_event_type::leaf_marked: return "user.leaf_marked";
   }
   return "user.created";
 }
@@ -189,7 +191,7 @@ namespace {
 std::optional<user_event_type> user_event_type_from_string(std::string_view s) {
   for (auto t : {user_event_type::created, user_event_type::updated, user_event_type::token_created,
                  user_event_type::token_revoked, user_event_type::password_set, user_event_type::webhook_created,
-                 user_event_type::webhook_updated, user_event_type::webhook_deleted}) {
+                 user_event_type::webhook_updated, user_event_type::webhook_deleted, user_event_type::leaf_marked}) {
     if (s == to_string(t)) return t;
   }
   return std::nullopt;
@@ -322,6 +324,26 @@ result<std::vector<user_event>> decide_user(const std::optional<user>& state, co
       out.push_back(std::move(ev));
       return out;
     }
+    case user_command_kind::mark_leaf: {
+      const auto& m = cmd.mark;
+      if (!valid_leaf_id(m.leaf_id)) return invalid("leaf: not a leaf id");
+      const bool starred = m.starred.value_or(m.before & mark_starred);
+      const bool archived = m.archived.value_or(m.before & mark_archived);
+      const uint8_t after = (starred ? mark_starred : 0) | (archived ? mark_archived : 0);
+      if (after == m.before) return out;
+      if (m.before == 0 && m.marked >= kMaxMarksPerUser) {
+        return make_error(errc::conflict,
+                          "user " + cmd.name + " has marked " + std::to_string(m.marked) +
+                              " leaves; unstar or unarchive some first",
+                          "too_many_marks");
+      }
+      ev.type = user_event_type::leaf_marked;
+      ev.data["leaf"] = m.leaf_id;
+      ev.data["starred"] = starred;
+      ev.data["archived"] = archived;
+      out.push_back(std::move(ev));
+      return out;
+    }
     case user_command_kind::revoke_token: {
       const auto* t = state->token(cmd.token_id);
       if (!t) {
@@ -442,6 +464,13 @@ status apply_user(std::optional<user>& state, const user_event& ev) {
           w.disabled_reason = w.enabled ? std::string() : str(ev.data, "reason");
         }
       }
+      break;
+    }
+    case user_event_type::leaf_marked: {
+      // The marks themselves are the directory's (auth::directory::marks):
+      // here only the user's version moves.
+      if (!state) return bad("no such user");
+      if (!valid_leaf_id(str(ev.data, "leaf"))) return bad("leaf");
       break;
     }
     case user_event_type::token_revoked: {

@@ -11,7 +11,9 @@
 
 #include <boost/json/object.hpp>
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <unordered_map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -111,7 +113,37 @@ enum class user_command_kind {
   set_password,
   create_webhook,
   update_webhook,  // webhook.id, webhook.enabled, webhook.disabled_reason
-  delete_webhook   // webhook.id
+  delete_webhook,  // webhook.id
+  mark_leaf        // mark: the user's own starred/archived of another's leaf
+};
+
+// A user's marks of a leaf it does not own (starred and archived are per
+// user: docs/auth.md "Starred and archived are each user's own"). The
+// owner's marks are the leaf's own is_starred and is_archived.
+enum mark_bits : uint8_t { mark_starred = 1, mark_archived = 2 };
+// At most this many leaves marked by one user (an unmarked leaf is forgotten).
+constexpr size_t kMaxMarksPerUser = 10000;
+
+// Starred and archived as one user sees them: on a leaf another user owns,
+// its own marks; on its own leaves and leaves without an owner, the leaf's
+// flags. Lists and searches filter by it (store::list_query,
+// search::search_request).
+struct marks_view {
+  int64_t user_id = 0;
+  std::shared_ptr<const std::unordered_map<std::string, uint8_t>> marks;  // null: none
+  bool seen(bool flag, uint8_t bit, std::string_view leaf_id, std::optional<int64_t> owner) const {
+    if (!owner || *owner == user_id) return flag;
+    if (!marks) return false;
+    auto it = marks->find(std::string(leaf_id));
+    return it != marks->end() && (it->second & bit);
+  }
+};
+
+struct mark_command {
+  std::string leaf_id;
+  std::optional<bool> starred, archived;  // absent: as it is
+  uint8_t before = 0;                     // the user's marks of the leaf now (mark_bits)
+  size_t marked = 0;                      // how many leaves the user has marked now
 };
 
 struct user_command {
@@ -124,6 +156,7 @@ struct user_command {
   std::string token_id;   // revoke_token
   std::string password_hash;  // set_password: an Argon2id encoding ("" clears it)
   webhook_info webhook;       // the webhook commands
+  mark_command mark;          // mark_leaf
 };
 
 enum class user_event_type {
@@ -134,7 +167,8 @@ enum class user_event_type {
   password_set,
   webhook_created,
   webhook_updated,
-  webhook_deleted
+  webhook_deleted,
+  leaf_marked  // data: leaf, starred, archived (both, as they are after it)
 };
 const char* to_string(user_event_type t);
 

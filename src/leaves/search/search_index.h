@@ -22,6 +22,7 @@
 
 #include "leaves/base/result.h"
 #include "leaves/domain/leaf.h"
+#include "leaves/domain/user.h"
 #include "leaves/projection/projection.h"
 #include "leaves/search/query.h"
 
@@ -36,6 +37,9 @@ struct search_request {
   std::optional<std::string> user;  // a user name, or a user id in digits
   std::optional<std::string> domain;  // host, with or without scheme
   std::optional<bool> starred, archived, is_public;
+  // starred and archived (also is:starred, is:archived in q) as this user
+  // sees them (domain::marks_view); unset: the leaves' own flags.
+  std::optional<domain::marks_view> marks;
   // Only what this user may see: public leaves and its own.
   std::optional<int64_t> visible_to;
   std::optional<int64_t> since_ms, until_ms;  // created_at in [since, until)

@@ -17,8 +17,9 @@ inline bool matches(const domain::leaf& l, const list_query& q) {
   if (l.deleted) return false;
   if (q.tag && (!l.tags || std::find(l.tags->begin(), l.tags->end(), *q.tag) == l.tags->end())) return false;
   if (q.user_id && l.user_id != q.user_id) return false;
-  if (q.starred && l.is_starred != *q.starred) return false;
-  if (q.archived && l.is_archived != *q.archived) return false;
+  auto seen = [&](bool flag, uint8_t bit) { return q.marks ? q.marks->seen(flag, bit, l.id, l.user_id) : flag; };
+  if (q.starred && seen(l.is_starred, domain::mark_starred) != *q.starred) return false;
+  if (q.archived && seen(l.is_archived, domain::mark_archived) != *q.archived) return false;
   if (q.is_public && l.is_public != *q.is_public) return false;
   if (q.visible_to && !l.is_public && l.user_id != q.visible_to) return false;
   if (q.since_ms && l.created_at < *q.since_ms) return false;

@@ -22,6 +22,7 @@
 #include "leaves/base/result.h"
 #include "leaves/domain/events.h"
 #include "leaves/domain/leaf.h"
+#include "leaves/domain/user.h"
 #include "leaves/projection/projection.h"
 
 namespace leaves::store {
@@ -32,6 +33,9 @@ struct list_query {
   std::optional<std::string> tag;
   std::optional<int64_t> user_id;
   std::optional<bool> starred, archived, is_public;
+  // starred and archived as this user sees them (domain::marks_view); unset:
+  // the leaves' own flags.
+  std::optional<domain::marks_view> marks;
   // Only what this user may see: public leaves and its own.
   std::optional<int64_t> visible_to;
   std::optional<int64_t> since_ms, until_ms;  // created_at in [since, until)

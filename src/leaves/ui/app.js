@@ -495,11 +495,27 @@ function showLeaf(leaf, etag) {
       return false;
     }
   };
+  // Starred and archived are each user's own (docs/auth.md): a signed-in
+  // reader marks any leaf it sees (PUT .../marks); anonymous callers, where
+  // allowed to write, change the leaf's flags.
+  const mark = async (changes) => {
+    try {
+      const { json, res } = await api("PUT", "/v1/leaves/" + encodeURIComponent(leaf.id) + "/marks", changes);
+      version = res.headers.get("etag") || version;
+      Object.assign(leaf, json && json.id ? json : changes);
+      toast("Saved");
+      return true;
+    } catch (e) {
+      toast(e.message);
+      return false;
+    }
+  };
+  const own = (field) => !me.anonymous && (field === "is_starred" || field === "is_archived");
   const flag = (field, label) => {
     const b = h("button", { type: "button", "aria-pressed": String(!!leaf[field]), id: field }, label);
     b.addEventListener("click", async () => {
       const want = !leaf[field];
-      if (await patch({ [field]: want })) b.setAttribute("aria-pressed", String(!!leaf[field]));
+      if (await (own(field) ? mark : patch)({ [field]: want })) b.setAttribute("aria-pressed", String(!!leaf[field]));
     });
     return b;
   };

@@ -42,6 +42,7 @@ constexpr Xapian::termcount kTitleWeight = 3;
 // Totals and facets are exact up to this many matches, estimated beyond.
 constexpr Xapian::doccount kExactUpTo = 500000;
 constexpr double kQueryTimeLimitSeconds = 2.0;
+constexpr size_t kMaxCachedKeyBytes = 8192;  // longer queries are run, not cached
 
 const char* kMetaSchema = "leaves:schema";
 const char* kMetaGroup = "leaves:group";
@@ -456,6 +457,24 @@ Xapian::Query user_query(const std::string& user) {
 struct translator {
   const Xapian::Stem& stem;
   std::vector<std::string>* words;  // bare words, for the spelling suggestion
+  const domain::marks_view* marks = nullptr;  // starred and archived as this user sees them
+
+  // A flag's documents, or with `marks` the flag as its user sees it: the
+  // flag on leaves of that user or of nobody, and the user's own marks on
+  // the others' leaves.
+  Xapian::Query flag_query(const char* term, uint8_t bit) const {
+    using Q = Xapian::Query;
+    if (!marks) return Q(term);
+    const Q others(Q::OP_AND_NOT, Q(Q::OP_WILDCARD, "XI"), Q("XI" + std::to_string(marks->user_id)));
+    Q seen(Q::OP_AND_NOT, Q(term), others);
+    if (!marks->marks) return seen;
+    std::vector<Q> mine;
+    for (const auto& [id, bits] : *marks->marks) {
+      if (bits & bit) mine.emplace_back("Q" + id);
+    }
+    if (mine.empty()) return seen;
+    return Q(Q::OP_OR, seen, Q(Q::OP_AND, others, Q(Q::OP_OR, mine.begin(), mine.end())));
+  }
 
   Xapian::Query text_term(const std::string& raw, field f) {
     using Q = Xapian::Query;
@@ -495,7 +514,9 @@ struct translator {
         return phrase(ws, prefix_of(n.f));
       }
       case node::kind::flag:
-        return no_weight(Q(n.fl == flag::starred ? "XS" : n.fl == flag::archived ? "XA" : "XP"));
+        if (n.fl == flag::starred) return no_weight(flag_query("XS", domain::mark_starred));
+        if (n.fl == flag::archived) return no_weight(flag_query("XA", domain::mark_archived));
+        return no_weight(Q("XP"));
       case node::kind::range: return no_weight(range_query(n.lo_ms, n.hi_ms));
       case node::kind::none_of: {
         if (n.children.empty()) return match_all();
@@ -919,7 +940,7 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
   using Q = Xapian::Query;
   const Xapian::Stem english("english");
   std::vector<std::string> bare_words;
-  translator tr{english, &bare_words};
+  translator tr{english, &bare_words, r.marks ? &*r.marks : nullptr};
   Q q = r.q ? tr(*r.q) : match_all();
   std::vector<Q> filters;
   for (const auto& t : r.tags) filters.emplace_back(term("K", t));
@@ -927,14 +948,14 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
   if (r.domain) filters.emplace_back(term("H", host_of(*r.domain)));
   if (r.since_ms || r.until_ms) filters.push_back(range_query(r.since_ms, r.until_ms));
   std::vector<Q> excluded;
-  auto flag_filter = [&](const std::optional<bool>& want, const char* term) {
+  auto flag_filter = [&](const std::optional<bool>& want, Q flag) {
     if (!want) return;
-    if (*want) filters.emplace_back(term);
-    else excluded.emplace_back(term);
+    if (*want) filters.push_back(std::move(flag));
+    else excluded.push_back(std::move(flag));
   };
-  flag_filter(r.starred, "XS");
-  flag_filter(r.archived, "XA");
-  flag_filter(r.is_public, "XP");
+  flag_filter(r.starred, tr.flag_query("XS", domain::mark_starred));
+  flag_filter(r.archived, tr.flag_query("XA", domain::mark_archived));
+  flag_filter(r.is_public, Q("XP"));
   if (r.visible_to) filters.push_back(Q(Q::OP_OR, Q("XP"), Q("XI" + std::to_string(*r.visible_to))));
   if (!filters.empty()) q = Q(Q::OP_FILTER, q, Q(Q::OP_AND, filters.begin(), filters.end()));
   if (!excluded.empty()) q = Q(Q::OP_AND_NOT, q, Q(Q::OP_OR, excluded.begin(), excluded.end()));
@@ -951,10 +972,14 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
                std::to_string(r.offset) + '|' + std::to_string(r.limit) + '|' + (r.facet_tags ? "t" : "") +
                (r.facet_users ? "u" : "") + (r.facet_domains ? "h" : "") + std::to_string(r.facet_limit) + '|' +
                (r.q ? "q" : "") + '|' + r.text;
-        if (auto hit = cache_get(key, revision)) {
-          give_back(std::move(reader));
-          cached.fetch_add(1, std::memory_order_relaxed);
-          return std::move(*hit);
+        // A query of many terms (a user's many marks) is not worth keeping.
+        if (key.size() > kMaxCachedKeyBytes) key.clear();
+        if (!key.empty()) {
+          if (auto hit = cache_get(key, revision)) {
+            give_back(std::move(reader));
+            cached.fetch_add(1, std::memory_order_relaxed);
+            return std::move(*hit);
+          }
         }
       }
       Xapian::Enquire enq(*reader);

@@ -177,8 +177,17 @@ bool read_header(std::string_view v, record_header& h) {
 bool header_matches(const record_header& h, const list_query& q) {
   if (h.flags & f_deleted) return false;
   if (q.user_id && (!(h.flags & f_has_user) || h.user_id != *q.user_id)) return false;
-  if (q.starred && static_cast<bool>(h.flags & f_starred) != *q.starred) return false;
-  if (q.archived && static_cast<bool>(h.flags & f_archived) != *q.archived) return false;
+  auto seen = [&](uint8_t f, uint8_t bit) {
+    const bool flag = h.flags & f;
+    if (!q.marks) return flag;
+    // The id is the JSON's first value: {"id":"<id>",...
+    constexpr std::string_view kId = "{\"id\":\"";
+    std::string_view id = h.json.starts_with(kId) ? h.json.substr(kId.size()) : std::string_view();
+    id = id.substr(0, id.find('"'));
+    return q.marks->seen(flag, bit, id, (h.flags & f_has_user) ? std::optional<int64_t>(h.user_id) : std::nullopt);
+  };
+  if (q.starred && seen(f_starred, domain::mark_starred) != *q.starred) return false;
+  if (q.archived && seen(f_archived, domain::mark_archived) != *q.archived) return false;
   if (q.is_public && static_cast<bool>(h.flags & f_public) != *q.is_public) return false;
   if (q.visible_to && !(h.flags & f_public) && (!(h.flags & f_has_user) || h.user_id != *q.visible_to)) return false;
   if (q.since_ms && h.created_at < *q.since_ms) return false;

@@ -188,6 +188,7 @@ std::optional<response> api::impl::authorize(request& req, const leaves::api::ro
   req.caller.email = who.email;
   req.caller.user_id = who.anonymous ? 0 : who.user_id;
   req.caller.limited = who.anonymous ? c.o.anonymous == anonymous_access::read : !who.can(domain::scope_admin);
+  req.caller.writes = who.can(domain::scope_write);
   const access a = route_access(r.id);
   // A browser sends the cookie with any request a page makes, also another
   // site's (SameSite=Strict stops most); a write must also show the

@@ -35,7 +35,7 @@ std::optional<json::object> audit_entry(const log::stored_record& r) {
       e["changed"] = std::move(fields);
     }
     if (const auto* t = d.if_contains("tags")) e["tags"] = *t;
-    for (const char* k : {"token_id", "role", "name", "scopes", "user", "team", "leaf"}) {
+    for (const char* k : {"token_id", "role", "name", "scopes", "user", "team", "leaf", "starred", "archived"}) {
       // (A leaf.created's "leaf" is the whole leaf, content and all: its id
       // is the aggregate's; a collection's names the leaf by id.)
       if (const auto* v = d.if_contains(k); v && !v->is_object()) e[k] = *v;

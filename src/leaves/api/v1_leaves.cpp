@@ -101,6 +101,11 @@ asio::awaitable<response> v1_leaves::v1_marks(const request& req, std::string id
     co_return error_to_response(make_error(errc::not_found, "leaf " + id + " does not exist", "leaf_not_found"));
   }
   if (!l->user_id || *l->user_id == req.caller.user_id) {
+    if (!req.caller.writes) {
+      co_return http::error_response(403, "permission_denied",
+                                     "this is the leaf's own is_starred and is_archived: changing them needs the "
+                                     "write scope");
+    }
     domain::command cmd;
     cmd.kind = domain::command_kind::update;
     c.stamp(cmd, req);

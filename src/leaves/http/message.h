@@ -35,6 +35,7 @@ struct request {
     // Limited to public leaves and, for a user (user_id > 0), its own: an
     // anonymous reader under --anonymous read, a user without the admin scope.
     bool limited = false;
+    bool writes = false;  // the caller's token (or the anonymous policy) has the write scope
     bool sees(bool is_public, std::optional<int64_t> owner) const {
       return !limited || is_public || (user_id > 0 && owner == user_id);
     }

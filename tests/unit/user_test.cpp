@@ -254,16 +254,24 @@ TEST(Token, FormatHashAndComparison) {
 
 // The directory folds user records out of a log shared with leaf records,
 // and authenticates tokens: unknown, revoked, expired, disabled.
-TEST(Directory, AuthenticatesFromTheLog) {
+// A directory and a user service on a fresh embedded log.
+struct users_on_a_log {
   testing::temp_dir dir;
-  auto l = log::rocks_log::open({dir.path() / "log", 4});
-  ASSERT_TRUE(l.ok());
-  auth::directory users(**l);
-  ASSERT_TRUE(users.start().ok());
+  result<std::unique_ptr<log::rocks_log>> log = log::rocks_log::open({dir.path() / "log", 4});
+  auth::directory users{**log};
   test_clock clk;
-  clk.set(1000);
-  auth::user_service svc(**l, users, clk);
-  auto run = [&](user_command c) { return testing::run(svc.execute(std::move(c), "tester")); };
+  auth::user_service svc{**log, users, clk};
+  bool started = users.start().ok();
+  users_on_a_log() { clk.set(1000); }
+  result<auth::user_write> run(user_command c) { return testing::run(svc.execute(std::move(c), "tester")); }
+};
+
+TEST(Directory, AuthenticatesFromTheLog) {
+  users_on_a_log f;
+  ASSERT_TRUE(f.started);
+  auto& l = f.log;
+  auto& users = f.users;
+  auto run = [&](user_command c) { return f.run(std::move(c)); };
 
   ASSERT_TRUE(run(create("dana", domain::role::curator)).ok());
   auto t = auth::generate_token();
@@ -410,15 +418,11 @@ TEST(Marks, DecidedAsTheFullStateAfterAndBounded) {
 }
 
 TEST(Marks, TheDirectoryFoldsThemAndSnapshotsStayAsTheyWere) {
-  testing::temp_dir dir;
-  auto l = log::rocks_log::open({dir.path() / "log", 4});
-  ASSERT_TRUE(l.ok());
-  auth::directory users(**l);
-  ASSERT_TRUE(users.start().ok());
-  test_clock clk;
-  clk.set(1000);
-  auth::user_service svc(**l, users, clk);
-  auto run = [&](user_command c) { return testing::run(svc.execute(std::move(c), "tester")); };
+  users_on_a_log f;
+  ASSERT_TRUE(f.started);
+  auto& l = f.log;
+  auto& users = f.users;
+  auto run = [&](user_command c) { return f.run(std::move(c)); };
   auto mark = [&](const char* user, const char* leaf, std::optional<bool> s, std::optional<bool> a) {
     user_command m;
     m.kind = user_command_kind::mark_leaf;

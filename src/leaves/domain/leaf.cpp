@@ -391,9 +391,10 @@ json::object leaf_to_json(const leaf& l) {
 
 namespace {
 // Where the value of top-level key `key` (given with its quotes and colon)
-// starts, or npos.
+// starts, or npos. From the end: the flags and the owner come after the
+// content (leaf_to_json's order), and a key occurs once.
 size_t value_at(std::string_view json, std::string_view key) {
-  const size_t at = json.find(key);
+  const size_t at = json.rfind(key);
   return at == std::string_view::npos ? at : at + key.size();
 }
 std::optional<bool> bool_at(std::string_view json, std::string_view key) {

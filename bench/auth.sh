@@ -5,7 +5,7 @@
 # permission filter runs), interleaved in ROUNDS rounds against one embedded
 # server, beside its /healthz rate. Rate limits are off (--rate-limit 0): the
 # limiter is measured apart, with a limit too high to refuse (RATE row).
-#   bench/auth.sh        Knobs: DURATION (s, default 8), CONNS (64), SEED (20000), ROUNDS (2)
+#   bench/auth.sh        Knobs: DURATION (s, default 8), CONNS (64), SEED (20000), ROUNDS (2), MARKS (1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${DURATION:-8}"
@@ -25,7 +25,9 @@ start_server() {  # extra serve args...
 }
 start_server --rate-limit 0
 trap 'kill -TERM $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
-LEAVES_BENCH_PUBLIC=1 /usr/bin/python3 bench/seed.py "$base" "$seed" "$work/ids.txt" >&2
+# The admin's leaves: a reader's GET shows it its own starred and archived
+# (docs/auth.md), looked up among its marks.
+LEAVES_BENCH_PUBLIC=1 LEAVES_BENCH_TOKEN="$admin_token" /usr/bin/python3 bench/seed.py "$base" "$seed" "$work/ids.txt" >&2
 /usr/bin/python3 bench/settle.py "$base" 300 >&2 || true
 auth=(-H "Authorization: Bearer $admin_token")
 curl -fsS "${auth[@]}" -H 'Content-Type: application/json' -d '{"name":"benchreader","role":"reader"}' \
@@ -33,6 +35,17 @@ curl -fsS "${auth[@]}" -H 'Content-Type: application/json' -d '{"name":"benchrea
 reader_token=$(curl -fsS "${auth[@]}" -H 'Content-Type: application/json' -d '{"name":"bench"}' \
   "$base/v1/users/benchreader/tokens" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 reader=(-H "Authorization: Bearer $reader_token")
+# The reader stars every tenth seeded leaf (MARKS=0: none; a build without
+# marks answers 404, which is ignored).
+marks="${MARKS:-1}"
+if [ "$marks" = 1 ]; then
+  marked=0
+  while read -r id; do
+    curl -fsS -o /dev/null -X PUT "${reader[@]}" -H 'Content-Type: application/json' -d '{"is_starred":true}' \
+      "$base/v1/leaves/$id/marks" 2>/dev/null && marked=$((marked + 1))
+  done < <(awk 'NR % 10 == 1' "$work/ids.txt")
+  echo "the reader marked $marked leaves" >&2
+fi
 run() {  # label, wrk args...
   local label=$1; shift
   local out

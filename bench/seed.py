@@ -1,6 +1,7 @@
 """Seeds a leaves server with N leaves over 20 tags through the bulk endpoint
 and writes their ids to a file (for get.lua); LEAVES_BENCH_PUBLIC=1 makes
-them public. Debian's /usr/bin/python3."""
+them public; LEAVES_BENCH_TOKEN saves them as that token's user (else
+anonymously). Debian's /usr/bin/python3."""
 import hashlib
 import json
 import os
@@ -11,6 +12,9 @@ import urllib.request
 
 base, n, ids_path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 public = os.environ.get("LEAVES_BENCH_PUBLIC") == "1"  # leaves every reader may see (bench/auth.sh)
+headers = {"Content-Type": "application/json"}
+if os.environ.get("LEAVES_BENCH_TOKEN"):
+    headers["Authorization"] = "Bearer " + os.environ["LEAVES_BENCH_TOKEN"]
 ids = []
 for start in range(0, n, 1000):
     items = []
@@ -22,7 +26,7 @@ for start in range(0, n, 1000):
         if public:
             items[-1]["is_public"] = True
     req = urllib.request.Request(base + "/v1/bulk/leaves", data=json.dumps({"items": items}).encode(),
-                                 headers={"Content-Type": "application/json"})
+                                 headers=headers)
     with urllib.request.urlopen(req, timeout=120) as r:
         body = json.load(r)
         assert body["rejected"] == 0, body

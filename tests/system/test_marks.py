@@ -124,5 +124,16 @@ def test_two_readers_of_one_leaf_each_keep_their_own_star(server_factory):
                  "marking a private leaf the reader may not see")
     expect_error(rita.put("/v1/leaves/nope-%s/marks" % word, json={"is_starred": True}), 404, "leaf_not_found",
                  "marking a leaf that does not exist")
+
+    # A leaf deleted after the reader marked it: the mark can be cleared (it
+    # would count against the reader's bound forever), not set again.
+    expect(owner.delete("/v1/leaves/" + shown), 200, "the owner deletes a leaf rita archived")
+    expect_error(rita.put("/v1/leaves/%s/marks" % shown, json={"is_starred": True}), 404, "leaf_not_found",
+                 "starring a deleted leaf")
+    r = rita.put("/v1/leaves/%s/marks" % shown, json={"is_archived": False})
+    assert expect(r, 200, "clearing the mark of a deleted leaf") == {
+        "id": shown, "is_starred": False, "is_archived": False, "gone": True}, describe(r)
+    expect_error(rita.put("/v1/leaves/%s/marks" % shown, json={"is_archived": False}), 404, "leaf_not_found",
+                 "clearing it again: nothing is kept")
     expect_error(as_user(srv, None).put("/v1/leaves/%s/marks" % plain, json={"is_starred": True}), 401,
                  "unauthenticated", "an anonymous mark")

@@ -119,6 +119,9 @@ struct v1_leaves {
   // Sets the caller's marks of another user's leaf `l`; answers `l` as the caller sees it.
   asio::awaitable<response> mark(const request& req, leaf l, std::optional<bool> starred,
                                  std::optional<bool> archived);
+  // The user.leaf_marked of the caller (none when nothing changes).
+  asio::awaitable<status> record_mark(const request& req, const std::string& id, std::optional<bool> starred,
+                                      std::optional<bool> archived);
   asio::awaitable<response> v1_delete(const request& req, std::string id);
   asio::awaitable<response> v1_refetch(const request& req, std::string id);
   asio::awaitable<response> v1_tags(const request& req, std::string id, domain::command_kind kind);

@@ -98,6 +98,15 @@ asio::awaitable<response> v1_leaves::v1_marks(const request& req, std::string id
   if (!st) co_return error_to_response(st.err());
   const auto& l = *st;
   if (!l || l->deleted || !c.readable(req, id, l->is_public, l->user_id)) {
+    // A mark the caller still keeps of a leaf since deleted (or no longer
+    // shared with it) may be cleared, so that it does not count forever.
+    const bool clears = starred.value_or(false) == false && archived.value_or(false) == false;
+    if (clears && d.users && d.users->mark(req.caller.actor, id) != 0) {
+      auto w = co_await record_mark(req, id, starred, archived);
+      if (!w) co_return error_to_response(w.err());
+      json::object o{{"id", id}, {"is_starred", false}, {"is_archived", false}, {"gone", true}};
+      co_return json_response(200, json::serialize(o));
+    }
     co_return error_to_response(make_error(errc::not_found, "leaf " + id + " does not exist", "leaf_not_found"));
   }
   if (!l->user_id || *l->user_id == req.caller.user_id) {
@@ -123,16 +132,23 @@ asio::awaitable<response> v1_leaves::v1_marks(const request& req, std::string id
   co_return co_await mark(req, *l, starred, archived);
 }
 
-asio::awaitable<response> v1_leaves::mark(const request& req, leaf l, std::optional<bool> starred,
-                                          std::optional<bool> archived) {
-  if (!d.user_service) co_return http::error_response(503, "users_disabled", "this server has no users");
+asio::awaitable<status> v1_leaves::record_mark(const request& req, const std::string& id,
+                                                       std::optional<bool> starred, std::optional<bool> archived) {
+  if (!d.user_service) co_return make_error(errc::unavailable, "this server has no users", "users_disabled");
   domain::user_command cmd;
   cmd.kind = domain::user_command_kind::mark_leaf;
   cmd.name = req.caller.actor;
-  cmd.mark.leaf_id = l.id;
+  cmd.mark.leaf_id = id;
   cmd.mark.starred = starred;
   cmd.mark.archived = archived;
   auto w = co_await d.user_service->execute(std::move(cmd), req.caller.actor);
+  if (!w) co_return w.err();
+  co_return ok_status();
+}
+
+asio::awaitable<response> v1_leaves::mark(const request& req, leaf l, std::optional<bool> starred,
+                                          std::optional<bool> archived) {
+  auto w = co_await record_mark(req, l.id, starred, archived);
   if (!w) co_return error_to_response(w.err());
   c.show_marks(req.caller, l);
   response r = json_response(200, leaf_body(l));

@@ -552,7 +552,7 @@ TEST(SearchIndex, StarredIsTheReadersOwnWithMarks) {
     return out;
   };
   EXPECT_EQ(run("is:starred", std::nullopt, std::nullopt), (ids_t{"mine", "theirs", "nobodys"}));
-  auto m = std::make_shared<std::unordered_map<std::string, uint8_t>>();
+  auto m = std::make_shared<domain::mark_map>();
   (*m)["marked"] = domain::mark_starred;
   (*m)["theirs"] = domain::mark_archived;  // archived, not starred
   const domain::marks_view ones{1, m};

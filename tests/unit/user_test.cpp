@@ -505,7 +505,7 @@ TEST(Marks, ListFiltersSeeTheFlagOnOwnLeavesAndMarksOnOthers) {
   store::list_query q;
   q.starred = true;
   EXPECT_TRUE(store::matches(theirs, q)) << "without a view: the leaf's own flag";
-  auto m = std::make_shared<std::unordered_map<std::string, uint8_t>>();
+  auto m = std::make_shared<domain::mark_map>();
   (*m)["marked"] = domain::mark_starred;
   q.marks = domain::marks_view{1, m};
   EXPECT_TRUE(store::matches(mine, q));

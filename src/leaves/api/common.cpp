@@ -146,19 +146,21 @@ std::optional<domain::marks_view> context::marks_view(const request::caller_info
   return domain::marks_view{who.user_id, d.users->marks_of(who.actor)};
 }
 
-void context::show_marks(const request::caller_info& who, leaf& l) const {
-  if (!d.users || who.user_id <= 0 || !l.user_id || *l.user_id == who.user_id) return;
-  const uint8_t m = d.users->mark(who.actor, l.id);
-  l.is_starred = m & domain::mark_starred;
-  l.is_archived = m & domain::mark_archived;
+void context::show_marks(const std::optional<domain::marks_view>& view, leaf& l) {
+  if (!view) return;
+  if (auto m = view->of(l.id, l.user_id)) {
+    l.is_starred = *m & domain::mark_starred;
+    l.is_archived = *m & domain::mark_archived;
+  }
 }
 
-void context::show_marks(const request::caller_info& who, std::string& json) const {
-  if (!d.users || who.user_id <= 0) return;
+void context::show_marks(const std::optional<domain::marks_view>& view, std::string& json) {
+  if (!view) return;
   auto p = domain::peek_leaf_json(json);
-  if (!p || !p->user_id || *p->user_id == who.user_id) return;
-  const uint8_t m = d.users->mark(who.actor, std::string(p->id));
-  const bool starred = m & domain::mark_starred, archived = m & domain::mark_archived;
+  if (!p) return;
+  auto m = view->of(p->id, p->user_id);
+  if (!m) return;
+  const bool starred = *m & domain::mark_starred, archived = *m & domain::mark_archived;
   if (starred != p->is_starred || archived != p->is_archived) domain::set_leaf_json_flags(json, starred, archived);
 }
 
@@ -167,6 +169,7 @@ asio::awaitable<result<context::collection_slice>> context::collection_leaves(co
                                                                              const auth::principal& who, size_t from,
                                                                              size_t want, size_t max_scan) {
   collection_slice out;
+  const auto marks = marks_view(req.caller);
   size_t i = from;
   for (; i < col.leaves.size() && out.items.size() < want && i - from < max_scan; ++i) {
     auto l = co_await d.store.async_get(col.leaves[i]);
@@ -175,7 +178,7 @@ asio::awaitable<result<context::collection_slice>> context::collection_leaves(co
     if (!d.users->shows(col.id, who, col.leaves[i], (*l)->user_id, req.caller.sees((*l)->is_public, (*l)->user_id))) {
       continue;
     }
-    show_marks(req.caller, **l);
+    show_marks(marks, **l);
     out.items.emplace_back(i, std::move(**l));
   }
   if (i < col.leaves.size()) out.next = i;

@@ -72,8 +72,11 @@ struct context {
   // no user, the leaves' own flags), and a leaf shown to the caller with
   // its own (as an object, or as stored JSON, rewritten only when they differ).
   std::optional<domain::marks_view> marks_view(const request::caller_info& who) const;
-  void show_marks(const request::caller_info& who, leaf& l) const;
-  void show_marks(const request::caller_info& who, std::string& json) const;
+  void show_marks(const request::caller_info& who, leaf& l) const { show_marks(marks_view(who), l); }
+  void show_marks(const request::caller_info& who, std::string& json) const { show_marks(marks_view(who), json); }
+  // With one view for a page of leaves (one look at the directory).
+  static void show_marks(const std::optional<domain::marks_view>& view, leaf& l);
+  static void show_marks(const std::optional<domain::marks_view>& view, std::string& json);
   // Up to `want` leaves of a collection from position `from` that reach the
   // caller through it (auth::directory::shows), each with its position;
   // reads at most `max_scan` positions. `next`: where the next page starts,

@@ -412,7 +412,7 @@ asio::awaitable<response> groups_surface::smart_leaves(const request& req, const
   }
   json::array items;
   for (auto& h : res.items) {
-    c.show_marks(req.caller, h.leaf);
+    context::show_marks(r->marks, h.leaf);
     items.push_back(domain::leaf_to_json(h.leaf));
   }
   json::object out{{"items", std::move(items)}, {"total", static_cast<int64_t>(res.total)}};

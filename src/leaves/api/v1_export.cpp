@@ -228,9 +228,10 @@ class export_stream final : public http::stream_source {
       end = "failed";  // the body ends without its last chunk: visibly truncated
       co_return out;
     }
+    const auto marks = c_.marks_view(caller_);  // one look at the directory a batch
     for (auto& l : b->items) {
       if (l.deleted || !caller_.sees(l.is_public, l.user_id)) continue;
-      c_.show_marks(caller_, l);
+      context::show_marks(marks, l);
       switch (format_) {
         case export_format::jsonl:
           piece += json::serialize(domain::leaf_to_json(l));

@@ -484,11 +484,12 @@ asio::awaitable<response> v1_leaves::v1_list(const request& req, const params& p
   auto q = list_query(p);
   if (!q) co_return error_to_response(q.err());
   if (!req.caller.narrow(*q)) co_return json_response(200, "{\"items\":[],\"next_page_token\":null}");
-  if (q->starred || q->archived) q->marks = c.marks_view(req.caller);
+  const auto marks = c.marks_view(req.caller);
+  if (q->starred || q->archived) q->marks = marks;
   if (auto w = co_await c.wait_min_position(req, p)) co_return std::move(*w);
   auto page = co_await d.store.async_list_json(*q);
   if (!page) co_return error_to_response(page.err());
-  for (auto& item : page->items) c.show_marks(req.caller, item);
+  for (auto& item : page->items) context::show_marks(marks, item);
   size_t bytes = 64 + page->next_page_token.size();
   for (const auto& item : page->items) bytes += item.size() + 1;
   std::string body;

@@ -29,7 +29,7 @@ asio::awaitable<response> search_surface::v1_search(const request& req, const pa
     co_return std::move(*w);
   auto res = co_await d.search->async_search(*r);
   if (res) {
-    for (auto& h : res->items) c.show_marks(req.caller, h.leaf);
+    for (auto& h : res->items) context::show_marks(r->marks, h.leaf);
   }
   if (!res) co_return error_to_response(res.err());
   // The spelling data holds every leaf's words: no suggestion for a caller

@@ -149,7 +149,7 @@ class directory {
   // Starred and archived are each user's own on leaves it does not own
   // (docs/auth.md): a user's marks (domain::mark_bits) by leaf id, folded
   // from its user.leaf_marked events. An unmarked leaf is not kept.
-  using mark_map = std::unordered_map<std::string, uint8_t>;
+  using mark_map = domain::mark_map;
   uint8_t mark(const std::string& user, const std::string& leaf_id) const;
   size_t marked(const std::string& user) const;
   // A snapshot of `user`'s marks (null: none), for filters that read many.

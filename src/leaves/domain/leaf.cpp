@@ -2,6 +2,7 @@
 
 #include <array>
 #include <charconv>
+#include <cstring>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
@@ -391,18 +392,19 @@ json::object leaf_to_json(const leaf& l) {
 
 namespace {
 // Where the value of top-level key `key` (given with its quotes and colon)
-// starts, or npos. From the end: the flags and the owner come after the
-// content (leaf_to_json's order), and a key occurs once.
-size_t value_at(std::string_view json, std::string_view key) {
-  const size_t at = json.rfind(key);
-  return at == std::string_view::npos ? at : at + key.size();
-}
-std::optional<bool> bool_at(std::string_view json, std::string_view key) {
-  const size_t v = value_at(json, key);
-  if (v == std::string_view::npos) return std::nullopt;
-  if (json.substr(v, 4) == "true") return true;
-  if (json.substr(v, 5) == "false") return false;
-  return std::nullopt;
+// starts, looking back from `before`, or npos. From the end: the flags and
+// the owner come after the content (leaf_to_json's order), a key occurs
+// once, and only a few quotes lie between them and the end.
+size_t value_at(std::string_view json, std::string_view key, size_t before = std::string_view::npos) {
+  size_t end = std::min(before, json.size());
+  while (end > 0) {
+    const void* q = memrchr(json.data(), '"', end);
+    if (!q) break;
+    const size_t at = static_cast<const char*>(q) - json.data();
+    if (json.substr(at, key.size()) == key) return at + key.size();
+    end = at;
+  }
+  return std::string_view::npos;
 }
 bool set_bool_at(std::string& json, std::string_view key, bool to) {
   const size_t v = value_at(json, key);
@@ -427,16 +429,24 @@ std::optional<leaf_json_peek> peek_leaf_json(std::string_view json) {
   const size_t end = json.find('"', kId.size());
   if (end == std::string_view::npos) return std::nullopt;
   p.id = json.substr(kId.size(), end - kId.size());
-  auto starred = bool_at(json, "\"is_starred\":");
-  auto archived = bool_at(json, "\"is_archived\":");
-  if (!starred || !archived) return std::nullopt;
-  p.is_starred = *starred;
-  p.is_archived = *archived;
+  // Backwards in leaf_to_json's order: user_id, then is_starred, is_archived.
   const size_t u = value_at(json, "\"user_id\":");
   if (u == std::string_view::npos) return std::nullopt;
   int64_t id = 0;
   auto r = std::from_chars(json.data() + u, json.data() + json.size(), id);
   if (r.ec == std::errc()) p.user_id = id;
+  const size_t s = value_at(json, "\"is_starred\":", u);
+  const size_t a = s == std::string_view::npos ? s : value_at(json, "\"is_archived\":", s);
+  if (a == std::string_view::npos) return std::nullopt;
+  auto flag = [&](size_t v) -> std::optional<bool> {
+    if (json.substr(v, 4) == "true") return true;
+    if (json.substr(v, 5) == "false") return false;
+    return std::nullopt;
+  };
+  auto starred = flag(s), archived = flag(a);
+  if (!starred || !archived) return std::nullopt;
+  p.is_starred = *starred;
+  p.is_archived = *archived;
   return p;
 }
 

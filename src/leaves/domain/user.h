@@ -11,6 +11,7 @@
 
 #include <boost/json/object.hpp>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <unordered_map>
@@ -124,18 +125,31 @@ enum mark_bits : uint8_t { mark_starred = 1, mark_archived = 2 };
 // At most this many leaves marked by one user (an unmarked leaf is forgotten).
 constexpr size_t kMaxMarksPerUser = 10000;
 
+// A user's marks by leaf id, looked up by string_view without a copy.
+struct mark_hash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+using mark_map = std::unordered_map<std::string, uint8_t, mark_hash, std::equal_to<>>;
+
 // Starred and archived as one user sees them: on a leaf another user owns,
 // its own marks; on its own leaves and leaves without an owner, the leaf's
 // flags. Lists and searches filter by it (store::list_query,
 // search::search_request).
 struct marks_view {
   int64_t user_id = 0;
-  std::shared_ptr<const std::unordered_map<std::string, uint8_t>> marks;  // null: none
+  std::shared_ptr<const mark_map> marks;  // null: none
+  // The user's own marks of a leaf `owner` owns, or nullopt when they are
+  // the leaf's flags (its own leaf, or nobody's).
+  std::optional<uint8_t> of(std::string_view leaf_id, std::optional<int64_t> owner) const {
+    if (!owner || *owner == user_id) return std::nullopt;
+    if (!marks) return uint8_t{0};
+    auto it = marks->find(leaf_id);
+    return it == marks->end() ? uint8_t{0} : it->second;
+  }
   bool seen(bool flag, uint8_t bit, std::string_view leaf_id, std::optional<int64_t> owner) const {
-    if (!owner || *owner == user_id) return flag;
-    if (!marks) return false;
-    auto it = marks->find(std::string(leaf_id));
-    return it != marks->end() && (it->second & bit);
+    auto m = of(leaf_id, owner);
+    return m ? (*m & bit) != 0 : flag;
   }
 };
 

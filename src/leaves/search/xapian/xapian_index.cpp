@@ -948,14 +948,17 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
   if (r.domain) filters.emplace_back(term("H", host_of(*r.domain)));
   if (r.since_ms || r.until_ms) filters.push_back(range_query(r.since_ms, r.until_ms));
   std::vector<Q> excluded;
-  auto flag_filter = [&](const std::optional<bool>& want, Q flag) {
+  // (The flag's query is built only when asked for: with marks it holds
+  // one term per marked leaf.)
+  auto flag_filter = [&](const std::optional<bool>& want, const char* term, uint8_t bit) {
     if (!want) return;
+    Q flag = bit ? tr.flag_query(term, bit) : Q(term);
     if (*want) filters.push_back(std::move(flag));
     else excluded.push_back(std::move(flag));
   };
-  flag_filter(r.starred, tr.flag_query("XS", domain::mark_starred));
-  flag_filter(r.archived, tr.flag_query("XA", domain::mark_archived));
-  flag_filter(r.is_public, Q("XP"));
+  flag_filter(r.starred, "XS", domain::mark_starred);
+  flag_filter(r.archived, "XA", domain::mark_archived);
+  flag_filter(r.is_public, "XP", 0);
   if (r.visible_to) filters.push_back(Q(Q::OP_OR, Q("XP"), Q("XI" + std::to_string(*r.visible_to))));
   if (!filters.empty()) q = Q(Q::OP_FILTER, q, Q(Q::OP_AND, filters.begin(), filters.end()));
   if (!excluded.empty()) q = Q(Q::OP_AND_NOT, q, Q(Q::OP_OR, excluded.begin(), excluded.end()));

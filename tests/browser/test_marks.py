@@ -27,6 +27,7 @@ def test_a_reader_stars_anothers_leaf_for_itself(server, browser):
     expect(admin.post("/v1/users", json={"name": "rosa", "role": "reader"}), 201, "create rosa")
     expect(admin.put("/v1/users/rosa/password", json={"password": ROSA_PASSWORD}), 200, "rosa's password")
     leaf = admin.create(url=new_url(), title="The admin's starred leaf", is_public=True, is_starred=True)
+    other = admin.create(url=new_url(), title="Another starred leaf of the admin's", is_public=True, is_starred=True)
 
     browser.open("/login?next=/leaf/" + leaf["id"])
     by_id(browser, "login-name").send_keys("rosa")
@@ -49,8 +50,23 @@ def test_a_reader_stars_anothers_leaf_for_itself(server, browser):
     assert (owners["is_starred"], owners["is_archived"]) == (True, False), (
         "the admin's own flags should not change, got %r" % owners)
 
-    browser.d.refresh()
-    wait_for(browser, lambda: browser.d.find_elements(By.ID, "is_starred"), what="the leaf's page after a reload")
+    # The search page's Starred filter: rosa's star, not the admin's.
+    expect(admin.get("/v1/search?q=starred&limit=5"), 200, "a search after the admin's saves (both indexed)")
+    browser.open("/")
+    wait_for(browser, lambda: browser.d.find_elements(By.CSS_SELECTOR, "#results .card"), what="the search page")
+    by_id(browser, "starred").click()
+    wait_for(browser, lambda: browser.path() == "/?starred=1" and pressed(browser, "starred") == "true",
+             what="the Starred filter on")
+    shown = lambda: browser.d.execute_script(
+        "return [...document.querySelectorAll('#results .card')].map((c) => c.dataset.id)")
+    try:
+        wait_for(browser, lambda: shown() == [leaf["id"]], what="only rosa's starred leaf")
+    except AssertionError:
+        raise AssertionError("the Starred filter should show only %s (rosa's star; %s is the admin's), got %r"
+                             % (leaf["id"], other["id"], shown()))
+
+    browser.open("/leaf/" + leaf["id"])
+    wait_for(browser, lambda: browser.d.find_elements(By.ID, "is_starred"), what="the leaf's page again")
     wait_for(browser, lambda: pressed(browser, "is_starred") == "true" and pressed(browser, "is_archived") == "true",
              what="rosa's marks after a reload")
     by_id(browser, "is_starred").click()

@@ -236,6 +236,7 @@ function readSearch() {
     match: p.get("match") === "any" ? "any" : "all",
     tags: p.getAll("tag").filter(Boolean),
     user: p.get("user") || "",
+    starred: p.get("starred") === "1",
     from: p.get("from") || "",
     to: p.get("to") || "",
     sort: SORTS[p.get("sort")] ? p.get("sort") : "",
@@ -251,6 +252,7 @@ function searchUrl(s) {
   if (s.match === "any") p.set("match", "any");
   for (const t of s.tags) p.append("tag", t);
   if (s.user) p.set("user", s.user);
+  if (s.starred) p.set("starred", "1");
   if (s.from) p.set("from", s.from);
   if (s.to) p.set("to", s.to);
   if (s.sort) p.set("sort", s.sort);
@@ -266,6 +268,8 @@ function apiSearchQuery(s) {
   if (s.match === "any") p.set("match", "any");
   for (const t of s.tags) p.append("tag", t);
   if (s.user) p.set("user", s.user);
+  // Starred as the caller sees it: its own marks on others' leaves (docs/auth.md).
+  if (s.starred) p.set("starred", "true");
   if (/^\d{4}-\d\d-\d\d$/.test(s.from)) p.set("since", s.from + "T00:00:00Z");
   if (/^\d{4}-\d\d-\d\d$/.test(s.to)) p.set("until", s.to + "T23:59:59.999Z");
   const sort = SORTS[s.sort || (s.q ? "relevance" : "newest")];
@@ -285,6 +289,9 @@ function liveQuery(s) {
   if (s.q) parts.push(s.match === "any" ? s.q : "(" + s.q + ")");
   for (const t of s.tags) parts.push("tag:" + quote(t));
   if (s.user) parts.push("user:" + quote(s.user));
+  // (The stream matches the leaves' own flags: a new leaf another user
+  // starred may be announced, and the search shown on a click leaves it out.)
+  if (s.starred) parts.push("is:starred");
   return parts.join(" ");
 }
 
@@ -317,6 +324,8 @@ function searchPage() {
   const filters = h("div", { class: "filters" },
     toggle,
     h("label", {}, "User", userSel),
+    h("button", { type: "button", id: "starred", "aria-pressed": String(s.starred), title: "Only the leaves you starred",
+                  on: { click: () => go({ starred: !s.starred }) } }, "★ Starred"),
     h("button", { type: "button", on: { click: () => go({ from: "", to: "" }) }, disabled: !s.from && !s.to }, "All Time"),
     h("label", {}, "From", from),
     h("label", {}, "To", to),

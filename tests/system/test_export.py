@@ -326,3 +326,74 @@ def test_an_export_of_a_search(leaves_bin, server, tmp_path):
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert sorted(r["id"] for r in rows) == sorted(hits), rows
     expect_error(c.get("/v1/export?q=%28unclosed"), 400, "invalid_query", "a query that does not parse")
+
+
+def test_the_bookmark_file_reads_as_browsers_and_linkding_read_it(server):
+    """Chromium reads a bookmark file a line at a time (a line `<DT><A ...>title</A>`,
+    attribute values in double quotes, the title's &amp; &lt; &gt; &quot; &#39;
+    unescaped, ADD_DATE in seconds below 2^32); linkding reads it with Python's
+    HTMLParser (an <A>'s attributes and text, the text after <DD>). Neither
+    runs here (linkding is not installable from the registries, Chromium
+    imports only from its settings page), so each is checked by those rules."""
+    import html.parser
+    import re
+
+    tag = unique("readers")
+    leaves = [
+        dict(url=new_url(), title=HOSTILE_TITLE, tags=[tag, "b"], content_text="line one\n\nline two & <three>"),
+        dict(url=new_url(), title="two\nlines and a tab\there", tags=[tag], content_text="plain"),
+        dict(url=new_url(), title="Ünïcödé — 東京 'single'", tags=[tag]),
+    ]
+    for body in leaves:
+        expect(server.client.post("/v1/leaves", json=body), 201, "save %s" % body["url"])
+    text = export(server.client, "html", "&tag=" + tag).text
+
+    five = {"&lt;": "<", "&gt;": ">", "&quot;": '"', "&#39;": "'"}
+
+    def unescape_five(s):
+        s = re.sub("&lt;|&gt;|&quot;|&#39;", lambda m: five[m.group(0)], s)
+        return s.replace("&amp;", "&")
+
+    by_line = {}
+    for line in (raw.strip(" \t\r") for raw in text.split("\n")):
+        if not line.upper().startswith("<DT>"):
+            continue
+        line = line[4:].strip()
+        assert line.startswith("<A"), "a <DT> line should hold an <A>: %r" % line
+        end = line.find("</A>")
+        assert end > 0, "a bookmark's <A ...>title</A> should be on one line: %r" % line
+        tag_end = line.rfind(">", 0, end) + 1
+        attrs = line[2:tag_end - 1]
+        href = re.search(r'HREF="([^"]*)"', attrs)
+        added = re.search(r'ADD_DATE="(\d+)"', attrs)
+        assert href and added and 0 < int(added.group(1)) < 2 ** 32, "HREF and ADD_DATE in %r" % line
+        by_line[unescape_five(href.group(1))] = unescape_five(line[tag_end:end])
+    want = {l["url"]: l["title"].replace("\n", " ") for l in leaves}
+    assert by_line == want, "read a line at a time, the file gives\n  %r\nexpected\n  %r" % (by_line, want)
+
+    class Reader(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.items, self.open = [], None
+
+        def handle_starttag(self, name, attrs):
+            self.open = name
+            if name == "a":
+                self.items.append({"attrs": dict(attrs), "title": "", "text": ""})
+
+        def handle_endtag(self, name):
+            self.open = None
+
+        def handle_data(self, data):
+            if self.open == "a":
+                self.items[-1]["title"] += data
+            elif self.open == "dd":
+                self.items[-1]["text"] += data
+
+    reader = Reader()
+    reader.feed(text)
+    got = {i["attrs"]["href"]: (i["title"].strip(), sorted(i["attrs"]["tags"].split(",")), i["text"].strip(),
+                                i["attrs"]["add_date"].isdigit()) for i in reader.items}
+    want = {l["url"]: (l["title"].replace("\n", " ").strip(), sorted(l["tags"]), l.get("content_text", ""), True)
+            for l in leaves}
+    assert got == want, "read with HTMLParser, the file gives\n  %r\nexpected\n  %r" % (got, want)

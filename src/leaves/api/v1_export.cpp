@@ -86,6 +86,10 @@ const char* kHtmlHead =
     "<TITLE>Bookmarks</TITLE>\n<H1>Bookmarks</H1>\n<DL><p>\n";
 
 void html_row(std::string& out, const leaf& l) {
+  // Browsers read a bookmark file a line at a time (Chromium's reader wants
+  // the whole <A ...>title</A> on one line): line breaks in the anchor's
+  // title or tags are written as spaces.
+  const size_t anchor = out.size();
   out += "<DT><A HREF=\"";
   out += html::escape(l.url);
   out += "\" ADD_DATE=\"" + std::to_string(l.created_at / 1000) + "\" LAST_MODIFIED=\"" +
@@ -96,7 +100,11 @@ void html_row(std::string& out, const leaf& l) {
   if (l.is_archived) out += " TOREAD=\"0\" ARCHIVED=\"1\"";
   out += '>';
   out += html::escape(l.title.empty() ? l.url : l.title);
-  out += "</A>\n";
+  out += "</A>";
+  for (size_t i = anchor; i < out.size(); ++i) {
+    if (out[i] == '\n' || out[i] == '\r') out[i] = ' ';
+  }
+  out += '\n';
   if (l.content_text && !l.content_text->empty()) {
     out += "<DD>" + html::escape(*l.content_text) + "\n";
   }

@@ -1,5 +1,6 @@
 """Cassandra outage (LEAVES_TEST_CASSANDRA set; the node is the one scripts/cassandra
-runs): stop Cassandra for 30 s while writes continue. Writes keep being
+runs): stop Cassandra for 15 s while writes continue (two writers at up to 50 writes/s
+each, so the catch-up and the comparison stay short). Writes keep being
 acknowledged (they are in the log; the write side falls back to the local state
 mirror), the projector pauses without losing or skipping events, and after the
 node returns the read models catch up and equal a replay of the log.
@@ -42,13 +43,13 @@ def observable(client, tag, sample):
 
 def test_cassandra_outage_during_writes(server_factory, leaves_bin):
     srv = server_factory.make()
-    w = Writers(srv.base_url, n=2, pause=0.005).start()
+    w = Writers(srv.base_url, n=2, pause=0.02).start()
     try:
         time.sleep(2)
         acked_before = len(w.acked)
         cassandra("stop")
         stopped = time.monotonic()
-        time.sleep(30)
+        time.sleep(15)
         acked_during = len(w.acked) - acked_before
         assert srv.running(), "the server died during the outage:\n" + srv.stderr_tail()
         lag = expect(srv.client.get("/readyz", consistent=False), 503, "readyz while Cassandra is down")
@@ -60,7 +61,7 @@ def test_cassandra_outage_during_writes(server_factory, leaves_bin):
     print("cassandra outage: %d acked before, %d during, %d total, statuses %s, readyz %s" % (
         acked_before, acked_during, len(w.acked), w.statuses, lag))
     assert acked_before > 0
-    assert acked_during >= 50, "writes should keep being acknowledged while Cassandra is down: %d in 30 s, " \
+    assert acked_during >= 50, "writes should keep being acknowledged while Cassandra is down: %d in 15 s, " \
                                "statuses %s\n%s" % (acked_during, w.statuses, srv.stderr_tail(60))
     bad = {s: n for s, n in w.statuses.items() if s not in (200, 201)}
     assert not bad, "every write should be acknowledged during a Cassandra outage, got %s\n%s" % (

@@ -217,11 +217,12 @@ def test_a_collections_webhook_sends_what_its_stream_carries(server_factory):
         expect(ann.patch("/v1/leaves/" + inside, json={"title": "in the collection"}), 200)
 
         def seen():
-            # The share was applied before the webhook existed, but the
-            # projector that publishes may be behind the directory that
-            # made the webhook: it may come too (docs/webhooks.md).
+            # The collection was made and shared before the webhook existed,
+            # but the projector that publishes may be behind the directory
+            # that made the webhook: those events may come too
+            # (docs/webhooks.md).
             return [(b["event"]["type"], b["event"].get("leaf_id")) for _, b in rx.bodies()
-                    if b["event"]["type"] != "collection.shared"]
+                    if b["event"]["type"] not in ("collection.created", "collection.shared")]
         wait_until(lambda: len(seen()) >= 2, what="two deliveries")
         time.sleep(0.5)
         assert seen() == [("collection.leaf_added", inside), ("leaf.updated", inside)], (

@@ -4,8 +4,10 @@ is_starred/is_archived), shown to it alone in GET, lists, search, facets and
 exports; the owner's star is the leaf's own flag and is not the reader's."""
 
 import json
+import time
+import urllib.parse
 
-from leaves_testlib import describe, expect, expect_error, new_url, unique
+from leaves_testlib import SSEClient, describe, expect, expect_error, new_url, unique
 from test_auth import ADMIN_TOKEN, as_user, make_user
 
 
@@ -137,3 +139,47 @@ def test_two_readers_of_one_leaf_each_keep_their_own_star(server_factory):
                  "clearing it again: nothing is kept")
     expect_error(as_user(srv, None).put("/v1/leaves/%s/marks" % plain, json={"is_starred": True}), 401,
                  "unauthenticated", "an anonymous mark")
+
+
+def test_a_live_search_and_a_smart_collection_follow_the_readers_own_marks(server_factory):
+    """A live search (GET /v1/stream?q=) and a smart collection's stream match
+    is:starred by the subscriber's own marks, as its search does: the update
+    of a leaf it starred comes; that of a leaf only the owner starred does
+    not (and the owner's own stream shows the opposite)."""
+    srv = server_factory.make(env={"LEAVES_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin = as_user(srv, ADMIN_TOKEN)
+    word = unique("livemarks")
+    owner_token = make_user(admin, unique("cara"), "curator")[0]
+    ravi_token = make_user(admin, unique("ravi"), "curator")[0]
+    owner, ravi = as_user(srv, owner_token), as_user(srv, ravi_token)
+    theirs = owner.create(url=new_url(), title="theirs " + word, is_public=True, is_starred=True)["id"]
+    mine = owner.create(url=new_url(), title="mine " + word, is_public=True)["id"]
+    ravi.positions = dict(owner.positions)
+    expect(ravi.put("/v1/leaves/%s/marks" % mine, json={"is_starred": True}), 200, "ravi stars the owner's leaf")
+    smart = expect(ravi.post("/v1/collections", json={"name": "My stars", "query": "is:starred " + word}), 201,
+                   "ravi's smart collection")["id"]
+
+    query = "/v1/stream?q=" + urllib.parse.quote("is:starred " + word)
+    streams = {
+        "ravi's live search": (SSEClient("127.0.0.1", srv.port, query, headers={"Authorization": "Bearer " + ravi_token}),
+                               mine, theirs),
+        "ravi's smart collection": (SSEClient("127.0.0.1", srv.port, "/v1/stream?collection=" + smart,
+                                              headers={"Authorization": "Bearer " + ravi_token}), mine, theirs),
+        "the owner's live search": (SSEClient("127.0.0.1", srv.port, query,
+                                              headers={"Authorization": "Bearer " + owner_token}), theirs, mine),
+    }
+    try:
+        for name, (sse, _, _) in streams.items():
+            assert sse.status == 200, "%s: expected 200, got %s" % (name, sse.status)
+        time.sleep(0.2)
+        for lid in (theirs, mine):
+            expect(owner.patch("/v1/leaves/" + lid, json={"title": "updated " + word}), 200, "the owner updates")
+        for name, (sse, want, not_want) in streams.items():
+            sse.collect(5.0, until=lambda evs, w=want: any((e.get("json") or {}).get("leaf_id") == w for e in evs))
+            sse.collect(0.5)  # the other leaf may sit on another partition
+            got = [e["json"]["leaf_id"] for e in sse.events_seen if e.get("json") and "leaf_id" in e["json"]]
+            assert got == [want], "%s should carry the update of %s (starred as it sees it) and not of %s; got %r" % (
+                name, want, not_want, got)
+    finally:
+        for sse, _, _ in streams.values():
+            sse.close()

@@ -128,9 +128,17 @@ asio::awaitable<response> api::impl::serve(request& req, const match& m, const a
           leaf_check.folded = &c.d.users->progress();
         }
       }
+      // A live search (and a smart collection's stream) matches is:starred
+      // and is:archived by the caller's own marks, as its search does.
+      leaf_view as_seen;
+      if (c.marks_view(req.caller)) {
+        as_seen = [users = c.d.users, user = req.caller.actor, user_id = req.caller.user_id](domain::leaf& l) {
+          context::show_marks(domain::marks_view{user_id, users->marks_of(user)}, l);
+        };
+      }
       auto src = open_stream(req, sp, co_await asio::this_coro::executor, c.d.log, c.d.hub, &c.d.store,
                              c.d.live_match ? &c.d.live_match : nullptr, std::move(still_allowed), std::move(scope),
-                             std::move(leaf_check));
+                             std::move(leaf_check), std::move(as_seen));
       if (!src) co_return error_to_response(src.err());
       co_await (*src)->begin();
       response r;

@@ -45,8 +45,10 @@ class log_stream final : public http::stream_source {
   ~log_stream() override { hub_.unsubscribe(sub_); }
 
   // Live search: only the events whose leaf matches `q` (see open_stream).
-  void set_query(std::optional<search::node> q, store::leaf_queries* store, const leaf_matcher* matcher) {
+  void set_query(std::optional<search::node> q, store::leaf_queries* store, const leaf_matcher* matcher,
+                 leaf_view as_seen) {
     query_ = std::move(q);
+    as_seen_ = std::move(as_seen);
     store_ = store;
     matcher_ = matcher;
     searching_ = true;
@@ -201,6 +203,7 @@ class log_stream final : public http::stream_source {
           co_return;
         }
         if (*l && !(*l)->deleted) {
+          if (as_seen_) as_seen_(**l);
           auto hit = (*matcher_)(query_, **l);
           pass = hit && *hit;
         }
@@ -251,6 +254,7 @@ class log_stream final : public http::stream_source {
   collection_leaf_check leaf_check_;
   store::leaf_queries* store_ = nullptr;
   const leaf_matcher* matcher_ = nullptr;
+  leaf_view as_seen_;
   std::vector<std::pair<realtime::message, std::string>> staged_;  // with the cursor after each
   std::set<std::string> sent_;
 };
@@ -283,7 +287,7 @@ result<std::shared_ptr<http::stream_source>> open_stream(
     const http::request& req, const std::vector<std::pair<std::string, std::string>>& params,
     asio::any_io_executor strand, log::event_log& log, realtime::hub& hub, store::leaf_queries* store,
     const leaf_matcher* matcher, access_check still_allowed, std::function<bool(const realtime::message&)> scope,
-    collection_leaf_check leaf_check) {
+    collection_leaf_check leaf_check, leaf_view as_seen) {
   realtime::filter f;
   f.limited = req.caller.limited;
   f.visible_owner = req.caller.user_id;
@@ -328,7 +332,7 @@ result<std::shared_ptr<http::stream_source>> open_stream(
   }
   auto searching = [&](const std::shared_ptr<log_stream>& src) {
     if (leaf_check && store) src->set_leaf_check(std::move(leaf_check), store);
-    if (q_text) src->set_query(query, store, matcher);
+    if (q_text) src->set_query(query, store, matcher, std::move(as_seen));
     if (still_allowed) {
       src->set_access_check(std::move(still_allowed));
       src->set_actor(req.caller.actor);

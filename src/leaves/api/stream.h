@@ -46,10 +46,16 @@ struct collection_leaf_check {
   explicit operator bool() const { return static_cast<bool>(shows); }
 };
 
+// Live search: the leaf as the subscriber sees it, applied before the query
+// matches it (a signed-in caller's own starred and archived marks of
+// another's leaf, read at each event). Empty: the leaf's own flags.
+using leaf_view = std::function<void(domain::leaf&)>;
+
 result<std::shared_ptr<http::stream_source>> open_stream(
     const http::request& req, const std::vector<std::pair<std::string, std::string>>& params,
     boost::asio::any_io_executor strand, log::event_log& log, realtime::hub& hub,
     store::leaf_queries* store = nullptr, const leaf_matcher* matcher = nullptr, access_check still_allowed = {},
-    std::function<bool(const realtime::message&)> scope = {}, collection_leaf_check leaf_check = {});
+    std::function<bool(const realtime::message&)> scope = {}, collection_leaf_check leaf_check = {},
+    leaf_view as_seen = {});
 
 }  // namespace leaves::api

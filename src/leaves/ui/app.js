@@ -289,8 +289,7 @@ function liveQuery(s) {
   if (s.q) parts.push(s.match === "any" ? s.q : "(" + s.q + ")");
   for (const t of s.tags) parts.push("tag:" + quote(t));
   if (s.user) parts.push("user:" + quote(s.user));
-  // (The stream matches the leaves' own flags: a new leaf another user
-  // starred may be announced, and the search shown on a click leaves it out.)
+  // (The stream matches is:starred by the reader's own marks, as the search does.)
   if (s.starred) parts.push("is:starred");
   return parts.join(" ");
 }

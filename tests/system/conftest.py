@@ -19,6 +19,32 @@ from leaves_testlib import ServerProcess  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
+# The suite runs again on each backend (LEAVES_TEST_KAFKA, LEAVES_TEST_CASSANDRA,
+# both, and with the events in Avro: tests/CMakeLists.txt). Tests that touch
+# neither the event log nor the read models run in the embedded suite only:
+# those that start no server (command-line tools, scripts; but not in the
+# modules about a backend, which run only with it), and the modules of the
+# HTTP edge and of how the UI's files are served.
+EDGE_ONLY_MODULES = {"test_http_edge.py", "test_ui_serving.py"}
+SERVER_FIXTURES = {"server", "client", "server_factory"}
+BACKEND_WORDS = ("kafka", "cassandra", "avro")
+
+
+def _on_a_backend():
+    return bool(os.environ.get("LEAVES_TEST_KAFKA") or os.environ.get("LEAVES_TEST_CASSANDRA")
+                or os.environ.get("LEAVES_TEST_EVENT_FORMAT") == "avro")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not _on_a_backend():
+        return
+    skip = pytest.mark.skip(reason="independent of the backends: runs in the embedded suite")
+    for item in items:
+        name = item.path.name
+        serverless = not SERVER_FIXTURES & set(item.fixturenames)
+        if name in EDGE_ONLY_MODULES or (serverless and not any(w in name for w in BACKEND_WORDS)):
+            item.add_marker(skip)
+
 
 @pytest.fixture(scope="session")
 def leaves_bin():

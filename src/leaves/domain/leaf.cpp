@@ -422,13 +422,19 @@ bool set_bool_at(std::string& json, std::string_view key, bool to) {
 }
 }  // namespace
 
-std::optional<leaf_json_peek> peek_leaf_json(std::string_view json) {
+std::optional<std::string_view> leaf_json_id(std::string_view json) {
   constexpr std::string_view kId = "{\"id\":\"";
   if (!json.starts_with(kId)) return std::nullopt;
-  leaf_json_peek p;
   const size_t end = json.find('"', kId.size());
   if (end == std::string_view::npos) return std::nullopt;
-  p.id = json.substr(kId.size(), end - kId.size());
+  return json.substr(kId.size(), end - kId.size());
+}
+
+std::optional<leaf_json_peek> peek_leaf_json(std::string_view json) {
+  auto leaf_id = leaf_json_id(json);
+  if (!leaf_id) return std::nullopt;
+  leaf_json_peek p;
+  p.id = *leaf_id;
   // Backwards in leaf_to_json's order: user_id, then is_starred, is_archived.
   const size_t u = value_at(json, "\"user_id\":");
   if (u == std::string_view::npos) return std::nullopt;

@@ -117,6 +117,9 @@ struct leaf_json_peek {
   bool is_starred = false, is_archived = false;
 };
 std::optional<leaf_json_peek> peek_leaf_json(std::string_view json);
+// The id, the first value of leaf_to_json's output ({"id":"<id>",...);
+// nullopt for another shape.
+std::optional<std::string_view> leaf_json_id(std::string_view json);
 // Sets is_starred and is_archived; false when `json` lacks them.
 bool set_leaf_json_flags(std::string& json, bool starred, bool archived);
 

@@ -180,10 +180,7 @@ bool header_matches(const record_header& h, const list_query& q) {
   auto seen = [&](uint8_t f, uint8_t bit) {
     const bool flag = h.flags & f;
     if (!q.marks) return flag;
-    // The id is the JSON's first value: {"id":"<id>",...
-    constexpr std::string_view kId = "{\"id\":\"";
-    std::string_view id = h.json.starts_with(kId) ? h.json.substr(kId.size()) : std::string_view();
-    id = id.substr(0, id.find('"'));
+    const auto id = domain::leaf_json_id(h.json).value_or(std::string_view());
     return q.marks->seen(flag, bit, id, (h.flags & f_has_user) ? std::optional<int64_t>(h.user_id) : std::nullopt);
   };
   if (q.starred && seen(f_starred, domain::mark_starred) != *q.starred) return false;

@@ -255,23 +255,23 @@ TEST(Token, FormatHashAndComparison) {
 // The directory folds user records out of a log shared with leaf records,
 // and authenticates tokens: unknown, revoked, expired, disabled.
 // A directory and a user service on a fresh embedded log.
-struct users_on_a_log {
-  testing::temp_dir dir;
-  result<std::unique_ptr<log::rocks_log>> log = log::rocks_log::open({dir.path() / "log", 4});
-  auth::directory users{**log};
-  test_clock clk;
-  auth::user_service svc{**log, users, clk};
-  bool started = users.start().ok();
-  users_on_a_log() { clk.set(1000); }
+// A user directory and service on an embedded log of four partitions.
+class UsersOnALog : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    clk.set(1000);
+    ASSERT_TRUE(users.start().ok());
+  }
   result<auth::user_write> run(user_command c) { return testing::run(svc.execute(std::move(c), "tester")); }
+
+  testing::temp_dir dir;
+  result<std::unique_ptr<log::rocks_log>> l = log::rocks_log::open({dir.path() / "log", 4});
+  auth::directory users{**l};
+  test_clock clk;
+  auth::user_service svc{**l, users, clk};
 };
 
-TEST(Directory, AuthenticatesFromTheLog) {
-  users_on_a_log f;
-  ASSERT_TRUE(f.started);
-  auto& l = f.log;
-  auto& users = f.users;
-  auto run = [&](user_command c) { return f.run(std::move(c)); };
+TEST_F(UsersOnALog, TheDirectoryAuthenticatesFromTheLog) {
 
   ASSERT_TRUE(run(create("dana", domain::role::curator)).ok());
   auto t = auth::generate_token();
@@ -417,12 +417,7 @@ TEST(Marks, DecidedAsTheFullStateAfterAndBounded) {
   EXPECT_EQ(domain::decide_user(u, m, 1000, "tester").err().code, errc::invalid_argument);
 }
 
-TEST(Marks, TheDirectoryFoldsThemAndSnapshotsStayAsTheyWere) {
-  users_on_a_log f;
-  ASSERT_TRUE(f.started);
-  auto& l = f.log;
-  auto& users = f.users;
-  auto run = [&](user_command c) { return f.run(std::move(c)); };
+TEST_F(UsersOnALog, TheDirectoryFoldsMarksAndSnapshotsStayAsTheyWere) {
   auto mark = [&](const char* user, const char* leaf, std::optional<bool> s, std::optional<bool> a) {
     user_command m;
     m.kind = user_command_kind::mark_leaf;

@@ -71,6 +71,16 @@ def by_id(browser, id_):
     return browser.d.find_element(By.ID, id_)
 
 
+def sign_in(browser, name, password, next_path=None):
+    """Fills and sends the sign-in form (/login, or /login?next=PATH); the
+    caller waits for what it expects next."""
+    browser.open("/login" + ("?next=" + next_path if next_path else ""))
+    wait_for(browser, lambda: browser.d.find_elements(By.ID, "login-name"), what="the sign-in form")
+    by_id(browser, "login-name").send_keys(name)
+    by_id(browser, "login-password").send_keys(password)
+    browser.d.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+
+
 def texts(browser, selector):
     """The text of each element (read in one script: the page may redraw between two WebDriver calls)."""
     return browser.d.execute_script("return [...document.querySelectorAll(arguments[0])].map(e => e.innerText)",

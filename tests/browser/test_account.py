@@ -8,7 +8,7 @@ import threading
 
 import pytest
 from leaves_testlib import Client, expect, new_url, unique
-from conftest import assert_axe_clean, by_id, serve, texts, wait_for
+from conftest import assert_axe_clean, by_id, serve, sign_in, texts, wait_for
 from selenium.webdriver.common.by import By
 
 ADMIN_TOKEN = "browser-admin-token-" + "fedcba9876543210" * 2
@@ -51,10 +51,7 @@ def test_tokens_webhooks_and_password_on_the_account_page(server, browser, axe):
     val.session.headers["Authorization"] = "Bearer " + api_token
     shelf = expect(val.post("/v1/collections", json={"name": "Hooked shelf"}), 201, "val's collection")["id"]
 
-    browser.open("/login?next=/account")
-    by_id(browser, "login-name").send_keys("val")
-    by_id(browser, "login-password").send_keys(PASSWORD)
-    browser.d.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+    sign_in(browser, "val", PASSWORD, next_path="/account")
     wait_for(browser, lambda: browser.path() == "/account", what="the account page after signing in")
     rows = wait_for(browser, lambda: texts(browser, "#token-list tbody tr"), what="the token list")
     assert any("this session" in r for r in rows) and any(r.startswith("api") for r in rows), (

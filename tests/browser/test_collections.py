@@ -5,7 +5,7 @@ a team, make it public; what another member of the team and an anonymous
 reader then see."""
 
 import pytest
-from conftest import assert_axe_clean, serve, wait_for
+from conftest import assert_axe_clean, serve, sign_in, wait_for
 from leaves_testlib import Client, expect, unique
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
@@ -53,11 +53,7 @@ def test_make_fill_order_and_share_a_collection(server, browser, axe):
     first = cora.create(title=word + " first", is_public=False)
     second = cora.create(title=word + " second", is_public=True)
 
-    browser.open("/login")
-    wait_for(browser, lambda: browser.d.find_elements(By.ID, "login-name"), what="the sign-in form")
-    browser.d.find_element(By.ID, "login-name").send_keys(cora_name)
-    browser.d.find_element(By.ID, "login-password").send_keys(PASSWORD)
-    browser.d.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+    sign_in(browser, cora_name, PASSWORD)
     wait_for(browser, lambda: cora_name in browser.d.find_element(By.ID, "account").text, what="signed in")
 
     # A new collection from the collections page.

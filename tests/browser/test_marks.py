@@ -4,7 +4,7 @@ a reload, and the owner's flags stay as they were (docs/auth.md)."""
 
 import pytest
 from leaves_testlib import Client, expect, new_url
-from conftest import by_id, serve, wait_for
+from conftest import by_id, serve, sign_in, wait_for
 from selenium.webdriver.common.by import By
 
 ADMIN_TOKEN = "browser-admin-token-" + "fedcba9876543210" * 2
@@ -29,10 +29,7 @@ def test_a_reader_stars_anothers_leaf_for_itself(server, browser):
     leaf = admin.create(url=new_url(), title="The admin's starred leaf", is_public=True, is_starred=True)
     other = admin.create(url=new_url(), title="Another starred leaf of the admin's", is_public=True, is_starred=True)
 
-    browser.open("/login?next=/leaf/" + leaf["id"])
-    by_id(browser, "login-name").send_keys("rosa")
-    by_id(browser, "login-password").send_keys(ROSA_PASSWORD)
-    browser.d.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+    sign_in(browser, "rosa", ROSA_PASSWORD, next_path="/leaf/" + leaf["id"])
     wait_for(browser, lambda: browser.d.find_elements(By.ID, "is_starred"), what="the leaf's page after signing in")
     assert pressed(browser, "is_starred") == "false", "the admin's star is not rosa's"
 

@@ -5,7 +5,7 @@ browser loads directly (a reload) are served; axe-core clean."""
 
 import pytest
 from leaves_testlib import Client, expect
-from conftest import assert_axe_clean, by_id, serve, texts, wait_for
+from conftest import assert_axe_clean, by_id, serve, sign_in, texts, wait_for
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -43,10 +43,7 @@ def test_an_admin_manages_users_and_reads_the_audit(server, browser, axe):
     wait_for(browser, lambda: "as an admin" in by_id(browser, "main").text, what="the page refusing a visitor")
     assert not by_id(browser, "nav-people").is_displayed(), "the People link is for admins only"
 
-    browser.open("/login?next=/people")
-    by_id(browser, "login-name").send_keys("admin")
-    by_id(browser, "login-password").send_keys(ADMIN_PASSWORD)
-    browser.d.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+    sign_in(browser, "admin", ADMIN_PASSWORD, next_path="/people")
     wait_for(browser, lambda: browser.path() == "/people", what="the people page after signing in")
     user_row(browser, "cora")
     assert by_id(browser, "nav-people").is_displayed(), "an admin sees the People link"

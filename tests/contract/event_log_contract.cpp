@@ -239,6 +239,31 @@ TYPED_TEST(EventLogContract, AnExclusiveConsumerReadsEveryPartitionAndResumesAtO
   EXPECT_EQ(poll_for(**again, 31, std::chrono::seconds(20)).size(), 31u) << "seek_all(0) rereads every record";
 }
 
+// seek_each() puts each partition at its own offset (the user directory
+// resumes there from its model): only the records from those offsets on.
+TYPED_TEST(EventLogContract, SeekEachStartsEveryPartitionAtItsOwnOffset) {
+  auto log = this->factory.open(3);
+  ASSERT_TRUE(log);
+  std::vector<record> recs;
+  for (int i = 0; i < 30; ++i) recs.push_back({"key" + std::to_string(i), std::to_string(i), -1});
+  this->append(*log, recs);
+  const auto end = log->end_offsets();
+  const std::vector<int64_t> from{end[0], end[1] > 0 ? end[1] - 1 : 0, 0};
+  const size_t want = static_cast<size_t>((end[0] - from[0]) + (end[1] - from[1]) + (end[2] - from[2]));
+  auto c = log->exclusive("seek-each");
+  ASSERT_TRUE(c.ok()) << c.err().message;
+  (*c)->seek_each(from);
+  auto got = poll_for(**c, want, std::chrono::seconds(20));
+  ASSERT_EQ(got.size(), want) << "records from offsets " << from[0] << ", " << from[1] << ", " << from[2];
+  for (const auto& r : got) {
+    EXPECT_GE(r.offset, from[r.partition]) << "partition " << r.partition << " read before its offset";
+  }
+  // Nothing more arrives than those.
+  auto more = (*c)->poll(100, std::chrono::milliseconds(300));
+  ASSERT_TRUE(more.ok());
+  EXPECT_TRUE(more->empty()) << more->size() << " records past the end";
+}
+
 TYPED_TEST(EventLogContract, PollWakesUpOnAppend) {
   auto log = this->factory.open(2);
   ASSERT_TRUE(log);

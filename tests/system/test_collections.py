@@ -7,7 +7,7 @@ what it expected."""
 import time
 import xml.etree.ElementTree as ET
 
-from leaves_testlib import SSEClient, expect, expect_error, new_url, unique, wait_until
+from leaves_testlib import SSEClient, describe_cli, expect, expect_error, new_url, run_cli, unique, wait_until
 from test_auth import ADMIN_TOKEN, as_user, expect_401, make_user
 
 TOKENS = {}
@@ -392,3 +392,60 @@ def test_readers_view_and_hidden_children_do_not_block(server_factory):
     # bob nests a collection of his own, shared with nobody, under ann's: ann cannot see it, and may still delete hers.
     expect(bob.post("/v1/collections", json={"name": "Bob's corner", "parent": cid}), 201, "bob nests his own")
     expect(ann.delete("/v1/collections/" + cid), 204, "ann deletes hers despite a child she cannot see")
+
+
+def metric(c, name):
+    r = c.get("/metrics", consistent=False)
+    assert r.status_code == 200, "GET /metrics: expected 200, got %s %s" % (r.status_code, r.text[:300])
+    text = r.text
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("metric %s not found in /metrics" % name)
+
+
+def test_a_restart_loads_the_directory_model_and_replay_rebuilds_it(server_factory, leaves_bin):
+    # Users, teams, collections and marks are saved to a read model (under
+    # the data dir, or Cassandra's tables) with the log positions they are
+    # valid through: a restart loads it and reads only the log after them.
+    srv, p, n = world(server_factory)
+    ann, bob = p["ann"], p["bob"]
+    mine = save(ann)
+    cid = expect(ann.post("/v1/collections", json={"name": "Kept"}), 201, "ann creates a collection")["id"]
+    expect(ann.post("/v1/collections/%s/leaves" % cid, json={"id": mine}), 201, "ann adds her leaf")
+    tid = expect(ann.post("/v1/teams", json={"name": "Keepers"}), 201, "ann creates a team")["id"]
+    expect(ann.put("/v1/teams/%s/members/%s" % (tid, n["bob"]), json={"role": "member"}), 200, "bob joins")
+    expect(ann.put("/v1/collections/%s/shares/%s" % (cid, tid), json={"role": "viewer"}), 200, "share with the team")
+    expect(bob.put("/v1/leaves/%s/marks" % mine, json={"is_starred": True}), 200, "bob stars ann's leaf")
+    appended = metric(p["admin"], "leaves_events_appended_total")
+
+    def seen_by_bob():
+        col = expect(bob.get("/v1/collections/" + cid), 200, "bob reads the shared collection")
+        leaves = expect(bob.get("/v1/collections/%s/leaves" % cid), 200, "bob lists its leaves")["items"]
+        teams = [t["id"] for t in expect(bob.get("/v1/teams"), 200, "bob's teams")["items"]]
+        return (col["name"], col["access"], [(l["id"], l["is_starred"]) for l in leaves], teams)
+
+    before = seen_by_bob()
+    assert before == ("Kept", "view", [(mine, True)], [tid]), before
+
+    srv.restart()
+    admin = as_user(srv, ADMIN_TOKEN)
+    loaded = metric(admin, "leaves_directory_model_rows_loaded")
+    read = metric(admin, "leaves_directory_records_read_at_start")
+    # Six users, the team, the collection, bob's mark.
+    assert loaded >= 9, "a restart should load the directory model: %s rows loaded" % loaded
+    assert read < appended, ("a restart should read only the log after the model's positions: read %s records, "
+                             "this server appended %s" % (read, appended))
+    bob = as_user(srv, TOKENS["bob"])
+    assert seen_by_bob() == before, "after a restart bob sees %r, before %r" % (seen_by_bob(), before)
+
+    srv.stop()
+    res = run_cli(leaves_bin, ["replay", "--data-dir", srv.data_dir] + srv.backend_args, timeout=300)
+    assert res.returncode == 0, "leaves replay: expected exit 0\n  %s" % describe_cli(res)
+    assert "rebuilt the directory model" in res.stdout, "leaves replay should say it rebuilt the directory model:\n%s" \
+        % describe_cli(res)
+    srv.start()
+    admin = as_user(srv, ADMIN_TOKEN)
+    assert metric(admin, "leaves_directory_model_rows_loaded") >= 9, "the replayed model should load at the start"
+    bob = as_user(srv, TOKENS["bob"])
+    assert seen_by_bob() == before, "after `leaves replay` bob sees %r, before %r" % (seen_by_bob(), before)

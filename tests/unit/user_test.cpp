@@ -19,6 +19,9 @@
 #include "leaves/domain/events.h"
 #include "leaves/domain/user.h"
 #include "leaves/log/embedded/rocks_log.h"
+#include "leaves/domain/state_json.h"
+#include "leaves/projector/progress.h"
+#include "leaves/store/embedded/rocks_directory_store.h"
 #include "leaves/store/model.h"
 #include "support/test_support.h"
 
@@ -69,6 +72,17 @@ user_command make_token(std::string name, const auth::new_token& t, unsigned sco
   c.name = std::move(name);
   c.token = {t.id, "laptop", t.hash, scopes, 0, expires};
   return c;
+}
+
+user_command mark_leaf(std::string name, std::string leaf, std::optional<bool> starred,
+                       std::optional<bool> archived = std::nullopt) {
+  user_command m;
+  m.kind = user_command_kind::mark_leaf;
+  m.name = std::move(name);
+  m.mark.leaf_id = std::move(leaf);
+  m.mark.starred = starred;
+  m.mark.archived = archived;
+  return m;
 }
 
 TEST(User, NamesAndIds) {
@@ -419,13 +433,7 @@ TEST(Marks, DecidedAsTheFullStateAfterAndBounded) {
 
 TEST_F(UsersOnALog, TheDirectoryFoldsMarksAndSnapshotsStayAsTheyWere) {
   auto mark = [&](const char* user, const char* leaf, std::optional<bool> s, std::optional<bool> a) {
-    user_command m;
-    m.kind = user_command_kind::mark_leaf;
-    m.name = user;
-    m.mark.leaf_id = leaf;
-    m.mark.starred = s;
-    m.mark.archived = a;
-    return run(std::move(m));
+    return run(mark_leaf(user, leaf, s, a));
   };
   ASSERT_TRUE(run(create("ben")).ok());
   ASSERT_TRUE(run(create("eve")).ok());
@@ -510,6 +518,220 @@ TEST(Marks, ListFiltersSeeTheFlagOnOwnLeavesAndMarksOnOthers) {
   q.starred = false;
   EXPECT_TRUE(store::matches(theirs, q));
   EXPECT_FALSE(store::matches(marked, q));
+}
+
+
+// The whole state of each aggregate survives its JSON (the directory model's rows).
+TEST(DirectoryModel, StateJsonKeepsEverything) {
+  std::optional<domain::user> u;
+  auto t = auth::generate_token();
+  decide_apply(u, create("ann", domain::role::curator));
+  decide_apply(u, make_token("ann", t, domain::scope_read, 9000));
+  u->password_hash = "$argon2id$v=19$m=65536,t=2,p=1$c2FsdA$aGFzaA";
+  u->webhooks.push_back({"0123456789ab", "https://h.example/x", std::string(64, 'f'), "news", std::nullopt, true, 5, false,
+                         "failed 10 times"});
+  auto back = domain::user_state_from_json(json::parse(json::serialize(domain::user_state_to_json(*u))).as_object());
+  ASSERT_TRUE(back.ok()) << back.err().message;
+  EXPECT_EQ(json::serialize(domain::user_state_to_json(*back)), json::serialize(domain::user_state_to_json(*u)));
+  EXPECT_EQ(back->tokens.at(0).hash, t.hash);
+  EXPECT_EQ(back->tokens.at(0).expires_ms, std::optional<int64_t>(9000));
+  EXPECT_EQ(back->webhooks.at(0).tag, std::optional<std::string>("news"));
+  EXPECT_FALSE(back->webhooks.at(0).collection.has_value());
+
+  domain::collection c;
+  c.id = "aa00112233445566";
+  c.name = "reading";
+  c.owner = "ann";
+  c.parent = "bb00112233445566";
+  c.leaves = {"z", "a", "m"};  // order kept, not sorted
+  c.added_by = {{"z", "ann"}, {"a", "bob"}, {"m", "ann"}};
+  c.query = "tag:news";
+  c.shares = {{"00112233445566aa", domain::share_role::editor}};
+  c.version = 7;
+  c.deleted = true;
+  auto cb = domain::collection_state_from_json(json::parse(json::serialize(domain::collection_state_to_json(c))).as_object());
+  ASSERT_TRUE(cb.ok()) << cb.err().message;
+  EXPECT_EQ(cb->leaves, c.leaves);
+  EXPECT_EQ(cb->added_by, c.added_by);
+  EXPECT_EQ(cb->parent, c.parent);
+  EXPECT_EQ(cb->query, c.query);
+  EXPECT_EQ(cb->shares, c.shares);
+  EXPECT_TRUE(cb->deleted);
+  EXPECT_EQ(cb->version, 7);
+
+  domain::team tm;
+  tm.id = "00112233445566aa";
+  tm.name = "editors";
+  tm.members = {{"ann", domain::team_role::admin}, {"bob", domain::team_role::member}};
+  tm.version = 3;
+  auto tb = domain::team_state_from_json(json::parse(json::serialize(domain::team_state_to_json(tm))).as_object());
+  ASSERT_TRUE(tb.ok()) << tb.err().message;
+  EXPECT_EQ(tb->members, tm.members);
+  EXPECT_EQ(tb->version, 3);
+
+  // A row this build cannot read is refused with the field it lacks.
+  auto bad = domain::collection_state_from_json(json::object{{"id", "x"}, {"name", "n"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.err().message.find("owner"), std::string::npos) << bad.err().message;
+}
+
+// Waits until `d` has applied everything in the log (the follower is asynchronous).
+void wait_applied(auth::directory& d, log::event_log& l) {
+  for (int i = 0; i < 500 && !projector::covers(d.progress().applied(), l.end_offsets()); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(projector::covers(d.progress().applied(), l.end_offsets())) << "the directory did not catch up";
+}
+
+// What a directory holds, as text, to compare one loaded from its model with
+// one folded from the whole log.
+std::string holdings(const auth::directory& d, const std::string& team, const std::string& col) {
+  std::string out;
+  for (const auto& u : d.list()) out += json::serialize(domain::user_state_to_json(u)) + "\n";
+  if (auto t = d.find_team(team)) out += json::serialize(domain::team_state_to_json(*t)) + "\n";
+  if (auto c = d.find_collection(col)) out += json::serialize(domain::collection_state_to_json(*c)) + "\n";
+  out += "bob marks a=" + std::to_string(d.mark("bob", "a")) + " b=" + std::to_string(d.mark("bob", "b"));
+  return out;
+}
+
+TEST(DirectoryModel, ARestartLoadsTheModelAndReadsOnlyTheLogAfterIt) {
+  testing::temp_dir dir;
+  auto l = log::rocks_log::open({dir.path() / "log", 4});
+  ASSERT_TRUE(l.ok());
+  auto model = store::rocks_directory_store::open(dir.path() / "directory");
+  ASSERT_TRUE(model.ok()) << model.err().message;
+  test_clock clk;
+  clk.set(1000);
+  const std::string team = "00112233445566aa", col = "aa00112233445566";
+  const auto t = auth::generate_token();
+  const auto ann = auth::principal::of("ann", domain::user_id_for("ann"), domain::role::curator, domain::kAllScopes);
+  {
+    auth::directory users(**l, model->get());
+    ASSERT_TRUE(users.start().ok());
+    auth::user_service svc(**l, users, clk);
+    ASSERT_TRUE(testing::run(svc.execute(create("ann", domain::role::curator), "tester")).ok());
+    ASSERT_TRUE(testing::run(svc.execute(create("bob"), "tester")).ok());
+    ASSERT_TRUE(testing::run(svc.execute(make_token("ann", t, domain::scope_read | domain::scope_write), "tester")).ok());
+    domain::team_command tc;
+    tc.kind = domain::team_command_kind::create;
+    tc.id = team;
+    tc.name = "editors";
+    tc.user = "ann";
+    ASSERT_TRUE(testing::run(svc.execute(tc, "ann")).ok());
+    tc.kind = domain::team_command_kind::set_member;
+    tc.user = "bob";
+    ASSERT_TRUE(testing::run(svc.execute(tc, "ann")).ok());
+    domain::collection_command cc;
+    cc.kind = domain::collection_command_kind::create;
+    cc.id = col;
+    cc.owner = "ann";
+    cc.name = "reading";
+    ASSERT_TRUE(testing::run(svc.execute(cc, ann)).ok());
+    for (const char* leaf : {"b", "a"}) {
+      domain::collection_command add;
+      add.kind = domain::collection_command_kind::add_leaf;
+      add.id = col;
+      add.leaf = leaf;
+      auto w = testing::run(svc.execute(add, ann));
+      ASSERT_TRUE(w.ok()) << w.err().message;
+    }
+    domain::collection_command share;
+    share.kind = domain::collection_command_kind::share;
+    share.id = col;
+    share.team = team;
+    ASSERT_TRUE(testing::run(svc.execute(share, ann)).ok());
+    ASSERT_TRUE(testing::run(svc.execute(mark_leaf("bob", "a", true), "bob")).ok());
+    // Leaf records in the same log, which a restart should not read again.
+    std::vector<log::record> leaves;
+    for (int i = 0; i < 200; ++i) leaves.push_back({"leaf-" + std::to_string(i), "{}", -1});
+    ASSERT_TRUE(testing::run((*l)->append(leaves)).ok());
+    wait_applied(users, **l);
+    users.stop();
+    EXPECT_GE(users.stats().model_saves.load(), 1u);
+    EXPECT_EQ(users.stats().model_failures.load(), 0u);
+  }
+  auth::directory folded(**l);  // no model: the whole log, as before
+  ASSERT_TRUE(folded.start().ok());
+  folded.stop();
+  int64_t total = 0;
+  for (auto e : (*l)->end_offsets()) total += e;
+  EXPECT_EQ(folded.stats().records_read_at_start.load(), static_cast<uint64_t>(total));
+  {
+    auth::directory again(**l, model->get());
+    ASSERT_TRUE(again.start().ok());
+    EXPECT_EQ(again.stats().records_read_at_start.load(), 0u) << "the model's positions are the log's end";
+    EXPECT_EQ(again.stats().model_rows_loaded.load(), 5u) << "ann, bob, the team, the collection, bob's mark";
+    EXPECT_EQ(holdings(again, team, col), holdings(folded, team, col));
+    EXPECT_EQ(again.find_collection(col)->leaves, (std::vector<std::string>{"b", "a"}));
+    EXPECT_TRUE(again.authenticate(t.secret, 2000).ok());
+    EXPECT_EQ(again.mark("bob", "a"), domain::mark_starred);
+    // The leaf -> collections index is rebuilt from the collection: bob sees ann's leaf through the team.
+    EXPECT_TRUE(again.shared_with("a", domain::user_id_for("ann"), "bob"));
+    EXPECT_FALSE(again.shared_with("c", domain::user_id_for("ann"), "bob"));
+
+    // What happens while it runs is saved too; the next restart reads only what came after.
+    auth::user_service svc(**l, again, clk);
+    user_command rv;
+    rv.kind = user_command_kind::revoke_token;
+    rv.name = "ann";
+    rv.token_id = t.id;
+    ASSERT_TRUE(testing::run(svc.execute(rv, "ann")).ok());
+    again.stop();
+  }
+  // Written by another server (no model here): the restart reads it from the log.
+  {
+    auth::directory other(**l);
+    ASSERT_TRUE(other.start().ok());
+    auth::user_service svc(**l, other, clk);
+    ASSERT_TRUE(testing::run(svc.execute(mark_leaf("bob", "a", false), "bob")).ok());
+    other.stop();
+  }
+  auth::directory last(**l, model->get());
+  ASSERT_TRUE(last.start().ok());
+  EXPECT_EQ(last.stats().records_read_at_start.load(), 1u) << "only the unmark, written after the model's positions";
+  EXPECT_EQ(last.authenticate(t.secret, 2000).err().message, "the token " + t.id + " was revoked");
+  EXPECT_EQ(last.mark("bob", "a"), 0);
+  last.stop();
+  auth::directory refolded(**l);
+  ASSERT_TRUE(refolded.start().ok());
+  EXPECT_EQ(holdings(last, team, col), holdings(refolded, team, col));
+  refolded.stop();
+}
+
+TEST(DirectoryModel, AModelAheadOfItsLogIsRebuiltFromTheLog) {
+  testing::temp_dir dir;
+  auto model = store::rocks_directory_store::open(dir.path() / "directory");
+  ASSERT_TRUE(model.ok());
+  test_clock clk;
+  clk.set(1000);
+  {
+    auto l = log::rocks_log::open({dir.path() / "log-a", 2});
+    auth::directory users(**l, model->get());
+    ASSERT_TRUE(users.start().ok());
+    auth::user_service svc(**l, users, clk);
+    for (const char* n : {"ann", "bob", "cat"}) ASSERT_TRUE(testing::run(svc.execute(create(n), "tester")).ok());
+    users.stop();
+  }
+  // Another, shorter log (a log replaced or restored from an older backup).
+  auto l = log::rocks_log::open({dir.path() / "log-b", 2});
+  {
+    auth::directory users(**l);
+    ASSERT_TRUE(users.start().ok());
+    auth::user_service svc(**l, users, clk);
+    ASSERT_TRUE(testing::run(svc.execute(create("dan"), "tester")).ok());
+    users.stop();
+  }
+  auth::directory d(**l, model->get());
+  ASSERT_TRUE(d.start().ok());
+  EXPECT_EQ(d.size(), 1u) << "only the users of this log";
+  EXPECT_TRUE(d.find("dan").has_value());
+  EXPECT_FALSE(d.find("ann").has_value());
+  EXPECT_EQ(d.stats().model_rows_loaded.load(), 0u);
+  d.stop();
+  auto snap = (*model)->load();
+  ASSERT_TRUE(snap.ok() && snap->has_value());
+  ASSERT_EQ((*snap)->rows.size(), 1u) << "the model was saved again from this log";
+  EXPECT_EQ((*snap)->rows[0].id, "dan");
 }
 
 }  // namespace

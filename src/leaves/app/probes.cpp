@@ -50,6 +50,20 @@ void register_metrics(http::metrics& m, serve_probes p) {
                                               {label("outcome", "foreign"), double(c.foreign.load())}};
                  });
   }
+  if (p.users) {
+    const auto& ds = p.users->stats();
+    m.add_value("leaves_directory_model_rows_loaded",
+                "Users, teams, collections and marks the directory loaded from its model at start.",
+                metric_kind::gauge, [&ds] { return static_cast<double>(ds.model_rows_loaded.load()); });
+    m.add_value("leaves_directory_records_read_at_start",
+                "Log records the directory read at start (after its model's positions).", metric_kind::gauge,
+                [&ds] { return static_cast<double>(ds.records_read_at_start.load()); });
+    m.add_value("leaves_directory_model_saves_total", "Saves of the directory model.", metric_kind::counter,
+                [&ds] { return static_cast<double>(ds.model_saves.load()); });
+    m.add_value("leaves_directory_model_failures_total",
+                "Saves of the directory model that failed (retried after a backoff).", metric_kind::counter,
+                [&ds] { return static_cast<double>(ds.model_failures.load()); });
+  }
   if (auto* k = dynamic_cast<log::kafka_log*>(&p.log)) {
     m.add_value("leaves_kafka_producer_restarts_total", "Producers replaced after a fatal error.",
                 metric_kind::counter, [k] { return static_cast<double>(k->producer_restarts()); });

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "leaves/api/api.h"
+#include "leaves/auth/directory.h"
 #include "leaves/http/metrics.h"
 #include "leaves/log/event_log.h"
 #include "leaves/projector/progress.h"
@@ -24,6 +25,7 @@ struct serve_probes {
   projector::progress* mirror = nullptr;      // the state mirror's progress, if there is one
   projector::projector* search = nullptr;     // the search index's projector, if search is on
   search::xapian_index* index = nullptr;
+  auth::directory* users = nullptr;
 };
 
 void register_metrics(http::metrics& m, serve_probes p);

@@ -262,7 +262,9 @@ class serve_process {
   // The user directory, folded from the log before anything is served
   // (docs/auth.md).
   status open_users() {
-    users_ = std::make_unique<auth::directory>(*log_);
+    auto model = open_directory_model(dir_, *store_, directory_model_);
+    if (!model) return model.err();
+    users_ = std::make_unique<auth::directory>(*log_, *model);
     on_shutdown("users", [this] { users_->stop(); });
     if (auto st = users_->start(); !st) return st;
     user_svc_ = std::make_unique<auth::user_service>(*log_, *users_, system_clock());
@@ -391,7 +393,8 @@ class serve_process {
                       user_svc_.get(), webhooks_.get(), {}, nullptr, {}, c_.schema_registry},
         ao_);
     register_metrics(metrics_, {*handler_, *proj_, *progress_, *log_, *svc_, hub_,
-                                mirror_ ? &mirror_->progress() : nullptr, search_proj_.get(), index_.get()});
+                                mirror_ ? &mirror_->progress() : nullptr, search_proj_.get(), index_.get(),
+                                users_.get()});
     metrics_.add_readings([st = store_.get()] { return st->metric_readings(); });
     return ok_status();
   }
@@ -638,6 +641,7 @@ class serve_process {
   std::unique_ptr<projector::progress> search_progress_;
   std::unique_ptr<projector::projector> search_proj_;
   std::unique_ptr<service::leaf_service> svc_;
+  std::unique_ptr<store::directory_store> directory_model_;  // embedded: <data-dir>/directory
   std::unique_ptr<auth::directory> users_;
   std::unique_ptr<auth::user_service> user_svc_;
   http::metrics metrics_;
@@ -734,6 +738,35 @@ int replay_main(const std::vector<std::string>& args) {
     std::ofstream(dir / "state" / "COMPLETE") << "this mirror has seen every event of the log\n";
     m->set_mirror_complete(true);
   }
+  // The directory model (users, teams, collections, marks): cleared, then
+  // folded from the whole log and saved as the server's directory does.
+  std::unique_ptr<store::directory_store> owned;
+  auto model = open_directory_model(dir, **store, owned);
+  if (!model) {
+    std::fprintf(stderr, "leaves replay: %s\n", model.err().message.c_str());
+    return 1;
+  }
+  if (auto st = (*model)->clear(); !st) {
+    std::fprintf(stderr, "leaves replay: %s\n", st.err().message.c_str());
+    return 1;
+  }
+  const auto d0 = std::chrono::steady_clock::now();
+  auth::directory users(**log, *model);
+  if (auto st = users.start(); !st) {
+    std::fprintf(stderr, "leaves replay: %s\n", st.err().message.c_str());
+    return 1;
+  }
+  users.stop();
+  const auto& ds = users.stats();
+  if (ds.model_failures.load() > 0) {
+    std::fprintf(stderr, "leaves replay: the directory model in %s could not be written (see the log above)\n",
+                 (*model)->where().c_str());
+    return 1;
+  }
+  std::printf("rebuilt the directory model in %s: %zu users, %llu rows, from %llu records, in %.2f s\n",
+              (*model)->where().c_str(), users.size(), (unsigned long long)ds.model_rows_saved.load(),
+              (unsigned long long)ds.records_read_at_start.load(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - d0).count());
   return 0;
 }
 

@@ -24,6 +24,7 @@
 #include "leaves/projector/projector.h"
 #include "leaves/search/xapian/xapian_index.h"
 #include "leaves/store/cassandra/cassandra_store.h"
+#include "leaves/store/embedded/rocks_directory_store.h"
 #include "leaves/store/embedded/rocks_store.h"
 #include "leaves/store/mirrored_store.h"
 
@@ -347,6 +348,17 @@ result<std::unique_ptr<store::read_store>> open_store(const serve_config& c, con
 }
 
 
+result<store::directory_store*> open_directory_model(const std::filesystem::path& dir, store::read_store& s,
+                                                     std::unique_ptr<store::directory_store>& owned) {
+  store::read_store* shared = &s;
+  if (auto* m = dynamic_cast<store::mirrored_store*>(shared)) shared = &m->primary();
+  if (auto* cs = dynamic_cast<store::cassandra_store*>(shared)) return &cs->directory_model();
+  auto d = store::rocks_directory_store::open(dir / "directory");
+  if (!d) return d.err();
+  owned = std::move(*d);
+  return owned.get();
+}
+
 // Partitions whose first records are gone (Kafka retention) while `group`
 // has not read them: models fed by that group can never be complete there.
 // Logs what is missing. (The event topic leaves creates keeps everything; a
@@ -455,7 +467,7 @@ result<std::unique_ptr<log::event_log>> open_log(const serve_config& c, const st
 // beside models of events it no longer has.
 status check_log_present(const serve_config& c, const std::filesystem::path& dir) {
   if (!c.kafka.empty() || std::filesystem::exists(dir / "log")) return ok_status();
-  for (const char* sub : {"store", "state", "search"}) {
+  for (const char* sub : {"store", "state", "search", "directory"}) {
     if (std::filesystem::exists(dir / sub)) {
       return make_error(errc::precondition_failed,
                         "the data dir " + dir.string() + " holds " + sub +

@@ -16,6 +16,7 @@
 #include "leaves/projector/progress.h"
 #include "leaves/projector/projector.h"
 #include "leaves/search/xapian/xapian_index.h"
+#include "leaves/store/directory_store.h"
 #include "leaves/store/read_store.h"
 
 namespace leaves::app {
@@ -117,6 +118,11 @@ projector::membership projector_membership(const serve_config& c);
 // mirror under DATA_DIR/state on the embedded log).
 result<std::unique_ptr<store::read_store>> open_store(const serve_config& c, const std::filesystem::path& dir,
                                                       log::event_log* log = nullptr);
+// The directory's model (store/directory_store.h): the Cassandra store's
+// tables when `s` is (or mirrors) Cassandra, else <data-dir>/directory, which
+// `owned` then holds.
+result<store::directory_store*> open_directory_model(const std::filesystem::path& dir, store::read_store& s,
+                                                     std::unique_ptr<store::directory_store>& owned);
 
 // The event log: embedded under DATA_DIR/log, or a Kafka topic (`topic`, or
 // --kafka-topic). The events log of a process that appends (`writes`: serve)

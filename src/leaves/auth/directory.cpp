@@ -7,6 +7,7 @@
 #include "leaves/auth/token.h"
 #include "leaves/base/log.h"
 #include "leaves/domain/event_avro.h"
+#include "leaves/domain/state_json.h"
 
 namespace leaves::auth {
 
@@ -16,9 +17,12 @@ namespace {
 // Never committed: every start reads the user events from the beginning.
 constexpr const char* kGroup = "leaves-users-directory";
 constexpr size_t kBatch = 5000;
+// Positions alone (no aggregate changed) are saved at most this often.
+constexpr auto kPositionsEvery = std::chrono::seconds(5);
 }  // namespace
 
-directory::directory(log::event_log& log) : log_(log), progress_(log.partitions()), next_(log.partitions(), 0) {}
+directory::directory(log::event_log& log, store::directory_store* model)
+    : log_(log), model_(model), progress_(log.partitions()), next_(log.partitions(), 0) {}
 
 directory::~directory() { stop(); }
 
@@ -26,18 +30,35 @@ status directory::start() {
   auto c = log_.exclusive(kGroup);
   if (!c) return c.err();
   consumer_ = std::move(*c);
-  consumer_->seek_all(0);
   // What Kafka's retention deleted is not there to wait for.
   for (int32_t p = 0; p < static_cast<int32_t>(next_.size()); ++p) {
     if (auto s = log_.start_offset(p); s) next_[p] = *s;
   }
   const auto end = log_.end_offsets();
+  const auto t0 = std::chrono::steady_clock::now();
+  if (model_ && load_model(end)) {
+    consumer_->seek_each(next_);
+  } else {
+    consumer_->seek_all(0);
+  }
+  saved_next_ = next_;
+  saved_at_ = std::chrono::steady_clock::now();
   // Catch up before serving, so a token that exists is never refused at start.
   while (!projector::covers(next_, end)) {
     auto recs = consumer_->poll(kBatch, std::chrono::milliseconds(500));
     if (!recs) return make_error(recs.err().code, "reading user events: " + recs.err().message);
+    stats_.records_read_at_start += recs->size();
     apply_records(*recs);
   }
+  progress_.set_applied(next_);
+  save_model(true);
+  log_info("users", "directory: " + std::to_string(size()) + " users, " + std::to_string(stats_.model_rows_loaded.load()) +
+                        " aggregates and marks from the model, " + std::to_string(stats_.records_read_at_start.load()) +
+                        " log records read, in " +
+                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                           std::chrono::steady_clock::now() - t0)
+                                           .count()) +
+                        " ms");
   thread_ = std::thread([this] { follow(); });
   return ok_status();
 }
@@ -45,7 +66,10 @@ status directory::start() {
 void directory::stop() {
   stop_ = true;
   if (consumer_) consumer_->wake();
-  if (thread_.joinable()) thread_.join();
+  if (thread_.joinable()) {
+    thread_.join();
+    save_model(true);
+  }
   consumer_.reset();
 }
 
@@ -109,6 +133,7 @@ void directory::apply_records(const std::vector<log::stored_record>& recs) {
       }
       ++stats_.applied;
       if (ev->type == domain::user_event_type::leaf_marked) apply_mark(name, ev->data);
+      if (model_) dirty_.users.insert(name);
       for (const auto& t : state->tokens) by_hash_[t.hash] = {name, t.id};
       users_[name] = std::move(*state);
       ++version_;
@@ -116,6 +141,7 @@ void directory::apply_records(const std::vector<log::stored_record>& recs) {
     next = next_;
   }
   progress_.set_applied(next);
+  save_model(false);
 }
 
 void directory::apply_mark(const std::string& user, const json::object& data) {
@@ -132,6 +158,7 @@ void directory::apply_mark(const std::string& user, const json::object& data) {
   else if (m.use_count() > 1) m = std::make_shared<mark_map>(*m);
   if (bits) (*m)[std::string(leaf->get_string())] = bits;
   else m->erase(std::string(leaf->get_string()));
+  if (model_) dirty_.marks.emplace(user, std::string(leaf->get_string()));
 }
 
 uint8_t directory::mark(const std::string& user, const std::string& leaf_id) const {
@@ -214,6 +241,160 @@ void directory::apply_group(const log::stored_record& r, const result<json::obje
   }
   ++stats_.applied;
   ++version_;
+  if (model_) {
+    if (r.key.starts_with("team:")) dirty_.teams.insert(r.key.substr(5));
+    else dirty_.collections.insert(r.key.substr(11));
+  }
+}
+
+bool directory::load_model(const std::vector<int64_t>& end) {
+  auto snap = model_->load();
+  auto start_over = [&](const std::string& why) {
+    log_warn("users", "the directory model in " + model_->where() + " " + why +
+                          ": reading the whole log, and saving the model again");
+    users_.clear();
+    by_hash_.clear();
+    teams_.clear();
+    collections_.clear();
+    marks_.clear();
+    leaf_collections_.clear();
+    stats_.model_rows_loaded = 0;
+    if (auto st = model_->clear(); !st) log_warn("users", "clearing the directory model: " + st.err().message);
+    return false;
+  };
+  if (!snap) {
+    // Unreachable (Cassandra down): the log is the truth; the model is saved again once it is reachable.
+    log_warn("users", "loading the directory model: " + snap.err().message + "; reading the whole log");
+    return false;
+  }
+  if (!*snap) return false;  // a new model
+  const auto& next = (*snap)->next;
+  if (next.size() != end.size()) {
+    return start_over("is of a log with " + std::to_string(next.size()) + " partitions, this one has " +
+                      std::to_string(end.size()));
+  }
+  for (size_t p = 0; p < next.size(); ++p) {
+    if (next[p] > end[p]) {
+      return start_over("is ahead of the log (partition " + std::to_string(p) + ": " + std::to_string(next[p]) +
+                        " > " + std::to_string(end[p]) + "; a log replaced or restored from a backup)");
+    }
+  }
+  for (const auto& row : (*snap)->rows) {
+    if (row.kind == store::directory_kind::mark) {
+      auto& m = marks_[row.id];
+      if (!m) m = std::make_shared<mark_map>();
+      (*m)[row.leaf] = row.marks;
+      ++stats_.model_rows_loaded;
+      continue;
+    }
+    boost::system::error_code ec;
+    auto v = json::parse(row.state, ec);
+    if (ec || !v.is_object()) return start_over("holds a row of " + row.id + " that is not JSON");
+    status st = ok_status();
+    if (row.kind == store::directory_kind::user) {
+      auto u = domain::user_state_from_json(v.get_object());
+      if (u && u->name == row.id) {
+        for (const auto& t : u->tokens) by_hash_[t.hash] = {u->name, t.id};
+        users_[u->name] = std::move(*u);
+      } else {
+        st = u ? make_error(errc::invalid_argument, "the user's name is not its key") : u.err();
+      }
+    } else if (row.kind == store::directory_kind::team) {
+      auto t = domain::team_state_from_json(v.get_object());
+      if (t && t->id == row.id) teams_[t->id] = std::move(*t);
+      else st = t ? make_error(errc::invalid_argument, "the team's id is not its key") : t.err();
+    } else {
+      auto c = domain::collection_state_from_json(v.get_object());
+      if (c && c->id == row.id) {
+        if (!c->deleted) {
+          for (const auto& l : c->leaves) leaf_collections_[l].push_back(c->id);
+        }
+        collections_[c->id] = std::move(*c);
+      } else {
+        st = c ? make_error(errc::invalid_argument, "the collection's id is not its key") : c.err();
+      }
+    }
+    if (!st) return start_over("holds a row of " + row.id + " this build cannot read (" + st.err().message + ")");
+    ++stats_.model_rows_loaded;
+  }
+  for (size_t p = 0; p < next.size(); ++p) next_[p] = std::max(next_[p], next[p]);
+  ++version_;
+  return true;
+}
+
+void directory::save_model(bool force) {
+  if (!model_) return;
+  std::vector<store::directory_row> rows;
+  std::vector<int64_t> next;
+  dirty_set taken;
+  {
+    std::shared_lock lk(mu_);
+    const auto now = std::chrono::steady_clock::now();
+    const bool moved = next_ != saved_next_;
+    if (dirty_.empty() && (!moved || (!force && now - saved_at_ < kPositionsEvery))) return;
+    // After a failure, wait before trying again: each try may take the
+    // store's request timeout, on the thread that applies the log.
+    if (!force && now < retry_at_) return;
+    // The rows as they are now: at least as new as the positions taken with them.
+    for (const auto& name : dirty_.users) {
+      auto it = users_.find(name);
+      if (it == users_.end()) continue;
+      rows.push_back({store::directory_kind::user, name, {}, it->second.version,
+                      json::serialize(domain::user_state_to_json(it->second))});
+    }
+    for (const auto& id : dirty_.teams) {
+      auto it = teams_.find(id);
+      if (it == teams_.end()) continue;
+      rows.push_back({store::directory_kind::team, id, {}, it->second.version,
+                      json::serialize(domain::team_state_to_json(it->second))});
+    }
+    for (const auto& id : dirty_.collections) {
+      auto it = collections_.find(id);
+      if (it == collections_.end()) continue;
+      rows.push_back({store::directory_kind::collection, id, {}, it->second.version,
+                      json::serialize(domain::collection_state_to_json(it->second))});
+    }
+    for (const auto& [user, leaf] : dirty_.marks) {
+      auto u = users_.find(user);
+      if (u == users_.end()) continue;
+      uint8_t bits = 0;
+      if (auto m = marks_.find(user); m != marks_.end()) {
+        if (auto b = m->second->find(leaf); b != m->second->end()) bits = b->second;
+      }
+      rows.push_back({store::directory_kind::mark, user, leaf, u->second.version, {}, bits});
+    }
+    next = next_;
+  }
+  // Taken under the exclusive lock: the follower is the only writer of
+  // dirty_, and this is its thread, so nothing was added in between.
+  {
+    std::unique_lock lk(mu_);
+    taken = std::move(dirty_);
+    dirty_ = {};
+  }
+  auto st = model_->save(rows, next);
+  if (!st) {
+    ++stats_.model_failures;
+    std::unique_lock lk(mu_);
+    // Saved again with the next batch.
+    dirty_.users.merge(taken.users);
+    dirty_.teams.merge(taken.teams);
+    dirty_.collections.merge(taken.collections);
+    dirty_.marks.merge(taken.marks);
+    const auto now = std::chrono::steady_clock::now();
+    retry_at_ = now + retry_backoff_;
+    retry_backoff_ = std::min(retry_backoff_ * 2, std::chrono::milliseconds(60000));
+    if (now - failure_logged_ > std::chrono::seconds(30)) {
+      failure_logged_ = now;
+      log_warn("users", "saving the directory model: " + st.err().message + " (retried after a backoff)");
+    }
+    return;
+  }
+  retry_backoff_ = std::chrono::milliseconds(1000);
+  ++stats_.model_saves;
+  stats_.model_rows_saved += rows.size();
+  saved_next_ = std::move(next);
+  saved_at_ = std::chrono::steady_clock::now();
 }
 
 std::optional<domain::team> directory::find_team(std::string_view id) const {

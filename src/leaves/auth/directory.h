@@ -5,6 +5,12 @@
 // the revocation (milliseconds; the server that revoked waits for it before
 // answering). The directory reads the log from the start when it opens:
 // leaf records are skipped by their key without being parsed.
+// With a model (store/directory_store.h: <data-dir>/directory, or the
+// Cassandra keyspace's tables) it saves what it applies there, with the log
+// positions it is valid through, and at start loads the model and reads the
+// log only after those positions. A model it cannot read, or one ahead of
+// the log, is cleared and rebuilt from the whole log; one it cannot write is
+// retried after a backoff, while the directory keeps serving from memory.
 // Thread-safe.
 #pragma once
 
@@ -13,6 +19,8 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
+#include <chrono>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -24,6 +32,7 @@
 #include "leaves/domain/user.h"
 #include "leaves/log/event_log.h"
 #include "leaves/projector/progress.h"
+#include "leaves/store/directory_store.h"
 
 namespace leaves::auth {
 
@@ -72,7 +81,9 @@ enum class collection_access {
 
 class directory {
  public:
-  explicit directory(log::event_log& log);
+  // `model`: where to save and load the directory's state (null: none; the
+  // whole log is read at every start). Outlives the directory.
+  explicit directory(log::event_log& log, store::directory_store* model = nullptr);
   ~directory();
   directory(const directory&) = delete;
   directory& operator=(const directory&) = delete;
@@ -160,13 +171,26 @@ class directory {
 
   struct counters {
     std::atomic<uint64_t> applied{0}, skipped{0}, undecodable{0};
+    // The start: aggregates and marks loaded from the model, log records read.
+    std::atomic<uint64_t> model_rows_loaded{0}, records_read_at_start{0};
+    // Saves to the model, and saves that failed (retried after a backoff).
+    std::atomic<uint64_t> model_saves{0}, model_failures{0}, model_rows_saved{0};
   };
   const counters& stats() const { return stats_; }
 
  private:
   void follow();
+  // Installs the model's state and positions (under no lock: before the
+  // follower starts). False (and the directory empty) when there is none or
+  // it cannot be used; the reason is logged.
+  bool load_model(const std::vector<int64_t>& end);
+  // Saves what changed since the last save, with the positions it is valid
+  // through: at once when aggregates changed, else (positions alone) every
+  // few seconds or when `force`. Called by the thread that applies.
+  void save_model(bool force);
 
   log::event_log& log_;
+  store::directory_store* model_;
   projector::progress progress_;
   std::unique_ptr<log::consumer> consumer_;
   std::vector<int64_t> next_;
@@ -199,6 +223,17 @@ class directory {
   std::unordered_map<std::string, std::shared_ptr<mark_map>> marks_;
   // leaf id -> the live collections holding it
   std::unordered_map<std::string, std::vector<std::string>> leaf_collections_;
+  // Under mu_: what changed since the last save to the model.
+  struct dirty_set {
+    std::set<std::string, std::less<>> users, teams, collections;
+    std::set<std::pair<std::string, std::string>> marks;  // (user, leaf)
+    bool empty() const { return users.empty() && teams.empty() && collections.empty() && marks.empty(); }
+  } dirty_;
+  std::vector<int64_t> saved_next_;  // the follower's: the positions last saved
+  std::chrono::steady_clock::time_point saved_at_{};
+  std::chrono::steady_clock::time_point failure_logged_{};
+  std::chrono::steady_clock::time_point retry_at_{};  // no save before (after a failure)
+  std::chrono::milliseconds retry_backoff_{1000};
 };
 
 }  // namespace leaves::auth

@@ -56,6 +56,8 @@ class consumer {
   virtual status commit(const std::vector<position>& next) = 0;
   // Moves the in-memory position of every partition (replay from 0, etc.).
   virtual void seek_all(int64_t offset) = 0;
+  // Moves partition p's in-memory position to next[p], for each p in next.
+  virtual void seek_each(const std::vector<int64_t>& next) = 0;
   // Makes a poll() in progress on another thread return early. Thread-safe.
   virtual void wake() = 0;
 };

@@ -96,6 +96,7 @@ class mirrored_store final : public read_store {
   }
 
   const read_store& primary() const { return *primary_; }
+  read_store& primary() { return *primary_; }
   // The mirror, for the process's own mirror projector (gated mode).
   read_store& mirror() { return *mirror_; }
   bool mirror_complete() const { return complete_; }

@@ -129,6 +129,9 @@ class rocks_consumer final : public consumer {
   void seek_all(int64_t offset) override {
     for (auto& p : pos_) p = offset;
   }
+  void seek_each(const std::vector<int64_t>& next) override {
+    for (size_t p = 0; p < pos_.size() && p < next.size(); ++p) pos_[p] = next[p];
+  }
 
   void wake() override { log_.wake_all(); }
 

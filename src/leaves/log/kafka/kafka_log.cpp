@@ -161,10 +161,16 @@ void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partit
 
 // Assigns partitions 0..n-1 of `topic` at `offset` (RD_KAFKA_OFFSET_STORED:
 // the group's committed offset, else auto.offset.reset).
-rd_kafka_resp_err_t assign_every(rd_kafka_t* rk, const std::string& topic, int32_t n, int64_t offset) {
-  tpl_ptr list(rd_kafka_topic_partition_list_new(n));
-  for (int32_t p = 0; p < n; ++p) rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = offset;
+// Assigns partition p of `topic` at offsets[p], for each p.
+rd_kafka_resp_err_t assign_each(rd_kafka_t* rk, const std::string& topic, const std::vector<int64_t>& offsets) {
+  tpl_ptr list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+  for (size_t p = 0; p < offsets.size(); ++p)
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), static_cast<int32_t>(p))->offset = offsets[p];
   return rd_kafka_assign(rk, list.get());
+}
+
+rd_kafka_resp_err_t assign_every(rd_kafka_t* rk, const std::string& topic, int32_t n, int64_t offset) {
+  return assign_each(rk, topic, std::vector<int64_t>(static_cast<size_t>(std::max(n, 0)), offset));
 }
 
 class kafka_consumer final : public consumer {
@@ -252,20 +258,38 @@ class kafka_consumer final : public consumer {
 
   void seek_all(int64_t offset) override {
     seek_to_ = offset;
+    seek_each_.clear();
     if (exclusive_partitions_ == 0) return;  // a group member: applied at the next assignment (on_assign)
     if (auto err = assign_every(rk_.get(), topic_, exclusive_partitions_, offset)) {
       log_warn("kafka", std::string("seek: ") + rd_kafka_err2str(err));
     }
   }
-  // The start offset an exclusive consumer's (new) handle is assigned at.
-  int64_t start_offset() const { return seek_to_ >= 0 ? seek_to_ : RD_KAFKA_OFFSET_STORED; }
+  void seek_each(const std::vector<int64_t>& next) override {
+    seek_each_ = next;
+    if (exclusive_partitions_ == 0) return;  // a group member: applied at the next assignment (on_assign)
+    if (auto err = assign_each(rk_.get(), topic_, start_offsets(exclusive_partitions_))) {
+      log_warn("kafka", std::string("seek: ") + rd_kafka_err2str(err));
+    }
+  }
+  // The start offset of partition p: where the last seek put it, else the group's commit.
+  int64_t start_offset(int32_t p) const {
+    if (p >= 0 && static_cast<size_t>(p) < seek_each_.size()) return seek_each_[p];
+    return seek_to_ >= 0 ? seek_to_ : RD_KAFKA_OFFSET_STORED;
+  }
+  // Where an exclusive consumer's (new) handle is assigned.
+  std::vector<int64_t> start_offsets(int32_t n) const {
+    std::vector<int64_t> out;
+    for (int32_t p = 0; p < n; ++p) out.push_back(start_offset(p));
+    return out;
+  }
   void set_exclusive(int32_t partitions) { exclusive_partitions_ = partitions; }
   void wake() override { woken_ = true; }
 
   // Called from rebalance_cb (inside poll(), on the consumer's thread).
   void on_assign(rd_kafka_topic_partition_list_t* parts) {
-    if (seek_to_ >= 0) {
-      for (int i = 0; i < parts->cnt; ++i) parts->elems[i].offset = seek_to_;
+    for (int i = 0; i < parts->cnt; ++i) {
+      const int64_t at = start_offset(parts->elems[i].partition);
+      if (at >= 0) parts->elems[i].offset = at;
     }
     log_info("kafka", "assigned " + std::to_string(parts->cnt) + " partitions of " + topic_);
   }
@@ -352,6 +376,7 @@ class kafka_consumer final : public consumer {
   std::string topic_;
   std::atomic<bool> woken_{false};
   int64_t seek_to_ = -1;
+  std::vector<int64_t> seek_each_;  // per partition, from the last seek_each
   int32_t exclusive_partitions_ = 0;  // > 0: assigned every partition, not a group member
 };
 
@@ -820,7 +845,7 @@ result<std::unique_ptr<consumer>> kafka_log::exclusive(const std::string& group)
     auto rk = make_handle(RD_KAFKA_CONSUMER, *conf);
     if (!rk) return rk.err();
     rd_kafka_poll_set_consumer(rk->get());
-    if (auto err = assign_every(rk->get(), opts.topic, n, owner->start_offset())) {
+    if (auto err = assign_each(rk->get(), opts.topic, owner->start_offsets(n))) {
       rd_kafka_consumer_close(rk->get());
       return kafka_error("assign", err);
     }

@@ -993,15 +993,9 @@ struct cassandra_store::impl {
   }
 
   asio::awaitable<result<std::vector<tag_count>>> tags(size_t limit) {
-    cql::statement st;
-    auto p = co_await s->prepare("SELECT tag, count FROM " + t("tag_counts"));
-    if (!p) co_return to_error(p.err(), "tags");
-    st.prepared = *p;
-    st.cl = cl;
-    st.page_size = 5000;
-    st.idempotent = true;
-    auto pages = co_await s->execute_all_pages(std::move(st));
-    if (!pages) co_return to_error(pages.err(), "tags");
+    const std::string q = "SELECT tag, count FROM " + t("tag_counts");
+    auto pages = co_await all_rows(q, "tags", 5000);
+    if (!pages) co_return pages.err();
     std::map<std::string, int64_t> sum;
     for (const auto& r : *pages)
       for (size_t i = 0; i < r.row_count; ++i) sum[cell_text(r, i, 0).value_or("")] += cell_bigint(r, i, 1).value_or(0);
@@ -1044,21 +1038,156 @@ struct cassandra_store::impl {
     if (!applied.empty() && *applied.rbegin() > kSchemaVersion)
       co_return make_error(errc::internal, "keyspace " + o.keyspace + " has schema version " + std::to_string(*applied.rbegin()) +
                                                ", newer than this build's " + std::to_string(kSchemaVersion));
-    if (applied.contains(1)) co_return ok_status();
-    std::vector<std::string> v1 = migration_1();
-    for (const auto& stmt : v1) {
-      r = co_await simple(stmt);
-      if (!r) co_return to_error(r.err(), "migration 1");
+    const std::vector<std::pair<int, std::string>> migrations{
+        {1, "leaves, leaf_meta, listing tables, tag counts"},
+        {2, "users, teams, collections and marks: the directory model"}};
+    for (const auto& m : migrations) {
+      const int version = m.first;
+      const std::string& description = m.second;
+      if (applied.contains(version)) continue;
+      const std::string what = "migration " + std::to_string(version);
+      const std::vector<std::string> statements = version == 1 ? migration_1() : migration_2();
+      for (const auto& stmt : statements) {
+        r = co_await simple(stmt);
+        if (!r) co_return to_error(r.err(), what.c_str());
+      }
+      // Every node must know the new tables before any coordinator is asked to use them.
+      auto agreed = co_await s->wait_for_schema_agreement(kSchemaAgreementWait);
+      if (!agreed) co_return to_error(agreed.err(), "schema agreement");
+      if (!*agreed)
+        log_warn("cassandra", "the nodes did not agree on the schema within " +
+                                  std::to_string(kSchemaAgreementWait.count()) + " ms (is a node down?); continuing");
+      r = co_await simple("INSERT INTO " + t("schema_migrations") + " (version, description, applied_at) VALUES (" +
+                          std::to_string(version) + ", '" + description + "', toTimestamp(now()))");
+      if (!r) co_return to_error(r.err(), ("record " + what).c_str());
     }
-    // Every node must know the new tables before any coordinator is asked to use them.
-    auto agreed = co_await s->wait_for_schema_agreement(kSchemaAgreementWait);
-    if (!agreed) co_return to_error(agreed.err(), "schema agreement");
-    if (!*agreed)
-      log_warn("cassandra", "the nodes did not agree on the schema within " +
-                                std::to_string(kSchemaAgreementWait.count()) + " ms (is a node down?); continuing");
-    r = co_await simple("INSERT INTO " + t("schema_migrations") +
-                        " (version, description, applied_at) VALUES (1, 'leaves, leaf_meta, listing tables, tag counts', toTimestamp(now()))");
-    if (!r) co_return to_error(r.err(), "record migration 1");
+    co_return ok_status();
+  }
+
+  // The directory model (store/directory_store.h): a table per aggregate,
+  // read by key, and each user's marks in a partition of its own (at most
+  // domain::kMaxMarksPerUser live rows). Every write carries the aggregate's
+  // version as its timestamp, and a position its offset, so the newest wins
+  // whichever server writes last.
+  std::vector<std::string> migration_2() const {
+    return {
+        "CREATE TABLE IF NOT EXISTS " + t("users_by_name") + " (name text PRIMARY KEY, version bigint, state text)",
+        "CREATE TABLE IF NOT EXISTS " + t("teams_by_id") + " (id text PRIMARY KEY, version bigint, state text)",
+        "CREATE TABLE IF NOT EXISTS " + t("collections_by_id") + " (id text PRIMARY KEY, version bigint, state text)",
+        "CREATE TABLE IF NOT EXISTS " + t("marks_by_user") +
+            " (user text, leaf text, version bigint, starred boolean, archived boolean, PRIMARY KEY ((user), leaf))",
+        "CREATE TABLE IF NOT EXISTS " + t("directory_positions") + " (partition int PRIMARY KEY, next bigint)",
+    };
+  }
+  static const char* aggregate_table(directory_kind k) {
+    return k == directory_kind::user ? "users_by_name" : k == directory_kind::team ? "teams_by_id" : "collections_by_id";
+  }
+
+  // Every page of a SELECT.
+  asio::awaitable<result<std::vector<cql::protocol::rows>>> all_rows(const std::string& cql,
+                                                                      const char* what = "read the directory model",
+                                                                      int32_t page_size = 1000) {
+    auto p = co_await s->prepare(cql);
+    if (!p) co_return to_error(p.err(), what);
+    cql::statement st;
+    st.prepared = *p;
+    st.cl = cl;
+    st.page_size = page_size;
+    st.idempotent = true;
+    auto pages = co_await s->execute_all_pages(std::move(st));
+    if (!pages) co_return to_error(pages.err(), what);
+    co_return std::move(*pages);
+  }
+
+  asio::awaitable<result<std::optional<directory_snapshot>>> dir_load() {
+    directory_snapshot snap;
+    const std::string positions_q = "SELECT partition, next FROM " + t("directory_positions");
+    auto positions = co_await all_rows(positions_q);
+    if (!positions) co_return positions.err();
+    bool positioned = false;
+    for (const auto& r : *positions)
+      for (size_t i = 0; i < r.row_count; ++i) {
+        const auto p = cell_int(r, i, 0);
+        const auto next = cell_bigint(r, i, 1);
+        if (!p || !next || *p < 0 || *p >= 1024) continue;
+        if (snap.next.size() <= static_cast<size_t>(*p)) snap.next.resize(*p + 1, 0);
+        snap.next[*p] = *next;
+        positioned = true;
+      }
+    if (!positioned) co_return std::optional<directory_snapshot>{};
+    const std::vector<directory_kind> kinds{directory_kind::user, directory_kind::team, directory_kind::collection};
+    for (auto kind : kinds) {
+      const std::string rows_q = std::string("SELECT ") + (kind == directory_kind::user ? "name" : "id") +
+                                 ", version, state FROM " + t(aggregate_table(kind));
+      auto rows = co_await all_rows(rows_q);
+      if (!rows) co_return rows.err();
+      for (const auto& r : *rows)
+        for (size_t i = 0; i < r.row_count; ++i) {
+          directory_row d;
+          d.kind = kind;
+          d.id = cell_text(r, i, 0).value_or("");
+          d.version = cell_bigint(r, i, 1).value_or(0);
+          d.state = cell_text(r, i, 2).value_or("");
+          snap.rows.push_back(std::move(d));
+        }
+    }
+    const std::string marks_q = "SELECT user, leaf, version, starred, archived FROM " + t("marks_by_user");
+    auto marks = co_await all_rows(marks_q);
+    if (!marks) co_return marks.err();
+    for (const auto& r : *marks)
+      for (size_t i = 0; i < r.row_count; ++i) {
+        directory_row d;
+        d.kind = directory_kind::mark;
+        d.id = cell_text(r, i, 0).value_or("");
+        d.leaf = cell_text(r, i, 1).value_or("");
+        d.version = cell_bigint(r, i, 2).value_or(0);
+        d.marks = static_cast<uint8_t>((cell_bool(r, i, 3) ? 1 : 0) | (cell_bool(r, i, 4) ? 2 : 0));
+        if (d.marks) snap.rows.push_back(std::move(d));
+      }
+    co_return std::optional<directory_snapshot>(std::move(snap));
+  }
+
+  // Rows first, then (once they are all written) the positions.
+  asio::awaitable<status> dir_save(std::vector<directory_row> rows, std::vector<int64_t> next) {
+    std::vector<write> ws;
+    ws.reserve(rows.size());
+    for (auto& r : rows) {
+      // Timestamps from versions start at 1: a version is never 0 in a row.
+      const int64_t ts = std::max<int64_t>(r.version, 1);
+      if (r.kind == directory_kind::mark) {
+        if (r.marks == 0) {
+          ws.push_back({"DELETE FROM " + t("marks_by_user") + " USING TIMESTAMP ? WHERE user = ? AND leaf = ?",
+                        args(value::bigint(ts), value::text(r.id), value::text(r.leaf)), "m" + r.id});
+        } else {
+          ws.push_back({"INSERT INTO " + t("marks_by_user") +
+                            " (user, leaf, version, starred, archived) VALUES (?, ?, ?, ?, ?) USING TIMESTAMP ?",
+                        args(value::text(r.id), value::text(r.leaf), value::bigint(r.version),
+                             value::boolean((r.marks & 1) != 0), value::boolean((r.marks & 2) != 0), value::bigint(ts)),
+                        "m" + r.id});
+        }
+        continue;
+      }
+      const std::string key = r.kind == directory_kind::user ? "name" : "id";
+      ws.push_back({"INSERT INTO " + t(aggregate_table(r.kind)) + " (" + key + ", version, state) VALUES (?, ?, ?) USING TIMESTAMP ?",
+                    args(value::text(r.id), value::bigint(r.version), value::text(std::move(r.state)), value::bigint(ts))});
+    }
+    if (auto st = co_await run_all(std::move(ws)); !st) co_return st;
+    std::vector<write> ps;
+    for (size_t p = 0; p < next.size(); ++p) {
+      ps.push_back({"INSERT INTO " + t("directory_positions") + " (partition, next) VALUES (?, ?) USING TIMESTAMP ?",
+                    args(value::int32(static_cast<int32_t>(p)), value::bigint(next[p]), value::bigint(std::max<int64_t>(next[p], 1)))});
+    }
+    co_return co_await run_all(std::move(ps));
+  }
+
+  asio::awaitable<status> dir_clear() {
+    const std::vector<std::string> tables{"users_by_name", "teams_by_id", "collections_by_id", "marks_by_user",
+                                          "directory_positions"};
+    for (const auto& tb : tables) {
+      const std::string cql = "TRUNCATE " + t(tb.c_str());
+      auto r = co_await simple(cql);
+      if (!r) co_return to_error(r.err(), "truncate");
+    }
     co_return ok_status();
   }
 
@@ -1089,7 +1218,26 @@ struct cassandra_store::impl {
   }
 };
 
-cassandra_store::cassandra_store(std::unique_ptr<impl> i) : impl_(std::move(i)) {}
+namespace {
+class cassandra_directory final : public directory_store {
+ public:
+  explicit cassandra_directory(cassandra_store::impl& i) : i_(i) {}
+  result<std::optional<directory_snapshot>> load() override { return i_.block(i_.dir_load()); }
+  status save(const std::vector<directory_row>& rows, const std::vector<int64_t>& next) override {
+    return i_.block(i_.dir_save(rows, next));
+  }
+  status clear() override { return i_.block(i_.dir_clear()); }
+  std::string where() const override { return "Cassandra keyspace " + i_.o.keyspace; }
+
+ private:
+  cassandra_store::impl& i_;
+};
+}  // namespace
+
+cassandra_store::cassandra_store(std::unique_ptr<impl> i)
+    : impl_(std::move(i)), directory_(std::make_unique<cassandra_directory>(*impl_)) {}
+
+directory_store& cassandra_store::directory_model() { return *directory_; }
 
 cassandra_store::~cassandra_store() {
   if (impl_->s) impl_->s->close();

@@ -12,6 +12,11 @@
 //   index_parts        which partitions each listing has
 //   tag_counts         per log partition and tag: a count and the log offset
 //                      it is valid through (one writer per log partition)
+//   users_by_name, teams_by_id, collections_by_id, marks_by_user,
+//   directory_positions
+//                      the directory model (store/directory_store.h): each
+//                      aggregate's state by its key, each user's marks, and
+//                      the log positions they are valid through
 //
 // Idempotence: every write carries a timestamp derived from the event (its
 // time, made strictly increasing per leaf), events not newer than the stored
@@ -36,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "leaves/store/directory_store.h"
 #include "leaves/store/read_store.h"
 
 namespace leaves::store {
@@ -82,13 +88,17 @@ class cassandra_store final : public read_store {
   // Index entries visited per list() call before it returns a partial page.
   static constexpr size_t kScanBudget = 5000;
   // The schema version this build writes.
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
+
+  // The model of users, teams and collections in the same keyspace.
+  directory_store& directory_model();
 
   struct impl;
 
  private:
   explicit cassandra_store(std::unique_ptr<impl> i);
   std::unique_ptr<impl> impl_;
+  std::unique_ptr<directory_store> directory_;
 };
 
 }  // namespace leaves::store

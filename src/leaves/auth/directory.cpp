@@ -14,7 +14,8 @@ namespace leaves::auth {
 namespace json = boost::json;
 
 namespace {
-// Never committed: every start reads the user events from the beginning.
+// Never committed: a start reads from its model's positions (or from the
+// beginning, without a model).
 constexpr const char* kGroup = "leaves-users-directory";
 constexpr size_t kBatch = 5000;
 // Positions alone (no aggregate changed) are saved at most this often.
@@ -270,6 +271,8 @@ void directory::apply_group(const log::stored_record& r, const result<json::obje
 
 bool directory::load_model(const std::vector<int64_t>& end) {
   auto snap = model_->load();
+  // Before the follower starts and anything is served; locked all the same.
+  std::unique_lock lk(mu_);
   auto start_over = [&](const std::string& why) {
     log_warn("users", "the directory model in " + model_->where() + " " + why +
                           ": reading the whole log, and saving the model again");

@@ -16,7 +16,6 @@
 #include "leaves/auth/password.h"
 #include "leaves/auth/token.h"
 #include "leaves/auth/user_service.h"
-#include "leaves/domain/event_avro.h"
 #include "leaves/domain/events.h"
 #include "leaves/domain/user.h"
 #include "leaves/log/embedded/rocks_log.h"
@@ -733,48 +732,6 @@ TEST(DirectoryModel, AModelAheadOfItsLogIsRebuiltFromTheLog) {
   ASSERT_TRUE(snap.ok() && snap->has_value());
   ASSERT_EQ((*snap)->rows.size(), 1u) << "the model was saved again from this log";
   EXPECT_EQ((*snap)->rows[0].id, "dan");
-}
-
-
-// Two servers on one log each let one of the last two admins be demoted (each
-// checked its own directory, where the other was still an admin): the fold
-// skips the second demotion in log order, on every server alike.
-TEST_F(UsersOnALog, TheFoldKeepsTheLastAdminAcrossServers) {
-  ASSERT_TRUE(run(create("a", domain::role::admin)).ok());
-  ASSERT_TRUE(run(create("b", domain::role::admin)).ok());
-  ASSERT_EQ(users.enabled_admins(), 2u);
-  std::vector<log::record> recs;
-  for (const auto& [who, by] : {std::pair{"b", "a"}, std::pair{"a", "b"}}) {
-    user_command demote;
-    demote.kind = user_command_kind::update;
-    demote.name = who;
-    demote.r = domain::role::reader;
-    auto evs = domain::decide_user(users.find(who), demote, 2000, by);
-    ASSERT_TRUE(evs.ok() && evs->size() == 1u);
-    (*evs)[0].event_id = std::string("demote-") + who;
-    auto value = domain::encode_event_value(domain::user_event_to_json((*evs)[0]));
-    ASSERT_TRUE(value.ok());
-    recs.push_back({domain::user_key(who), *value, -1});
-  }
-  const auto skipped = users.stats().skipped.load();
-  ASSERT_TRUE(testing::run((*l)->append(recs)).ok());
-  wait_applied(users, **l);
-  EXPECT_EQ(users.find("b")->r, domain::role::reader) << "the first demotion in log order holds";
-  EXPECT_EQ(users.find("a")->r, domain::role::admin) << "the second would leave no admin: skipped";
-  EXPECT_EQ(users.enabled_admins(), 1u);
-  EXPECT_EQ(users.stats().skipped.load(), skipped + 1);
-  // Another server (or a restart) folds the same.
-  auth::directory again(**l);
-  ASSERT_TRUE(again.start().ok());
-  EXPECT_EQ(again.find("a")->r, domain::role::admin);
-  EXPECT_EQ(again.find("b")->r, domain::role::reader);
-  again.stop();
-  // And the service here refuses to demote the one left.
-  user_command last;
-  last.kind = user_command_kind::update;
-  last.name = "a";
-  last.disabled = true;
-  EXPECT_EQ(run(last).err().detail, "last_admin");
 }
 
 }  // namespace

@@ -126,20 +126,10 @@ void directory::apply_records(const std::vector<log::stored_record>& recs) {
         ++stats_.skipped;  // another server's event of the same version came first
         continue;
       }
-      const bool was_admin = state && state->r == domain::role::admin && !state->disabled;
       if (auto st = domain::apply_user(state, *ev); !st) {
         ++stats_.skipped;
         log_warn("users", "skipping user event at " + std::to_string(r.partition) + ":" + std::to_string(r.offset) +
                               ": " + st.err().message);
-        continue;
-      }
-      // The last-admin rule, kept by the fold: every server skips, in log
-      // order, the event that would leave no enabled admin, so two servers
-      // that each let one of the last two admins be demoted cannot both win.
-      if (was_admin && (state->r != domain::role::admin || state->disabled) && enabled_admins_locked(name) == 0) {
-        ++stats_.skipped;
-        log_warn("users", "skipping user event at " + std::to_string(r.partition) + ":" + std::to_string(r.offset) +
-                              ": it would leave no enabled admin (another server demoted the other one first)");
         continue;
       }
       ++stats_.applied;
@@ -153,17 +143,6 @@ void directory::apply_records(const std::vector<log::stored_record>& recs) {
   }
   progress_.set_applied(next);
   save_model(false);
-}
-
-size_t directory::enabled_admins_locked(std::string_view except) const {
-  size_t n = 0;
-  for (const auto& [name, u] : users_) n += name != except && u.r == domain::role::admin && !u.disabled;
-  return n;
-}
-
-size_t directory::enabled_admins() const {
-  std::shared_lock lk(mu_);
-  return enabled_admins_locked({});
 }
 
 void directory::apply_mark(const std::string& user, const json::object& data) {

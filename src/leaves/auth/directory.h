@@ -98,9 +98,6 @@ class directory {
 
   std::optional<domain::user> find(std::string_view name) const;
   std::vector<domain::user> list() const;  // by name
-  // Enabled users with the admin role. The fold skips an event that would
-  // leave none (the last-admin rule across servers; docs/auth.md).
-  size_t enabled_admins() const;
   size_t size() const;
 
   // The bearer of `token`, or unauthenticated: unknown, revoked or expired
@@ -210,7 +207,6 @@ class directory {
   // Under mu_; `value` is the record's decoded value.
   void apply_group(const log::stored_record& r, const result<boost::json::object>& value);
   void apply_mark(const std::string& user, const boost::json::object& data);
-  size_t enabled_admins_locked(std::string_view except) const;
   collection_access access_locked(const domain::collection& c, const principal& who) const;
   bool vouches_locked(const domain::collection& c, std::string_view leaf_id, std::optional<int64_t> leaf_owner) const;
   bool edits_locked(const domain::collection& c, std::string_view user) const;

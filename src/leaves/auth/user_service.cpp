@@ -19,15 +19,16 @@ asio::awaitable<result<user_write>> user_service::execute(domain::user_command c
   auto state = dir_.find(cmd.name);
   // Nobody locks the deployment out: the last enabled admin stays one.
   // Checked under the lock that serialises commands here, so two requests
-  // demoting the last two admins at once cannot both pass; across servers
-  // the directory's fold skips the second (below).
-  const bool demotes = cmd.kind == domain::user_command_kind::update && state &&
-                       state->r == domain::role::admin && !state->disabled &&
-                       ((cmd.r && *cmd.r != domain::role::admin) || cmd.disabled.value_or(false));
-  auto last_admin = [&] {
-    return make_error(errc::conflict, cmd.name + " is the last enabled admin: make another admin first", "last_admin");
-  };
-  if (demotes && dir_.enabled_admins() <= 1) co_return last_admin();
+  // demoting the last two admins at once cannot both pass.
+  if (cmd.kind == domain::user_command_kind::update && state && state->r == domain::role::admin &&
+      !state->disabled && ((cmd.r && *cmd.r != domain::role::admin) || cmd.disabled.value_or(false))) {
+    size_t admins = 0;
+    for (const auto& other : dir_.list()) admins += other.r == domain::role::admin && !other.disabled;
+    if (admins <= 1) {
+      co_return make_error(errc::conflict, cmd.name + " is the last enabled admin: make another admin first",
+                           "last_admin");
+    }
+  }
   if (cmd.kind == domain::user_command_kind::mark_leaf) {
     cmd.mark.before = dir_.mark(cmd.name, cmd.mark.leaf_id);
     cmd.mark.marked = dir_.marked(cmd.name);
@@ -38,11 +39,6 @@ asio::awaitable<result<user_write>> user_service::execute(domain::user_command c
   std::string what = "user " + cmd.name;
   auto r = co_await commit(std::move(state), std::move(events), domain::apply_user, std::move(find), std::move(what),
                            "user_write_contention");
-  if (!r && demotes && r.err().detail == "user_write_contention") {
-    // Skipped by the fold: another server demoted the other last admin first.
-    auto now = dir_.find(cmd.name);
-    if (now && now->r == domain::role::admin && !now->disabled && dir_.enabled_admins() <= 1) co_return last_admin();
-  }
   co_return r;
 }
 

@@ -4,6 +4,7 @@ its leaves to whom, sharing with a team as viewer or editor, public
 collections, nesting, order and paging. Each check says who asked what and
 what it expected."""
 
+import os
 import time
 import xml.etree.ElementTree as ET
 
@@ -434,8 +435,12 @@ def test_a_restart_loads_the_directory_model_and_replay_rebuilds_it(server_facto
     read = metric(admin, "leaves_directory_records_read_at_start")
     # Six users, the team, the collection, bob's mark.
     assert loaded >= 9, "a restart should load the directory model: %s rows loaded" % loaded
-    assert read < appended, ("a restart should read only the log after the model's positions: read %s records, "
-                             "this server appended %s" % (read, appended))
+    # After a clean stop the model's positions are where the directory was;
+    # on Kafka its consumer may still have been a poll behind.
+    on_kafka = bool(os.environ.get("LEAVES_TEST_KAFKA"))
+    assert read < appended if on_kafka else read == 0, (
+        "a restart should read only the log after the model's positions: read %s records, this server appended %s"
+        % (read, appended))
     bob = as_user(srv, TOKENS["bob"])
     assert seen_by_bob() == before, "after a restart bob sees %r, before %r" % (seen_by_bob(), before)
 

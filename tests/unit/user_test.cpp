@@ -16,6 +16,7 @@
 #include "leaves/auth/password.h"
 #include "leaves/auth/token.h"
 #include "leaves/auth/user_service.h"
+#include "leaves/domain/event_avro.h"
 #include "leaves/domain/events.h"
 #include "leaves/domain/user.h"
 #include "leaves/log/embedded/rocks_log.h"
@@ -732,6 +733,43 @@ TEST(DirectoryModel, AModelAheadOfItsLogIsRebuiltFromTheLog) {
   ASSERT_TRUE(snap.ok() && snap->has_value());
   ASSERT_EQ((*snap)->rows.size(), 1u) << "the model was saved again from this log";
   EXPECT_EQ((*snap)->rows[0].id, "dan");
+}
+
+
+// A record the schema registry could not decode while the directory was
+// stopping was not applied: the model's positions stay before it, and the
+// next start reads it again instead of passing over it for good.
+TEST(DirectoryModel, ARecordTheRegistryCouldNotDecodeIsReadAgain) {
+  testing::temp_dir dir;
+  auto l = log::rocks_log::open({dir.path() / "log", 2});
+  ASSERT_TRUE(l.ok());
+  auto model = store::rocks_directory_store::open(dir.path() / "directory");
+  ASSERT_TRUE(model.ok());
+  test_clock clk;
+  clk.set(1000);
+  domain::event_format_config away;
+  away.fetch_schema = [](int32_t) -> result<std::string> {
+    return make_error(errc::unavailable, "the registry is not reachable (a test)");
+  };
+  domain::configure_event_format(away);
+  {
+    auth::directory users(**l, model->get());
+    ASSERT_TRUE(users.start().ok());
+    auth::user_service svc(**l, users, clk);
+    ASSERT_TRUE(testing::run(svc.execute(create("zed"), "tester")).ok());
+    // An Avro-framed record of zed's (schema id 99), which only the registry can decode.
+    std::vector<log::record> framed{{domain::user_key("zed"), std::string("\0\0\0\0\x63", 5) + "x", -1}};
+    ASSERT_TRUE(testing::run((*l)->append(framed)).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the follower waits for the registry
+    users.stop();
+  }
+  domain::configure_event_format({});  // no registry: the record is now undecodable for good
+  auth::directory again(**l, model->get());
+  ASSERT_TRUE(again.start().ok());
+  EXPECT_EQ(again.stats().records_read_at_start.load(), 1u) << "the record the registry could not decode, again";
+  EXPECT_EQ(again.stats().undecodable.load(), 1u);
+  EXPECT_TRUE(again.find("zed").has_value());
+  again.stop();
 }
 
 }  // namespace

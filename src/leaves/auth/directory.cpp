@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <limits>
 #include <tuple>
 
 #include "leaves/auth/token.h"
@@ -23,7 +24,11 @@ constexpr auto kPositionsEvery = std::chrono::seconds(5);
 }  // namespace
 
 directory::directory(log::event_log& log, store::directory_store* model)
-    : log_(log), model_(model), progress_(log.partitions()), next_(log.partitions(), 0) {}
+    : log_(log),
+      model_(model),
+      progress_(log.partitions()),
+      next_(log.partitions(), 0),
+      held_(log.partitions(), std::numeric_limits<int64_t>::max()) {}
 
 directory::~directory() { stop(); }
 
@@ -60,6 +65,7 @@ status directory::start() {
                                            std::chrono::steady_clock::now() - t0)
                                            .count()) +
                         " ms");
+  if (model_ && saving_) saver_ = std::thread([this] { save_loop(); });
   thread_ = std::thread([this] { follow(); });
   return ok_status();
 }
@@ -67,10 +73,17 @@ status directory::start() {
 void directory::stop() {
   stop_ = true;
   if (consumer_) consumer_->wake();
-  if (thread_.joinable()) {
-    thread_.join();
-    save_model(true);
+  const bool was_running = thread_.joinable();
+  if (was_running) thread_.join();
+  if (saver_.joinable()) {
+    {
+      std::lock_guard g(save_mu_);
+      saver_stop_ = true;
+    }
+    save_cv_.notify_one();
+    saver_.join();
   }
+  if (was_running) save_model(true);  // what the follower applied last
   consumer_.reset();
 }
 
@@ -105,6 +118,13 @@ void directory::apply_records(const std::vector<log::stored_record>& recs) {
       const auto& r = recs[i];
       if (r.partition >= 0 && static_cast<size_t>(r.partition) < next_.size()) {
         next_[r.partition] = std::max(next_[r.partition], r.offset + 1);
+      }
+      // A value the registry could not decode because the directory is
+      // stopping: not applied, so the model's positions stay before it
+      // and the next start reads it again.
+      if (!values[i] && values[i].err().code == errc::unavailable && r.partition >= 0 &&
+          static_cast<size_t>(r.partition) < held_.size()) {
+        held_[r.partition] = std::min(held_[r.partition], r.offset);
       }
       if (r.key.starts_with("team:") || r.key.starts_with("collection:")) {
         apply_group(r, values[i]);
@@ -142,7 +162,7 @@ void directory::apply_records(const std::vector<log::stored_record>& recs) {
     next = next_;
   }
   progress_.set_applied(next);
-  save_model(false);
+  request_save();
 }
 
 void directory::apply_mark(const std::string& user, const json::object& data) {
@@ -253,8 +273,7 @@ bool directory::load_model(const std::vector<int64_t>& end) {
   // Before the follower starts and anything is served; locked all the same.
   std::unique_lock lk(mu_);
   auto start_over = [&](const std::string& why) {
-    log_warn("users", "the directory model in " + model_->where() + " " + why +
-                          ": reading the whole log, and saving the model again");
+    log_warn("users", "the directory model in " + model_->where() + " " + why + ": reading the whole log");
     users_.clear();
     by_hash_.clear();
     teams_.clear();
@@ -262,7 +281,17 @@ bool directory::load_model(const std::vector<int64_t>& end) {
     marks_.clear();
     leaf_collections_.clear();
     stats_.model_rows_loaded = 0;
-    if (auto st = model_->clear(); !st) log_warn("users", "clearing the directory model: " + st.err().message);
+    if (model_->shared()) {
+      // Other servers may be saving into it: clearing it under them could
+      // leave positions without the rows they cover. Not saved by this
+      // server until `leaves replay`, with every server stopped, rebuilds it.
+      saving_ = false;
+      log_warn("users", "the directory model in " + model_->where() +
+                            " is not saved by this server; `leaves replay` (with every server stopped) rebuilds it");
+    } else if (auto st = model_->clear(); !st) {
+      saving_ = false;
+      log_warn("users", "clearing the directory model: " + st.err().message + "; it is not saved until the next start");
+    }
     return false;
   };
   if (!snap) {
@@ -326,19 +355,23 @@ bool directory::load_model(const std::vector<int64_t>& end) {
 }
 
 void directory::save_model(bool force) {
-  if (!model_) return;
+  if (!model_ || !saving_) return;
   std::vector<store::directory_row> rows;
   std::vector<int64_t> next;
   dirty_set taken;
   {
-    std::shared_lock lk(mu_);
+    // One exclusive section: the rows are taken with the positions they are
+    // valid through and the dirty set that named them, while the follower
+    // (which adds to both) waits.
+    std::unique_lock lk(mu_);
+    next = next_;
+    for (size_t p = 0; p < next.size() && p < held_.size(); ++p) next[p] = std::min(next[p], held_[p]);
     const auto now = std::chrono::steady_clock::now();
-    const bool moved = next_ != saved_next_;
+    const bool moved = next != saved_next_;
     if (dirty_.empty() && (!moved || (!force && now - saved_at_ < kPositionsEvery))) return;
     // After a failure, wait before trying again: each try may take the
-    // store's request timeout, on the thread that applies the log.
+    // store's request timeout.
     if (!force && now < retry_at_) return;
-    // The rows as they are now: at least as new as the positions taken with them.
     for (const auto& name : dirty_.users) {
       auto it = users_.find(name);
       if (it == users_.end()) continue;
@@ -366,12 +399,6 @@ void directory::save_model(bool force) {
       }
       rows.push_back({store::directory_kind::mark, user, leaf, u->second.version, {}, bits});
     }
-    next = next_;
-  }
-  // Taken under the exclusive lock: the follower is the only writer of
-  // dirty_, and this is its thread, so nothing was added in between.
-  {
-    std::unique_lock lk(mu_);
     taken = std::move(dirty_);
     dirty_ = {};
   }
@@ -379,7 +406,7 @@ void directory::save_model(bool force) {
   if (!st) {
     ++stats_.model_failures;
     std::unique_lock lk(mu_);
-    // Saved again with the next batch.
+    // Saved again at the next try, with what changed meanwhile.
     dirty_.users.merge(taken.users);
     dirty_.teams.merge(taken.teams);
     dirty_.collections.merge(taken.collections);
@@ -398,6 +425,32 @@ void directory::save_model(bool force) {
   stats_.model_rows_saved += rows.size();
   saved_next_ = std::move(next);
   saved_at_ = std::chrono::steady_clock::now();
+}
+
+void directory::request_save() {
+  if (!model_) return;
+  if (!saver_.joinable()) {
+    save_model(false);  // at start, before anything is served: on this thread
+    return;
+  }
+  {
+    std::lock_guard g(save_mu_);
+    save_wanted_ = true;
+  }
+  save_cv_.notify_one();
+}
+
+void directory::save_loop() {
+  std::unique_lock g(save_mu_);
+  while (!saver_stop_) {
+    // Woken by a batch, or every few seconds for positions and retries.
+    save_cv_.wait_for(g, kPositionsEvery, [&] { return save_wanted_ || saver_stop_; });
+    if (saver_stop_) break;
+    save_wanted_ = false;
+    g.unlock();
+    save_model(false);
+    g.lock();
+  }
 }
 
 std::optional<domain::team> directory::find_team(std::string_view id) const {

@@ -3,14 +3,16 @@
 // Every server keeps its own and follows the log on a thread of its own, so a
 // token revoked on one server fails on every other one as soon as it has read
 // the revocation (milliseconds; the server that revoked waits for it before
-// answering). The directory reads the log from the start when it opens:
-// leaf records are skipped by their key without being parsed.
+// answering). Without a model the directory reads the log from the start
+// when it opens: leaf records are skipped by their key without being parsed.
 // With a model (store/directory_store.h: <data-dir>/directory, or the
 // Cassandra keyspace's tables) it saves what it applies there, with the log
 // positions it is valid through, and at start loads the model and reads the
 // log only after those positions. A model it cannot read, or one ahead of
-// the log, is cleared and rebuilt from the whole log; one it cannot write is
-// retried after a backoff, while the directory keeps serving from memory.
+// the log, is rebuilt from the whole log (a model shared by several servers,
+// Cassandra's, is then left to `leaves replay`, not written); one it cannot
+// write is retried after a backoff, on a thread of its own, while the
+// directory keeps serving from memory.
 // Thread-safe.
 #pragma once
 
@@ -21,6 +23,8 @@
 #include <optional>
 #include <set>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <shared_mutex>
 #include <string>
 #include <thread>
@@ -185,9 +189,13 @@ class directory {
   // it cannot be used; the reason is logged.
   bool load_model(const std::vector<int64_t>& end);
   // Saves what changed since the last save, with the positions it is valid
-  // through: at once when aggregates changed, else (positions alone) every
-  // few seconds or when `force`. Called by the thread that applies.
+  // through: when aggregates changed, else (positions alone) every few
+  // seconds or when `force`. On the saver thread (at start and stop: the
+  // caller's), so a slow or unreachable store never holds up the follower.
   void save_model(bool force);
+  // Wakes the saver (at start, before it runs: saves on this thread).
+  void request_save();
+  void save_loop();
 
   log::event_log& log_;
   store::directory_store* model_;
@@ -229,11 +237,21 @@ class directory {
     std::set<std::pair<std::string, std::string>> marks;  // (user, leaf)
     bool empty() const { return users.empty() && teams.empty() && collections.empty() && marks.empty(); }
   } dirty_;
-  std::vector<int64_t> saved_next_;  // the follower's: the positions last saved
+  // Per partition, under mu_: the first record not applied because the
+  // registry could not decode it while stopping (max: none). Saved
+  // positions stay before it.
+  std::vector<int64_t> held_;
+  // The saver's (and start's and stop's, when it does not run):
+  bool saving_ = true;  // false: a model this server must not write (see load_model)
+  std::vector<int64_t> saved_next_;  // the positions last saved
   std::chrono::steady_clock::time_point saved_at_{};
   std::chrono::steady_clock::time_point failure_logged_{};
   std::chrono::steady_clock::time_point retry_at_{};  // no save before (after a failure)
   std::chrono::milliseconds retry_backoff_{1000};
+  std::thread saver_;
+  std::mutex save_mu_;
+  std::condition_variable save_cv_;
+  bool save_wanted_ = false, saver_stop_ = false;  // under save_mu_
 };
 
 }  // namespace leaves::auth

@@ -55,6 +55,9 @@ class directory_store {
   virtual status clear() = 0;
   // Where the model is, for logs ("DIR/directory", "Cassandra keyspace K").
   virtual std::string where() const = 0;
+  // Whether other servers may save into it too (Cassandra): it is then never
+  // cleared by a server at start, only by `leaves replay`.
+  virtual bool shared() const { return false; }
 };
 
 }  // namespace leaves::store

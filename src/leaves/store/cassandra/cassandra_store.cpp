@@ -1228,6 +1228,7 @@ class cassandra_directory final : public directory_store {
   }
   status clear() override { return i_.block(i_.dir_clear()); }
   std::string where() const override { return "Cassandra keyspace " + i_.o.keyspace; }
+  bool shared() const override { return true; }
 
  private:
   cassandra_store::impl& i_;

@@ -97,7 +97,15 @@ status rocks_directory_store::open_db() {
   return ok_status();
 }
 
+namespace {
+error closed(const std::filesystem::path& dir) {
+  return make_error(errc::unavailable, "the directory model under " + dir.string() + " is not open (a clear failed)",
+                    "store_unavailable");
+}
+}  // namespace
+
 result<std::optional<directory_snapshot>> rocks_directory_store::load() {
+  if (!db_) return closed(dir_);
   directory_snapshot snap;
   bool positioned = false;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
@@ -143,6 +151,7 @@ result<std::optional<directory_snapshot>> rocks_directory_store::load() {
 }
 
 status rocks_directory_store::save(const std::vector<directory_row>& rows, const std::vector<int64_t>& next) {
+  if (!db_) return closed(dir_);
   rocksdb::WriteBatch wb;
   std::string held;
   for (const auto& r : rows) {

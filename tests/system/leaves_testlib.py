@@ -45,6 +45,16 @@ def unique(prefix="t"):
     return "%s%s%d" % (prefix, uuid.uuid4().hex[:10], next(_counter))
 
 
+def metric(client, name):
+    """The value of an unlabelled sample in the server's /metrics."""
+    r = client.get("/metrics", consistent=False)
+    assert r.status_code == 200, "GET /metrics: expected 200, got %s %s" % (r.status_code, r.text[:300])
+    for line in r.text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError("metric %s not found in /metrics" % name)
+
+
 def new_url(prefix="https://example.com/"):
     return "%s%s" % (prefix, unique("p"))
 

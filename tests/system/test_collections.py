@@ -8,7 +8,8 @@ import os
 import time
 import xml.etree.ElementTree as ET
 
-from leaves_testlib import SSEClient, describe_cli, expect, expect_error, new_url, run_cli, unique, wait_until
+from leaves_testlib import (SSEClient, describe_cli, expect, expect_error, metric, new_url, run_cli, unique,
+                            wait_until)
 from test_auth import ADMIN_TOKEN, as_user, expect_401, make_user
 
 TOKENS = {}
@@ -393,16 +394,6 @@ def test_readers_view_and_hidden_children_do_not_block(server_factory):
     # bob nests a collection of his own, shared with nobody, under ann's: ann cannot see it, and may still delete hers.
     expect(bob.post("/v1/collections", json={"name": "Bob's corner", "parent": cid}), 201, "bob nests his own")
     expect(ann.delete("/v1/collections/" + cid), 204, "ann deletes hers despite a child she cannot see")
-
-
-def metric(c, name):
-    r = c.get("/metrics", consistent=False)
-    assert r.status_code == 200, "GET /metrics: expected 200, got %s %s" % (r.status_code, r.text[:300])
-    text = r.text
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError("metric %s not found in /metrics" % name)
 
 
 def test_a_restart_loads_the_directory_model_and_replay_rebuilds_it(server_factory, leaves_bin):

@@ -4,15 +4,7 @@ import json
 import socket
 import time
 
-from leaves_testlib import SSEClient, expect, unique, wait_until
-
-
-def metric(client, name):
-    text = client.get("/metrics", consistent=False).text
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError("metric %s not found in /metrics" % name)
+from leaves_testlib import SSEClient, expect, metric, unique, wait_until
 
 
 def test_slow_subscriber_is_dropped_and_others_are_not_slowed(server):

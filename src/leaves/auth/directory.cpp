@@ -372,24 +372,15 @@ void directory::save_model(bool force) {
     // After a failure, wait before trying again: each try may take the
     // store's request timeout.
     if (!force && now < retry_at_) return;
-    for (const auto& name : dirty_.users) {
-      auto it = users_.find(name);
-      if (it == users_.end()) continue;
-      rows.push_back({store::directory_kind::user, name, {}, it->second.version,
-                      json::serialize(domain::user_state_to_json(it->second))});
-    }
-    for (const auto& id : dirty_.teams) {
-      auto it = teams_.find(id);
-      if (it == teams_.end()) continue;
-      rows.push_back({store::directory_kind::team, id, {}, it->second.version,
-                      json::serialize(domain::team_state_to_json(it->second))});
-    }
-    for (const auto& id : dirty_.collections) {
-      auto it = collections_.find(id);
-      if (it == collections_.end()) continue;
-      rows.push_back({store::directory_kind::collection, id, {}, it->second.version,
-                      json::serialize(domain::collection_state_to_json(it->second))});
-    }
+    auto take = [&](store::directory_kind kind, const auto& ids, const auto& states, auto to_json) {
+      for (const auto& id : ids) {
+        auto it = states.find(id);
+        if (it != states.end()) rows.push_back({kind, id, {}, it->second.version, json::serialize(to_json(it->second))});
+      }
+    };
+    take(store::directory_kind::user, dirty_.users, users_, domain::user_state_to_json);
+    take(store::directory_kind::team, dirty_.teams, teams_, domain::team_state_to_json);
+    take(store::directory_kind::collection, dirty_.collections, collections_, domain::collection_state_to_json);
     for (const auto& [user, leaf] : dirty_.marks) {
       auto u = users_.find(user);
       if (u == users_.end()) continue;

@@ -159,18 +159,14 @@ void delivery_cb(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
 
 void rebalance_cb(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts, void* opaque);
 
-// Assigns partitions 0..n-1 of `topic` at `offset` (RD_KAFKA_OFFSET_STORED:
-// the group's committed offset, else auto.offset.reset).
-// Assigns partition p of `topic` at offsets[p], for each p.
+// Assigns partition p of `topic` at offsets[p], for each p
+// (RD_KAFKA_OFFSET_STORED: the group's committed offset, else
+// auto.offset.reset).
 rd_kafka_resp_err_t assign_each(rd_kafka_t* rk, const std::string& topic, const std::vector<int64_t>& offsets) {
   tpl_ptr list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
   for (size_t p = 0; p < offsets.size(); ++p)
     rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), static_cast<int32_t>(p))->offset = offsets[p];
   return rd_kafka_assign(rk, list.get());
-}
-
-rd_kafka_resp_err_t assign_every(rd_kafka_t* rk, const std::string& topic, int32_t n, int64_t offset) {
-  return assign_each(rk, topic, std::vector<int64_t>(static_cast<size_t>(std::max(n, 0)), offset));
 }
 
 class kafka_consumer final : public consumer {
@@ -260,7 +256,7 @@ class kafka_consumer final : public consumer {
     seek_to_ = offset;
     seek_each_.clear();
     if (exclusive_partitions_ == 0) return;  // a group member: applied at the next assignment (on_assign)
-    if (auto err = assign_every(rk_.get(), topic_, exclusive_partitions_, offset)) {
+    if (auto err = assign_each(rk_.get(), topic_, start_offsets(exclusive_partitions_))) {
       log_warn("kafka", std::string("seek: ") + rd_kafka_err2str(err));
     }
   }

@@ -6,6 +6,8 @@
 //       N times straight on the index (xapian_index::search, no HTTP): p50/p99.
 //   leaves_bench_search query DIR N nofacets   the same without facets (what
 //       the facet counts cost).
+//   leaves_bench_search query DIR N exact      with facets, every match walked
+//       (exact=true: no sample of the newest matches, xapian_options::exact_up_to).
 #include <boost/json.hpp>
 #include <algorithm>
 #include <chrono>
@@ -74,9 +76,10 @@ struct bench_query {
   const char* q;
   search::match_mode mode;
   const char* tag;  // filter, or null
+  search::sort_by sort = search::sort_by::relevance;
 };
 
-int query(const char* dir, int n, bool facets) {
+int query(const char* dir, int n, bool facets, bool exact) {
   search::xapian_options o;
   o.dir = dir;
   o.cached_results = 0;  // each query runs: the cache would answer every repeat
@@ -93,6 +96,8 @@ int query(const char* dir, int n, bool facets) {
       {"phrase", "\"command line\"", search::match_mode::all, nullptr},
       {"tag filter + word", "module", search::match_mode::all, "python"},
       {"empty query + filter", "", search::match_mode::all, "libs"},
+      {"empty query (home page)", "", search::match_mode::all, nullptr},
+      {"one word, newest first", "python", search::match_mode::all, nullptr, search::sort_by::created},
   };
   for (const auto& bq : qs) {
     search::search_request r;
@@ -102,8 +107,10 @@ int query(const char* dir, int n, bool facets) {
     r.text = bq.q;
     if (bq.tag) r.tags.push_back(bq.tag);
     r.facet_tags = r.facet_users = r.facet_domains = facets;
+    r.sort = bq.sort;
+    r.exact = exact;
     std::vector<double> ms;
-    uint64_t total = 0;
+    uint64_t total = 0, sampled = 0;
     for (int i = 0; i < n; ++i) {
       const auto t0 = clk::now();
       auto res = ix.search(r);
@@ -113,11 +120,12 @@ int query(const char* dir, int n, bool facets) {
         return 1;
       }
       total = res->total;
+      sampled = res->sample ? res->sample->matches : 0;
     }
     std::sort(ms.begin(), ms.end());
     const auto at = [&](double f) { return ms[std::min(ms.size() - 1, static_cast<size_t>(f * ms.size()))]; };
-    std::printf("direct %-22s total %7llu  p50 %6.2f ms  p99 %6.2f ms  (%.0f/s on one thread)\n", bq.name,
-                (unsigned long long)total, at(0.5), at(0.99), 1000.0 / at(0.5));
+    std::printf("direct %-24s total %7llu  sampled %6llu  p50 %6.2f ms  p99 %6.2f ms  (%.0f/s on one thread)\n",
+                bq.name, (unsigned long long)total, (unsigned long long)sampled, at(0.5), at(0.99), 1000.0 / at(0.5));
   }
   ix.stop();
   return 0;
@@ -127,9 +135,11 @@ int query(const char* dir, int n, bool facets) {
 
 int main(int argc, char** argv) {
   if (argc == 4 && std::string(argv[1]) == "build") return build(argv[2], argv[3]);
-  if (argc == 4 && std::string(argv[1]) == "query") return query(argv[2], std::atoi(argv[3]), true);
+  if (argc == 4 && std::string(argv[1]) == "query") return query(argv[2], std::atoi(argv[3]), true, false);
   if (argc == 5 && std::string(argv[1]) == "query" && std::string(argv[4]) == "nofacets")
-    return query(argv[2], std::atoi(argv[3]), false);
-  std::fprintf(stderr, "usage: leaves_bench_search build FILE.jsonl DIR | query DIR N [nofacets]\n");
+    return query(argv[2], std::atoi(argv[3]), false, false);
+  if (argc == 5 && std::string(argv[1]) == "query" && std::string(argv[4]) == "exact")
+    return query(argv[2], std::atoi(argv[3]), true, true);
+  std::fprintf(stderr, "usage: leaves_bench_search build FILE.jsonl DIR | query DIR N [nofacets|exact]\n");
   return 2;
 }

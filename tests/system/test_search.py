@@ -256,3 +256,54 @@ def test_live_search_any_and_bad_queries(client):
         path = "/v1/stream?" + (q if q.startswith("match=") else "q=" + q)
         r = client.get(path, consistent=False, headers={"Accept": "text/event-stream"})
         expect_error(r, 400, "invalid_query", "live search " + path)
+
+
+def test_many_matches_are_answered_from_the_newest_and_exact_true_walks_all(server_factory):
+    """--search-exact-up-to 20: a search of 200 matches is ranked and counted
+    on a window of the newest; newest first its page is still exact, and
+    exact=true walks every match (docs/search.md, "Many matches")."""
+    srv = server_factory.make(args=["--search-exact-up-to", "20"])
+    c = srv.client
+    tag = unique("w")
+    hour = 3600 * 1000
+    base = 1700000000000
+    items = [{"url": "https://example.org/sampled/%s/%d" % (tag, i), "title": "sampled %d" % i,
+              "content_text": "samplewords everywhere", "tags": [tag], "created_at": base + i * hour}
+             for i in range(200)]
+    r = c.post("/v1/bulk/leaves", json={"items": items}, timeout=30)
+    body = expect(r, 200, "POST /v1/bulk/leaves")
+    assert body["created"] == 200, body
+    by_created = [x["id"] for x in sorted(body["results"], key=lambda x: -x["index"])]
+
+    from leaves_testlib import wait_until
+    wait_until(lambda: search(c, "exact=true&limit=1&q=samplewords&tag=" + tag)["total"] == 200,
+               timeout=20, what="200 leaves in the search index")
+
+    exact = search(c, "exact=true&sort=created&limit=10&facets=tags&q=samplewords&tag=" + tag)
+    assert exact["sample"] is None and exact["total"] == 200 and exact["total_exact"] is True, exact
+    assert exact["facets_exact"] is True and exact["facets"]["tags"] == [{"value": tag, "count": 200}], exact["facets"]
+
+    got = search(c, "sort=created&limit=10&facets=tags&q=samplewords&tag=" + tag)
+    assert got["sample"] is not None, "200 matches over --search-exact-up-to 20 but no sample: %s" % got
+    s = got["sample"]
+    assert 10 <= s["matches"] < 200 and "created_since" in s, s
+    assert got["total_exact"] is False and 150 <= got["total"] <= 250, (got["total"], got["total_exact"])
+    assert got["facets_exact"] is False and got["facets"]["tags"] == [{"value": tag, "count": s["matches"]}], got
+    assert [x["id"] for x in got["items"]] == by_created[:10], "newest first from a window must be exact"
+    assert all(x["created_at"] >= s["created_since"] for x in got["items"]), (s, [x["created_at"] for x in got["items"]])
+
+    # Oldest first: the window is the oldest leaves; deeper pages widen it.
+    old = search(c, "sort=created&order=asc&limit=10&q=samplewords&tag=" + tag)
+    assert old["sample"] and "created_before" in old["sample"], old["sample"]
+    assert [x["id"] for x in old["items"]] == by_created[::-1][:10]
+    seen = []
+    token = None
+    while True:
+        page = search(c, "sort=created&limit=50&q=samplewords&tag=" + tag + ("&page_token=" + token if token else ""))
+        seen += [x["id"] for x in page["items"]]
+        token = page["next_page_token"]
+        if not token:
+            break
+    assert seen == by_created, "paging newest first through sampled windows: %d of 200, in order: %s" % (
+        len(seen), seen == by_created[:len(seen)])
+    expect_error(c.get("/v1/search?exact=maybe&q=x"), 400, None, "exact=maybe")

@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "leaves/base/time.h"
 #include "leaves/search/query.h"
 #include "leaves/search/xapian/xapian_index.h"
 
@@ -34,11 +35,14 @@ struct fixture {
   int64_t offset = 0;
   std::vector<applied_event> history;  // every event, for replays
 
+  size_t exact_up_to = search::xapian_options{}.exact_up_to;
+
   fixture() { reopen(); }
   void reopen() {
     ix.reset();
     search::xapian_options o;
     o.dir = dir.path;
+    o.exact_up_to = exact_up_to;
     auto r = search::xapian_index::open(o);
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.err().message);
     ix = std::move(r->index);
@@ -591,4 +595,133 @@ TEST(SearchIndex, LongFieldValuesDoNotStopTheIndex) {
   ASSERT_EQ(by_user->items.size(), 1u) << "names that share their first 200 bytes are different users";
   EXPECT_EQ(by_user->items[0].leaf.id, "a");
   EXPECT_EQ(f.ids("lang:" + lang), (ids_t{"a", "b"}));
+}
+
+// More matches than exact_up_to: the answer comes from a window of the
+// newest (oldest) leaves, widened until it holds the page; a page by creation
+// time is still exactly the newest (oldest), checked against the leaves' own
+// order at every depth; exact=true, or exact_up_to 0, walks everything.
+TEST(SearchIndex, ManyMatchesAreRankedAndCountedOnTheNewest) {
+  fixture f;
+  f.exact_up_to = 100;
+  f.reopen();
+  constexpr int kLeaves = 1000;
+  const int64_t base = 1700000000000;
+  const auto created = [&](int i) { return base + int64_t{i} * 1800 * 1000; };  // half an hour apart, 21 days
+  const auto id = [](int i) { return "n" + std::to_string(i); };
+  std::vector<applied_event> batch;
+  for (int i = 0; i < kLeaves; ++i) {
+    json::object leaf{{"id", id(i)},
+                      {"url", "https://example.org/" + std::to_string(i)},
+                      {"title", "Leaf " + std::to_string(i)},
+                      {"content_text", std::string("common words ") + (i % 2 ? "odd" : "even")},
+                      {"tags", json::array{json::string("t" + std::to_string(i % 5))}},
+                      {"created_at", format_iso8601(created(i))},
+                      {"updated_at", format_iso8601(created(i))}};
+    batch.push_back(f.make(domain::event_type::created, id(i), json::object{{"leaf", leaf}}));
+    if (batch.size() == 100) {
+      f.apply(std::move(batch));
+      batch.clear();
+    }
+  }
+  auto ask = [&](const std::string& q, search::sort_by sort, bool descending, size_t offset, bool exact = false) {
+    search::search_request r;
+    if (!q.empty()) {
+      auto tree = search::parse_query(q, search::match_mode::all);
+      EXPECT_TRUE(tree.ok());
+      r.q = *tree;
+    }
+    r.sort = sort;
+    r.descending = descending;
+    r.offset = offset;
+    r.limit = 10;
+    r.facet_tags = true;
+    r.exact = exact;
+    auto res = f.ix->search(r);
+    EXPECT_TRUE(res.ok()) << (res.ok() ? "" : res.err().message);
+    return res.ok() ? *res : search::search_result{};
+  };
+  const auto page_ids = [](const search::search_result& res) {
+    std::vector<std::string> out;
+    for (const auto& h : res.items) out.push_back(h.leaf.id);
+    return out;
+  };
+  const auto expected = [&](bool newest, size_t offset, int step = 1) {
+    std::vector<std::string> out;
+    for (int k = 0; k < 10; ++k) {
+      const int rank = static_cast<int>(offset) + k;
+      out.push_back(id(newest ? kLeaves - step * (rank + 1) + (step - 1) : step * rank));
+    }
+    return out;
+  };
+
+  // Everything, newest first: the page exact, the total exact, from a window.
+  auto all = ask("", search::sort_by::relevance, true, 0);
+  ASSERT_TRUE(all.sample.has_value());
+  EXPECT_EQ(page_ids(all), expected(true, 0));
+  EXPECT_EQ(all.total, static_cast<uint64_t>(kLeaves));
+  EXPECT_TRUE(all.total_exact);
+
+  // A word every leaf has, newest and oldest first, at several depths.
+  for (size_t offset : {size_t{0}, size_t{40}, size_t{300}, size_t{990}}) {
+    for (bool newest : {true, false}) {
+      auto res = ask("common", search::sort_by::created, newest, offset);
+      EXPECT_EQ(page_ids(res), expected(newest, offset)) << "offset " << offset << (newest ? " newest" : " oldest");
+      if (offset + 10 < kLeaves / 2) {
+        ASSERT_TRUE(res.sample.has_value()) << "offset " << offset;
+        EXPECT_EQ(res.sample->newest, newest);
+        EXPECT_FALSE(res.total_exact);
+        EXPECT_FALSE(res.facets_exact);
+        EXPECT_GE(res.sample->matches, 50u);
+        EXPECT_LT(res.sample->matches, static_cast<uint64_t>(kLeaves));
+        // Estimated from the window's rate: every leaf matches, so near 1000.
+        EXPECT_NEAR(static_cast<double>(res.total), kLeaves, kLeaves * 0.05);
+        // Facets count the window's matches, each once.
+        int64_t counted = 0;
+        for (const auto& t : res.tags) counted += t.count;
+        EXPECT_EQ(counted, static_cast<int64_t>(res.sample->matches));
+        // The window is every leaf created since (before) its edge.
+        for (const auto& h : res.items) {
+          if (newest) EXPECT_GE(h.leaf.created_at, res.sample->edge_ms);
+          else EXPECT_LT(h.leaf.created_at, res.sample->edge_ms);
+        }
+      }
+    }
+  }
+  // Half of them: the odd ones, newest first.
+  {
+    auto res = ask("odd", search::sort_by::created, true, 0);
+    EXPECT_EQ(page_ids(res), expected(true, 0, 2));
+    ASSERT_TRUE(res.sample.has_value());
+    EXPECT_NEAR(static_cast<double>(res.total), kLeaves / 2, kLeaves * 0.05);
+  }
+  // By relevance: the page is of odd leaves from the window.
+  {
+    auto res = ask("odd", search::sort_by::relevance, true, 0);
+    ASSERT_TRUE(res.sample.has_value());
+    ASSERT_EQ(res.items.size(), 10u);
+    for (const auto& h : res.items) {
+      EXPECT_EQ(std::stoi(h.leaf.id.substr(1)) % 2, 1) << h.leaf.id;
+      EXPECT_GE(h.leaf.created_at, res.sample->edge_ms);
+    }
+  }
+  // Asked to be exact: every match walked.
+  {
+    auto res = ask("common", search::sort_by::relevance, true, 0, true);
+    EXPECT_FALSE(res.sample.has_value());
+    EXPECT_EQ(res.total, static_cast<uint64_t>(kLeaves));
+    EXPECT_TRUE(res.total_exact);
+    EXPECT_TRUE(res.facets_exact);
+    ASSERT_EQ(res.tags.size(), 5u);
+    for (const auto& t : res.tags) EXPECT_EQ(t.count, kLeaves / 5) << t.value;
+  }
+  // A title sort is never sampled.
+  EXPECT_FALSE(ask("common", search::sort_by::title, false, 0).sample.has_value());
+  // Nor anything with exact_up_to 0.
+  f.exact_up_to = 0;
+  f.reopen();
+  auto res = ask("common", search::sort_by::created, true, 0);
+  EXPECT_FALSE(res.sample.has_value());
+  EXPECT_EQ(res.total, static_cast<uint64_t>(kLeaves));
+  EXPECT_EQ(page_ids(res), expected(true, 0));
 }

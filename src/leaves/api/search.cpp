@@ -5,6 +5,7 @@
 #include <charconv>
 
 #include "leaves/base/hash.h"
+#include "leaves/base/time.h"
 
 namespace json = boost::json;
 
@@ -53,7 +54,7 @@ result<size_t> read_token(const params& p, const std::string& token, size_t max_
 result<search::search_request> parse_search(const params& p, const domain::limits& lim, const search_limits& sl) {
   if (auto st = only_known(p, {"q", "match", "tag", "user", "domain", "starred", "archived", "public", "since",
                                "until", "sort", "order", "limit", "page_token", "facets", "facet_limit",
-                               "min_position"});
+                               "min_position", "exact"});
       !st) {
     return st.err();
   }
@@ -85,9 +86,11 @@ result<search::search_request> parse_search(const params& p, const domain::limit
   auto starred = bool_param(p, "starred");
   auto archived = bool_param(p, "archived");
   auto pub = bool_param(p, "public");
-  for (const auto* e : {&starred, &archived, &pub}) {
+  auto exact = bool_param(p, "exact");
+  for (const auto* e : {&starred, &archived, &pub, &exact}) {
     if (!*e) return e->err();
   }
+  r.exact = exact->value_or(false);
   r.starred = *starred;
   r.archived = *archived;
   r.is_public = *pub;
@@ -176,7 +179,14 @@ std::string render_search(const search::search_result& res, const search::search
   json::object out{{"items", std::move(items)},
                    {"total", res.total},
                    {"total_exact", res.total_exact},
-                   {"facets", std::move(facets)}};
+                   {"facets", std::move(facets)},
+                   {"facets_exact", res.facets_exact}};
+  if (res.sample) {
+    out["sample"] = json::object{{"matches", res.sample->matches},
+                                 {res.sample->newest ? "created_since" : "created_before", format_iso8601(res.sample->edge_ms)}};
+  } else {
+    out["sample"] = nullptr;
+  }
   out["next_page_token"] = res.more ? json::value(next_token) : json::value(nullptr);
   if (!res.suggestion.empty()) out["suggestion"] = res.suggestion;
   return json::serialize(out);

@@ -190,6 +190,10 @@ static po::options_description serve_options(serve_config& c, std::string& confi
       ("search-cache", po::value(&c.search_cache)->default_value(c.search_cache),
        "search answers kept for repeated searches, each until the index next commits; 0: none (docs/search.md; "
        "env LEAVES_SEARCH_CACHE)")
+      ("search-exact-up-to", po::value(&c.search_exact_up_to)->default_value(c.search_exact_up_to),
+       "a search estimated to match more leaves than this is ranked, counted and faceted on about this many of "
+       "its newest matches (the answer's sample; exact=true walks them all); 0: always walk all (docs/search.md; "
+       "env LEAVES_SEARCH_EXACT_UP_TO)")
       ("search-threads", po::value(&c.search_threads)->default_value(c.search_threads),
        "threads that run searches, apart from the HTTP I/O threads (env LEAVES_SEARCH_THREADS)")
       ("search-flush-ms", po::value(&c.search_flush_ms)->default_value(c.search_flush_ms),
@@ -485,6 +489,7 @@ result<std::unique_ptr<search::xapian_index>> open_search(const serve_config& c,
   so.dir = dir / "search";
   so.search_threads = static_cast<size_t>(c.search_threads);
   so.cached_results = static_cast<size_t>(c.search_cache);
+  so.exact_up_to = static_cast<size_t>(c.search_exact_up_to);
   so.flush_interval = std::chrono::milliseconds(c.search_flush_ms);
   so.min_free_bytes = c.min_free_bytes();
   auto ix = search::xapian_index::open(so);
@@ -539,6 +544,7 @@ std::optional<std::string> out_of_range(const serve_config& c) {
       {"--kafka-min-insync-replicas", static_cast<long double>(c.kafka_min_insync_replicas), 1, 32767},
       {"--search-threads", static_cast<long double>(c.search_threads), 1, 64},
       {"--search-cache", static_cast<long double>(c.search_cache), 0, 100000},
+      {"--search-exact-up-to", static_cast<long double>(c.search_exact_up_to), 0, 100000000},
       {"--search-flush-ms", static_cast<long double>(c.search_flush_ms), 0, 60000},
       {"--min-free-mb", static_cast<long double>(c.min_free_mb), 0, 1048576},
       {"--max-connections", static_cast<long double>(c.max_connections), 1, 1000000},

@@ -50,6 +50,9 @@ struct search_request {
   bool facet_tags = false, facet_users = false, facet_domains = false;
   size_t facet_limit = 20;
   std::string text;  // the query as typed (for the spelling suggestion)
+  // Walk every match even when there are more than the index samples
+  // (xapian_options::exact_up_to): exact totals, facets and ranking, slower.
+  bool exact = false;
 };
 
 struct hit {
@@ -68,6 +71,18 @@ struct search_result {
   std::vector<hit> items;
   uint64_t total = 0;
   bool total_exact = true;
+  // When the query had more matches than the index ranks and counts exactly,
+  // the window of leaves its answer came from: ranked, facets counted and the
+  // total estimated from the `matches` among the leaves created at or after
+  // `edge_ms` (newest first; before it for oldest first). A page sorted by
+  // creation time is still exact.
+  struct sample_info {
+    uint64_t matches = 0;
+    int64_t edge_ms = 0;
+    bool newest = true;
+  };
+  std::optional<sample_info> sample;
+  bool facets_exact = true;
   std::vector<facet_value> tags, users, domains;
   bool more = false;  // another page follows
   std::string suggestion;  // "did you mean", only when nothing was found

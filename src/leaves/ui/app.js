@@ -242,6 +242,7 @@ function readSearch() {
     sort: SORTS[p.get("sort")] ? p.get("sort") : "",
     limit: PAGE_SIZES.includes(Number(p.get("limit"))) ? Number(p.get("limit")) : 30,
     page: p.get("page") || "",
+    exact: p.get("exact") === "1",
   };
   return s;
 }
@@ -258,6 +259,7 @@ function searchUrl(s) {
   if (s.sort) p.set("sort", s.sort);
   if (s.limit !== 30) p.set("limit", String(s.limit));
   if (s.page) p.set("page", s.page);
+  if (s.exact) p.set("exact", "1");
   const qs = p.toString();
   return "/" + (qs ? "?" + qs : "");
 }
@@ -277,6 +279,7 @@ function apiSearchQuery(s) {
   if (sort.order) p.set("order", sort.order);
   p.set("limit", String(s.limit));
   if (s.page) p.set("page_token", s.page);
+  if (s.exact) p.set("exact", "true");
   p.set("facets", "tags,users");
   p.set("facet_limit", "40");
   return p;
@@ -353,6 +356,13 @@ function searchPage() {
     const n = json.items.length;
     summary.textContent = json.total === 0 ? "" :
       (n ? `${offset + 1}–${offset + n} of ${json.total_exact ? "" : "about "}${json.total.toLocaleString()} leaves` : "No more results");
+    if (json.sample) {
+      // Many matches: ranked and counted among the newest (docs/search.md).
+      const edge = json.sample.created_since || json.sample.created_before;
+      summary.append(h("span", { class: "sample", id: "sample" },
+        ` · from the ${json.sample.matches.toLocaleString()} ${json.sample.created_since ? "newest" : "oldest"} matches (created ${json.sample.created_since ? "since" : "before"} ${edge.slice(0, 10)}) `,
+        h("a", { href: searchUrl(Object.assign({}, s, { exact: true, page: "" })), "data-nav": true, id: "exact" }, "search them all")));
+    }
     if (json.total === 0) {
       results.append(h("div", { class: "empty" },
         "Nothing matches.",

@@ -37,6 +37,13 @@ namespace {
 // leaf's tags, user name and host as interned numbers (facet_names), in one
 // slot so that counting them reads one value per matching document.
 enum slot : Xapian::valueno { v_created = 0, v_updated = 1, v_title = 2, v_facets = 3 };
+// Time buckets: a leaf carries one term a level, "XT" + the level's letter +
+// floor(created seconds / 2^shift), the levels 16x apart, from about 68
+// minutes (2^12 s) to about 35,000 years (2^40 s). The newest (or oldest)
+// leaves of any count are then a union of at most 15 buckets a level whose
+// sizes are term frequencies: the window a search samples (choose_window).
+constexpr int kBucketShifts[] = {12, 16, 20, 24, 28, 32, 36, 40};
+constexpr int kBucketLevels = static_cast<int>(std::size(kBucketShifts));
 constexpr size_t kTitleKeyBytes = 64;
 constexpr Xapian::termcount kTitleWeight = 3;
 // Totals and facets are exact up to this many matches, estimated beyond.
@@ -49,6 +56,15 @@ const char* kMetaGroup = "leaves:group";
 const char* kMetaPosition = "leaves:position";
 const std::string kMetaTombstone = "leaves:deleted:";
 const std::string kMetaFacet = "leaves:facet:";  // + kind letter + ':' + number -> the value
+
+int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
+int64_t seconds_of(int64_t ms) { return floor_div(ms, 1000); }
+std::string bucket_term(int level, int64_t bucket) {
+  std::string t = "XT";
+  t += static_cast<char>('a' + level);
+  return t += std::to_string(bucket);
+}
+int64_t bucket_of(int64_t seconds, int level) { return seconds >> kBucketShifts[level]; }  // floor, also below 0
 
 error index_error(const std::string& what, const Xapian::Error& e) {
   return make_error(errc::unavailable, "search index: " + what + ": " + e.get_description(), "index_unavailable");
@@ -309,6 +325,8 @@ Xapian::Document make_document(const domain::leaf& l, Xapian::TermGenerator& tg,
   if (l.is_public) doc.add_boolean_term("XP");
   doc.add_boolean_term("Q" + l.id);
   doc.add_value(v_created, Xapian::sortable_serialise(static_cast<double>(l.created_at)));
+  for (int level = 0; level < kBucketLevels; ++level)
+    doc.add_boolean_term(bucket_term(level, bucket_of(seconds_of(l.created_at), level)));
   doc.add_value(v_updated, Xapian::sortable_serialise(static_cast<double>(l.updated_at)));
   doc.add_value(v_title, lower(l.title).substr(0, kTitleKeyBytes));
   if (names) {
@@ -444,6 +462,58 @@ Xapian::Query range_query(std::optional<int64_t> lo, std::optional<int64_t> hi) 
   if (lo) return Q(Q::OP_VALUE_GE, v_created, ser(*lo));
   if (hi) return Q(Q::OP_VALUE_LE, v_created, ser(*hi - 1));
   return match_all();
+}
+
+// The newest (or, `newest` false, the oldest) leaves of the index, at least
+// `want` of them, as a union of whole time buckets (kBucketShifts), found by
+// descending from the coarsest level: a bucket that would pass `want` is split
+// into its 16 children, down to the finest level, whose buckets are taken
+// whole. About 16 term frequencies a level are read.
+struct window {
+  std::vector<std::string> terms;  // its buckets
+  Xapian::doccount docs = 0;       // the leaves in them
+  int64_t edge_ms = 0;  // newest: the window holds the leaves created at or after it; oldest: before it
+  bool all = true;      // it is the whole index (no narrower window holds `want`)
+};
+
+window choose_window(const Xapian::Database& db, Xapian::doccount want, bool newest) {
+  window w;
+  const std::string lo = db.get_value_lower_bound(v_created), hi = db.get_value_upper_bound(v_created);
+  if (lo.empty() || hi.empty()) return w;
+  const auto secs = [](const std::string& v) {
+    return seconds_of(static_cast<int64_t>(Xapian::sortable_unserialise(v)));
+  };
+  const int64_t step = newest ? -1 : 1;
+  int level = kBucketLevels - 1;
+  int64_t first = bucket_of(secs(newest ? hi : lo), level), last = bucket_of(secs(newest ? lo : hi), level);
+  for (;;) {
+    bool split = false;
+    for (int64_t b = first;; b += step) {
+      const std::string t = bucket_term(level, b);
+      const Xapian::doccount n = db.get_termfreq(t);
+      if (n > 0 && w.docs + n >= want && level > 0) {
+        --level;  // it passes `want`: take its children, newest (or oldest) first
+        first = newest ? b * 16 + 15 : b * 16;
+        last = newest ? b * 16 : b * 16 + 15;
+        split = true;
+        break;
+      }
+      if (n > 0) {
+        w.terms.push_back(t);
+        w.docs += n;
+        if (w.docs >= want) {
+          const int64_t edge_s = (newest ? b : b + 1) * (int64_t{1} << kBucketShifts[level]);
+          w.edge_ms = edge_s * 1000;
+          w.all = w.docs >= db.get_doccount();
+          return w;
+        }
+      }
+      if (b == last) break;
+    }
+    if (!split) break;
+  }
+  w.all = true;  // fewer than `want` leaves in all
+  return w;
 }
 
 Xapian::Query user_query(const std::string& user) {
@@ -974,7 +1044,7 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
         key += '|' + std::to_string(static_cast<int>(r.sort)) + (r.descending ? "d" : "a") + '|' +
                std::to_string(r.offset) + '|' + std::to_string(r.limit) + '|' + (r.facet_tags ? "t" : "") +
                (r.facet_users ? "u" : "") + (r.facet_domains ? "h" : "") + std::to_string(r.facet_limit) + '|' +
-               (r.q ? "q" : "") + '|' + r.text;
+               (r.q ? "q" : "") + (r.exact ? "x" : "") + '|' + r.text;
         // A query of many terms (a user's many marks) is not worth keeping.
         if (key.size() > kMaxCachedKeyBytes) key.clear();
         if (!key.empty()) {
@@ -985,31 +1055,80 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
           }
         }
       }
-      Xapian::Enquire enq(*reader);
-      enq.set_query(q);
-      enq.set_time_limit(kQueryTimeLimitSeconds);
       const bool by_relevance = r.sort == sort_by::relevance && r.q;
-      if (r.sort != sort_by::relevance) {
-        const Xapian::valueno s = r.sort == sort_by::created ? v_created : r.sort == sort_by::updated ? v_updated : v_title;
-        enq.set_sort_by_value_then_relevance(s, r.descending);
-      } else if (!r.q) {
-        enq.set_sort_by_value(v_created, true);  // nothing to rank: newest first
-      }
       // Everything the caller may see: facet counts from the facet terms'
       // frequencies (add_facet_terms), not from every leaf's facet slot.
       // (Only public leaves, as an anonymous caller sees, is such a search too.)
       const bool everything = !r.q && r.tags.empty() && !r.user && !r.domain && !r.since_ms && !r.until_ms &&
                               !r.starred && !r.archived && r.is_public != false;
-      std::optional<facet_spy> spy;
-      if ((r.facet_tags || r.facet_users || r.facet_domains) && !everything)
-        enq.add_matchspy(&spy.emplace(facets, r.facet_tags, r.facet_users, r.facet_domains));
+      const bool want_facets = r.facet_tags || r.facet_users || r.facet_domains;
       const Xapian::doccount all = reader->get_doccount();
-      const Xapian::doccount check = std::min<Xapian::doccount>(std::max<Xapian::doccount>(all, 1), kExactUpTo);
-      Xapian::MSet m = enq.get_mset(static_cast<Xapian::doccount>(r.offset),
-                                    static_cast<Xapian::doccount>(r.limit + 1), check);
       search_result out;
-      out.total = m.get_matches_estimated();
-      out.total_exact = m.get_matches_lower_bound() == m.get_matches_upper_bound();
+      std::optional<facet_spy> spy;
+      // Runs `query` (the whole query, or it within a window) with the
+      // request's order, counting its facets when asked.
+      auto run = [&](const Xapian::Query& query) {
+        Xapian::Enquire enq(*reader);
+        enq.set_query(query);
+        enq.set_time_limit(kQueryTimeLimitSeconds);
+        if (r.sort != sort_by::relevance) {
+          const Xapian::valueno s =
+              r.sort == sort_by::created ? v_created : r.sort == sort_by::updated ? v_updated : v_title;
+          enq.set_sort_by_value_then_relevance(s, r.descending);
+        } else if (!r.q) {
+          enq.set_sort_by_value(v_created, true);  // nothing to rank: newest first
+        }
+        spy.reset();
+        if (want_facets && !everything) enq.add_matchspy(&spy.emplace(facets, r.facet_tags, r.facet_users, r.facet_domains));
+        const Xapian::doccount check = std::min<Xapian::doccount>(std::max<Xapian::doccount>(all, 1), kExactUpTo);
+        return enq.get_mset(static_cast<Xapian::doccount>(r.offset), static_cast<Xapian::doccount>(r.limit + 1),
+                            check);
+      };
+      // More matches than the index walks (exact_up_to): rank, count and
+      // estimate on the newest (oldest, for oldest first) leaves that hold
+      // about that many of them; a window too small for the page, or that
+      // held far fewer matches than estimated, is widened.
+      std::optional<Xapian::MSet> sampled;
+      const bool newest = !(r.sort == sort_by::created && !r.descending);
+      if (!r.exact && o.exact_up_to > 0 && all > o.exact_up_to &&
+          (r.sort == sort_by::relevance || r.sort == sort_by::created)) {
+        Xapian::Enquire probe(*reader);
+        probe.set_query(q);
+        const Xapian::doccount estimate = probe.get_mset(0, 0).get_matches_estimated();
+        if (estimate > o.exact_up_to) {
+          const double need = static_cast<double>(std::max(o.exact_up_to / 2, r.offset + r.limit + 1));
+          double want = static_cast<double>(o.exact_up_to) * all / estimate;
+          for (int round = 0; round < 4 && want < all; ++round) {
+            const window w = choose_window(*reader, static_cast<Xapian::doccount>(want) + 1, newest);
+            if (w.all) break;
+            Xapian::Query in(Xapian::Query::OP_OR, w.terms.begin(), w.terms.end());
+            Xapian::MSet mw = run(Xapian::Query(Xapian::Query::OP_FILTER, q, in));
+            const double got = mw.get_matches_estimated();
+            if (got >= need) {
+              search_result::sample_info si;
+              si.matches = mw.get_matches_estimated();
+              si.edge_ms = w.edge_ms;
+              si.newest = newest;
+              out.sample = si;
+              // The rate of matches in the window, over the whole index.
+              out.total = static_cast<uint64_t>(got * all / std::max<Xapian::doccount>(w.docs, 1) + 0.5);
+              sampled = std::move(mw);
+              break;
+            }
+            want = std::max<double>(w.docs, want) * std::min(16.0, std::max(2.0, need / std::max(got, 1.0)));
+          }
+        }
+      }
+      Xapian::MSet m = sampled ? std::move(*sampled) : run(q);
+      if (!sampled) {
+        out.total = m.get_matches_estimated();
+        out.total_exact = m.get_matches_lower_bound() == m.get_matches_upper_bound();
+      } else if (everything && !r.visible_to) {
+        out.total = r.is_public ? reader->get_termfreq("XP") : all;  // every leaf (public one) is a match
+      } else {
+        out.total_exact = false;
+      }
+      out.facets_exact = !(sampled && spy);
       size_t n = 0;
       for (auto it = m.begin(); it != m.end(); ++it) {
         if (n++ == r.limit) {

@@ -33,6 +33,11 @@ struct xapian_options {
   // Answers kept for repeated searches, each valid for the index revision it
   // was computed on (a commit makes it stale): 0 keeps none.
   size_t cached_results = 64;
+  // A search that would match more leaves than this (by the index's
+  // estimate) is ranked and counted on a window of about this many matches,
+  // the newest (search_result::sample); 0: every search walks all its
+  // matches. Sorts by title or update time always walk all of them.
+  size_t exact_up_to = 5000;
 };
 
 // Whether one leaf matches a query (nullopt: every leaf), by the index's own
@@ -44,7 +49,7 @@ class xapian_index final : public search_index {
  public:
   // The index schema this build writes; an index of another version is
   // rebuilt (a new database and group), which open() reports in `rebuilt`.
-  static constexpr int kSchemaVersion = 3;  // 2: facets interned in one value slot; 3: facet terms, bounded terms
+  static constexpr int kSchemaVersion = 4;  // 2: facets interned in one value slot; 3: facet terms, bounded terms; 4: time buckets
 
   struct opened {
     std::unique_ptr<xapian_index> index;

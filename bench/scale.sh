@@ -50,7 +50,10 @@ wrk_rate() {  # wrk args...; prints requests/s and the peak RSS (MiB) while it r
 }
 
 start_server() {
-  build/leaves serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" --log-level warn >>"$WORK/serve.log" 2>&1 &
+  # --search-cache 0: every search below is computed (wrk repeats one URL,
+  # which the cache would otherwise answer after the first).
+  build/leaves serve --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" --log-level warn --search-cache 0 \
+    >>"$WORK/serve.log" 2>&1 &
   SERVER=$!
   for _ in $(seq 1 600); do curl -fsS "$BASE/readyz" >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "scale.sh: the server did not become ready:" >&2
@@ -91,9 +94,10 @@ print(",".join(t["tag"] for t in items))')
   read -r get g_rss < <(LEAVES_BENCH_IDS="$WORK/ids.txt" wrk_rate -s bench/get.lua "$BASE")
   read -r list l_rss < <(LEAVES_BENCH_TAGS="$tags" wrk_rate -s bench/list.lua "$BASE")
   read -r search s_rss < <(wrk_rate "$BASE/v1/search?q=python&facets=tags,users,domains&limit=20")
-  peak=$(printf '%s\n' "$h_rss" "$p_rss" "$g_rss" "$l_rss" "$s_rss" | sort -n | tail -1)
+  read -r home hp_rss < <(wrk_rate "$BASE/v1/search?facets=tags,users&facet_limit=40&limit=30")
+  peak=$(printf '%s\n' "$h_rss" "$p_rss" "$g_rss" "$l_rss" "$s_rss" "$hp_rss" | sort -n | tail -1)
   pct() { awk -v a="$1" -v b="$healthz" 'BEGIN {printf "%.0f%%", 100 * a / b}'; }
-  rows+=("| $n | $(awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN {printf "%.0f s (%.0f/s)", b - a, n / (b - a)}') | $idle | $peak | $disk | $healthz | $post ($(pct "$post")) | $get ($(pct "$get")) | $list ($(pct "$list")) | $search ($(pct "$search")) |")
+  rows+=("| $n | $(awk -v a="$t0" -v b="$t1" -v n="$n" 'BEGIN {printf "%.0f s (%.0f/s)", b - a, n / (b - a)}') | $idle | $peak | $disk | $healthz | $post ($(pct "$post")) | $get ($(pct "$get")) | $list ($(pct "$list")) | $search ($(pct "$search")) | $home ($(pct "$home")) |")
   echo "${rows[-1]}" >&2
   kill -TERM $SERVER; wait $SERVER || true
   if [ $first = 1 ]; then
@@ -112,8 +116,8 @@ done
 echo
 echo "$(nproc) cores; wrk -t2 -c64 -d${DURATION}s per rate (wrk shares the cores with the server); RSS in MiB"
 echo
-echo "| leaves | import, until every projection caught up | RSS idle | RSS peak under load | data dir MiB | /healthz | POST | GET by id | list by tag | search, one word + facets |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| leaves | import, until every projection caught up | RSS idle | RSS peak under load | data dir MiB | /healthz | POST | GET by id | list by tag | search, one word + facets | home page: newest 30 + facets |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 echo
 echo "at $(echo "$SIZES" | awk '{print $1}') leaves, each on a freshly started server:"

@@ -77,6 +77,8 @@ struct bench_query {
   search::match_mode mode;
   const char* tag;  // filter, or null
   search::sort_by sort = search::sort_by::relevance;
+  const char* since = nullptr;  // created_at range, ISO 8601, or null
+  const char* until = nullptr;
 };
 
 int query(const char* dir, int n, bool facets, bool exact) {
@@ -98,6 +100,8 @@ int query(const char* dir, int n, bool facets, bool exact) {
       {"empty query + filter", "", search::match_mode::all, "libs"},
       {"empty query (home page)", "", search::match_mode::all, nullptr},
       {"one word, newest first", "python", search::match_mode::all, nullptr, search::sort_by::created},
+      {"one word, in one year", "python", search::match_mode::all, nullptr, search::sort_by::relevance,
+       "2022-01-01T00:00:00Z", "2023-01-01T00:00:00Z"},
   };
   for (const auto& bq : qs) {
     search::search_request r;
@@ -108,6 +112,8 @@ int query(const char* dir, int n, bool facets, bool exact) {
     if (bq.tag) r.tags.push_back(bq.tag);
     r.facet_tags = r.facet_users = r.facet_domains = facets;
     r.sort = bq.sort;
+    if (bq.since) r.since_ms = parse_iso8601(bq.since);
+    if (bq.until) r.until_ms = parse_iso8601(bq.until);
     r.exact = exact;
     std::vector<double> ms;
     uint64_t total = 0, sampled = 0;

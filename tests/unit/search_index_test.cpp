@@ -624,8 +624,11 @@ TEST(SearchIndex, ManyMatchesAreRankedAndCountedOnTheNewest) {
       batch.clear();
     }
   }
-  auto ask = [&](const std::string& q, search::sort_by sort, bool descending, size_t offset, bool exact = false) {
+  auto ask = [&](const std::string& q, search::sort_by sort, bool descending, size_t offset, bool exact = false,
+                 std::optional<int64_t> since = std::nullopt, std::optional<int64_t> until = std::nullopt) {
     search::search_request r;
+    r.since_ms = since;
+    r.until_ms = until;
     if (!q.empty()) {
       auto tree = search::parse_query(q, search::match_mode::all);
       EXPECT_TRUE(tree.ok());
@@ -686,6 +689,27 @@ TEST(SearchIndex, ManyMatchesAreRankedAndCountedOnTheNewest) {
           else EXPECT_LT(h.leaf.created_at, res.sample->edge_ms);
         }
       }
+    }
+  }
+  // Within a created_at range: the window is the range's newest (oldest).
+  {
+    auto res = ask("common", search::sort_by::created, true, 0, false, std::nullopt, created(500));
+    ASSERT_TRUE(res.sample.has_value());
+    std::vector<std::string> want;
+    for (int i = 499; i > 489; --i) want.push_back(id(i));
+    EXPECT_EQ(page_ids(res), want);
+    EXPECT_LT(res.sample->edge_ms, created(500));
+    res = ask("common", search::sort_by::created, false, 0, false, created(300), std::nullopt);
+    ASSERT_TRUE(res.sample.has_value());
+    want.clear();
+    for (int i = 300; i < 310; ++i) want.push_back(id(i));
+    EXPECT_EQ(page_ids(res), want);
+    EXPECT_GT(res.sample->edge_ms, created(300));
+    res = ask("common", search::sort_by::relevance, true, 0, false, created(100), created(400));
+    ASSERT_EQ(res.items.size(), 10u);
+    for (const auto& h : res.items) {
+      EXPECT_GE(h.leaf.created_at, created(100));
+      EXPECT_LT(h.leaf.created_at, created(400));
     }
   }
   // Half of them: the odd ones, newest first.

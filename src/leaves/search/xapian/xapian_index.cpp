@@ -476,44 +476,49 @@ struct window {
   bool all = true;      // it is the whole index (no narrower window holds `want`)
 };
 
-window choose_window(const Xapian::Database& db, Xapian::doccount want, bool newest) {
+// A search's created_at range starts the descent at its end (`until`, for
+// newest) or its start (`since`, for oldest), so that a window of a past
+// year is that year's newest leaves, not the index's.
+window choose_window(const Xapian::Database& db, Xapian::doccount want, bool newest, std::optional<int64_t> since_ms,
+                     std::optional<int64_t> until_ms) {
   window w;
   const std::string lo = db.get_value_lower_bound(v_created), hi = db.get_value_upper_bound(v_created);
   if (lo.empty() || hi.empty()) return w;
-  const auto secs = [](const std::string& v) {
-    return seconds_of(static_cast<int64_t>(Xapian::sortable_unserialise(v)));
-  };
+  int64_t lo_s = seconds_of(static_cast<int64_t>(Xapian::sortable_unserialise(lo)));
+  int64_t hi_s = seconds_of(static_cast<int64_t>(Xapian::sortable_unserialise(hi)));
+  if (since_ms) lo_s = std::max(lo_s, seconds_of(*since_ms));
+  if (until_ms) hi_s = std::min(hi_s, seconds_of(*until_ms - 1));
+  if (hi_s < lo_s) return w;
   const int64_t step = newest ? -1 : 1;
-  int level = kBucketLevels - 1;
-  int64_t first = bucket_of(secs(newest ? hi : lo), level), last = bucket_of(secs(newest ? lo : hi), level);
-  for (;;) {
-    bool split = false;
+  // Takes the buckets first..last of `level` in order until `want`; true
+  // when it got there. (A bucket's count may include leaves outside the
+  // range, so its children may fall short: then on to its neighbour.)
+  const auto take = [&](auto& self, int level, int64_t first, int64_t last) -> bool {
+    const int shift = kBucketShifts[level];
     for (int64_t b = first;; b += step) {
+      const int64_t start_s = b * (int64_t{1} << shift);
+      const int64_t end_s = start_s + (int64_t{1} << shift);  // exclusive
       const std::string t = bucket_term(level, b);
-      const Xapian::doccount n = db.get_termfreq(t);
+      // (A child wholly outside the range holds nothing the search can match.)
+      const Xapian::doccount n = start_s > hi_s || end_s <= lo_s ? 0 : db.get_termfreq(t);
       if (n > 0 && w.docs + n >= want && level > 0) {
-        --level;  // it passes `want`: take its children, newest (or oldest) first
-        first = newest ? b * 16 + 15 : b * 16;
-        last = newest ? b * 16 : b * 16 + 15;
-        split = true;
-        break;
-      }
-      if (n > 0) {
+        // It would pass `want`: its children, newest (or oldest) first.
+        if (self(self, level - 1, newest ? b * 16 + 15 : b * 16, newest ? b * 16 : b * 16 + 15)) return true;
+      } else if (n > 0) {
         w.terms.push_back(t);
         w.docs += n;
         if (w.docs >= want) {
-          const int64_t edge_s = (newest ? b : b + 1) * (int64_t{1} << kBucketShifts[level]);
-          w.edge_ms = edge_s * 1000;
-          w.all = w.docs >= db.get_doccount();
-          return w;
+          w.edge_ms = (newest ? start_s : end_s) * 1000;
+          return true;
         }
       }
-      if (b == last) break;
+      if (b == last) return false;
     }
-    if (!split) break;
-  }
-  w.all = true;  // fewer than `want` leaves in all
-  return w;
+  };
+  const int top = kBucketLevels - 1;
+  if (take(take, top, bucket_of(newest ? hi_s : lo_s, top), bucket_of(newest ? lo_s : hi_s, top)))
+    w.all = w.docs >= db.get_doccount();
+  return w;  // (fewer than `want` leaves in all: all stays true)
 }
 
 Xapian::Query user_query(const std::string& user) {
@@ -1099,7 +1104,8 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
           const double need = static_cast<double>(std::max(o.exact_up_to / 2, r.offset + r.limit + 1));
           double want = static_cast<double>(o.exact_up_to) * all / estimate;
           for (int round = 0; round < 4 && want < all; ++round) {
-            const window w = choose_window(*reader, static_cast<Xapian::doccount>(want) + 1, newest);
+            const window w =
+                choose_window(*reader, static_cast<Xapian::doccount>(want) + 1, newest, r.since_ms, r.until_ms);
             if (w.all) break;
             Xapian::Query in(Xapian::Query::OP_OR, w.terms.begin(), w.terms.end());
             Xapian::MSet mw = run(Xapian::Query(Xapian::Query::OP_FILTER, q, in));

@@ -12,6 +12,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -85,6 +87,7 @@ int query(const char* dir, int n, bool facets, bool exact) {
   search::xapian_options o;
   o.dir = dir;
   o.cached_results = 0;  // each query runs: the cache would answer every repeat
+  if (const char* e = std::getenv("LEAVES_SEARCH_EXACT_UP_TO")) o.exact_up_to = std::strtoull(e, nullptr, 10);
   auto opened = search::xapian_index::open(o);
   if (!opened) {
     std::fprintf(stderr, "%s\n", opened.err().message.c_str());
@@ -103,7 +106,9 @@ int query(const char* dir, int n, bool facets, bool exact) {
       {"one word, in one year", "python", search::match_mode::all, nullptr, search::sort_by::relevance,
        "2022-01-01T00:00:00Z", "2023-01-01T00:00:00Z"},
   };
+  const char* only = std::getenv("LEAVES_BENCH_ONLY");  // run the queries whose name has this in it (profiling)
   for (const auto& bq : qs) {
+    if (only && !std::strstr(bq.name, only)) continue;
     search::search_request r;
     auto parsed = search::parse_query(bq.q, bq.mode);
     if (!parsed) return 1;

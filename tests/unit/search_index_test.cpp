@@ -8,6 +8,7 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <xapian.h>
 
 #include "leaves/base/time.h"
 #include "leaves/search/query.h"
@@ -748,4 +749,42 @@ TEST(SearchIndex, ManyMatchesAreRankedAndCountedOnTheNewest) {
   EXPECT_FALSE(res.sample.has_value());
   EXPECT_EQ(res.total, static_cast<uint64_t>(kLeaves));
   EXPECT_EQ(page_ids(res), expected(true, 0));
+}
+
+// A new leaf's document id is its created second (or the first free one
+// after it), so a window of time is a run of ids; an updated leaf keeps its
+// id and a deleted one frees it.
+TEST(SearchIndex, DocumentIdsFollowCreationTime) {
+  fixture f;
+  const auto leaf = [&](const std::string& id, int64_t created_s) {
+    json::object l{{"id", id},
+                   {"url", "https://example.org/" + id},
+                   {"title", "t " + id},
+                   {"content_text", "words"},
+                   {"created_at", format_iso8601(created_s * 1000 + 999)},
+                   {"updated_at", format_iso8601(created_s * 1000 + 999)}};
+    return f.make(domain::event_type::created, id, json::object{{"leaf", l}});
+  };
+  f.apply({leaf("a", 1000), leaf("b", 3000), leaf("c", 2000)});
+  f.apply({leaf("d", 2000), leaf("e", 2001), leaf("g", 0)});  // 2000 is taken: 2001, then 2002; 0 -> 1
+  f.apply({f.make(domain::event_type::deleted, "b", json::object{})});
+  f.apply({leaf("h", 3000)});  // b's id is free again
+  f.apply({f.make(domain::event_type::tags_added, "a", json::object{{"tags", json::array{"x"}}})});
+  f.ix->stop();
+  Xapian::Database db(f.dir.path.string());
+  std::map<std::string, Xapian::docid> got;
+  for (const char* id : {"a", "c", "d", "e", "g", "h"}) {
+    auto it = db.postlist_begin(std::string("Q") + id);
+    ASSERT_NE(it, db.postlist_end(std::string("Q") + id)) << id;
+    got[id] = *it;
+  }
+  const std::map<std::string, Xapian::docid> want{{"a", 1000}, {"c", 2000}, {"d", 2001}, {"e", 2002}, {"g", 1}, {"h", 3000}};
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(db.get_doccount(), 6u);
+  // After a restart the ids in use are read back: the next leaf at 2000 takes 2003.
+  f.reopen();
+  f.apply({leaf("i", 2000)});
+  f.ix->stop();
+  Xapian::Database again(f.dir.path.string());
+  EXPECT_EQ(*again.postlist_begin("Qi"), 2003u);
 }

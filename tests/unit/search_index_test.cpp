@@ -706,12 +706,18 @@ TEST(SearchIndex, ManyMatchesAreRankedAndCountedOnTheNewest) {
     for (int i = 300; i < 310; ++i) want.push_back(id(i));
     EXPECT_EQ(page_ids(res), want);
     EXPECT_GT(res.sample->edge_ms, created(300));
-    res = ask("common", search::sort_by::relevance, true, 0, false, created(100), created(400));
+    res = ask("common", search::sort_by::relevance, true, 0, false, created(100), created(900));
+    ASSERT_TRUE(res.sample.has_value());
+    EXPECT_NEAR(static_cast<double>(res.total), 800, 60) << "the range's match rate times the leaves in the range";
     ASSERT_EQ(res.items.size(), 10u);
     for (const auto& h : res.items) {
       EXPECT_GE(h.leaf.created_at, created(100));
-      EXPECT_LT(h.leaf.created_at, created(400));
+      EXPECT_LT(h.leaf.created_at, created(900));
     }
+    // A range too small to narrow is walked whole, exactly.
+    res = ask("common", search::sort_by::relevance, true, 0, false, created(100), created(200));
+    EXPECT_FALSE(res.sample.has_value());
+    EXPECT_EQ(res.total, 100u);
   }
   // Half of them: the odd ones, newest first.
   {

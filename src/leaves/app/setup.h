@@ -101,7 +101,7 @@ struct serve_config {
   uint64_t min_free_bytes() const { return static_cast<uint64_t>(min_free_mb) << 20; }
   int search_threads = 2;
   int search_cache = 64;  // answers kept per index revision (0: none)
-  int search_exact_up_to = 5000;  // matches walked exactly; more: a sample of the newest (0: always all)
+  int search_exact_up_to = 1000;  // matches walked exactly; more: a sample of the newest (0: always all)
   int search_flush_ms = 200;
 };
 

@@ -522,6 +522,32 @@ window choose_window(const Xapian::Database& db, Xapian::doccount want, bool new
   return w;  // (fewer than `want` leaves in all: all stays true)
 }
 
+// About how many leaves were created in [since, until): the buckets wholly
+// inside it, and at the finest level the edge buckets whole (so up to two
+// 68-minute buckets too many). At most 2 x 16 look-ups a level.
+Xapian::doccount docs_in_range(const Xapian::Database& db, std::optional<int64_t> since_ms,
+                               std::optional<int64_t> until_ms) {
+  const int64_t lo_s = since_ms ? seconds_of(*since_ms) : std::numeric_limits<int64_t>::min() / 2;
+  const int64_t hi_s = until_ms ? seconds_of(*until_ms - 1) : std::numeric_limits<int64_t>::max() / 2;
+  const std::string lo_v = db.get_value_lower_bound(v_created), hi_v = db.get_value_upper_bound(v_created);
+  if (lo_v.empty() || hi_v.empty() || hi_s < lo_s) return 0;
+  const auto count = [&](auto& self, int level, int64_t first, int64_t last) -> Xapian::doccount {
+    const int shift = kBucketShifts[level];
+    Xapian::doccount n = 0;
+    for (int64_t b = first; b <= last; ++b) {
+      const int64_t start_s = b * (int64_t{1} << shift), end_s = start_s + (int64_t{1} << shift);
+      if (end_s <= lo_s || start_s > hi_s) continue;
+      if ((start_s >= lo_s && end_s - 1 <= hi_s) || level == 0) n += db.get_termfreq(bucket_term(level, b));
+      else if (db.get_termfreq(bucket_term(level, b)) > 0) n += self(self, level - 1, b * 16, b * 16 + 15);
+    }
+    return n;
+  };
+  const int top = kBucketLevels - 1;
+  const int64_t first = seconds_of(static_cast<int64_t>(Xapian::sortable_unserialise(lo_v)));
+  const int64_t last = seconds_of(static_cast<int64_t>(Xapian::sortable_unserialise(hi_v)));
+  return count(count, top, bucket_of(std::max(first, lo_s), top), bucket_of(std::min(last, hi_s), top));
+}
+
 Xapian::Query user_query(const std::string& user) {
   using Q = Xapian::Query;
   Q by_name(term("A", lower(user)));
@@ -748,6 +774,25 @@ struct xapian_index::impl {
   std::mutex cache_mu;
   std::list<std::pair<std::string, cached_result>> cache_lru;  // most recent first
   std::unordered_map<std::string, decltype(cache_lru)::iterator> cache_at;
+
+  // The facets of searches of everything, per visibility and limit, for
+  // the revision they were counted on; at most kMaxFacetMemo (then emptied).
+  static constexpr size_t kMaxFacetMemo = 256;
+  std::mutex facet_memo_mu;
+  std::unordered_map<std::string, std::pair<Xapian::rev, std::vector<facet_value>>> facet_memo;
+  std::optional<std::vector<facet_value>> facet_memo_get(const std::string& key, Xapian::rev rev) {
+    std::lock_guard lk(facet_memo_mu);
+    auto it = facet_memo.find(key);
+    if (it == facet_memo.end() || it->second.first != rev) return std::nullopt;
+    return it->second.second;
+  }
+  void facet_memo_put(const std::string& key, Xapian::rev rev, const std::vector<facet_value>& top) {
+    std::lock_guard lk(facet_memo_mu);
+    if (facet_memo.size() >= kMaxFacetMemo && !facet_memo.count(key)) facet_memo.clear();
+    auto& slot = facet_memo[key];
+    if (slot.first > rev && !slot.second.empty()) return;  // a newer count is there already
+    slot = {rev, top};
+  }
 
   std::optional<search_result> cache_get(const std::string& key, Xapian::rev rev) {
     std::lock_guard lk(cache_mu);
@@ -1191,7 +1236,13 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
           (r.sort == sort_by::relevance || r.sort == sort_by::created)) {
         Xapian::Enquire probe(*reader);
         probe.set_query(q);
-        const Xapian::doccount estimate = probe.get_mset(0, 0).get_matches_estimated();
+        // Xapian's estimate of a phrase is far too low ("command line": 50
+        // for 11,917 at a million leaves), so an eighth of the upper bound
+        // (the rarer word's count) is the least taken; an estimate too high
+        // only makes a first window too small, which is widened.
+        const Xapian::MSet counted = probe.get_mset(0, 0);
+        const Xapian::doccount estimate =
+            std::max(counted.get_matches_estimated(), counted.get_matches_upper_bound() / 8);
         if (estimate > o.exact_up_to) {
           const double need = static_cast<double>(std::max(o.exact_up_to / 2, r.offset + r.limit + 1));
           double want = static_cast<double>(o.exact_up_to) * all / estimate;
@@ -1208,8 +1259,17 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
               si.edge_ms = w.edge_ms;
               si.newest = newest;
               out.sample = si;
-              // The rate of matches in the window, over the whole index.
-              out.total = static_cast<uint64_t>(got * all / std::max<Xapian::doccount>(w.docs, 1) + 0.5);
+              // The rate of matches in the window, over the whole index (or
+              // the leaves of the searched created_at range).
+              // (Both counted the same way, so the buckets at the range's
+              // edge that hold leaves outside it weigh on both alike.)
+              double span = all, in_window = w.docs;
+              if (r.since_ms || r.until_ms) {
+                span = docs_in_range(*reader, r.since_ms, r.until_ms);
+                in_window = newest ? docs_in_range(*reader, std::max(w.edge_ms, r.since_ms.value_or(w.edge_ms)), r.until_ms)
+                                   : docs_in_range(*reader, r.since_ms, std::min(w.edge_ms, r.until_ms.value_or(w.edge_ms)));
+              }
+              out.total = static_cast<uint64_t>(got * std::max(span, got) / std::max(in_window, got) + 0.5);
               sampled = std::move(mw);
               break;
             }
@@ -1258,6 +1318,13 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
       auto facet = [&](bool wanted, facet_names::kind k, char letter) {
         if (!wanted) return std::vector<facet_value>{};
         if (spy) return spy->top(k, r.facet_limit);
+        // The facets of everything depend only on the revision and the
+        // visibility, and cost one step per distinct value (tens of
+        // thousands of users or hosts at a million leaves): kept per revision.
+        std::string memo_key(1, letter);
+        memo_key += r.is_public ? "P" : !r.visible_to ? "A" : "I" + std::to_string(*r.visible_to);
+        memo_key += ':' + std::to_string(r.facet_limit);
+        if (auto hit = facet_memo_get(memo_key, revision)) return std::move(*hit);
         std::vector<uint32_t> counts;
         if (r.is_public) {
           count_facet_terms(*reader, std::string("XFP") + letter, counts);
@@ -1267,7 +1334,9 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
           count_facet_terms(*reader, std::string("XFP") + letter, counts);
           count_facet_terms(*reader, "XFI" + std::to_string(*r.visible_to) + ':' + letter, counts);
         }
-        return top_facets(counts, facets, k, r.facet_limit);
+        auto top = top_facets(counts, facets, k, r.facet_limit);
+        facet_memo_put(memo_key, revision, top);
+        return top;
       };
       out.tags = facet(r.facet_tags, facet_names::tag, 't');
       out.users = facet(r.facet_users, facet_names::user, 'u');

@@ -37,7 +37,7 @@ struct xapian_options {
   // estimate) is ranked and counted on a window of about this many matches,
   // the newest (search_result::sample); 0: every search walks all its
   // matches. Sorts by title or update time always walk all of them.
-  size_t exact_up_to = 5000;
+  size_t exact_up_to = 1000;
 };
 
 // Whether one leaf matches a query (nullopt: every leaf), by the index's own

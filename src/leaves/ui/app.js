@@ -308,7 +308,7 @@ function searchPage() {
 
   const box = h("input", { type: "search", id: "q", name: "q", value: s.q, placeholder: "Search leaves…  (press / to focus)",
                            autocomplete: "off", "aria-label": "Search", maxlength: 1024 });
-  const form = h("form", { class: "searchbar", role: "search", on: { submit: (ev) => { ev.preventDefault(); go({ q: box.value.trim() }); } } },
+  const form = h("form", { class: "searchbar", role: "search", on: { submit: (ev) => { ev.preventDefault(); go({ q: box.value.trim(), exact: false }); } } },
     box, h("button", { class: "primary", type: "submit" }, "Search"));
 
   const toggle = h("span", { class: "toggle", role: "group", "aria-label": "Match" },

@@ -131,7 +131,7 @@ int query(const char* dir, int n, bool facets, bool exact) {
         return 1;
       }
       total = res->total;
-      sampled = res->sample ? res->sample->matches : 0;
+      sampled = res->window_matches;
     }
     std::sort(ms.begin(), ms.end());
     const auto at = [&](double f) { return ms[std::min(ms.size() - 1, static_cast<size_t>(f * ms.size()))]; };

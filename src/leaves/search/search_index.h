@@ -83,6 +83,9 @@ struct search_result {
   };
   std::optional<sample_info> sample;
   bool facets_exact = true;
+  // The matches of the window walked (0: every match was), also when the
+  // answer is exact (everything, newest first) and has no `sample`.
+  uint64_t window_matches = 0;
   std::vector<facet_value> tags, users, domains;
   bool more = false;  // another page follows
   std::string suggestion;  // "did you mean", only when nothing was found

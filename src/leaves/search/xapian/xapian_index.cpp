@@ -522,6 +522,13 @@ window choose_window(const Xapian::Database& db, Xapian::doccount want, bool new
   return w;  // (fewer than `want` leaves in all: all stays true)
 }
 
+// Whether a query holds a created_at range (after:, before:), which a
+// sample's window does not know of: such a search walks its matches.
+bool has_range(const node& n) {
+  if (n.k == node::kind::range) return true;
+  return std::any_of(n.children.begin(), n.children.end(), [](const node& c) { return has_range(c); });
+}
+
 // About how many leaves were created in [since, until): the buckets wholly
 // inside it, and at the finest level the edge buckets whole (so up to two
 // 68-minute buckets too many). At most 2 x 16 look-ups a level.
@@ -1219,6 +1226,10 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
           enq.set_sort_by_value_then_relevance(s, r.descending);
         } else if (!r.q) {
           enq.set_sort_by_value(v_created, true);  // nothing to rank: newest first
+        } else {
+          // Equal weights (a query of filters alone) by id, which follows
+          // creation time (docid_space): newest first.
+          enq.set_docid_order(Xapian::Enquire::DESCENDING);
         }
         spy.reset();
         if (want_facets && !everything) enq.add_matchspy(&spy.emplace(facets, r.facet_tags, r.facet_users, r.facet_domains));
@@ -1233,19 +1244,27 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
       std::optional<Xapian::MSet> sampled;
       const bool newest = !(r.sort == sort_by::created && !r.descending);
       if (!r.exact && o.exact_up_to > 0 && all > o.exact_up_to &&
-          (r.sort == sort_by::relevance || r.sort == sort_by::created)) {
+          (r.sort == sort_by::relevance || r.sort == sort_by::created) && !(r.q && has_range(*r.q))) {
         Xapian::Enquire probe(*reader);
         probe.set_query(q);
         // Xapian's estimate of a phrase is far too low ("command line": 50
         // for 11,917 at a million leaves), so an eighth of the upper bound
         // (the rarer word's count) is the least taken; an estimate too high
         // only makes a first window too small, which is widened.
+        // (Nor can it match more leaves than its created_at range holds.)
         const Xapian::MSet counted = probe.get_mset(0, 0);
-        const Xapian::doccount estimate =
-            std::max(counted.get_matches_estimated(), counted.get_matches_upper_bound() / 8);
+        const double span = r.since_ms || r.until_ms ? docs_in_range(*reader, r.since_ms, r.until_ms) : all;
+        const double estimate = std::min<double>(
+            span, std::max(counted.get_matches_estimated(), counted.get_matches_upper_bound() / 8));
         if (estimate > o.exact_up_to) {
-          const double need = static_cast<double>(std::max(o.exact_up_to / 2, r.offset + r.limit + 1));
-          double want = static_cast<double>(o.exact_up_to) * all / estimate;
+          // By creation time a page is exact in any window that holds it, so
+          // the window grows with the offset. By relevance the window must
+          // not depend on the page (or pages would rank different leaves):
+          // it pages through the window's matches and ends there.
+          const bool by_time = r.sort == sort_by::created || !r.q;
+          const size_t at_least = o.exact_up_to / 2;
+          const double need = static_cast<double>(by_time ? std::max(at_least, r.offset + r.limit + 1) : at_least);
+          double want = static_cast<double>(o.exact_up_to) * span / estimate;
           for (int round = 0; round < 4 && want < all; ++round) {
             const window w =
                 choose_window(*reader, static_cast<Xapian::doccount>(want) + 1, newest, r.since_ms, r.until_ms);
@@ -1258,14 +1277,16 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
               si.matches = mw.get_matches_estimated();
               si.edge_ms = w.edge_ms;
               si.newest = newest;
-              out.sample = si;
+              out.window_matches = si.matches;
+              // Everything, newest (oldest) first: page, total and facets
+              // are exact (below), nothing to say.
+              if (!everything) out.sample = si;
               // The rate of matches in the window, over the whole index (or
               // the leaves of the searched created_at range).
               // (Both counted the same way, so the buckets at the range's
               // edge that hold leaves outside it weigh on both alike.)
-              double span = all, in_window = w.docs;
+              double in_window = w.docs;
               if (r.since_ms || r.until_ms) {
-                span = docs_in_range(*reader, r.since_ms, r.until_ms);
                 in_window = newest ? docs_in_range(*reader, std::max(w.edge_ms, r.since_ms.value_or(w.edge_ms)), r.until_ms)
                                    : docs_in_range(*reader, r.since_ms, std::min(w.edge_ms, r.until_ms.value_or(w.edge_ms)));
               }
@@ -1278,15 +1299,29 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
         }
       }
       Xapian::MSet m = sampled ? std::move(*sampled) : run(q);
+      const bool walked_all = m.get_matches_lower_bound() == m.get_matches_upper_bound();
       if (!sampled) {
         out.total = m.get_matches_estimated();
-        out.total_exact = m.get_matches_lower_bound() == m.get_matches_upper_bound();
-      } else if (everything && !r.visible_to) {
-        out.total = r.is_public ? reader->get_termfreq("XP") : all;  // every leaf (public one) is a match
+        out.total_exact = walked_all;
+      } else if (everything) {
+        // Every leaf the caller may see is a match: counted from terms.
+        if (r.is_public) {
+          out.total = reader->get_termfreq("XP");
+        } else if (!r.visible_to) {
+          out.total = all;
+        } else {
+          // Public leaves and its own: both, less those that are both.
+          const std::string own = "XI" + std::to_string(*r.visible_to);
+          Xapian::Enquire both(*reader);
+          both.set_query(Xapian::Query(Xapian::Query::OP_AND, Xapian::Query("XP"), Xapian::Query(own)));
+          const Xapian::doccount overlap = both.get_mset(0, 0, all).get_matches_estimated();
+          out.total = reader->get_termfreq("XP") + reader->get_termfreq(own) - overlap;
+        }
       } else {
         out.total_exact = false;
       }
-      out.facets_exact = !(sampled && spy);
+      // (A walk stops counting at kExactUpTo matches: its facets too.)
+      out.facets_exact = !spy || (!sampled && walked_all);
       size_t n = 0;
       for (auto it = m.begin(); it != m.end(); ++it) {
         if (n++ == r.limit) {

@@ -827,3 +827,103 @@ TEST(SearchIndex, DocumentIdsFollowCreationTime) {
   ASSERT_NE(i, again.postlist_end("Qi"));
   EXPECT_EQ(*i, 2003u);
 }
+
+// A burst of saves (hundreds in the same seconds) takes a run of ids; the
+// newest part of it is a window, and a page by creation time is still
+// exactly the newest: before and after a leaf arrives out of order into the
+// run, and after one in its middle is deleted.
+TEST(SearchIndex, ABurstOfSavesIsSplitByIdAndPagesStayExact) {
+  fixture f;
+  f.exact_up_to = 100;
+  f.reopen();
+  const int64_t base = 1700000000000;
+  std::vector<std::pair<int64_t, std::string>> all;  // created, id
+  const auto leaf = [&](const std::string& id, int64_t created, const std::string& words) {
+    all.emplace_back(created, id);
+    json::object l{{"id", id},
+                   {"url", "https://example.org/" + id},
+                   {"title", "t " + id},
+                   {"content_text", "common " + words},
+                   {"created_at", format_iso8601(created)},
+                   {"updated_at", format_iso8601(created)}};
+    return f.make(domain::event_type::created, id, json::object{{"leaf", l}});
+  };
+  std::vector<applied_event> batch;
+  for (int i = 0; i < 300; ++i) batch.push_back(leaf("old" + std::to_string(i), base + int64_t{i} * 3600 * 1000, "old"));
+  f.apply(std::move(batch));
+  // 600 leaves 3 ms apart; in each batch their ids sort apart from their times.
+  const int64_t burst = base + int64_t{400} * 3600 * 1000;
+  for (int b = 0; b < 6; ++b) {
+    batch.clear();
+    for (int k = 0; k < 100; ++k) {
+      const int i = b * 100 + k;
+      batch.push_back(leaf("b" + std::to_string((i * 7919) % 1000 + 1000), burst + int64_t{i} * 3, "burst"));
+    }
+    f.apply(std::move(batch));
+  }
+  const auto newest_first = [&](size_t offset) {
+    auto sorted = all;
+    std::sort(sorted.begin(), sorted.end(), std::greater<>());
+    std::vector<std::string> out;
+    for (size_t k = offset; k < offset + 10 && k < sorted.size(); ++k) out.push_back(sorted[k].second);
+    return out;
+  };
+  const auto ask = [&](const std::string& q, search::sort_by sort, size_t offset) {
+    search::search_request r;
+    if (!q.empty()) r.q = *search::parse_query(q, search::match_mode::all);
+    r.sort = sort;
+    r.descending = true;
+    r.offset = offset;
+    r.limit = 10;
+    auto res = f.ix->search(r);
+    EXPECT_TRUE(res.ok()) << (res.ok() ? "" : res.err().message);
+    return res.ok() ? *res : search::search_result{};
+  };
+  const auto page_ids = [](const search::search_result& res) {
+    std::vector<std::string> out;
+    for (const auto& h : res.items) out.push_back(h.leaf.id);
+    return out;
+  };
+  const auto check_pages = [&](const std::string& when) {
+    for (size_t offset : {size_t{0}, size_t{30}, size_t{200}, size_t{590}}) {
+      EXPECT_EQ(page_ids(ask("", search::sort_by::relevance, offset)), newest_first(offset))
+          << when << ": everything, offset " << offset;
+      EXPECT_EQ(page_ids(ask("common", search::sort_by::created, offset)), newest_first(offset))
+          << when << ": common newest first, offset " << offset;
+    }
+    EXPECT_EQ(ask("", search::sort_by::relevance, 0).total, all.size()) << when;
+  };
+
+  check_pages("the burst in order");
+  // The home page looked at part of the burst, not all 600 of it.
+  const auto home = ask("", search::sort_by::relevance, 0);
+  EXPECT_GT(home.window_matches, 0u);
+  EXPECT_LT(home.window_matches, 300u) << "a window of the burst's newest ids";
+  // A word only older leaves have: found past the burst, from a window.
+  const auto old = ask("old", search::sort_by::relevance, 0);
+  ASSERT_EQ(old.items.size(), 10u);
+  for (const auto& h : old.items) EXPECT_EQ(h.leaf.id.substr(0, 3), "old");
+  ASSERT_TRUE(old.sample.has_value());
+  EXPECT_LT(old.sample->matches, 300u);
+  EXPECT_NEAR(static_cast<double>(old.total), 300, 90);
+  // After a restart the runs and their order are read back from the index.
+  f.reopen();
+  check_pages("reopened");
+  EXPECT_LT(ask("", search::sort_by::relevance, 0).window_matches, 300u) << "reopened";
+
+  // One in the middle of the burst is deleted: two runs, each in order.
+  const std::string gone = "b" + std::to_string((300 * 7919) % 1000 + 1000);
+  f.apply({f.make(domain::event_type::deleted, gone, json::object{})});
+  all.erase(std::find_if(all.begin(), all.end(), [&](const auto& p) { return p.second == gone; }));
+  check_pages("one deleted");
+  // A leaf newer than the whole burst takes the freed id (the first free
+  // after its created second): an id below older leaves, out of order.
+  f.apply({leaf("refill", burst + 1900, "burst")});
+  EXPECT_EQ(page_ids(ask("", search::sort_by::relevance, 0)).front(), "refill");
+  check_pages("the freed id taken");
+  // One arrives late, created inside the burst: its id lands after the run.
+  f.apply({leaf("late", burst + 901, "burst")});
+  check_pages("a late leaf");
+  f.reopen();
+  check_pages("reopened again");
+}

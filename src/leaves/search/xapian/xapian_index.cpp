@@ -51,6 +51,8 @@ constexpr Xapian::termcount kTitleWeight = 3;
 constexpr Xapian::doccount kExactUpTo = 500000;
 constexpr double kQueryTimeLimitSeconds = 2.0;
 constexpr size_t kMaxCachedKeyBytes = 8192;  // longer queries are run, not cached
+// A window by id (docid_space::newest_ids) looks at most this many runs of ids.
+constexpr size_t kMaxRunsLooked = 8192;
 
 const char* kMetaSchema = "leaves:schema";
 const char* kMetaGroup = "leaves:group";
@@ -522,6 +524,45 @@ window choose_window(const Xapian::Database& db, Xapian::doccount want, bool new
   return w;  // (fewer than `want` leaves in all: all stays true)
 }
 
+// The documents with ids from `from` up: a filter (no weight) over the
+// index's list of all documents, started at `from`.
+class ids_from : public Xapian::PostingSource {
+ public:
+  ids_from(Xapian::docid from, Xapian::doccount docs) : from_(from), docs_(docs) {}
+  Xapian::PostingSource* clone() const override { return new ids_from(from_, docs_); }
+  std::string name() const override { return "leaves::ids_from"; }
+  void init(const Xapian::Database& db) override {
+    db_ = db;
+    it_ = db_.postlist_begin("");
+    end_ = db_.postlist_end("");
+    started_ = false;
+  }
+  Xapian::doccount get_termfreq_min() const override { return 0; }
+  Xapian::doccount get_termfreq_est() const override { return docs_; }
+  Xapian::doccount get_termfreq_max() const override { return db_.get_doccount(); }
+  void next(double) override {
+    if (!started_) {
+      started_ = true;
+      it_.skip_to(from_);
+    } else {
+      ++it_;
+    }
+  }
+  void skip_to(Xapian::docid id, double) override {
+    started_ = true;
+    it_.skip_to(std::max(id, from_));
+  }
+  bool at_end() const override { return it_ == end_; }
+  Xapian::docid get_docid() const override { return *it_; }
+
+ private:
+  Xapian::docid from_;
+  Xapian::doccount docs_;
+  Xapian::Database db_;
+  Xapian::PostingIterator it_, end_;
+  bool started_ = false;
+};
+
 // Whether a query holds a created_at range (after:, before:), which a
 // sample's window does not know of: such a search walks its matches.
 bool has_range(const node& n) {
@@ -689,65 +730,145 @@ std::string new_group() {
 // search of the newest reads a few blocks, not one block a leaf (a 1,000,000
 // leaf import in another order read ~4 blocks per leaf walked). Ids run out
 // in 2106; after that a leaf takes the first free id after 2^32 - 2^25.
+//
+// So a leaf's id is never below its created second: the leaves below an id
+// were all created before it. A burst of saves (thousands a second) takes a
+// run of consecutive ids; the index keeps, for each run, whether its ids
+// follow its leaves' creation times (saves arriving in time order do), which
+// lets a search take the newest part of a run (newest_ids) where a time
+// bucket would have to take all of it.
 class docid_space {
  public:
+  // Where the newest `want` ids start (newest_ids).
+  struct edge {
+    Xapian::docid from = 0;      // the window: every id from here up
+    Xapian::docid run_first = 0; // the first id of the run `from` is in
+    bool in_order = false;       // that run's ids follow creation time
+    Xapian::doccount docs = 0;   // ids from `from` up
+  };
   // The ids the database holds (the projector's thread, at open and after a
-  // reopen).
-  void load(const Xapian::Database& db) {
+  // reopen), with their leaves' creation times from the created slot.
+  void load(const Xapian::Database& db, Xapian::valueno created_slot) {
+    std::lock_guard lk(mu_);
     runs_.clear();
+    auto v = db.valuestream_begin(created_slot);
+    const auto v_end = db.valuestream_end(created_slot);
     for (auto it = db.postlist_begin(""); it != db.postlist_end(""); ++it) {
       const Xapian::docid id = *it;
-      if (!runs_.empty() && std::prev(runs_.end())->second + 1 == id) std::prev(runs_.end())->second = id;
-      else runs_.emplace(id, id);
+      int64_t created = kUnknown;
+      if (v != v_end) {
+        v.skip_to(id);
+        if (v != v_end && v.get_docid() == id) created = static_cast<int64_t>(Xapian::sortable_unserialise(*v));
+      }
+      if (!runs_.empty() && std::prev(runs_.end())->second.last + 1 == id) {
+        run& r = std::prev(runs_.end())->second;
+        r.in_order = r.in_order && before_or_at(r.last_created, created);
+        r.last = id;
+        r.last_created = created;
+      } else {
+        runs_.emplace(id, run{id, created, created, created != kUnknown});
+      }
     }
   }
-  void clear() { runs_.clear(); }
-  static Xapian::docid preferred(int64_t created_ms) {
-    constexpr int64_t kLast = int64_t{0xFFFFFFFF} - (int64_t{1} << 25);
-    return static_cast<Xapian::docid>(std::clamp<int64_t>(seconds_of(created_ms), 1, kLast));
+  void clear() {
+    std::lock_guard lk(mu_);
+    runs_.clear();
   }
-  // The first free id at or after `want`, taken; 0 when none is left.
-  Xapian::docid take(Xapian::docid want) {
+  static Xapian::docid preferred(int64_t created_ms) {
+    return static_cast<Xapian::docid>(std::clamp<int64_t>(seconds_of(created_ms), 1, kLastPreferred));
+  }
+  // Ids from here up may be below their leaves' created seconds.
+  static constexpr int64_t kLastPreferred = int64_t{0xFFFFFFFF} - (int64_t{1} << 25);
+  // The first free id at or after preferred(created_ms), taken; 0 when none
+  // is left.
+  Xapian::docid take(int64_t created_ms) {
+    std::lock_guard lk(mu_);
+    const Xapian::docid want = preferred(created_ms);
     auto next = runs_.upper_bound(want);
     Xapian::docid id = want;
     if (next != runs_.begin()) {
       auto prev = std::prev(next);
-      if (prev->second >= want) {
-        if (prev->second == std::numeric_limits<Xapian::docid>::max()) return 0;
-        id = prev->second + 1;  // runs are kept apart, so the one after a run is free
+      if (prev->second.last >= want) {
+        if (prev->second.last == std::numeric_limits<Xapian::docid>::max()) return 0;
+        id = prev->second.last + 1;  // runs are kept apart, so the one after a run is free
       }
     }
     auto after = runs_.upper_bound(id);
     auto before = after == runs_.begin() ? runs_.end() : std::prev(after);
-    const bool joins_before = before != runs_.end() && before->second + 1 == id;
+    const bool joins_before = before != runs_.end() && before->second.last + 1 == id;
     const bool joins_after = after != runs_.end() && after->first == id + 1;
     if (joins_before && joins_after) {
-      before->second = after->second;
+      run& b = before->second;
+      const run& a = after->second;
+      b.in_order = b.in_order && a.in_order && before_or_at(b.last_created, created_ms) &&
+                   before_or_at(created_ms, a.first_created);
+      b.last = a.last;
+      b.last_created = a.last_created;
       runs_.erase(after);
     } else if (joins_before) {
-      before->second = id;
+      run& b = before->second;
+      b.in_order = b.in_order && before_or_at(b.last_created, created_ms);
+      b.last = id;
+      b.last_created = created_ms;
     } else if (joins_after) {
-      const Xapian::docid last = after->second;
+      run a = after->second;
+      a.in_order = a.in_order && before_or_at(created_ms, a.first_created);
+      a.first_created = created_ms;
       runs_.erase(after);
-      runs_.emplace(id, last);
+      runs_.emplace(id, a);
     } else {
-      runs_.emplace(id, id);
+      runs_.emplace(id, run{id, created_ms, created_ms, true});
     }
     return id;
   }
   void give_back(Xapian::docid id) {
+    std::lock_guard lk(mu_);
     auto it = runs_.upper_bound(id);
     if (it == runs_.begin()) return;
     --it;
-    const Xapian::docid first = it->first, last = it->second;
-    if (last < id) return;
+    const Xapian::docid first = it->first;
+    const run r = it->second;
+    if (r.last < id) return;
     runs_.erase(it);
-    if (first < id) runs_.emplace(first, id - 1);
-    if (id < last) runs_.emplace(id + 1, last);
+    // Each part stays in order; the creation times at the gap are not known,
+    // so a leaf that later takes the freed id leaves them out of order.
+    if (first < id) runs_.emplace(first, run{id - 1, r.first_created, kUnknown, r.in_order});
+    if (id < r.last) runs_.emplace(id + 1, run{r.last, kUnknown, r.last_created, r.in_order});
+  }
+  // The newest `want` ids (every id there is, when fewer), looking at no
+  // more than `max_runs` runs; nothing when that is not enough. Any thread.
+  std::optional<edge> newest_ids(Xapian::doccount want, size_t max_runs) const {
+    std::lock_guard lk(mu_);
+    edge e;
+    size_t looked = 0;
+    for (auto it = runs_.rbegin(); it != runs_.rend(); ++it) {
+      if (++looked > max_runs) return std::nullopt;
+      const Xapian::doccount size = it->second.last - it->first + 1;
+      e.run_first = it->first;
+      e.in_order = it->second.in_order;
+      if (e.docs + size >= want) {
+        // Part of this run: only when its ids follow creation time.
+        const Xapian::doccount part = want - e.docs;
+        e.from = e.in_order ? it->second.last - part + 1 : it->first;
+        e.docs += e.in_order ? part : size;
+        return e;
+      }
+      e.docs += size;
+      e.from = it->first;
+    }
+    return e;
   }
 
  private:
-  std::map<Xapian::docid, Xapian::docid> runs_;  // first -> last id of each run of taken ids
+  static constexpr int64_t kUnknown = std::numeric_limits<int64_t>::min();
+  static bool before_or_at(int64_t a, int64_t b) { return a != kUnknown && b != kUnknown && a <= b; }
+  struct run {
+    Xapian::docid last;
+    int64_t first_created, last_created;  // of its first and last leaf; kUnknown when not known
+    bool in_order;                        // created times rise (or stay) with the ids
+  };
+  mutable std::mutex mu_;  // taken by the projector (writes) and searches (newest_ids)
+  std::map<Xapian::docid, run> runs_;  // first id of each run of taken ids -> the run
 };
 
 struct xapian_index::impl {
@@ -921,7 +1042,7 @@ result<xapian_index::opened> xapian_index::open(const xapian_options& o) {
     }
     i->position = parse_position(i->db->get_metadata(kMetaPosition));
     i->facets.load(*i->db);
-    i->ids.load(*i->db);
+    i->ids.load(*i->db, v_created);
     i->docs = i->db->get_doccount();
   } catch (const Xapian::Error& e) {
     return index_error("open " + o.dir.string(), e);
@@ -956,7 +1077,7 @@ status xapian_index::recover() {
   }
   impl_->facets.roll_back();
   try {
-    impl_->ids.load(*impl_->db);
+    impl_->ids.load(*impl_->db, v_created);
   } catch (const Xapian::Error& e) {
     impl_->db.reset();
     return index_error("reopen", e);
@@ -985,6 +1106,7 @@ result<leaves::projection::apply_stats> xapian_index::apply_events(
       std::optional<domain::leaf> state;
       bool was_tombstone = false;
       bool changed = false;
+      std::optional<int64_t> created_before;  // of the leaf as the index held it
     };
     std::map<std::string, slot> states;
     for (const auto& ae : batch) {
@@ -993,7 +1115,9 @@ result<leaves::projection::apply_stats> xapian_index::apply_events(
       if (it == states.end()) {
         auto s = impl_->load(id);
         const bool tomb = s && s->deleted;
-        it = states.emplace(id, slot{std::move(s), tomb, false}).first;
+        std::optional<int64_t> created;
+        if (s && !tomb) created = s->created_at;
+        it = states.emplace(id, slot{std::move(s), tomb, false, created}).first;
       }
       auto step = leaves::projection::fold_leaf(it->second.state, ae.ev);
       if (step.skip) {
@@ -1004,6 +1128,9 @@ result<leaves::projection::apply_stats> xapian_index::apply_events(
       it->second.changed = true;
       ++stats.applied;
     }
+    // New leaves take their ids in creation order (docid_space), whatever
+    // the order of their ids in `states`.
+    std::vector<std::pair<const std::string*, slot*>> fresh;
     for (auto& [id, sl] : states) {
       if (!sl.changed || !sl.state) continue;
       const std::string unique = "Q" + id;
@@ -1015,18 +1142,30 @@ result<leaves::projection::apply_stats> xapian_index::apply_events(
           impl_->ids.give_back(did);
         }
         impl_->db->set_metadata(kMetaTombstone + id, std::to_string(sl.state->version));
-      } else {
-        Xapian::Document doc = make_document(*sl.state, impl_->tg, &impl_->facets, impl_->db.get());
-        if (did) {
-          impl_->db->replace_document(did, doc);  // a leaf keeps its id
-        } else if (const Xapian::docid fresh = impl_->ids.take(docid_space::preferred(sl.state->created_at))) {
-          impl_->db->replace_document(fresh, doc);
+      } else if (did) {
+        if (sl.created_before && *sl.created_before != sl.state->created_at) {
+          // Its id no longer follows its creation time: a new one.
+          impl_->db->delete_document(did);
+          impl_->ids.give_back(did);
+          fresh.emplace_back(&id, &sl);
         } else {
-          impl_->broken = true;  // reopened at the last commit before the next write
-          return make_error(errc::unavailable, "search index: no document id is left", "index_unavailable");
+          impl_->db->replace_document(did, make_document(*sl.state, impl_->tg, &impl_->facets, impl_->db.get()));
         }
-        if (sl.was_tombstone) impl_->db->set_metadata(kMetaTombstone + id, "");  // re-created: an empty value removes it
+      } else {
+        fresh.emplace_back(&id, &sl);
       }
+    }
+    std::stable_sort(fresh.begin(), fresh.end(),
+                     [](const auto& a, const auto& b) { return a.second->state->created_at < b.second->state->created_at; });
+    for (auto& [id, sl] : fresh) {
+      Xapian::Document doc = make_document(*sl->state, impl_->tg, &impl_->facets, impl_->db.get());
+      if (const Xapian::docid did = impl_->ids.take(sl->state->created_at)) {
+        impl_->db->replace_document(did, doc);
+      } else {
+        impl_->broken = true;  // reopened at the last commit before the next write
+        return make_error(errc::unavailable, "search index: no document id is left", "index_unavailable");
+      }
+      if (sl->was_tombstone) impl_->db->set_metadata(kMetaTombstone + *id, "");  // re-created: an empty value removes it
     }
   } catch (const Xapian::Error& e) {
     impl_->broken = true;
@@ -1265,17 +1404,66 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
           const size_t at_least = o.exact_up_to / 2;
           const double need = static_cast<double>(by_time ? std::max(at_least, r.offset + r.limit + 1) : at_least);
           double want = static_cast<double>(o.exact_up_to) * span / estimate;
-          for (int round = 0; round < 4 && want < all; ++round) {
-            const window w =
-                choose_window(*reader, static_cast<Xapian::doccount>(want) + 1, newest, r.since_ms, r.until_ms);
-            if (w.all) break;
-            Xapian::Query in(Xapian::Query::OP_OR, w.terms.begin(), w.terms.end());
-            Xapian::MSet mw = run(Xapian::Query(Xapian::Query::OP_FILTER, q, in));
+          // The newest leaves by id (docid_space), which splits a burst of
+          // saves that a time bucket holds whole; not past 2104 (where ids
+          // may fall below created seconds) nor inside a created_at range.
+          const std::string hi_v = reader->get_value_upper_bound(v_created);
+          const bool by_ids = newest && !r.since_ms && !r.until_ms && !hi_v.empty() &&
+                              seconds_of(static_cast<int64_t>(Xapian::sortable_unserialise(hi_v))) <
+                                  docid_space::kLastPreferred;
+          for (int round = 0; round < 8 && want < all; ++round) {
+            // The window: `in`, holding `docs` leaves, every leaf created
+            // after `older_ms` (newest) or before `edge_ms` (oldest) among them.
+            std::optional<Xapian::Query> in;
+            double docs = 0;
+            int64_t older_ms = 0, edge_ms = 0;
+            if (by_ids) {
+              if (auto e = ids.newest_ids(static_cast<Xapian::doccount>(want) + 1, kMaxRunsLooked)) {
+                if (e->docs >= all) break;
+                // Ids are never below their leaves' created seconds, so the
+                // leaves below the run were created before its first id; the
+                // run's part below `from` before the leaf just below it.
+                older_ms = static_cast<int64_t>(e->run_first) * 1000 - 1;
+                bool known = true;
+                if (e->from > e->run_first) {
+                  try {
+                    const std::string v = reader->get_document(e->from - 1).get_value(v_created);
+                    if (v.empty()) known = false;
+                    else older_ms = std::max(older_ms, static_cast<int64_t>(Xapian::sortable_unserialise(v)));
+                  } catch (const Xapian::DocNotFoundError&) {
+                    known = false;  // not committed yet, or deleted since: a bucket window instead
+                  }
+                }
+                if (known) {
+                  in = Xapian::Query((new ids_from(e->from, e->docs))->release());
+                  docs = e->docs;
+                  edge_ms = older_ms + 1;
+                }
+              }
+            }
+            if (!in) {
+              const window w =
+                  choose_window(*reader, static_cast<Xapian::doccount>(want) + 1, newest, r.since_ms, r.until_ms);
+              if (w.all) break;
+              in = Xapian::Query(Xapian::Query::OP_OR, w.terms.begin(), w.terms.end());
+              docs = w.docs;
+              edge_ms = w.edge_ms;
+              older_ms = w.edge_ms - 1;
+            }
+            Xapian::MSet mw = run(Xapian::Query(Xapian::Query::OP_FILTER, q, *in));
             const double got = mw.get_matches_estimated();
-            if (got >= need) {
+            // By creation time, the page (and the leaf after it) must be
+            // leaves created after every leaf outside the window.
+            bool whole = got >= need;
+            if (whole && by_time && newest && mw.size() > 0) {
+              const auto last = std::prev(mw.end());
+              whole = static_cast<int64_t>(Xapian::sortable_unserialise(last.get_document().get_value(v_created))) >
+                      older_ms;
+            }
+            if (whole) {
               search_result::sample_info si;
               si.matches = mw.get_matches_estimated();
-              si.edge_ms = w.edge_ms;
+              si.edge_ms = edge_ms;
               si.newest = newest;
               out.window_matches = si.matches;
               // Everything, newest (oldest) first: page, total and facets
@@ -1285,16 +1473,24 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
               // the leaves of the searched created_at range).
               // (Both counted the same way, so the buckets at the range's
               // edge that hold leaves outside it weigh on both alike.)
-              double in_window = w.docs;
+              double in_window = docs;
               if (r.since_ms || r.until_ms) {
-                in_window = newest ? docs_in_range(*reader, std::max(w.edge_ms, r.since_ms.value_or(w.edge_ms)), r.until_ms)
-                                   : docs_in_range(*reader, r.since_ms, std::min(w.edge_ms, r.until_ms.value_or(w.edge_ms)));
+                in_window = newest ? docs_in_range(*reader, std::max(edge_ms, r.since_ms.value_or(edge_ms)), r.until_ms)
+                                   : docs_in_range(*reader, r.since_ms, std::min(edge_ms, r.until_ms.value_or(edge_ms)));
               }
-              out.total = static_cast<uint64_t>(got * std::max(span, got) / std::max(in_window, got) + 0.5);
+              // (Within what Xapian knows for sure: a window of other leaves,
+              // a burst, dilutes the rate; a single word's count is exact.)
+              const double scaled = got * std::max(span, got) / std::max(in_window, got);
+              const double lo = std::max<double>(got, counted.get_matches_lower_bound());
+              const double hi = std::max<double>(lo, counted.get_matches_upper_bound());
+              out.total = static_cast<uint64_t>(std::clamp(scaled, lo, hi) + 0.5);
               sampled = std::move(mw);
               break;
             }
-            want = std::max<double>(w.docs, want) * std::min(16.0, std::max(2.0, need / std::max(got, 1.0)));
+            // Too few matches: grow by what is missing; none at all (a burst
+            // of other leaves), fourfold.
+            const double grow = got < 1 ? 4.0 : std::min(16.0, std::max(2.0, 1.25 * need / got));
+            want = std::max<double>(docs, want) * grow;
           }
         }
       }

@@ -851,13 +851,16 @@ TEST(SearchIndex, ABurstOfSavesIsSplitByIdAndPagesStayExact) {
   std::vector<applied_event> batch;
   for (int i = 0; i < 300; ++i) batch.push_back(leaf("old" + std::to_string(i), base + int64_t{i} * 3600 * 1000, "old"));
   f.apply(std::move(batch));
-  // 600 leaves 3 ms apart; in each batch their ids sort apart from their times.
+  // 600 leaves 3 ms apart; in each batch their ids sort apart from their
+  // times, and each batch's first five were created 20 ms earlier, before
+  // the previous batch's last (as across the log's partitions).
   const int64_t burst = base + int64_t{400} * 3600 * 1000;
   for (int b = 0; b < 6; ++b) {
     batch.clear();
     for (int k = 0; k < 100; ++k) {
       const int i = b * 100 + k;
-      batch.push_back(leaf("b" + std::to_string((i * 7919) % 1000 + 1000), burst + int64_t{i} * 3, "burst"));
+      batch.push_back(
+          leaf("b" + std::to_string((i * 7919) % 1000 + 1000), burst + int64_t{i} * 3 - (k < 5 ? 20 : 0), "burst"));
     }
     f.apply(std::move(batch));
   }
@@ -926,4 +929,82 @@ TEST(SearchIndex, ABurstOfSavesIsSplitByIdAndPagesStayExact) {
   check_pages("a late leaf");
   f.reopen();
   check_pages("reopened again");
+}
+
+// Saves in clusters (bursts), out of order, with deletes and ids freed and
+// taken again, in random batches: the newest-first pages of everything and of
+// a word are always exactly those of the leaves' own order.
+TEST(SearchIndex, NewestPagesAreExactWhateverTheOrderOfSaves) {
+  fixture f;
+  f.exact_up_to = 60;
+  f.reopen();
+  std::mt19937 rng(20261208);
+  const int64_t base = 1700000000000;
+  std::map<std::string, int64_t> live;  // id -> created
+  std::set<int64_t> used;
+  int next = 0;
+  int64_t clock = base;
+  for (int round = 0; round < 4; ++round) {
+    std::vector<applied_event> batch;
+    const auto flush = [&] {
+      if (!batch.empty()) f.apply(std::move(batch));
+      batch.clear();
+    };
+    for (int n = 0; n < 250; ++n) {
+      // Mostly live saves, a few ms apart and a little out of order; some
+      // into the seconds the live ones took (their ids spill past them);
+      // some into minutes before; a few far older.
+      const int kind = static_cast<int>(rng() % 10);
+      int64_t created;
+      if (kind < 7) {
+        clock += 1 + static_cast<int64_t>(rng() % 8);
+        created = clock - static_cast<int64_t>(rng() % 30);
+      } else if (kind == 7) {
+        created = base + static_cast<int64_t>(rng() % static_cast<uint64_t>(clock - base + 1));
+      } else if (kind == 8) {
+        created = base - static_cast<int64_t>(rng() % (600 * 1000));
+      } else {
+        created = base - int64_t{86400} * 1000 * 30 - static_cast<int64_t>(rng() % 100000);
+      }
+      while (!used.insert(created).second) ++created;
+      const std::string id = "r" + std::to_string(next++);
+      live[id] = created;
+      json::object l{{"id", id},
+                     {"url", "https://example.org/" + id},
+                     {"title", "t " + id},
+                     {"content_text", std::string("common ") + (rng() % 3 ? "often" : "seldom")},
+                     {"created_at", format_iso8601(created)},
+                     {"updated_at", format_iso8601(created)}};
+      batch.push_back(f.make(domain::event_type::created, id, json::object{{"leaf", l}}));
+      if (rng() % 40 == 0) flush();
+      if (rng() % 12 == 0 && live.size() > 10) {  // a delete, its id free again
+        flush();
+        auto it = std::next(live.begin(), static_cast<long>(rng() % live.size()));
+        batch.push_back(f.make(domain::event_type::deleted, it->first, json::object{}));
+        live.erase(it);
+        flush();
+      }
+    }
+    flush();
+    if (round == 2) f.reopen();
+    std::vector<std::pair<int64_t, std::string>> order;
+    for (const auto& [id, created] : live) order.emplace_back(created, id);
+    std::sort(order.begin(), order.end(), std::greater<>());
+    for (size_t offset : {size_t{0}, size_t{17}, size_t{80}, size_t{300}}) {
+      for (const char* q : {"", "common"}) {
+        search::search_request r;
+        if (*q) r.q = *search::parse_query(q, search::match_mode::all);
+        r.sort = *q ? search::sort_by::created : search::sort_by::relevance;
+        r.descending = true;
+        r.offset = offset;
+        r.limit = 10;
+        auto res = f.ix->search(r);
+        ASSERT_TRUE(res.ok()) << res.err().message;
+        std::vector<std::string> got, want;
+        for (const auto& h : res->items) got.push_back(h.leaf.id);
+        for (size_t k = offset; k < offset + 10 && k < order.size(); ++k) want.push_back(order[k].second);
+        EXPECT_EQ(got, want) << "round " << round << ", q '" << q << "', offset " << offset;
+      }
+    }
+  }
 }

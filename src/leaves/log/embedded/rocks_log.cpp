@@ -107,10 +107,13 @@ class rocks_consumer final : public consumer {
       const uint64_t seen = log_.append_count();
       std::vector<stored_record> out;
       const int32_t n = log_.partitions();
-      // Start at a rotating partition so a busy partition cannot starve the others.
+      // Start at a rotating partition so a busy partition cannot starve the
+      // others, each taking an equal share of what is left: a consumer that
+      // lags reads the partitions' records of about the same time together
+      // (the search index gives ids in creation order within a poll).
       for (int32_t i = 0; i < n && out.size() < max; ++i) {
         const int32_t p = (next_ + i) % n;
-        auto recs = log_.read(p, pos_[p], std::max<size_t>(1, (max - out.size()) / 2 + 1));
+        auto recs = log_.read(p, pos_[p], std::max<size_t>(1, (max - out.size()) / static_cast<size_t>(n - i)));
         if (!recs) return recs.err();
         for (auto& r : *recs) {
           pos_[p] = r.offset + 1;

@@ -1,4 +1,5 @@
 #include "leaves/search/xapian/xapian_index.h"
+#include "leaves/search/xapian/docid_space.h"
 #include "leaves/search/xapian/document.h"
 
 #include <xapian.h>
@@ -723,154 +724,6 @@ std::string new_group() {
 
 }  // namespace
 
-// Document ids in creation order: a new leaf's id is its created second
-// (Unix time, at least 1), or the first free one after it. The leaves of a
-// time window (choose_window) then sit together in every table of the index
-// (postings, values, lengths, data), whatever order they arrived in, so a
-// search of the newest reads a few blocks, not one block a leaf (a 1,000,000
-// leaf import in another order read ~4 blocks per leaf walked). Ids run out
-// in 2106; after that a leaf takes the first free id after 2^32 - 2^25.
-//
-// So a leaf's id is never below its created second: the leaves below an id
-// were all created before it. A burst of saves (thousands a second) takes a
-// run of consecutive ids; the index keeps, for each run, whether its ids
-// follow its leaves' creation times (saves arriving in time order do), which
-// lets a search take the newest part of a run (newest_ids) where a time
-// bucket would have to take all of it.
-class docid_space {
- public:
-  // Where the newest `want` ids start (newest_ids).
-  struct edge {
-    Xapian::docid from = 0;      // the window: every id from here up
-    Xapian::docid run_first = 0; // the first id of the run `from` is in
-    bool in_order = false;       // that run's ids follow creation time
-    Xapian::doccount docs = 0;   // ids from `from` up
-  };
-  // The ids the database holds (the projector's thread, at open and after a
-  // reopen), with their leaves' creation times from the created slot.
-  void load(const Xapian::Database& db, Xapian::valueno created_slot) {
-    std::lock_guard lk(mu_);
-    runs_.clear();
-    auto v = db.valuestream_begin(created_slot);
-    const auto v_end = db.valuestream_end(created_slot);
-    for (auto it = db.postlist_begin(""); it != db.postlist_end(""); ++it) {
-      const Xapian::docid id = *it;
-      int64_t created = kUnknown;
-      if (v != v_end) {
-        v.skip_to(id);
-        if (v != v_end && v.get_docid() == id) created = static_cast<int64_t>(Xapian::sortable_unserialise(*v));
-      }
-      if (!runs_.empty() && std::prev(runs_.end())->second.last + 1 == id) {
-        run& r = std::prev(runs_.end())->second;
-        r.in_order = r.in_order && before_or_at(r.last_created, created);
-        r.last = id;
-        r.last_created = created;
-      } else {
-        runs_.emplace(id, run{id, created, created, created != kUnknown});
-      }
-    }
-  }
-  void clear() {
-    std::lock_guard lk(mu_);
-    runs_.clear();
-  }
-  static Xapian::docid preferred(int64_t created_ms) {
-    return static_cast<Xapian::docid>(std::clamp<int64_t>(seconds_of(created_ms), 1, kLastPreferred));
-  }
-  // Ids from here up may be below their leaves' created seconds.
-  static constexpr int64_t kLastPreferred = int64_t{0xFFFFFFFF} - (int64_t{1} << 25);
-  // The first free id at or after preferred(created_ms), taken; 0 when none
-  // is left.
-  Xapian::docid take(int64_t created_ms) {
-    std::lock_guard lk(mu_);
-    const Xapian::docid want = preferred(created_ms);
-    auto next = runs_.upper_bound(want);
-    Xapian::docid id = want;
-    if (next != runs_.begin()) {
-      auto prev = std::prev(next);
-      if (prev->second.last >= want) {
-        if (prev->second.last == std::numeric_limits<Xapian::docid>::max()) return 0;
-        id = prev->second.last + 1;  // runs are kept apart, so the one after a run is free
-      }
-    }
-    auto after = runs_.upper_bound(id);
-    auto before = after == runs_.begin() ? runs_.end() : std::prev(after);
-    const bool joins_before = before != runs_.end() && before->second.last + 1 == id;
-    const bool joins_after = after != runs_.end() && after->first == id + 1;
-    if (joins_before && joins_after) {
-      run& b = before->second;
-      const run& a = after->second;
-      b.in_order = b.in_order && a.in_order && before_or_at(b.last_created, created_ms) &&
-                   before_or_at(created_ms, a.first_created);
-      b.last = a.last;
-      b.last_created = a.last_created;
-      runs_.erase(after);
-    } else if (joins_before) {
-      run& b = before->second;
-      b.in_order = b.in_order && before_or_at(b.last_created, created_ms);
-      b.last = id;
-      b.last_created = created_ms;
-    } else if (joins_after) {
-      run a = after->second;
-      a.in_order = a.in_order && before_or_at(created_ms, a.first_created);
-      a.first_created = created_ms;
-      runs_.erase(after);
-      runs_.emplace(id, a);
-    } else {
-      runs_.emplace(id, run{id, created_ms, created_ms, true});
-    }
-    return id;
-  }
-  void give_back(Xapian::docid id) {
-    std::lock_guard lk(mu_);
-    auto it = runs_.upper_bound(id);
-    if (it == runs_.begin()) return;
-    --it;
-    const Xapian::docid first = it->first;
-    const run r = it->second;
-    if (r.last < id) return;
-    runs_.erase(it);
-    // Each part stays in order; the creation times at the gap are not known,
-    // so a leaf that later takes the freed id leaves them out of order.
-    if (first < id) runs_.emplace(first, run{id - 1, r.first_created, kUnknown, r.in_order});
-    if (id < r.last) runs_.emplace(id + 1, run{r.last, kUnknown, r.last_created, r.in_order});
-  }
-  // The newest `want` ids (every id there is, when fewer), looking at no
-  // more than `max_runs` runs; nothing when that is not enough. Any thread.
-  std::optional<edge> newest_ids(Xapian::doccount want, size_t max_runs) const {
-    std::lock_guard lk(mu_);
-    edge e;
-    size_t looked = 0;
-    for (auto it = runs_.rbegin(); it != runs_.rend(); ++it) {
-      if (++looked > max_runs) return std::nullopt;
-      const Xapian::doccount size = it->second.last - it->first + 1;
-      e.run_first = it->first;
-      e.in_order = it->second.in_order;
-      if (e.docs + size >= want) {
-        // Part of this run: only when its ids follow creation time.
-        const Xapian::doccount part = want - e.docs;
-        e.from = e.in_order ? it->second.last - part + 1 : it->first;
-        e.docs += e.in_order ? part : size;
-        return e;
-      }
-      e.docs += size;
-      e.from = it->first;
-    }
-    return e;
-  }
-
- private:
-  static constexpr int64_t kUnknown = std::numeric_limits<int64_t>::min();
-  static bool before_or_at(int64_t a, int64_t b) { return a != kUnknown && b != kUnknown && a <= b; }
-  struct run {
-    Xapian::docid last;
-    int64_t first_created, last_created;  // of its first and last leaf; kUnknown when not known
-    bool in_order;                        // created times rise (or stay) with the ids
-  };
-  mutable std::mutex mu_;  // taken by the projector (writes) and searches (newest_ids)
-  std::map<Xapian::docid, run> runs_;  // first id of each run of taken ids -> the run
-};
-
 struct xapian_index::impl {
   xapian_options o;
   std::unique_ptr<Xapian::WritableDatabase> db;  // projector thread only
@@ -1411,34 +1264,23 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
           const bool by_ids = newest && !r.since_ms && !r.until_ms && !hi_v.empty() &&
                               seconds_of(static_cast<int64_t>(Xapian::sortable_unserialise(hi_v))) <
                                   docid_space::kLastPreferred;
+          const double first_want = want;
+          int empty_rounds = 0;
           for (int round = 0; round < 8 && want < all; ++round) {
             // The window: `in`, holding `docs` leaves, every leaf created
             // after `older_ms` (newest) or before `edge_ms` (oldest) among them.
             std::optional<Xapian::Query> in;
-            double docs = 0;
+            double docs = 0, with_run = 0;
             int64_t older_ms = 0, edge_ms = 0;
             if (by_ids) {
-              if (auto e = ids.newest_ids(static_cast<Xapian::doccount>(want) + 1, kMaxRunsLooked)) {
-                if (e->docs >= all) break;
-                // Ids are never below their leaves' created seconds, so the
-                // leaves below the run were created before its first id; the
-                // run's part below `from` before the leaf just below it.
-                older_ms = static_cast<int64_t>(e->run_first) * 1000 - 1;
-                bool known = true;
-                if (e->from > e->run_first) {
-                  try {
-                    const std::string v = reader->get_document(e->from - 1).get_value(v_created);
-                    if (v.empty()) known = false;
-                    else older_ms = std::max(older_ms, static_cast<int64_t>(Xapian::sortable_unserialise(v)));
-                  } catch (const Xapian::DocNotFoundError&) {
-                    known = false;  // not committed yet, or deleted since: a bucket window instead
-                  }
-                }
-                if (known) {
-                  in = Xapian::Query((new ids_from(e->from, e->docs))->release());
-                  docs = e->docs;
-                  edge_ms = older_ms + 1;
-                }
+              const auto e = ids.newest_ids(static_cast<Xapian::doccount>(want) + 1, kMaxRunsLooked);
+              if (e && e->docs >= all) break;
+              if (e && e->older_ms < std::numeric_limits<int64_t>::max()) {  // (a leaf without a time: by bucket)
+                in = Xapian::Query((new ids_from(e->from, e->docs))->release());
+                docs = e->docs;
+                with_run = e->with_run;
+                older_ms = e->older_ms;
+                edge_ms = older_ms + 1;
               }
             }
             if (!in) {
@@ -1446,7 +1288,7 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
                   choose_window(*reader, static_cast<Xapian::doccount>(want) + 1, newest, r.since_ms, r.until_ms);
               if (w.all) break;
               in = Xapian::Query(Xapian::Query::OP_OR, w.terms.begin(), w.terms.end());
-              docs = w.docs;
+              docs = with_run = w.docs;
               edge_ms = w.edge_ms;
               older_ms = w.edge_ms - 1;
             }
@@ -1487,10 +1329,14 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
               sampled = std::move(mw);
               break;
             }
-            // Too few matches: grow by what is missing; none at all (a burst
-            // of other leaves), fourfold.
-            const double grow = got < 1 ? 4.0 : std::min(16.0, std::max(2.0, 1.25 * need / got));
-            want = std::max<double>(docs, want) * grow;
+            // Too few matches: grow by what is missing. None at all (a burst
+            // of other leaves): past the window's run, by the first window
+            // again, and twice that each time.
+            if (got < 1) {
+              want = with_run + first_want * (1 << empty_rounds++);
+            } else {
+              want = std::max<double>(docs, want) * std::min(16.0, std::max(2.0, 1.25 * need / got));
+            }
           }
         }
       }

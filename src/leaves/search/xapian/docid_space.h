@@ -1,0 +1,221 @@
+// The index's document ids (xapian_index): which are taken, handed out in
+// creation order, and where the newest leaves' ids start.
+#pragma once
+
+#include <xapian.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+namespace leaves::search {
+
+// Document ids in creation order: a new leaf's id is its created second
+// (Unix time, at least 1), or the first free one after it. The leaves of a
+// time window (choose_window) then sit together in every table of the index
+// (postings, values, lengths, data), whatever order they arrived in, so a
+// search of the newest reads a few blocks, not one block a leaf (a 1,000,000
+// leaf import in another order read ~4 blocks per leaf walked). Ids run out
+// in 2106; after that a leaf takes the first free id after 2^32 - 2^25.
+//
+// So a leaf's id is never below its created second: the leaves below an id
+// were all created before it. A burst of saves (thousands a second) takes a
+// run of consecutive ids; for each block of kIdBlock ids of a run the index
+// keeps the newest creation time among the run's leaves up to that block's
+// end, which bounds the creation times below any block of the run and lets a
+// search take the newest part of a run (newest_ids) where a time bucket
+// would have to take all of it.
+class docid_space {
+ public:
+  static constexpr Xapian::docid kIdBlock = 64;
+  // Where the newest `want` ids start (newest_ids).
+  struct edge {
+    Xapian::docid from = 0;       // the window: every id from here up
+    Xapian::docid run_first = 0;  // the first id of the run `from` is in
+    // Every leaf below `from` was created at or before this.
+    int64_t older_ms = 0;
+    Xapian::doccount docs = 0;      // ids from `from` up
+    Xapian::doccount with_run = 0;  // ids from run_first up
+  };
+  // The ids the database holds (the projector's thread, at open and after a
+  // reopen), with their leaves' creation times from the created slot.
+  void load(const Xapian::Database& db, Xapian::valueno created_slot) {
+    std::lock_guard lk(mu_);
+    runs_.clear();
+    auto v = db.valuestream_begin(created_slot);
+    const auto v_end = db.valuestream_end(created_slot);
+    for (auto it = db.postlist_begin(""); it != db.postlist_end(""); ++it) {
+      const Xapian::docid id = *it;
+      int64_t created = kNotKnown;
+      if (v != v_end) {
+        v.skip_to(id);
+        if (v != v_end && v.get_docid() == id) created = static_cast<int64_t>(Xapian::sortable_unserialise(*v));
+      }
+      if (!runs_.empty() && std::prev(runs_.end())->second.last + 1 == id) {
+        auto last = std::prev(runs_.end());
+        last->second.append(last->first, created);
+      } else {
+        runs_.emplace(id, run(id, created));
+      }
+    }
+  }
+  void clear() {
+    std::lock_guard lk(mu_);
+    runs_.clear();
+  }
+  static Xapian::docid preferred(int64_t created_ms) {
+    const int64_t s = created_ms / 1000 - (created_ms % 1000 < 0);  // floor
+    return static_cast<Xapian::docid>(std::clamp<int64_t>(s, 1, kLastPreferred));
+  }
+  // Ids from here up may be below their leaves' created seconds.
+  static constexpr int64_t kLastPreferred = int64_t{0xFFFFFFFF} - (int64_t{1} << 25);
+  // The first free id at or after preferred(created_ms), taken; 0 when none
+  // is left.
+  Xapian::docid take(int64_t created_ms) {
+    std::lock_guard lk(mu_);
+    const Xapian::docid want = preferred(created_ms);
+    auto next = runs_.upper_bound(want);
+    Xapian::docid id = want;
+    if (next != runs_.begin()) {
+      auto prev = std::prev(next);
+      if (prev->second.last >= want) {
+        if (prev->second.last == std::numeric_limits<Xapian::docid>::max()) return 0;
+        id = prev->second.last + 1;  // runs are kept apart, so the one after a run is free
+      }
+    }
+    auto after = runs_.upper_bound(id);
+    auto before = after == runs_.begin() ? runs_.end() : std::prev(after);
+    const bool joins_before = before != runs_.end() && before->second.last + 1 == id;
+    const bool joins_after = after != runs_.end() && after->first == id + 1;
+    if (joins_before) {
+      before->second.append(before->first, created_ms);
+      if (joins_after) {
+        before->second.join(before->first, after->first, after->second);
+        runs_.erase(after);
+      }
+    } else if (joins_after) {
+      run r(id, created_ms);
+      r.join(id, after->first, after->second);
+      runs_.erase(after);
+      runs_.emplace(id, std::move(r));
+    } else {
+      runs_.emplace(id, run(id, created_ms));
+    }
+    return id;
+  }
+  void give_back(Xapian::docid id) {
+    std::lock_guard lk(mu_);
+    auto it = runs_.upper_bound(id);
+    if (it == runs_.begin()) return;
+    --it;
+    const Xapian::docid first = it->first;
+    if (it->second.last < id) return;
+    run whole = std::move(it->second);
+    runs_.erase(it);
+    // Each part keeps bounds from the whole (the freed leaf's time among
+    // them): never below the truth.
+    if (id < whole.last) {
+      const Xapian::docid right_first = id + 1;
+      run right(right_first, whole.newest_up_to(first, run::block_end(right_first, 0, whole.last)));
+      right.last = run::block_end(right_first, 0, whole.last);
+      while (right.last < whole.last) {
+        const Xapian::docid to = run::block_end(right_first, right.blocks(), whole.last);
+        right.push(whole.newest_up_to(first, to));
+        right.last = to;
+      }
+      runs_.emplace(right_first, std::move(right));
+    }
+    if (first < id) {
+      whole.truncate(first, id - 1);
+      runs_.emplace(first, std::move(whole));
+    }
+  }
+  // The newest `want` ids (every id there is, when fewer), looking at no
+  // more than `max_runs` runs; nothing when that is not enough. Any thread.
+  std::optional<edge> newest_ids(Xapian::doccount want, size_t max_runs) const {
+    std::lock_guard lk(mu_);
+    edge e;
+    size_t looked = 0;
+    for (auto it = runs_.rbegin(); it != runs_.rend(); ++it) {
+      if (++looked > max_runs) return std::nullopt;
+      const Xapian::docid first = it->first, last = it->second.last;
+      const Xapian::doccount size = last - first + 1;
+      e.run_first = first;
+      e.from = first;
+      e.with_run = e.docs + size;
+      e.older_ms = static_cast<int64_t>(first) * 1000 - 1;  // below the run: created before its first second
+      if (e.docs + size >= want) {
+        // Part of the run, from a block's start.
+        const Xapian::docid from = last - (want - e.docs) + 1;
+        e.from = first + (from - first) / kIdBlock * kIdBlock;
+        if (e.from > first) e.older_ms = std::max(e.older_ms, it->second.newest_up_to(first, e.from - 1));
+        e.docs += last - e.from + 1;
+        return e;
+      }
+      e.docs += size;
+    }
+    return e;
+  }
+
+ private:
+  static constexpr int64_t kNotKnown = std::numeric_limits<int64_t>::max();  // a time no window is older than
+  // A run of taken ids, first (its key in runs_) to last, and for each block
+  // of kIdBlock ids from first, the newest creation time up to the block's end.
+  struct run {
+    Xapian::docid last;
+    int64_t head;                                // block 0
+    std::unique_ptr<std::vector<int64_t>> more;  // blocks 1.., only for runs that long
+    run(Xapian::docid id, int64_t created) : last(id), head(created) {}
+    size_t blocks() const { return 1 + (more ? more->size() : 0); }
+    int64_t& block(size_t k) { return k == 0 ? head : (*more)[k - 1]; }
+    int64_t block(size_t k) const { return k == 0 ? head : (*more)[k - 1]; }
+    // The newest creation time of the leaves from `first` to `id` (or a bit
+    // past it, to its block's end).
+    int64_t newest_up_to(Xapian::docid first, Xapian::docid id) const {
+      return block(std::min<size_t>((id - first) / kIdBlock, blocks() - 1));
+    }
+    void append(Xapian::docid first, int64_t created) {  // a leaf at last + 1
+      ++last;
+      const size_t k = (last - first) / kIdBlock;
+      if (k < blocks()) {
+        block(k) = std::max(block(k), created);
+        return;
+      }
+      push(std::max(block(k - 1), created));
+    }
+    // The run right after this one (at last + 1), behind it.
+    void join(Xapian::docid first, Xapian::docid after_first, const run& after) {
+      // (A block's bound covers every block before it: this run's too.)
+      while (last < after.last) {
+        const size_t k = (last + 1 - first) / kIdBlock;  // the next id's block
+        const Xapian::docid to = block_end(first, k, after.last);
+        const int64_t newest = after.newest_up_to(after_first, to);
+        if (k < blocks()) block(k) = std::max(block(k), newest);
+        else push(std::max(block(k - 1), newest));
+        last = to;
+      }
+    }
+    // The last id of block k of a run from `first`, at most `cap`.
+    static Xapian::docid block_end(Xapian::docid first, size_t k, Xapian::docid cap) {
+      return static_cast<Xapian::docid>(std::min<uint64_t>(cap, uint64_t{first} + (k + 1) * kIdBlock - 1));
+    }
+    void push(int64_t newest) {
+      if (!more) more = std::make_unique<std::vector<int64_t>>();
+      more->push_back(newest);
+    }
+    void truncate(Xapian::docid first, Xapian::docid to) {
+      last = to;
+      const size_t keep = (to - first) / kIdBlock + 1;
+      if (more) more->resize(keep - 1);
+    }
+  };
+  mutable std::mutex mu_;  // taken by the projector (writes) and searches (newest_ids)
+  std::map<Xapian::docid, run> runs_;  // first id of each run of taken ids -> the run
+};
+
+}  // namespace leaves::search

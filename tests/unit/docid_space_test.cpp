@@ -1,0 +1,110 @@
+// docid_space against a plain model (every id and its leaf's creation time):
+// random saves in bursts and out of order, deletes, restarts.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <random>
+
+#include "leaves/search/xapian/docid_space.h"
+
+namespace {
+
+using leaves::search::docid_space;
+
+struct model {
+  std::map<Xapian::docid, int64_t> ids;  // id -> created ms
+};
+
+// What newest_ids promises, checked against the model.
+void check(const docid_space& d, const model& m, Xapian::doccount want, const std::string& when) {
+  auto e = d.newest_ids(want, 1u << 30);
+  ASSERT_TRUE(e.has_value()) << when;
+  Xapian::doccount from_up = 0;
+  int64_t newest_below = std::numeric_limits<int64_t>::min();
+  for (const auto& [id, created] : m.ids) {
+    if (id >= e->from) ++from_up;
+    else newest_below = std::max(newest_below, created);
+  }
+  EXPECT_EQ(e->docs, from_up) << when << ": ids counted from " << e->from;
+  EXPECT_GE(e->docs, std::min<Xapian::doccount>(want, static_cast<Xapian::doccount>(m.ids.size()))) << when;
+  EXPECT_GE(e->older_ms, newest_below) << when << ": a leaf below " << e->from << " is newer than the bound";
+  EXPECT_TRUE(m.ids.count(e->from) || m.ids.empty()) << when << ": the window starts at a taken id";
+  // At most a block more than asked, past the runs taken whole.
+  if (e->from != e->run_first) {
+    EXPECT_LT(e->docs, want + docid_space::kIdBlock) << when;
+  }
+}
+
+TEST(DocidSpace, HandsOutIdsByCreationTimeAndBoundsWhatIsBelowAWindow) {
+  for (uint32_t seed : {1u, 2u, 3u, 4u, 5u}) {
+    std::mt19937 rng(seed);
+    docid_space d;
+    model m;
+    int64_t clock = int64_t{1700000000} * 1000;
+    for (int step = 0; step < 4000; ++step) {
+      const int op = static_cast<int>(rng() % 20);
+      if (op < 2 && !m.ids.empty()) {  // a delete
+        auto it = std::next(m.ids.begin(), static_cast<long>(rng() % m.ids.size()));
+        d.give_back(it->first);
+        m.ids.erase(it);
+        continue;
+      }
+      int64_t created;
+      if (op < 14) {  // live: a burst, a little out of order
+        clock += static_cast<int64_t>(rng() % 5);
+        created = clock - static_cast<int64_t>(rng() % 40);
+      } else if (op < 18) {  // into seconds already taken
+        created = clock - static_cast<int64_t>(rng() % 20000);
+      } else {  // far older
+        created = clock - static_cast<int64_t>(rng() % 100000000);
+      }
+      const Xapian::docid id = d.take(created);
+      ASSERT_NE(id, 0u);
+      ASSERT_FALSE(m.ids.count(id)) << "id " << id << " handed out twice";
+      ASSERT_GE(static_cast<int64_t>(id) * 1000 + 999, created) << "an id below its leaf's created second";
+      m.ids[id] = created;
+      if (step % 97 == 0) {
+        for (Xapian::doccount want : {1u, 30u, 64u, 65u, 200u, 1000u, 5000u})
+          check(d, m, want, "seed " + std::to_string(seed) + " step " + std::to_string(step) + " want " +
+                                std::to_string(want));
+      }
+    }
+  }
+}
+
+// After a restart the ids and their bounds are read back from the index.
+TEST(DocidSpace, LoadsWhatTheIndexHolds) {
+  const auto dir = std::filesystem::temp_directory_path() / ("docid_space_test_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  model m;
+  {
+    Xapian::WritableDatabase db(dir.string(), Xapian::DB_CREATE_OR_OPEN);
+    docid_space d;
+    std::mt19937 rng(7);
+    int64_t clock = int64_t{1700000000} * 1000;
+    for (int i = 0; i < 3000; ++i) {
+      clock += static_cast<int64_t>(rng() % 3);
+      const int64_t created = clock - static_cast<int64_t>(rng() % (i % 10 == 0 ? 50000 : 20));
+      const Xapian::docid id = d.take(created);
+      Xapian::Document doc;
+      doc.add_value(0, Xapian::sortable_serialise(static_cast<double>(created)));
+      db.replace_document(id, doc);
+      m.ids[id] = created;
+    }
+    for (int i = 0; i < 50; ++i) {
+      auto it = std::next(m.ids.begin(), static_cast<long>(rng() % m.ids.size()));
+      db.delete_document(it->first);
+      d.give_back(it->first);
+      m.ids.erase(it);
+    }
+    db.commit();
+  }
+  Xapian::Database db(dir.string());
+  docid_space d;
+  d.load(db, 0);
+  for (Xapian::doccount want : {1u, 10u, 100u, 640u, 2999u}) check(d, m, want, "loaded, want " + std::to_string(want));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace

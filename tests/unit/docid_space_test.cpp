@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <algorithm>
 #include <map>
 #include <random>
+#include <unistd.h>
 
 #include "leaves/search/xapian/docid_space.h"
 
@@ -30,6 +32,12 @@ void check(const docid_space& d, const model& m, Xapian::doccount want, const st
   EXPECT_GE(e->docs, std::min<Xapian::doccount>(want, static_cast<Xapian::doccount>(m.ids.size()))) << when;
   EXPECT_GE(e->older_ms, newest_below) << when << ": a leaf below " << e->from << " is newer than the bound";
   EXPECT_TRUE(m.ids.count(e->from) || m.ids.empty()) << when << ": the window starts at a taken id";
+  Xapian::doccount from_run = 0;
+  for (const auto& [id, created] : m.ids) from_run += id >= e->run_first;
+  EXPECT_EQ(e->with_run, from_run) << when << ": ids counted from the run's first, " << e->run_first;
+  EXPECT_LE(e->run_first, e->from) << when;
+  for (Xapian::docid id = e->run_first; id < e->from; ++id)
+    ASSERT_TRUE(m.ids.count(id)) << when << ": the run from " << e->run_first << " has a gap at " << id;
   // At most a block more than asked, past the runs taken whole.
   if (e->from != e->run_first) {
     EXPECT_LT(e->docs, want + docid_space::kIdBlock) << when;
@@ -40,29 +48,50 @@ TEST(DocidSpace, HandsOutIdsByCreationTimeAndBoundsWhatIsBelowAWindow) {
   for (uint32_t seed : {1u, 2u, 3u, 4u, 5u}) {
     std::mt19937 rng(seed);
     docid_space d;
-    model m;
+    model m;  // searches read the last commit: a deleted leaf is there until the next one
+    std::vector<Xapian::docid> deleted;  // since the last commit
     int64_t clock = int64_t{1700000000} * 1000;
+    const auto pick = [&] { return std::next(m.ids.begin(), static_cast<long>(rng() % m.ids.size())); };
     for (int step = 0; step < 4000; ++step) {
-      const int op = static_cast<int>(rng() % 20);
+      const int op = static_cast<int>(rng() % 24);
       if (op < 2 && !m.ids.empty()) {  // a delete
-        auto it = std::next(m.ids.begin(), static_cast<long>(rng() % m.ids.size()));
-        d.give_back(it->first);
-        m.ids.erase(it);
+        auto it = pick();
+        if (std::find(deleted.begin(), deleted.end(), it->first) == deleted.end()) {
+          d.give_back(it->first);
+          deleted.push_back(it->first);
+        }
+        continue;
+      }
+      if (op == 2) {  // a commit: the deleted leaves' ids are free
+        d.committed();
+        for (const auto id : deleted) m.ids.erase(id);
+        deleted.clear();
+        continue;
+      }
+      if (op == 3 && !m.ids.empty()) {  // a leaf's created_at changed, newer or older; it keeps its id
+        auto it = pick();
+        it->second += (rng() % 2 ? 1 : -1) * static_cast<int64_t>(rng() % 30000);
+        d.raise(it->first, it->second);
         continue;
       }
       int64_t created;
-      if (op < 14) {  // live: a burst, a little out of order
+      if (op < 16) {  // live: a burst, a little out of order
         clock += static_cast<int64_t>(rng() % 5);
         created = clock - static_cast<int64_t>(rng() % 40);
-      } else if (op < 18) {  // into seconds already taken
+      } else if (op < 21) {  // into seconds already taken
         created = clock - static_cast<int64_t>(rng() % 20000);
-      } else {  // far older
+      } else if (op < 23) {  // far older
         created = clock - static_cast<int64_t>(rng() % 100000000);
+      } else {  // after 2104: ids from 2^32 - 2^25, below their seconds
+        created = (docid_space::kLastPreferred + 1000 + static_cast<int64_t>(rng() % 1000)) * 1000;
+        if (rng() % 8) continue;
       }
       const Xapian::docid id = d.take(created);
       ASSERT_NE(id, 0u);
       ASSERT_FALSE(m.ids.count(id)) << "id " << id << " handed out twice";
-      ASSERT_GE(static_cast<int64_t>(id) * 1000 + 999, created) << "an id below its leaf's created second";
+      if (created < docid_space::kLastPreferred * 1000) {
+        ASSERT_GE(static_cast<int64_t>(id) * 1000 + 999, created) << "an id below its leaf's created second";
+      }
       m.ids[id] = created;
       if (step % 97 == 0) {
         for (Xapian::doccount want : {1u, 30u, 64u, 65u, 200u, 1000u, 5000u})
@@ -99,6 +128,7 @@ TEST(DocidSpace, LoadsWhatTheIndexHolds) {
       m.ids.erase(it);
     }
     db.commit();
+    d.committed();
   }
   Xapian::Database db(dir.string());
   docid_space d;

@@ -818,6 +818,29 @@ TEST(SearchIndex, DocumentIdsFollowCreationTime) {
   const std::map<std::string, Xapian::docid> want{{"a", 1000}, {"c", 2000}, {"d", 2001}, {"e", 2002}, {"g", 1}, {"h", 3000}};
   EXPECT_EQ(got, want);
   EXPECT_EQ(db.get_doccount(), 6u);
+  f.reopen();
+  // Leaves of one batch take their ids in creation order, not in the order
+  // of their own ids: z2 (.100), z3 (.500), z1 (.900) of one second.
+  const auto at = [&](const std::string& id, int64_t ms) {
+    json::object l{{"id", id},
+                   {"url", "https://example.org/" + id},
+                   {"title", "t " + id},
+                   {"created_at", format_iso8601(ms)},
+                   {"updated_at", format_iso8601(ms)}};
+    return f.make(domain::event_type::created, id, json::object{{"leaf", l}});
+  };
+  f.apply({at("z1", 5000900), at("z2", 5000100), at("z3", 5000500)});
+  f.ix->stop();
+  {
+    Xapian::Database z(f.dir.path.string());
+    std::map<std::string, Xapian::docid> ids;
+    for (const char* id : {"z1", "z2", "z3"}) {
+      auto it = z.postlist_begin(std::string("Q") + id);
+      ASSERT_NE(it, z.postlist_end(std::string("Q") + id)) << id;
+      ids[id] = *it;
+    }
+    EXPECT_EQ(ids, (std::map<std::string, Xapian::docid>{{"z1", 5002}, {"z2", 5000}, {"z3", 5001}}));
+  }
   // After a restart the ids in use are read back: the next leaf at 2000 takes 2003.
   f.reopen();
   f.apply({leaf("i", 2000)});
@@ -913,8 +936,18 @@ TEST(SearchIndex, ABurstOfSavesIsSplitByIdAndPagesStayExact) {
   f.reopen();
   check_pages("reopened");
   EXPECT_LT(ask("", search::sort_by::relevance, 0).window_matches, 300u) << "reopened";
+  // An old leaf's created_at moved to after the burst: it keeps its low id,
+  // and is the newest of all.
+  {
+    const int64_t moved = burst + 5000;
+    f.apply({f.make(domain::event_type::updated, "old5",
+                    json::object{{"changes", json::object{{"created_at", format_iso8601(moved)}}}})});
+    std::find_if(all.begin(), all.end(), [](const auto& p) { return p.second == "old5"; })->first = moved;
+    EXPECT_EQ(page_ids(ask("", search::sort_by::relevance, 0)).front(), "old5");
+    check_pages("a created_at moved");
+  }
 
-  // One in the middle of the burst is deleted: two runs, each in order.
+  // One in the middle of the burst is deleted: two runs.
   const std::string gone = "b" + std::to_string((300 * 7919) % 1000 + 1000);
   f.apply({f.make(domain::event_type::deleted, gone, json::object{})});
   all.erase(std::find_if(all.begin(), all.end(), [&](const auto& p) { return p.second == gone; }));
@@ -922,7 +955,7 @@ TEST(SearchIndex, ABurstOfSavesIsSplitByIdAndPagesStayExact) {
   // A leaf newer than the whole burst takes the freed id (the first free
   // after its created second): an id below older leaves, out of order.
   f.apply({leaf("refill", burst + 1900, "burst")});
-  EXPECT_EQ(page_ids(ask("", search::sort_by::relevance, 0)).front(), "refill");
+  EXPECT_EQ(page_ids(ask("", search::sort_by::relevance, 0)).at(1), "refill") << "after old5, moved past the burst";
   check_pages("the freed id taken");
   // One arrives late, created inside the burst: its id lands after the run.
   f.apply({leaf("late", burst + 901, "burst")});

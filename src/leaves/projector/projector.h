@@ -100,6 +100,7 @@ class projector {
   log::event_log& log_;
   projection::projection& target_;
   progress& progress_;
+  size_t applied_since_flush_ = 0;  // events applied since the last flush
   realtime::hub* hub_;  // null: nothing is published (the state mirror's projector)
   std::string group_;
   membership membership_;

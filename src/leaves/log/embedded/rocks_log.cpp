@@ -111,13 +111,18 @@ class rocks_consumer final : public consumer {
       // others, each taking an equal share of what is left: a consumer that
       // lags reads the partitions' records of about the same time together
       // (the search index gives ids in creation order within a poll).
-      for (int32_t i = 0; i < n && out.size() < max; ++i) {
-        const int32_t p = (next_ + i) % n;
-        auto recs = log_.read(p, pos_[p], std::max<size_t>(1, (max - out.size()) / static_cast<size_t>(n - i)));
-        if (!recs) return recs.err();
-        for (auto& r : *recs) {
-          pos_[p] = r.offset + 1;
-          out.push_back(std::move(r));
+      // What the quiet partitions leave goes to the busy ones, in a second pass.
+      for (int pass = 0; pass < 2 && out.size() < max; ++pass) {
+        for (int32_t i = 0; i < n && out.size() < max; ++i) {
+          const int32_t p = (next_ + i) % n;
+          const size_t share = pass == 0 ? std::max<size_t>(1, (max - out.size()) / static_cast<size_t>(n - i))
+                                         : max - out.size();
+          auto recs = log_.read(p, pos_[p], share);
+          if (!recs) return recs.err();
+          for (auto& r : *recs) {
+            pos_[p] = r.offset + 1;
+            out.push_back(std::move(r));
+          }
         }
       }
       next_ = (next_ + 1) % n;

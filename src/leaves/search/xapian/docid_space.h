@@ -33,20 +33,24 @@ namespace leaves::search {
 class docid_space {
  public:
   static constexpr Xapian::docid kIdBlock = 64;
+  static constexpr int64_t kNone = std::numeric_limits<int64_t>::min();
   // Where the newest `want` ids start (newest_ids).
   struct edge {
     Xapian::docid from = 0;       // the window: every id from here up
     Xapian::docid run_first = 0;  // the first id of the run `from` is in
     // Every leaf below `from` was created at or before this.
     int64_t older_ms = 0;
+    // The newest leaf whose id is below its created second (its created_at
+    // changed, or it came after 2104), part of older_ms; kNone: none.
+    int64_t strays_ms = kNone;
     Xapian::doccount docs = 0;      // ids from `from` up
     Xapian::doccount with_run = 0;  // ids from run_first up
   };
   // The ids the database holds (the projector's thread, at open and after a
   // reopen), with their leaves' creation times from the created slot.
   void load(const Xapian::Database& db, Xapian::valueno created_slot) {
-    std::lock_guard lk(mu_);
-    runs_.clear();
+    std::map<Xapian::docid, run> runs;
+    int64_t strays = kNone;
     auto v = db.valuestream_begin(created_slot);
     const auto v_end = db.valuestream_end(created_slot);
     for (auto it = db.postlist_begin(""); it != db.postlist_end(""); ++it) {
@@ -56,17 +60,24 @@ class docid_space {
         v.skip_to(id);
         if (v != v_end && v.get_docid() == id) created = static_cast<int64_t>(Xapian::sortable_unserialise(*v));
       }
-      if (!runs_.empty() && std::prev(runs_.end())->second.last + 1 == id) {
-        auto last = std::prev(runs_.end());
+      if (below_its_second(id, created)) strays = std::max(strays, created);
+      if (!runs.empty() && std::prev(runs.end())->second.last + 1 == id) {
+        auto last = std::prev(runs.end());
         last->second.append(last->first, created);
       } else {
-        runs_.emplace(id, run(id, created));
+        runs.emplace(id, run(id, created));
       }
     }
+    std::lock_guard lk(mu_);
+    runs_ = std::move(runs);
+    strays_ = strays;
+    freed_.clear();
   }
   void clear() {
     std::lock_guard lk(mu_);
     runs_.clear();
+    strays_ = kNone;
+    freed_.clear();
   }
   static Xapian::docid preferred(int64_t created_ms) {
     const int64_t s = created_ms / 1000 - (created_ms % 1000 < 0);  // floor
@@ -106,10 +117,37 @@ class docid_space {
     } else {
       runs_.emplace(id, run(id, created_ms));
     }
+    if (below_its_second(id, created_ms)) strays_ = std::max(strays_, created_ms);
     return id;
   }
+  // A leaf keeping its id `id` was given the creation time `created_ms`
+  // (an update): the bounds from its block on take it in.
+  void raise(Xapian::docid id, int64_t created_ms) {
+    std::lock_guard lk(mu_);
+    if (below_its_second(id, created_ms)) strays_ = std::max(strays_, created_ms);
+    auto it = runs_.upper_bound(id);
+    if (it == runs_.begin()) return;
+    --it;
+    if (it->second.last < id) return;
+    for (size_t k = (id - it->first) / kIdBlock; k < it->second.blocks(); ++k)
+      it->second.block(k) = std::max(it->second.block(k), created_ms);
+  }
+  // A deleted leaf's id: free from the next commit (committed()) on. Until
+  // then searches read a revision that still holds the leaf, so its id and
+  // its time stay in the bounds.
   void give_back(Xapian::docid id) {
     std::lock_guard lk(mu_);
+    freed_.push_back(id);
+  }
+  // The index committed: the ids given back before it are free.
+  void committed() {
+    std::lock_guard lk(mu_);
+    for (const Xapian::docid id : freed_) free_locked(id);
+    freed_.clear();
+  }
+
+ private:
+  void free_locked(Xapian::docid id) {
     auto it = runs_.upper_bound(id);
     if (it == runs_.begin()) return;
     --it;
@@ -135,11 +173,14 @@ class docid_space {
       runs_.emplace(first, std::move(whole));
     }
   }
+
+ public:
   // The newest `want` ids (every id there is, when fewer), looking at no
   // more than `max_runs` runs; nothing when that is not enough. Any thread.
   std::optional<edge> newest_ids(Xapian::doccount want, size_t max_runs) const {
     std::lock_guard lk(mu_);
     edge e;
+    e.strays_ms = strays_;
     size_t looked = 0;
     for (auto it = runs_.rbegin(); it != runs_.rend(); ++it) {
       if (++looked > max_runs) return std::nullopt;
@@ -148,7 +189,8 @@ class docid_space {
       e.run_first = first;
       e.from = first;
       e.with_run = e.docs + size;
-      e.older_ms = static_cast<int64_t>(first) * 1000 - 1;  // below the run: created before its first second
+      // Below the run: created before its first second (but for strays).
+      e.older_ms = std::max(strays_, static_cast<int64_t>(first) * 1000 - 1);
       if (e.docs + size >= want) {
         // Part of the run, from a block's start.
         const Xapian::docid from = last - (want - e.docs) + 1;
@@ -214,8 +256,13 @@ class docid_space {
       if (more) more->resize(keep - 1);
     }
   };
+  static bool below_its_second(Xapian::docid id, int64_t created_ms) {
+    return created_ms != kNotKnown && int64_t{id} * 1000 + 999 < created_ms;
+  }
   mutable std::mutex mu_;  // taken by the projector (writes) and searches (newest_ids)
   std::map<Xapian::docid, run> runs_;  // first id of each run of taken ids -> the run
+  int64_t strays_ = kNone;             // edge::strays_ms
+  std::vector<Xapian::docid> freed_;   // given back since the last commit
 };
 
 }  // namespace leaves::search

@@ -539,9 +539,10 @@ class ids_from : public Xapian::PostingSource {
     started_ = false;
   }
   Xapian::doccount get_termfreq_min() const override { return 0; }
-  Xapian::doccount get_termfreq_est() const override { return docs_; }
+  Xapian::doccount get_termfreq_est() const override { return std::min(docs_, db_.get_doccount()); }
   Xapian::doccount get_termfreq_max() const override { return db_.get_doccount(); }
   void next(double) override {
+    if (it_ == end_) return;
     if (!started_) {
       started_ = true;
       it_.skip_to(from_);
@@ -550,6 +551,7 @@ class ids_from : public Xapian::PostingSource {
     }
   }
   void skip_to(Xapian::docid id, double) override {
+    if (it_ == end_) return;
     started_ = true;
     it_.skip_to(std::max(id, from_));
   }
@@ -736,7 +738,7 @@ struct xapian_index::impl {
   std::vector<leaves::projection::applied_event> uncommitted;
   bool broken = false;
   std::atomic<uint64_t> docs{0};
-  docid_space ids;  // projector thread
+  docid_space ids;  // the projector takes and frees ids, searches find windows
   facet_names facets;
   // Readers: each query takes one, reopens it to the last commit, gives it back.
   std::mutex readers_mu;
@@ -996,14 +998,9 @@ result<leaves::projection::apply_stats> xapian_index::apply_events(
         }
         impl_->db->set_metadata(kMetaTombstone + id, std::to_string(sl.state->version));
       } else if (did) {
-        if (sl.created_before && *sl.created_before != sl.state->created_at) {
-          // Its id no longer follows its creation time: a new one.
-          impl_->db->delete_document(did);
-          impl_->ids.give_back(did);
-          fresh.emplace_back(&id, &sl);
-        } else {
-          impl_->db->replace_document(did, make_document(*sl.state, impl_->tg, &impl_->facets, impl_->db.get()));
-        }
+        impl_->db->replace_document(did, make_document(*sl.state, impl_->tg, &impl_->facets, impl_->db.get()));
+        // A leaf keeps its id; a new creation time goes into the bounds.
+        if (sl.created_before && *sl.created_before != sl.state->created_at) impl_->ids.raise(did, sl.state->created_at);
       } else {
         fresh.emplace_back(&id, &sl);
       }
@@ -1036,6 +1033,7 @@ status xapian_index::flush(const std::vector<int64_t>& next) {
   try {
     impl_->db->set_metadata(kMetaPosition, format_position(next));
     impl_->db->commit();
+    impl_->ids.committed();
     impl_->docs = impl_->db->get_doccount();
   } catch (const Xapian::Error& e) {
     impl_->broken = true;
@@ -1261,7 +1259,7 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
           // saves that a time bucket holds whole; not past 2104 (where ids
           // may fall below created seconds) nor inside a created_at range.
           const std::string hi_v = reader->get_value_upper_bound(v_created);
-          const bool by_ids = newest && !r.since_ms && !r.until_ms && !hi_v.empty() &&
+          bool by_ids = newest && !r.since_ms && !r.until_ms && !hi_v.empty() &&
                               seconds_of(static_cast<int64_t>(Xapian::sortable_unserialise(hi_v))) <
                                   docid_space::kLastPreferred;
           const double first_want = want;
@@ -1271,7 +1269,7 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
             // after `older_ms` (newest) or before `edge_ms` (oldest) among them.
             std::optional<Xapian::Query> in;
             double docs = 0, with_run = 0;
-            int64_t older_ms = 0, edge_ms = 0;
+            int64_t older_ms = 0, edge_ms = 0, strays_ms = docid_space::kNone;
             if (by_ids) {
               const auto e = ids.newest_ids(static_cast<Xapian::doccount>(want) + 1, kMaxRunsLooked);
               if (e && e->docs >= all) break;
@@ -1280,6 +1278,7 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
                 docs = e->docs;
                 with_run = e->with_run;
                 older_ms = e->older_ms;
+                strays_ms = e->strays_ms;
                 edge_ms = older_ms + 1;
               }
             }
@@ -1297,10 +1296,16 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
             // By creation time, the page (and the leaf after it) must be
             // leaves created after every leaf outside the window.
             bool whole = got >= need;
-            if (whole && by_time && newest && mw.size() > 0) {
-              const auto last = std::prev(mw.end());
-              whole = static_cast<int64_t>(Xapian::sortable_unserialise(last.get_document().get_value(v_created))) >
-                      older_ms;
+            if (whole && by_time && newest) {
+              whole = mw.size() == r.limit + 1;
+              if (whole) {
+                const auto v = std::prev(mw.end()).get_document().get_value(v_created);
+                const auto last_ms = static_cast<int64_t>(Xapian::sortable_unserialise(v));
+                whole = last_ms > older_ms;
+                // Not newer than a leaf whose id is below its time (its
+                // created_at changed): windows of time from here on.
+                if (!whole && strays_ms != docid_space::kNone && last_ms <= strays_ms) by_ids = false;
+              }
             }
             if (whole) {
               search_result::sample_info si;

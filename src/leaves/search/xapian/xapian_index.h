@@ -49,7 +49,7 @@ class xapian_index final : public search_index {
  public:
   // The index schema this build writes; an index of another version is
   // rebuilt (a new database and group), which open() reports in `rebuilt`.
-  static constexpr int kSchemaVersion = 4;  // 2: facets interned in one value slot; 3: facet terms, bounded terms; 4: time buckets
+  static constexpr int kSchemaVersion = 5;  // 2: facets interned in one value slot; 3: facet terms, bounded terms; 4: time buckets; 5: ids never below created seconds
 
   struct opened {
     std::unique_ptr<xapian_index> index;

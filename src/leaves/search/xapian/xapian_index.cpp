@@ -53,7 +53,7 @@ constexpr Xapian::doccount kExactUpTo = 500000;
 constexpr double kQueryTimeLimitSeconds = 2.0;
 constexpr size_t kMaxCachedKeyBytes = 8192;  // longer queries are run, not cached
 // A window by id (docid_space::newest_ids) looks at most this many runs of ids.
-constexpr size_t kMaxRunsLooked = 8192;
+constexpr size_t kMaxRunsLooked = 2048;
 
 const char* kMetaSchema = "leaves:schema";
 const char* kMetaGroup = "leaves:group";

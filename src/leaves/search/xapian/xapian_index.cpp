@@ -762,6 +762,7 @@ struct xapian_index::impl {
   // the revision they were counted on; at most kMaxFacetMemo (then emptied).
   static constexpr size_t kMaxFacetMemo = 256;
   std::mutex facet_memo_mu;
+  std::mutex facet_count_mu;  // held while counting the facets of everything
   std::unordered_map<std::string, std::pair<Xapian::rev, std::vector<facet_value>>> facet_memo;
   std::optional<std::vector<facet_value>> facet_memo_get(const std::string& key, Xapian::rev rev) {
     std::lock_guard lk(facet_memo_mu);
@@ -1406,6 +1407,11 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
         std::string memo_key(1, letter);
         memo_key += r.is_public ? "P" : !r.visible_to ? "A" : "I" + std::to_string(*r.visible_to);
         memo_key += ':' + std::to_string(r.facet_limit);
+        if (auto hit = facet_memo_get(memo_key, revision)) return std::move(*hit);
+        // One count at a time: the searches that missed with it wait for its
+        // answer rather than all counting (after a commit, every visitor's
+        // home page at once).
+        std::lock_guard counting(facet_count_mu);
         if (auto hit = facet_memo_get(memo_key, revision)) return std::move(*hit);
         std::vector<uint32_t> counts;
         if (r.is_public) {

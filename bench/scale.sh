@@ -38,6 +38,9 @@ rss_mib() { awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$SERVER/status"; }
 # Samples the server's RSS every 0.2 s into $WORK/rss until killed.
 sample() { while true; do awk '/VmRSS/ {print $2}' "/proc/$SERVER/status" 2>/dev/null; sleep 0.2; done >"$WORK/rss"; }
 wrk_rate() {  # wrk args...; prints requests/s and the peak RSS (MiB) while it ran
+  # The requests the previous wrk left queued (it closes its connections, the
+  # server still answers them) would refuse this run's first searches (503).
+  sleep 1
   sample & SAMPLER=$!
   local out
   out=$(wrk -t2 -c64 -d"${DURATION}s" "$@")

@@ -107,18 +107,22 @@ class rocks_consumer final : public consumer {
       const uint64_t seen = log_.append_count();
       std::vector<stored_record> out;
       const int32_t n = log_.partitions();
+      const std::vector<int64_t> before = pos_;  // a failed read gives nothing back: read again next time
       // Start at a rotating partition so a busy partition cannot starve the
       // others, each taking an equal share of what is left: a consumer that
       // lags reads the partitions' records of about the same time together
       // (the search index gives ids in creation order within a poll).
-      // What the quiet partitions leave goes to the busy ones, in a second pass.
+      // What the quiet partitions leave goes to the busy ones, in a second
+      // pass of equal shares again.
       for (int pass = 0; pass < 2 && out.size() < max; ++pass) {
         for (int32_t i = 0; i < n && out.size() < max; ++i) {
           const int32_t p = (next_ + i) % n;
-          const size_t share = pass == 0 ? std::max<size_t>(1, (max - out.size()) / static_cast<size_t>(n - i))
-                                         : max - out.size();
+          const size_t share = std::max<size_t>(1, (max - out.size()) / static_cast<size_t>(n - i));
           auto recs = log_.read(p, pos_[p], share);
-          if (!recs) return recs.err();
+          if (!recs) {
+            pos_ = before;
+            return recs.err();
+          }
           for (auto& r : *recs) {
             pos_[p] = r.offset + 1;
             out.push_back(std::move(r));

@@ -40,8 +40,8 @@ class docid_space {
     Xapian::docid run_first = 0;  // the first id of the run `from` is in
     // Every leaf below `from` was created at or before this.
     int64_t older_ms = 0;
-    // The newest leaf whose id is below its created second (its created_at
-    // changed, or it came after 2104), part of older_ms; kNone: none.
+    // The newest leaf below `from` whose id is below its created second (its
+    // created_at changed, or it came after 2104), part of older_ms; kNone: none.
     int64_t strays_ms = kNone;
     Xapian::doccount docs = 0;      // ids from `from` up
     Xapian::doccount with_run = 0;  // ids from run_first up
@@ -50,7 +50,7 @@ class docid_space {
   // reopen), with their leaves' creation times from the created slot.
   void load(const Xapian::Database& db, Xapian::valueno created_slot) {
     std::map<Xapian::docid, run> runs;
-    int64_t strays = kNone;
+    std::map<Xapian::docid, int64_t> strays;
     auto v = db.valuestream_begin(created_slot);
     const auto v_end = db.valuestream_end(created_slot);
     for (auto it = db.postlist_begin(""); it != db.postlist_end(""); ++it) {
@@ -60,7 +60,7 @@ class docid_space {
         v.skip_to(id);
         if (v != v_end && v.get_docid() == id) created = static_cast<int64_t>(Xapian::sortable_unserialise(*v));
       }
-      if (below_its_second(id, created)) strays = std::max(strays, created);
+      if (below_its_second(id, created)) strays[id] = created;
       if (!runs.empty() && std::prev(runs.end())->second.last + 1 == id) {
         auto last = std::prev(runs.end());
         last->second.append(last->first, created);
@@ -70,13 +70,13 @@ class docid_space {
     }
     std::lock_guard lk(mu_);
     runs_ = std::move(runs);
-    strays_ = strays;
+    strays_ = std::move(strays);
     freed_.clear();
   }
   void clear() {
     std::lock_guard lk(mu_);
     runs_.clear();
-    strays_ = kNone;
+    strays_.clear();
     freed_.clear();
   }
   static Xapian::docid preferred(int64_t created_ms) {
@@ -117,14 +117,18 @@ class docid_space {
     } else {
       runs_.emplace(id, run(id, created_ms));
     }
-    if (below_its_second(id, created_ms)) strays_ = std::max(strays_, created_ms);
+    if (below_its_second(id, created_ms)) strays_[id] = created_ms;
     return id;
   }
-  // A leaf keeping its id `id` was given the creation time `created_ms`
-  // (an update): the bounds from its block on take it in.
+  // A leaf keeping its id `id` is about to get the creation time
+  // `created_ms` (an update): the bounds from its block on take it in. (Never
+  // lowered: a search may read a revision with the old time.)
   void raise(Xapian::docid id, int64_t created_ms) {
     std::lock_guard lk(mu_);
-    if (below_its_second(id, created_ms)) strays_ = std::max(strays_, created_ms);
+    if (below_its_second(id, created_ms)) {
+      auto [at, fresh] = strays_.emplace(id, created_ms);
+      if (!fresh) at->second = std::max(at->second, created_ms);
+    }
     auto it = runs_.upper_bound(id);
     if (it == runs_.begin()) return;
     --it;
@@ -148,6 +152,7 @@ class docid_space {
 
  private:
   void free_locked(Xapian::docid id) {
+    strays_.erase(id);
     auto it = runs_.upper_bound(id);
     if (it == runs_.begin()) return;
     --it;
@@ -180,7 +185,13 @@ class docid_space {
   std::optional<edge> newest_ids(Xapian::doccount want, size_t max_runs) const {
     std::lock_guard lk(mu_);
     edge e;
-    e.strays_ms = strays_;
+    // Every stray below `from` counts (strays are few: a map walk).
+    const auto with_strays = [&](edge& x) {
+      for (auto s = strays_.begin(); s != strays_.end() && s->first < x.from; ++s)
+        x.strays_ms = std::max(x.strays_ms, s->second);
+      x.older_ms = std::max(x.older_ms, x.strays_ms);
+      return x;
+    };
     size_t looked = 0;
     for (auto it = runs_.rbegin(); it != runs_.rend(); ++it) {
       if (++looked > max_runs) return std::nullopt;
@@ -189,19 +200,19 @@ class docid_space {
       e.run_first = first;
       e.from = first;
       e.with_run = e.docs + size;
-      // Below the run: created before its first second (but for strays).
-      e.older_ms = std::max(strays_, static_cast<int64_t>(first) * 1000 - 1);
       if (e.docs + size >= want) {
         // Part of the run, from a block's start.
         const Xapian::docid from = last - (want - e.docs) + 1;
         e.from = first + (from - first) / kIdBlock * kIdBlock;
+        e.older_ms = below_run(std::next(it));
         if (e.from > first) e.older_ms = std::max(e.older_ms, it->second.newest_up_to(first, e.from - 1));
         e.docs += last - e.from + 1;
-        return e;
+        return with_strays(e);
       }
       e.docs += size;
     }
-    return e;
+    e.older_ms = kNone;  // every id: nothing below
+    return with_strays(e);
   }
 
  private:
@@ -256,12 +267,28 @@ class docid_space {
       if (more) more->resize(keep - 1);
     }
   };
+  // The newest creation time of the runs from `below` down, strays aside:
+  // each run's own bound until a run whose last id's second is older than
+  // what was found (a leaf is never created after its id's second), so a run
+  // of a burst whose ids ran far past its leaves' seconds bounds by its
+  // leaves, not its ids. At most kRunsBelow runs, then by ids.
+  int64_t below_run(std::map<Xapian::docid, run>::const_reverse_iterator below) const {
+    constexpr int kRunsBelow = 64;
+    int64_t newest = kNone;
+    for (int n = 0; below != runs_.rend(); ++below, ++n) {
+      const int64_t by_id = int64_t{below->second.last} * 1000 + 999;
+      if (by_id <= newest) break;
+      if (n == kRunsBelow) return std::max(newest, by_id);
+      newest = std::max(newest, below->second.block(below->second.blocks() - 1));
+    }
+    return newest;
+  }
   static bool below_its_second(Xapian::docid id, int64_t created_ms) {
     return created_ms != kNotKnown && int64_t{id} * 1000 + 999 < created_ms;
   }
   mutable std::mutex mu_;  // taken by the projector (writes) and searches (newest_ids)
   std::map<Xapian::docid, run> runs_;  // first id of each run of taken ids -> the run
-  int64_t strays_ = kNone;             // edge::strays_ms
+  std::map<Xapian::docid, int64_t> strays_;  // id -> created, for ids below their created second
   std::vector<Xapian::docid> freed_;   // given back since the last commit
 };
 

@@ -762,7 +762,16 @@ struct xapian_index::impl {
   // the revision they were counted on; at most kMaxFacetMemo (then emptied).
   static constexpr size_t kMaxFacetMemo = 256;
   std::mutex facet_memo_mu;
-  std::mutex facet_count_mu;  // held while counting the facets of everything
+  // One count at a time per memo key (held while counting; under facet_memo_mu
+  // to find; emptied past kMaxFacetMemo keys, a count in progress keeps its own).
+  std::unordered_map<std::string, std::shared_ptr<std::mutex>> facet_counting;
+  std::shared_ptr<std::mutex> facet_counting_lock(const std::string& key) {
+    std::lock_guard lk(facet_memo_mu);
+    if (facet_counting.size() >= kMaxFacetMemo && !facet_counting.count(key)) facet_counting.clear();
+    auto& m = facet_counting[key];
+    if (!m) m = std::make_shared<std::mutex>();
+    return m;
+  }
   std::unordered_map<std::string, std::pair<Xapian::rev, std::vector<facet_value>>> facet_memo;
   std::optional<std::vector<facet_value>> facet_memo_get(const std::string& key, Xapian::rev rev) {
     std::lock_guard lk(facet_memo_mu);
@@ -999,9 +1008,10 @@ result<leaves::projection::apply_stats> xapian_index::apply_events(
         }
         impl_->db->set_metadata(kMetaTombstone + id, std::to_string(sl.state->version));
       } else if (did) {
-        impl_->db->replace_document(did, make_document(*sl.state, impl_->tg, &impl_->facets, impl_->db.get()));
-        // A leaf keeps its id; a new creation time goes into the bounds.
+        // A leaf keeps its id; a new creation time goes into the bounds
+        // first (Xapian may write the document out before the next commit).
         if (sl.created_before && *sl.created_before != sl.state->created_at) impl_->ids.raise(did, sl.state->created_at);
+        impl_->db->replace_document(did, make_document(*sl.state, impl_->tg, &impl_->facets, impl_->db.get()));
       } else {
         fresh.emplace_back(&id, &sl);
       }
@@ -1408,10 +1418,11 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
         memo_key += r.is_public ? "P" : !r.visible_to ? "A" : "I" + std::to_string(*r.visible_to);
         memo_key += ':' + std::to_string(r.facet_limit);
         if (auto hit = facet_memo_get(memo_key, revision)) return std::move(*hit);
-        // One count at a time: the searches that missed with it wait for its
-        // answer rather than all counting (after a commit, every visitor's
-        // home page at once).
-        std::lock_guard counting(facet_count_mu);
+        // One count of a key at a time: the searches that missed with it wait
+        // for its answer rather than all counting (after a commit, every
+        // visitor's home page at once).
+        const auto key_lock = facet_counting_lock(memo_key);
+        std::lock_guard counting(*key_lock);
         if (auto hit = facet_memo_get(memo_key, revision)) return std::move(*hit);
         std::vector<uint32_t> counts;
         if (r.is_public) {

@@ -330,6 +330,24 @@ TEST(SearchIndex, TagPrefixAndSpellingSuggestion) {
   EXPECT_EQ(r.suggestion, "cassandra");
 }
 
+// Spelling learns the title's words that have a letter: "2024" is never offered
+// for "2025" (nothing matches either way), while "Réplication" still is learnt.
+TEST(SearchIndex, SpellingLearnsWordsNotNumbers) {
+  fixture f;
+  f.save("a", "Release 2024 notes for python3", "x", {"release"});
+  f.save("b", "Réplication 2024", "x", {});
+  auto n = f.find("2025");
+  EXPECT_EQ(n.total, 0u);
+  EXPECT_EQ(n.suggestion, "") << "a number in a title was learnt as a word to suggest";
+  auto w = f.find("relase");
+  EXPECT_EQ(w.total, 0u);
+  EXPECT_EQ(w.suggestion, "release");
+  auto u = f.find("réplicatoin");
+  EXPECT_EQ(u.suggestion, "réplication") << "a title word with letters past ASCII was not learnt";
+  auto v = f.find("pyhton3");
+  EXPECT_EQ(v.suggestion, "python3") << "a word with a letter and a digit is still a word";
+}
+
 TEST(LiveSearch, OneLeafIsMatchedByTheIndexRules) {
   domain::leaf l;
   l.id = "x";

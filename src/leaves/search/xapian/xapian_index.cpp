@@ -295,6 +295,23 @@ Xapian::Stem stemmer_for(const std::optional<std::string>& language) {
   return Xapian::Stem("english");
 }
 
+// "Did you mean" learns from titles: each word of the title (its "S" terms,
+// unstemmed) that has a letter in it, as often as it occurs. Words without a
+// letter (numbers, dates) are left out: suggested, they "corrected" one
+// number into another, and each new one cost a spelling-table entry and its
+// fragments.
+void learn_spelling(const Xapian::Document& doc, Xapian::WritableDatabase& db) {
+  for (auto t = doc.termlist_begin(); t != doc.termlist_end(); ++t) {
+    const std::string& term = *t;
+    if (term.size() < 2 || term[0] != 'S') continue;
+    const bool lettered = std::any_of(term.begin() + 1, term.end(), [](char c) {
+      const auto u = static_cast<unsigned char>(c);
+      return u >= 0x80 || std::isalpha(u);  // a byte of UTF-8 past ASCII: a letter of another script, usually
+    });
+    if (lettered) db.add_spelling(term.substr(1), t.get_wdf() / kTitleWeight);
+  }
+}
+
 // `names` null: no facet value (a document only matched, never counted).
 Xapian::Document make_document(const domain::leaf& l, Xapian::TermGenerator& tg, facet_names* names,
                                Xapian::WritableDatabase* db, bool spelling = true) {
@@ -302,10 +319,10 @@ Xapian::Document make_document(const domain::leaf& l, Xapian::TermGenerator& tg,
   doc.set_data(json::serialize(domain::leaf_to_json(l)));
   tg.set_document(doc);
   tg.set_stemmer(stemmer_for(l.language));
-  if (spelling) tg.set_flags(Xapian::TermGenerator::FLAG_SPELLING);  // "did you mean" learns from titles
+  tg.set_flags(0);
   tg.index_text(l.title, kTitleWeight, "S");
   tg.index_text(l.title, kTitleWeight);
-  tg.set_flags(0);
+  if (spelling && db) learn_spelling(doc, *db);
   tg.increase_termpos(100);  // no phrase across fields
   tg.index_text(body_text(l));
   tg.increase_termpos(100);

@@ -29,6 +29,24 @@ struct temp_dir {
   ~temp_dir() { std::filesystem::remove_all(path); }
 };
 
+// One page of ten, as the newest-first tests walk them: q in "all" mode ("" for none).
+struct page_ask {
+  std::string q;
+  search::sort_by sort = search::sort_by::relevance;
+  bool descending = true;
+  size_t offset = 0;
+  bool exact = false;
+  bool facet_tags = false;
+  std::optional<int64_t> since = std::nullopt, until = std::nullopt;
+};
+
+// The leaf ids of a result's page, in order.
+std::vector<std::string> page_ids(const search::search_result& res) {
+  std::vector<std::string> out;
+  for (const auto& h : res.items) out.push_back(h.leaf.id);
+  return out;
+}
+
 struct fixture {
   temp_dir dir;
   std::unique_ptr<search::xapian_index> ix;
@@ -92,6 +110,25 @@ struct fixture {
     r.text = q;
     r.facet_tags = r.facet_users = r.facet_domains = true;
     r.limit = 100;
+    auto res = ix->search(r);
+    EXPECT_TRUE(res.ok()) << (res.ok() ? "" : res.err().message);
+    return res.ok() ? *res : search::search_result{};
+  }
+  search::search_result page(const page_ask& a) {
+    search::search_request r;
+    if (!a.q.empty()) {
+      auto tree = search::parse_query(a.q, search::match_mode::all);
+      EXPECT_TRUE(tree.ok()) << a.q;
+      if (tree.ok()) r.q = *tree;
+    }
+    r.sort = a.sort;
+    r.descending = a.descending;
+    r.offset = a.offset;
+    r.limit = 10;
+    r.exact = a.exact;
+    r.facet_tags = a.facet_tags;
+    r.since_ms = a.since;
+    r.until_ms = a.until;
     auto res = ix->search(r);
     EXPECT_TRUE(res.ok()) << (res.ok() ? "" : res.err().message);
     return res.ok() ? *res : search::search_result{};
@@ -331,11 +368,12 @@ TEST(SearchIndex, TagPrefixAndSpellingSuggestion) {
 }
 
 // Spelling learns the title's words that have a letter: "2024" is never offered
-// for "2025" (nothing matches either way), while "Réplication" still is learnt.
+// for "2025" (nothing matches either way), nor "x86" for "86", while
+// "Réplication" still is learnt.
 TEST(SearchIndex, SpellingLearnsWordsNotNumbers) {
   fixture f;
   f.save("a", "Release 2024 notes for python3", "x", {"release"});
-  f.save("b", "Réplication 2024", "x", {});
+  f.save("b", "Réplication 2024 ２０２４", "x", {});
   auto n = f.find("2025");
   EXPECT_EQ(n.total, 0u);
   EXPECT_EQ(n.suggestion, "") << "a number in a title was learnt as a word to suggest";
@@ -346,6 +384,11 @@ TEST(SearchIndex, SpellingLearnsWordsNotNumbers) {
   EXPECT_EQ(u.suggestion, "réplication") << "a title word with letters past ASCII was not learnt";
   auto v = f.find("pyhton3");
   EXPECT_EQ(v.suggestion, "python3") << "a word with a letter and a digit is still a word";
+  f.save("c", "x86 guide", "x", {});
+  auto k = f.find("86 relase");
+  EXPECT_EQ(k.suggestion, "86 release") << "a number was corrected into a word";
+  auto full = f.find("２０２５");
+  EXPECT_EQ(full.suggestion, "") << "fullwidth digits are a number too";
 }
 
 TEST(LiveSearch, OneLeafIsMatchedByTheIndexRules) {
@@ -645,28 +688,7 @@ TEST(SearchIndex, ManyMatchesAreRankedAndCountedOnTheNewest) {
   }
   auto ask = [&](const std::string& q, search::sort_by sort, bool descending, size_t offset, bool exact = false,
                  std::optional<int64_t> since = std::nullopt, std::optional<int64_t> until = std::nullopt) {
-    search::search_request r;
-    r.since_ms = since;
-    r.until_ms = until;
-    if (!q.empty()) {
-      auto tree = search::parse_query(q, search::match_mode::all);
-      EXPECT_TRUE(tree.ok());
-      r.q = *tree;
-    }
-    r.sort = sort;
-    r.descending = descending;
-    r.offset = offset;
-    r.limit = 10;
-    r.facet_tags = true;
-    r.exact = exact;
-    auto res = f.ix->search(r);
-    EXPECT_TRUE(res.ok()) << (res.ok() ? "" : res.err().message);
-    return res.ok() ? *res : search::search_result{};
-  };
-  const auto page_ids = [](const search::search_result& res) {
-    std::vector<std::string> out;
-    for (const auto& h : res.items) out.push_back(h.leaf.id);
-    return out;
+    return f.page({q, sort, descending, offset, exact, true, since, until});
   };
   const auto expected = [&](bool newest, size_t offset, int step = 1) {
     std::vector<std::string> out;
@@ -913,20 +935,7 @@ TEST(SearchIndex, ABurstOfSavesIsSplitByIdAndPagesStayExact) {
     return out;
   };
   const auto ask = [&](const std::string& q, search::sort_by sort, size_t offset) {
-    search::search_request r;
-    if (!q.empty()) r.q = *search::parse_query(q, search::match_mode::all);
-    r.sort = sort;
-    r.descending = true;
-    r.offset = offset;
-    r.limit = 10;
-    auto res = f.ix->search(r);
-    EXPECT_TRUE(res.ok()) << (res.ok() ? "" : res.err().message);
-    return res.ok() ? *res : search::search_result{};
-  };
-  const auto page_ids = [](const search::search_result& res) {
-    std::vector<std::string> out;
-    for (const auto& h : res.items) out.push_back(h.leaf.id);
-    return out;
+    return f.page({q, sort, true, offset});
   };
   const auto check_pages = [&](const std::string& when) {
     for (size_t offset : {size_t{0}, size_t{30}, size_t{200}, size_t{590}}) {
@@ -1046,16 +1055,8 @@ TEST(SearchIndex, NewestPagesAreExactWhateverTheOrderOfSaves) {
     std::sort(order.begin(), order.end(), std::greater<>());
     for (size_t offset : {size_t{0}, size_t{17}, size_t{80}, size_t{300}}) {
       for (const char* q : {"", "common"}) {
-        search::search_request r;
-        if (*q) r.q = *search::parse_query(q, search::match_mode::all);
-        r.sort = *q ? search::sort_by::created : search::sort_by::relevance;
-        r.descending = true;
-        r.offset = offset;
-        r.limit = 10;
-        auto res = f.ix->search(r);
-        ASSERT_TRUE(res.ok()) << res.err().message;
-        std::vector<std::string> got, want;
-        for (const auto& h : res->items) got.push_back(h.leaf.id);
+        const auto got = page_ids(f.page({q, *q ? search::sort_by::created : search::sort_by::relevance, true, offset}));
+        std::vector<std::string> want;
         for (size_t k = offset; k < offset + 10 && k < order.size(); ++k) want.push_back(order[k].second);
         EXPECT_EQ(got, want) << "round " << round << ", q '" << q << "', offset " << offset;
       }

@@ -34,6 +34,9 @@ class docid_space {
  public:
   static constexpr Xapian::docid kIdBlock = 64;
   static constexpr int64_t kNone = std::numeric_limits<int64_t>::min();
+  // A leaf whose creation time is not known (none given): no window is older
+  // than it, so an edge whose older_ms is this bounds nothing.
+  static constexpr int64_t kNotKnown = std::numeric_limits<int64_t>::max();
   // Where the newest `want` ids start (newest_ids).
   struct edge {
     Xapian::docid from = 0;       // the window: every id from here up
@@ -216,7 +219,6 @@ class docid_space {
   }
 
  private:
-  static constexpr int64_t kNotKnown = std::numeric_limits<int64_t>::max();  // a time no window is older than
   // A run of taken ids, first (its key in runs_) to last, and for each block
   // of kIdBlock ids from first, the newest creation time up to the block's end.
   struct run {

@@ -15,6 +15,7 @@
 #include <random>
 #include <limits>
 #include <list>
+#include <string_view>
 #include <unordered_map>
 
 #include "leaves/base/disk.h"
@@ -295,20 +296,34 @@ Xapian::Stem stemmer_for(const std::optional<std::string>& language) {
   return Xapian::Stem("english");
 }
 
+// Whether a word (UTF-8) has a letter of any script in it: "python3" and
+// "1080p" do, "2024", "３.１２" and "½" do not.
+bool has_letter(std::string_view word) {
+  for (Xapian::Utf8Iterator it(word.data(), word.size()); it != Xapian::Utf8Iterator(); ++it) {
+    switch (Xapian::Unicode::get_category(*it)) {
+      case Xapian::Unicode::UPPERCASE_LETTER:
+      case Xapian::Unicode::LOWERCASE_LETTER:
+      case Xapian::Unicode::TITLECASE_LETTER:
+      case Xapian::Unicode::MODIFIER_LETTER:
+      case Xapian::Unicode::OTHER_LETTER:
+        return true;
+      default:
+        break;
+    }
+  }
+  return false;
+}
+
 // "Did you mean" learns from titles: each word of the title (its "S" terms,
 // unstemmed) that has a letter in it, as often as it occurs. Words without a
-// letter (numbers, dates) are left out: suggested, they "corrected" one
-// number into another, and each new one cost a spelling-table entry and its
-// fragments.
+// letter (numbers, dates) are neither learnt nor corrected (search below): a
+// suggestion turned one number into another, and each new number cost a
+// spelling-table entry and its fragments.
 void learn_spelling(const Xapian::Document& doc, Xapian::WritableDatabase& db) {
   for (auto t = doc.termlist_begin(); t != doc.termlist_end(); ++t) {
     const std::string& term = *t;
     if (term.size() < 2 || term[0] != 'S') continue;
-    const bool lettered = std::any_of(term.begin() + 1, term.end(), [](char c) {
-      const auto u = static_cast<unsigned char>(c);
-      return u >= 0x80 || std::isalpha(u);  // a byte of UTF-8 past ASCII: a letter of another script, usually
-    });
-    if (lettered) db.add_spelling(term.substr(1), t.get_wdf() / kTitleWeight);
+    if (has_letter(std::string_view(term).substr(1))) db.add_spelling(term.substr(1), t.get_wdf() / kTitleWeight);
   }
 }
 
@@ -846,11 +861,14 @@ struct xapian_index::impl {
     readers.push_back(std::move(r));
   }
 
-  // The state the index holds for a leaf: its document, a tombstone, or nothing.
-  std::optional<domain::leaf> load(const std::string& id) {
-    auto it = db->postlist_begin("Q" + id);
-    if (it != db->postlist_end("Q" + id)) {
-      const auto data = db->get_document(*it).get_data();
+  // The state the index holds for a leaf: its document, a tombstone, or
+  // nothing; *did is its document's id, 0 for none.
+  std::optional<domain::leaf> load(const std::string& id, Xapian::docid* did) {
+    const std::string unique = "Q" + id;
+    auto it = db->postlist_begin(unique);
+    *did = it != db->postlist_end(unique) ? *it : 0;
+    if (*did) {
+      const auto data = db->get_document(*did).get_data();
       boost::system::error_code ec;
       auto v = json::parse(data, ec);
       if (!ec && v.is_object()) {
@@ -989,17 +1007,19 @@ result<leaves::projection::apply_stats> xapian_index::apply_events(
       bool was_tombstone = false;
       bool changed = false;
       std::optional<int64_t> created_before;  // of the leaf as the index held it
+      Xapian::docid did = 0;                  // its document, 0 for none
     };
     std::map<std::string, slot> states;
     for (const auto& ae : batch) {
       const auto& id = ae.ev.aggregate_id;
       auto it = states.find(id);
       if (it == states.end()) {
-        auto s = impl_->load(id);
+        Xapian::docid did = 0;
+        auto s = impl_->load(id, &did);
         const bool tomb = s && s->deleted;
         std::optional<int64_t> created;
         if (s && !tomb) created = s->created_at;
-        it = states.emplace(id, slot{std::move(s), tomb, false, created}).first;
+        it = states.emplace(id, slot{std::move(s), tomb, false, created, did}).first;
       }
       auto step = leaves::projection::fold_leaf(it->second.state, ae.ev);
       if (step.skip) {
@@ -1015,9 +1035,7 @@ result<leaves::projection::apply_stats> xapian_index::apply_events(
     std::vector<std::pair<const std::string*, slot*>> fresh;
     for (auto& [id, sl] : states) {
       if (!sl.changed || !sl.state) continue;
-      const std::string unique = "Q" + id;
-      auto held = impl_->db->postlist_begin(unique);
-      const Xapian::docid did = held != impl_->db->postlist_end(unique) ? *held : 0;
+      const Xapian::docid did = sl.did;  // each leaf's document is written once a batch, below
       if (sl.state->deleted) {
         if (did) {
           impl_->db->delete_document(did);
@@ -1301,7 +1319,7 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
             if (by_ids) {
               const auto e = ids.newest_ids(static_cast<Xapian::doccount>(want) + 1, kMaxRunsLooked);
               if (e && e->docs >= all) break;
-              if (e && e->older_ms < std::numeric_limits<int64_t>::max()) {  // (a leaf without a time: by bucket)
+              if (e && e->older_ms != docid_space::kNotKnown) {  // (a leaf without a time: by bucket)
                 in = Xapian::Query((new ids_from(e->from, e->docs))->release());
                 docs = e->docs;
                 with_run = e->with_run;
@@ -1461,6 +1479,7 @@ result<search_result> xapian_index::impl::run(const search_request& r) {
         std::string fixed = r.text;
         bool changed = false;
         for (const auto& w : bare_words) {
+          if (!has_letter(w)) continue;  // a number is not corrected (into "x86" for "86", say)
           auto s = reader->get_spelling_suggestion(lower(w), 2);
           if (s.empty()) continue;
           if (auto at = fixed.find(w); at != std::string::npos) {
